@@ -1,0 +1,170 @@
+/* netsmith core: status codes, the context (allocation hooks + error message),
+ * the step arena, the counter-based random generator and float32 tensor views. */
+#ifndef NETSMITH_CORE_H
+#define NETSMITH_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NS_VERSION_MAJOR 0
+#define NS_VERSION_MINOR 1
+#define NS_VERSION_PATCH 0
+#define NS_VERSION_STRING "0.1.0"
+
+/* Returns NS_VERSION_STRING of the library actually linked. */
+const char *ns_version(void);
+
+/* ---- status codes ------------------------------------------------------ */
+
+/* X(name, value, description). 0 is success, every error is negative. */
+#define NS_STATUS_MAP(X)                                                                           \
+    X(OK, 0, "ok")                                                                                 \
+    X(ERR_NOMEM, -1, "out of memory")                                                              \
+    X(ERR_INVALID, -2, "invalid argument")                                                         \
+    X(ERR_PARSE, -3, "parse error")                                                                \
+    X(ERR_IO, -4, "input/output error")                                                            \
+    X(ERR_FORMAT, -5, "malformed file")                                                            \
+    X(ERR_SHAPE, -6, "shape mismatch")                                                             \
+    X(ERR_UNSUPPORTED, -7, "not supported")                                                        \
+    X(ERR_STATE, -8, "call out of order")                                                          \
+    X(ERR_NONFINITE, -9, "non-finite value")                                                       \
+    X(ERR_CANCELLED, -10, "cancelled")                                                             \
+    X(ERR_NOTFOUND, -11, "not found")
+
+typedef enum ns_status {
+#define NS__STATUS_ENUM(name, value, desc) NS_##name = value,
+    NS_STATUS_MAP(NS__STATUS_ENUM)
+#undef NS__STATUS_ENUM
+} ns_status;
+
+/* A static, never-NULL description of a status ("unknown status" for others). */
+const char *ns_status_str(ns_status status);
+
+/* Always-on assertion for programmer errors (never for user input). */
+#define NS_ASSERT(cond)                                                                            \
+    ((cond) ? (void)0 : ns__assert_fail(#cond, __FILE__, __LINE__))
+_Noreturn void ns__assert_fail(const char *expr, const char *file, int line);
+
+/* ---- the context --------------------------------------------------------- */
+
+/* Allocation hooks. realloc(ud, NULL, n) must behave as malloc; free(ud, NULL) is a no-op.
+ * Zero-size requests are never made. */
+typedef struct ns_allocator {
+    void *(*malloc)(void *ud, size_t size);
+    void *(*realloc)(void *ud, void *ptr, size_t size);
+    void (*free)(void *ud, void *ptr);
+    void *ud;
+} ns_allocator;
+
+/* A context holds the allocation hooks and the last error message. Every handle is
+ * made from a context and keeps using it. Thread safety: a context and all handles
+ * made from it belong to one thread at a time; use one context per job or thread. */
+typedef struct ns_ctx ns_ctx;
+
+/* Makes a context. alloc may be NULL for the C library's malloc; it is copied.
+ * Returns NS_ERR_NOMEM if the context itself cannot be allocated. */
+ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
+/* Frees the context. Every handle made from it must already be freed. NULL is a no-op. */
+void ns_ctx_free(ns_ctx *ctx);
+
+/* The message of the last failed call on this context (or a handle made from it),
+ * "" if none. Valid until the next failing call. Never NULL. */
+const char *ns_errmsg(const ns_ctx *ctx);
+/* Clears the message. */
+void ns_errclear(ns_ctx *ctx);
+
+/* Records a formatted message and returns status, so callers can write
+ * `return ns_errorf(ctx, NS_ERR_PARSE, "spec.json: %s ...", ...);` */
+ns_status ns_errorf(ns_ctx *ctx, ns_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap);
+
+/* Allocation through the context's hooks. ns_alloc/ns_calloc record an
+ * out-of-memory message on failure and return NULL. size 0 returns NULL without error. */
+void *ns_alloc(ns_ctx *ctx, size_t size);
+void *ns_calloc(ns_ctx *ctx, size_t count, size_t size);
+void *ns_realloc(ns_ctx *ctx, void *ptr, size_t size);
+void ns_dealloc(ns_ctx *ctx, void *ptr);
+/* A copy of s (NUL-terminated) through the hooks, or NULL on out of memory. */
+char *ns_strdup(ns_ctx *ctx, const char *s);
+
+/* ---- arena ----------------------------------------------------------------- */
+
+/* A bump allocator over one block, planned once and reset each step.
+ * Alignment is 64 bytes. Caller-owned struct (ns_arena_init/deinit). */
+typedef struct ns_arena {
+    unsigned char *base;
+    size_t cap;  /* bytes */
+    size_t used; /* bytes */
+} ns_arena;
+
+/* Allocates cap bytes for the arena. Returns NS_ERR_NOMEM on failure. */
+ns_status ns_arena_init(ns_ctx *ctx, ns_arena *arena, size_t cap);
+void ns_arena_deinit(ns_ctx *ctx, ns_arena *arena);
+/* n floats from the arena, 64-byte aligned; NULL when the plan was too small
+ * (a programmer error: plans are computed from the same shapes). */
+float *ns_arena_floats(ns_arena *arena, size_t n);
+static inline void ns_arena_reset(ns_arena *arena) { arena->used = 0; }
+/* Bytes an allocation of n floats occupies, for planning. */
+size_t ns_arena_plan_floats(size_t n);
+
+/* ---- random numbers ---------------------------------------------------------- */
+
+/* Purposes that keep random streams apart. A stream is derived from
+ * (seed, purpose, step); it never depends on call order elsewhere. */
+typedef enum ns_rng_purpose {
+    NS_RNG_INIT = 1,    /* weight initialisation; step = layer index */
+    NS_RNG_DROPOUT = 2, /* dropout masks; step = forward-pass counter */
+    NS_RNG_SHUFFLE = 3, /* batch order; step = epoch */
+    NS_RNG_SPLIT = 4,   /* data split */
+    NS_RNG_USER = 100   /* first value free for applications */
+} ns_rng_purpose;
+
+/* Philox4x32-10 counter-based generator. Caller-owned, plain data: copying it
+ * copies the stream position; saving its fields saves the stream. */
+typedef struct ns_rng {
+    uint32_t key[2];
+    uint32_t ctr[4];
+    uint32_t buf[4];
+    int used; /* how many of buf were consumed (4 = refill) */
+} ns_rng;
+
+void ns_rng_init(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step);
+/* A sub-stream, e.g. one per layer: same seed/purpose/step, different lane. */
+void ns_rng_init_lane(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step,
+                      uint32_t lane);
+uint32_t ns_rng_u32(ns_rng *rng);
+/* Uniform in [0, 1) with 24 random bits. */
+float ns_rng_uniform(ns_rng *rng);
+/* Uniform in [lo, hi). */
+float ns_rng_uniform_range(ns_rng *rng, float lo, float hi);
+/* Standard normal (Box-Muller on two uniforms). */
+float ns_rng_normal(ns_rng *rng);
+/* Uniform integer in [0, n), unbiased. n > 0. */
+uint32_t ns_rng_below(ns_rng *rng, uint32_t n);
+
+/* ---- tensors -------------------------------------------------------------------- */
+
+#define NS_MAX_DIMS 4
+
+/* A float32 view: data is borrowed, never owned. Row-major, contiguous. */
+typedef struct ns_tensor {
+    float *data;
+    int ndim;
+    int64_t shape[NS_MAX_DIMS];
+} ns_tensor;
+
+/* Number of elements (1 for ndim 0). */
+int64_t ns_tensor_numel(const ns_tensor *t);
+ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

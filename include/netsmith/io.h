@@ -1,0 +1,116 @@
+/* netsmith io: safetensors files (read, validate, write atomically) and model files. */
+#ifndef NETSMITH_IO_H
+#define NETSMITH_IO_H
+
+#include "netsmith/core.h"
+#include "netsmith/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- safetensors ------------------------------------------------------------------- */
+
+#define NS_ST_DTYPE_MAP(X)                                                                         \
+    X(BOOL, "BOOL", 1)                                                                             \
+    X(U8, "U8", 1)                                                                                 \
+    X(I8, "I8", 1)                                                                                 \
+    X(F8_E5M2, "F8_E5M2", 1)                                                                       \
+    X(F8_E4M3, "F8_E4M3", 1)                                                                       \
+    X(I16, "I16", 2)                                                                               \
+    X(U16, "U16", 2)                                                                               \
+    X(F16, "F16", 2)                                                                               \
+    X(BF16, "BF16", 2)                                                                             \
+    X(I32, "I32", 4)                                                                               \
+    X(U32, "U32", 4)                                                                               \
+    X(F32, "F32", 4)                                                                               \
+    X(F64, "F64", 8)                                                                               \
+    X(I64, "I64", 8)                                                                               \
+    X(U64, "U64", 8)
+
+typedef enum ns_dtype {
+#define NS__DTYPE_ENUM(name, str, size) NS_DTYPE_##name,
+    NS_ST_DTYPE_MAP(NS__DTYPE_ENUM)
+#undef NS__DTYPE_ENUM
+        NS_DTYPE_COUNT
+} ns_dtype;
+
+const char *ns_dtype_name(ns_dtype dtype);
+size_t ns_dtype_size(ns_dtype dtype);
+
+/* The header may be at most this many bytes. */
+#define NS_ST_MAX_HEADER 100000000ULL
+
+/* One tensor of a safetensors file (read) or to write. */
+typedef struct ns_st_tensor {
+    const char *name;
+    ns_dtype dtype;
+    int ndim; /* 0 for a scalar */
+    int64_t shape[8];
+    const void *data; /* read: points into the file's buffer (little-endian) */
+    size_t nbytes;
+} ns_st_tensor;
+
+/* A metadata entry (__metadata__ is a string -> string map). */
+typedef struct ns_st_meta {
+    const char *key;
+    const char *value;
+} ns_st_meta;
+
+/* A parsed safetensors file held in memory. Tensors are listed in data-offset order. */
+typedef struct ns_st_file ns_st_file;
+
+/* Reads and validates a whole file. Every defect named by the format is an NS_ERR_FORMAT
+ * with a message naming the file and the tensor: header length over NS_ST_MAX_HEADER or past
+ * the end, a header that is not a JSON object, duplicate names, unknown dtype, a shape whose
+ * product overflows, overlapping or gapped offsets, a byte range that does not match
+ * shape x dtype, trailing or missing bytes, a NUL in a name. An empty header ({}), scalar
+ * shapes ([]) and zero-size tensors are accepted. The result is owned by the caller. */
+ns_status ns_st_open(ns_ctx *ctx, const char *path, ns_st_file **out);
+/* The same over a buffer (copied); name is used in messages. */
+ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const char *name,
+                      ns_st_file **out);
+void ns_st_close(ns_st_file *f);
+
+int ns_st_count(const ns_st_file *f);
+const ns_st_tensor *ns_st_get(const ns_st_file *f, int i);
+/* NULL if absent. */
+const ns_st_tensor *ns_st_find(const ns_st_file *f, const char *name);
+int ns_st_meta_count(const ns_st_file *f);
+const ns_st_meta *ns_st_meta_get(const ns_st_file *f, int i);
+/* NULL if absent. */
+const char *ns_st_meta_find(const ns_st_file *f, const char *key);
+
+/* Writes tensors (in the given order, data packed back to back) and metadata to path:
+ * written to PATH.tmp, flushed, fsync'ed, renamed over path, and the directory synced.
+ * Names must be unique and NUL-free. */
+ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
+                      const ns_st_meta *meta, int n_meta);
+/* The same into a buffer allocated with the context's hooks (*out, *len). */
+ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n,
+                          const ns_st_meta *meta, int n_meta, unsigned char **out,
+                          size_t *len);
+
+/* ---- model files ---------------------------------------------------------------------- */
+
+/* Saves the model's parameters and buffers under nn.Sequential state_dict names, with
+ * metadata "format": "pt", "netsmith.version", "netsmith.spec" (canonical JSON),
+ * "netsmith.input_shape" and "netsmith.output_size", plus extra (may be NULL) entries.
+ * Refuses (NS_ERR_NONFINITE) to save non-finite weights. */
+ns_status ns_model_save(ns_model *model, const char *path, const ns_st_meta *extra, int n_extra);
+/* Rebuilds a model from a file written by ns_model_save (spec and shapes from metadata,
+ * weights from tensors). Missing, extra or mis-shaped tensors are NS_ERR_FORMAT naming
+ * the tensor. max_batch 0 means the default. */
+ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out);
+/* Loads matching tensors of an open file into an existing model (every model tensor must
+ * be present with the same shape, dtype F32, or I64 for counters). */
+ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
+
+/* Reads a whole file into memory allocated with the context's hooks (plus a NUL).
+ * NS_ERR_IO names the file and the system error. */
+ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,11 @@
+/* netsmith: build and train neural networks in C. The umbrella header. */
+#ifndef NETSMITH_H
+#define NETSMITH_H
+
+#include "netsmith/core.h"
+#include "netsmith/io.h"
+#include "netsmith/kernels.h"
+#include "netsmith/model.h"
+#include "netsmith/train.h"
+
+#endif

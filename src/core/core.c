@@ -1,0 +1,230 @@
+/* Core: status strings, the context (allocation hooks and error message), the arena,
+ * tensor views and number formatting. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *ns_version(void) { return NS_VERSION_STRING; }
+
+const char *ns_status_str(ns_status status)
+{
+    switch (status) {
+#define NS__STATUS_CASE(name, value, desc)                                                         \
+    case NS_##name:                                                                                \
+        return desc;
+        NS_STATUS_MAP(NS__STATUS_CASE)
+#undef NS__STATUS_CASE
+    }
+    return "unknown status";
+}
+
+void ns__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "netsmith: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}
+
+/* ---- context ------------------------------------------------------------------ */
+
+static void *std_malloc(void *ud, size_t size)
+{
+    (void)ud;
+    return malloc(size);
+}
+static void *std_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    return realloc(ptr, size);
+}
+static void std_free(void *ud, void *ptr)
+{
+    (void)ud;
+    free(ptr);
+}
+
+ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out)
+{
+    NS_ASSERT(out != NULL);
+    *out = NULL;
+    ns_allocator a = {std_malloc, std_realloc, std_free, NULL};
+    if (alloc != NULL) {
+        NS_ASSERT(alloc->malloc && alloc->realloc && alloc->free);
+        a = *alloc;
+    }
+    ns_ctx *ctx = a.malloc(a.ud, sizeof *ctx);
+    if (ctx == NULL)
+        return NS_ERR_NOMEM;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = a;
+    *out = ctx;
+    return NS_OK;
+}
+
+void ns_ctx_free(ns_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    ns_allocator a = ctx->alloc;
+    a.free(a.ud, ctx);
+}
+
+const char *ns_errmsg(const ns_ctx *ctx) { return ctx ? ctx->msg : "no context"; }
+
+void ns_errclear(ns_ctx *ctx) { ctx->msg[0] = '\0'; }
+
+ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
+{
+    if (ctx != NULL) {
+        /* The message may be built from the previous one ("%s", ns_errmsg(ctx)). */
+        char tmp[NS__ERRMSG_CAP];
+        vsnprintf(tmp, sizeof tmp, fmt, ap);
+        memcpy(ctx->msg, tmp, sizeof tmp);
+    }
+    return status;
+}
+
+ns_status ns_errorf(ns_ctx *ctx, ns_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ns_verrorf(ctx, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void *ns_alloc(ns_ctx *ctx, size_t size)
+{
+    if (size == 0)
+        return NULL;
+    void *p = ctx->alloc.malloc(ctx->alloc.ud, size);
+    if (p == NULL)
+        ns_errorf(ctx, NS_ERR_NOMEM, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void *ns_calloc(ns_ctx *ctx, size_t count, size_t size)
+{
+    if (count == 0 || size == 0)
+        return NULL;
+    if (count > SIZE_MAX / size) {
+        ns_errorf(ctx, NS_ERR_NOMEM, "out of memory: %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    void *p = ns_alloc(ctx, count * size);
+    if (p != NULL)
+        memset(p, 0, count * size);
+    return p;
+}
+
+void *ns_realloc(ns_ctx *ctx, void *ptr, size_t size)
+{
+    NS_ASSERT(size > 0);
+    void *p = ctx->alloc.realloc(ctx->alloc.ud, ptr, size);
+    if (p == NULL)
+        ns_errorf(ctx, NS_ERR_NOMEM, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void ns_dealloc(ns_ctx *ctx, void *ptr)
+{
+    if (ptr != NULL)
+        ctx->alloc.free(ctx->alloc.ud, ptr);
+}
+
+char *ns_strdup(ns_ctx *ctx, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = ns_alloc(ctx, n);
+    if (d != NULL)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---- arena ------------------------------------------------------------------------- */
+
+#define NS__ARENA_ALIGN 64
+
+size_t ns_arena_plan_floats(size_t n)
+{
+    size_t bytes = n * sizeof(float);
+    return (bytes + NS__ARENA_ALIGN - 1) / NS__ARENA_ALIGN * NS__ARENA_ALIGN;
+}
+
+ns_status ns_arena_init(ns_ctx *ctx, ns_arena *arena, size_t cap)
+{
+    memset(arena, 0, sizeof *arena);
+    if (cap == 0)
+        return NS_OK;
+    /* Over-allocate so the base can be aligned; remember the raw pointer just before it. */
+    unsigned char *raw = ns_alloc(ctx, cap + NS__ARENA_ALIGN + sizeof(void *));
+    if (raw == NULL)
+        return NS_ERR_NOMEM;
+    uintptr_t p = (uintptr_t)(raw + sizeof(void *));
+    p = (p + NS__ARENA_ALIGN - 1) & ~(uintptr_t)(NS__ARENA_ALIGN - 1);
+    unsigned char *base = (unsigned char *)p;
+    memcpy(base - sizeof(void *), &raw, sizeof raw);
+    memset(base, 0, cap);
+    arena->base = base;
+    arena->cap = cap;
+    return NS_OK;
+}
+
+void ns_arena_deinit(ns_ctx *ctx, ns_arena *arena)
+{
+    if (arena->base != NULL) {
+        void *raw;
+        memcpy(&raw, arena->base - sizeof(void *), sizeof raw);
+        ns_dealloc(ctx, raw);
+    }
+    memset(arena, 0, sizeof *arena);
+}
+
+float *ns_arena_floats(ns_arena *arena, size_t n)
+{
+    size_t need = ns_arena_plan_floats(n);
+    if (n == 0 || need > arena->cap - arena->used)
+        return NULL;
+    float *p = (float *)(void *)(arena->base + arena->used);
+    arena->used += need;
+    return p;
+}
+
+/* ---- tensors -------------------------------------------------------------------------- */
+
+int64_t ns_tensor_numel(const ns_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= t->shape[i];
+    return n;
+}
+
+ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape)
+{
+    NS_ASSERT(ndim >= 0 && ndim <= NS_MAX_DIMS);
+    ns_tensor t = {.data = data, .ndim = ndim};
+    for (int i = 0; i < ndim; i++)
+        t.shape[i] = shape[i];
+    return t;
+}
+
+/* ---- numbers --------------------------------------------------------------------------- */
+
+void ns__format_double(char *buf, size_t cap, double v)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, cap, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    /* Integers keep a ".0" only when they would otherwise read as integers in JSON and the
+     * caller wants a real; callers decide. */
+}

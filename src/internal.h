@@ -1,0 +1,119 @@
+/* Cross-file internals of the library: the structs behind the opaque handles and the
+ * layer-type table. Never installed. */
+#ifndef NETSMITH_INTERNAL_H
+#define NETSMITH_INTERNAL_H
+
+#include "netsmith/netsmith.h"
+
+#define NS__ERRMSG_CAP 1024
+
+struct ns_ctx {
+    ns_allocator alloc;
+    char msg[NS__ERRMSG_CAP];
+};
+
+/* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. */
+void ns__format_double(char *buf, size_t cap, double v);
+
+/* ---- specs ---------------------------------------------------------------------- */
+
+#define NS__MAX_HIDDEN 64
+
+struct ns_spec {
+    ns_ctx *ctx;
+    ns_spec_form form;
+    /* short form */
+    char model_type[32];
+    int n_hidden;
+    int hidden[NS__MAX_HIDDEN];
+    ns_layer_kind activation;
+    bool activation_tanh_approx; /* "gelu_tanh" */
+    double dropout;
+    int output_size; /* 0: from the data */
+    /* layer form */
+    int input_ndim; /* 0: not given */
+    int input_shape[NS_MAX_DIMS - 1];
+    int n_layers;
+    ns_layer_spec *layers;
+    /* both */
+    ns_train_settings training;
+};
+
+/* ---- layers ------------------------------------------------------------------------- */
+
+#define NS__MAX_LAYER_PARAMS 2
+#define NS__MAX_LAYER_BUFFERS 2
+
+typedef struct ns__tensor_slot {
+    const char *name; /* "weight", "bias", "running_mean", ... (static strings) */
+    int ndim;
+    int64_t shape[2];
+    size_t numel;
+    float *data; /* view into the model's parameter or buffer block */
+    float *grad; /* view into the gradient block (parameters only) */
+} ns__tensor_slot;
+
+typedef struct ns__layer {
+    ns_layer_spec spec;
+    const struct ns__layer_type *type;
+    int index; /* position in the nn.Sequential */
+    int in_ndim, out_ndim;
+    int in_shape[NS_MAX_DIMS - 1], out_shape[NS_MAX_DIMS - 1];
+    int in_size, out_size; /* floats per sample */
+    int n_params, n_buffers;
+    ns__tensor_slot params[NS__MAX_LAYER_PARAMS];
+    ns__tensor_slot buffers[NS__MAX_LAYER_BUFFERS];
+    bool has_counter; /* batchnorm: num_batches_tracked */
+    int64_t counter;
+    /* activations, carved from the model's arena for max_batch samples */
+    float *y;       /* output [B, out_size] */
+    float *dx;      /* gradient w.r.t. the input [B, in_size] */
+    float *scratch; /* per-layer saved state: dropout mask, norm mean/rstd */
+} ns__layer;
+
+/* One row per layer kind: shape inference, parameters, init, forward, backward. */
+typedef struct ns__layer_type {
+    ns_layer_kind kind;
+    /* Sets out_ndim/out_shape from in_*, declares params/buffers (name, shape) and says how
+     * many scratch floats a sample (per_sample) and a batch (fixed) need. Returns NS_ERR_SHAPE
+     * with a message naming the layer when the input does not fit. */
+    ns_status (*setup)(ns_ctx *ctx, ns__layer *l, size_t *scratch_per_sample,
+                       size_t *scratch_fixed);
+    /* Initialises parameters and buffers (PyTorch defaults). rng is this layer's stream. */
+    void (*init)(ns__layer *l, ns_rng *rng);
+    /* y = f(x). rng is this forward's dropout stream for the layer. */
+    void (*forward)(ns__layer *l, const float *x, int batch, bool training, ns_rng *rng);
+    /* l->dx = df/dx^T dy (overwrite), parameter gradients accumulate. */
+    void (*backward)(ns__layer *l, const float *x, const float *dy, int batch);
+} ns__layer_type;
+
+const ns__layer_type *ns__layer_type_get(ns_layer_kind kind);
+
+/* Declares a parameter or buffer of a layer during setup. */
+void ns__layer_add_param(ns__layer *l, const char *name, int ndim, int64_t d0, int64_t d1);
+void ns__layer_add_buffer(ns__layer *l, const char *name, int64_t d0);
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+struct ns_model {
+    ns_ctx *ctx;
+    ns_spec *spec;
+    ns_build_opts opts;
+    int n_layers;
+    ns__layer *layers;
+    float *params; /* one block: every trainable parameter */
+    float *grads;  /* same layout */
+    size_t n_params;
+    float *buffers; /* running statistics */
+    size_t n_buffers;
+    ns_arena arena; /* activations for max_batch, carved once at build */
+    int input_size, output_size;
+    /* the last forward */
+    const float *last_x;
+    int last_batch;
+    bool last_training;
+    bool have_forward;
+    uint64_t forward_count;
+};
+
+#endif

@@ -1,0 +1,60 @@
+/* The one small test header: cmocka plus helpers for tolerances, fixtures, random data,
+ * gradient checks and allocation-failure injection. */
+#ifndef NS_TESTUTIL_H
+#define NS_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the above first. */
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "netsmith/netsmith.h"
+
+/* |a - b| <= atol + rtol * |b|, printing both values (and where) on failure. */
+#define NS_ASSERT_CLOSE(a, b, rtol, atol)                                                          \
+    ns_test_assert_close((double)(a), (double)(b), (rtol), (atol), #a, __FILE__, __LINE__)
+void ns_test_assert_close(double a, double b, double rtol, double atol, const char *what,
+                          const char *file, int line);
+/* Element-wise over arrays; names the first bad index. */
+#define NS_ASSERT_ALL_CLOSE(a, b, n, rtol, atol)                                                   \
+    ns_test_assert_all_close((a), (b), (n), (rtol), (atol), #a, __FILE__, __LINE__)
+void ns_test_assert_all_close(const float *a, const float *b, size_t n, double rtol, double atol,
+                              const char *what, const char *file, int line);
+/* Asserts a status, printing the context's message when it differs. */
+#define NS_ASSERT_OK(ctx, expr) ns_test_assert_status((ctx), (expr), NS_OK, #expr, __FILE__, __LINE__)
+#define NS_ASSERT_STATUS(ctx, expr, want)                                                          \
+    ns_test_assert_status((ctx), (expr), (want), #expr, __FILE__, __LINE__)
+void ns_test_assert_status(ns_ctx *ctx, ns_status got, ns_status want, const char *what,
+                           const char *file, int line);
+/* Asserts that the context's message contains needle. */
+#define NS_ASSERT_MSG_HAS(ctx, needle) ns_test_assert_msg_has((ctx), (needle), __FILE__, __LINE__)
+void ns_test_assert_msg_has(ns_ctx *ctx, const char *needle, const char *file, int line);
+
+/* A path under tests/fixtures/ (tests run with tests/ as working directory). */
+const char *ns_test_fixture(const char *name);
+
+/* JSON fixtures: {"tensor name": {"shape": [...], "data": [...]}, "other": value, ...}.
+ * ns_test_json_load fails the test if the file cannot be read. */
+json_t *ns_test_json_load(const char *fixture_name);
+/* A malloc'ed float copy of fixture tensor `name`; *n receives the element count and
+ * shape/ndim (may be NULL) the shape. Fails the test if absent. */
+float *ns_test_json_tensor(json_t *root, const char *name, size_t *n, int64_t *shape, int *ndim);
+double ns_test_json_number(json_t *obj, const char *name);
+
+/* Deterministic test data: uniform in [lo, hi). */
+void ns_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* An allocator that counts allocations and fails the fail_at-th one (1-based; 0 = never),
+ * and tracks live blocks so a test can assert nothing leaked. */
+typedef struct ns_test_alloc {
+    size_t calls;   /* malloc + realloc calls so far */
+    size_t fail_at; /* which call fails (0: none) */
+    long live;      /* blocks allocated and not freed */
+} ns_test_alloc;
+ns_allocator ns_test_allocator(ns_test_alloc *state);
+
+#endif

@@ -60,7 +60,18 @@ ns_status ns_loss_compute(ns_ctx *ctx, const ns_loss_config *cfg, const float *p
 
 /* ---- optimizers -------------------------------------------------------------- */
 
-typedef enum ns_optim_kind { NS_OPTIM_SGD, NS_OPTIM_ADAM, NS_OPTIM_ADAMW, NS_OPTIM_RMSPROP } ns_optim_kind;
+#define NS_OPTIM_KIND_MAP(X)                                                                       \
+    X(SGD, "sgd")                                                                                  \
+    X(ADAM, "adam")                                                                                \
+    X(ADAMW, "adamw")                                                                              \
+    X(RMSPROP, "rmsprop")
+
+typedef enum ns_optim_kind {
+#define NS__OPTIM_ENUM(name, str) NS_OPTIM_##name,
+    NS_OPTIM_KIND_MAP(NS__OPTIM_ENUM)
+#undef NS__OPTIM_ENUM
+        NS_OPTIM_KIND_COUNT
+} ns_optim_kind;
 
 const char *ns_optim_kind_name(ns_optim_kind kind);
 ns_status ns_optim_kind_parse(const char *name, ns_optim_kind *out);
@@ -126,17 +137,25 @@ void ns_clip_grad_value(float *g, size_t n, double max_value);
 
 /* ---- learning-rate schedules --------------------------------------------------- */
 
+/* constant; step: step_size, gamma; multistep: milestones, gamma; exponential: gamma;
+ * cosine: t_max, eta_min; warmup (LinearLR): start_factor, end_factor, total_iters;
+ * onecycle: max_lr, total_steps, pct_start, div_factor, final_div_factor, anneal;
+ * plateau: mode, factor, patience, threshold, threshold mode, cooldown, min_lr. */
+#define NS_SCHED_KIND_MAP(X)                                                                       \
+    X(CONSTANT, "constant")                                                                        \
+    X(STEP, "step")                                                                                \
+    X(MULTISTEP, "multistep")                                                                      \
+    X(EXPONENTIAL, "exponential")                                                                  \
+    X(COSINE, "cosine")                                                                            \
+    X(WARMUP, "warmup")                                                                            \
+    X(ONECYCLE, "onecycle")                                                                        \
+    X(PLATEAU, "plateau")
+
 typedef enum ns_sched_kind {
-    NS_SCHED_CONSTANT,
-    NS_SCHED_STEP,        /* step_size, gamma */
-    NS_SCHED_MULTISTEP,   /* milestones, gamma */
-    NS_SCHED_EXPONENTIAL, /* gamma */
-    NS_SCHED_COSINE,      /* t_max, eta_min */
-    NS_SCHED_WARMUP,      /* linear: start_factor, end_factor, total_iters */
-    NS_SCHED_ONECYCLE,    /* max_lr, total_steps, pct_start, div_factor, final_div_factor,
-                             anneal_cos */
-    NS_SCHED_PLATEAU      /* mode, factor, patience, threshold, threshold_mode, cooldown,
-                             min_lr */
+#define NS__SCHED_ENUM(name, str) NS_SCHED_##name,
+    NS_SCHED_KIND_MAP(NS__SCHED_ENUM)
+#undef NS__SCHED_ENUM
+        NS_SCHED_KIND_COUNT
 } ns_sched_kind;
 
 const char *ns_sched_kind_name(ns_sched_kind kind);

@@ -39,6 +39,37 @@ struct ns_spec {
     ns_train_settings training;
 };
 
+/* Layer settings a spec can spell out (PyTorch's argument names), in canonical print order.
+ * Shared by the parser (spec.c) and the canonical printer (spec_print.c). */
+typedef enum ns__setting {
+    NS__SETTING_UNITS,              /* linear */
+    NS__SETTING_BIAS,               /* linear */
+    NS__SETTING_NEGATIVE_SLOPE,     /* leaky_relu (ns_layer_spec.alpha) */
+    NS__SETTING_ALPHA,              /* elu (ns_layer_spec.alpha) */
+    NS__SETTING_APPROXIMATE,        /* gelu: "none" | "tanh" */
+    NS__SETTING_P,                  /* dropout */
+    NS__SETTING_EPS,                /* batchnorm1d, layernorm */
+    NS__SETTING_MOMENTUM,           /* batchnorm1d */
+    NS__SETTING_AFFINE,             /* batchnorm1d (ns_layer_spec.affine) */
+    NS__SETTING_ELEMENTWISE_AFFINE, /* layernorm (ns_layer_spec.affine) */
+    NS__SETTING_COUNT
+} ns__setting;
+
+/* The setting's JSON key ("units", "negative_slope", ...). */
+const char *ns__setting_name(ns__setting s);
+/* Whether a layer of this kind takes the setting. */
+bool ns__setting_applies(ns_layer_kind kind, ns__setting s);
+/* "auto", "regression", "classification". */
+const char *ns__task_name(ns_task task);
+/* The short form's activation name ("relu", "gelu_tanh", ...); NULL if kind is not one. */
+const char *ns__activation_name(ns_layer_kind kind, bool tanh_approx);
+/* A double as canonical JSON prints it: shortest round-trip text, and integral values keep a
+ * ".0" ("1.0", "100.0") so reals read as reals; buf >= 32 bytes. */
+void ns__format_real(char *buf, size_t cap, double v);
+
+/* A deep copy of spec whose memory belongs to ctx (which may differ from the spec's). */
+ns_status ns__spec_clone_ctx(ns_ctx *ctx, const ns_spec *spec, ns_spec **out);
+
 /* ---- layers ------------------------------------------------------------------------- */
 
 #define NS__MAX_LAYER_PARAMS 2
@@ -92,6 +123,10 @@ const ns__layer_type *ns__layer_type_get(ns_layer_kind kind);
 /* Declares a parameter or buffer of a layer during setup. */
 void ns__layer_add_param(ns__layer *l, const char *name, int ndim, int64_t d0, int64_t d1);
 void ns__layer_add_buffer(ns__layer *l, const char *name, int64_t d0);
+/* Output shape = input shape (elementwise layers). */
+void ns__layer_same_shape(ns__layer *l);
+/* Zeroes l->dx for a batch (backward kernels accumulate); no-op when dx is not kept. */
+void ns__layer_clear_dx(ns__layer *l, int batch);
 
 /* ---- models ------------------------------------------------------------------------------ */
 

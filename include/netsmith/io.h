@@ -35,20 +35,27 @@ typedef enum ns_dtype {
         NS_DTYPE_COUNT
 } ns_dtype;
 
+/* The format's name of a dtype ("F32"), a static string; NULL when out of range. */
 const char *ns_dtype_name(ns_dtype dtype);
+/* Bytes per element; 0 when out of range. */
 size_t ns_dtype_size(ns_dtype dtype);
 
 /* The header may be at most this many bytes. */
 #define NS_ST_MAX_HEADER 100000000ULL
+/* Most dimensions a tensor may have here (the format has no limit; more is NS_ERR_UNSUPPORTED). */
+#define NS_ST_MAX_DIMS 8
 
 /* One tensor of a safetensors file (read) or to write. */
 typedef struct ns_st_tensor {
     const char *name;
     ns_dtype dtype;
     int ndim; /* 0 for a scalar */
-    int64_t shape[8];
-    const void *data; /* read: points into the file's buffer (little-endian) */
-    size_t nbytes;
+    int64_t shape[NS_ST_MAX_DIMS];
+    /* read: points into the file's buffer (little-endian), never NULL; 8-byte aligned when the
+     * header was padded as the official library and ns_st_write pad it, otherwise use memcpy.
+     * write: may be NULL when nbytes is 0. */
+    const void *data;
+    size_t nbytes; /* numel x ns_dtype_size(dtype); checked on write */
 } ns_st_tensor;
 
 /* A metadata entry (__metadata__ is a string -> string map). */
@@ -57,7 +64,10 @@ typedef struct ns_st_meta {
     const char *value;
 } ns_st_meta;
 
-/* A parsed safetensors file held in memory. Tensors are listed in data-offset order. */
+/* A parsed safetensors file held in memory. Tensors are listed in data-offset order. It owns
+ * a copy of the file's bytes and every name, key and value string; the pointers handed out
+ * stay valid until ns_st_close. Read-only after open, so it may be shared between threads;
+ * it keeps the context it was made from (used again only by ns_st_close). */
 typedef struct ns_st_file ns_st_file;
 
 /* Reads and validates a whole file. Every defect named by the format is an NS_ERR_FORMAT
@@ -65,25 +75,35 @@ typedef struct ns_st_file ns_st_file;
  * the end, a header that is not a JSON object, duplicate names, unknown dtype, a shape whose
  * product overflows, overlapping or gapped offsets, a byte range that does not match
  * shape x dtype, trailing or missing bytes, a NUL in a name. An empty header ({}), scalar
- * shapes ([]) and zero-size tensors are accepted. The result is owned by the caller. */
+ * shapes ([]) and zero-size tensors are accepted. The result is owned by the caller.
+ * A file that cannot be read is NS_ERR_IO; a tensor of more than NS_ST_MAX_DIMS dimensions is
+ * NS_ERR_UNSUPPORTED. *out is NULL on failure. */
 ns_status ns_st_open(ns_ctx *ctx, const char *path, ns_st_file **out);
-/* The same over a buffer (copied); name is used in messages. */
+/* The same over a buffer (copied); name is used in messages (NULL: "(buffer)"). */
 ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const char *name,
                       ns_st_file **out);
+/* Frees the file and everything handed out from it. NULL is a no-op. */
 void ns_st_close(ns_st_file *f);
 
 int ns_st_count(const ns_st_file *f);
+/* 0 <= i < ns_st_count(f) (asserted). */
 const ns_st_tensor *ns_st_get(const ns_st_file *f, int i);
-/* NULL if absent. */
+/* NULL if absent. O(log n). */
 const ns_st_tensor *ns_st_find(const ns_st_file *f, const char *name);
 int ns_st_meta_count(const ns_st_file *f);
+/* 0 <= i < ns_st_meta_count(f) (asserted); entries in header order. */
 const ns_st_meta *ns_st_meta_get(const ns_st_file *f, int i);
 /* NULL if absent. */
 const char *ns_st_meta_find(const ns_st_file *f, const char *key);
 
 /* Writes tensors (in the given order, data packed back to back) and metadata to path:
  * written to PATH.tmp, flushed, fsync'ed, renamed over path, and the directory synced.
- * Names must be unique and NUL-free. */
+ * "__metadata__" comes first when n_meta > 0; the header is space-padded so the data starts
+ * 8-byte aligned. Tensor names must be unique, valid UTF-8 and not "__metadata__", metadata
+ * keys unique and keys and values valid UTF-8, and nbytes must match shape x dtype: else
+ * NS_ERR_INVALID naming the tensor, and nothing is written. A failed write is NS_ERR_IO naming
+ * the path and removes PATH.tmp; when only the final directory sync fails, the new file is
+ * already in place and the message says so. */
 ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
                       const ns_st_meta *meta, int n_meta);
 /* The same into a buffer allocated with the context's hooks (*out, *len). */
@@ -106,8 +126,9 @@ ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model *
  * be present with the same shape, dtype F32, or I64 for counters). */
 ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
 
-/* Reads a whole file into memory allocated with the context's hooks (plus a NUL).
- * NS_ERR_IO names the file and the system error. */
+/* Reads a whole file into memory allocated with the context's hooks (plus a NUL, not counted
+ * in *len); the caller frees *out with ns_dealloc. NS_ERR_IO names the file and the system
+ * error. */
 ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
 
 #ifdef __cplusplus

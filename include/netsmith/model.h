@@ -34,9 +34,9 @@ typedef enum ns_layer_kind {
         NS_LAYER_KIND_COUNT
 } ns_layer_kind;
 
-/* "linear", ...; NULL for an out-of-range kind. */
+/* "linear", ... (a static string); NULL for an out-of-range kind. */
 const char *ns_layer_kind_name(ns_layer_kind kind);
-/* Looks a kind up by its spec name; NS_ERR_NOTFOUND if unknown. */
+/* Looks a kind up by its exact spec name; NS_ERR_NOTFOUND if unknown or NULL. */
 ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
 
 /* One layer of a spec. Fields that do not apply to the kind keep their defaults. */
@@ -52,7 +52,10 @@ typedef struct ns_layer_spec {
     bool affine;    /* batchnorm1d, layernorm: learnable scale and shift (true) */
 } ns_layer_spec;
 
-/* Fills a layer spec of this kind with PyTorch's defaults. */
+/* Fills a layer spec of this kind with PyTorch's defaults: units 0 (a linear layer needs
+ * them set), bias true, alpha 0.01 for leaky_relu and 1.0 for elu (0 otherwise),
+ * tanh_approx false, p 0.5, eps 1e-5, momentum 0.1, affine true. Padding is zeroed, so two
+ * equal layer specs compare equal with memcmp. */
 void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
 
 /* ---- specs -------------------------------------------------------------------------- */
@@ -80,25 +83,53 @@ typedef struct ns_train_settings {
     ns_task task;         /* auto */
 } ns_train_settings;
 
-/* A parsed, validated blueprint. It never holds an input size. Immutable after
- * parsing; safe to share between threads for reading. */
+/* A parsed, validated blueprint. It never holds an input size: Build Model takes it from the
+ * data. (The layer-list form may name the per-sample shape it expects in "input"; that is
+ * only a check made at build time.) Immutable after parsing; safe to share between threads
+ * for reading. Every spec remembers the context it was made with and allocates through it.
+ *
+ * Forms (a spec with "layers" is the layer-list form, otherwise the short form; a key of
+ * the other form is an error naming it):
+ *   short:  {"model_type": "deep_neural_network" (or "mlp"), "hidden_layers": [128, 64],
+ *            "activation": "relu", "dropout": 0.2, "output_size": 3 or null,
+ *            "learning_rate": 0.001, "epochs": 50, "batch_size": 32, "optimizer": "adam",
+ *            "loss": "mse" or null, "weight_decay": 0, "task": "auto"}
+ *           hidden_layers is required ([] is a linear model), model_type optional;
+ *           activation is relu, leaky_relu, elu, gelu, gelu_tanh, silu, tanh or sigmoid.
+ *   layers: {"input": [13] (optional), "layers": [{"type": "linear", "units": 64}, ...],
+ *            "training": {learning_rate, epochs, batch_size, optimizer, loss, weight_decay,
+ *                         task} (optional)}
+ *           Layer settings use PyTorch's argument names: linear units (required), bias;
+ *           leaky_relu negative_slope; elu alpha; gelu approximate ("none" | "tanh");
+ *           dropout p; batchnorm1d eps, momentum, affine; layernorm eps, elementwise_affine.
+ * null for "output_size", "loss" or "input" means "not given". Integer settings accept
+ * integral reals (64.0). */
 typedef struct ns_spec ns_spec;
 
 /* Parses and validates a spec from JSON text (len bytes, need not be NUL-terminated).
- * source names the text in messages ("spec.json"). Unknown keys, wrong types and out-of-range
- * values fail with NS_ERR_PARSE and a message "SOURCE: PATH: what; how to fix".
- * On success *out is a new spec owned by the caller (ns_spec_free). */
+ * source names the text in messages ("spec.json"; NULL gives "<spec>"). JSON syntax errors
+ * fail with NS_ERR_PARSE and "SOURCE:LINE:COL: what"; unknown keys (at every level), wrong
+ * types and out-of-range values fail with NS_ERR_PARSE and "SOURCE: PATH: what; how to fix",
+ * e.g. "spec.json: layers[2].p: expected a number in [0, 1), got 1.5". NS_ERR_NOMEM if an
+ * allocation fails (nothing leaks). On success *out is a new spec owned by the caller
+ * (ns_spec_free); on failure *out is NULL. */
 ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
                         ns_spec **out);
-/* Reads and parses a file; NS_ERR_IO names the file if it cannot be read. */
+/* Reads a file and parses it with its path as SOURCE. NS_ERR_IO names the path and the
+ * system's reason if it cannot be read; otherwise as ns_spec_parse. */
 ns_status ns_spec_load(ns_ctx *ctx, const char *path, ns_spec **out);
+/* Frees a spec; NULL is a no-op. */
 void ns_spec_free(ns_spec *spec);
-/* A deep copy. */
+/* A deep copy on the same context; NS_ERR_NOMEM on failure (*out NULL). */
 ns_status ns_spec_clone(const ns_spec *spec, ns_spec **out);
+/* The context the spec allocates through (for ns_dealloc of to_json/expand results). */
+ns_ctx *ns_spec_ctx(const ns_spec *spec);
 
-/* Canonical JSON: fixed key order, every setting explicit, shortest round-trip numbers,
- * two-space indent, trailing newline. parse(print(s)) prints the same text.
- * *out is allocated with the context's hooks; free it with ns_dealloc(ctx, *out). */
+/* Canonical JSON: fixed key order, every setting explicit (defaults included, null for "not
+ * given"), shortest round-trip numbers (reals always with a '.' or exponent, integers
+ * without), two-space indent, one layer per line, trailing newline. The short form stays
+ * short. parse(print(s)) prints the same text. *out is allocated with the spec's context;
+ * free it with ns_dealloc(ns_spec_ctx(spec), *out). NS_ERR_NOMEM on failure. */
 ns_status ns_spec_to_json(const ns_spec *spec, char **out);
 
 ns_spec_form ns_spec_get_form(const ns_spec *spec);
@@ -107,9 +138,12 @@ const ns_train_settings *ns_spec_training(const ns_spec *spec);
  * units in the layer form); 0 if the spec leaves it to the data. */
 int ns_spec_output_size(const ns_spec *spec);
 
-/* The layer list the spec expands to for a given output size (short form: linear,
- * activation, dropout per hidden layer, then the output linear). output_size 0 uses the
- * spec's own. *out is owned by the caller (ns_dealloc on the spec's context). */
+/* The layer list the spec expands to for a given output size. Short form: linear(h),
+ * activation, dropout(p) if p > 0 for each hidden size h, then linear(output size); layer
+ * form: a copy of its layers. output_size 0 uses the spec's own (ns_spec_output_size).
+ * Errors: NS_ERR_SHAPE if both are non-zero and differ, NS_ERR_INVALID if a short-form spec
+ * has none and none is given (or output_size < 0), NS_ERR_NOMEM. *out ([*count]) is owned by
+ * the caller: ns_dealloc(ns_spec_ctx(spec), *out). */
 ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out,
                          int *count);
 
@@ -123,7 +157,11 @@ typedef struct ns_build_opts {
     int output_size;                 /* 0: from the spec (error if the spec has none) */
     int max_batch;                   /* largest batch the arena is planned for (default 256) */
     uint64_t seed;                   /* initialisation and dropout streams */
+    bool keep_input_grad;            /* keep d loss / d input (ns_model_input_grad) */
 } ns_build_opts;
+
+/* Fills build options for a flat input of input_size features. */
+void ns_build_opts_default(ns_build_opts *opts, int input_size);
 
 /* Builds real layers with initialised weights (PyTorch's default distributions).
  * The spec is copied. Errors: NS_ERR_SHAPE (e.g. a layer that cannot take the input),
@@ -137,6 +175,8 @@ const ns_spec *ns_model_spec(const ns_model *model);
 int ns_model_input_size(const ns_model *model);  /* features per sample */
 int ns_model_output_size(const ns_model *model); /* outputs per sample */
 int ns_model_max_batch(const ns_model *model);
+/* The options the model was built with (input shape, output size, seed, ...). */
+const ns_build_opts *ns_model_build_opts(const ns_model *model);
 int ns_model_layer_count(const ns_model *model);
 /* The i-th layer's settings (kind, units, ...). */
 const ns_layer_spec *ns_model_layer(const ns_model *model, int i);
@@ -165,7 +205,8 @@ ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tenso
 
 /* Forward Pass. x[batch, input_size] -> *y[batch, output_size] (points into the model's
  * arena, valid until the next forward). training selects dropout and batch statistics.
- * batch must be in [1, max_batch]. No allocation. Not reentrant on one model. */
+ * batch must be in [1, max_batch]. x is borrowed: it must stay unchanged until the
+ * backward of this forward. No allocation. Not reentrant on one model. */
 ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool training,
                            const float **y);
 /* Backward Pass. dy[batch, output_size] is the gradient of the loss with respect to the
@@ -173,7 +214,7 @@ ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool trai
  * Requires a preceding training-mode forward (NS_ERR_STATE otherwise). */
 ns_status ns_model_backward(ns_model *model, const float *dy);
 /* The gradient with respect to the last forward's input x[batch, input_size], valid after
- * a backward until the next forward. */
+ * a backward until the next forward; NULL unless the model was built with keep_input_grad. */
 const float *ns_model_input_grad(const ns_model *model);
 /* Zero Gradients: one memset of the gradient block. */
 void ns_model_zero_grad(ns_model *model);

@@ -1,0 +1,234 @@
+/* Model files: a safetensors file with PyTorch nn.Sequential state_dict names and a
+ * self-describing __metadata__ (spec, input shape, output size, version). */
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define META_SPEC "netsmith.spec"
+#define META_INPUT "netsmith.input_shape"
+#define META_OUTPUT "netsmith.output_size"
+#define META_VERSION "netsmith.version"
+
+static ns_status check_finite(ns_model *m, const char *path)
+{
+    int n = ns_model_tensor_count(m);
+    for (int i = 0; i < n; i++) {
+        ns_named_tensor t;
+        ns_model_tensor(m, i, &t);
+        if (t.data == NULL)
+            continue;
+        size_t numel = (size_t)t.shape[0] * (size_t)(t.ndim == 2 ? t.shape[1] : 1);
+        for (size_t k = 0; k < numel; k++)
+            if (!isfinite(t.data[k]))
+                return ns_errorf(m->ctx, NS_ERR_NONFINITE,
+                                 "%s: not saved: tensor %s holds a non-finite value at index %zu "
+                                 "(training diverged: lower the learning rate or normalise the "
+                                 "data)",
+                                 path, t.name, k);
+    }
+    return NS_OK;
+}
+
+ns_status ns_model_save(ns_model *m, const char *path, const ns_st_meta *extra, int n_extra)
+{
+    ns_ctx *ctx = m->ctx;
+    ns_status st = check_finite(m, path);
+    if (st != NS_OK)
+        return st;
+    int n = ns_model_tensor_count(m);
+    ns_st_tensor *ts = ns_calloc(ctx, (size_t)n + 1, sizeof *ts);
+    ns_named_tensor *nt = ns_calloc(ctx, (size_t)n + 1, sizeof *nt);
+    ns_st_meta *meta = ns_calloc(ctx, (size_t)n_extra + 5, sizeof *meta);
+    char *spec_json = NULL;
+    if (ts == NULL || nt == NULL || meta == NULL) {
+        st = NS_ERR_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        ns_model_tensor(m, i, &nt[i]);
+        ts[i].name = nt[i].name;
+        ts[i].ndim = nt[i].ndim;
+        for (int d = 0; d < nt[i].ndim; d++)
+            ts[i].shape[d] = nt[i].shape[d];
+        if (nt[i].count != NULL) { /* num_batches_tracked: an int64 scalar, as in PyTorch */
+            ts[i].dtype = NS_DTYPE_I64;
+            ts[i].data = nt[i].count;
+            ts[i].nbytes = sizeof(int64_t);
+        } else {
+            ts[i].dtype = NS_DTYPE_F32;
+            ts[i].data = nt[i].data;
+            ts[i].nbytes = (size_t)nt[i].shape[0] * (size_t)(nt[i].ndim == 2 ? nt[i].shape[1] : 1) *
+                           sizeof(float);
+        }
+    }
+    st = ns_spec_to_json(m->spec, &spec_json);
+    if (st != NS_OK)
+        goto done;
+    char input[64] = "[", output[24];
+    for (int d = 0; d < m->opts.input_ndim; d++)
+        snprintf(input + strlen(input), sizeof input - strlen(input), "%s%d", d ? ", " : "",
+                 m->opts.input_shape[d]);
+    strcat(input, "]");
+    snprintf(output, sizeof output, "%d", m->output_size);
+    int k = 0;
+    meta[k++] = (ns_st_meta){"format", "pt"};
+    meta[k++] = (ns_st_meta){META_VERSION, NS_VERSION_STRING};
+    meta[k++] = (ns_st_meta){META_SPEC, spec_json};
+    meta[k++] = (ns_st_meta){META_INPUT, input};
+    meta[k++] = (ns_st_meta){META_OUTPUT, output};
+    for (int i = 0; i < n_extra; i++)
+        meta[k++] = extra[i];
+    st = ns_st_write(ctx, path, ts, n, meta, k);
+done:
+    ns_dealloc(ctx, spec_json);
+    ns_dealloc(ctx, meta);
+    ns_dealloc(ctx, nt);
+    ns_dealloc(ctx, ts);
+    return st;
+}
+
+/* Model tensors are named "<layer index>.<name>"; other tensors (optimizer state in a
+ * checkpoint) are not the model's business. */
+static bool is_layer_tensor(const char *name) { return isdigit((unsigned char)name[0]) != 0; }
+
+ns_status ns_model_load_weights(ns_model *m, const ns_st_file *f)
+{
+    ns_ctx *ctx = m->ctx;
+    int n = ns_model_tensor_count(m);
+    for (int i = 0; i < n; i++) {
+        ns_named_tensor t;
+        ns_model_tensor(m, i, &t);
+        const ns_st_tensor *s = ns_st_find(f, t.name);
+        if (s == NULL)
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "model file: tensor '%s' is missing (the file was written for "
+                             "another architecture)",
+                             t.name);
+        ns_dtype want = t.count ? NS_DTYPE_I64 : NS_DTYPE_F32;
+        bool same = s->dtype == want && s->ndim == t.ndim;
+        for (int d = 0; same && d < t.ndim; d++)
+            same = s->shape[d] == t.shape[d];
+        if (!same) {
+            char got[96] = "", exp[96] = "";
+            for (int d = 0; d < s->ndim; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                         (long long)s->shape[d]);
+            for (int d = 0; d < t.ndim; d++)
+                snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", d ? ", " : "",
+                         (long long)t.shape[d]);
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "model file: tensor '%s' is %s [%s] but the model needs %s [%s]",
+                             t.name, ns_dtype_name(s->dtype), got, ns_dtype_name(want), exp);
+        }
+        if (t.count)
+            memcpy(t.count, s->data, sizeof(int64_t));
+        else
+            memcpy(t.data, s->data, s->nbytes);
+    }
+    int nf = ns_st_count(f);
+    for (int i = 0; i < nf; i++) {
+        const char *name = ns_st_get(f, i)->name;
+        ns_named_tensor t;
+        if (is_layer_tensor(name) && ns_model_find_tensor(m, name, &t) != NS_OK)
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "model file: tensor '%s' does not belong to this model's "
+                             "architecture",
+                             name);
+    }
+    return NS_OK;
+}
+
+/* "[1, 28, 28]" -> ndim/shape */
+static ns_status parse_shape(ns_ctx *ctx, const char *path, const char *text, ns_build_opts *bo)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err);
+    size_t n = a && json_is_array(a) ? json_array_size(a) : 0;
+    bool ok = n >= 1 && n <= NS_MAX_DIMS - 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *v = json_array_get(a, i);
+        ok = json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < INT32_MAX;
+        if (ok)
+            bo->input_shape[i] = (int)json_integer_value(v);
+    }
+    bo->input_ndim = (int)n;
+    json_decref(a);
+    if (!ok)
+        return ns_errorf(ctx, NS_ERR_FORMAT,
+                         "%s: __metadata__." META_INPUT " must be a list of 1 to %d positive "
+                         "integers, got '%s'",
+                         path, NS_MAX_DIMS - 1, text);
+    return NS_OK;
+}
+
+ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out)
+{
+    NS_ASSERT(ctx && path && out);
+    *out = NULL;
+    ns_st_file *f = NULL;
+    ns_spec *spec = NULL;
+    ns_model *m = NULL;
+    ns_status st = ns_st_open(ctx, path, &f);
+    if (st != NS_OK)
+        return st;
+    const char *spec_json = ns_st_meta_find(f, META_SPEC);
+    const char *input = ns_st_meta_find(f, META_INPUT);
+    const char *output = ns_st_meta_find(f, META_OUTPUT);
+    if (spec_json == NULL || input == NULL || output == NULL) {
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: not a netsmith model file: __metadata__ lacks '%s' (a plain "
+                       "safetensors file has weights but no blueprint; load it into a model "
+                       "built from its spec instead)",
+                       path, spec_json == NULL ? META_SPEC : input == NULL ? META_INPUT : META_OUTPUT);
+        goto done;
+    }
+    char source[512];
+    snprintf(source, sizeof source, "%s: __metadata__." META_SPEC, path);
+    st = ns_spec_parse(ctx, spec_json, strlen(spec_json), source, &spec);
+    if (st != NS_OK)
+        goto done;
+    ns_build_opts bo;
+    ns_build_opts_default(&bo, 1);
+    st = parse_shape(ctx, path, input, &bo);
+    if (st != NS_OK)
+        goto done;
+    char *end = NULL;
+    long outsz = strtol(output, &end, 10);
+    if (end == output || *end != '\0' || outsz <= 0 || outsz > INT32_MAX) {
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: __metadata__." META_OUTPUT " must be a positive integer, got '%s'",
+                       path, output);
+        goto done;
+    }
+    /* The short form needs the output size; the layer form carries it in its last linear. */
+    bo.output_size = ns_spec_get_form(spec) == NS_SPEC_SHORT ? (int)outsz : 0;
+    if (max_batch > 0)
+        bo.max_batch = max_batch;
+    st = ns_model_build(ctx, spec, &bo, &m);
+    if (st != NS_OK)
+        goto done;
+    if (m->output_size != (int)outsz) {
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: __metadata__." META_OUTPUT " says %ld outputs but the spec builds %d",
+                       path, outsz, m->output_size);
+        ns_model_free(m);
+        m = NULL;
+        goto done;
+    }
+    st = ns_model_load_weights(m, f);
+    if (st != NS_OK) {
+        ns_errorf(ctx, st, "%s: %s", path, ns_errmsg(ctx));
+        ns_model_free(m);
+        m = NULL;
+    }
+done:
+    ns_spec_free(spec);
+    ns_st_close(f);
+    *out = m;
+    return st;
+}

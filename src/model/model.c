@@ -1,0 +1,386 @@
+/* Models: Build Model (layers, one block each for parameters, gradients and buffers, an
+ * activation arena planned for the largest batch), Forward Pass and Backward Pass. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NS__DEFAULT_MAX_BATCH 256
+
+void ns_build_opts_default(ns_build_opts *opts, int input_size)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->input_ndim = 1;
+    opts->input_shape[0] = input_size;
+    opts->max_batch = NS__DEFAULT_MAX_BATCH;
+}
+
+static ns_status check_opts(ns_ctx *ctx, const ns_build_opts *o)
+{
+    if (o->input_ndim < 1 || o->input_ndim > NS_MAX_DIMS - 1)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "build: the input must have 1 to %d dimensions per sample, got %d",
+                         NS_MAX_DIMS - 1, o->input_ndim);
+    for (int i = 0; i < o->input_ndim; i++)
+        if (o->input_shape[i] <= 0)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "build: input dimension %d must be positive, got %d", i,
+                             o->input_shape[i]);
+    if (o->max_batch < 0 || o->output_size < 0)
+        return ns_errorf(ctx, NS_ERR_INVALID, "build: max_batch and output_size must not be "
+                                              "negative");
+    return NS_OK;
+}
+
+static int shape_size(int ndim, const int *shape)
+{
+    int n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    return n;
+}
+
+/* Checks the spec's optional "input" against the data's shape. */
+static ns_status check_spec_input(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *o)
+{
+    if (spec->input_ndim == 0)
+        return NS_OK;
+    bool same = spec->input_ndim == o->input_ndim;
+    for (int i = 0; same && i < o->input_ndim; i++)
+        same = spec->input_shape[i] == o->input_shape[i];
+    if (same)
+        return NS_OK;
+    char a[64] = "", b[64] = "";
+    for (int i = 0; i < spec->input_ndim; i++)
+        snprintf(a + strlen(a), sizeof a - strlen(a), "%s%d", i ? ", " : "", spec->input_shape[i]);
+    for (int i = 0; i < o->input_ndim; i++)
+        snprintf(b + strlen(b), sizeof b - strlen(b), "%s%d", i ? ", " : "", o->input_shape[i]);
+    return ns_errorf(ctx, NS_ERR_SHAPE,
+                     "build: the spec expects input [%s] but the data has [%s]; fix the spec's "
+                     "\"input\" or remove it",
+                     a, b);
+}
+
+void ns_model_free(ns_model *model)
+{
+    if (model == NULL)
+        return;
+    ns_ctx *ctx = model->ctx;
+    ns_arena_deinit(ctx, &model->arena);
+    ns_dealloc(ctx, model->params);
+    ns_dealloc(ctx, model->grads);
+    ns_dealloc(ctx, model->buffers);
+    ns_dealloc(ctx, model->layers);
+    ns_spec_free(model->spec);
+    ns_dealloc(ctx, model);
+}
+
+/* Sets up every layer's shapes and slots; returns the arena size in bytes. */
+static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
+{
+    ns_ctx *ctx = m->ctx;
+    int ndim = m->opts.input_ndim;
+    int shape[NS_MAX_DIMS - 1] = {0};
+    memcpy(shape, m->opts.input_shape, sizeof shape);
+    size_t B = (size_t)m->opts.max_batch;
+    *arena_bytes = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        ns__layer *l = &m->layers[i];
+        l->type = ns__layer_type_get(l->spec.kind);
+        l->index = i;
+        l->in_ndim = ndim;
+        memcpy(l->in_shape, shape, sizeof shape);
+        l->in_size = shape_size(ndim, shape);
+        size_t per_sample = 0, fixed = 0;
+        ns_status st = l->type->setup(ctx, l, &per_sample, &fixed);
+        if (st != NS_OK)
+            return st;
+        l->out_size = shape_size(l->out_ndim, l->out_shape);
+        if (l->out_size <= 0)
+            return ns_errorf(ctx, NS_ERR_SHAPE, "layers[%d] (%s): produces an empty output", i,
+                             ns_layer_kind_name(l->spec.kind));
+        for (int p = 0; p < l->n_params; p++)
+            m->n_params += l->params[p].numel;
+        for (int b = 0; b < l->n_buffers; b++)
+            m->n_buffers += l->buffers[b].numel;
+        /* The first layer's input gradient is kept only on request; linear can skip it. */
+        bool need_dx = i > 0 || m->opts.keep_input_grad || l->spec.kind != NS_LAYER_LINEAR;
+        *arena_bytes += ns_arena_plan_floats(B * (size_t)l->out_size);
+        if (need_dx)
+            *arena_bytes += ns_arena_plan_floats(B * (size_t)l->in_size);
+        if (per_sample * B + fixed > 0)
+            *arena_bytes += ns_arena_plan_floats(per_sample * B + fixed);
+        l->scratch = (float *)(uintptr_t)(per_sample * B + fixed); /* size, until carved */
+        l->dx = need_dx ? (float *)(uintptr_t)1 : NULL;
+        ndim = l->out_ndim;
+        memcpy(shape, l->out_shape, sizeof shape);
+    }
+    return NS_OK;
+}
+
+/* Points every slot into the blocks and carves the arena. */
+static void carve(ns_model *m)
+{
+    size_t po = 0, bo = 0;
+    size_t B = (size_t)m->opts.max_batch;
+    for (int i = 0; i < m->n_layers; i++) {
+        ns__layer *l = &m->layers[i];
+        for (int p = 0; p < l->n_params; p++) {
+            l->params[p].data = m->params + po;
+            l->params[p].grad = m->grads + po;
+            po += l->params[p].numel;
+        }
+        for (int b = 0; b < l->n_buffers; b++) {
+            l->buffers[b].data = m->buffers + bo;
+            bo += l->buffers[b].numel;
+        }
+        size_t scratch = (size_t)(uintptr_t)l->scratch;
+        l->y = ns_arena_floats(&m->arena, B * (size_t)l->out_size);
+        l->dx = l->dx ? ns_arena_floats(&m->arena, B * (size_t)l->in_size) : NULL;
+        l->scratch = scratch ? ns_arena_floats(&m->arena, scratch) : NULL;
+        NS_ASSERT(l->y != NULL);
+    }
+}
+
+ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                         ns_model **out)
+{
+    NS_ASSERT(ctx && spec && opts && out);
+    *out = NULL;
+    ns_status st = check_opts(ctx, opts);
+    if (st == NS_OK)
+        st = check_spec_input(ctx, spec, opts);
+    if (st != NS_OK)
+        return st;
+    ns_model *m = ns_calloc(ctx, 1, sizeof *m);
+    if (m == NULL)
+        return NS_ERR_NOMEM;
+    m->ctx = ctx;
+    m->opts = *opts;
+    if (m->opts.max_batch == 0)
+        m->opts.max_batch = NS__DEFAULT_MAX_BATCH;
+
+    ns_layer_spec *ls = NULL;
+    int n = 0;
+    /* The model keeps its own copy, in its own context, and expands that copy so every
+     * allocation below belongs to ctx. */
+    st = ns__spec_clone_ctx(ctx, spec, &m->spec);
+    if (st == NS_OK)
+        st = ns_spec_expand(m->spec, opts->output_size, &ls, &n);
+    if (st != NS_OK)
+        goto fail;
+    m->n_layers = n;
+    m->layers = ns_calloc(ctx, (size_t)n, sizeof *m->layers);
+    if (m->layers == NULL) {
+        st = NS_ERR_NOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        m->layers[i].spec = ls[i];
+    ns_dealloc(ctx, ls);
+    ls = NULL;
+
+    size_t arena_bytes = 0;
+    st = plan_layers(m, &arena_bytes);
+    if (st != NS_OK)
+        goto fail;
+    m->input_size = shape_size(opts->input_ndim, opts->input_shape);
+    m->output_size = m->layers[n - 1].out_size;
+    m->params = ns_calloc(ctx, m->n_params ? m->n_params : 1, sizeof(float));
+    m->grads = ns_calloc(ctx, m->n_params ? m->n_params : 1, sizeof(float));
+    m->buffers = ns_calloc(ctx, m->n_buffers ? m->n_buffers : 1, sizeof(float));
+    if (m->params == NULL || m->grads == NULL || m->buffers == NULL) {
+        st = NS_ERR_NOMEM;
+        goto fail;
+    }
+    st = ns_arena_init(ctx, &m->arena, arena_bytes);
+    if (st != NS_OK)
+        goto fail;
+    carve(m);
+    for (int i = 0; i < n; i++) {
+        ns__layer *l = &m->layers[i];
+        if (l->type->init != NULL) {
+            ns_rng rng;
+            ns_rng_init(&rng, opts->seed, NS_RNG_INIT, (uint64_t)i);
+            l->type->init(l, &rng);
+        }
+    }
+    *out = m;
+    return NS_OK;
+fail:
+    ns_dealloc(ctx, ls);
+    /* Slots were not carved: clear the planning markers before freeing. */
+    ns_model_free(m);
+    return st;
+}
+
+/* ---- accessors ----------------------------------------------------------------------- */
+
+ns_ctx *ns_model_ctx(const ns_model *model) { return model->ctx; }
+const ns_spec *ns_model_spec(const ns_model *model) { return model->spec; }
+int ns_model_input_size(const ns_model *model) { return model->input_size; }
+int ns_model_output_size(const ns_model *model) { return model->output_size; }
+int ns_model_max_batch(const ns_model *model) { return model->opts.max_batch; }
+int ns_model_layer_count(const ns_model *model) { return model->n_layers; }
+float *ns_model_params(ns_model *model) { return model->params; }
+float *ns_model_grads(ns_model *model) { return model->grads; }
+size_t ns_model_param_count(const ns_model *model) { return model->n_params; }
+uint64_t ns_model_forward_count(const ns_model *model) { return model->forward_count; }
+void ns_model_set_forward_count(ns_model *model, uint64_t n) { model->forward_count = n; }
+uint64_t ns_model_seed(const ns_model *model) { return model->opts.seed; }
+
+const ns_layer_spec *ns_model_layer(const ns_model *model, int i)
+{
+    NS_ASSERT(i >= 0 && i < model->n_layers);
+    return &model->layers[i].spec;
+}
+
+const ns_build_opts *ns_model_build_opts(const ns_model *model) { return &model->opts; }
+
+int ns_model_tensor_count(const ns_model *model)
+{
+    int n = 0;
+    for (int i = 0; i < model->n_layers; i++) {
+        const ns__layer *l = &model->layers[i];
+        n += l->n_params + l->n_buffers + (l->has_counter ? 1 : 0);
+    }
+    return n;
+}
+
+static void fill_named(ns_named_tensor *out, int layer, const ns__tensor_slot *s, bool trainable)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%d.%s", layer, s->name);
+    out->data = s->data;
+    out->ndim = s->ndim;
+    out->shape[0] = s->shape[0];
+    out->shape[1] = s->shape[1];
+    out->trainable = trainable;
+}
+
+ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out)
+{
+    for (int li = 0; li < model->n_layers; li++) {
+        ns__layer *l = &model->layers[li];
+        if (i < l->n_params) {
+            fill_named(out, li, &l->params[i], true);
+            return NS_OK;
+        }
+        i -= l->n_params;
+        if (i < l->n_buffers) {
+            fill_named(out, li, &l->buffers[i], false);
+            return NS_OK;
+        }
+        i -= l->n_buffers;
+        if (l->has_counter) {
+            if (i == 0) {
+                memset(out, 0, sizeof *out);
+                snprintf(out->name, sizeof out->name, "%d.num_batches_tracked", li);
+                out->count = &l->counter;
+                out->ndim = 0;
+                return NS_OK;
+            }
+            i--;
+        }
+    }
+    return ns_errorf(model->ctx, NS_ERR_NOTFOUND, "model has no tensor number %d", i);
+}
+
+ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tensor *out)
+{
+    int n = ns_model_tensor_count(model);
+    for (int i = 0; i < n; i++) {
+        ns_model_tensor(model, i, out);
+        if (strcmp(out->name, name) == 0)
+            return NS_OK;
+    }
+    return ns_errorf(model->ctx, NS_ERR_NOTFOUND, "model has no tensor named '%s'", name);
+}
+
+ns_status ns_model_copy_weights(ns_model *dst, const ns_model *src)
+{
+    bool same = dst->n_params == src->n_params && dst->n_buffers == src->n_buffers &&
+                dst->n_layers == src->n_layers;
+    for (int i = 0; same && i < dst->n_layers; i++)
+        same = dst->layers[i].spec.kind == src->layers[i].spec.kind &&
+               dst->layers[i].in_size == src->layers[i].in_size &&
+               dst->layers[i].out_size == src->layers[i].out_size;
+    if (!same)
+        return ns_errorf(dst->ctx, NS_ERR_SHAPE,
+                         "copy weights: the two models have different architectures");
+    memcpy(dst->params, src->params, src->n_params * sizeof(float));
+    memcpy(dst->buffers, src->buffers, src->n_buffers * sizeof(float));
+    for (int i = 0; i < dst->n_layers; i++)
+        dst->layers[i].counter = src->layers[i].counter;
+    return NS_OK;
+}
+
+/* ---- forward and backward ---------------------------------------------------------------- */
+
+ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool training,
+                           const float **y)
+{
+    NS_ASSERT(model && x && y);
+    if (batch < 1 || batch > model->opts.max_batch)
+        return ns_errorf(model->ctx, NS_ERR_INVALID,
+                         "forward: batch size %d is outside [1, %d] (the model's max_batch)",
+                         batch, model->opts.max_batch);
+    if (training) {
+        for (int i = 0; i < model->n_layers; i++) {
+            const ns__layer *l = &model->layers[i];
+            if (l->spec.kind == NS_LAYER_BATCHNORM1D && batch * (l->in_size / l->in_shape[0]) < 2)
+                return ns_errorf(model->ctx, NS_ERR_SHAPE,
+                                 "forward: layers[%d] (batchnorm1d) needs more than one value per "
+                                 "feature in training mode; use a batch of at least 2 (or "
+                                 "drop_last)",
+                                 i);
+        }
+    }
+    model->have_forward = false;
+    const float *in = x;
+    for (int i = 0; i < model->n_layers; i++) {
+        ns__layer *l = &model->layers[i];
+        ns_rng rng;
+        /* The dropout stream of this forward and this layer: (seed, purpose, forward count). */
+        ns_rng_init_lane(&rng, model->opts.seed, NS_RNG_DROPOUT, model->forward_count,
+                         (uint32_t)i);
+        l->type->forward(l, in, batch, training, &rng);
+        in = l->y;
+    }
+    if (training)
+        model->forward_count++;
+    model->last_x = x;
+    model->last_batch = batch;
+    model->last_training = training;
+    model->have_forward = true;
+    *y = in;
+    return NS_OK;
+}
+
+ns_status ns_model_backward(ns_model *model, const float *dy)
+{
+    NS_ASSERT(model && dy);
+    if (!model->have_forward || !model->last_training)
+        return ns_errorf(model->ctx, NS_ERR_STATE,
+                         "backward: needs a training-mode forward pass first (forward with "
+                         "training = true)");
+    const float *d = dy;
+    for (int i = model->n_layers - 1; i >= 0; i--) {
+        ns__layer *l = &model->layers[i];
+        const float *x = i == 0 ? model->last_x : model->layers[i - 1].y;
+        l->type->backward(l, x, d, model->last_batch);
+        d = l->dx;
+    }
+    return NS_OK;
+}
+
+const float *ns_model_input_grad(const ns_model *model)
+{
+    return model->opts.keep_input_grad ? model->layers[0].dx : NULL;
+}
+
+void ns_model_zero_grad(ns_model *model)
+{
+    memset(model->grads, 0, model->n_params * sizeof(float));
+}

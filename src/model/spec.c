@@ -1,0 +1,1074 @@
+/* Model specs: layer-kind names, parsing and validating the two JSON forms (the short form of
+ * the Model Define card and the layer-list form), loading, cloning and expansion into a layer
+ * list. The canonical printer is in spec_print.c. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+
+/* A layer-list spec longer than this is almost certainly a mistake; it also keeps counts in int. */
+#define SPEC_MAX_LAYERS 4096
+/* Spec files are small; refuse to slurp anything larger into memory. */
+#define SPEC_MAX_FILE_BYTES ((size_t)16 << 20)
+/* User text (keys, names) quoted in a message is clipped to this many characters. */
+#define SHOW_MAX 48
+/* Room for describe(): a quoted, clipped string or a number. */
+#define GOT_CAP (SHOW_MAX + 32)
+/* Names longer than this get no "did you mean" suggestion. */
+#define SUGGEST_MAX 32
+
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+#define NS__NAME_ROW(name, str) str,
+static const char *const layer_kind_names[NS_LAYER_KIND_COUNT] = {NS_LAYER_KIND_MAP(NS__NAME_ROW)};
+#undef NS__NAME_ROW
+
+const char *ns_layer_kind_name(ns_layer_kind kind)
+{
+    return (kind >= 0 && kind < NS_LAYER_KIND_COUNT) ? layer_kind_names[kind] : NULL;
+}
+
+ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out)
+{
+    NS_ASSERT(out != NULL);
+    for (int i = 0; name != NULL && i < NS_LAYER_KIND_COUNT; i++) {
+        if (strcmp(layer_kind_names[i], name) == 0) {
+            *out = (ns_layer_kind)i;
+            return NS_OK;
+        }
+    }
+    return NS_ERR_NOTFOUND;
+}
+
+void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
+{
+    NS_ASSERT(ls != NULL && kind >= 0 && kind < NS_LAYER_KIND_COUNT);
+    /* Zero the padding too, so equal specs compare equal with memcmp. */
+    memset(ls, 0, sizeof *ls);
+    ls->kind = kind;
+    ls->units = 0; /* linear: required in a spec */
+    ls->bias = true;
+    /* One field serves leaky_relu's negative_slope and elu's alpha; other kinds ignore it. */
+    ls->alpha = kind == NS_LAYER_LEAKY_RELU ? 0.01 : kind == NS_LAYER_ELU ? 1.0 : 0.0;
+    ls->tanh_approx = false;
+    ls->p = 0.5;
+    ls->eps = 1e-5;
+    ls->momentum = 0.1;
+    ls->affine = true;
+}
+
+static const char *const setting_names[NS__SETTING_COUNT] = {
+    [NS__SETTING_UNITS] = "units",
+    [NS__SETTING_BIAS] = "bias",
+    [NS__SETTING_NEGATIVE_SLOPE] = "negative_slope",
+    [NS__SETTING_ALPHA] = "alpha",
+    [NS__SETTING_APPROXIMATE] = "approximate",
+    [NS__SETTING_P] = "p",
+    [NS__SETTING_EPS] = "eps",
+    [NS__SETTING_MOMENTUM] = "momentum",
+    [NS__SETTING_AFFINE] = "affine",
+    [NS__SETTING_ELEMENTWISE_AFFINE] = "elementwise_affine",
+};
+
+#define SET_BIT(s) (1u << (s))
+/* Which settings each layer kind takes (PyTorch's argument names). */
+static const unsigned kind_settings[NS_LAYER_KIND_COUNT] = {
+    [NS_LAYER_LINEAR] = SET_BIT(NS__SETTING_UNITS) | SET_BIT(NS__SETTING_BIAS),
+    [NS_LAYER_LEAKY_RELU] = SET_BIT(NS__SETTING_NEGATIVE_SLOPE),
+    [NS_LAYER_ELU] = SET_BIT(NS__SETTING_ALPHA),
+    [NS_LAYER_GELU] = SET_BIT(NS__SETTING_APPROXIMATE),
+    [NS_LAYER_DROPOUT] = SET_BIT(NS__SETTING_P),
+    [NS_LAYER_BATCHNORM1D] =
+        SET_BIT(NS__SETTING_EPS) | SET_BIT(NS__SETTING_MOMENTUM) | SET_BIT(NS__SETTING_AFFINE),
+    [NS_LAYER_LAYERNORM] = SET_BIT(NS__SETTING_EPS) | SET_BIT(NS__SETTING_ELEMENTWISE_AFFINE),
+};
+
+const char *ns__setting_name(ns__setting s)
+{
+    NS_ASSERT(s >= 0 && s < NS__SETTING_COUNT);
+    return setting_names[s];
+}
+
+bool ns__setting_applies(ns_layer_kind kind, ns__setting s)
+{
+    NS_ASSERT(kind >= 0 && kind < NS_LAYER_KIND_COUNT && s >= 0 && s < NS__SETTING_COUNT);
+    return (kind_settings[kind] & SET_BIT(s)) != 0;
+}
+
+static const char *const task_names[] = {
+    [NS_TASK_AUTO] = "auto",
+    [NS_TASK_REGRESSION] = "regression",
+    [NS_TASK_CLASSIFICATION] = "classification",
+};
+
+const char *ns__task_name(ns_task task)
+{
+    NS_ASSERT(task >= 0 && task < COUNT_OF(task_names));
+    return task_names[task];
+}
+
+/* The short form's hidden activations; "gelu_tanh" is gelu with the tanh approximation. */
+static const struct {
+    const char *name;
+    ns_layer_kind kind;
+    bool tanh_approx;
+} activations[] = {
+    {"relu", NS_LAYER_RELU, false},     {"leaky_relu", NS_LAYER_LEAKY_RELU, false},
+    {"elu", NS_LAYER_ELU, false},       {"gelu", NS_LAYER_GELU, false},
+    {"gelu_tanh", NS_LAYER_GELU, true}, {"silu", NS_LAYER_SILU, false},
+    {"tanh", NS_LAYER_TANH, false},     {"sigmoid", NS_LAYER_SIGMOID, false},
+};
+
+const char *ns__activation_name(ns_layer_kind kind, bool tanh_approx)
+{
+    for (int i = 0; i < COUNT_OF(activations); i++)
+        if (activations[i].kind == kind && activations[i].tanh_approx == tanh_approx)
+            return activations[i].name;
+    return NULL;
+}
+
+/* Keys, in canonical order. The short form's training keys sit at the top level. */
+static const char *const short_keys[] = {
+    "model_type", "hidden_layers", "activation", "dropout", "output_size",  "learning_rate",
+    "epochs",     "batch_size",    "optimizer",  "loss",    "weight_decay", "task",
+};
+enum {
+    SHORT_MODEL_TYPE,
+    SHORT_HIDDEN,
+    SHORT_ACTIVATION,
+    SHORT_DROPOUT,
+    SHORT_OUTPUT_SIZE,
+    SHORT_FIRST_TRAINING
+};
+static const char *const training_keys[] = {
+    "learning_rate", "epochs", "batch_size", "optimizer", "loss", "weight_decay", "task",
+};
+enum {
+    TR_LEARNING_RATE,
+    TR_EPOCHS,
+    TR_BATCH_SIZE,
+    TR_OPTIMIZER,
+    TR_LOSS,
+    TR_WEIGHT_DECAY,
+    TR_TASK
+};
+static const char *const layer_form_keys[] = {"input", "layers", "training"};
+/* Every top-level key of either form: a typo of one ("layer") is suggested in both forms. */
+static const char *const top_keys[] = {
+    "model_type",    "hidden_layers", "activation", "dropout",   "output_size",
+    "learning_rate", "epochs",        "batch_size", "optimizer", "loss",
+    "weight_decay",  "task",          "input",      "layers",    "training",
+};
+static const char *const model_types[] = {"deep_neural_network", "mlp"};
+
+static int find_name(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- messages ------------------------------------------------------------------------------- */
+
+/* Where the parse is: the context that receives messages and the name of the text. */
+typedef struct parser {
+    ns_ctx *ctx;
+    const char *source;
+} parser;
+
+/* Records "SOURCE: PATH: what" (or "SOURCE: what" for an empty path) and returns
+ * NS_ERR_PARSE. */
+__attribute__((format(printf, 3, 4))) static ns_status fail(const parser *ps, const char *path,
+                                                            const char *fmt, ...)
+{
+    char what[NS__ERRMSG_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (path[0] == '\0')
+        return ns_errorf(ps->ctx, NS_ERR_PARSE, "%s: %s", ps->source, what);
+    return ns_errorf(ps->ctx, NS_ERR_PARSE, "%s: %s: %s", ps->source, path, what);
+}
+
+/* Copies user text for a message: at most SHOW_MAX characters, control characters and quotes
+ * replaced, "..." when clipped. buf holds at least SHOW_MAX + 4 bytes. */
+static const char *show(char *buf, size_t cap, const char *s)
+{
+    NS_ASSERT(cap >= SHOW_MAX + 4);
+    size_t n = 0;
+    for (; s[n] != '\0' && n < SHOW_MAX; n++) {
+        unsigned char c = (unsigned char)s[n];
+        buf[n] = (c < 0x20 || c == 0x7f || c == '\'' || c == '"') ? '?' : (char)c;
+    }
+    if (s[n] != '\0') {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* "a, b, c" */
+static const char *list_names(char *buf, size_t cap, const char *const *names, int n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
+/* Optimal-string-alignment distance (edits plus adjacent swaps), ignoring case. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > SUGGEST_MAX || m > SUGGEST_MAX)
+        return INT_MAX;
+    int d[SUGGEST_MAX + 1][SUGGEST_MAX + 1];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[n][m];
+}
+
+/* The candidate closest to got when it is close enough to be a likely typo, else NULL. */
+static const char *suggest(const char *got, const char *const *cands, int n)
+{
+    const char *best = NULL;
+    int best_d = INT_MAX;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(got, cands[i]);
+        int limit = strlen(cands[i]) >= 5 ? 2 : 1;
+        if (d <= limit && (size_t)d < strlen(got) && d < best_d) {
+            best = cands[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* "; did you mean 'x'?" or "" */
+static const char *hint(char *buf, size_t cap, const char *got, const char *const *cands, int n)
+{
+    const char *s = suggest(got, cands, n);
+    if (s == NULL)
+        buf[0] = '\0';
+    else
+        snprintf(buf, cap, "; did you mean '%s'?", s);
+    return buf;
+}
+
+/* Doubles as they print in canonical JSON: integral values keep a ".0" so they read as reals. */
+void ns__format_real(char *buf, size_t cap, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e16) {
+        snprintf(buf, cap, "%.1f", v);
+        return;
+    }
+    ns__format_double(buf, cap, v);
+}
+
+/* What a JSON value is, for "expected X, got Y". */
+static const char *describe(char *buf, size_t cap, const json_t *v)
+{
+    char tmp[SHOW_MAX + 4];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        snprintf(buf, cap, "the string \"%s\"", show(tmp, sizeof tmp, json_string_value(v)));
+        return buf;
+    case JSON_INTEGER:
+        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL:
+        ns__format_real(buf, cap, json_real_value(v));
+        return buf;
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    case JSON_NULL:
+        return "null";
+    }
+    return "an unknown value";
+}
+
+/* "prefix.key", or "key" at the top level. */
+static const char *join(char *buf, size_t cap, const char *prefix, const char *key)
+{
+    char tmp[SHOW_MAX + 4];
+    snprintf(buf, cap, "%s%s%s", prefix, prefix[0] ? "." : "", show(tmp, sizeof tmp, key));
+    return buf;
+}
+
+/* "prefix[i]" */
+static const char *index_path(char *buf, size_t cap, const char *prefix, size_t i)
+{
+    snprintf(buf, cap, "%s[%zu]", prefix, i);
+    return buf;
+}
+
+/* "PATH: unknown key; known keys: a, b; did you mean 'x'?" The suggestion is drawn from
+ * cands (which may hold more than the known keys, e.g. the other form's). */
+static ns_status fail_unknown_key(const parser *ps, const char *path, const char *key,
+                                  const char *const *known, int n, const char *const *cands,
+                                  int n_cands)
+{
+    char list[512], h[SUGGEST_MAX + 32];
+    return fail(ps, path, "unknown key; known keys: %s%s", list_names(list, sizeof list, known, n),
+                hint(h, sizeof h, key, cands, n_cands));
+}
+
+/* "PATH: unknown WHAT 'x'; known WHATs: a, b; did you mean 'y'?" (WHAT a singular noun) */
+static ns_status fail_unknown_name(const parser *ps, const char *path, const char *what,
+                                   const char *got, const char *const *known, int n)
+{
+    char list[512], h[SUGGEST_MAX + 32], tmp[SHOW_MAX + 4];
+    size_t w = strlen(what);
+    return fail(ps, path, "unknown %s '%s'; known %s%s: %s%s", what, show(tmp, sizeof tmp, got),
+                what, w > 0 && what[w - 1] == 's' ? "es" : "s",
+                list_names(list, sizeof list, known, n), hint(h, sizeof h, got, known, n));
+}
+
+/* ---- typed values --------------------------------------------------------------------------- */
+
+/* An integer in [min, INT_MAX]. Reals are accepted when integral (64.0), so tools that write
+ * every number as a float still work. want describes the range ("a positive integer"). */
+static ns_status get_int(const parser *ps, const char *path, const json_t *v, int min,
+                         const char *want, int *out)
+{
+    char got[GOT_CAP];
+    bool ok = false;
+    long long i = 0;
+    if (json_is_integer(v)) {
+        i = json_integer_value(v);
+        ok = true;
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d == floor(d) && d >= (double)INT_MIN && d <= (double)INT_MAX) {
+            i = (long long)d;
+            ok = true;
+        }
+    }
+    if (!ok || i < min || i > INT_MAX)
+        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
+    *out = (int)i;
+    return NS_OK;
+}
+
+/* A number in the range lo..hi, each end open or closed; want describes it ("a number in
+ * [0, 1)"). JSON cannot spell NaN or infinity, so every value that parses is finite. */
+static ns_status get_real(const parser *ps, const char *path, const json_t *v, double lo,
+                          bool lo_open, double hi, bool hi_open, const char *want, double *out)
+{
+    char got[GOT_CAP];
+    if (!json_is_number(v))
+        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
+    double d = json_number_value(v);
+    if (d < lo || (lo_open && d == lo) || d > hi || (hi_open && d == hi) || !isfinite(d))
+        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
+    *out = d == 0.0 ? 0.0 : d; /* no negative zero: it would print as "-0.0" */
+    return NS_OK;
+}
+
+static ns_status get_bool(const parser *ps, const char *path, const json_t *v, bool *out)
+{
+    char got[GOT_CAP];
+    if (!json_is_boolean(v))
+        return fail(ps, path, "expected true or false, got %s", describe(got, sizeof got, v));
+    *out = json_is_true(v);
+    return NS_OK;
+}
+
+/* "PATH: expected a WHAT name (one of a, b), got Y" for a value that is not a string. */
+static ns_status fail_not_name(const parser *ps, const char *path, const json_t *v,
+                               const char *what, const char *const *known, int n)
+{
+    char got[GOT_CAP], list[512];
+    return fail(ps, path, "expected a%s %s name (one of %s), got %s",
+                strchr("aeiou", what[0]) ? "n" : "", what, list_names(list, sizeof list, known, n),
+                describe(got, sizeof got, v));
+}
+
+/* A string naming one of known[] (what: "activation"); *index receives its position. */
+static ns_status get_name(const parser *ps, const char *path, const json_t *v, const char *what,
+                          const char *const *known, int n, int *index)
+{
+    if (!json_is_string(v))
+        return fail_not_name(ps, path, v, what, known, n);
+    int i = find_name(known, n, json_string_value(v));
+    if (i < 0)
+        return fail_unknown_name(ps, path, what, json_string_value(v), known, n);
+    *index = i;
+    return NS_OK;
+}
+
+/* ---- training settings ---------------------------------------------------------------------- */
+
+static void training_default(ns_train_settings *tr)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->learning_rate = 0.001;
+    tr->epochs = 50;
+    tr->batch_size = 32;
+    snprintf(tr->optimizer, sizeof tr->optimizer, "%s", ns_optim_kind_name(NS_OPTIM_ADAM));
+    tr->loss[0] = '\0';
+    tr->weight_decay = 0.0;
+    tr->task = NS_TASK_AUTO;
+}
+
+/* Parses training setting `which` (an index into training_keys) at path. */
+static ns_status parse_training_value(const parser *ps, const char *path, int which,
+                                      const json_t *v, ns_train_settings *tr)
+{
+    int k;
+    ns_status st;
+    switch (which) {
+    case TR_LEARNING_RATE:
+        return get_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number",
+                        &tr->learning_rate);
+    case TR_EPOCHS:
+        return get_int(ps, path, v, 1, "a positive integer", &tr->epochs);
+    case TR_BATCH_SIZE:
+        return get_int(ps, path, v, 1, "a positive integer", &tr->batch_size);
+    case TR_OPTIMIZER: {
+        /* Parsed by the name table, so any alias it learns is accepted here too. */
+        const char *names[NS_OPTIM_KIND_COUNT];
+        for (int i = 0; i < NS_OPTIM_KIND_COUNT; i++)
+            names[i] = ns_optim_kind_name((ns_optim_kind)i);
+        ns_optim_kind o;
+        if (!json_is_string(v))
+            return fail_not_name(ps, path, v, "optimizer", names, NS_OPTIM_KIND_COUNT);
+        if (ns_optim_kind_parse(json_string_value(v), &o) != NS_OK)
+            return fail_unknown_name(ps, path, "optimizer", json_string_value(v), names,
+                                     NS_OPTIM_KIND_COUNT);
+        snprintf(tr->optimizer, sizeof tr->optimizer, "%s", ns_optim_kind_name(o));
+        return NS_OK;
+    }
+    case TR_LOSS: {
+        const char *names[NS_LOSS_KIND_COUNT];
+        for (int i = 0; i < NS_LOSS_KIND_COUNT; i++)
+            names[i] = ns_loss_kind_name((ns_loss_kind)i);
+        ns_loss_kind l;
+        if (json_is_null(v)) { /* explicit "choose from the task" */
+            tr->loss[0] = '\0';
+            return NS_OK;
+        }
+        if (!json_is_string(v))
+            return fail_not_name(ps, path, v, "loss", names, NS_LOSS_KIND_COUNT);
+        if (ns_loss_kind_parse(json_string_value(v), &l) != NS_OK)
+            return fail_unknown_name(ps, path, "loss", json_string_value(v), names,
+                                     NS_LOSS_KIND_COUNT);
+        snprintf(tr->loss, sizeof tr->loss, "%s", ns_loss_kind_name(l));
+        return NS_OK;
+    }
+    case TR_WEIGHT_DECAY:
+        return get_real(ps, path, v, 0.0, false, HUGE_VAL, false, "a number >= 0",
+                        &tr->weight_decay);
+    case TR_TASK:
+        st = get_name(ps, path, v, "task", task_names, COUNT_OF(task_names), &k);
+        if (st == NS_OK)
+            tr->task = (ns_task)k;
+        return st;
+    }
+    NS_ASSERT(!"unreachable training key");
+    return NS_ERR_INVALID;
+}
+
+/* ---- the short form ------------------------------------------------------------------------- */
+
+static ns_status parse_hidden(const parser *ps, const json_t *v, ns_spec *spec)
+{
+    char got[GOT_CAP], path[32];
+    if (!json_is_array(v))
+        return fail(ps, "hidden_layers",
+                    "expected an array of positive integers (e.g. [64, 32], or [] for a linear "
+                    "model), got %s",
+                    describe(got, sizeof got, v));
+    size_t n = json_array_size(v);
+    if (n > NS__MAX_HIDDEN)
+        return fail(ps, "hidden_layers",
+                    "at most %d hidden layers, got %zu; use the layer-list form (\"layers\") for "
+                    "deeper networks",
+                    NS__MAX_HIDDEN, n);
+    for (size_t i = 0; i < n; i++) {
+        ns_status st = get_int(ps, index_path(path, sizeof path, "hidden_layers", i),
+                               json_array_get(v, i), 1, "a positive integer", &spec->hidden[i]);
+        if (st != NS_OK)
+            return st;
+    }
+    spec->n_hidden = (int)n;
+    return NS_OK;
+}
+
+static ns_status parse_short_key(const parser *ps, const char *key, const json_t *v, ns_spec *spec)
+{
+    const char *act_names[COUNT_OF(activations)];
+    int which = find_name(short_keys, COUNT_OF(short_keys), key), k;
+    ns_status st;
+    switch (which) {
+    case SHORT_MODEL_TYPE:
+        /* Every alias prints as the first, canonical name. */
+        st = get_name(ps, key, v, "model type", model_types, COUNT_OF(model_types), &k);
+        if (st == NS_OK)
+            snprintf(spec->model_type, sizeof spec->model_type, "%s", model_types[0]);
+        return st;
+    case SHORT_HIDDEN:
+        return parse_hidden(ps, v, spec);
+    case SHORT_ACTIVATION:
+        for (int i = 0; i < COUNT_OF(activations); i++)
+            act_names[i] = activations[i].name;
+        st = get_name(ps, key, v, "activation", act_names, COUNT_OF(activations), &k);
+        if (st == NS_OK) {
+            spec->activation = activations[k].kind;
+            spec->activation_tanh_approx = activations[k].tanh_approx;
+        }
+        return st;
+    case SHORT_DROPOUT:
+        return get_real(ps, key, v, 0.0, false, 1.0, true, "a number in [0, 1)", &spec->dropout);
+    case SHORT_OUTPUT_SIZE:
+        if (json_is_null(v)) { /* explicit "from the data" */
+            spec->output_size = 0;
+            return NS_OK;
+        }
+        return get_int(ps, key, v, 1, "a positive integer or null (from the data)",
+                       &spec->output_size);
+    default:
+        NS_ASSERT(which >= SHORT_FIRST_TRAINING);
+        return parse_training_value(ps, key, which - SHORT_FIRST_TRAINING, v, &spec->training);
+    }
+}
+
+static ns_status parse_short(const parser *ps, json_t *root, ns_spec *spec)
+{
+    bool have_hidden = false;
+    for (void *it = json_object_iter(root); it != NULL; it = json_object_iter_next(root, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *v = json_object_iter_value(it);
+        if (find_name(short_keys, COUNT_OF(short_keys), key) < 0) {
+            if (find_name(layer_form_keys, COUNT_OF(layer_form_keys), key) >= 0)
+                return fail(ps, key,
+                            "only the layer-list form (a spec with \"layers\") takes this key, "
+                            "but this is a short-form spec; remove \"%s\" or list every layer "
+                            "under \"layers\"",
+                            key);
+            return fail_unknown_key(ps, key, key, short_keys, COUNT_OF(short_keys), top_keys,
+                                    COUNT_OF(top_keys));
+        }
+        ns_status st = parse_short_key(ps, key, v, spec);
+        if (st != NS_OK)
+            return st;
+        have_hidden |= strcmp(key, "hidden_layers") == 0;
+    }
+    /* model_type may be left out (it has one value); the network itself may not. */
+    if (!have_hidden)
+        return fail(ps, "",
+                    "missing key \"hidden_layers\"; a spec is either the short form "
+                    "{\"model_type\": \"deep_neural_network\", \"hidden_layers\": [64, 32], ...} "
+                    "([] for a linear model) or the layer-list form {\"layers\": [...]}");
+    return NS_OK;
+}
+
+/* ---- the layer-list form -------------------------------------------------------------------- */
+
+static ns_status parse_input(const parser *ps, const json_t *v, ns_spec *spec)
+{
+    char got[GOT_CAP], path[32];
+    const char *want = "expected null or 1 to 3 positive integers (the per-sample shape, e.g. "
+                       "[13] or [1, 28, 28])";
+    if (json_is_null(v)) {
+        spec->input_ndim = 0;
+        return NS_OK;
+    }
+    if (!json_is_array(v))
+        return fail(ps, "input", "%s, got %s", want, describe(got, sizeof got, v));
+    size_t n = json_array_size(v);
+    if (n < 1 || n > NS_MAX_DIMS - 1)
+        return fail(ps, "input", "%s, got %zu numbers", want, n);
+    for (size_t i = 0; i < n; i++) {
+        ns_status st = get_int(ps, index_path(path, sizeof path, "input", i), json_array_get(v, i),
+                               1, "a positive integer", &spec->input_shape[i]);
+        if (st != NS_OK)
+            return st;
+    }
+    spec->input_ndim = (int)n;
+    return NS_OK;
+}
+
+/* The kinds that take setting s, for "(that is a setting of X)". */
+static const char *kinds_taking(char *buf, size_t cap, ns__setting s)
+{
+    const char *names[NS_LAYER_KIND_COUNT];
+    int n = 0;
+    for (int k = 0; k < NS_LAYER_KIND_COUNT; k++)
+        if (kind_settings[k] & SET_BIT(s))
+            names[n++] = layer_kind_names[k];
+    return list_names(buf, cap, names, n);
+}
+
+static ns_status parse_setting(const parser *ps, const char *path, ns__setting s, const json_t *v,
+                               ns_layer_spec *ls)
+{
+    static const char *const approx[] = {"none", "tanh"};
+    int k;
+    ns_status st;
+    switch (s) {
+    case NS__SETTING_UNITS:
+        return get_int(ps, path, v, 1, "a positive integer", &ls->units);
+    case NS__SETTING_BIAS:
+        return get_bool(ps, path, v, &ls->bias);
+    case NS__SETTING_NEGATIVE_SLOPE:
+    case NS__SETTING_ALPHA:
+        return get_real(ps, path, v, -HUGE_VAL, false, HUGE_VAL, false, "a number", &ls->alpha);
+    case NS__SETTING_APPROXIMATE:
+        st = get_name(ps, path, v, "approximation", approx, COUNT_OF(approx), &k);
+        if (st == NS_OK)
+            ls->tanh_approx = k == 1;
+        return st;
+    case NS__SETTING_P:
+        return get_real(ps, path, v, 0.0, false, 1.0, true, "a number in [0, 1)", &ls->p);
+    case NS__SETTING_EPS:
+        return get_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number", &ls->eps);
+    case NS__SETTING_MOMENTUM:
+        return get_real(ps, path, v, 0.0, false, 1.0, false, "a number in [0, 1]", &ls->momentum);
+    case NS__SETTING_AFFINE:
+    case NS__SETTING_ELEMENTWISE_AFFINE:
+        return get_bool(ps, path, v, &ls->affine);
+    case NS__SETTING_COUNT:
+        break;
+    }
+    NS_ASSERT(!"unreachable layer setting");
+    return NS_ERR_INVALID;
+}
+
+/* One element of "layers" at path ("layers[2]"). */
+static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_layer_spec *ls)
+{
+    char got[GOT_CAP], sub[96], list[512], tmp[SHOW_MAX + 4];
+    if (!json_is_object(v))
+        return fail(ps, path, "expected a layer object such as {\"type\": \"relu\"}, got %s",
+                    describe(got, sizeof got, v));
+    const json_t *type = json_object_get(v, "type");
+    if (type == NULL)
+        return fail(ps, path,
+                    "missing key \"type\"; e.g. {\"type\": \"linear\", \"units\": 64}; "
+                    "known types: %s",
+                    list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT));
+    if (!json_is_string(type))
+        return fail(ps, join(sub, sizeof sub, path, "type"),
+                    "expected a layer type name (one of %s), got %s",
+                    list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
+                    describe(got, sizeof got, type));
+    ns_layer_kind kind;
+    if (ns_layer_kind_parse(json_string_value(type), &kind) != NS_OK) {
+        char h[SUGGEST_MAX + 32];
+        return fail(
+            ps, path, "unknown layer type '%s'; known types: %s%s",
+            show(tmp, sizeof tmp, json_string_value(type)),
+            list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
+            hint(h, sizeof h, json_string_value(type), layer_kind_names, NS_LAYER_KIND_COUNT));
+    }
+    ns_layer_spec_default(ls, kind);
+
+    /* The keys this kind takes, for messages: "type" and its settings. */
+    const char *keys[1 + NS__SETTING_COUNT] = {"type"};
+    int n_keys = 1;
+    for (int s = 0; s < NS__SETTING_COUNT; s++)
+        if (kind_settings[kind] & SET_BIT(s))
+            keys[n_keys++] = setting_names[s];
+
+    bool have_units = false;
+    for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *val = json_object_iter_value(it);
+        if (strcmp(key, "type") == 0)
+            continue;
+        join(sub, sizeof sub, path, key);
+        int s = find_name(setting_names, NS__SETTING_COUNT, key);
+        if (s < 0) {
+            char h[SUGGEST_MAX + 32];
+            return fail(ps, sub, "unknown key; known keys for %s: %s%s", layer_kind_names[kind],
+                        list_names(list, sizeof list, keys, n_keys),
+                        hint(h, sizeof h, key, keys, n_keys));
+        }
+        if (!(kind_settings[kind] & SET_BIT(s))) {
+            char owners[128];
+            if (n_keys == 1)
+                return fail(ps, sub,
+                            "%s has no setting '%s' (that is a setting of %s); %s takes "
+                            "no settings",
+                            layer_kind_names[kind], key,
+                            kinds_taking(owners, sizeof owners, (ns__setting)s),
+                            layer_kind_names[kind]);
+            return fail(ps, sub, "%s has no setting '%s' (that is a setting of %s); %s takes %s",
+                        layer_kind_names[kind], key,
+                        kinds_taking(owners, sizeof owners, (ns__setting)s), layer_kind_names[kind],
+                        list_names(list, sizeof list, keys + 1, n_keys - 1));
+        }
+        ns_status st = parse_setting(ps, sub, (ns__setting)s, val, ls);
+        if (st != NS_OK)
+            return st;
+        have_units |= s == NS__SETTING_UNITS;
+    }
+    if (kind == NS_LAYER_LINEAR && !have_units)
+        return fail(ps, path,
+                    "linear needs \"units\" (its number of output features), e.g. "
+                    "{\"type\": \"linear\", \"units\": 64}");
+    return NS_OK;
+}
+
+static ns_status parse_layers(const parser *ps, const json_t *v, ns_spec *spec)
+{
+    char got[GOT_CAP], path[32];
+    if (!json_is_array(v))
+        return fail(ps, "layers", "expected an array of layer objects, got %s",
+                    describe(got, sizeof got, v));
+    size_t n = json_array_size(v);
+    if (n == 0)
+        return fail(ps, "layers",
+                    "expected at least one layer, e.g. [{\"type\": \"linear\", "
+                    "\"units\": 1}]");
+    if (n > SPEC_MAX_LAYERS)
+        return fail(ps, "layers", "at most %d layers, got %zu", SPEC_MAX_LAYERS, n);
+    if (spec->layers != NULL) /* a duplicate "layers" key is rejected by the JSON reader */
+        return fail(ps, "layers", "given twice");
+    spec->layers = ns_calloc(ps->ctx, n, sizeof *spec->layers);
+    if (spec->layers == NULL)
+        return NS_ERR_NOMEM;
+    spec->n_layers = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        ns_status st = parse_layer(ps, index_path(path, sizeof path, "layers", i),
+                                   json_array_get(v, i), &spec->layers[i]);
+        if (st != NS_OK)
+            return st;
+    }
+    return NS_OK;
+}
+
+static ns_status parse_training(const parser *ps, json_t *v, ns_train_settings *tr)
+{
+    char got[GOT_CAP], path[96];
+    if (!json_is_object(v))
+        return fail(ps, "training",
+                    "expected an object such as {\"learning_rate\": 0.001, \"epochs\": 50}, got %s",
+                    describe(got, sizeof got, v));
+    for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *val = json_object_iter_value(it);
+        join(path, sizeof path, "training", key);
+        int which = find_name(training_keys, COUNT_OF(training_keys), key);
+        if (which < 0)
+            return fail_unknown_key(ps, path, key, training_keys, COUNT_OF(training_keys),
+                                    training_keys, COUNT_OF(training_keys));
+        ns_status st = parse_training_value(ps, path, which, val, tr);
+        if (st != NS_OK)
+            return st;
+    }
+    return NS_OK;
+}
+
+static ns_status parse_layer_form(const parser *ps, json_t *root, ns_spec *spec)
+{
+    for (void *it = json_object_iter(root); it != NULL; it = json_object_iter_next(root, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *v = json_object_iter_value(it);
+        ns_status st;
+        switch (find_name(layer_form_keys, COUNT_OF(layer_form_keys), key)) {
+        case 0:
+            st = parse_input(ps, v, spec);
+            break;
+        case 1:
+            st = parse_layers(ps, v, spec);
+            break;
+        case 2:
+            st = parse_training(ps, v, &spec->training);
+            break;
+        default:
+            if (find_name(training_keys, COUNT_OF(training_keys), key) >= 0)
+                return fail(ps, key,
+                            "a short-form key in a layer-list spec (one with \"layers\"); move "
+                            "it into \"training\": {\"%s\": ...}",
+                            key);
+            if (find_name(short_keys, COUNT_OF(short_keys), key) >= 0)
+                return fail(ps, key,
+                            "a short-form key in a layer-list spec (one with \"layers\"); use one "
+                            "form: either \"model_type\" and \"hidden_layers\", or \"layers\" "
+                            "listing every layer");
+            return fail_unknown_key(ps, key, key, layer_form_keys, COUNT_OF(layer_form_keys),
+                                    top_keys, COUNT_OF(top_keys));
+        }
+        if (st != NS_OK)
+            return st;
+    }
+    return NS_OK;
+}
+
+/* ---- public API ----------------------------------------------------------------------------- */
+
+static void spec_default(ns_spec *spec, ns_ctx *ctx)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->ctx = ctx;
+    spec->form = NS_SPEC_SHORT;
+    snprintf(spec->model_type, sizeof spec->model_type, "%s", model_types[0]);
+    spec->activation = NS_LAYER_RELU;
+    training_default(&spec->training);
+}
+
+/* Turns a JSON syntax error into "SOURCE:LINE:COL: what". */
+static ns_status fail_syntax(ns_ctx *ctx, const char *source, const json_error_t *err)
+{
+    if (json_error_code(err) == json_error_out_of_memory)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory reading the JSON", source);
+    int line = err->line > 0 ? err->line : 1, col = err->column > 0 ? err->column : 1;
+    const char *near = strstr(err->text, "near '");
+    if (json_error_code(err) == json_error_duplicate_key && near != NULL) {
+        char key[SHOW_MAX + 8];
+        size_t n = strlen(near + 6);
+        /* near + 6 is the quoted key followed by a closing quote. */
+        snprintf(key, sizeof key, "%.*s", (int)(n > 0 ? n - 1 : 0), near + 6);
+        return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d:%d: duplicate key %s; each key may appear once",
+                         source, line, col, key);
+    }
+    return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d:%d: %s", source, line, col, err->text);
+}
+
+ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
+                        ns_spec **out)
+{
+    NS_ASSERT(ctx != NULL && out != NULL && (json != NULL || len == 0));
+    *out = NULL;
+    const parser ps = {ctx, source != NULL ? source : "<spec>"};
+    json_error_t err;
+    json_t *root = json_loadb(json != NULL ? json : "", len, JSON_REJECT_DUPLICATES, &err);
+    if (root == NULL)
+        return fail_syntax(ctx, ps.source, &err);
+    ns_status st;
+    char got[GOT_CAP];
+    if (!json_is_object(root)) {
+        st = fail(&ps, "", "expected a JSON object at the top level, got %s",
+                  describe(got, sizeof got, root));
+        json_decref(root);
+        return st;
+    }
+    ns_spec *spec = ns_alloc(ctx, sizeof *spec);
+    if (spec == NULL) {
+        json_decref(root);
+        return NS_ERR_NOMEM;
+    }
+    spec_default(spec, ctx);
+    if (json_object_get(root, "layers") != NULL) {
+        spec->form = NS_SPEC_LAYERS;
+        st = parse_layer_form(&ps, root, spec);
+    } else {
+        st = parse_short(&ps, root, spec);
+    }
+    json_decref(root);
+    if (st != NS_OK) {
+        ns_spec_free(spec);
+        return st;
+    }
+    *out = spec;
+    return NS_OK;
+}
+
+ns_status ns_spec_load(ns_ctx *ctx, const char *path, ns_spec **out)
+{
+    NS_ASSERT(ctx != NULL && path != NULL && out != NULL);
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return ns_errorf(ctx, NS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t len = 0, cap = 4096;
+    char *buf = ns_alloc(ctx, cap);
+    ns_status st = buf != NULL ? NS_OK : NS_ERR_NOMEM;
+    while (st == NS_OK) {
+        if (len == cap) {
+            if (cap >= SPEC_MAX_FILE_BYTES) {
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: larger than %zu MiB; not a spec file?", path,
+                               SPEC_MAX_FILE_BYTES >> 20);
+                break;
+            }
+            char *bigger = ns_realloc(ctx, buf, cap * 2);
+            if (bigger == NULL) {
+                st = NS_ERR_NOMEM;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f))
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+            break;
+        }
+    }
+    fclose(f);
+    if (st == NS_OK)
+        st = ns_spec_parse(ctx, buf, len, path, out);
+    ns_dealloc(ctx, buf);
+    return st;
+}
+
+void ns_spec_free(ns_spec *spec)
+{
+    if (spec == NULL)
+        return;
+    ns_ctx *ctx = spec->ctx;
+    ns_dealloc(ctx, spec->layers);
+    ns_dealloc(ctx, spec);
+}
+
+ns_status ns__spec_clone_ctx(ns_ctx *ctx, const ns_spec *spec, ns_spec **out)
+{
+    NS_ASSERT(ctx != NULL && spec != NULL && out != NULL);
+    *out = NULL;
+    ns_spec *copy = ns_alloc(ctx, sizeof *copy);
+    if (copy == NULL)
+        return NS_ERR_NOMEM;
+    memcpy(copy, spec, sizeof *copy);
+    copy->ctx = ctx;
+    copy->layers = NULL;
+    if (spec->n_layers > 0) {
+        copy->layers = ns_alloc(ctx, (size_t)spec->n_layers * sizeof *copy->layers);
+        if (copy->layers == NULL) {
+            ns_dealloc(ctx, copy);
+            return NS_ERR_NOMEM;
+        }
+        memcpy(copy->layers, spec->layers, (size_t)spec->n_layers * sizeof *copy->layers);
+    }
+    *out = copy;
+    return NS_OK;
+}
+
+ns_status ns_spec_clone(const ns_spec *spec, ns_spec **out)
+{
+    NS_ASSERT(spec != NULL);
+    return ns__spec_clone_ctx(spec->ctx, spec, out);
+}
+
+ns_ctx *ns_spec_ctx(const ns_spec *spec)
+{
+    NS_ASSERT(spec != NULL);
+    return spec->ctx;
+}
+
+ns_spec_form ns_spec_get_form(const ns_spec *spec)
+{
+    NS_ASSERT(spec != NULL);
+    return spec->form;
+}
+
+const ns_train_settings *ns_spec_training(const ns_spec *spec)
+{
+    NS_ASSERT(spec != NULL);
+    return &spec->training;
+}
+
+int ns_spec_output_size(const ns_spec *spec)
+{
+    NS_ASSERT(spec != NULL);
+    if (spec->form == NS_SPEC_SHORT)
+        return spec->output_size;
+    for (int i = spec->n_layers - 1; i >= 0; i--)
+        if (spec->layers[i].kind == NS_LAYER_LINEAR)
+            return spec->layers[i].units;
+    return 0;
+}
+
+ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out, int *count)
+{
+    NS_ASSERT(spec != NULL && out != NULL && count != NULL);
+    *out = NULL;
+    *count = 0;
+    ns_ctx *ctx = spec->ctx;
+    if (output_size < 0)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "output size must be >= 0 (0: the spec's own), "
+                         "got %d",
+                         output_size);
+    int own = ns_spec_output_size(spec);
+    if (output_size != 0 && own != 0 && output_size != own) {
+        if (spec->form == NS_SPEC_SHORT)
+            return ns_errorf(ctx, NS_ERR_SHAPE,
+                             "the spec's output_size is %d but %d outputs were asked for; "
+                             "remove output_size from the spec or set it to %d",
+                             own, output_size, output_size);
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "the spec's last linear layer has %d units but %d outputs were asked "
+                         "for; set its \"units\" to %d",
+                         own, output_size, output_size);
+    }
+
+    if (spec->form == NS_SPEC_LAYERS) {
+        NS_ASSERT(spec->n_layers > 0);
+        ns_layer_spec *ls = ns_alloc(ctx, (size_t)spec->n_layers * sizeof *ls);
+        if (ls == NULL)
+            return NS_ERR_NOMEM;
+        memcpy(ls, spec->layers, (size_t)spec->n_layers * sizeof *ls);
+        *out = ls;
+        *count = spec->n_layers;
+        return NS_OK;
+    }
+
+    int outputs = output_size != 0 ? output_size : own;
+    if (outputs == 0)
+        return ns_errorf(ctx, NS_ERR_INVALID, "the spec has no output_size and none was given");
+    int per_hidden = spec->dropout > 0.0 ? 3 : 2;
+    int n = spec->n_hidden * per_hidden + 1;
+    ns_layer_spec *ls = ns_alloc(ctx, (size_t)n * sizeof *ls);
+    if (ls == NULL)
+        return NS_ERR_NOMEM;
+    int j = 0;
+    for (int i = 0; i < spec->n_hidden; i++) {
+        ns_layer_spec_default(&ls[j], NS_LAYER_LINEAR);
+        ls[j++].units = spec->hidden[i];
+        ns_layer_spec_default(&ls[j], spec->activation);
+        ls[j++].tanh_approx = spec->activation_tanh_approx;
+        if (spec->dropout > 0.0) {
+            ns_layer_spec_default(&ls[j], NS_LAYER_DROPOUT);
+            ls[j++].p = spec->dropout;
+        }
+    }
+    ns_layer_spec_default(&ls[j], NS_LAYER_LINEAR);
+    ls[j++].units = outputs;
+    NS_ASSERT(j == n);
+    *out = ls;
+    *count = n;
+    return NS_OK;
+}

@@ -1,0 +1,248 @@
+/* The canonical JSON printer for model specs: fixed key order, every setting explicit,
+ * shortest round-trip numbers, two-space indent. parse(print(s)) prints the same bytes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A growing string through the context's hooks. After a failed allocation every append is a
+ * no-op and failed stays set, so the printer checks once at the end. */
+typedef struct sbuf {
+    ns_ctx *ctx;
+    char *data;
+    size_t len, cap;
+    bool failed;
+} sbuf;
+
+static void sb_append(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap != 0 ? b->cap : 512;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = ns_realloc(b->ctx, b->data, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_append(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    NS_ASSERT(n >= 0 && (size_t)n < sizeof tmp); /* only short keys and numbers go through here */
+    sb_append(b, tmp, (size_t)n);
+}
+
+/* An object being written: either one key per line at indent, or all on one line. */
+typedef struct obj {
+    sbuf *b;
+    const char *indent; /* of the keys; the closing brace goes two spaces to the left */
+    bool one_line;
+    int n;
+} obj;
+
+static obj obj_open(sbuf *b, const char *indent, bool one_line)
+{
+    sb_puts(b, "{");
+    return (obj){b, indent, one_line, 0};
+}
+
+static void obj_close(obj *o)
+{
+    if (!o->one_line) {
+        size_t n = strlen(o->indent);
+        sb_puts(o->b, "\n");
+        sb_append(o->b, o->indent, n >= 2 ? n - 2 : 0);
+    }
+    sb_puts(o->b, "}");
+}
+
+/* Starts the next member: separator, indent and "key": */
+static void key(obj *o, const char *k)
+{
+    if (o->one_line)
+        sb_puts(o->b, o->n ? ", " : "");
+    else
+        sb_printf(o->b, "%s\n%s", o->n ? "," : "", o->indent);
+    sb_printf(o->b, "\"%s\": ", k);
+    o->n++;
+}
+
+/* Names printed here come from the library's own tables, never from user text, so they need
+ * no escaping. */
+static void put_str(obj *o, const char *k, const char *v)
+{
+    key(o, k);
+    sb_printf(o->b, "\"%s\"", v);
+}
+
+static void put_int(obj *o, const char *k, int v)
+{
+    key(o, k);
+    sb_printf(o->b, "%d", v);
+}
+
+static void put_real(obj *o, const char *k, double v)
+{
+    char num[40];
+    ns__format_real(num, sizeof num, v);
+    key(o, k);
+    sb_puts(o->b, num);
+}
+
+static void put_bool(obj *o, const char *k, bool v)
+{
+    key(o, k);
+    sb_puts(o->b, v ? "true" : "false");
+}
+
+static void put_null(obj *o, const char *k)
+{
+    key(o, k);
+    sb_puts(o->b, "null");
+}
+
+/* [a, b, c] on one line; null when n is 0 and null_when_empty. */
+static void put_int_array(obj *o, const char *k, const int *v, int n, bool null_when_empty)
+{
+    key(o, k);
+    if (n == 0 && null_when_empty) {
+        sb_puts(o->b, "null");
+        return;
+    }
+    sb_puts(o->b, "[");
+    for (int i = 0; i < n; i++)
+        sb_printf(o->b, "%s%d", i ? ", " : "", v[i]);
+    sb_puts(o->b, "]");
+}
+
+/* The training settings in their canonical order (spec.c's training_keys). */
+static void put_training(obj *o, const ns_train_settings *tr)
+{
+    put_real(o, "learning_rate", tr->learning_rate);
+    put_int(o, "epochs", tr->epochs);
+    put_int(o, "batch_size", tr->batch_size);
+    put_str(o, "optimizer", tr->optimizer);
+    if (tr->loss[0] != '\0')
+        put_str(o, "loss", tr->loss);
+    else
+        put_null(o, "loss"); /* choose from the task */
+    put_real(o, "weight_decay", tr->weight_decay);
+    put_str(o, "task", ns__task_name(tr->task));
+}
+
+static void put_short(sbuf *b, const ns_spec *spec)
+{
+    obj o = obj_open(b, "  ", false);
+    put_str(&o, "model_type", spec->model_type);
+    put_int_array(&o, "hidden_layers", spec->hidden, spec->n_hidden, false);
+    const char *act = ns__activation_name(spec->activation, spec->activation_tanh_approx);
+    NS_ASSERT(act != NULL);
+    put_str(&o, "activation", act);
+    put_real(&o, "dropout", spec->dropout);
+    if (spec->output_size != 0)
+        put_int(&o, "output_size", spec->output_size);
+    else
+        put_null(&o, "output_size"); /* from the data */
+    put_training(&o, &spec->training);
+    obj_close(&o);
+}
+
+/* {"type": "linear", "units": 64, "bias": true}: only the settings the kind takes. */
+static void put_layer(sbuf *b, const ns_layer_spec *ls)
+{
+    obj o = obj_open(b, "", true);
+    put_str(&o, "type", ns_layer_kind_name(ls->kind));
+    for (int s = 0; s < NS__SETTING_COUNT; s++) {
+        if (!ns__setting_applies(ls->kind, (ns__setting)s))
+            continue;
+        const char *k = ns__setting_name((ns__setting)s);
+        switch ((ns__setting)s) {
+        case NS__SETTING_UNITS:
+            put_int(&o, k, ls->units);
+            break;
+        case NS__SETTING_BIAS:
+            put_bool(&o, k, ls->bias);
+            break;
+        case NS__SETTING_NEGATIVE_SLOPE:
+        case NS__SETTING_ALPHA:
+            put_real(&o, k, ls->alpha);
+            break;
+        case NS__SETTING_APPROXIMATE:
+            put_str(&o, k, ls->tanh_approx ? "tanh" : "none");
+            break;
+        case NS__SETTING_P:
+            put_real(&o, k, ls->p);
+            break;
+        case NS__SETTING_EPS:
+            put_real(&o, k, ls->eps);
+            break;
+        case NS__SETTING_MOMENTUM:
+            put_real(&o, k, ls->momentum);
+            break;
+        case NS__SETTING_AFFINE:
+        case NS__SETTING_ELEMENTWISE_AFFINE:
+            put_bool(&o, k, ls->affine);
+            break;
+        case NS__SETTING_COUNT:
+            break;
+        }
+    }
+    obj_close(&o);
+}
+
+static void put_layer_form(sbuf *b, const ns_spec *spec)
+{
+    obj o = obj_open(b, "  ", false);
+    /* null: no check, the input shape comes from the data alone */
+    put_int_array(&o, "input", spec->input_shape, spec->input_ndim, true);
+    key(&o, "layers");
+    sb_puts(b, "[");
+    for (int i = 0; i < spec->n_layers; i++) {
+        sb_puts(b, i ? ",\n    " : "\n    ");
+        put_layer(b, &spec->layers[i]);
+    }
+    sb_puts(b, "\n  ]");
+    key(&o, "training");
+    obj t = obj_open(b, "    ", false);
+    put_training(&t, &spec->training);
+    obj_close(&t);
+    obj_close(&o);
+}
+
+ns_status ns_spec_to_json(const ns_spec *spec, char **out)
+{
+    NS_ASSERT(spec != NULL && out != NULL);
+    *out = NULL;
+    sbuf b = {.ctx = spec->ctx};
+    if (spec->form == NS_SPEC_SHORT)
+        put_short(&b, spec);
+    else
+        put_layer_form(&b, spec);
+    sb_puts(&b, "\n");
+    if (b.failed) {
+        ns_dealloc(spec->ctx, b.data);
+        return NS_ERR_NOMEM;
+    }
+    *out = b.data;
+    return NS_OK;
+}

@@ -1,7 +1,8 @@
 # The front door. `make demo` runs the main job, `make test` runs every test; both install
 # the Debian packages they need first.
 
-DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev
+DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
+                libyaml-dev
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

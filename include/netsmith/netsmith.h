@@ -3,6 +3,7 @@
 #define NETSMITH_H
 
 #include "netsmith/core.h"
+#include "netsmith/data.h"
 #include "netsmith/io.h"
 #include "netsmith/kernels.h"
 #include "netsmith/model.h"

@@ -3,17 +3,25 @@
 
 DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
                 libyaml-dev
+# The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package.
+TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build deps test test-dev test-asan demo install format clean fixtures
+.PHONY: all build deps test-deps install-missing test test-dev test-asan demo install format clean fixtures bench
 
 all: build
 
 # Installs whatever of DEB_PACKAGES is missing (nothing when all are there).
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEB_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEB_PACKAGES) $(TEST_PACKAGES)"
+
+install-missing:
+	@missing=""; for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -25,12 +33,12 @@ build: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
-test-dev: deps
+test-dev: test-deps
 	cmake --preset dev >/dev/null
 	cmake --build --preset dev -j $(JOBS)
 	ctest --preset dev -j $(JOBS)
 
-test-asan: deps
+test-asan: test-deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
@@ -38,12 +46,27 @@ test-asan: deps
 # Every test, in a debug build and again under the address and undefined-behaviour sanitizers.
 test: test-dev test-asan
 
-# The main job: step-by-step training of the seed blueprint on Boston housing.
+# The main job: the seed blueprint trained on Boston housing (regression) and on wine
+# (classification) with the command line, then the same blueprint step by step from the C API.
 demo: build
-	./build/release/train_steps
+	./build/release/netsmith train examples/specs/seed.json --data boston_housing --seed 0 \
+	    -o out/boston.safetensors --run-dir out/runs/boston
+	./build/release/netsmith train examples/specs/seed.json --data wine --seed 0 \
+	    -o out/wine.safetensors --run-dir out/runs/wine
+	./build/release/netsmith predict out/wine.safetensors --data wine -o out/wine_predictions.csv
+	./build/release/train_steps -o out/boston_steps.safetensors
 
 install: build
 	cmake --install build/release
+
+# Benchmarks against the reference: CSV loading against pandas.read_csv (installs Debian's
+# python3-pandas when missing); the numbers are appended to bench/RESULTS.md.
+bench: build
+	@dpkg-query -W -f='$${Status}' python3-pandas 2>/dev/null | grep -q "install ok installed" || { \
+	    echo "installing: python3-pandas"; \
+	    $(APT) update -qq && $(APT) install -y -qq --no-install-recommends python3-pandas; \
+	}
+	bash bench/bench_csv.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
 fixtures:
@@ -55,4 +78,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build
+	rm -rf build out runs

@@ -1,34 +1,49 @@
-/* The netsmith command line. */
+/* The netsmith command line: dispatches to the subcommands. */
 #include <stdio.h>
 #include <string.h>
 
-#include "netsmith/netsmith.h"
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *about;
+} commands[] = {
+    {"define", cmd_define, "write a model spec (the Model Define card)"},
+    {"build", cmd_build, "build a model from a spec for an input size"},
+    {"train", cmd_train, "train a spec or model on data (the Train card)"},
+    {"eval", cmd_eval, "evaluate a model on data"},
+    {"predict", cmd_predict, "predict with a model"},
+    {"inspect", cmd_inspect, "show a spec's or model's layers, shapes and settings"},
+    {"datasets", cmd_datasets, "list the built-in datasets"},
+};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: netsmith [--version] [--help]\n"
-               "\n"
-               "Build and train neural networks from small JSON blueprints.\n"
-               "\n"
-               "options:\n"
-               "  --version   print the version and exit\n"
-               "  --help      print this help and exit\n");
+    fprintf(f, "usage: netsmith [--version] [--help] COMMAND [ARGS]\n\n"
+               "Build and train neural networks from small JSON blueprints.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
+    fprintf(f, "\n'netsmith COMMAND --help' describes a command.\n");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("netsmith %s\n", ns_version());
-        return 0;
+        return CLI_OK;
     }
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
-        return 0;
+        return CLI_OK;
     }
-    if (argc == 1) {
+    if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_USAGE;
     }
-    fprintf(stderr, "netsmith: unknown argument '%s' (try --help)\n", argv[1]);
-    return 2;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "netsmith: unknown command '%s'; see 'netsmith --help'\n", argv[1]);
+    return CLI_USAGE;
 }

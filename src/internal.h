@@ -43,14 +43,22 @@ struct ns_spec {
  * Shared by the parser (spec.c) and the canonical printer (spec_print.c). */
 typedef enum ns__setting {
     NS__SETTING_UNITS,              /* linear */
-    NS__SETTING_BIAS,               /* linear */
+    NS__SETTING_FILTERS,            /* conv2d */
+    NS__SETTING_OUTPUT_SIZE,        /* adaptive_avgpool2d: int or [h, w] */
+    NS__SETTING_KERNEL,             /* conv2d, maxpool2d, avgpool2d: int or [h, w] */
+    NS__SETTING_STRIDE,             /* conv2d, maxpool2d, avgpool2d: int or [h, w] */
+    NS__SETTING_PADDING,            /* conv2d ("valid", "same" too), maxpool2d, avgpool2d */
+    NS__SETTING_DILATION,           /* conv2d: int or [h, w] */
+    NS__SETTING_GROUPS,             /* conv2d */
+    NS__SETTING_COUNT_INCLUDE_PAD,  /* avgpool2d */
+    NS__SETTING_BIAS,               /* linear, conv2d */
     NS__SETTING_NEGATIVE_SLOPE,     /* leaky_relu (ns_layer_spec.alpha) */
     NS__SETTING_ALPHA,              /* elu (ns_layer_spec.alpha) */
     NS__SETTING_APPROXIMATE,        /* gelu: "none" | "tanh" */
-    NS__SETTING_P,                  /* dropout */
-    NS__SETTING_EPS,                /* batchnorm1d, layernorm */
-    NS__SETTING_MOMENTUM,           /* batchnorm1d */
-    NS__SETTING_AFFINE,             /* batchnorm1d (ns_layer_spec.affine) */
+    NS__SETTING_P,                  /* dropout, dropout2d */
+    NS__SETTING_EPS,                /* batchnorm1d, batchnorm2d, layernorm */
+    NS__SETTING_MOMENTUM,           /* batchnorm1d, batchnorm2d */
+    NS__SETTING_AFFINE,             /* batchnorm1d, batchnorm2d (ns_layer_spec.affine) */
     NS__SETTING_ELEMENTWISE_AFFINE, /* layernorm (ns_layer_spec.affine) */
     NS__SETTING_COUNT
 } ns__setting;
@@ -78,7 +86,7 @@ ns_status ns__spec_clone_ctx(ns_ctx *ctx, const ns_spec *spec, ns_spec **out);
 typedef struct ns__tensor_slot {
     const char *name; /* "weight", "bias", "running_mean", ... (static strings) */
     int ndim;
-    int64_t shape[2];
+    int64_t shape[NS_MAX_DIMS]; /* unused dimensions are 0 */
     size_t numel;
     float *data; /* view into the model's parameter or buffer block */
     float *grad; /* view into the gradient block (parameters only) */
@@ -91,6 +99,9 @@ typedef struct ns__layer {
     int in_ndim, out_ndim;
     int in_shape[NS_MAX_DIMS - 1], out_shape[NS_MAX_DIMS - 1];
     int in_size, out_size; /* floats per sample */
+    int max_batch;         /* the largest batch the arena is planned for (set before setup) */
+    bool need_dx;          /* backward must produce dx (false only for a first layer whose
+                            * input gradient nobody wants; set before setup) */
     int n_params, n_buffers;
     ns__tensor_slot params[NS__MAX_LAYER_PARAMS];
     ns__tensor_slot buffers[NS__MAX_LAYER_BUFFERS];
@@ -122,11 +133,24 @@ const ns__layer_type *ns__layer_type_get(ns_layer_kind kind);
 
 /* Declares a parameter or buffer of a layer during setup. */
 void ns__layer_add_param(ns__layer *l, const char *name, int ndim, int64_t d0, int64_t d1);
+/* A parameter of 1 to NS_MAX_DIMS dimensions (conv2d's weight [OC, C/G, KH, KW]). */
+void ns__layer_add_param_nd(ns__layer *l, const char *name, int ndim, const int64_t *shape);
 void ns__layer_add_buffer(ns__layer *l, const char *name, int64_t d0);
 /* Output shape = input shape (elementwise layers). */
 void ns__layer_same_shape(ns__layer *l);
 /* Zeroes l->dx for a batch (backward kernels accumulate); no-op when dx is not kept. */
 void ns__layer_clear_dx(ns__layer *l, int batch);
+
+/* 2-D layers (layer.c). NS_ERR_SHAPE unless the input is [C, H, W] per sample; the message
+ * names the layer and says what to do. */
+ns_status ns__layer_expect_chw(ns_ctx *ctx, const ns__layer *l);
+/* The window geometry of a conv2d or pooling layer from its spec and input shape (stride 0
+ * = the kernel); out_c is the spec's filters for conv2d, else C; out_h/out_w are computed.
+ * NS_ERR_SHAPE with "layers[3] (conv2d): kernel 7 is larger than the 5x5 input (padding
+ * 0); use a smaller kernel or add padding" when no window fits. */
+ns_status ns__layer_window(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g);
+/* The same geometry for a layer whose setup succeeded (forward, backward). */
+void ns__layer_geom(const ns__layer *l, ns_conv2d_geom *g);
 
 /* ---- models ------------------------------------------------------------------------------ */
 
@@ -150,5 +174,15 @@ struct ns_model {
     bool have_forward;
     uint64_t forward_count;
 };
+
+/* ---- model files ------------------------------------------------------------------------- */
+
+/* Writes the model's tensors followed by `more` tensors, with the model metadata and extra. */
+ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *more, int n_more,
+                          const ns_st_meta *extra, int n_extra);
+/* Builds a model from an open model file (spec and shapes from metadata, weights from its
+ * tensors); path names the file in messages. */
+ns_status ns__model_from_file(ns_ctx *ctx, const ns_st_file *f, const char *path, int max_batch,
+                              ns_model **out);
 
 #endif

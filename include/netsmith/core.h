@@ -4,6 +4,7 @@
 #define NETSMITH_CORE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,23 @@ void ns_dealloc(ns_ctx *ctx, void *ptr);
 /* A copy of s (NUL-terminated) through the hooks, or NULL on out of memory. */
 char *ns_strdup(ns_ctx *ctx, const char *s);
 
+/* ---- progress and cancellation (every long call takes one) ------------------------------ */
+
+/* fn (may be NULL) is called now and then with the work done out of total (total 0 when
+ * unknown) and a short stage name ("parse", "inflate", ...); returning false cancels.
+ * cancel (may be NULL) may be set non-zero from any thread to cancel. A cancelled call
+ * returns NS_ERR_CANCELLED and leaves nothing behind. */
+typedef struct ns_progress {
+    bool (*fn)(void *ud, const char *stage, double done, double total);
+    void *ud;
+    const atomic_int *cancel;
+} ns_progress;
+
+/* Reports progress; returns NS_ERR_CANCELLED (with a message) when asked to stop.
+ * progress may be NULL. */
+ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
+                             double done, double total);
+
 /* ---- arena ----------------------------------------------------------------- */
 
 /* A bump allocator over one block, planned once and reset each step.
@@ -163,6 +181,17 @@ typedef struct ns_tensor {
 /* Number of elements (1 for ndim 0). */
 int64_t ns_tensor_numel(const ns_tensor *t);
 ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape);
+
+/* One batch, as Prepare Batch yields it and the training loop takes it: x[n, F] float
+ * features; y[n, T] regression targets or labels[n] class indices (the other NULL).
+ * Borrowed pointers; the producer says how long they stay valid. */
+typedef struct ns_batch {
+    const float *x;
+    const float *y;
+    const int32_t *labels;
+    int n;
+    int64_t epoch, index;
+} ns_batch;
 
 #ifdef __cplusplus
 }

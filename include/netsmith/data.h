@@ -3,31 +3,12 @@
 #ifndef NETSMITH_DATA_H
 #define NETSMITH_DATA_H
 
-#include <stdatomic.h>
-
 #include "netsmith/core.h"
 #include "netsmith/model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- progress and cancellation (every long call takes one) ------------------------------ */
-
-/* fn (may be NULL) is called now and then with the work done out of total (total 0 when
- * unknown) and a short stage name ("parse", "inflate", ...); returning false cancels.
- * cancel (may be NULL) may be set non-zero from any thread to cancel. A cancelled call
- * returns NS_ERR_CANCELLED and leaves nothing behind. */
-typedef struct ns_progress {
-    bool (*fn)(void *ud, const char *stage, double done, double total);
-    void *ud;
-    const atomic_int *cancel;
-} ns_progress;
-
-/* Reports progress; returns NS_ERR_CANCELLED (with a message) when asked to stop.
- * progress may be NULL. */
-ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
-                             double done, double total);
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
@@ -66,36 +47,80 @@ uint64_t ns_dataset_hash(const ns_dataset *ds);
 
 /* ---- Data Load ------------------------------------------------------------------------------ */
 
+/* What to do with a missing value: an empty field, or nan, NaN, NAN (optionally signed), NA,
+ * N/A (quoted or not). */
 typedef enum ns_missing {
-    NS_MISSING_ERROR = 0, /* an empty field or nan is an error naming line and column */
-    NS_MISSING_DROP,      /* drop rows with a missing value */
-    NS_MISSING_FILL_MEAN  /* fill with the column mean (of the rows that have a value) */
+    NS_MISSING_ERROR = 0, /* an error naming line and column */
+    NS_MISSING_DROP,      /* drop rows with a missing value in a feature or target */
+    NS_MISSING_FILL_MEAN  /* a feature gets its column's mean over the loaded rows that have a
+                             value (the Train card later refits this on the training split);
+                             rows with a missing target are dropped */
 } ns_missing;
 
+/* Column lists (target, features, exclude) are comma-separated names or 0-based indices; a
+ * name is matched first, so a column named "3" wins over index 3, and spaces around an item
+ * are ignored when the exact text is not a name. */
 typedef struct ns_csv_options {
-    char delimiter;        /* ',' ';' '\t', or 0 to detect */
-    bool no_header;        /* the first row is data; columns are named by index "0", "1", ... */
-    const char *target;    /* comma-separated names (or 0-based indices) of the target
-                              column(s); NULL: the last column */
-    const char *features;  /* comma-separated names or indices to use; NULL: all but targets */
-    const char *exclude;   /* comma-separated names or indices to leave out; may be NULL */
-    ns_task task;          /* AUTO: a text target, or an integer target with at most
-                              max_classes distinct values, is classification */
+    char delimiter;        /* ',' ';' '\t' (any ASCII byte but a quote or line end), or 0 to
+                              detect among ',' ';' and tab from the first lines */
+    bool no_header;        /* the first row is data; columns are named by index "0", "1", ...
+                              (as is a column whose header name is empty) */
+    const char *target;    /* the target column(s); NULL: the last column. Several columns are
+                              multi-output regression */
+    const char *features;  /* the feature columns, in this order; NULL: all but targets and
+                              excluded ones, in file order */
+    const char *exclude;   /* columns to leave out; may be NULL */
+    ns_task task;          /* AUTO: a text target is classification, and so is a target of
+                              integers (written without '.' or exponent) with at most
+                              max_classes distinct values; otherwise regression.
+                              CLASSIFICATION with a numeric target makes each distinct value a
+                              class. A target mixing numbers and text is an error under AUTO */
     int max_classes;       /* 0 means 20 */
-    bool one_hot;          /* text feature columns become one-hot columns (else an error) */
+    bool one_hot;          /* a text feature becomes one 0/1 column per distinct value (at most
+                              1000), named "column=value", values in byte order; without it a
+                              text feature is an error naming the column */
     ns_missing missing;
 } ns_csv_options;
 
+/* The defaults: detect the delimiter, a header row, the last column as target, every other
+ * column a feature, AUTO task, max_classes 20, no one-hot, missing values are errors. */
 void ns_csv_options_default(ns_csv_options *opts);
 
-/* Reads a CSV file (RFC 4180: quoted fields, doubled quotes, CRLF, a UTF-8 byte-order mark).
- * Numbers are parsed strictly (the whole field, no locale; nan, inf and hex floats are
- * rejected unless missing values are allowed, in which case nan and empty fields are
- * missing). Errors are NS_ERR_PARSE naming the file, line and column and saying how to fix
- * it; NS_ERR_IO if the file cannot be read. opts may be NULL for the defaults. */
+/* Reads a CSV file into a dataset of float features x[rows, F] and either float targets
+ * y[rows, T] (regression) or class labels (classification).
+ *
+ * Format: RFC 4180 (quoted fields, doubled quotes, the delimiter and line ends inside quotes,
+ * CRLF, LF or CR line ends), a UTF-8 byte-order mark, blank lines skipped. Spaces (and tabs,
+ * unless tab is the delimiter) around a field are ignored outside quotes; inside quotes they
+ * are kept (numbers are trimmed either way). Fields may be at most 1 MiB.
+ *
+ * Numbers: the whole field must be a decimal number ([+-]digits[.digits][e[+-]digits]),
+ * whatever the application's locale, rounded correctly to float; hex, inf and infinity are
+ * errors, and so is a value beyond the float range (a value too small for a float becomes a
+ * subnormal or 0). nan and the other missing markers follow opts->missing.
+ *
+ * Classes: text classes are sorted in byte order of their UTF-8 text ("benign" = 0,
+ * "malignant" = 1); numeric classes in numeric order, named by their value ("-1", "2", "10",
+ * or "0.5"). Labels that occur only in dropped rows are not classes. Text values used as
+ * classes or one-hot values must be valid UTF-8.
+ *
+ * Memory and speed: the file is mapped (not copied). When every used column is numeric it is
+ * read once, the rows written as they are typed; otherwise twice, or three times when text
+ * columns need their values collected. The result costs rows x F x 4 bytes plus the targets,
+ * and the parse a small constant beyond that.
+ *
+ * Errors (*out NULL, nothing left behind): NS_ERR_PARSE for the file's content, naming the
+ * file, the physical line (1-based, counting line ends inside quotes) and column (1-based,
+ * with its name) and saying how to fix it; NS_ERR_NOTFOUND for a column in opts that is not
+ * in the file (the message lists the columns, with a did-you-mean when one is close);
+ * NS_ERR_INVALID for contradictory or bad options; NS_ERR_IO if the file cannot be read;
+ * NS_ERR_NOMEM; NS_ERR_CANCELLED when progress asks to stop (checked every 65536 rows).
+ * opts may be NULL for the defaults. The dataset is named after the file ("data/iris.csv"
+ * gives "iris"). Thread safety: concurrent loads on different contexts are safe. */
 ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
                            const ns_progress *progress, ns_dataset **out);
-/* The same over text in memory; name is used in messages and as the dataset's name. */
+/* The same over text[len] in memory (need not be NUL-terminated; text may be NULL when len is
+ * 0); name (NULL: "csv") is used in messages and as the dataset's name. */
 ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const char *name,
                             const ns_csv_options *opts, const ns_progress *progress,
                             ns_dataset **out);
@@ -141,10 +166,18 @@ typedef struct ns_split_options {
 
 void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, seed 0 */
 
-/* Splits rows into train/val/test views, deterministic for a seed; a part with ratio 0 is
- * NULL. Stratified splits keep each class's share in every part (per class, rows are
- * shuffled and cut by the ratios, rounding so every part's total matches the unstratified
- * counts as closely as possible). Out-parameters may be NULL to drop a part. */
+/* Data Split: divides ds's rows into train/val/test views (sharing ds's storage and keeping
+ * its normalisation; rows in shuffled order), deterministic for a seed. Part sizes: cut points
+ * round(n * r_train) and round(n * (r_train + r_val)) with r the ratios over their sum, so the
+ * sizes add up to n and a part with ratio 0 gets no rows and is returned as NULL. Stratified
+ * splits (classification, unless no_stratify) give every part the same sizes, and each class
+ * the floor or ceiling of its share of every part. The exact algorithm (and so which rows go
+ * where for a seed) is documented in src/data/split.c. Row counts come from
+ * ns_dataset_rows. For a dataset with an official test set, split its training set with
+ * test = 0. opts NULL means the defaults; out-parameters may be NULL to drop a part.
+ * Errors (on ds's context; all outputs NULL): NS_ERR_INVALID for a negative, non-finite or
+ * all-zero ratio, or a part with a positive ratio that would get 0 rows (naming the part and
+ * the row count); NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. */
 ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_dataset **train,
                         ns_dataset **val, ns_dataset **test);
 
@@ -152,7 +185,9 @@ ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_d
 
 typedef enum ns_norm_kind { NS_NORM_NONE = 0, NS_NORM_STANDARD, NS_NORM_MINMAX } ns_norm_kind;
 
+/* "none", "standard", "minmax"; NULL for another value. */
 const char *ns_norm_kind_name(ns_norm_kind kind);
+/* Those names, and "zscore", "min-max", "min_max"; NS_ERR_NOTFOUND otherwise (no message). */
 ns_status ns_norm_kind_parse(const char *name, ns_norm_kind *out);
 
 /* A fitted normalisation: x' = (x - shift[j]) * scale[j] per feature. Plain data owned by
@@ -166,15 +201,30 @@ typedef struct ns_norm {
     float *scale; /* [features] */
 } ns_norm;
 
-/* Fits on a (training) dataset. */
+/* Fits on a (training) dataset: the raw stored features of its rows (a normalisation the view
+ * already has is ignored; byte images are fitted on x/255, the values batches hold), summed in
+ * double. A constant feature (min == max) gets shift = its value and scale 1. NS_NORM_NONE
+ * gives shift 0 and scale 1. *out's arrays are allocated on ctx; *out is zeroed on failure.
+ * Errors: NS_ERR_INVALID (unknown kind, no rows), NS_ERR_NONFINITE (a non-finite value,
+ * naming the feature), NS_ERR_NOMEM. */
 ns_status ns_norm_fit(ns_ctx *ctx, const ns_dataset *train, ns_norm_kind kind, ns_norm *out);
+/* Frees the arrays and zeroes *norm; norm may be NULL or already deinitialised. */
 void ns_norm_deinit(ns_ctx *ctx, ns_norm *norm);
-/* A view of ds with the normalisation applied to every row it yields (replacing any earlier
- * one). NS_ERR_SHAPE if the feature counts differ. */
+/* A view of ds (same rows, same storage) with the normalisation applied to every row it
+ * yields, replacing any earlier one (NS_NORM_NONE: a view without normalisation). The view
+ * copies the fit, so norm may be deinitialised afterwards. Errors (on ds's context):
+ * NS_ERR_SHAPE if the feature counts differ, NS_ERR_INVALID for a non-finite value or a zero
+ * scale, NS_ERR_NOMEM. */
 ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_dataset **out);
 /* The fit as JSON text ({"kind": "standard", "shift": [...], "scale": [...]}), for model
- * metadata; floats print so they read back exactly. *json is allocated on ctx. */
+ * metadata; every float prints as the shortest text that reads back to the same bits (-0
+ * included). *json is allocated on ctx (free with ns_dealloc). NS_ERR_INVALID for a fit
+ * ns_data_normalize would refuse. */
 ns_status ns_norm_to_json(ns_ctx *ctx, const ns_norm *norm, char **json);
+/* Reads what ns_norm_to_json writes, checking it: the three keys and no others, a known kind,
+ * non-empty arrays of the same length, every value a finite float and every scale non-zero.
+ * Errors are NS_ERR_PARSE with a message naming source (NULL: "normalisation") and the key
+ * or element ("model.safetensors: "scale"[3] is 0; ..."); *out is zeroed on failure. */
 ns_status ns_norm_from_json(ns_ctx *ctx, const char *json, const char *source, ns_norm *out);
 
 /* ---- Prepare Batch ---------------------------------------------------------------------------- */
@@ -184,29 +234,32 @@ typedef struct ns_batch_options {
     bool no_shuffle;   /* keep the dataset's order */
     bool drop_last;    /* skip a final short batch */
     uint64_t seed;     /* the epoch's order comes from the stream (seed, NS_RNG_SHUFFLE, epoch) */
-    int prefetch;      /* 0: synchronous; N > 0: a background thread keeps N batches ready */
+    int prefetch;      /* 0: synchronous; 1..1024: a background thread keeps that many
+                          batches ready */
 } ns_batch_options;
 
-/* One batch: x[n, F] normalised float features; y[n, T] (regression) or labels[n]
- * (classification). Valid until the next ns_batcher_get on the same batcher. */
-typedef struct ns_batch {
-    const float *x;
-    const float *y;
-    const int32_t *labels;
-    int n;
-    int64_t epoch, index;
-} ns_batch;
+/* Batches are ns_batch (core.h); a batcher's batch is valid until its next ns_batcher_get. */
 
 typedef struct ns_batcher ns_batcher;
 
-/* The dataset must outlive the batcher. Errors: NS_ERR_INVALID for bad options. */
+/* A batcher over ds: allocates every buffer up front (nothing is allocated per batch) and,
+ * with prefetch > 0, starts its thread. The dataset must outlive the batcher. Like every
+ * handle it belongs to the thread that uses ds's context; its own thread only reads the
+ * dataset and writes its buffers (never the context). Errors (on ds's context):
+ * NS_ERR_INVALID for bad options, NS_ERR_UNSUPPORTED beyond 2^32 rows, NS_ERR_NOMEM (also when
+ * the thread cannot start). */
 ns_status ns_batcher_new(const ns_dataset *ds, const ns_batch_options *opts, ns_batcher **out);
+/* Stops and joins the thread, frees everything. NULL is a no-op. */
 void ns_batcher_free(ns_batcher *b);
-/* Batches in one epoch. */
+/* Batches in one epoch: ceil(rows / batch_size), or floor with drop_last. */
 int64_t ns_batcher_count(const ns_batcher *b);
-/* Prepare Batch: batch `index` of `epoch`. Any order of calls gives the same batch for the
- * same (epoch, index); the prefetching path yields exactly what the synchronous path does
- * and is fastest when batches are read in order. */
+/* Prepare Batch: batch `index` of `epoch` (epoch >= 0): the rows order[index * bs ..
+ * min((index + 1) * bs, rows)) of the epoch's order, a Fisher-Yates permutation drawn from
+ * (seed, NS_RNG_SHUFFLE, epoch) (row order with no_shuffle), normalised as ds is. Any order
+ * of calls gives the same batch for the same (epoch, index); the prefetching path yields
+ * exactly what the synchronous path does and is fastest when batches are read in order
+ * (across epochs too). out's pointers are valid until the next get or free. NS_ERR_INVALID
+ * for an index outside [0, count) or a negative epoch (message on ds's context). */
 ns_status ns_batcher_get(ns_batcher *b, int64_t epoch, int64_t index, ns_batch *out);
 
 #ifdef __cplusplus

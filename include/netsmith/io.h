@@ -126,6 +126,15 @@ ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model *
  * be present with the same shape, dtype F32, or I64 for counters). */
 ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
 
+/* ---- YAML ----------------------------------------------------------------------------------- */
+
+/* Converts a YAML document (mappings, sequences, scalars; JSON is YAML too) to JSON text.
+ * Plain scalars become null (null, ~, empty), booleans (true/false), integers, reals or
+ * strings; quoted scalars stay strings. Anchors, aliases, tags and several documents are
+ * refused. Errors: NS_ERR_PARSE naming source, line and column. *json is allocated on ctx. */
+ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                          char **json);
+
 /* Reads a whole file into memory allocated with the context's hooks (plus a NUL, not counted
  * in *len); the caller frees *out with ns_dealloc. NS_ERR_IO names the file and the system
  * error. */

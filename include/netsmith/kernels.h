@@ -79,6 +79,83 @@ void ns_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *
                            const float *x, const float *mean, const float *rstd,
                            const float *gamma, int batch, int channels, int spatial);
 
+/* ---- 2-D convolution and pooling (NCHW) --------------------------------------------------
+ * A sample is [C, H, W], a batch [B, C, H, W], row-major. One geometry describes conv2d and
+ * the pooling windows; pair members are [height, width]. Output lengths follow PyTorch
+ * (floor mode): out = (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1. */
+
+typedef struct ns_conv2d_geom {
+    int in_c, in_h, in_w;    /* input sample [C, H, W] */
+    int out_c, out_h, out_w; /* output sample [OC, OH, OW] (pools: OC = C) */
+    int kernel[2];           /* window [KH, KW] */
+    int stride[2];           /* >= 1 */
+    int padding[2];          /* per side: zeros (conv2d, avgpool2d) or -inf (maxpool2d) */
+    int dilation[2];         /* conv2d; pools: (1, 1) */
+    int groups;              /* conv2d: divides C and OC; pools: 1 */
+} ns_conv2d_geom;
+
+/* Output length along one axis; 0 when not even one window fits. */
+int ns_conv2d_out_len(int in, int kernel, int stride, int padding, int dilation);
+
+/* Work buffers of a convolution, caller-owned (a layer carves them from its arena scratch).
+ * The batch is processed `chunk` samples at a time, each chunk folded into the GEMMs' N
+ * dimension (N = chunk * OH * OW), so small images still give long GEMMs. */
+typedef struct ns_conv2d_work {
+    int chunk;   /* samples per GEMM, >= 1 */
+    float *col;  /* [C*KH*KW, chunk*OH*OW] the im2col matrix of a chunk of x */
+    float *dcol; /* [C*KH*KW, chunk*OH*OW] its gradient (backward with dx only; may be NULL
+                  * otherwise) */
+    float *tmp;  /* [OC, chunk*OH*OW] GEMM output, reordered to NCHW (unused when chunk = 1) */
+} ns_conv2d_work;
+
+/* Floats of each work buffer for chunks of `chunk` samples: col and dcol, and tmp. */
+size_t ns_conv2d_col_floats(const ns_conv2d_geom *g, int chunk);
+size_t ns_conv2d_tmp_floats(const ns_conv2d_geom *g, int chunk);
+
+/* y[B,OC,OH,OW] = sum over the group's channels and the window of w[OC,C/G,KH,KW] * x[B,C,H,W]
+ * (zero padding) + b[OC]; b may be NULL. PyTorch's conv2d (cross-correlation). On return
+ * work->col holds the im2col matrix of the last chunk of x, which backward can reuse when
+ * that chunk is the whole batch. */
+void ns_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                       const ns_conv2d_geom *g, int batch, ns_conv2d_work *work);
+/* Backward of ns_conv2d_forward for upstream dy[B,OC,OH,OW]: dx[B,C,H,W] += ..., dw[OC,C/G,
+ * KH,KW] += ..., db[OC] += sum dy. Any of dx, dw, db may be NULL (dx NULL: work->dcol is not
+ * touched). col_ready says work->col still holds what a forward or backward on the same x,
+ * batch and chunk left there; when the batch is one chunk that saves an im2col (work->col is
+ * then left as it is, so col_ready stays true for a second backward). */
+void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const ns_conv2d_geom *g, int batch, ns_conv2d_work *work,
+                        int col_ready);
+
+/* Max pooling, padding counting as -infinity (padding <= kernel / 2 so every window holds
+ * an input). y[B,C,OH,OW]; argmax[B,C,OH,OW] receives the index (h * W + w) of the chosen
+ * input in its [H, W] plane: the first maximum in row-major window order, or the first NaN
+ * (PyTorch's choice). Backward: dx[B,C,H,W] += dy routed to the saved argmax. */
+void ns_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const ns_conv2d_geom *g,
+                          int batch);
+void ns_maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax,
+                           const ns_conv2d_geom *g, int batch);
+
+/* Average pooling with zero padding: the divisor is the window clipped to the padded input
+ * when count_include_pad (PyTorch's default), else the number of real inputs in it.
+ * y[B,C,OH,OW], x and dx [B,C,H,W]; backward spreads dy / divisor over the window (+=). */
+void ns_avgpool2d_forward(float *y, const float *x, const ns_conv2d_geom *g, int batch,
+                          int count_include_pad);
+void ns_avgpool2d_backward(float *dx, const float *dy, const ns_conv2d_geom *g, int batch,
+                           int count_include_pad);
+
+/* Adaptive average pooling to [OH, OW] (kernel, stride and padding of g are ignored): output
+ * (i, j) averages rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1 and the same for columns, as
+ * PyTorch. OH = OW = 1 is global average pooling. Backward accumulates (+=). */
+void ns_adaptive_avgpool2d_forward(float *y, const float *x, const ns_conv2d_geom *g, int batch);
+void ns_adaptive_avgpool2d_backward(float *dx, const float *dy, const ns_conv2d_geom *g, int batch);
+
+/* Channel dropout (torch.nn.Dropout2d): y[rows,spatial] = x * mask[rows], one mask value per
+ * (sample, channel) row (0 or 1/(1-p), drawn by the layer). Backward: dx += dy * mask. */
+void ns_dropout2d_apply(float *y, const float *x, const float *mask, size_t rows, size_t spatial);
+void ns_dropout2d_backward(float *dx, const float *dy, const float *mask, size_t rows,
+                           size_t spatial);
+
 #ifdef __cplusplus
 }
 #endif

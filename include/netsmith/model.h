@@ -25,7 +25,14 @@ extern "C" {
     X(DROPOUT, "dropout")                                                                          \
     X(BATCHNORM1D, "batchnorm1d")                                                                  \
     X(LAYERNORM, "layernorm")                                                                      \
-    X(FLATTEN, "flatten")
+    X(FLATTEN, "flatten")                                                                          \
+    X(CONV2D, "conv2d")                                                                            \
+    X(MAXPOOL2D, "maxpool2d")                                                                      \
+    X(AVGPOOL2D, "avgpool2d")                                                                      \
+    X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d")                                                    \
+    X(GLOBAL_AVGPOOL2D, "global_avgpool2d")                                                        \
+    X(BATCHNORM2D, "batchnorm2d")                                                                  \
+    X(DROPOUT2D, "dropout2d")
 
 typedef enum ns_layer_kind {
 #define NS__LAYER_ENUM(name, str) NS_LAYER_##name,
@@ -39,23 +46,36 @@ const char *ns_layer_kind_name(ns_layer_kind kind);
 /* Looks a kind up by its exact spec name; NS_ERR_NOTFOUND if unknown or NULL. */
 ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
 
-/* One layer of a spec. Fields that do not apply to the kind keep their defaults. */
+/* One layer of a spec. Fields that do not apply to the kind keep their defaults. The 2-D
+ * layers work on NCHW data: a sample is [C, H, W], and pairs are [height, width]. */
 typedef struct ns_layer_spec {
     ns_layer_kind kind;
     int units;      /* linear: output features (> 0) */
-    bool bias;      /* linear: with bias (default true) */
+    bool bias;      /* linear, conv2d: with bias (default true) */
     double alpha;   /* leaky_relu: negative slope (0.01); elu: alpha (1.0) */
     bool tanh_approx; /* gelu: the tanh approximation (default false: exact erf) */
-    double p;       /* dropout: drop probability in [0, 1) */
-    double eps;     /* batchnorm1d, layernorm: 1e-5 */
-    double momentum; /* batchnorm1d: running-statistics momentum (0.1) */
-    bool affine;    /* batchnorm1d, layernorm: learnable scale and shift (true) */
+    double p;       /* dropout, dropout2d: drop probability in [0, 1) */
+    double eps;     /* batchnorm1d, batchnorm2d, layernorm: 1e-5 */
+    double momentum; /* batchnorm1d, batchnorm2d: running-statistics momentum (0.1) */
+    bool affine;    /* batchnorm1d, batchnorm2d, layernorm: learnable scale and shift (true) */
+    int filters;    /* conv2d: output channels (> 0; torch's out_channels) */
+    int kernel[2];  /* conv2d, maxpool2d, avgpool2d: window [kh, kw] (> 0) */
+    int stride[2];  /* conv2d (1, 1); maxpool2d, avgpool2d: 0 means "the kernel" */
+    int padding[2]; /* conv2d, maxpool2d, avgpool2d: per side, >= 0 (0, 0) */
+    int dilation[2]; /* conv2d: (1, 1) */
+    int groups;     /* conv2d: 1; divides the input channels and filters */
+    int output_size[2]; /* adaptive_avgpool2d: [oh, ow]; global_avgpool2d: (1, 1) */
+    bool count_include_pad; /* avgpool2d: padding zeros count in the divisor (true) */
 } ns_layer_spec;
 
 /* Fills a layer spec of this kind with PyTorch's defaults: units 0 (a linear layer needs
  * them set), bias true, alpha 0.01 for leaky_relu and 1.0 for elu (0 otherwise),
- * tanh_approx false, p 0.5, eps 1e-5, momentum 0.1, affine true. Padding is zeroed, so two
- * equal layer specs compare equal with memcmp. */
+ * tanh_approx false, p 0.5, eps 1e-5, momentum 0.1, affine true; filters 0 and kernel
+ * (0, 0) (conv2d and the pools need them set), stride (1, 1) for conv2d and (0, 0) = the
+ * kernel for the pools, padding (0, 0), dilation (1, 1), groups 1, output_size (1, 1) for
+ * global_avgpool2d and (0, 0) otherwise (adaptive_avgpool2d needs it set),
+ * count_include_pad true. Padding bytes are zeroed, so two equal layer specs compare equal
+ * with memcmp. */
 void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
 
 /* ---- specs -------------------------------------------------------------------------- */
@@ -101,7 +121,16 @@ typedef struct ns_train_settings {
  *                         task} (optional)}
  *           Layer settings use PyTorch's argument names: linear units (required), bias;
  *           leaky_relu negative_slope; elu alpha; gelu approximate ("none" | "tanh");
- *           dropout p; batchnorm1d eps, momentum, affine; layernorm eps, elementwise_affine.
+ *           dropout p; batchnorm1d eps, momentum, affine; layernorm eps, elementwise_affine;
+ *           conv2d filters (torch's out_channels) and kernel (both required), stride,
+ *           padding, dilation, groups, bias; maxpool2d kernel (required), stride (default:
+ *           the kernel), padding; avgpool2d the same and count_include_pad;
+ *           adaptive_avgpool2d output_size (required); global_avgpool2d (none; output
+ *           [C, 1, 1]); batchnorm2d eps, momentum, affine; dropout2d p. kernel, stride,
+ *           padding, dilation and output_size are an integer or [h, w]; conv2d's padding may
+ *           also be "valid" (0) or "same" (stride 1, and dilation * (kernel - 1) even so both
+ *           sides get the same padding). They print as one integer when h == w, and a
+ *           pool's stride prints as the number it stands for.
  * null for "output_size", "loss" or "input" means "not given". Integer settings accept
  * integral reals (64.0). */
 typedef struct ns_spec ns_spec;
@@ -153,7 +182,8 @@ typedef struct ns_model ns_model;
 
 typedef struct ns_build_opts {
     int input_ndim;                  /* 1 for feature vectors */
-    int input_shape[NS_MAX_DIMS - 1]; /* per-sample shape, e.g. {13} */
+    int input_shape[NS_MAX_DIMS - 1]; /* per-sample shape, e.g. {13}; {C, H, W} = {1, 28, 28}
+                                       * for images (NCHW, as the 2-D layers expect) */
     int output_size;                 /* 0: from the spec (error if the spec has none) */
     int max_batch;                   /* largest batch the arena is planned for (default 256) */
     uint64_t seed;                   /* initialisation and dropout streams */

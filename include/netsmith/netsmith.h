@@ -6,7 +6,10 @@
 #include "netsmith/data.h"
 #include "netsmith/io.h"
 #include "netsmith/kernels.h"
+#include "netsmith/metrics.h"
 #include "netsmith/model.h"
 #include "netsmith/train.h"
+#include "netsmith/trainer.h"
+#include "netsmith/fit.h"
 
 #endif

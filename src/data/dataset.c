@@ -269,19 +269,3 @@ uint64_t ns_dataset_hash(const ns_dataset *ds)
     return h;
 }
 
-/* ---- progress ------------------------------------------------------------------------------------- */
-
-ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
-                             double done, double total)
-{
-    if (progress == NULL)
-        return NS_OK;
-    bool go_on = true;
-    if (progress->cancel != NULL && atomic_load(progress->cancel) != 0)
-        go_on = false;
-    else if (progress->fn != NULL)
-        go_on = progress->fn(progress->ud, stage, done, total);
-    if (!go_on)
-        return ns_errorf(ctx, NS_ERR_CANCELLED, "%s: cancelled", stage);
-    return NS_OK;
-}

@@ -1,6 +1,7 @@
 /* Model files: a safetensors file with PyTorch nn.Sequential state_dict names and a
  * self-describing __metadata__ (spec, input shape, output size, version). */
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #define META_SPEC "netsmith.spec"
 #define META_INPUT "netsmith.input_shape"
 #define META_OUTPUT "netsmith.output_size"
+#define META_SEED "netsmith.seed"
 #define META_VERSION "netsmith.version"
 
 static ns_status check_finite(ns_model *m, const char *path)
@@ -22,7 +24,9 @@ static ns_status check_finite(ns_model *m, const char *path)
         ns_model_tensor(m, i, &t);
         if (t.data == NULL)
             continue;
-        size_t numel = (size_t)t.shape[0] * (size_t)(t.ndim == 2 ? t.shape[1] : 1);
+        size_t numel = 1;
+        for (int d = 0; d < t.ndim; d++)
+            numel *= (size_t)t.shape[d];
         for (size_t k = 0; k < numel; k++)
             if (!isfinite(t.data[k]))
                 return ns_errorf(m->ctx, NS_ERR_NONFINITE,
@@ -34,16 +38,17 @@ static ns_status check_finite(ns_model *m, const char *path)
     return NS_OK;
 }
 
-ns_status ns_model_save(ns_model *m, const char *path, const ns_st_meta *extra, int n_extra)
+ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *more, int n_more,
+                          const ns_st_meta *extra, int n_extra)
 {
     ns_ctx *ctx = m->ctx;
     ns_status st = check_finite(m, path);
     if (st != NS_OK)
         return st;
     int n = ns_model_tensor_count(m);
-    ns_st_tensor *ts = ns_calloc(ctx, (size_t)n + 1, sizeof *ts);
+    ns_st_tensor *ts = ns_calloc(ctx, (size_t)(n + n_more) + 1, sizeof *ts);
     ns_named_tensor *nt = ns_calloc(ctx, (size_t)n + 1, sizeof *nt);
-    ns_st_meta *meta = ns_calloc(ctx, (size_t)n_extra + 5, sizeof *meta);
+    ns_st_meta *meta = ns_calloc(ctx, (size_t)n_extra + 6, sizeof *meta);
     char *spec_json = NULL;
     if (ts == NULL || nt == NULL || meta == NULL) {
         st = NS_ERR_NOMEM;
@@ -62,10 +67,14 @@ ns_status ns_model_save(ns_model *m, const char *path, const ns_st_meta *extra, 
         } else {
             ts[i].dtype = NS_DTYPE_F32;
             ts[i].data = nt[i].data;
-            ts[i].nbytes = (size_t)nt[i].shape[0] * (size_t)(nt[i].ndim == 2 ? nt[i].shape[1] : 1) *
-                           sizeof(float);
+            size_t numel = 1;
+            for (int d = 0; d < nt[i].ndim; d++)
+                numel *= (size_t)nt[i].shape[d];
+            ts[i].nbytes = numel * sizeof(float);
         }
     }
+    for (int i = 0; i < n_more; i++)
+        ts[n + i] = more[i];
     st = ns_spec_to_json(m->spec, &spec_json);
     if (st != NS_OK)
         goto done;
@@ -81,15 +90,24 @@ ns_status ns_model_save(ns_model *m, const char *path, const ns_st_meta *extra, 
     meta[k++] = (ns_st_meta){META_SPEC, spec_json};
     meta[k++] = (ns_st_meta){META_INPUT, input};
     meta[k++] = (ns_st_meta){META_OUTPUT, output};
+    /* The seed picks the dropout stream, so a resumed run must get it back. */
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->opts.seed);
+    meta[k++] = (ns_st_meta){META_SEED, seed};
     for (int i = 0; i < n_extra; i++)
         meta[k++] = extra[i];
-    st = ns_st_write(ctx, path, ts, n, meta, k);
+    st = ns_st_write(ctx, path, ts, n + n_more, meta, k);
 done:
     ns_dealloc(ctx, spec_json);
     ns_dealloc(ctx, meta);
     ns_dealloc(ctx, nt);
     ns_dealloc(ctx, ts);
     return st;
+}
+
+ns_status ns_model_save(ns_model *m, const char *path, const ns_st_meta *extra, int n_extra)
+{
+    return ns__model_write(m, path, NULL, 0, extra, n_extra);
 }
 
 /* Model tensors are named "<layer index>.<name>"; other tensors (optimizer state in a
@@ -166,16 +184,13 @@ static ns_status parse_shape(ns_ctx *ctx, const char *path, const char *text, ns
     return NS_OK;
 }
 
-ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out)
+ns_status ns__model_from_file(ns_ctx *ctx, const ns_st_file *f, const char *path, int max_batch,
+                              ns_model **out)
 {
-    NS_ASSERT(ctx && path && out);
-    *out = NULL;
-    ns_st_file *f = NULL;
     ns_spec *spec = NULL;
     ns_model *m = NULL;
-    ns_status st = ns_st_open(ctx, path, &f);
-    if (st != NS_OK)
-        return st;
+    ns_status st = NS_OK;
+    *out = NULL;
     const char *spec_json = ns_st_meta_find(f, META_SPEC);
     const char *input = ns_st_meta_find(f, META_INPUT);
     const char *output = ns_st_meta_find(f, META_OUTPUT);
@@ -207,6 +222,20 @@ ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model *
     }
     /* The short form needs the output size; the layer form carries it in its last linear. */
     bo.output_size = ns_spec_get_form(spec) == NS_SPEC_SHORT ? (int)outsz : 0;
+    const char *seed = ns_st_meta_find(f, META_SEED);
+    if (seed != NULL) {
+        char *send = NULL;
+        errno = 0;
+        unsigned long long sv = strtoull(seed, &send, 10);
+        if (send == seed || *send != '\0' || errno != 0) {
+            st = ns_errorf(ctx, NS_ERR_FORMAT,
+                           "%s: __metadata__." META_SEED " must be a non-negative integer, got "
+                           "'%s'",
+                           path, seed);
+            goto done;
+        }
+        bo.seed = sv;
+    }
     if (max_batch > 0)
         bo.max_batch = max_batch;
     st = ns_model_build(ctx, spec, &bo, &m);
@@ -228,7 +257,18 @@ ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model *
     }
 done:
     ns_spec_free(spec);
-    ns_st_close(f);
     *out = m;
+    return st;
+}
+
+ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out)
+{
+    NS_ASSERT(ctx && path && out);
+    *out = NULL;
+    ns_st_file *f = NULL;
+    ns_status st = ns_st_open(ctx, path, &f);
+    if (st == NS_OK)
+        st = ns__model_from_file(ctx, f, path, max_batch, out);
+    ns_st_close(f);
     return st;
 }

@@ -92,6 +92,11 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         l->in_ndim = ndim;
         memcpy(l->in_shape, shape, sizeof shape);
         l->in_size = shape_size(ndim, shape);
+        l->max_batch = m->opts.max_batch;
+        /* The first layer's input gradient is kept only on request; linear and conv2d can
+         * skip it (their backward then does no input-gradient work at all). */
+        l->need_dx = i > 0 || m->opts.keep_input_grad ||
+                     (l->spec.kind != NS_LAYER_LINEAR && l->spec.kind != NS_LAYER_CONV2D);
         size_t per_sample = 0, fixed = 0;
         ns_status st = l->type->setup(ctx, l, &per_sample, &fixed);
         if (st != NS_OK)
@@ -104,8 +109,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
             m->n_params += l->params[p].numel;
         for (int b = 0; b < l->n_buffers; b++)
             m->n_buffers += l->buffers[b].numel;
-        /* The first layer's input gradient is kept only on request; linear can skip it. */
-        bool need_dx = i > 0 || m->opts.keep_input_grad || l->spec.kind != NS_LAYER_LINEAR;
+        bool need_dx = l->need_dx;
         *arena_bytes += ns_arena_plan_floats(B * (size_t)l->out_size);
         if (need_dx)
             *arena_bytes += ns_arena_plan_floats(B * (size_t)l->in_size);
@@ -254,8 +258,8 @@ static void fill_named(ns_named_tensor *out, int layer, const ns__tensor_slot *s
     snprintf(out->name, sizeof out->name, "%d.%s", layer, s->name);
     out->data = s->data;
     out->ndim = s->ndim;
-    out->shape[0] = s->shape[0];
-    out->shape[1] = s->shape[1];
+    for (int d = 0; d < NS_MAX_DIMS; d++)
+        out->shape[d] = s->shape[d];
     out->trainable = trainable;
 }
 
@@ -329,12 +333,14 @@ ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool trai
     if (training) {
         for (int i = 0; i < model->n_layers; i++) {
             const ns__layer *l = &model->layers[i];
-            if (l->spec.kind == NS_LAYER_BATCHNORM1D && batch * (l->in_size / l->in_shape[0]) < 2)
+            /* Batch statistics need more than one value per channel: batch * H * W > 1. */
+            bool bn = l->spec.kind == NS_LAYER_BATCHNORM1D || l->spec.kind == NS_LAYER_BATCHNORM2D;
+            if (bn && batch * (l->in_size / l->in_shape[0]) < 2)
                 return ns_errorf(model->ctx, NS_ERR_SHAPE,
-                                 "forward: layers[%d] (batchnorm1d) needs more than one value per "
+                                 "forward: layers[%d] (%s) needs more than one value per "
                                  "feature in training mode; use a batch of at least 2 (or "
                                  "drop_last)",
-                                 i);
+                                 i, ns_layer_kind_name(l->spec.kind));
         }
     }
     model->have_forward = false;

@@ -64,10 +64,27 @@ void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
     ls->eps = 1e-5;
     ls->momentum = 0.1;
     ls->affine = true;
+    /* conv2d and the pools: filters and kernel must be set; a pool's stride 0 is its kernel. */
+    bool pool = kind == NS_LAYER_MAXPOOL2D || kind == NS_LAYER_AVGPOOL2D;
+    for (int d = 0; d < 2; d++) {
+        ls->stride[d] = pool ? 0 : 1;
+        ls->dilation[d] = 1;
+        ls->output_size[d] = kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : 0;
+    }
+    ls->groups = 1;
+    ls->count_include_pad = true;
 }
 
 static const char *const setting_names[NS__SETTING_COUNT] = {
     [NS__SETTING_UNITS] = "units",
+    [NS__SETTING_FILTERS] = "filters",
+    [NS__SETTING_OUTPUT_SIZE] = "output_size",
+    [NS__SETTING_KERNEL] = "kernel",
+    [NS__SETTING_STRIDE] = "stride",
+    [NS__SETTING_PADDING] = "padding",
+    [NS__SETTING_DILATION] = "dilation",
+    [NS__SETTING_GROUPS] = "groups",
+    [NS__SETTING_COUNT_INCLUDE_PAD] = "count_include_pad",
     [NS__SETTING_BIAS] = "bias",
     [NS__SETTING_NEGATIVE_SLOPE] = "negative_slope",
     [NS__SETTING_ALPHA] = "alpha",
@@ -90,6 +107,27 @@ static const unsigned kind_settings[NS_LAYER_KIND_COUNT] = {
     [NS_LAYER_BATCHNORM1D] =
         SET_BIT(NS__SETTING_EPS) | SET_BIT(NS__SETTING_MOMENTUM) | SET_BIT(NS__SETTING_AFFINE),
     [NS_LAYER_LAYERNORM] = SET_BIT(NS__SETTING_EPS) | SET_BIT(NS__SETTING_ELEMENTWISE_AFFINE),
+    [NS_LAYER_CONV2D] = SET_BIT(NS__SETTING_FILTERS) | SET_BIT(NS__SETTING_KERNEL) |
+                        SET_BIT(NS__SETTING_STRIDE) | SET_BIT(NS__SETTING_PADDING) |
+                        SET_BIT(NS__SETTING_DILATION) | SET_BIT(NS__SETTING_GROUPS) |
+                        SET_BIT(NS__SETTING_BIAS),
+    [NS_LAYER_MAXPOOL2D] =
+        SET_BIT(NS__SETTING_KERNEL) | SET_BIT(NS__SETTING_STRIDE) | SET_BIT(NS__SETTING_PADDING),
+    [NS_LAYER_AVGPOOL2D] = SET_BIT(NS__SETTING_KERNEL) | SET_BIT(NS__SETTING_STRIDE) |
+                           SET_BIT(NS__SETTING_PADDING) | SET_BIT(NS__SETTING_COUNT_INCLUDE_PAD),
+    [NS_LAYER_ADAPTIVE_AVGPOOL2D] = SET_BIT(NS__SETTING_OUTPUT_SIZE),
+    [NS_LAYER_BATCHNORM2D] =
+        SET_BIT(NS__SETTING_EPS) | SET_BIT(NS__SETTING_MOMENTUM) | SET_BIT(NS__SETTING_AFFINE),
+    [NS_LAYER_DROPOUT2D] = SET_BIT(NS__SETTING_P),
+};
+
+/* Settings a layer of the kind cannot do without (PyTorch's required arguments). */
+static const unsigned kind_required[NS_LAYER_KIND_COUNT] = {
+    [NS_LAYER_LINEAR] = SET_BIT(NS__SETTING_UNITS),
+    [NS_LAYER_CONV2D] = SET_BIT(NS__SETTING_FILTERS) | SET_BIT(NS__SETTING_KERNEL),
+    [NS_LAYER_MAXPOOL2D] = SET_BIT(NS__SETTING_KERNEL),
+    [NS_LAYER_AVGPOOL2D] = SET_BIT(NS__SETTING_KERNEL),
+    [NS_LAYER_ADAPTIVE_AVGPOOL2D] = SET_BIT(NS__SETTING_OUTPUT_SIZE),
 };
 
 const char *ns__setting_name(ns__setting s)
@@ -413,6 +451,33 @@ static ns_status get_bool(const parser *ps, const char *path, const json_t *v, b
     return NS_OK;
 }
 
+/* An integer >= min, or a pair [h, w] of them (kernel, stride, padding, ...); one integer
+ * means both. want describes one integer ("a positive integer"). */
+static ns_status get_pair(const parser *ps, const char *path, const json_t *v, int min,
+                          const char *want, int out[2])
+{
+    char got[GOT_CAP], sub[128];
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        if (n != 2)
+            return fail(ps, path, "expected %s or [h, w], got an array of %zu", want, n);
+        for (size_t i = 0; i < 2; i++) {
+            ns_status st = get_int(ps, index_path(sub, sizeof sub, path, i), json_array_get(v, i),
+                                   min, want, &out[i]);
+            if (st != NS_OK)
+                return st;
+        }
+        return NS_OK;
+    }
+    if (!json_is_number(v))
+        return fail(ps, path, "expected %s or [h, w], got %s", want, describe(got, sizeof got, v));
+    char both[64];
+    snprintf(both, sizeof both, "%s or [h, w]", want);
+    ns_status st = get_int(ps, path, v, min, both, &out[0]);
+    out[1] = out[0];
+    return st;
+}
+
 /* "PATH: expected a WHAT name (one of a, b), got Y" for a value that is not a string. */
 static ns_status fail_not_name(const parser *ps, const char *path, const json_t *v,
                                const char *what, const char *const *known, int n)
@@ -639,6 +704,9 @@ static const char *kinds_taking(char *buf, size_t cap, ns__setting s)
     return list_names(buf, cap, names, n);
 }
 
+/* conv2d's padding "same" until parse_layer turns it into numbers. */
+#define PADDING_SAME (-1)
+
 static ns_status parse_setting(const parser *ps, const char *path, ns__setting s, const json_t *v,
                                ns_layer_spec *ls)
 {
@@ -648,6 +716,36 @@ static ns_status parse_setting(const parser *ps, const char *path, ns__setting s
     switch (s) {
     case NS__SETTING_UNITS:
         return get_int(ps, path, v, 1, "a positive integer", &ls->units);
+    case NS__SETTING_FILTERS:
+        return get_int(ps, path, v, 1, "a positive integer", &ls->filters);
+    case NS__SETTING_GROUPS:
+        return get_int(ps, path, v, 1, "a positive integer", &ls->groups);
+    case NS__SETTING_OUTPUT_SIZE:
+        return get_pair(ps, path, v, 1, "a positive integer", ls->output_size);
+    case NS__SETTING_KERNEL:
+        return get_pair(ps, path, v, 1, "a positive integer", ls->kernel);
+    case NS__SETTING_STRIDE:
+        return get_pair(ps, path, v, 1, "a positive integer", ls->stride);
+    case NS__SETTING_DILATION:
+        return get_pair(ps, path, v, 1, "a positive integer", ls->dilation);
+    case NS__SETTING_PADDING:
+        if (json_is_string(v) && ls->kind == NS_LAYER_CONV2D) {
+            const char *text = json_string_value(v);
+            if (strcmp(text, "valid") == 0) {
+                ls->padding[0] = ls->padding[1] = 0;
+                return NS_OK;
+            }
+            if (strcmp(text, "same") == 0) { /* resolved once kernel and dilation are known */
+                ls->padding[0] = ls->padding[1] = PADDING_SAME;
+                return NS_OK;
+            }
+        }
+        return get_pair(ps, path, v, 0,
+                        ls->kind == NS_LAYER_CONV2D ? "\"valid\", \"same\", a non-negative integer"
+                                                    : "a non-negative integer",
+                        ls->padding);
+    case NS__SETTING_COUNT_INCLUDE_PAD:
+        return get_bool(ps, path, v, &ls->count_include_pad);
     case NS__SETTING_BIAS:
         return get_bool(ps, path, v, &ls->bias);
     case NS__SETTING_NEGATIVE_SLOPE:
@@ -672,6 +770,84 @@ static ns_status parse_setting(const parser *ps, const char *path, ns__setting s
     }
     NS_ASSERT(!"unreachable layer setting");
     return NS_ERR_INVALID;
+}
+
+/* "3" or "[3, 5]", as a pair setting is written. */
+static const char *pair_text(char *buf, size_t cap, const int *v)
+{
+    if (v[0] == v[1])
+        snprintf(buf, cap, "%d", v[0]);
+    else
+        snprintf(buf, cap, "[%d, %d]", v[0], v[1]);
+    return buf;
+}
+
+/* What a layer of each kind that lacks a required setting is told. */
+static const char *need_text(ns_layer_kind kind)
+{
+    switch (kind) {
+    case NS_LAYER_LINEAR:
+        return "\"units\" (its number of output features), e.g. {\"type\": \"linear\", "
+               "\"units\": 64}";
+    case NS_LAYER_CONV2D:
+        return "\"filters\" (its number of output channels) and \"kernel\", e.g. "
+               "{\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 3}";
+    case NS_LAYER_MAXPOOL2D:
+        return "\"kernel\" (the window size), e.g. {\"type\": \"maxpool2d\", \"kernel\": 2}";
+    case NS_LAYER_AVGPOOL2D:
+        return "\"kernel\" (the window size), e.g. {\"type\": \"avgpool2d\", \"kernel\": 2}";
+    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
+        return "\"output_size\", e.g. {\"type\": \"adaptive_avgpool2d\", \"output_size\": "
+               "[1, 1]} (or use global_avgpool2d)";
+    default:
+        return "more settings";
+    }
+}
+
+/* Checks across the settings of one layer, once all are read: required ones, conv2d's
+ * padding "same" and groups, a pool's stride (the kernel when not given) and padding. */
+static ns_status check_layer(const parser *ps, const char *path, unsigned given, ns_layer_spec *ls)
+{
+    char sub[96];
+    const char *name = layer_kind_names[ls->kind];
+    if ((given & kind_required[ls->kind]) != kind_required[ls->kind])
+        return fail(ps, path, "%s needs %s", name, need_text(ls->kind));
+    if (ls->kind == NS_LAYER_CONV2D) {
+        if (ls->padding[0] == PADDING_SAME) {
+            join(sub, sizeof sub, path, "padding");
+            if (ls->stride[0] != 1 || ls->stride[1] != 1)
+                return fail(ps, sub,
+                            "padding \"same\" needs stride 1 (as in PyTorch); give the padding "
+                            "as numbers for a strided convolution");
+            for (int d = 0; d < 2; d++) {
+                int total = ls->dilation[d] * (ls->kernel[d] - 1);
+                if (total % 2 != 0)
+                    return fail(ps, sub,
+                                "padding \"same\" with kernel %d (dilation %d) needs %d padding, "
+                                "which cannot be split evenly between the two sides; use an odd "
+                                "kernel or give the padding as numbers",
+                                ls->kernel[d], ls->dilation[d], total);
+                ls->padding[d] = total / 2;
+            }
+        }
+        if (ls->filters % ls->groups != 0)
+            return fail(ps, join(sub, sizeof sub, path, "groups"),
+                        "groups %d does not divide filters %d; use a divisor of the filters",
+                        ls->groups, ls->filters);
+    }
+    if (ls->kind == NS_LAYER_MAXPOOL2D || ls->kind == NS_LAYER_AVGPOOL2D) {
+        if (!(given & SET_BIT(NS__SETTING_STRIDE))) /* PyTorch: stride=None is the kernel */
+            memcpy(ls->stride, ls->kernel, sizeof ls->stride);
+        if (2 * ls->padding[0] > ls->kernel[0] || 2 * ls->padding[1] > ls->kernel[1]) {
+            char p[32], k[32], most[32];
+            int half[2] = {ls->kernel[0] / 2, ls->kernel[1] / 2};
+            return fail(ps, join(sub, sizeof sub, path, "padding"),
+                        "padding %s is more than half the kernel %s; use at most %s",
+                        pair_text(p, sizeof p, ls->padding), pair_text(k, sizeof k, ls->kernel),
+                        pair_text(most, sizeof most, half));
+        }
+    }
+    return NS_OK;
 }
 
 /* One element of "layers" at path ("layers[2]"). */
@@ -710,7 +886,7 @@ static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_l
         if (kind_settings[kind] & SET_BIT(s))
             keys[n_keys++] = setting_names[s];
 
-    bool have_units = false;
+    unsigned given = 0;
     for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
         const char *key = json_object_iter_key(it);
         json_t *val = json_object_iter_value(it);
@@ -741,13 +917,9 @@ static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_l
         ns_status st = parse_setting(ps, sub, (ns__setting)s, val, ls);
         if (st != NS_OK)
             return st;
-        have_units |= s == NS__SETTING_UNITS;
+        given |= SET_BIT(s);
     }
-    if (kind == NS_LAYER_LINEAR && !have_units)
-        return fail(ps, path,
-                    "linear needs \"units\" (its number of output features), e.g. "
-                    "{\"type\": \"linear\", \"units\": 64}");
-    return NS_OK;
+    return check_layer(ps, path, given, ls);
 }
 
 static ns_status parse_layers(const parser *ps, const json_t *v, ns_spec *spec)

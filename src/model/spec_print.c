@@ -135,6 +135,15 @@ static void put_int_array(obj *o, const char *k, const int *v, int n, bool null_
     sb_puts(o->b, "]");
 }
 
+/* A [h, w] setting: one integer when both are equal (as most specs write it), else [h, w]. */
+static void put_pair(obj *o, const char *k, const int *v)
+{
+    if (v[0] == v[1])
+        put_int(o, k, v[0]);
+    else
+        put_int_array(o, k, v, 2, false);
+}
+
 /* The training settings in their canonical order (spec.c's training_keys). */
 static void put_training(obj *o, const ns_train_settings *tr)
 {
@@ -179,6 +188,30 @@ static void put_layer(sbuf *b, const ns_layer_spec *ls)
         switch ((ns__setting)s) {
         case NS__SETTING_UNITS:
             put_int(&o, k, ls->units);
+            break;
+        case NS__SETTING_FILTERS:
+            put_int(&o, k, ls->filters);
+            break;
+        case NS__SETTING_GROUPS:
+            put_int(&o, k, ls->groups);
+            break;
+        case NS__SETTING_OUTPUT_SIZE:
+            put_pair(&o, k, ls->output_size);
+            break;
+        case NS__SETTING_KERNEL:
+            put_pair(&o, k, ls->kernel);
+            break;
+        case NS__SETTING_STRIDE:
+            put_pair(&o, k, ls->stride);
+            break;
+        case NS__SETTING_PADDING:
+            put_pair(&o, k, ls->padding);
+            break;
+        case NS__SETTING_DILATION:
+            put_pair(&o, k, ls->dilation);
+            break;
+        case NS__SETTING_COUNT_INCLUDE_PAD:
+            put_bool(&o, k, ls->count_include_pad);
             break;
         case NS__SETTING_BIAS:
             put_bool(&o, k, ls->bias);

@@ -104,7 +104,7 @@ static void test_layer_kind_names(void **state)
     assert_null(ns_layer_kind_name(NS_LAYER_KIND_COUNT));
     assert_null(ns_layer_kind_name((ns_layer_kind)-1));
     ns_layer_kind k;
-    assert_int_equal(ns_layer_kind_parse("conv2d", &k), NS_ERR_NOTFOUND);
+    assert_int_equal(ns_layer_kind_parse("conv3d", &k), NS_ERR_NOTFOUND);
     assert_int_equal(ns_layer_kind_parse("Linear", &k), NS_ERR_NOTFOUND);
     assert_int_equal(ns_layer_kind_parse(NULL, &k), NS_ERR_NOTFOUND);
 }
@@ -676,8 +676,8 @@ static const bad_spec bad_specs[] = {
      "layers: expected an array of layer objects, got an object", NULL},
     {LAYERS_HEAD "3]}", NS_ERR_PARSE, "layers[0]: expected a layer object", "got 3"},
     {LAYERS_HEAD "{\"units\": 3}]}", NS_ERR_PARSE, "layers[0]: missing key \"type\"", NULL},
-    {LAYERS_HEAD "{\"type\": \"conv2d\", \"filters\": 32}]}", NS_ERR_PARSE,
-     "spec.json: layers[0]: unknown layer type 'conv2d'; known types: linear, relu, leaky_relu,",
+    {LAYERS_HEAD "{\"type\": \"conv3d\"}]}", NS_ERR_PARSE,
+     "spec.json: layers[0]: unknown layer type 'conv3d'; known types: linear, relu, leaky_relu,",
      "flatten"},
     {LAYERS_HEAD "{\"type\": \"Linear\", \"units\": 2}]}", NS_ERR_PARSE,
      "unknown layer type 'Linear'", "did you mean 'linear'?"},

@@ -1,0 +1,175 @@
+/* Shared pieces of the subcommands: strict flag parsing with --help, data loading from
+ * flags, and metric tables. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "netsmith %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_fail(const char *cmd, ns_ctx *ctx)
+{
+    cli_error(cmd, "%s", ns_errmsg(ctx));
+    return CLI_ERROR;
+}
+
+static void print_usage(const cli_args *a, const char *usage, const char *about)
+{
+    printf("usage: netsmith %s %s\n\n%s\n\noptions:\n", a->cmd, usage, about);
+    for (int i = 0; i < a->n_flags; i++) {
+        const cli_flag *f = &a->flags[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s%s%s", f->alias ? f->alias : "", f->alias ? ", " : "",
+                 f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        printf("  %-28s %s\n", left, f->help);
+    }
+    printf("  %-28s %s\n", "-h, --help", "show this help");
+}
+
+static cli_flag *find_flag(cli_args *a, const char *name)
+{
+    for (int i = 0; i < a->n_flags; i++)
+        if (strcmp(a->flags[i].name, name) == 0 ||
+            (a->flags[i].alias && strcmp(a->flags[i].alias, name) == 0))
+            return &a->flags[i];
+    return NULL;
+}
+
+int cli_parse(cli_args *a, int argc, char **argv, const char *usage, const char *about,
+              bool *done)
+{
+    *done = false;
+    a->n_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_usage(a, usage, about);
+            *done = true;
+            return CLI_OK;
+        }
+        if (arg[0] == '-' && arg[1] != '\0') {
+            /* --name=value is accepted as well as --name value */
+            char name[64];
+            const char *eq = strchr(arg, '=');
+            size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+            snprintf(name, sizeof name, "%.*s", (int)len, arg);
+            cli_flag *f = find_flag(a, name);
+            if (f == NULL) {
+                cli_error(a->cmd, "unknown option '%s'; see 'netsmith %s --help'", name, a->cmd);
+                return CLI_USAGE;
+            }
+            if (f->arg == NULL) {
+                if (eq) {
+                    cli_error(a->cmd, "option '%s' takes no value", name);
+                    return CLI_USAGE;
+                }
+                f->value = "1";
+            } else if (eq) {
+                f->value = eq + 1;
+            } else if (i + 1 < argc) {
+                f->value = argv[++i];
+            } else {
+                cli_error(a->cmd, "option '%s' needs a value (%s)", name, f->arg);
+                return CLI_USAGE;
+            }
+            continue;
+        }
+        if (a->n_pos == (int)(sizeof a->pos / sizeof a->pos[0])) {
+            cli_error(a->cmd, "too many arguments");
+            return CLI_USAGE;
+        }
+        a->pos[a->n_pos++] = arg;
+    }
+    return CLI_OK;
+}
+
+const char *cli_get(const cli_args *a, const char *name)
+{
+    for (int i = 0; i < a->n_flags; i++)
+        if (strcmp(a->flags[i].name, name) == 0)
+            return a->flags[i].value;
+    return NULL;
+}
+
+bool cli_has(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
+
+bool cli_int(const cli_args *a, const char *name, long long lo, long long hi, long long *out)
+{
+    const char *v = cli_get(a, name);
+    if (v == NULL)
+        return true;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || x < lo || x > hi) {
+        cli_error(a->cmd, "%s: expected an integer in [%lld, %lld], got '%s'", name, lo, hi, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+bool cli_double(const cli_args *a, const char *name, double lo, double hi, double *out)
+{
+    const char *v = cli_get(a, name);
+    if (v == NULL)
+        return true;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !isfinite(x) || x < lo || x > hi) {
+        cli_error(a->cmd, "%s: expected a number in [%g, %g], got '%s'", name, lo, hi, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,
+                        ns_dataset **test)
+{
+    ns_csv_options co;
+    ns_csv_options_default(&co);
+    co.target = cli_get(a, "--target");
+    const char *task = cli_get(a, "--task");
+    if (task != NULL) {
+        if (strcmp(task, "classification") == 0)
+            co.task = NS_TASK_CLASSIFICATION;
+        else if (strcmp(task, "regression") == 0)
+            co.task = NS_TASK_REGRESSION;
+        else if (strcmp(task, "auto") != 0)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "--task: expected classification, regression or auto, got '%s'",
+                             task);
+    }
+    const char *labels = cli_get(a, "--labels");
+    if (labels != NULL) {
+        *test = NULL;
+        return ns_data_load_idx(ctx, source, labels, NULL, data);
+    }
+    return ns_data_load(ctx, source, &co, NULL, data, test);
+}
+
+void cli_print_metrics(FILE *f, const char *title, const ns_metric_values *v)
+{
+    fprintf(f, "%s (n = %lld)\n", title, (long long)v->n);
+    for (int id = 0; id < NS_METRIC_COUNT; id++) {
+        if (id == NS_METRIC_N ||
+            !ns_metric_applies((ns_metric_id)id, v->is_classification ? NS_TASK_CLASSIFICATION
+                                                                       : NS_TASK_REGRESSION))
+            continue;
+        fprintf(f, "  %-16s %10.4f\n", ns_metric_name((ns_metric_id)id),
+                ns_metric_value(v, (ns_metric_id)id));
+    }
+}

@@ -1,0 +1,62 @@
+/* The netsmith command line: shared pieces of the subcommands (flag parsing, data loading,
+ * output). Exit status: 0 success, 1 runtime error, 2 usage error. */
+#ifndef NETSMITH_APPS_CLI_H
+#define NETSMITH_APPS_CLI_H
+
+#include <stdio.h>
+
+#include "netsmith/netsmith.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+/* One flag of a subcommand. */
+typedef struct cli_flag {
+    const char *name;  /* "--epochs" */
+    const char *alias; /* "-o" or NULL */
+    const char *arg;   /* "N" when the flag takes a value, NULL for a switch */
+    const char *help;
+    const char *value; /* parsed: the value, or "1" for a switch given; NULL if absent */
+} cli_flag;
+
+/* A parsed command line: flags set in place, positional arguments collected. */
+typedef struct cli_args {
+    const char *cmd;
+    cli_flag *flags;
+    int n_flags;
+    const char *pos[8];
+    int n_pos;
+} cli_args;
+
+/* Parses argv (after the subcommand name). --help prints usage and returns CLI_OK with
+ * *done set; unknown flags or missing values print a one-line message and return CLI_USAGE. */
+int cli_parse(cli_args *a, int argc, char **argv, const char *usage, const char *about,
+              bool *done);
+const char *cli_get(const cli_args *a, const char *name);
+bool cli_has(const cli_args *a, const char *name);
+/* Strict number parsing of a flag's value; on failure prints the message and returns false. */
+bool cli_int(const cli_args *a, const char *name, long long lo, long long hi, long long *out);
+bool cli_double(const cli_args *a, const char *name, double lo, double hi, double *out);
+
+/* Prints "netsmith CMD: message" to stderr (one line). */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints the context's message for a failed call and returns CLI_ERROR. */
+int cli_fail(const char *cmd, ns_ctx *ctx);
+
+/* Loads DATA (built-in name, CSV path, or IDX images file) with target/task options from the
+ * flags --target, --task, --labels. *test gets an official test set when there is one. */
+ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,
+                        ns_dataset **test);
+
+/* Prints metrics as an aligned table row set: "name  value" per metric that applies. */
+void cli_print_metrics(FILE *f, const char *title, const ns_metric_values *v);
+
+/* Subcommands. */
+int cmd_define(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_datasets(int argc, char **argv);
+
+#endif

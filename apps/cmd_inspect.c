@@ -1,0 +1,419 @@
+/* netsmith inspect: shows a spec's or a model file's layers (settings, output shapes,
+ * parameter counts), its training settings and, for a model file, what its metadata says
+ * about the data (task, classes, normalisation, version). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] = "SPEC|MODEL [--input-size N | --input-shape C,H,W] [--output-size K]";
+static const char about[] =
+    "Shows the layers of a spec (JSON) or a model file (.safetensors): type, settings,\n"
+    "per-sample output shape and parameter count, then the training settings. A spec has no\n"
+    "input size: give --input-size N (or --input-shape C,H,W) for shapes and parameter\n"
+    "counts. A model file also shows its task, classes, normalisation and metadata.";
+
+/* ---- one layer ----------------------------------------------------------------------------------
+ */
+
+static const char *task_name(ns_task task)
+{
+    return task == NS_TASK_CLASSIFICATION ? "classification"
+           : task == NS_TASK_REGRESSION   ? "regression"
+                                          : "auto";
+}
+
+/* "3" for a square pair, "3x5" otherwise. */
+static const char *pair(char *buf, size_t cap, const int v[2])
+{
+    if (v[0] == v[1])
+        snprintf(buf, cap, "%d", v[0]);
+    else
+        snprintf(buf, cap, "%dx%d", v[0], v[1]);
+    return buf;
+}
+
+/* The settings of a layer that differ by kind, PyTorch's names ("units=64", "p=0.2");
+ * unknown_units prints a linear layer's units as "?" (left to the data). */
+static void settings(char *buf, size_t cap, const ns_layer_spec *ls, bool unknown_units)
+{
+    char a[24], b[24], c[24];
+    buf[0] = '\0';
+    switch (ls->kind) {
+    case NS_LAYER_LINEAR:
+        if (unknown_units)
+            snprintf(buf, cap, "units=? (from the data)%s", ls->bias ? "" : ", bias=false");
+        else
+            snprintf(buf, cap, "units=%d%s", ls->units, ls->bias ? "" : ", bias=false");
+        break;
+    case NS_LAYER_LEAKY_RELU:
+        snprintf(buf, cap, "negative_slope=%g", ls->alpha);
+        break;
+    case NS_LAYER_ELU:
+        snprintf(buf, cap, "alpha=%g", ls->alpha);
+        break;
+    case NS_LAYER_GELU:
+        snprintf(buf, cap, "approximate=%s", ls->tanh_approx ? "tanh" : "none");
+        break;
+    case NS_LAYER_DROPOUT:
+    case NS_LAYER_DROPOUT2D:
+        snprintf(buf, cap, "p=%g", ls->p);
+        break;
+    case NS_LAYER_BATCHNORM1D:
+    case NS_LAYER_BATCHNORM2D:
+        snprintf(buf, cap, "eps=%g, momentum=%g%s", ls->eps, ls->momentum,
+                 ls->affine ? "" : ", affine=false");
+        break;
+    case NS_LAYER_LAYERNORM:
+        snprintf(buf, cap, "eps=%g%s", ls->eps, ls->affine ? "" : ", elementwise_affine=false");
+        break;
+    case NS_LAYER_CONV2D: {
+        int n = snprintf(buf, cap, "filters=%d, kernel=%s, stride=%s, padding=%s", ls->filters,
+                         pair(a, sizeof a, ls->kernel), pair(b, sizeof b, ls->stride),
+                         pair(c, sizeof c, ls->padding));
+        if (ls->dilation[0] != 1 || ls->dilation[1] != 1)
+            n += snprintf(buf + n, cap - (size_t)n, ", dilation=%s",
+                          pair(a, sizeof a, ls->dilation));
+        if (ls->groups != 1)
+            n += snprintf(buf + n, cap - (size_t)n, ", groups=%d", ls->groups);
+        if (!ls->bias)
+            snprintf(buf + n, cap - (size_t)n, ", bias=false");
+        break;
+    }
+    case NS_LAYER_MAXPOOL2D:
+    case NS_LAYER_AVGPOOL2D: {
+        int stride[2] = {ls->stride[0] > 0 ? ls->stride[0] : ls->kernel[0],
+                         ls->stride[1] > 0 ? ls->stride[1] : ls->kernel[1]};
+        snprintf(buf, cap, "kernel=%s, stride=%s, padding=%s%s", pair(a, sizeof a, ls->kernel),
+                 pair(b, sizeof b, stride), pair(c, sizeof c, ls->padding),
+                 ls->kind == NS_LAYER_AVGPOOL2D && !ls->count_include_pad
+                     ? ", count_include_pad=false"
+                     : "");
+        break;
+    }
+    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
+        snprintf(buf, cap, "output_size=%s", pair(a, sizeof a, ls->output_size));
+        break;
+    default:
+        break;
+    }
+}
+
+/* The per-sample output shape of a layer (out[], returns its ndim) for an input shape that
+ * the layer accepts, as the layers compute it (NCHW samples for the 2-D layers).
+ * TODO: ask the model module for the shapes once it exposes them. */
+static int out_shape(const ns_layer_spec *ls, int ndim, const int *in, int *out)
+{
+    memcpy(out, in, (size_t)ndim * sizeof *in);
+    long long size = 1;
+    switch (ls->kind) {
+    case NS_LAYER_LINEAR:
+        out[0] = ls->units;
+        return 1;
+    case NS_LAYER_FLATTEN:
+        for (int i = 0; i < ndim; i++)
+            size *= in[i];
+        out[0] = (int)size;
+        return 1;
+    case NS_LAYER_CONV2D:
+    case NS_LAYER_MAXPOOL2D:
+    case NS_LAYER_AVGPOOL2D:
+        if (ndim != 3)
+            return ndim;
+        out[0] = ls->kind == NS_LAYER_CONV2D ? ls->filters : in[0];
+        for (int d = 0; d < 2; d++) {
+            int k = ls->kernel[d], s = ls->stride[d] > 0 ? ls->stride[d] : k;
+            int dil = ls->kind == NS_LAYER_CONV2D ? ls->dilation[d] : 1;
+            out[1 + d] = ns_conv2d_out_len(in[1 + d], k, s, ls->padding[d], dil);
+        }
+        return 3;
+    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
+    case NS_LAYER_GLOBAL_AVGPOOL2D:
+        if (ndim != 3)
+            return ndim;
+        out[1] = ls->kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : ls->output_size[0];
+        out[2] = ls->kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : ls->output_size[1];
+        return 3;
+    default:
+        return ndim;
+    }
+}
+
+static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%d", i ? ", " : "", shape[i]);
+    if (used < cap)
+        snprintf(buf + used, cap - used, "]");
+    return buf;
+}
+
+/* ---- the layer table
+ * ------------------------------------------------------------------------------ */
+
+/* One printed row of the layer table. */
+typedef struct layer_row {
+    char type[24], settings[160], shape[48], params[24];
+} layer_row;
+
+/* Prints a model's layers with shapes from its input shape and its parameter counts, or
+ * (model NULL) the n layers of a spec with "?" for both. unknown_output: the last linear
+ * layer's units come from the data. Columns are as wide as their longest entry. */
+static void print_layers(ns_model *model, const ns_layer_spec *spec_layers, int n,
+                         bool unknown_output)
+{
+    if (model != NULL)
+        n = ns_model_layer_count(model);
+    /* row 0 is the input, rows 1..n the layers */
+    layer_row *rows = calloc((size_t)n + 1, sizeof *rows);
+    size_t *params = calloc((size_t)n + 1, sizeof *params);
+    if (rows == NULL || params == NULL) {
+        free(rows);
+        free(params);
+        cli_error("inspect", "out of memory");
+        return;
+    }
+    for (int i = 0; model != NULL && i < ns_model_tensor_count(model); i++) {
+        ns_named_tensor t;
+        if (ns_model_tensor(model, i, &t) != NS_OK || !t.trainable)
+            continue;
+        long idx = strtol(t.name, NULL, 10); /* "3.weight": layer 3 of the nn.Sequential */
+        size_t numel = 1;
+        for (int d = 0; d < t.ndim; d++)
+            numel *= (size_t)t.shape[d];
+        if (idx >= 0 && idx < n)
+            params[idx] += numel;
+    }
+    int ndim = 0, shape[NS_MAX_DIMS - 1] = {0};
+    snprintf(rows[0].type, sizeof rows[0].type, "input");
+    snprintf(rows[0].shape, sizeof rows[0].shape, "?");
+    if (model != NULL) {
+        const ns_build_opts *bo = ns_model_build_opts(model);
+        ndim = bo->input_ndim;
+        memcpy(shape, bo->input_shape, sizeof shape);
+        shape_text(rows[0].shape, sizeof rows[0].shape, ndim, shape);
+    }
+    int last_linear = -1;
+    for (int i = 0; spec_layers != NULL && i < n; i++)
+        last_linear = spec_layers[i].kind == NS_LAYER_LINEAR ? i : last_linear;
+    size_t w_set = strlen("settings"), w_shape = strlen("output");
+    for (int i = 0; i < n; i++) {
+        const ns_layer_spec *ls = model ? ns_model_layer(model, i) : &spec_layers[i];
+        layer_row *r = &rows[i + 1];
+        snprintf(r->type, sizeof r->type, "%s", ns_layer_kind_name(ls->kind));
+        settings(r->settings, sizeof r->settings, ls, unknown_output && i == last_linear);
+        snprintf(r->shape, sizeof r->shape, "?");
+        snprintf(r->params, sizeof r->params, "?");
+        if (model != NULL) {
+            int next[NS_MAX_DIMS - 1];
+            ndim = out_shape(ls, ndim, shape, next);
+            memcpy(shape, next, sizeof next);
+            shape_text(r->shape, sizeof r->shape, ndim, shape);
+            snprintf(r->params, sizeof r->params, "%zu", params[i]);
+        }
+        w_set = strlen(r->settings) > w_set ? strlen(r->settings) : w_set;
+        w_shape = strlen(r->shape) > w_shape ? strlen(r->shape) : w_shape;
+    }
+    printf("  %3s  %-18s  %-*s  %-*s  %10s\n", "#", "layer", (int)w_set, "settings", (int)w_shape,
+           "output", "params");
+    printf("  %3s  %-18s  %-*s  %s\n", "", rows[0].type, (int)w_set, "", rows[0].shape);
+    for (int i = 0; i < n; i++)
+        printf("  %3d  %-18s  %-*s  %-*s  %10s\n", i, rows[i + 1].type, (int)w_set,
+               rows[i + 1].settings, (int)w_shape, rows[i + 1].shape, rows[i + 1].params);
+    if (model != NULL)
+        printf("total parameters: %zu (%.1f KiB as float32)\n", ns_model_param_count(model),
+               (double)ns_model_param_count(model) * 4.0 / 1024.0);
+    free(rows);
+    free(params);
+}
+
+static void print_training(const ns_spec *spec)
+{
+    const ns_train_settings *t = ns_spec_training(spec);
+    printf("\ntraining: optimizer %s, learning rate %g, weight decay %g,\n"
+           "          epochs %d, batch size %d, loss %s, task %s\n",
+           t->optimizer, t->learning_rate, t->weight_decay, t->epochs, t->batch_size,
+           t->loss[0] ? t->loss : "(from the task)", task_name(t->task));
+}
+
+/* Reads --input-size N or --input-shape A,B,C into bo. *given says whether either was; returns
+ * CLI_OK or, after a message, CLI_USAGE (both given, or a bad number). */
+static int input_shape(const cli_args *a, ns_build_opts *bo, bool *given)
+{
+    const char *size = cli_get(a, "--input-size"), *shape = cli_get(a, "--input-shape");
+    *given = size != NULL || shape != NULL;
+    if (size != NULL && shape != NULL) {
+        cli_error(a->cmd, "give one of --input-size N and --input-shape C,H,W, not both");
+        return CLI_USAGE;
+    }
+    long long n = 1;
+    if (!cli_int(a, "--input-size", 1, INT32_MAX, &n))
+        return CLI_USAGE;
+    ns_build_opts_default(bo, (int)n);
+    if (shape == NULL)
+        return CLI_OK;
+    int ndim = 0;
+    const char *p = shape;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long long d = strtoll(p, &end, 10);
+        if (end == p || errno != 0 || d < 1 || d > INT32_MAX || ndim == NS_MAX_DIMS - 1 ||
+            (*end != ',' && *end != '\0')) {
+            cli_error(a->cmd,
+                      "--input-shape: expected 1 to %d positive sizes like 1,28,28, got '%s'",
+                      NS_MAX_DIMS - 1, shape);
+            return CLI_USAGE;
+        }
+        bo->input_shape[ndim++] = (int)d;
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    bo->input_ndim = ndim;
+    return CLI_OK;
+}
+
+/* ---- specs and model files ------------------------------------------------------------------- */
+
+static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool have_input)
+{
+    ns_spec *spec = NULL;
+    ns_model *model = NULL;
+    ns_layer_spec *layers = NULL;
+    int n = 0, rc = CLI_OK;
+    if (ns_spec_load(ctx, path, &spec) != NS_OK)
+        return cli_fail("inspect", ctx);
+    bool short_form = ns_spec_get_form(spec) == NS_SPEC_SHORT;
+    int output = bo->output_size ? bo->output_size : ns_spec_output_size(spec);
+    bool unknown_output = output == 0 && short_form;
+    printf("spec %s (%s form)\n", path, short_form ? "short" : "layer-list");
+    if (have_input && !unknown_output) {
+        if (ns_model_build(ctx, spec, bo, &model) != NS_OK) {
+            rc = cli_fail("inspect", ctx);
+            goto out;
+        }
+        printf("\n");
+        print_layers(model, NULL, 0, false);
+    } else {
+        if (ns_spec_expand(spec, unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
+            rc = cli_fail("inspect", ctx);
+            goto out;
+        }
+        printf("\n");
+        print_layers(NULL, layers, n, unknown_output);
+        if (!have_input)
+            printf("give --input-size N (or --input-shape C,H,W) for shapes and parameter "
+                   "counts\n");
+        if (unknown_output)
+            printf("the output size comes from the data; give --output-size K to fix it\n");
+    }
+    print_training(spec);
+out:
+    ns_dealloc(ns_spec_ctx(spec), layers);
+    ns_model_free(model);
+    ns_spec_free(spec);
+    return rc;
+}
+
+/* Prints a metadata value on one line, shortened when long. */
+static void print_meta(const char *key, const char *value)
+{
+    enum { MAX = 72 };
+    size_t len = strlen(value), line = strcspn(value, "\n");
+    if (len <= MAX && line == len)
+        printf("  %-24s %s\n", key, value);
+    else
+        printf("  %-24s %.*s... (%zu bytes)\n", key, (int)(line < MAX ? line : MAX), value, len);
+}
+
+static int inspect_model(ns_ctx *ctx, const char *path)
+{
+    ns_st_file *f = NULL;
+    ns_model *model = NULL;
+    ns_model_info info;
+    memset(&info, 0, sizeof info);
+    if (ns_st_open(ctx, path, &f) != NS_OK || ns_fit_load(ctx, path, 0, &model, &info) != NS_OK) {
+        ns_st_close(f);
+        return cli_fail("inspect", ctx);
+    }
+    printf("model %s\n\n", path);
+    print_layers(model, NULL, 0, false);
+    print_training(ns_model_spec(model));
+
+    if (ns_st_meta_find(f, "netsmith.task") == NULL) {
+        printf("\ndata: none recorded (a built model; 'netsmith train' records the task, "
+               "classes and normalisation)");
+    } else if (info.task == NS_TASK_CLASSIFICATION) {
+        printf("\ndata: task classification, %d classes", info.classes);
+        for (int i = 0; info.class_names != NULL && i < info.classes; i++)
+            printf("%s%s", i ? ", " : ": ", info.class_names[i]);
+    } else {
+        printf("\ndata: task regression, %d target%s", info.targets, info.targets == 1 ? "" : "s");
+        for (int i = 0; info.target_names != NULL && i < info.targets; i++)
+            printf("%s%s", i ? ", " : ": ", info.target_names[i]);
+    }
+    printf("\nnormalisation: %s", ns_norm_kind_name(info.norm.kind));
+    if (info.norm.kind != NS_NORM_NONE)
+        printf(" (fitted on the training data, %d features)", info.norm.features);
+    printf("\n\nmetadata:\n");
+    for (int i = 0; i < ns_st_meta_count(f); i++) {
+        const ns_st_meta *m = ns_st_meta_get(f, i);
+        if (strcmp(m->key, "netsmith.spec") == 0) /* shown above as layers and settings */
+            continue;
+        print_meta(m->key, m->value);
+    }
+    ns_model_info_deinit(ctx, &info);
+    ns_model_free(model);
+    ns_st_close(f);
+    return CLI_OK;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    cli_flag flags[] = {
+        {"--input-size", NULL, "N", "features per sample (for a spec's shapes and parameters)",
+         NULL},
+        {"--input-shape", NULL, "C,H,W", "per-sample shape, e.g. 1,28,28 for images", NULL},
+        {"--output-size", NULL, "K", "outputs, when the spec leaves them to the data", NULL},
+    };
+    cli_args a = {"inspect", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    bool done;
+    int rc = cli_parse(&a, argc, argv, usage, about, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    if (a.n_pos != 1) {
+        cli_error("inspect",
+                  "expected one SPEC or MODEL file, got %d arguments; see 'netsmith inspect "
+                  "--help'",
+                  a.n_pos);
+        return CLI_USAGE;
+    }
+    ns_build_opts bo;
+    bool have_input;
+    long long output = 0;
+    if ((rc = input_shape(&a, &bo, &have_input)) != CLI_OK)
+        return rc;
+    if (!cli_int(&a, "--output-size", 1, INT32_MAX, &output))
+        return CLI_USAGE;
+    bo.output_size = (int)output;
+
+    const char *path = a.pos[0];
+    size_t len = strlen(path);
+    bool model_file = len > 12 && strcmp(path + len - 12, ".safetensors") == 0;
+    if (model_file && (have_input || output > 0)) {
+        cli_error("inspect", "a model file knows its input and output sizes; drop "
+                             "--input-size, --input-shape and --output-size");
+        return CLI_USAGE;
+    }
+    ns_ctx *ctx = NULL;
+    if (ns_ctx_new(NULL, &ctx) != NS_OK) {
+        cli_error("inspect", "out of memory");
+        return CLI_ERROR;
+    }
+    rc = model_file ? inspect_model(ctx, path) : inspect_spec(ctx, path, &bo, have_input);
+    ns_ctx_free(ctx);
+    return rc;
+}

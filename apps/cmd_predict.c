@@ -1,0 +1,219 @@
+/* netsmith predict: the Inference card from the command line. Runs a model file over data
+ * and writes the predictions as CSV: class and probabilities for a classifier, values for a
+ * regression. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] = "MODEL --data DATA [-o predictions.csv] [options]";
+static const char about[] =
+    "Predicts with a model file (.safetensors) for every row of DATA (a built-in dataset, a\n"
+    "CSV file or an IDX image file; a built-in with an official test split is predicted on\n"
+    "that split), after the model's normalisation. Writes CSV to FILE or standard output:\n"
+    "  classification: row,label,p_<class>,...  (the predicted class and each class's\n"
+    "                  probability, with the class names stored in the model)\n"
+    "  regression:     row,<target>,...         (the predicted values)\n"
+    "row counts the data's rows from 0. The data is read as for training, so a CSV needs a\n"
+    "target column (--target COL, default the last); its values are not used.";
+
+/* Writes s as one CSV field: quoted (quotes doubled) when it holds a delimiter, a quote, a
+ * line break or blanks at its ends, so any class or column name reads back unchanged. */
+static void csv_field(FILE *f, const char *prefix, const char *s)
+{
+    size_t n = strlen(s);
+    bool quote = strpbrk(s, ",\"\r\n") != NULL || (n > 0 && (s[0] == ' ' || s[n - 1] == ' '));
+    if (!quote) {
+        fprintf(f, "%s%s", prefix, s);
+        return;
+    }
+    fputc('"', f);
+    fputs(prefix, f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* The name of class c or target c: the model's, else the data's, else its number. */
+static const char *output_name(char **names, int count, const ns_dataset *ds, bool cls, int c,
+                               char *buf, size_t cap)
+{
+    if (names != NULL && c < count && names[c][0] != '\0')
+        return names[c];
+    const char *d = cls ? ns_dataset_class_name(ds, c) : ns_dataset_target_name(ds, c);
+    if (d != NULL && d[0] != '\0')
+        return d;
+    snprintf(buf, cap, cls ? "%d" : "y%d", c);
+    return buf;
+}
+
+/* Writes the CSV for rows of predictions: out[rows, k] outputs; for a classifier probs[rows, C]
+ * with C = k, or 2 for one logit. */
+static void write_csv(FILE *f, const ns_model_info *info, const ns_dataset *ds, int64_t rows, int k,
+                      const float *out, const float *probs)
+{
+    char buf[32];
+    bool cls = info->task == NS_TASK_CLASSIFICATION;
+    int width = cls ? (k == 1 ? 2 : k) : k;
+    char **names = cls ? info->class_names : info->target_names;
+    int count = cls ? info->classes : info->targets;
+    fputs(cls ? "row,label" : "row", f);
+    for (int c = 0; c < width; c++) {
+        fputc(',', f);
+        csv_field(f, cls ? "p_" : "", output_name(names, count, ds, cls, c, buf, sizeof buf));
+    }
+    fputc('\n', f);
+    for (int64_t r = 0; r < rows; r++) {
+        fprintf(f, "%lld", (long long)r);
+        if (cls) {
+            const float *p = probs + (size_t)r * (size_t)width;
+            int best = 0;
+            for (int c = 1; c < width; c++)
+                best = p[c] > p[best] ? c : best;
+            fputc(',', f);
+            csv_field(f, "", output_name(names, count, ds, true, best, buf, sizeof buf));
+            for (int c = 0; c < width; c++)
+                fprintf(f, ",%.9g", (double)p[c]);
+        } else {
+            for (int c = 0; c < k; c++)
+                fprintf(f, ",%.9g", (double)out[(size_t)r * (size_t)k + (size_t)c]);
+        }
+        fputc('\n', f);
+    }
+}
+
+/* Whether the target the loader took could have been a numeric feature column: a regression
+ * target, or classes that are all numbers (not text labels). */
+static bool numeric_target(const ns_dataset *ds)
+{
+    for (int c = 0; ns_dataset_task(ds) == NS_TASK_CLASSIFICATION && c < ns_dataset_class_count(ds);
+         c++) {
+        const char *name = ns_dataset_class_name(ds, c);
+        char *end;
+        strtod(name, &end);
+        if (end == name || *end != '\0')
+            return false;
+    }
+    return true;
+}
+
+/* Says clearly why data with just the model's input columns (no target) cannot be read yet:
+ * the loader always takes a target column out of the inputs, leaving one column too few.
+ * Returns whether that is the case (and the message was printed). */
+static bool no_target_column(const ns_model *model, const ns_dataset *ds, const char *source)
+{
+    int features = ns_dataset_feature_count(ds), targets = ns_dataset_target_count(ds);
+    if (features == ns_model_input_size(model) ||
+        features + targets != ns_model_input_size(model) || !numeric_target(ds))
+        return false;
+    cli_error("predict",
+              "%s has %d columns, as many as the model's inputs, so it seems to have no target "
+              "column; the data loader always takes one (the last, or --target COL) out of "
+              "the inputs: add a placeholder target column",
+              source, features + targets);
+    return true;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    cli_flag flags[] = {
+        {"--data", NULL, "DATA", "built-in name, CSV path or IDX images file", NULL},
+        {"--target", NULL, "COL",
+         "the CSV's target column(s), left out of the inputs (default: "
+         "the last)",
+         NULL},
+        {"--task", NULL, "TASK", "how to read the target: classification, regression or auto",
+         NULL},
+        {"--labels", NULL, "FILE", "IDX labels file (default: found beside the images)", NULL},
+        {"--output", "-o", "FILE", "write the CSV here (default: standard output)", NULL},
+        {"--quiet", "-q", NULL, "print no summary", NULL},
+    };
+    cli_args a = {"predict", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    bool done;
+    int rc = cli_parse(&a, argc, argv, usage, about, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    if (a.n_pos != 1) {
+        cli_error("predict",
+                  "expected one MODEL file, got %d arguments; see 'netsmith predict --help'",
+                  a.n_pos);
+        return CLI_USAGE;
+    }
+    const char *source = cli_get(&a, "--data");
+    if (source == NULL) {
+        cli_error("predict", "missing --data DATA (a built-in name, CSV or IDX file)");
+        return CLI_USAGE;
+    }
+
+    ns_ctx *ctx = NULL;
+    ns_model *model = NULL;
+    ns_model_info info;
+    memset(&info, 0, sizeof info);
+    ns_dataset *data = NULL, *test = NULL;
+    float *out = NULL, *probs = NULL;
+    FILE *f = NULL;
+    if (ns_ctx_new(NULL, &ctx) != NS_OK) {
+        cli_error("predict", "out of memory");
+        return CLI_ERROR;
+    }
+    rc = CLI_ERROR;
+    if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK ||
+        cli_load_data(ctx, &a, source, &data, &test) != NS_OK) {
+        rc = cli_fail("predict", ctx);
+        goto out;
+    }
+    const ns_dataset *ds = test ? test : data;
+    if (no_target_column(model, ds, source))
+        goto out;
+    int k = ns_model_output_size(model);
+    if (info.task == NS_TASK_AUTO) { /* a built model never trained: the data's task */
+        info.task = ns_dataset_task(ds) == NS_TASK_CLASSIFICATION ? NS_TASK_CLASSIFICATION
+                                                                  : NS_TASK_REGRESSION;
+        info.classes = info.task == NS_TASK_CLASSIFICATION ? (k == 1 ? 2 : k) : 0;
+        info.targets = info.task == NS_TASK_CLASSIFICATION ? 0 : k;
+    }
+    int64_t rows = ns_dataset_rows(ds);
+    size_t n = (size_t)(rows > 0 ? rows : 1);
+    out = ns_alloc(ctx, n * (size_t)k * sizeof *out);
+    int width = k == 1 ? 2 : k; /* probabilities per row: one logit is a binary classifier */
+    if (info.task == NS_TASK_CLASSIFICATION)
+        probs = ns_alloc(ctx, n * (size_t)width * sizeof *probs);
+    if (out == NULL || (info.task == NS_TASK_CLASSIFICATION && probs == NULL) ||
+        ns_fit_predict(model, &info, ds, out, probs) != NS_OK) {
+        rc = cli_fail("predict", ctx);
+        goto out;
+    }
+    const char *path = cli_get(&a, "--output");
+    f = path ? fopen(path, "w") : stdout;
+    if (f == NULL) {
+        cli_error("predict", "%s: cannot write: %s", path, strerror(errno));
+        goto out;
+    }
+    write_csv(f, &info, ds, rows, k, out, probs);
+    bool bad = ferror(f) != 0;
+    bad = (path ? fclose(f) != 0 : fflush(f) != 0) || bad;
+    f = NULL;
+    if (bad) {
+        cli_error("predict", "%s: cannot write: %s", path ? path : "standard output",
+                  strerror(errno));
+        goto out;
+    }
+    if (path != NULL && !cli_has(&a, "--quiet"))
+        fprintf(stderr, "wrote %lld predictions to %s\n", (long long)rows, path);
+    rc = CLI_OK;
+out:
+    if (f != NULL && f != stdout)
+        fclose(f);
+    ns_dealloc(ctx, out);
+    ns_dealloc(ctx, probs);
+    ns_dataset_free(data);
+    ns_dataset_free(test);
+    ns_model_info_deinit(ctx, &info);
+    ns_model_free(model);
+    ns_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/* YAML to JSON through libyaml's event parser, for run configs and pipeline files. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "internal.h"
+
+#define MAX_DEPTH 64
+
+typedef struct yconv {
+    ns_ctx *ctx;
+    yaml_parser_t parser;
+    const char *source;
+    ns_status st;
+} yconv;
+
+static ns_status fail_at(yconv *c, const yaml_mark_t *m, const char *what)
+{
+    c->st = ns_errorf(c->ctx, NS_ERR_PARSE, "%s:%zu:%zu: %s", c->source, m->line + 1,
+                      m->column + 1, what);
+    return c->st;
+}
+
+/* A plain scalar's JSON value (YAML 1.2 core schema, the common subset). */
+static json_t *plain_scalar(const char *s)
+{
+    if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+        strcmp(s, "NULL") == 0)
+        return json_null();
+    if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+        return json_true();
+    if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+        return json_false();
+    char *end;
+    errno = 0;
+    long long i = strtoll(s, &end, 10);
+    if (end != s && *end == '\0' && errno == 0)
+        return json_integer((json_int_t)i);
+    /* Reals: digits with a dot or exponent (no hex, inf or nan). */
+    bool ok = true, digit = false;
+    for (const char *p = s; *p && ok; p++) {
+        if (*p >= '0' && *p <= '9')
+            digit = true;
+        else
+            ok = strchr("+-.eE", *p) != NULL;
+    }
+    if (ok && digit) {
+        errno = 0;
+        double d = strtod(s, &end);
+        if (end != s && *end == '\0' && errno == 0 && isfinite(d))
+            return json_real(d);
+    }
+    return json_string(s);
+}
+
+static json_t *parse_node(yconv *c, yaml_event_t *ev, int depth);
+
+static json_t *parse_collection(yconv *c, bool mapping, int depth)
+{
+    json_t *out = mapping ? json_object() : json_array();
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&c->parser, &ev)) {
+            fail_at(c, &c->parser.problem_mark, c->parser.problem ? c->parser.problem : "bad YAML");
+            json_decref(out);
+            return NULL;
+        }
+        if (ev.type == (mapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT)) {
+            yaml_event_delete(&ev);
+            return out;
+        }
+        if (mapping) {
+            if (ev.type != YAML_SCALAR_EVENT) {
+                fail_at(c, &ev.start_mark, "a mapping key must be a plain name");
+                yaml_event_delete(&ev);
+                json_decref(out);
+                return NULL;
+            }
+            char *key = strdup((const char *)ev.data.scalar.value);
+            yaml_mark_t km = ev.start_mark;
+            yaml_event_delete(&ev);
+            yaml_event_t vev;
+            if (!yaml_parser_parse(&c->parser, &vev)) {
+                fail_at(c, &c->parser.problem_mark,
+                        c->parser.problem ? c->parser.problem : "bad YAML");
+                free(key);
+                json_decref(out);
+                return NULL;
+            }
+            json_t *v = parse_node(c, &vev, depth + 1);
+            yaml_event_delete(&vev);
+            if (v == NULL || key == NULL || json_object_get(out, key) != NULL) {
+                if (v != NULL && key != NULL) {
+                    char msg[256];
+                    snprintf(msg, sizeof msg, "duplicate key '%s'", key);
+                    fail_at(c, &km, msg);
+                }
+                json_decref(v);
+                free(key);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, key, v);
+            free(key);
+        } else {
+            json_t *v = parse_node(c, &ev, depth + 1);
+            yaml_event_delete(&ev);
+            if (v == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out, v);
+        }
+    }
+}
+
+static json_t *parse_node(yconv *c, yaml_event_t *ev, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        fail_at(c, &ev->start_mark, "nesting is too deep");
+        return NULL;
+    }
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: {
+        const char *s = (const char *)ev->data.scalar.value;
+        if (ev->data.scalar.tag != NULL) {
+            fail_at(c, &ev->start_mark, "tags are not supported");
+            return NULL;
+        }
+        return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s) : json_string(s);
+    }
+    case YAML_SEQUENCE_START_EVENT:
+        return parse_collection(c, false, depth);
+    case YAML_MAPPING_START_EVENT:
+        return parse_collection(c, true, depth);
+    case YAML_ALIAS_EVENT:
+        fail_at(c, &ev->start_mark, "aliases are not supported; write the value out");
+        return NULL;
+    default:
+        fail_at(c, &ev->start_mark, "unexpected YAML structure");
+        return NULL;
+    }
+}
+
+ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                          char **json)
+{
+    *json = NULL;
+    yconv c = {.ctx = ctx, .source = source ? source : "(yaml)", .st = NS_OK};
+    if (!yaml_parser_initialize(&c.parser))
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory starting the YAML parser");
+    yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
+    json_t *root = NULL;
+    bool in_doc = false, done = false;
+    while (!done && c.st == NS_OK) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&c.parser, &ev)) {
+            fail_at(&c, &c.parser.problem_mark, c.parser.problem ? c.parser.problem : "bad YAML");
+            break;
+        }
+        switch (ev.type) {
+        case YAML_STREAM_START_EVENT:
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (root != NULL)
+                fail_at(&c, &ev.start_mark, "only one YAML document is allowed");
+            in_doc = true;
+            break;
+        case YAML_DOCUMENT_END_EVENT:
+            in_doc = false;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            if (!in_doc || root != NULL) {
+                fail_at(&c, &ev.start_mark, "unexpected content");
+            } else {
+                root = parse_node(&c, &ev, 0);
+                if (root == NULL && c.st == NS_OK)
+                    c.st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory reading YAML");
+            }
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&c.parser);
+    if (c.st == NS_OK && root == NULL)
+        c.st = ns_errorf(ctx, NS_ERR_PARSE, "%s: the document is empty", c.source);
+    if (c.st == NS_OK) {
+        char *text_out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        *json = text_out ? ns_strdup(ctx, text_out) : NULL;
+        free(text_out);
+        if (*json == NULL)
+            c.st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing JSON");
+    }
+    json_decref(root);
+    return c.st;
+}

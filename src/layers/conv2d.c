@@ -1,0 +1,122 @@
+/* conv2d: y[B,OC,OH,OW] = conv(x[B,C,H,W], weight[OC,C/G,KH,KW]) + bias[OC]
+ * (torch.nn.Conv2d with zero padding). The im2col work buffers live in the layer's scratch:
+ * col [C*KH*KW, chunk*OH*OW], dcol (same; only when dx is needed) and tmp [OC, chunk*OH*OW]
+ * (only when chunk > 1). When a batch is one chunk, col survives from forward to backward,
+ * which reuses it. */
+#include <math.h>
+
+#include "internal.h"
+
+/* Most floats one work buffer may take. The batch is folded into the GEMMs' N dimension up to
+ * this size: 4 Mi floats (16 MiB) keeps whole batches of 64 small images in one GEMM (the
+ * Fashion-MNIST CNN's second conv takes 2.2 Mi floats for 64) while a large image still gets
+ * one sample per chunk rather than an unbounded buffer. */
+#define CONV_COL_BUDGET ((size_t)1 << 22)
+
+/* A sample's GEMMs are left alone when they are shallow (fewer reduction rows per group than
+ * this) and already long (at least CONV_LONG_PLANE output positions): such a GEMM streams its
+ * output at memory speed, and folding samples would add a reorder pass through tmp that costs
+ * as much as the GEMM (the Fashion CNN's first conv, K = 9 over 26x26 positions, runs about
+ * twice as fast per sample). Deeper or smaller GEMMs gain from folding: longer N, better
+ * blocking and threading in OpenBLAS. */
+#define CONV_SHALLOW_K 64
+#define CONV_LONG_PLANE 256
+
+/* Samples per GEMM: one for shallow, long GEMMs; otherwise as many as the budget allows, at
+ * most the batch the arena is planned for. */
+static int conv_chunk(const ns__layer *l, const ns_conv2d_geom *g)
+{
+    int kg = g->in_c / g->groups * g->kernel[0] * g->kernel[1];
+    if (kg < CONV_SHALLOW_K && g->out_h * g->out_w >= CONV_LONG_PLANE)
+        return 1;
+    size_t per_sample = ns_conv2d_col_floats(g, 1);
+    size_t fit = per_sample > 0 ? CONV_COL_BUDGET / per_sample : 1;
+    if (fit < 1)
+        fit = 1;
+    return fit < (size_t)l->max_batch ? (int)fit : l->max_batch;
+}
+
+static ns_status conv_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
+{
+    const ns_layer_spec *s = &l->spec;
+    ns_status st = ns__layer_expect_chw(ctx, l);
+    if (st != NS_OK)
+        return st;
+    if (s->filters <= 0 || s->groups <= 0)
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (conv2d): filters and groups must be positive, got %d and %d",
+                         l->index, s->filters, s->groups);
+    int c = l->in_shape[0];
+    if (c % s->groups != 0 || s->filters % s->groups != 0)
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (conv2d): groups %d must divide both the %d input channels "
+                         "and the %d filters; change groups (or filters)",
+                         l->index, s->groups, c, s->filters);
+    ns_conv2d_geom g;
+    st = ns__layer_window(ctx, l, &g);
+    if (st != NS_OK)
+        return st;
+    l->out_ndim = 3;
+    l->out_shape[0] = g.out_c;
+    l->out_shape[1] = g.out_h;
+    l->out_shape[2] = g.out_w;
+    int64_t wshape[4] = {s->filters, c / s->groups, s->kernel[0], s->kernel[1]};
+    ns__layer_add_param_nd(l, "weight", 4, wshape);
+    if (s->bias)
+        ns__layer_add_param(l, "bias", 1, s->filters, 0);
+    int chunk = conv_chunk(l, &g);
+    *per_sample = 0;
+    *fixed =
+        ns_conv2d_col_floats(&g, chunk) * (l->need_dx ? 2 : 1) + ns_conv2d_tmp_floats(&g, chunk);
+    return NS_OK;
+}
+
+/* PyTorch: kaiming_uniform_(a=sqrt(5)) for the weight, which is U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)) with fan_in = C/G * KH * KW, and the same bound for the bias. */
+static void conv_init(ns__layer *l, ns_rng *rng)
+{
+    const ns_layer_spec *s = &l->spec;
+    int fan_in = l->in_shape[0] / s->groups * s->kernel[0] * s->kernel[1];
+    float bound = 1.0f / sqrtf((float)fan_in);
+    for (int p = 0; p < l->n_params; p++)
+        for (size_t i = 0; i < l->params[p].numel; i++)
+            l->params[p].data[i] = ns_rng_uniform_range(rng, -bound, bound);
+}
+
+/* The work buffers, carved from the scratch in the order setup sized them. */
+static ns_conv2d_work conv_work(const ns__layer *l, const ns_conv2d_geom *g)
+{
+    int chunk = conv_chunk(l, g);
+    size_t n = ns_conv2d_col_floats(g, chunk);
+    ns_conv2d_work w = {chunk, l->scratch, NULL, NULL};
+    w.dcol = l->need_dx ? l->scratch + n : NULL;
+    w.tmp = ns_conv2d_tmp_floats(g, chunk) > 0 ? l->scratch + n * (l->need_dx ? 2 : 1) : NULL;
+    return w;
+}
+
+static void conv_forward(ns__layer *l, const float *x, int batch, bool training, ns_rng *rng)
+{
+    (void)training;
+    (void)rng;
+    ns_conv2d_geom g;
+    ns__layer_geom(l, &g);
+    ns_conv2d_work w = conv_work(l, &g);
+    ns_conv2d_forward(l->y, x, l->params[0].data, l->spec.bias ? l->params[1].data : NULL, &g,
+                      batch, &w);
+}
+
+/* The model runs backward only after a training forward on the same x and batch, and nothing
+ * but this layer's backward writes the scratch in between, so col is ready (see
+ * ns_conv2d_backward for when it is reused). */
+static void conv_backward(ns__layer *l, const float *x, const float *dy, int batch)
+{
+    ns_conv2d_geom g;
+    ns__layer_geom(l, &g);
+    ns_conv2d_work w = conv_work(l, &g);
+    ns__layer_clear_dx(l, batch);
+    ns_conv2d_backward(l->dx, l->params[0].grad, l->spec.bias ? l->params[1].grad : NULL, dy, x,
+                       l->params[0].data, &g, batch, &w, 1);
+}
+
+const ns__layer_type ns__conv2d_type = {NS_LAYER_CONV2D, conv_setup, conv_init, conv_forward,
+                                        conv_backward};

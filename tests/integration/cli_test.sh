@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Integration tests of the netsmith command line: every subcommand end to end (define, build,
+# train, eval, predict, inspect, datasets), exit statuses (0 ok, 1 runtime error, 2 usage
+# error) and one-line error messages. Runs in a temporary directory.
+#
+# usage: cli_test.sh NETSMITH_BINARY SOURCE_DIR
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 NETSMITH_BINARY SOURCE_DIR" >&2
+    exit 2
+fi
+NS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SRC=$(cd "$2" && pwd)
+[ -x "$NS" ] || { echo "not an executable: $NS" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 2
+
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $1" >&2
+    if [ -n "${2-}" ]; then printf '%s\n' "$2" | sed 's/^/    /' | head -20 >&2; fi
+}
+
+# run EXPECTED_STATUS ARGS...: runs netsmith with ARGS; stdout in $WORK/out, stderr in
+# $WORK/err; checks the exit status.
+run() {
+    local want=$1
+    shift
+    "$NS" "$@" >out 2>err
+    local got=$?
+    if [ "$got" -eq "$want" ]; then
+        pass
+    else
+        fail "netsmith $* exited $got, expected $want" "$(cat err)"
+    fi
+    return 0
+}
+
+# run_error STATUS ARGS...: like run, and stderr must be one line "netsmith CMD: ...".
+run_error() {
+    local want=$1
+    run "$@"
+    local lines
+    lines=$(wc -l <err)
+    if [ "$lines" -eq 1 ] && grep -Eq '^netsmith( [a-z]+)?: ' err; then
+        pass
+    else
+        shift
+        fail "netsmith $*: expected a one-line 'netsmith CMD: ...' message, got $lines lines" \
+            "$(cat err)"
+    fi
+}
+
+# expect_match WHAT FILE REGEX: FILE has a line matching the extended regex.
+expect_match() {
+    if grep -Eq -- "$3" "$2"; then
+        pass
+    else
+        fail "$1: no line of $2 matches /$3/" "$(head -20 "$2")"
+    fi
+}
+
+# json_number FILE KEY: the first number after "KEY": in FILE.
+json_number() {
+    sed -n "s/.*\"$2\": *\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" "$1" | head -1
+}
+
+# expect_range WHAT VALUE LO HI: LO <= VALUE <= HI (VALUE a number).
+expect_range() {
+    if [ -n "$2" ] && awk -v v="$2" -v lo="$3" -v hi="$4" \
+        'BEGIN { exit !(v ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/ && v + 0 >= lo && v + 0 <= hi) }'; then
+        pass
+    else
+        fail "$1: expected a number in [$3, $4], got '$2'"
+    fi
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+    if [ "$2" = "$3" ]; then pass; else fail "$1: got '$2', expected '$3'"; fi
+}
+
+COMMANDS="define build train eval predict inspect datasets"
+
+# ---- version and help -------------------------------------------------------------------------
+
+run 0 --version
+expect_match "--version" out '^netsmith [0-9]+\.[0-9]+\.[0-9]+$'
+run 0 --help
+for c in $COMMANDS; do
+    run 0 "$c" --help
+    expect_match "$c --help" out "^usage: netsmith $c"
+done
+run_error 2 no-such-command
+
+# ---- usage errors: unknown flags, missing values, bad numbers -----------------------------------
+
+for c in $COMMANDS; do
+    run_error 2 "$c" --no-such-flag
+done
+run_error 2 define --epochs          # a flag without its value
+run_error 2 define --epochs ten      # bad number
+run_error 2 define --lr 1e-3x
+run_error 2 define --hidden 16,x
+run_error 2 define --dropout 1.5     # the library's range check
+run_error 2 define --activation nope
+run_error 2 build --input-size 4     # no SPEC, no -o
+run_error 2 eval                     # no MODEL
+run_error 2 datasets extra
+
+# ---- datasets --------------------------------------------------------------------------------
+
+run 0 datasets
+expect_match "datasets" out '^iris +150 +4 +classification +3 +species'
+expect_match "datasets" out '^boston_housing +506 +13 +regression'
+expect_match "datasets" out '^fashion-mnist .* official +(yes|no)$'
+run 0 datasets --json
+expect_match "datasets --json" out '"name":"iris","description":"[^"]*","rows":150'
+
+# ---- define -> spec -> inspect, build -> model -> inspect ---------------------------------------
+
+run 0 define --hidden 16,8 --dropout 0.1 --epochs 20 --lr 0.01 -o spec.json
+expect_match "define -o" spec.json '"hidden_layers": \[16, 8\]'
+expect_match "define -o" spec.json '"learning_rate": 0.01'
+run 0 define --hidden none --task regression
+expect_match "define to stdout" out '"hidden_layers": \[\]'
+run 0 inspect spec.json
+expect_match "inspect spec" out '^ +0 +linear +units=16 '
+expect_match "inspect spec" out 'give --input-size N'
+expect_match "inspect spec" out 'epochs 20'
+run 0 inspect spec.json --input-size 4 --output-size 3
+expect_match "inspect spec with sizes" out '^total parameters: 243 '
+expect_match "inspect spec with sizes" out '^ +6 +linear +units=3 +\[3\] +27$'
+
+run 0 build spec.json --input-size 4 --output-size 3 --seed 7 -o built.safetensors
+expect_match "build summary" out '7 layers, 243 parameters'
+run 0 inspect built.safetensors
+expect_match "inspect model" out '^total parameters: 243 '
+expect_match "inspect model" out 'netsmith.version'
+run 0 build spec.json --input-shape 4 --output-size 3 -o built2.safetensors --quiet
+expect_eq "build --quiet prints nothing" "$(cat out)" ""
+
+cat >conv.json <<'EOF'
+{"layers": [{"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1},
+            {"type": "relu"}, {"type": "maxpool2d", "kernel": 2},
+            {"type": "flatten"}, {"type": "linear", "units": 10}]}
+EOF
+run 0 inspect conv.json --input-shape 1,8,8
+expect_match "inspect conv shapes" out 'conv2d .*\[4, 8, 8\] +40$'
+expect_match "inspect conv shapes" out 'maxpool2d .*\[4, 4, 4\] +0$'
+expect_match "inspect conv shapes" out 'linear .*\[10\] +650$'
+
+# ---- classification: train, eval, predict on iris -----------------------------------------------
+
+run 0 train spec.json --data iris --epochs 5 --seed 1 -o iris.safetensors --quiet \
+    --run-dir "$WORK/runs/iris"
+[ -f iris.safetensors ] && pass || fail "train did not write iris.safetensors"
+[ -f runs/iris/metrics.csv ] && pass || fail "train did not record runs/iris/metrics.csv"
+run 0 eval iris.safetensors --data iris --json
+expect_range "eval --json accuracy" "$(json_number out accuracy)" 0 1
+expect_range "eval --json f1_macro" "$(json_number out f1_macro)" 0 1
+expect_eq "eval --json n" "$(json_number out n)" 150
+expect_match "eval --json confusion matrix" out '"confusion_matrix": \[\['
+expect_eq "eval --json is one line" "$(wc -l <out | tr -d ' ')" 1
+run 0 eval iris.safetensors --data iris
+expect_match "eval table" out '^  accuracy +[0-9.]+$'
+expect_match "eval confusion matrix" out '^ +setosa +versicolor +virginica$'
+run 0 predict iris.safetensors --data iris -o pred.csv --quiet
+expect_eq "predict header" "$(head -1 pred.csv)" "row,label,p_setosa,p_versicolor,p_virginica"
+expect_eq "predict rows" "$(tail -n +2 pred.csv | wc -l | tr -d ' ')" 150
+P='[0-9.e-]+'
+expect_match "predict row" pred.csv "^149,(setosa|versicolor|virginica),$P,$P,$P\$"
+run 0 predict iris.safetensors --data iris
+expect_eq "predict to stdout" "$(wc -l <out | tr -d ' ')" 151
+
+# Classes are matched by name: data with two of the three classes, in another order.
+{
+    head -1 "$SRC/data/iris.csv"
+    grep -E 'virginica|setosa' "$SRC/data/iris.csv" | sort -r
+} >two.csv
+run 0 eval iris.safetensors --data two.csv --json
+expect_eq "eval on two classes: n" "$(json_number out n)" 100
+expect_match "eval on two classes: 3x3 matrix" out \
+    '"confusion_matrix": \[\[[0-9]+, [0-9]+, [0-9]+\], \[0, 0, 0\], '
+sed 's/,setosa$/,rose/' "$SRC/data/iris.csv" >rose.csv
+run_error 1 eval iris.safetensors --data rose.csv
+
+# ---- regression: train, eval, predict on boston_housing ------------------------------------------
+
+run 0 train spec.json --data boston_housing --epochs 5 --seed 1 -o boston.safetensors --quiet \
+    --run-dir "$WORK/runs/boston"
+run 0 eval boston.safetensors --data boston_housing --json
+expect_range "regression eval rmse" "$(json_number out rmse)" 0 1e9
+expect_range "regression eval r2" "$(json_number out r2)" -1e9 1
+expect_eq "regression eval n" "$(json_number out n)" 506
+run 0 predict boston.safetensors --data boston_housing -o boston.csv --quiet
+expect_eq "regression predict header" "$(head -1 boston.csv)" "row,MEDV"
+expect_eq "regression predict rows" "$(tail -n +2 boston.csv | wc -l | tr -d ' ')" 506
+expect_match "regression predict values" boston.csv '^505,-?[0-9][0-9.e+-]*$'
+run 0 inspect boston.safetensors
+expect_match "inspect trained model" out '^data: task regression, 1 target: MEDV$'
+expect_match "inspect trained model" out '^normalisation: standard'
+
+# ---- runtime errors: exit 1 with one line ------------------------------------------------------
+
+run_error 1 eval iris.safetensors --data no-such-file.csv
+run_error 1 train spec.json --data no-such-file.csv --quiet --run-dir "$WORK/runs/x"
+run_error 1 eval iris.safetensors --data iris --target no_such_column
+run_error 1 train spec.json --data iris --target no_such_column --quiet --run-dir "$WORK/runs/x"
+run_error 1 eval iris.safetensors --data wine                # 13 features, the model takes 4
+run_error 1 eval boston.safetensors --data iris              # text labels, a regression model
+run_error 1 predict iris.safetensors --data wine
+run 0 build spec.json --input-size 5 --output-size 3 -o five.safetensors --quiet
+run_error 1 train five.safetensors --data iris --quiet --run-dir "$WORK/runs/x"
+run_error 1 eval no-such-model.safetensors --data iris
+run_error 1 inspect no-such-spec.json
+run_error 1 build no-such-spec.json --input-size 4 -o x.safetensors
+cut -d, -f1-4 "$SRC/data/iris.csv" >features-only.csv
+run_error 1 predict iris.safetensors --data features-only.csv
+echo '{"hidden_layers": [8], "dropout": 2}' >bad-spec.json
+run_error 1 build bad-spec.json --input-size 4 --output-size 3 -o x.safetensors
+run_error 1 inspect bad-spec.json
+
+# ---- a run config with several seeds -----------------------------------------------------------
+
+cat >run.yaml <<'EOF'
+net: mlp
+net_config:
+  nodes: 16
+  layers: 2
+data: iris
+epochs: 3
+seeds: [1, 2]
+EOF
+run 0 train -c run.yaml --quiet --run-dir "$WORK/runs/config"
+expect_match "train -c: mean and std" out 'over 2 seeds \(mean, std\)'
+expect_match "train -c: accuracy" out '^  accuracy +[0-9.]+ +[0-9.]+$'
+[ -f runs/config/seed-1/model.safetensors ] && [ -f runs/config/seed-2/model.safetensors ] &&
+    pass || fail "train -c: a model per seed under the run directory"
+echo 'net: mlp
+bogus_key: 1' >bad.yaml
+run_error 2 train -c bad.yaml --quiet
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -136,6 +136,60 @@ bool cli_double(const cli_args *a, const char *name, double lo, double hi, doubl
     return true;
 }
 
+int cli_input_shape(const cli_args *a, bool required, ns_build_opts *bo, bool *given)
+{
+    const char *size = cli_get(a, "--input-size"), *shape = cli_get(a, "--input-shape");
+    if (given != NULL)
+        *given = size != NULL || shape != NULL;
+    if ((size != NULL && shape != NULL) || (required && size == NULL && shape == NULL)) {
+        cli_error(a->cmd, required
+                              ? "give exactly one of --input-size N and --input-shape C,H,W"
+                              : "give one of --input-size N and --input-shape C,H,W, not both");
+        return CLI_USAGE;
+    }
+    long long n = 1;
+    if (!cli_int(a, "--input-size", 1, INT32_MAX, &n))
+        return CLI_USAGE;
+    ns_build_opts_default(bo, (int)n);
+    if (shape == NULL)
+        return CLI_OK;
+    int ndim = 0;
+    const char *p = shape;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long long d = strtoll(p, &end, 10);
+        if (end == p || errno != 0 || d < 1 || d > INT32_MAX || ndim == NS_MAX_DIMS - 1 ||
+            (*end != ',' && *end != '\0')) {
+            cli_error(a->cmd,
+                      "--input-shape: expected 1 to %d positive sizes like 1,28,28, got '%s'",
+                      NS_MAX_DIMS - 1, shape);
+            return CLI_USAGE;
+        }
+        bo->input_shape[ndim++] = (int)d;
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    bo->input_ndim = ndim;
+    return CLI_OK;
+}
+
+int cli_model_and_data(const cli_args *a, const char **source)
+{
+    if (a->n_pos != 1) {
+        cli_error(a->cmd, "expected one MODEL file, got %d arguments; see 'netsmith %s --help'",
+                  a->n_pos, a->cmd);
+        return CLI_USAGE;
+    }
+    *source = cli_get(a, "--data");
+    if (*source == NULL) {
+        cli_error(a->cmd, "missing --data DATA (a built-in name, CSV or IDX file)");
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,
                         ns_dataset **test)
 {

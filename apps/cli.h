@@ -37,10 +37,20 @@ bool cli_has(const cli_args *a, const char *name);
 bool cli_int(const cli_args *a, const char *name, long long lo, long long hi, long long *out);
 bool cli_double(const cli_args *a, const char *name, double lo, double hi, double *out);
 
+/* Reads --input-size N or --input-shape A,B,C into bo (ns_build_opts_default, then the shape;
+ * neither gives size 1). *given (may be NULL) says whether either flag was. Returns CLI_OK
+ * or, after a message, CLI_USAGE: both given, neither when required, or a bad number. */
+int cli_input_shape(const cli_args *a, bool required, ns_build_opts *bo, bool *given);
+
 /* Prints "netsmith CMD: message" to stderr (one line). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the context's message for a failed call and returns CLI_ERROR. */
 int cli_fail(const char *cmd, ns_ctx *ctx);
+
+/* Checks the arguments of a subcommand run as "CMD MODEL --data DATA" (eval, predict): one
+ * positional MODEL file and --data. Sets *source to --data's value; returns CLI_OK or, after
+ * a message, CLI_USAGE. */
+int cli_model_and_data(const cli_args *a, const char **source);
 
 /* Loads DATA (built-in name, CSV path, or IDX images file) with target/task options from the
  * flags --target, --task, --labels. *test gets an official test set when there is one. */

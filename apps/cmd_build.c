@@ -14,45 +14,6 @@ static const char about[] =
     "safetensors model file whose tensors load into PyTorch's nn.Sequential. The file holds\n"
     "no data description yet: 'netsmith train' adds the task, labels and normalisation.";
 
-/* Reads --input-size N or --input-shape A,B,C into bo's input shape. Returns CLI_OK or,
- * after a message, CLI_USAGE (neither or both given, or a bad number). */
-static int input_shape(const cli_args *a, ns_build_opts *bo)
-{
-    const char *size = cli_get(a, "--input-size"), *shape = cli_get(a, "--input-shape");
-    if ((size == NULL) == (shape == NULL)) {
-        cli_error(a->cmd, "give exactly one of --input-size N and --input-shape C,H,W");
-        return CLI_USAGE;
-    }
-    if (size != NULL) {
-        long long n = 0;
-        if (!cli_int(a, "--input-size", 1, INT32_MAX, &n))
-            return CLI_USAGE;
-        ns_build_opts_default(bo, (int)n);
-        return CLI_OK;
-    }
-    ns_build_opts_default(bo, 1);
-    int ndim = 0;
-    const char *p = shape;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long long d = strtoll(p, &end, 10);
-        if (end == p || errno != 0 || d < 1 || d > INT32_MAX || ndim == NS_MAX_DIMS - 1 ||
-            (*end != ',' && *end != '\0')) {
-            cli_error(a->cmd,
-                      "--input-shape: expected 1 to %d positive sizes like 1,28,28, got '%s'",
-                      NS_MAX_DIMS - 1, shape);
-            return CLI_USAGE;
-        }
-        bo->input_shape[ndim++] = (int)d;
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    bo->input_ndim = ndim;
-    return CLI_OK;
-}
-
 static void shape_text(char *buf, size_t cap, const ns_build_opts *bo)
 {
     size_t used = (size_t)snprintf(buf, cap, "[");
@@ -83,7 +44,7 @@ int cmd_build(int argc, char **argv)
         return CLI_USAGE;
     }
     ns_build_opts bo;
-    if ((rc = input_shape(&a, &bo)) != CLI_OK)
+    if ((rc = cli_input_shape(&a, true, &bo, NULL)) != CLI_OK)
         return rc;
     long long output = 0, seed = 0;
     if (!cli_int(&a, "--output-size", 1, INT32_MAX, &output) ||

@@ -238,44 +238,6 @@ static void print_training(const ns_spec *spec)
            t->loss[0] ? t->loss : "(from the task)", task_name(t->task));
 }
 
-/* Reads --input-size N or --input-shape A,B,C into bo. *given says whether either was; returns
- * CLI_OK or, after a message, CLI_USAGE (both given, or a bad number). */
-static int input_shape(const cli_args *a, ns_build_opts *bo, bool *given)
-{
-    const char *size = cli_get(a, "--input-size"), *shape = cli_get(a, "--input-shape");
-    *given = size != NULL || shape != NULL;
-    if (size != NULL && shape != NULL) {
-        cli_error(a->cmd, "give one of --input-size N and --input-shape C,H,W, not both");
-        return CLI_USAGE;
-    }
-    long long n = 1;
-    if (!cli_int(a, "--input-size", 1, INT32_MAX, &n))
-        return CLI_USAGE;
-    ns_build_opts_default(bo, (int)n);
-    if (shape == NULL)
-        return CLI_OK;
-    int ndim = 0;
-    const char *p = shape;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long long d = strtoll(p, &end, 10);
-        if (end == p || errno != 0 || d < 1 || d > INT32_MAX || ndim == NS_MAX_DIMS - 1 ||
-            (*end != ',' && *end != '\0')) {
-            cli_error(a->cmd,
-                      "--input-shape: expected 1 to %d positive sizes like 1,28,28, got '%s'",
-                      NS_MAX_DIMS - 1, shape);
-            return CLI_USAGE;
-        }
-        bo->input_shape[ndim++] = (int)d;
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    bo->input_ndim = ndim;
-    return CLI_OK;
-}
-
 /* ---- specs and model files ------------------------------------------------------------------- */
 
 static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool have_input)
@@ -394,7 +356,7 @@ int cmd_inspect(int argc, char **argv)
     ns_build_opts bo;
     bool have_input;
     long long output = 0;
-    if ((rc = input_shape(&a, &bo, &have_input)) != CLI_OK)
+    if ((rc = cli_input_shape(&a, false, &bo, &have_input)) != CLI_OK)
         return rc;
     if (!cli_int(&a, "--output-size", 1, INT32_MAX, &output))
         return CLI_USAGE;

@@ -137,17 +137,9 @@ int cmd_predict(int argc, char **argv)
     int rc = cli_parse(&a, argc, argv, usage, about, &done);
     if (rc != CLI_OK || done)
         return rc;
-    if (a.n_pos != 1) {
-        cli_error("predict",
-                  "expected one MODEL file, got %d arguments; see 'netsmith predict --help'",
-                  a.n_pos);
-        return CLI_USAGE;
-    }
-    const char *source = cli_get(&a, "--data");
-    if (source == NULL) {
-        cli_error("predict", "missing --data DATA (a built-in name, CSV or IDX file)");
-        return CLI_USAGE;
-    }
+    const char *source = NULL;
+    if ((rc = cli_model_and_data(&a, &source)) != CLI_OK)
+        return rc;
 
     ns_ctx *ctx = NULL;
     ns_model *model = NULL;

@@ -15,6 +15,10 @@ struct ns_ctx {
 /* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. */
 void ns__format_double(char *buf, size_t cap, double v);
 
+/* Frees strings[0..n-1] (each may be NULL) and the array, all from ctx's allocator (core.c).
+ * strings may be NULL (a no-op). */
+void ns__free_strings(ns_ctx *ctx, char **strings, int n);
+
 /* ---- specs ---------------------------------------------------------------------- */
 
 #define NS__MAX_HIDDEN 64
@@ -146,9 +150,10 @@ void ns__layer_clear_dx(ns__layer *l, int batch);
 ns_status ns__layer_expect_chw(ns_ctx *ctx, const ns__layer *l);
 /* The window geometry of a conv2d or pooling layer from its spec and input shape (stride 0
  * = the kernel); out_c is the spec's filters for conv2d, else C; out_h/out_w are computed.
- * NS_ERR_SHAPE with "layers[3] (conv2d): kernel 7 is larger than the 5x5 input (padding
- * 0); use a smaller kernel or add padding" when no window fits. */
-ns_status ns__layer_window(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g);
+ * On success also sets the layer's output shape to [out_c, out_h, out_w] (setup). NS_ERR_SHAPE
+ * with "layers[3] (conv2d): kernel 7 is larger than the 5x5 input (padding 0); use a smaller
+ * kernel or add padding" when no window fits. */
+ns_status ns__layer_window(ns_ctx *ctx, ns__layer *l, ns_conv2d_geom *g);
 /* The same geometry for a layer whose setup succeeded (forward, backward). */
 void ns__layer_geom(const ns__layer *l, ns_conv2d_geom *g);
 

@@ -135,6 +135,15 @@ void ns_dealloc(ns_ctx *ctx, void *ptr)
         ctx->alloc.free(ctx->alloc.ud, ptr);
 }
 
+void ns__free_strings(ns_ctx *ctx, char **strings, int n)
+{
+    if (strings == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        ns_dealloc(ctx, strings[i]);
+    ns_dealloc(ctx, strings);
+}
+
 char *ns_strdup(ns_ctx *ctx, const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -118,12 +118,7 @@ static const int64_t *epoch_order(const ns_batcher *b, order *o, int64_t epoch)
         int64_t *a = o->perm;
         for (int64_t i = 0; i < b->rows; i++)
             a[i] = i;
-        for (int64_t i = b->rows - 1; i > 0; i--) {
-            int64_t j = (int64_t)ns_rng_below(&rng, (uint32_t)(i + 1));
-            int64_t t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-        }
+        ns__shuffle_rows(a, b->rows, &rng);
         o->epoch = epoch;
     }
     return o->perm;

@@ -1,18 +1,9 @@
 /* Datasets: reference-counted storage, views (splits, normalised copies), accessors, row
- * gathering and hashing. */
+ * gathering and hashing, and the row shuffle splits and batches share. */
 #include <stdio.h>
 #include <string.h>
 
 #include "data/dataset.h"
-
-static void free_names(ns_ctx *ctx, char **names, int n)
-{
-    if (names == NULL)
-        return;
-    for (int i = 0; i < n; i++)
-        ns_dealloc(ctx, names[i]);
-    ns_dealloc(ctx, names);
-}
 
 ns_status ns__store_new(ns_ctx *ctx, const char *name, int64_t rows, int x_ndim,
                         const int *x_shape, bool bytes, ns_task task, int targets,
@@ -70,11 +61,11 @@ ns_status ns__store_set_classes(ns__data_store *s, int count, const char *const 
     for (int i = 0; i < count; i++) {
         copy[i] = ns_strdup(s->ctx, names[i] ? names[i] : "");
         if (copy[i] == NULL) {
-            free_names(s->ctx, copy, count);
+            ns__free_strings(s->ctx, copy, count);
             return NS_ERR_NOMEM;
         }
     }
-    free_names(s->ctx, s->class_names, s->classes);
+    ns__free_strings(s->ctx, s->class_names, s->classes);
     s->class_names = copy;
     s->classes = count;
     return NS_OK;
@@ -85,9 +76,9 @@ void ns__store_release(ns__data_store *s)
     if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
     ns_ctx *ctx = s->ctx;
-    free_names(ctx, s->class_names, s->classes);
-    free_names(ctx, s->feature_names, s->xf || s->feature_names ? s->features : 0);
-    free_names(ctx, s->target_names, s->targets);
+    ns__free_strings(ctx, s->class_names, s->classes);
+    ns__free_strings(ctx, s->feature_names, s->xf || s->feature_names ? s->features : 0);
+    ns__free_strings(ctx, s->target_names, s->targets);
     ns_dealloc(ctx, s->xf);
     ns_dealloc(ctx, s->xu);
     ns_dealloc(ctx, s->y);
@@ -269,3 +260,13 @@ uint64_t ns_dataset_hash(const ns_dataset *ds)
     return h;
 }
 
+
+void ns__shuffle_rows(int64_t *a, int64_t n, ns_rng *rng)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)ns_rng_below(rng, (uint32_t)(i + 1));
+        int64_t t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}

@@ -66,4 +66,17 @@ static inline int64_t ns__ds_store_row(const ns_dataset *ds, int64_t i)
 void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows, int64_t first, int n,
                         float *x, float *y, int32_t *labels);
 
+/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[ns_rng_below(rng, i + 1)] (the
+ * order splits and batch epochs use). n <= UINT32_MAX + 1 (checked by the caller). */
+void ns__shuffle_rows(int64_t *a, int64_t n, ns_rng *rng);
+
+/* Loads built-in dataset info (builtin.c's table) into *out, and its official test set into
+ * *test when it has one and test is not NULL (else *test = NULL). opts applies to the CSV
+ * sets (NULL: defaults; the target defaults to info->target). Errors: those of the CSV and
+ * IDX loaders; NS_ERR_NOTFOUND when Fashion-MNIST's package is not installed. Defined in
+ * builtin.c, called by ns_data_load (load.c). */
+ns_status ns__data_load_builtin(ns_ctx *ctx, const ns_builtin_info *info,
+                                const ns_csv_options *opts, const ns_progress *progress,
+                                ns_dataset **out, ns_dataset **test);
+
 #endif

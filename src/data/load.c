@@ -6,11 +6,6 @@
 
 #include "data/dataset.h"
 
-/* Defined in builtin.c (documented there). */
-ns_status ns__data_load_builtin(ns_ctx *ctx, const ns_builtin_info *info,
-                                const ns_csv_options *opts, const ns_progress *progress,
-                                ns_dataset **out, ns_dataset **test);
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);

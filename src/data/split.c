@@ -55,18 +55,6 @@ void ns_split_options_default(ns_split_options *opts)
     opts->no_stratify = false;
 }
 
-/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[ns_rng_below(rng, i + 1)].
- * n <= UINT32_MAX + 1 (checked by the caller). */
-static void shuffle(int64_t *a, int64_t n, ns_rng *rng)
-{
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)ns_rng_below(rng, (uint32_t)(i + 1));
-        int64_t t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
-
 /* Part sizes by cumulative rounding of the cut points (see the file comment). */
 static void part_sizes(int64_t n, const double r[PARTS], double sum, int64_t size[PARTS])
 {
@@ -273,7 +261,7 @@ static ns_status stratify(const ns_dataset *ds, uint64_t seed, const int64_t siz
         int64_t *mine = byclass + start[c];
         ns_rng rng;
         ns_rng_init(&rng, seed, NS_RNG_SPLIT, CLASS_STEP + (uint64_t)c);
-        shuffle(mine, count[c], &rng);
+        ns__shuffle_rows(mine, count[c], &rng);
         for (int p = 0; p < PARTS; p++) {
             int64_t k = take[(size_t)c * PARTS + (size_t)p];
             memcpy(rows + cursor[p], mine, (size_t)k * sizeof *rows);
@@ -286,7 +274,7 @@ static ns_status stratify(const ns_dataset *ds, uint64_t seed, const int64_t siz
         NS_ASSERT(cursor[p] == first + size[p]);
         ns_rng rng;
         ns_rng_init_lane(&rng, seed, NS_RNG_SPLIT, PART_STEP + (uint64_t)p, PART_LANE);
-        shuffle(rows + first, size[p], &rng);
+        ns__shuffle_rows(rows + first, size[p], &rng);
         first += size[p];
     }
     st = NS_OK;
@@ -358,7 +346,7 @@ ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_d
             rows[i] = i;
         ns_rng rng;
         ns_rng_init(&rng, opts->seed, NS_RNG_SPLIT, 0);
-        shuffle(rows, n, &rng);
+        ns__shuffle_rows(rows, n, &rng);
     }
 
     ns_dataset *made[PARTS] = {NULL, NULL, NULL};

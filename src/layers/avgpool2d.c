@@ -17,10 +17,6 @@ static ns_status avgpool_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, si
         st = ns__layer_window(ctx, l, &g);
     if (st != NS_OK)
         return st;
-    l->out_ndim = 3;
-    l->out_shape[0] = g.out_c;
-    l->out_shape[1] = g.out_h;
-    l->out_shape[2] = g.out_w;
     *per_sample = 0;
     *fixed = 0;
     return NS_OK;

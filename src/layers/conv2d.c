@@ -56,10 +56,6 @@ static ns_status conv_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_
     st = ns__layer_window(ctx, l, &g);
     if (st != NS_OK)
         return st;
-    l->out_ndim = 3;
-    l->out_shape[0] = g.out_c;
-    l->out_shape[1] = g.out_h;
-    l->out_shape[2] = g.out_w;
     int64_t wshape[4] = {s->filters, c / s->groups, s->kernel[0], s->kernel[1]};
     ns__layer_add_param_nd(l, "weight", 4, wshape);
     if (s->bias)

@@ -156,7 +156,8 @@ static void geom_fill(const ns__layer *l, ns_conv2d_geom *g)
     }
 }
 
-ns_status ns__layer_window(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g)
+/* The geometry and its checks (ns__layer_window without the output shape). */
+static ns_status window_check(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g)
 {
     geom_fill(l, g);
     const char *name = ns_layer_kind_name(l->spec.kind);
@@ -198,6 +199,18 @@ ns_status ns__layer_window(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g)
                      "a smaller kernel or add padding",
                      l->index, name, pair_text(k, sizeof k, g->kernel), span, in,
                      pair_text(p, sizeof p, g->padding));
+}
+
+ns_status ns__layer_window(ns_ctx *ctx, ns__layer *l, ns_conv2d_geom *g)
+{
+    ns_status st = window_check(ctx, l, g);
+    if (st != NS_OK)
+        return st;
+    l->out_ndim = 3;
+    l->out_shape[0] = g->out_c;
+    l->out_shape[1] = g->out_h;
+    l->out_shape[2] = g->out_w;
+    return NS_OK;
 }
 
 void ns__layer_geom(const ns__layer *l, ns_conv2d_geom *g)

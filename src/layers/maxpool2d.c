@@ -13,10 +13,6 @@ static ns_status maxpool_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, si
         st = ns__layer_window(ctx, l, &g);
     if (st != NS_OK)
         return st;
-    l->out_ndim = 3;
-    l->out_shape[0] = g.out_c;
-    l->out_shape[1] = g.out_h;
-    l->out_shape[2] = g.out_w;
     /* The argmax indices: one int32 per output, in scratch sized in floats (same size). */
     *per_sample = (size_t)g.out_c * (size_t)g.out_h * (size_t)g.out_w;
     *fixed = 0;

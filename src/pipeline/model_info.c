@@ -11,19 +11,10 @@
 #define META_TARGETS "netsmith.targets"
 #define META_NORM "netsmith.norm"
 
-static void free_names(ns_ctx *ctx, char **names, int n)
-{
-    if (names == NULL)
-        return;
-    for (int i = 0; i < n; i++)
-        ns_dealloc(ctx, names[i]);
-    ns_dealloc(ctx, names);
-}
-
 void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info)
 {
-    free_names(ctx, info->class_names, info->classes);
-    free_names(ctx, info->target_names, info->targets);
+    ns__free_strings(ctx, info->class_names, info->classes);
+    ns__free_strings(ctx, info->target_names, info->targets);
     ns_norm_deinit(ctx, &info->norm);
     memset(info, 0, sizeof *info);
 }
@@ -103,7 +94,7 @@ static ns_status parse_names(ns_ctx *ctx, const char *path, const char *key, con
     }
     json_decref(a);
     if (st != NS_OK) {
-        free_names(ctx, out, (int)n);
+        ns__free_strings(ctx, out, (int)n);
         return st;
     }
     *names = out;

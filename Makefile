@@ -59,14 +59,13 @@ demo: build
 install: build
 	cmake --install build/release
 
-# Benchmarks against the reference: CSV loading against pandas.read_csv (installs Debian's
-# python3-pandas when missing); the numbers are appended to bench/RESULTS.md.
+# Benchmarks against the reference (installs Debian's python3-pandas and python3-torch when
+# missing): CSV loading against pandas.read_csv, and training steps against PyTorch on five
+# networks (bench/run_bench.sh); the numbers go to bench/RESULTS.md.
 bench: build
-	@dpkg-query -W -f='$${Status}' python3-pandas 2>/dev/null | grep -q "install ok installed" || { \
-	    echo "installing: python3-pandas"; \
-	    $(APT) update -qq && $(APT) install -y -qq --no-install-recommends python3-pandas; \
-	}
+	@$(MAKE) --no-print-directory install-missing PACKAGES="python3-pandas python3-torch"
 	bash bench/bench_csv.sh
+	bash bench/run_bench.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
 fixtures:

@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build deps test-deps install-missing test test-dev test-asan demo install format clean fixtures bench
+.PHONY: all build deps test-deps install-missing test test-dev test-asan test-release demo install format clean fixtures bench
 
 all: build
 
@@ -43,8 +43,14 @@ test-asan: test-deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
-# Every test, in a debug build and again under the address and undefined-behaviour sanitizers.
-test: test-dev test-asan
+test-release: test-deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	ctest --preset release -j $(JOBS)
+
+# Every test: in a debug build, under the address and undefined-behaviour sanitizers, and in
+# the optimised build (whose hot loops also have AVX2/FMA copies picked at run time).
+test: test-dev test-asan test-release
 
 # The main job: the seed blueprint trained on Boston housing (regression) and on wine
 # (classification) with the command line, then the same blueprint step by step from the C API.

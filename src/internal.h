@@ -7,6 +7,16 @@
 
 #define NS__ERRMSG_CAP 1024
 
+/* Hot loops get a second copy compiled for x86-64-v3 CPUs (AVX2, FMA), picked at load time (ifunc), so
+ * one binary runs everywhere and vectorises where it can. Results do not change: the loops use
+ * no reassociation, and fmaf / sqrtf are exactly rounded either way. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
+    !defined(__SANITIZE_ADDRESS__) && defined(__OPTIMIZE__)
+#define NS__CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NS__CPU_CLONES
+#endif
+
 struct ns_ctx {
     ns_allocator alloc;
     char msg[NS__ERRMSG_CAP];

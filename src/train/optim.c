@@ -410,7 +410,7 @@ NS__SPECIALISED void sgd_loop(float *restrict p, float *restrict g, float *restr
     }
 }
 
-static void sgd_update(float *restrict p, float *restrict g, float *restrict buf, size_t n,
+NS__CPU_CLONES static void sgd_update(float *restrict p, float *restrict g, float *restrict buf, size_t n,
                        const ns_optim_config *cfg, bool first, grad_clip clip)
 {
     switch (clip.on * 2 + (buf != NULL)) {
@@ -472,7 +472,7 @@ NS__SPECIALISED void adam_loop(float *restrict p, float *restrict g, float *rest
     }
 }
 
-static void adam_update(float *restrict p, float *restrict g, float *restrict m, float *restrict v,
+NS__CPU_CLONES static void adam_update(float *restrict p, float *restrict g, float *restrict m, float *restrict v,
                         float *restrict vmax, size_t n, const ns_optim_config *cfg, int64_t t,
                         grad_clip clip)
 {
@@ -537,7 +537,7 @@ NS__SPECIALISED void rmsprop_loop(float *restrict p, float *restrict g, float *r
     }
 }
 
-static void rmsprop_update(float *restrict p, float *restrict g, float *restrict sq,
+NS__CPU_CLONES static void rmsprop_update(float *restrict p, float *restrict g, float *restrict sq,
                            float *restrict buf, float *restrict gavg, size_t n,
                            const ns_optim_config *cfg, grad_clip clip)
 {

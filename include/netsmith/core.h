@@ -160,6 +160,8 @@ void ns_rng_init_lane(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t ste
 uint32_t ns_rng_u32(ns_rng *rng);
 /* Uniform in [0, 1) with 24 random bits. */
 float ns_rng_uniform(ns_rng *rng);
+/* n uniforms in [0, 1): exactly the values n calls of ns_rng_uniform would give, faster. */
+void ns_rng_fill_uniform(ns_rng *rng, float *out, size_t n);
 /* Uniform in [lo, hi). */
 float ns_rng_uniform_range(ns_rng *rng, float lo, float hi);
 /* Standard normal (Box-Muller on two uniforms). */

@@ -75,6 +75,24 @@ uint32_t ns_rng_u32(ns_rng *rng)
 
 float ns_rng_uniform(ns_rng *rng) { return (float)(ns_rng_u32(rng) >> 8) * 0x1.0p-24f; }
 
+void ns_rng_fill_uniform(ns_rng *rng, float *out, size_t n)
+{
+    size_t i = 0;
+    /* Drain the current block, then whole blocks straight into out, then a partial one. */
+    while (i < n && rng->used < 4)
+        out[i++] = (float)(rng->buf[rng->used++] >> 8) * 0x1.0p-24f;
+    while (n - i >= 4) {
+        uint32_t b[4];
+        philox10(b, rng->ctr, rng->key);
+        rng->ctr[0]++;
+        for (int k = 0; k < 4; k++)
+            out[i + (size_t)k] = (float)(b[k] >> 8) * 0x1.0p-24f;
+        i += 4;
+    }
+    while (i < n)
+        out[i++] = ns_rng_uniform(rng);
+}
+
 float ns_rng_uniform_range(ns_rng *rng, float lo, float hi)
 {
     return lo + (hi - lo) * ns_rng_uniform(rng);

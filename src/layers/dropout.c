@@ -24,8 +24,9 @@ static void dropout_forward(ns__layer *l, const float *x, int batch, bool traini
     /* Keep with probability 1 - p, scaled by 1 / (1 - p). */
     float keep = (float)(1.0 - l->spec.p);
     float scale = 1.0f / keep;
+    ns_rng_fill_uniform(rng, l->scratch, n);
     for (size_t i = 0; i < n; i++)
-        l->scratch[i] = ns_rng_uniform(rng) < keep ? scale : 0.0f;
+        l->scratch[i] = l->scratch[i] < keep ? scale : 0.0f;
     ns_dropout_apply(l->y, x, l->scratch, n);
 }
 

@@ -133,6 +133,27 @@ static void test_rng_copy_resumes_stream(void **state)
         assert_int_equal(ns_rng_u32(&saved), next[i]);
 }
 
+/* The bulk fill gives exactly the values of one-by-one draws, from any stream position. */
+static void test_rng_fill_matches_single_draws(void **state)
+{
+    (void)state;
+    for (int skip = 0; skip < 6; skip++) {
+        for (size_t n = 0; n < 13; n++) {
+            ns_rng a, b;
+            ns_rng_init(&a, 9, NS_RNG_DROPOUT, 3);
+            for (int k = 0; k < skip; k++)
+                (void)ns_rng_u32(&a);
+            b = a;
+            float bulk[16], one[16];
+            ns_rng_fill_uniform(&a, bulk, n);
+            for (size_t i = 0; i < n; i++)
+                one[i] = ns_rng_uniform(&b);
+            assert_memory_equal(bulk, one, n * sizeof(float));
+            assert_int_equal(ns_rng_u32(&a), ns_rng_u32(&b)); /* and the streams go on alike */
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +163,7 @@ int main(void)
         cmocka_unit_test(test_arena_alignment_and_bounds),
         cmocka_unit_test(test_rng_streams),
         cmocka_unit_test(test_rng_copy_resumes_stream),
+        cmocka_unit_test(test_rng_fill_matches_single_draws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

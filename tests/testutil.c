@@ -94,6 +94,16 @@ float *ns_test_json_tensor(json_t *root, const char *name, size_t *n, int64_t *s
     return out;
 }
 
+json_t *ns_test_json_case(json_t *root, const char *file, const char *name)
+{
+    json_t *c = json_object_get(root, name);
+    if (c == NULL) {
+        fprintf(stderr, "%s has no case \"%s\"\n", file, name);
+        fail();
+    }
+    return c;
+}
+
 double ns_test_json_number(json_t *obj, const char *name)
 {
     json_t *v = json_object_get(obj, name);

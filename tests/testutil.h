@@ -44,6 +44,8 @@ json_t *ns_test_json_load(const char *fixture_name);
  * shape/ndim (may be NULL) the shape. Fails the test if absent. */
 float *ns_test_json_tensor(json_t *root, const char *name, size_t *n, int64_t *shape, int *ndim);
 double ns_test_json_number(json_t *obj, const char *name);
+/* Case `name` of a fixture file's root object (file names it in the failure message). */
+json_t *ns_test_json_case(json_t *root, const char *file, const char *name);
 
 /* Deterministic test data: uniform in [lo, hi). */
 void ns_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);

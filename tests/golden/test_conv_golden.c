@@ -37,15 +37,7 @@ static int unload(void **state)
     return 0;
 }
 
-static json_t *get_case(const char *name)
-{
-    json_t *c = json_object_get(g_root, name);
-    if (c == NULL) {
-        fprintf(stderr, "conv.json has no case \"%s\"\n", name);
-        fail();
-    }
-    return c;
-}
+static json_t *get_case(const char *name) { return ns_test_json_case(g_root, "conv.json", name); }
 
 static bool has(json_t *c, const char *name)
 {

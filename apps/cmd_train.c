@@ -145,9 +145,7 @@ static ns_status evaluate_split(ns_model *m, const ns_model_info *info, const ns
 {
     ns_ctx *ctx = ns_model_ctx(m);
     ns_metrics *acc = NULL;
-    int width = info->task == NS_TASK_CLASSIFICATION ? ns_model_output_size(m)
-                                                     : ns_model_output_size(m);
-    ns_status st = ns_metrics_new(ctx, info->task, width, &acc);
+    ns_status st = ns_metrics_new(ctx, info->task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
         st = ns_fit_evaluate(m, info, ds, 0, acc);
     if (st == NS_OK)
@@ -205,12 +203,8 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
     fo.seed = seed;
     ns_train_callbacks cb = {on_batch, on_epoch, &view};
     ns_fit_result res;
-    ns_batcher *probe = NULL;
-    ns_batch_options bo = {.batch_size = fo.batch_size > 0 ? fo.batch_size
-                                                           : ns_spec_training(spec)->batch_size};
-    if (ns_batcher_new(tr, &bo, &probe) == NS_OK)
-        view.batches = ns_batcher_count(probe);
-    ns_batcher_free(probe);
+    int64_t bs = fo.batch_size > 0 ? fo.batch_size : ns_spec_training(spec)->batch_size;
+    view.batches = (ns_dataset_rows(tr) + bs - 1) / bs; /* the Train card keeps short batches */
     st = ns_fit(ctx, start ? NULL : spec, start, tr, va, &fo, &cb, NULL, &res);
     if (view.tty && !view.quiet)
         fputc('\n', stderr);

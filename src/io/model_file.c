@@ -16,6 +16,14 @@
 #define META_SEED "netsmith.seed"
 #define META_VERSION "netsmith.version"
 
+static size_t named_numel(const ns_named_tensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
 static ns_status check_finite(ns_model *m, const char *path)
 {
     int n = ns_model_tensor_count(m);
@@ -24,9 +32,7 @@ static ns_status check_finite(ns_model *m, const char *path)
         ns_model_tensor(m, i, &t);
         if (t.data == NULL)
             continue;
-        size_t numel = 1;
-        for (int d = 0; d < t.ndim; d++)
-            numel *= (size_t)t.shape[d];
+        size_t numel = named_numel(&t);
         for (size_t k = 0; k < numel; k++)
             if (!isfinite(t.data[k]))
                 return ns_errorf(m->ctx, NS_ERR_NONFINITE,
@@ -67,10 +73,7 @@ ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *mor
         } else {
             ts[i].dtype = NS_DTYPE_F32;
             ts[i].data = nt[i].data;
-            size_t numel = 1;
-            for (int d = 0; d < nt[i].ndim; d++)
-                numel *= (size_t)nt[i].shape[d];
-            ts[i].nbytes = numel * sizeof(float);
+            ts[i].nbytes = named_numel(&nt[i]) * sizeof(float);
         }
     }
     for (int i = 0; i < n_more; i++)

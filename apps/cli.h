@@ -68,5 +68,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_datasets(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_card(int argc, char **argv);
+int cmd_cards(int argc, char **argv);
 
 #endif

@@ -95,21 +95,6 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 
 /* ---- the run directory ------------------------------------------------------------------------- */
 
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void write_settings(const train_job *job, const char *dir, uint64_t seed)
 {
     char path[4200];
@@ -179,7 +164,7 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
         snprintf(dir, sizeof dir, "%s", job->run_dir);
     progress_view view = {.tty = isatty(2) != 0, .quiet = job->quiet || job->json,
                           .seed_index = seed_index, .n_seeds = job->n_seeds};
-    if (make_dirs(dir) == 0) {
+    if (ns_make_dirs(ctx, dir) == NS_OK) {
         write_settings(job, dir, seed);
         char path[4200];
         snprintf(path, sizeof path, "%s/metrics.csv", dir);
@@ -190,8 +175,7 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
                     ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? "accuracy" : "rmse",
                     ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? "f1_macro" : "mae");
     } else {
-        cli_error("train", "cannot create the run directory %s: %s", dir, strerror(errno));
-        rc = CLI_ERROR;
+        rc = cli_fail("train", ctx);
         goto done;
     }
     if (!view.quiet)

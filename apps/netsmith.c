@@ -16,6 +16,9 @@ static const struct {
     {"predict", cmd_predict, "predict with a model"},
     {"inspect", cmd_inspect, "show a spec's or model's layers, shapes and settings"},
     {"datasets", cmd_datasets, "list the built-in datasets"},
+    {"run", cmd_run, "check and run a pipeline file of cards"},
+    {"card", cmd_card, "run one card alone over files"},
+    {"cards", cmd_cards, "list the cards pipelines can use"},
 };
 
 static void usage(FILE *f)

@@ -2,7 +2,7 @@
 """Training-step speed in PyTorch: the networks of bench_train.c, the same steps.
 
     /usr/bin/python3 bench/bench_torch.py NET SETTING [--repeats 5] [--target 0.5]
-    /usr/bin/python3 bench/bench_torch.py fashion SETTING [--epochs 1]
+    /usr/bin/python3 bench/bench_torch.py fashion SETTING [--net c|e] [--epochs 1] [--until ACC]
 
 NET is a..e (as in `bench_train --list`); SETTING is one of
     1t          torch.set_num_threads(1), OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1
@@ -19,11 +19,14 @@ and 0.2 s, which also sizes N), then REPEATS repeats of N steps (about --target 
 figure is the median repeat. Last line, machine-readable:
     result net=NAME setting=SETTING ms=... sps=... rss_mb=... steps=N repeats=R torch=VERSION
 
-`fashion` is network e trained end to end on Fashion-MNIST, as `bench_train --fashion`: load the
-gzipped IDX files from /usr/share/datasets/fashion-mnist (numpy, scaled to [0, 1]), epochs of
-shuffled batches of 64 indexed from the in-memory tensor, then test accuracy in batches of 64
-under no_grad; one wall-clock run:
-    fashion setting=SETTING load_s=... train_s=... ms=... eval_s=... test_acc=... rss_mb=...
+`fashion` is network NET (c or e, default e) trained end to end on Fashion-MNIST, as
+`bench_train --fashion`: load the gzipped IDX files from /usr/share/datasets/fashion-mnist
+(numpy, scaled to [0, 1]), epochs of shuffled batches (the network's batch size) indexed from
+the in-memory tensor, then test accuracy in batches of that size under no_grad; with --until
+the test set is evaluated after every epoch (eval_s) and training stops at that accuracy. One
+wall-clock run:
+    fashion net=NAME setting=SETTING load_s=... train_s=... epoch_s=... ms=... eval_s=...
+            test_acc=... rss_mb=... epochs=E reached=0|1
 """
 import math
 import os
@@ -119,7 +122,7 @@ def run(name, setting, repeats, target):
              torch.__version__, torch.get_num_threads()))
 
 
-def fashion(setting, epochs):
+def fashion(name, setting, epochs, until):
     import gzip
     import numpy as np
     import torch
@@ -133,27 +136,27 @@ def fashion(setting, epochs):
     torch.manual_seed(42)
     root = "/usr/share/datasets/fashion-mnist/"
 
-    def idx(name, offset):
-        with gzip.open(root + name) as f:
+    def idx(fname, offset):
+        with gzip.open(root + fname) as f:
             return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
 
+    model, shape, _ = build(nn, name)
     t0 = time.perf_counter()
-    xtr = torch.from_numpy(idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+    xtr = torch.from_numpy(idx("train-images-idx3-ubyte.gz", 16).reshape((-1,) + shape)
                            .astype(np.float32) / 255.0)
     ytr = torch.from_numpy(idx("train-labels-idx1-ubyte.gz", 8).astype(np.int64))
-    xte = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
+    xte = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz", 16).reshape((-1,) + shape)
                            .astype(np.float32) / 255.0)
     yte = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz", 8).astype(np.int64))
     load_s = time.perf_counter() - t0
-    model, _, _ = build(nn, "e")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    bs, n = BATCH["e"], xtr.shape[0]
+    bs, n = BATCH[name], xtr.shape[0]
     gen = torch.Generator().manual_seed(42)
-    steps, loss_sum = 0, 0.0
-    model.train()
-    t0 = time.perf_counter()
-    for _ in range(epochs):
+    steps, loss_sum, train_s, eval_s, acc, done = 0, 0.0, 0.0, 0.0, 0.0, 0
+    for e in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, bs):
             j = perm[i:i + bs]
@@ -163,19 +166,28 @@ def fashion(setting, epochs):
             opt.step()
             loss_sum += loss.item()
             steps += 1
-    train_s = time.perf_counter() - t0
-    model.eval()
-    t0 = time.perf_counter()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, xte.shape[0], bs):
-            correct += (model(xte[i:i + bs]).argmax(1) == yte[i:i + bs]).sum().item()
-    eval_s = time.perf_counter() - t0
+        train_s += time.perf_counter() - t0
+        done = e + 1
+        if until > 0 or done == epochs:
+            model.eval()
+            t0 = time.perf_counter()
+            correct = 0
+            with torch.no_grad():
+                for i in range(0, xte.shape[0], bs):
+                    correct += (model(xte[i:i + bs]).argmax(1) == yte[i:i + bs]).sum().item()
+            eval_s += time.perf_counter() - t0
+            acc = correct / xte.shape[0]
+            sys.stderr.write("bench_torch.py: %s epoch %d: test accuracy %.4f, %.1f s training\n"
+                             % (name, done, acc, train_s))
+            if until > 0 and acc >= until:
+                break
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("fashion setting=%s load_s=%.3f train_s=%.3f ms=%.4f eval_s=%.3f test_acc=%.4f "
-          "rss_mb=%.1f epochs=%d steps=%d train_loss=%.4f"
-          % (setting, load_s, train_s, train_s * 1e3 / steps, eval_s, correct / xte.shape[0],
-             rss_mb, epochs, steps, loss_sum / steps))
+    print("fashion net=%s setting=%s load_s=%.3f train_s=%.3f epoch_s=%.3f ms=%.4f eval_s=%.3f "
+          "test_acc=%.4f rss_mb=%.1f epochs=%d steps=%d train_loss=%.4f until=%.4f reached=%d "
+          "batch=%d torch=%s"
+          % (name, setting, load_s, train_s, train_s / done, train_s * 1e3 / steps, eval_s, acc,
+             rss_mb, done, steps, loss_sum / steps, until, acc >= until if until > 0 else 1, bs,
+             torch.__version__))
 
 
 def main():
@@ -183,11 +195,15 @@ def main():
     if len(args) < 2 or args[1] not in SETTINGS:
         raise SystemExit(__doc__)
     name, setting = args[0], args[1]
-    repeats, target, epochs = 5, 0.5, 1
+    repeats, target, epochs, until, net = 5, 0.5, 1, 0.0, "e"
     rest = args[2:]
     while rest:
         if rest[0] == "--epochs" and len(rest) > 1 and name == "fashion":
             epochs = int(rest[1])
+        elif rest[0] == "--until" and len(rest) > 1 and name == "fashion":
+            until = float(rest[1])
+        elif rest[0] == "--net" and len(rest) > 1 and name == "fashion" and rest[1] in ("c", "e"):
+            net = rest[1]
         elif rest[0] == "--repeats" and len(rest) > 1:
             repeats = int(rest[1])
         elif rest[0] == "--target" and len(rest) > 1:
@@ -204,7 +220,7 @@ def main():
         env["NETSMITH_BENCH_CHILD"] = setting
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     if name == "fashion":
-        fashion(setting, epochs)
+        fashion(net, setting, epochs, until)
     else:
         run(name, setting, repeats, target)
 

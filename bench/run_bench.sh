@@ -58,15 +58,28 @@ for net in "${nets[@]}"; do
     done
 done
 
-# f: network e trained one epoch on Fashion-MNIST end to end (skipped without the dataset, or
-# with FASHION=0). One wall-clock run per side and setting.
+# f: Fashion-MNIST end to end (skipped without the dataset, or with FASHION=0); one wall-clock
+# run per side and setting. The MLP (network c) trains 5 epochs on both sides at every setting;
+# the CNN (network e) trains with netsmith until its test accuracy reaches F_UNTIL (at most
+# F_EPOCHS epochs, at F_THREADS OpenBLAS threads), and with PyTorch for F_TORCH_EPOCHS epochs
+# at 1t and 2t, enough for its time per epoch.
+f_until="${F_UNTIL:-0.91}"
+f_epochs="${F_EPOCHS:-15}"
+f_threads="${F_THREADS:-2}"
+f_torch_epochs="${F_TORCH_EPOCHS:-1}"
 if [ "${FASHION:-1}" != 0 ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]
 then
-    echo "== f: network e, one epoch of Fashion-MNIST end to end"
-    OPENBLAS_NUM_THREADS=1 "$bin" --fashion | sed 's/^fashion /nsf setting=1t /' | tee -a "$raw"
-    "$py" "$root/bench/bench_torch.py" fashion 1t | sed 's/^fashion /ptf /' | tee -a "$raw"
-    OPENBLAS_NUM_THREADS=2 "$bin" --fashion | sed 's/^fashion /nsf setting=2t /' | tee -a "$raw"
-    "$py" "$root/bench/bench_torch.py" fashion 2t | sed 's/^fashion /ptf /' | tee -a "$raw"
+    echo "== f: network c, 5 epochs of Fashion-MNIST end to end"
+    OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=1t /' | tee -a "$raw"
+    "$py" "$root/bench/bench_torch.py" fashion 1t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+    OPENBLAS_NUM_THREADS=2 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=2t /' | tee -a "$raw"
+    "$py" "$root/bench/bench_torch.py" fashion 1omp2blas --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+    "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+    echo "== f: network e on Fashion-MNIST until test accuracy $f_until (netsmith), $f_torch_epochs epoch(s) (PyTorch)"
+    "$py" "$root/bench/bench_torch.py" fashion 1t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
+    OPENBLAS_NUM_THREADS=$f_threads "$bin" --fashion --net e --epochs "$f_epochs" --until "$f_until" \
+        | sed "s/^fashion /nsf setting=${f_threads}t /" | tee -a "$raw"
+    "$py" "$root/bench/bench_torch.py" fashion 2t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
 fi
 
 sgemm # again at the end; the best of both counts
@@ -76,11 +89,12 @@ cpu="${cpu:-unknown CPU}, $(nproc) cores"
 when="$(date -u '+%Y-%m-%d %H:%M UTC')"
 descr="$("$bin" --list)"
 
-"$py" - "$raw" "$results" "$cpu" "$when" "$descr" "$repeats" "$target" "$rounds" <<'END'
+"$py" - "$raw" "$results" "$cpu" "$when" "$descr" "$repeats" "$target" "$rounds" "$f_epochs" \
+    "$f_torch_epochs" <<'END'
 import sys
 
-raw, results, cpu, when, descr, repeats, target, rounds = sys.argv[1:]
-sgemm, runs, torch_base = {}, [], None
+raw, results, cpu, when, descr, repeats, target, rounds, f_epochs, f_torch_epochs = sys.argv[1:]
+sgemm, runs, fruns, torch_base = {}, [], [], None
 for line in open(raw):
     f = line.split()
     if not f:
@@ -96,11 +110,11 @@ for line in open(raw):
             kv[k] = float(kv[k])
         runs.append(kv)
     elif f[0] in ("nsf", "ptf"):
-        kv["who"], kv["net"] = f[0][:2], "f"
-        for k in ("ms", "rss_mb", "load_s", "train_s", "eval_s", "test_acc"):
+        kv["who"] = f[0][:2]
+        for k in ("ms", "rss_mb", "load_s", "train_s", "epoch_s", "eval_s", "test_acc", "until"):
             kv[k] = float(kv[k])
-        kv["sps"] = 64 * 1e3 / kv["ms"]  # batch 64 (the last batch of an epoch is 32)
-        runs.append(kv)
+        kv["epochs"] = int(kv["epochs"])
+        fruns.append(kv)
 
 names = {l.split()[0]: " ".join(l.split()[1:]) for l in descr.splitlines() if l.strip()}
 order = []
@@ -147,9 +161,6 @@ if torch_base is not None:
 out.append("")
 out.append("Networks (`bench_train --list`):")
 out.append("")
-names["f"] = ("network e trained one epoch on Fashion-MNIST (60000 images, batch 64, "
-              "shuffled) end to end: batches built from the dataset inside the timed loop "
-              "(netsmith's batcher, PyTorch indexing its in-memory tensor); one run, not a median")
 for n in order:
     out.append("- **%s**: %s" % (n, names.get(n, "")))
 out.append("")
@@ -167,11 +178,7 @@ for n in order:
     a, b = best("ns", n), best("pt", n)
     if a is None or b is None:
         continue
-    if n == "f":  # network e's FLOPs a step
-        e = best("ns", "e")
-        gf = float(e["flop"]) / (a["ms"] / 1e3) / 1e9 if e else 0.0
-    else:
-        gf = float(a["gflops"])
+    gf = float(a["gflops"])
     sg = sgemm.get(a["setting"][0])
     out.append("| %s | %.3f (%s) | %.3f (%s) | %.0f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %s |"
                % (n, a["ms"], a["setting"], b["ms"], b["setting"], a["sps"], b["sps"],
@@ -188,19 +195,56 @@ for n in order:
         r = best(who, n, s)
         cells.append("%.3f" % r["ms"] if r else "-")
     out.append("| %s | %s |" % (n, " | ".join(cells)))
-fr = [r for r in runs if r["net"] == "f"]
-if fr:
+if fruns:
     out.append("")
-    out.append("f in detail (one run each; load = reading the gzipped IDX files; eval = the "
-               "10000 test images in batches of 64):")
+    out.append("### f: Fashion-MNIST end to end")
     out.append("")
-    out.append("| side | setting | load s | train s | ms/step | eval s | test accuracy | RSS MB |")
-    out.append("|---|---|---|---|---|---|---|---|")
-    for r in fr:
-        out.append("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.4f | %.1f |"
-                   % ("netsmith" if r["who"] == "ns" else "PyTorch", r["setting"], r["load_s"],
-                      r["train_s"], r["ms"], r["eval_s"], r["test_acc"], r["rss_mb"]))
-out.append("")
+    out.append("`bench_train --fashion` against `bench_torch.py fashion`: the 60000 training "
+               "images (netsmith keeps them as bytes and scales each batch to [0, 1]; PyTorch "
+               "indexes a float tensor scaled once), shuffled batches built inside the timed loop, "
+               "Adam lr 1e-3, cross-entropy, then the 10000 test images; one wall-clock run per "
+               "line, seeds differ between the two sides. MLP = network c (batch 128) for 5 "
+               "epochs; CNN = network e (batch 64): netsmith until its test accuracy reaches "
+               "%s (evaluated after every epoch, at most %s epochs), PyTorch for %s epoch(s), "
+               "enough for its time per epoch. RSS is the process's peak, data included."
+               % (fruns[0]["until"] if any(r["until"] > 0 for r in fruns) else "-",
+                  f_epochs, f_torch_epochs))
+    out.append("")
+    out.append("| net | side | setting | epochs | s/epoch | train s | ms/step | test accuracy "
+               "| RSS MB |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for r in fruns:
+        out.append("| %s | %s | %s | %d | %.2f | %.1f | %.3f | %.4f | %.1f |"
+                   % ("MLP (c)" if r["net"] == "c" else "CNN (e)",
+                      "netsmith" if r["who"] == "ns" else "PyTorch", r["setting"], r["epochs"],
+                      r["epoch_s"], r["train_s"], r["ms"], r["test_acc"], r["rss_mb"]))
+    out.append("")
+    for net, label in (("c", "MLP"), ("e", "CNN")):
+        ns_ = [r for r in fruns if r["who"] == "ns" and r["net"] == net]
+        pt_ = [r for r in fruns if r["who"] == "pt" and r["net"] == net]
+        if not ns_ or not pt_:
+            continue
+        a = min(ns_, key=lambda r: r["epoch_s"])
+        b = min(pt_, key=lambda r: r["epoch_s"])
+        line = ("- %s: netsmith %.2f s/epoch (%s) against PyTorch's best %.2f s/epoch (%s): "
+                "speed %.2f; peak RSS %.1f MB against %.1f MB (%.2f)"
+                % (label, a["epoch_s"], a["setting"], b["epoch_s"], b["setting"],
+                   b["epoch_s"] / a["epoch_s"], max(r["rss_mb"] for r in ns_),
+                   min(r["rss_mb"] for r in pt_), max(r["rss_mb"] for r in ns_) /
+                   min(r["rss_mb"] for r in pt_)))
+        if net == "c":
+            line += ("; test accuracy after 5 epochs %s (netsmith) and %s (PyTorch)"
+                     % (", ".join("%.4f" % r["test_acc"] for r in ns_),
+                        ", ".join("%.4f" % r["test_acc"] for r in pt_)))
+        else:
+            u = [r for r in ns_ if r["until"] > 0]
+            if u:
+                r = u[0]
+                line += ("; netsmith reached test accuracy %.4f after %d epoch(s), %.1f s of "
+                         "training%s" % (r["test_acc"], r["epochs"], r["train_s"],
+                                         "" if r["reached"] == "1" else
+                                         " (target %.2f NOT reached)" % r["until"]))
+        out.append(line + ".")
 section = "\n".join(out)
 print()
 print(section)

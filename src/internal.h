@@ -28,6 +28,9 @@ void ns__format_double(char *buf, size_t cap, double v);
 /* Frees strings[0..n-1] (each may be NULL) and the array, all from ctx's allocator (core.c).
  * strings may be NULL (a no-op). */
 void ns__free_strings(ns_ctx *ctx, char **strings, int n);
+/* The candidate closest to got (case-insensitive edit distance with swaps) when close enough
+ * to be a likely typo, else NULL. */
+const char *ns__suggest(const char *got, const char *const *cands, int n);
 
 /* ---- specs ---------------------------------------------------------------------- */
 
@@ -188,6 +191,8 @@ struct ns_model {
     bool last_training;
     bool have_forward;
     uint64_t forward_count;
+    float *owned_x; /* a copy of the last forward's x that the model owns (restored by
+                     * ns_model_load_state; last_x points at it until the next forward), or NULL */
 };
 
 /* ---- model files ------------------------------------------------------------------------- */

@@ -150,11 +150,45 @@ const ns_builtin_info *ns_data_builtin(int i);
 const ns_builtin_info *ns_data_builtin_find(const char *name);
 
 /* Data Load by source: a built-in name, an IDX images file (".idx", "-ubyte", "-ubyte.gz"),
- * or a CSV path. *test receives the official test set when the source has one
+ * a dataset file written by ns_dataset_save (".safetensors", or any file that starts as a
+ * safetensors file does; loaded with ns_dataset_load_file, opts not used), or a CSV path.
+ * *test receives the official test set when the source has one
  * (fashion-mnist), else NULL; test may be NULL to ignore it. A missing fashion-mnist says
  * which Debian package to install. opts (may be NULL) applies to CSV sources. */
 ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
                        const ns_progress *progress, ns_dataset **out, ns_dataset **test);
+
+/* ---- dataset files --------------------------------------------------------------------------- */
+
+/* Saves a dataset (the view: only its rows, in its order) as a safetensors file, so a card
+ * running in another process gets exactly this dataset back. Tensors:
+ *   "x"          U8 (byte images) or F32, [rows, ...input shape]: the raw stored values (not
+ *                normalised, bytes not scaled), so nothing is lost;
+ *   "y"          F32 [rows, targets] (regression), or "labels" I32 [rows] (classification);
+ *   "norm.shift", "norm.scale"  F32 [features], only when the view is normalised.
+ * Metadata: "netsmith.version", and "netsmith.dataset", a JSON object {"version": 1, "name",
+ * "task" ("regression" | "classification"), "rows", "input_shape": [...], "targets",
+ * "classes", "class_names": [...], "feature_names": [...] (null for byte images),
+ * "target_names": [...], "byte_scale" (bytes only; the factor bytes are multiplied by),
+ * "normalized" (bool), "norm_kind" (how the normalisation was fitted: "standard", "minmax";
+ * only when normalized)}. Unknown names are saved as "". The file is written atomically (a
+ * temporary file, fsync, rename; see ns_st_write). Errors (on ds's context): NS_ERR_INVALID
+ * for a name that is not valid UTF-8, NS_ERR_IO naming the path, NS_ERR_NOMEM. Memory: a view
+ * of some rows is gathered into a copy first (rows x features bytes or floats); a dataset over
+ * all its store's rows in order is written straight from the store. Thread safety: reads ds
+ * only (like any dataset reader), uses ds's context. */
+ns_status ns_dataset_save(const ns_dataset *ds, const char *path);
+/* Reads a file written by ns_dataset_save into a new dataset on ctx (its own store, with the
+ * normalisation restored on the view): same rows, order, names, task, classes, byte scale,
+ * and so the same ns_dataset_hash, rows (ns_dataset_row) and batches. The file goes through
+ * the validating reader (ns_st_open: NS_ERR_IO, NS_ERR_FORMAT as it says). Then every defect
+ * is an error naming the file and what to fix: NS_ERR_PARSE for a file without the
+ * "netsmith.dataset" entry, bad JSON, a missing or unknown key, a missing or unexpected
+ * tensor, a wrong dtype or shape, a row count that disagrees; NS_ERR_INVALID for a label
+ * outside [0, classes), a non-finite x, y, shift or scale, or a zero scale; NS_ERR_NOMEM
+ * (nothing leaks). On success *out is owned by the caller (ns_dataset_free); on failure it is
+ * NULL. Thread safety: concurrent loads on different contexts are safe. */
+ns_status ns_dataset_load_file(ns_ctx *ctx, const char *path, ns_dataset **out);
 
 /* ---- Data Split ---------------------------------------------------------------------------- */
 

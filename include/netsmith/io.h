@@ -4,6 +4,7 @@
 
 #include "netsmith/core.h"
 #include "netsmith/model.h"
+#include "netsmith/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -126,6 +127,58 @@ ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model *
  * be present with the same shape, dtype F32, or I64 for counters). */
 ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
 
+/* ---- training state files ---------------------------------------------------------------- */
+
+/* Saves a model in mid-training so another process can continue it exactly: the model file
+ * (as ns_model_save writes it) plus
+ *   "state.grads"  F32 [param_count]: the gradient block;
+ *   "state.input"  F32 [last_batch, input_size]: the last forward's x (only after a forward);
+ *   "state.arena"  U8 [bytes]: the activation arena as the last forward left it (outputs,
+ *                  dropout masks, pooling indices, batch statistics, im2col buffers; only after
+ *                  a forward),
+ * and metadata "netsmith.state", a JSON object {"version": 1, "max_batch", "keep_input_grad",
+ * "output_size" (the build option), "forward_count", "have_forward", "last_batch",
+ * "last_training", "arena_bytes"}. The seed, spec, weights, running statistics and batch
+ * counters travel as in any model file. The last forward's x must still hold what it held
+ * then (as backward requires). The arena is saved whole: max_batch x the activations of
+ * every layer, so build with a max_batch near the batch size to keep files small. Written
+ * atomically (ns_st_write). Errors (on the model's context): NS_ERR_NONFINITE for
+ * non-finite weights (gradients are saved whatever they hold), NS_ERR_IO, NS_ERR_NOMEM.
+ * Thread safety: reads the model only. */
+ns_status ns_model_save_state(ns_model *model, const char *path);
+/* Rebuilds a model from a state file with the same max_batch (and keep_input_grad) and
+ * restores gradients, forward count and the last forward, so ns_model_backward(dy) gives
+ * bit-identical gradients and the next training forward draws the same dropout masks as the
+ * saved model would have. The model owns its copy of the last input. A plain model file (no
+ * "netsmith.state") loads too, with the default max_batch, zero gradients and no last
+ * forward (backward is then NS_ERR_STATE). Errors: those of ns_st_open and ns_model_load
+ * (NS_ERR_IO, NS_ERR_FORMAT, ...); NS_ERR_FORMAT naming the file for a state entry that is not
+ * valid JSON, has a missing, unknown or out-of-range key, or a state tensor that is missing or
+ * has the wrong dtype or shape (an arena of another size means the file was written by a
+ * netsmith whose activation layout differs); NS_ERR_NOMEM (nothing leaks). On success *out is
+ * owned by the caller (ns_model_free); on failure it is NULL. */
+ns_status ns_model_load_state(ns_ctx *ctx, const char *path, ns_model **out);
+
+/* Saves an optimizer's full state: its settings (every field of ns_optim_config, lr as last
+ * set), completed steps and moments. Tensors: "optim.<moment name>" F32 [param_count] per
+ * moment (PyTorch's state keys: "optim.exp_avg", ...), and F64 scalars "optim.lr",
+ * "optim.weight_decay", "optim.momentum", "optim.dampening", "optim.beta1", "optim.beta2",
+ * "optim.eps", "optim.alpha" (so doubles come back bit for bit). Metadata: "netsmith.version"
+ * and "netsmith.optimizer", a JSON object {"version": 1, "kind", "nesterov", "amsgrad",
+ * "centered", "step_count", "param_count", "moments": [names in block order]}. The model is
+ * not saved (ns_model_save_state does that). Written atomically. Errors (on the optimizer's
+ * context): NS_ERR_IO, NS_ERR_NOMEM. Thread safety: reads the optimizer only. */
+ns_status ns_optim_save_state(const ns_optim *opt, const char *path);
+/* Reads an optimizer state file and makes an optimizer over `model` (as ns_optim_new) with
+ * those settings, step count and moments, so its next step is the one the saved optimizer
+ * would have taken. Errors (on the model's context): those of ns_st_open; NS_ERR_FORMAT
+ * naming the file for a missing "netsmith.optimizer", bad JSON, a missing, unknown or
+ * out-of-range key, or a tensor that is missing or has the wrong dtype or shape; NS_ERR_SHAPE
+ * when the moments were saved for another number of parameters than the model has (load it
+ * with the model it was saved with); NS_ERR_INVALID for settings ns_optim_new refuses;
+ * NS_ERR_NOMEM. On success *out is owned by the caller (ns_optim_free); on failure NULL. */
+ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out);
+
 /* ---- YAML ----------------------------------------------------------------------------------- */
 
 /* Converts a YAML document (mappings, sequences, scalars; JSON is YAML too) to JSON text.
@@ -139,6 +192,11 @@ ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char 
  * in *len); the caller frees *out with ns_dealloc. NS_ERR_IO names the file and the system
  * error. */
 ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
+/* Creates a directory and its missing parents (as mkdir -p). NS_ERR_IO names the directory
+ * that could not be made and why. */
+ns_status ns_make_dirs(ns_ctx *ctx, const char *path);
+/* Creates the directory a file path lies in (nothing for a bare file name). */
+ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,8 @@ void ns_dense_backward(float *dx, float *dw, float *db, const float *dy, const f
  * and/or output y (PyTorch's formulas: relu tests y > 0, elu uses y + alpha for x <= 0). */
 void ns_relu_forward(float *y, const float *x, size_t n);
 void ns_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+/* As ns_relu_backward, but dx = (not +=) dy * (y > 0): dx needs no clearing first. */
+void ns_relu_backward_set(float *dx, const float *dy, const float *y, size_t n);
 void ns_leaky_relu_forward(float *y, const float *x, size_t n, float slope);
 void ns_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope);
 void ns_elu_forward(float *y, const float *x, size_t n, float alpha);
@@ -135,6 +137,9 @@ void ns_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const ns_co
                           int batch);
 void ns_maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax,
                            const ns_conv2d_geom *g, int batch);
+/* As ns_maxpool2d_backward, but dx = (not +=) the routed dy: dx needs no clearing first. */
+void ns_maxpool2d_backward_set(float *dx, const float *dy, const int32_t *argmax,
+                               const ns_conv2d_geom *g, int batch);
 
 /* Average pooling with zero padding: the divisor is the window clipped to the padded input
  * when count_include_pad (PyTorch's default), else the number of real inputs in it.

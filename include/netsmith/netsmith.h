@@ -11,5 +11,6 @@
 #include "netsmith/train.h"
 #include "netsmith/trainer.h"
 #include "netsmith/fit.h"
+#include "netsmith/pipeline.h"
 
 #endif

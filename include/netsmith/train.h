@@ -157,6 +157,10 @@ void ns_optim_set_step_count(ns_optim *opt, int64_t steps);
 float *ns_optim_moments(ns_optim *opt);
 int ns_optim_moment_count(const ns_optim *opt);
 const char *ns_optim_moment_name(const ns_optim *opt, int i);
+/* Parameters the optimizer updates (the model's param_count): each moment's length. */
+size_t ns_optim_param_count(const ns_optim *opt);
+/* The context the optimizer was made with (its messages and allocations go there). */
+ns_ctx *ns_optim_ctx(const ns_optim *opt);
 
 /* Global L2 norm of g[n], accumulated in double in a fixed order (deterministic). Non-finite
  * exactly when some element is. */

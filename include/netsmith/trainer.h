@@ -24,6 +24,11 @@ typedef struct ns_batch_source {
     void *ud;
 } ns_batch_source;
 
+/* The loss's targets for a batch: its labels for cross-entropy; float values otherwise (made
+ * in tvals[b->n] from the labels of a one-logit binary classifier). The Train card and the
+ * Calculate Loss card share it. */
+ns_targets ns_batch_targets(const ns_loss_config *loss, const ns_batch *b, float *tvals);
+
 /* Early stopping on a monitored metric. */
 typedef struct ns_early_stop {
     int patience;       /* epochs without improvement before stopping; 0 = off */

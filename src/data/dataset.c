@@ -143,6 +143,7 @@ ns_status ns__dataset_view(const ns_dataset *parent, const int64_t *rows, int64_
             memcpy(ds->shift, parent->shift, (size_t)f * sizeof(float));
             memcpy(ds->scale, parent->scale, (size_t)f * sizeof(float));
             ds->has_norm = true;
+            ds->norm_kind = parent->norm_kind;
         }
     }
     if (!ok) {

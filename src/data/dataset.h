@@ -37,7 +37,8 @@ struct ns_dataset {
     int64_t rows;
     int64_t *index; /* [rows] store rows of this view, or NULL for all rows in order */
     bool has_norm;
-    float *shift, *scale; /* [features] */
+    ns_norm_kind norm_kind; /* how shift and scale were fitted (for model files) */
+    float *shift, *scale;   /* [features] */
 };
 
 /* A new store with x (float or bytes) and y or labels allocated (zeroed); name arrays are

@@ -1,5 +1,5 @@
-/* Data Load by source: decides whether a source is a built-in dataset's name, an IDX file or
- * a CSV file, and hands it to that loader. */
+/* Data Load by source: decides whether a source is a built-in dataset's name, an IDX file, a
+ * dataset file (safetensors) or a CSV file, and hands it to that loader. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,17 @@ static bool looks_idx(const unsigned char *b, size_t n)
     if (n < 4 || b[0] != 0 || b[1] != 0 || b[3] < 1 || b[3] > 4)
         return false;
     return b[2] == 0x08 || b[2] == 0x09 || (b[2] >= 0x0B && b[2] <= 0x0E);
+}
+
+/* A safetensors file: a little-endian u64 header length, then the JSON header's '{'. */
+static bool looks_safetensors(const unsigned char *b, size_t n)
+{
+    if (n < 9 || b[8] != '{')
+        return false;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--)
+        len = len << 8 | b[i];
+    return len >= 2 && len <= NS_ST_MAX_HEADER;
 }
 
 static ns_status unknown_source(ns_ctx *ctx, const char *source)
@@ -53,9 +64,11 @@ ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *op
             return unknown_source(ctx, source);
         return ns_errorf(ctx, NS_ERR_IO, "%s: cannot open: %s", source, strerror(err));
     }
-    unsigned char head[4];
+    unsigned char head[9];
     size_t n = fread(head, 1, sizeof head, fp);
     fclose(fp);
+    if (ends_with(source, ".safetensors") || looks_safetensors(head, n))
+        return ns_dataset_load_file(ctx, source, out);
     if (ends_with(source, ".idx") || ends_with(source, "-ubyte") ||
         ends_with(source, "-ubyte.gz") || looks_idx(head, n))
         return ns_data_load_idx(ctx, source, NULL, progress, out);

@@ -237,6 +237,7 @@ ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_datase
             memcpy(v->shift, norm->shift, (size_t)f * sizeof(float));
             memcpy(v->scale, norm->scale, (size_t)f * sizeof(float));
             v->has_norm = true;
+            v->norm_kind = norm->kind;
         }
     }
     if (!ok) {

@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "internal.h"
+#include "io/yaml_doc.h"
 
 #define MAX_DEPTH 64
 
@@ -15,7 +16,28 @@ typedef struct yconv {
     yaml_parser_t parser;
     const char *source;
     ns_status st;
+    ns__yaml_doc *doc; /* positions are recorded here when non-NULL */
 } yconv;
+
+static bool record(yconv *c, const json_t *node, const char *key, const yaml_mark_t *m)
+{
+    ns__yaml_doc *d = c->doc;
+    if (d == NULL)
+        return true;
+    if (d->n == d->cap) {
+        int cap = d->cap ? d->cap * 2 : 64;
+        ns__ypos *p = ns_realloc(c->ctx, d->pos, (size_t)cap * sizeof *p);
+        if (p == NULL)
+            return false;
+        d->pos = p;
+        d->cap = cap;
+    }
+    char *k = NULL;
+    if (key != NULL && (k = ns_strdup(c->ctx, key)) == NULL)
+        return false;
+    d->pos[d->n++] = (ns__ypos){node, k, (int)m->line + 1, (int)m->column + 1};
+    return true;
+}
 
 static ns_status fail_at(yconv *c, const yaml_mark_t *m, const char *what)
 {
@@ -104,7 +126,13 @@ static json_t *parse_collection(yconv *c, bool mapping, int depth)
                 return NULL;
             }
             json_object_set_new(out, key, v);
+            bool ok = record(c, out, key, &km);
             free(key);
+            if (!ok) {
+                c->st = ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory reading YAML");
+                json_decref(out);
+                return NULL;
+            }
         } else {
             json_t *v = parse_node(c, &ev, depth + 1);
             yaml_event_delete(&ev);
@@ -117,7 +145,21 @@ static json_t *parse_collection(yconv *c, bool mapping, int depth)
     }
 }
 
+static json_t *parse_node_at(yconv *c, yaml_event_t *ev, int depth);
+
 static json_t *parse_node(yconv *c, yaml_event_t *ev, int depth)
+{
+    json_t *v = parse_node_at(c, ev, depth);
+    if (v != NULL && (json_is_object(v) || json_is_array(v)) &&
+        !record(c, v, NULL, &ev->start_mark)) {
+        c->st = ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory reading YAML");
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+static json_t *parse_node_at(yconv *c, yaml_event_t *ev, int depth)
 {
     if (depth > MAX_DEPTH) {
         fail_at(c, &ev->start_mark, "nesting is too deep");
@@ -145,11 +187,11 @@ static json_t *parse_node(yconv *c, yaml_event_t *ev, int depth)
     }
 }
 
-ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
-                          char **json)
+static ns_status load(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                      ns__yaml_doc *doc, json_t **out)
 {
-    *json = NULL;
-    yconv c = {.ctx = ctx, .source = source ? source : "(yaml)", .st = NS_OK};
+    *out = NULL;
+    yconv c = {.ctx = ctx, .source = source ? source : "(yaml)", .st = NS_OK, .doc = doc};
     if (!yaml_parser_initialize(&c.parser))
         return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory starting the YAML parser");
     yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
@@ -190,6 +232,51 @@ ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char 
     yaml_parser_delete(&c.parser);
     if (c.st == NS_OK && root == NULL)
         c.st = ns_errorf(ctx, NS_ERR_PARSE, "%s: the document is empty", c.source);
+    if (c.st != NS_OK) {
+        json_decref(root);
+        return c.st;
+    }
+    *out = root;
+    return NS_OK;
+}
+
+ns_status ns__yaml_load(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                        ns__yaml_doc *doc)
+{
+    memset(doc, 0, sizeof *doc);
+    ns_status st = load(ctx, text, len, source, doc, &doc->root);
+    if (st != NS_OK)
+        ns__yaml_doc_free(ctx, doc);
+    return st;
+}
+
+void ns__yaml_doc_free(ns_ctx *ctx, ns__yaml_doc *doc)
+{
+    for (int i = 0; i < doc->n; i++)
+        ns_dealloc(ctx, doc->pos[i].key);
+    ns_dealloc(ctx, doc->pos);
+    json_decref(doc->root);
+    memset(doc, 0, sizeof *doc);
+}
+
+int ns__yaml_line(const ns__yaml_doc *doc, const json_t *node, const char *key)
+{
+    if (doc == NULL)
+        return 0;
+    for (int i = 0; i < doc->n; i++) {
+        const ns__ypos *p = &doc->pos[i];
+        if (p->node == node && (key == NULL ? p->key == NULL : p->key && !strcmp(p->key, key)))
+            return p->line;
+    }
+    return key != NULL ? ns__yaml_line(doc, node, NULL) : 0;
+}
+
+ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                          char **json)
+{
+    *json = NULL;
+    json_t *root = NULL;
+    yconv c = {.ctx = ctx, .st = load(ctx, text, len, source, NULL, &root)};
     if (c.st == NS_OK) {
         char *text_out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
         *json = text_out ? ns_strdup(ctx, text_out) : NULL;

@@ -20,7 +20,7 @@
 
 /* y[n] = max(x, 0); written so that a NaN passes through (as torch) and reaches the loss's
  * non-finite check instead of silently becoming 0. */
-void ns_relu_forward(float *y, const float *x, size_t n)
+NS__CPU_CLONES void ns_relu_forward(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] < 0.0f ? 0.0f : x[i];
@@ -32,6 +32,13 @@ NS__CPU_CLONES void ns_relu_backward(float *dx, const float *dy, const float *y,
     /* Branch-free so it vectorises (a data-dependent branch mispredicts on real activations). */
     for (size_t i = 0; i < n; i++)
         dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* dx[n] = dy * (y > 0), for a dx that needs no accumulation (no clearing pass first). */
+NS__CPU_CLONES void ns_relu_backward_set(float *dx, const float *dy, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 /* ---- leaky relu ---------------------------------------------------------------------- */

@@ -1,19 +1,22 @@
 /* 2-D convolution (torch.nn.functional.conv2d, NCHW) as im2col + GEMM through OpenBLAS, one
- * GEMM per group, with a chunk of samples folded into each GEMM's N dimension.
+ * GEMM per sample and group.
  *
  * With K = C*KH*KW and P = OH*OW, the im2col matrix of a chunk of nb samples is
  * col[K, nb*P]: row (c, i, j) holds, for every sample and output position, the input under
  * kernel tap (i, j) of channel c (0 in the padding). A group's channels are consecutive, so
- * its rows are one contiguous block of col and its GEMM reads it in place:
- *   forward   Y_g[OC/G, nb*P]  = W_g[OC/G, K/G] . col_g[K/G, nb*P]
- *   backward  dW_g            += dY_g . col_g^T
- *             dcol_g           = W_g^T . dY_g,   then dx += col2im(dcol)
- * Y and dY are [OC, nb*P] (channel-major) while y and dy are NCHW ([nb, OC, P]); tmp holds
- * the reordering. For one sample the two layouts coincide and tmp is skipped. */
+ * its rows are one block of col, and sample s's columns are the P columns from s*P on, which
+ * the GEMMs read in place (leading dimension nb*P):
+ *   forward   y_s,g[OC/G, P]   = W_g[OC/G, K/G] . col_s,g[K/G, P]
+ *   backward  dW_g            += dy_s,g . col_s,g^T
+ *             dcol_s,g         = W_g^T . dy_s,g,   then dx += col2im(dcol)
+ * y_s and dy_s are sample s's NCHW blocks as they are, so nothing is reordered. The chunk only
+ * batches the im2col and col2im passes; it is kept small (see conv2d.c) so col and dcol stay
+ * in cache between those passes and the GEMMs. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "internal.h"
 #include "netsmith/kernels.h"
 
 int ns_conv2d_out_len(int in, int kernel, int stride, int padding, int dilation)
@@ -38,10 +41,22 @@ size_t ns_conv2d_col_floats(const ns_conv2d_geom *g, int chunk)
     return col_rows(g) * (size_t)chunk * out_plane(g);
 }
 
+/* No reordering buffer is needed any more (the GEMMs write and read NCHW blocks in place). */
 size_t ns_conv2d_tmp_floats(const ns_conv2d_geom *g, int chunk)
 {
-    return chunk > 1 ? (size_t)g->out_c * (size_t)chunk * out_plane(g) : 0;
+    (void)g;
+    (void)chunk;
+    return 0;
 }
+
+/* im2col and col2im copy rows of OW floats, often a dozen or two: kept as loops (gcc would
+ * otherwise call memcpy for each short row, which costs more than the copy), with an AVX2
+ * copy picked at load time where the CPU has it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NS__CONV_LOOPS NS__CPU_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NS__CONV_LOOPS NS__CPU_CLONES
+#endif
 
 /* The output columns [*lo, *hi) whose input column ow * stride + off lies in [0, in). */
 static void valid_range(int off, int stride, int in, int out, int *lo, int *hi)
@@ -54,9 +69,25 @@ static void valid_range(int off, int stride, int in, int out, int *lo, int *hi)
         *hi = *lo;
 }
 
+/* dst[0..n) = src[0..n): eight floats at a time (fixed-size copies the compiler turns into
+ * vector moves), the last eight overlapping the previous ones instead of a scalar tail. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int n)
+{
+    if (n < 8) {
+        for (int k = 0; k < n; k++)
+            dst[k] = src[k];
+        return;
+    }
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        memcpy(dst + k, src + k, 8 * sizeof *dst);
+    if (k < n)
+        memcpy(dst + n - 8, src + n - 8, 8 * sizeof *dst);
+}
+
 /* col[K, nb*P] from x[nb, C, H, W] (see the file comment). Row by row so the inner loops are
  * plain strided copies with the padding handled by ranges, not per-element tests. */
-static void im2col(float *restrict col, const float *restrict x, const ns_conv2d_geom *g, int nb)
+NS__CONV_LOOPS static void im2col(float *restrict col, const float *restrict x, const ns_conv2d_geom *g, int nb)
 {
     const int H = g->in_h, W = g->in_w, OH = g->out_h, OW = g->out_w;
     const int sh = g->stride[0], sw = g->stride[1];
@@ -86,8 +117,7 @@ static void im2col(float *restrict col, const float *restrict x, const ns_conv2d
                         for (int ow = 0; ow < lo; ow++)
                             r[ow] = 0.0f;
                         if (sw == 1) {
-                            for (int ow = lo; ow < hi; ow++)
-                                r[ow] = xr[ow + woff];
+                            copy_row(r + lo, xr + lo + woff, hi - lo);
                         } else {
                             for (int ow = lo; ow < hi; ow++)
                                 r[ow] = xr[ow * sw + woff];
@@ -102,7 +132,7 @@ static void im2col(float *restrict col, const float *restrict x, const ns_conv2d
 }
 
 /* dx[nb, C, H, W] += col2im(dcol[K, nb*P]): the adjoint of im2col. */
-static void col2im_add(float *restrict dx, const float *restrict dcol, const ns_conv2d_geom *g,
+NS__CONV_LOOPS static void col2im_add(float *restrict dx, const float *restrict dcol, const ns_conv2d_geom *g,
                        int nb)
 {
     const int H = g->in_h, W = g->in_w, OH = g->out_h, OW = g->out_w;
@@ -160,8 +190,8 @@ static double plane_sum(const float *v, size_t n)
     return sum;
 }
 
-/* Chunks of at most work->chunk samples, balanced: 130 samples in chunks of 120 run as 65 + 65
- * so neither GEMM is short. Chunk c covers samples [c * per, min(batch, (c + 1) * per)). */
+/* Chunks of at most work->chunk samples, balanced: 130 samples in chunks of 120 run as 65 + 65.
+ * Chunk c covers samples [c * per, min(batch, (c + 1) * per)). */
 static int chunk_size(int batch, int chunk)
 {
     int n = (batch + chunk - 1) / chunk;
@@ -181,31 +211,28 @@ void ns_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         const int nb = batch - b0 < per ? batch - b0 : per;
         const int n = nb * (int)P;
         im2col(work->col, x + (size_t)b0 * xs, g, nb);
-        /* One sample: [OC, P] is already its NCHW block. */
-        float *out = nb == 1 ? y + (size_t)b0 * ys : work->tmp;
-        for (int gi = 0; gi < G; gi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, n, kg, 1.0f,
-                        w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
-                        work->col + (size_t)gi * (size_t)kg * (size_t)n, n, 0.0f,
-                        out + (size_t)gi * (size_t)ocg * (size_t)n, n);
-        /* [OC, nb, P] -> [nb, OC, P], adding the bias on the way. */
         for (int s = 0; s < nb; s++) {
-            for (int oc = 0; oc < g->out_c; oc++) {
-                float *dst = y + (size_t)(b0 + s) * ys + (size_t)oc * P;
-                const float *src = out + (size_t)oc * (size_t)n + (size_t)s * P;
-                const float bias = b != NULL ? b[oc] : 0.0f;
-                if (nb == 1) {
-                    if (b != NULL)
-                        for (size_t p = 0; p < P; p++)
-                            dst[p] += bias;
-                } else {
+            float *yb = y + (size_t)(b0 + s) * ys;
+            for (int gi = 0; gi < G; gi++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)P, kg, 1.0f,
+                            w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
+                            work->col + (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P, n,
+                            0.0f, yb + (size_t)gi * (size_t)ocg * P, (int)P);
+            if (b != NULL)
+                for (int oc = 0; oc < g->out_c; oc++) {
+                    float *dst = yb + (size_t)oc * P;
+                    const float bias = b[oc];
                     for (size_t p = 0; p < P; p++)
-                        dst[p] = src[p] + bias;
+                        dst[p] += bias;
                 }
-            }
         }
     }
 }
+
+/* Channels whose bias gradient is summed sample by sample inside the backward's loop (a
+ * stack array of partial sums); wider layers sum it in a pass of its own. Either way each
+ * channel adds its per-sample plane sums in sample order, so the result is the same. */
+#define FUSED_DB_MAX 512
 
 void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const ns_conv2d_geom *g, int batch, ns_conv2d_work *work,
@@ -216,15 +243,18 @@ void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
     const size_t P = out_plane(g);
     const size_t xs = (size_t)g->in_c * (size_t)g->in_h * (size_t)g->in_w;
     const size_t ys = (size_t)g->out_c * P;
-    if (db != NULL)
+    double dbsum[FUSED_DB_MAX];
+    const bool fused_db = db != NULL && g->out_c <= FUSED_DB_MAX;
+    if (db != NULL && !fused_db)
         for (int oc = 0; oc < g->out_c; oc++) {
             double sum = 0.0;
             for (int s = 0; s < batch; s++)
                 sum += plane_sum(dy + (size_t)s * ys + (size_t)oc * P, P);
             db[oc] += (float)sum;
         }
-    if (dw == NULL && dx == NULL)
-        return;
+    if (fused_db)
+        for (int oc = 0; oc < g->out_c; oc++)
+            dbsum[oc] = 0.0;
     const int per = chunk_size(batch, work->chunk);
     const int last = (batch - 1) / per;
     /* The forward's im2col is reused only when the batch is one chunk: with more, this loop
@@ -235,31 +265,30 @@ void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
         const int b0 = c * per;
         const int nb = batch - b0 < per ? batch - b0 : per;
         const int n = nb * (int)P;
-        /* dY[OC, nb*P]: for one sample, dy's own block. */
-        const float *dyc = dy + (size_t)b0 * ys;
-        if (nb > 1) {
-            for (int s = 0; s < nb; s++)
+        if (dw != NULL && !reuse)
+            im2col(work->col, x + (size_t)b0 * xs, g, nb);
+        for (int s = 0; s < nb; s++) {
+            const float *dyb = dy + (size_t)(b0 + s) * ys;
+            if (fused_db)
                 for (int oc = 0; oc < g->out_c; oc++)
-                    memcpy(work->tmp + (size_t)oc * (size_t)n + (size_t)s * P,
-                           dyc + (size_t)s * ys + (size_t)oc * P, P * sizeof(float));
-            dyc = work->tmp;
+                    dbsum[oc] += plane_sum(dyb + (size_t)oc * P, P);
+            for (int gi = 0; gi < G; gi++) {
+                const float *dyg = dyb + (size_t)gi * (size_t)ocg * P;
+                const size_t at = (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P;
+                if (dw != NULL)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, kg, (int)P, 1.0f,
+                                dyg, (int)P, work->col + at, n, 1.0f,
+                                dw + (size_t)gi * (size_t)ocg * (size_t)kg, kg);
+                if (dx != NULL)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kg, (int)P, ocg, 1.0f,
+                                w + (size_t)gi * (size_t)ocg * (size_t)kg, kg, dyg, (int)P, 0.0f,
+                                work->dcol + at, n);
+            }
         }
-        if (dw != NULL) {
-            if (!reuse)
-                im2col(work->col, x + (size_t)b0 * xs, g, nb);
-            for (int gi = 0; gi < G; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, kg, n, 1.0f,
-                            dyc + (size_t)gi * (size_t)ocg * (size_t)n, n,
-                            work->col + (size_t)gi * (size_t)kg * (size_t)n, n, 1.0f,
-                            dw + (size_t)gi * (size_t)ocg * (size_t)kg, kg);
-        }
-        if (dx != NULL) {
-            for (int gi = 0; gi < G; gi++)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kg, n, ocg, 1.0f,
-                            w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
-                            dyc + (size_t)gi * (size_t)ocg * (size_t)n, n, 0.0f,
-                            work->dcol + (size_t)gi * (size_t)kg * (size_t)n, n);
+        if (dx != NULL)
             col2im_add(dx + (size_t)b0 * xs, work->dcol, g, nb);
-        }
     }
+    if (fused_db)
+        for (int oc = 0; oc < g->out_c; oc++)
+            db[oc] += (float)dbsum[oc];
 }

@@ -4,8 +4,10 @@
  * kernel loops over B*C planes; windows are clipped to the input once per output row and
  * column, never tested per element. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
+#include "internal.h"
 #include "netsmith/kernels.h"
 
 static int imax(int a, int b)
@@ -62,6 +64,33 @@ static int maxpool_row(float *restrict yr, int32_t *restrict ar, const float *re
     return nan;
 }
 
+/* The common 2x2, stride 2, unpadded window, as maxpool_row computes it: taps in row-major
+ * order, each replacing the running maximum only when strictly larger, so the first maximum
+ * wins; x0 and x1 are the window's two input rows (row h0 and h0 + 1, offsets base and
+ * base + W). Returns whether a NaN was seen (the caller then redoes the row). */
+NS__CPU_CLONES static int maxpool_row_2x2(float *restrict yr, int32_t *restrict ar,
+                                          const float *restrict x0, const float *restrict x1,
+                                          int OW, int32_t base, int32_t W)
+{
+    int nan = 0;
+    for (int ow = 0; ow < OW; ow++) {
+        const int i = 2 * ow;
+        const float a = x0[i], b = x0[i + 1], c = x1[i], d = x1[i + 1];
+        float best = a;
+        int32_t at = base + i;
+        at = b > best ? base + i + 1 : at;
+        best = b > best ? b : best;
+        at = c > best ? base + W + i : at;
+        best = c > best ? c : best;
+        at = d > best ? base + W + i + 1 : at;
+        best = d > best ? d : best;
+        yr[ow] = best;
+        ar[ow] = at;
+        nan |= (a != a) | (b != b) | (c != c) | (d != d);
+    }
+    return nan;
+}
+
 /* argmax holds plane offsets h * W + w as int32: planes are far smaller than 2^31. */
 void ns_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const ns_conv2d_geom *g,
                           int batch)
@@ -69,6 +98,7 @@ void ns_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const ns_co
     const int H = g->in_h, W = g->in_w, OH = g->out_h, OW = g->out_w;
     const size_t plane = (size_t)H * (size_t)W, P = (size_t)OH * (size_t)OW;
     const size_t planes = (size_t)batch * (size_t)g->in_c;
+    const bool win2x2 = g->kernel[1] == 2 && g->stride[1] == 2 && g->padding[1] == 0;
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * plane;
         for (int oh = 0; oh < OH; oh++) {
@@ -76,7 +106,12 @@ void ns_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const ns_co
             const int h0 = imax(hs, 0), h1 = imin(hs + g->kernel[0], H);
             float *yr = y + pl * P + (size_t)oh * (size_t)OW;
             int32_t *ar = argmax + pl * P + (size_t)oh * (size_t)OW;
-            if (!maxpool_row(yr, ar, xp, g, h0, h1))
+            if (win2x2 && h1 - h0 == 2) {
+                if (!maxpool_row_2x2(yr, ar, xp + (size_t)h0 * (size_t)W,
+                                     xp + (size_t)(h0 + 1) * (size_t)W, OW, (int32_t)(h0 * W),
+                                     (int32_t)W))
+                    continue;
+            } else if (!maxpool_row(yr, ar, xp, g, h0, h1))
                 continue;
             /* PyTorch's rule where a NaN is involved: the first maximum wins ties and a NaN
              * wins over numbers (its loop keeps replacing, so the last NaN). Rare: redone
@@ -109,6 +144,23 @@ void ns_maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax,
         float *dxp = dx + pl * plane;
         const float *dyp = dy + pl * P;
         const int32_t *ap = argmax + pl * P;
+        for (size_t o = 0; o < P; o++)
+            dxp[ap[o]] += dyp[o];
+    }
+}
+
+void ns_maxpool2d_backward_set(float *dx, const float *dy, const int32_t *argmax,
+                               const ns_conv2d_geom *g, int batch)
+{
+    const size_t plane = (size_t)g->in_h * (size_t)g->in_w;
+    const size_t P = (size_t)g->out_h * (size_t)g->out_w;
+    const size_t planes = (size_t)batch * (size_t)g->in_c;
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *dxp = dx + pl * plane;
+        const float *dyp = dy + pl * P;
+        const int32_t *ap = argmax + pl * P;
+        /* Cleared plane by plane, so the scatter below finds it in cache. */
+        memset(dxp, 0, plane * sizeof *dxp);
         for (size_t o = 0; o < P; o++)
             dxp[ap[o]] += dyp[o];
     }

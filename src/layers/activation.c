@@ -22,8 +22,7 @@ static void relu_fwd(ns__layer *l, const float *x, int b, bool t, ns_rng *r)
 static void relu_bwd(ns__layer *l, const float *x, const float *dy, int b)
 {
     (void)x;
-    ns__layer_clear_dx(l, b);
-    ns_relu_backward(l->dx, dy, l->y, n_of(l, b));
+    ns_relu_backward_set(l->dx, dy, l->y, n_of(l, b));
 }
 
 static void leaky_fwd(ns__layer *l, const float *x, int b, bool t, ns_rng *r)

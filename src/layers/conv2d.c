@@ -1,34 +1,21 @@
 /* conv2d: y[B,OC,OH,OW] = conv(x[B,C,H,W], weight[OC,C/G,KH,KW]) + bias[OC]
  * (torch.nn.Conv2d with zero padding). The im2col work buffers live in the layer's scratch:
- * col [C*KH*KW, chunk*OH*OW], dcol (same; only when dx is needed) and tmp [OC, chunk*OH*OW]
- * (only when chunk > 1). When a batch is one chunk, col survives from forward to backward,
- * which reuses it. */
+ * col [C*KH*KW, chunk*OH*OW] and dcol (same; only when dx is needed), chunk samples at a
+ * time. When a batch is one chunk, col survives from forward to backward, which reuses it. */
 #include <math.h>
 
 #include "internal.h"
 
-/* Most floats one work buffer may take. The batch is folded into the GEMMs' N dimension up to
- * this size: 4 Mi floats (16 MiB) keeps whole batches of 64 small images in one GEMM (the
- * Fashion-MNIST CNN's second conv takes 2.2 Mi floats for 64) while a large image still gets
- * one sample per chunk rather than an unbounded buffer. */
-#define CONV_COL_BUDGET ((size_t)1 << 22)
+/* Most floats one work buffer (col, and dcol) may take. A chunk of samples shares one im2col
+ * and one col2im pass; the GEMMs run sample by sample either way (conv.c), so a large chunk
+ * buys nothing but memory: 64 Ki floats (256 KiB) keeps col and dcol in the L2 cache
+ * between those passes and the GEMMs. A sample whose columns are larger gets a chunk of one. */
+#define CONV_COL_BUDGET ((size_t)1 << 16)
 
-/* A sample's GEMMs are left alone when they are shallow (fewer reduction rows per group than
- * this) and already long (at least CONV_LONG_PLANE output positions): such a GEMM streams its
- * output at memory speed, and folding samples would add a reorder pass through tmp that costs
- * as much as the GEMM (the Fashion CNN's first conv, K = 9 over 26x26 positions, runs about
- * twice as fast per sample). Deeper or smaller GEMMs gain from folding: longer N, better
- * blocking and threading in OpenBLAS. */
-#define CONV_SHALLOW_K 64
-#define CONV_LONG_PLANE 256
-
-/* Samples per GEMM: one for shallow, long GEMMs; otherwise as many as the budget allows, at
- * most the batch the arena is planned for. */
+/* Samples per im2col pass: as many as the budget allows, at most the batch the arena is
+ * planned for. */
 static int conv_chunk(const ns__layer *l, const ns_conv2d_geom *g)
 {
-    int kg = g->in_c / g->groups * g->kernel[0] * g->kernel[1];
-    if (kg < CONV_SHALLOW_K && g->out_h * g->out_w >= CONV_LONG_PLANE)
-        return 1;
     size_t per_sample = ns_conv2d_col_floats(g, 1);
     size_t fit = per_sample > 0 ? CONV_COL_BUDGET / per_sample : 1;
     if (fit < 1)

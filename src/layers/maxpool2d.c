@@ -43,8 +43,7 @@ static void maxpool_backward(ns__layer *l, const float *x, const float *dy, int 
         return;
     ns_conv2d_geom g;
     ns__layer_geom(l, &g);
-    ns__layer_clear_dx(l, batch);
-    ns_maxpool2d_backward(l->dx, dy, argmax_of(l), &g, batch);
+    ns_maxpool2d_backward_set(l->dx, dy, argmax_of(l), &g, batch);
 }
 
 const ns__layer_type ns__maxpool2d_type = {NS_LAYER_MAXPOOL2D, maxpool_setup, NULL, maxpool_forward,

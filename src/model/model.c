@@ -71,9 +71,26 @@ void ns_model_free(ns_model *model)
     ns_dealloc(ctx, model->params);
     ns_dealloc(ctx, model->grads);
     ns_dealloc(ctx, model->buffers);
+    ns_dealloc(ctx, model->owned_x);
     ns_dealloc(ctx, model->layers);
     ns_spec_free(model->spec);
     ns_dealloc(ctx, model);
+}
+
+/* A relu after a linear or conv2d layer works in place: its output overwrites that layer's
+ * (whose backward reads its input, never its output), and its input gradient overwrites the
+ * gradient it receives (the next layer's dx, read by nobody else). Values do not change; the
+ * arena loses two activation-sized buffers per such relu (a third of a small CNN's). */
+static bool relu_shares_y(const ns_model *m, int i)
+{
+    const ns__layer *l = m->layers;
+    return i > 0 && l[i].spec.kind == NS_LAYER_RELU &&
+           (l[i - 1].spec.kind == NS_LAYER_LINEAR || l[i - 1].spec.kind == NS_LAYER_CONV2D);
+}
+
+static bool relu_shares_dx(const ns_model *m, int i)
+{
+    return relu_shares_y(m, i) && i + 1 < m->n_layers;
 }
 
 /* Sets up every layer's shapes and slots; returns the arena size in bytes. */
@@ -110,8 +127,9 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         for (int b = 0; b < l->n_buffers; b++)
             m->n_buffers += l->buffers[b].numel;
         bool need_dx = l->need_dx;
-        *arena_bytes += ns_arena_plan_floats(B * (size_t)l->out_size);
-        if (need_dx)
+        if (!relu_shares_y(m, i))
+            *arena_bytes += ns_arena_plan_floats(B * (size_t)l->out_size);
+        if (need_dx && !relu_shares_dx(m, i))
             *arena_bytes += ns_arena_plan_floats(B * (size_t)l->in_size);
         if (per_sample * B + fixed > 0)
             *arena_bytes += ns_arena_plan_floats(per_sample * B + fixed);
@@ -140,11 +158,19 @@ static void carve(ns_model *m)
             bo += l->buffers[b].numel;
         }
         size_t scratch = (size_t)(uintptr_t)l->scratch;
-        l->y = ns_arena_floats(&m->arena, B * (size_t)l->out_size);
-        l->dx = l->dx ? ns_arena_floats(&m->arena, B * (size_t)l->in_size) : NULL;
+        l->y = relu_shares_y(m, i) ? m->layers[i - 1].y
+                                   : ns_arena_floats(&m->arena, B * (size_t)l->out_size);
+        l->dx = l->dx && !relu_shares_dx(m, i) ? ns_arena_floats(&m->arena, B * (size_t)l->in_size)
+                                               : NULL;
         l->scratch = scratch ? ns_arena_floats(&m->arena, scratch) : NULL;
         NS_ASSERT(l->y != NULL);
     }
+    /* A shared dx is the next layer's, carved after this one. */
+    for (int i = 0; i < m->n_layers; i++)
+        if (relu_shares_dx(m, i) && m->layers[i].need_dx) {
+            m->layers[i].dx = m->layers[i + 1].dx;
+            NS_ASSERT(m->layers[i].dx != NULL);
+        }
 }
 
 ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,

@@ -654,3 +654,13 @@ ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm)
     opt->steps++;
     return NS_OK;
 }
+
+size_t ns_optim_param_count(const ns_optim *opt)
+{
+    return opt->n;
+}
+
+ns_ctx *ns_optim_ctx(const ns_optim *opt)
+{
+    return opt->ctx;
+}

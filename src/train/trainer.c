@@ -208,7 +208,7 @@ ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t
 
 /* The loss's targets for a batch: labels for cross-entropy; float values otherwise (made in
  * tvals[n] from labels for a single-logit binary classifier). */
-static ns_targets batch_targets(const ns_loss_config *loss, const ns_batch *b, float *tvals)
+ns_targets ns_batch_targets(const ns_loss_config *loss, const ns_batch *b, float *tvals)
 {
     ns_targets tg = {.values = b->y, .labels = b->labels};
     if (b->labels != NULL && loss->kind != NS_LOSS_CROSS_ENTROPY) {
@@ -241,7 +241,7 @@ static ns_status train_step(ns_trainer *t, const ns_batch *b, int64_t epoch, dou
     ns_status st = ns_model_forward(m, b->x, b->n, true, &pred);
     if (st != NS_OK)
         return st;
-    ns_targets tg = batch_targets(&t->cfg.loss, b, t->tvals);
+    ns_targets tg = ns_batch_targets(&t->cfg.loss, b, t->tvals);
     st = ns_loss_compute(t->ctx, &t->cfg.loss, pred, &tg, b->n, ns_model_output_size(m), loss,
                          t->dpred);
     if (st == NS_ERR_NONFINITE || (st == NS_OK && !isfinite(*loss)))
@@ -282,7 +282,7 @@ static ns_status eval_into(ns_model *model, const ns_loss_config *loss, const ns
             return st;
         double l = 0;
         if (loss != NULL) {
-            ns_targets tg = batch_targets(loss, &b, tvals);
+            ns_targets tg = ns_batch_targets(loss, &b, tvals);
             st = ns_loss_compute(ctx, loss, pred, &tg, b.n, ns_model_output_size(model), &l, NULL);
             if (st != NS_OK)
                 return st;

@@ -20,6 +20,10 @@
 #define LOSS_RTOL 1e-5
 #define WEIGHT_RTOL 1e-5
 #define WEIGHT_ATOL 2e-6
+/* Centred RMSprop divides by sqrt(v - mean(g)^2), which cancels: the last-bit differences of
+ * the GEMMs (OpenBLAS picks different kernels on AVX2 and AVX-512 machines) grow to a few
+ * 1e-6 over 20 steps there, while every other case agrees to 1e-6 or better. */
+#define CENTERED_ATOL 1e-5
 
 static double jnum(json_t *o, const char *k, double dflt)
 {
@@ -143,7 +147,8 @@ static void run_case(const char *name)
         for (size_t k = 0; k < n; k++)
             worst = fmax(worst, fabs((double)t.data[k] - (double)want[k]));
         fprintf(stderr, "  %-16s %-16s max |diff| %.2g\n", name, key, worst);
-        NS_ASSERT_ALL_CLOSE(t.data, (const float *)st->data, n, WEIGHT_RTOL, WEIGHT_ATOL);
+        NS_ASSERT_ALL_CLOSE(t.data, (const float *)st->data, n, WEIGHT_RTOL,
+                            strcmp(name, "rmsprop_centered") == 0 ? CENTERED_ATOL : WEIGHT_ATOL);
     }
     json_decref(c);
     ns_optim_free(opt);

@@ -1,0 +1,307 @@
+/* netsmith pipelines: files of connected cards (YAML or JSON), checked before anything runs,
+ * run in dependency order with loops, events per card, progress and cancellation, card
+ * outputs kept on disk for restarts, and single cards run alone over files.
+ *
+ * A card is a C table entry (ns_card_def): typed input and output ports, typed settings with
+ * defaults, and a run function. The built-in cards are those of DESIGN.md; an application adds
+ * its own with ns_card_register. A registry, a pipeline and a run belong to one thread at a
+ * time (their context's); different pipelines on different contexts run concurrently. */
+#ifndef NETSMITH_PIPELINE_H
+#define NETSMITH_PIPELINE_H
+
+#include "netsmith/core.h"
+#include "netsmith/data.h"
+#include "netsmith/model.h"
+#include "netsmith/train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- values on the wires -------------------------------------------------------------------- */
+
+#define NS_VALUE_KINDS(X)                                                                          \
+    X(DATASET, "dataset", "rows of features with targets or class labels")                       \
+    X(MODEL_SPEC, "model_spec", "a network blueprint or layer list, not yet built")              \
+    X(DATA_SHAPE, "data_shape", "the input shape of the data and the outputs its targets need")  \
+    X(MODEL, "model", "a built network: weights, gradients, buffers and its last forward pass")  \
+    X(OPTIMIZER, "optimizer", "an optimizer bound to a model: settings, moments, step count")     \
+    X(BATCH_INDEX, "batch_index", "a position in the batches: epoch, index, size and order")     \
+    X(BATCH_DATA, "batch_data", "one batch of inputs with their targets")                        \
+    X(PREDICTIONS, "predictions", "model outputs, one row per sample")                           \
+    X(LOSS, "loss", "a loss value with its gradient for the predictions")                        \
+    X(METRICS, "metrics", "evaluation or training metrics")                                      \
+    X(INTEGER, "integer", "a whole number")                                                      \
+    X(FILE, "file", "the path of a written file")
+
+typedef enum ns_value_kind {
+    NS_VALUE_NONE = 0,
+#define NS__VK_ENUM(e, name, doc) NS_VALUE_##e,
+    NS_VALUE_KINDS(NS__VK_ENUM)
+#undef NS__VK_ENUM
+        NS_VALUE_KIND_COUNT
+} ns_value_kind;
+
+const char *ns_value_kind_name(ns_value_kind kind);
+const char *ns_value_kind_doc(ns_value_kind kind);
+/* NS_VALUE_NONE for an unknown name. */
+ns_value_kind ns_value_kind_parse(const char *name);
+
+/* A value: reference counted, owned by the run. Models and optimizers are objects changed in
+ * place by the training cards: every wire that carries one carries the same object. */
+typedef struct ns_value ns_value;
+
+/* Payloads of the plain kinds. */
+typedef struct ns_data_shape {
+    int ndim;                   /* 1 (features) or 3 (channels, height, width) */
+    int shape[NS_MAX_DIMS - 1];
+    int outputs;                /* outputs the targets need (classes, or 1 for two classes
+                                   with bce, or the target count) */
+    ns_task task;
+    int classes;
+} ns_data_shape;
+
+typedef struct ns_batch_pos {
+    int64_t epoch, index; /* this batch */
+    int64_t batches;      /* batches per epoch */
+    int batch_size;
+    bool shuffle, drop_last;
+    uint64_t seed;        /* the order of each epoch comes from (seed, epoch) */
+} ns_batch_pos;
+
+typedef struct ns_tensor2 { /* rows x cols floats */
+    float *data;
+    int64_t rows;
+    int cols;
+} ns_tensor2;
+
+typedef struct ns_loss_value {
+    double value;
+    ns_tensor2 grad; /* d loss / d predictions */
+    ns_loss_kind kind;
+} ns_loss_value;
+
+typedef struct ns_metrics_value {
+    ns_task task;
+    ns_metric_values values;
+    int classes;
+    int64_t *confusion; /* [classes * classes] or NULL */
+    char **class_names; /* [classes] or NULL */
+} ns_metrics_value;
+
+ns_value_kind ns_value_get_kind(const ns_value *v);
+/* The payload, or NULL when v is not of that kind. The value keeps ownership. */
+ns_dataset *ns_value_dataset(const ns_value *v);
+ns_spec *ns_value_spec(const ns_value *v);
+const ns_data_shape *ns_value_data_shape(const ns_value *v);
+ns_model *ns_value_model(const ns_value *v);
+ns_optim *ns_value_optim(const ns_value *v);
+const ns_batch_pos *ns_value_batch_pos(const ns_value *v);
+const ns_batch *ns_value_batch(const ns_value *v);
+/* A batch value's widths: floats per sample in x and in y (0 with labels). */
+void ns_value_batch_widths(const ns_value *v, int *features, int *targets);
+const ns_tensor2 *ns_value_tensor(const ns_value *v);
+const ns_loss_value *ns_value_loss(const ns_value *v);
+const ns_metrics_value *ns_value_metrics(const ns_value *v);
+bool ns_value_integer(const ns_value *v, int64_t *out);
+const char *ns_value_file(const ns_value *v);
+/* The object a model or optimizer value is (the id of the card that made it); "" otherwise. */
+const char *ns_value_object(const ns_value *v);
+
+/* ---- cards -------------------------------------------------------------------------------- */
+
+typedef struct ns_port_def {
+    const char *name;
+    ns_value_kind kind;
+    bool optional;
+    const char *doc;
+} ns_port_def;
+
+typedef enum ns_setting_type {
+    NS_SETTING_INT = 1,
+    NS_SETTING_NUMBER,
+    NS_SETTING_BOOL,
+    NS_SETTING_STRING,
+    NS_SETTING_LIST, /* a list of numbers */
+    NS_SETTING_ANY   /* any JSON value, checked by the card */
+} ns_setting_type;
+
+typedef struct ns_setting_def {
+    const char *name;
+    ns_setting_type type;
+    const char *default_json; /* NULL: no default; "null": absent unless given */
+    const char *choices;      /* for strings: "a|b|c", or NULL for free text */
+    const char *doc;
+    double min, max;          /* for numbers, when min < max */
+} ns_setting_def;
+
+typedef struct ns_card_call ns_card_call;
+
+typedef struct ns_card_def {
+    const char *name;
+    const char *doc;
+    const ns_port_def *inputs;
+    int n_inputs;
+    const ns_port_def *outputs;
+    int n_outputs;
+    const ns_setting_def *settings;
+    int n_settings;
+    /* The card's own work. Reads inputs and settings from call, sets every output it makes
+     * (optional outputs may stay unset). Errors go on the call's context; the run adds the
+     * card id, file and line. */
+    ns_status (*run)(ns_card_call *call);
+    /* Optional: extra checks of settings before anything runs (on the call's settings only;
+     * no inputs). */
+    ns_status (*check)(ns_card_call *call);
+    /* A loop card (the executor runs its nested cards); run is NULL then. */
+    bool is_loop;
+    /* Settings other than those listed are passed through (checked by check). */
+    bool open_settings;
+} ns_card_def;
+
+/* Inside run and check. */
+ns_ctx *ns_card_ctx(ns_card_call *c);
+const char *ns_card_id(ns_card_call *c);
+/* The value wired to an input port, NULL when an optional port is not wired. */
+ns_value *ns_card_in(ns_card_call *c, const char *port);
+/* Settings (after defaults and --set overrides); NS_ERR_NOTFOUND when absent. */
+bool ns_card_has(ns_card_call *c, const char *name);
+int64_t ns_card_int(ns_card_call *c, const char *name);
+double ns_card_number(ns_card_call *c, const char *name);
+bool ns_card_bool(ns_card_call *c, const char *name);
+const char *ns_card_string(ns_card_call *c, const char *name); /* "" when absent */
+/* A list setting into out[cap]; returns its length (-1 if absent). */
+int ns_card_list(ns_card_call *c, const char *name, double *out, int cap);
+/* The settings as JSON text, every one (for open-settings cards); owned by the call. */
+const char *ns_card_settings_json(ns_card_call *c);
+const ns_progress *ns_card_progress(ns_card_call *c);
+/* State a card keeps across the iterations of a loop (batchers, buffers): *slot starts NULL;
+ * free_fn is called when the run ends. */
+void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *));
+
+/* Outputs: the call takes the payload over (set_* free it on failure). */
+ns_status ns_card_out_dataset(ns_card_call *c, const char *port, ns_dataset *ds);
+ns_status ns_card_out_spec(ns_card_call *c, const char *port, ns_spec *spec);
+ns_status ns_card_out_data_shape(ns_card_call *c, const char *port, const ns_data_shape *s);
+/* A new model object (named after this card). */
+ns_status ns_card_out_model(ns_card_call *c, const char *port, ns_model *model);
+/* A new optimizer object bound to the model value (which it keeps alive). */
+ns_status ns_card_out_optim(ns_card_call *c, const char *port, ns_optim *opt, ns_value *model);
+ns_status ns_card_out_batch_pos(ns_card_call *c, const char *port, const ns_batch_pos *p);
+/* Borrowed batch memory: valid until this card runs again (or the run ends). features: floats
+ * per sample in x; targets: floats per sample in y (0 when the batch has labels). */
+ns_status ns_card_out_batch(ns_card_call *c, const char *port, const ns_batch *b, int features,
+                            int targets);
+/* Copies t. */
+ns_status ns_card_out_tensor(ns_card_call *c, const char *port, const float *data, int64_t rows,
+                             int cols);
+ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, const float *grad,
+                           int64_t rows, int cols, ns_loss_kind kind);
+/* Copies the confusion matrix and class names (either may be NULL). */
+ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
+                              const ns_metric_values *values, int classes,
+                              const int64_t *confusion, const char *const *class_names);
+ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t v);
+ns_status ns_card_out_file(ns_card_call *c, const char *port, const char *path);
+/* Passes an input value on unchanged (the same object). */
+ns_status ns_card_out_same(ns_card_call *c, const char *port, ns_value *v);
+
+/* ---- the registry ------------------------------------------------------------------------ */
+
+typedef struct ns_cards ns_cards;
+
+/* A registry holding the built-in cards. */
+ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out);
+void ns_cards_free(ns_cards *cards);
+/* Adds a card (def and everything it points to must outlive the registry). NS_ERR_INVALID
+ * for a duplicate name or a malformed definition (naming what is wrong). */
+ns_status ns_card_register(ns_cards *cards, const ns_card_def *def);
+int ns_cards_count(const ns_cards *cards);
+const ns_card_def *ns_cards_get(const ns_cards *cards, int i);
+const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name);
+/* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas.
+ * *json allocated on the registry's context (ns_dealloc). */
+ns_status ns_cards_to_json(const ns_cards *cards, char **json);
+
+/* ---- pipelines --------------------------------------------------------------------------- */
+
+typedef struct ns_pipeline ns_pipeline;
+
+/* Reads a pipeline (YAML or JSON text) and checks it: every card known, every setting known
+ * and of its type, every required input wired, every wire naming an existing output of the
+ * right kind that exists where it is used, no cycles. Messages name the file, line and card
+ * id and say how to fix it. overrides (may be NULL) are "card.setting=value" strings applied
+ * before the checks (value parsed as YAML). */
+ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const char *source,
+                            const char *const *overrides, int n_overrides, ns_pipeline **out);
+ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
+                           int n_overrides, ns_pipeline **out);
+void ns_pipeline_free(ns_pipeline *p);
+const char *ns_pipeline_name(const ns_pipeline *p);
+/* Top-level cards in run order. */
+int ns_pipeline_card_count(const ns_pipeline *p);
+const char *ns_pipeline_card_id(const ns_pipeline *p, int i);
+
+typedef enum ns_card_event_kind {
+    NS_CARD_STARTED = 0,
+    NS_CARD_FINISHED,
+    NS_CARD_FAILED,
+    NS_CARD_SKIPPED, /* restored from the state directory */
+    NS_CARD_ITERATION /* a loop finished an iteration (epoch, or batch of a batch loop) */
+} ns_card_event_kind;
+
+const char *ns_card_event_kind_name(ns_card_event_kind kind);
+
+typedef struct ns_card_event {
+    ns_card_event_kind kind;
+    const char *id;    /* the card's id */
+    const char *card;  /* its card name */
+    int depth;         /* 0 at the top, 1 inside a loop, ... */
+    int64_t iteration, iterations; /* loops: done and planned; inner cards: the loop's */
+    double seconds;    /* FINISHED / FAILED: the card's run time; ITERATION: the loop's so far */
+    const char *message; /* FAILED: the error */
+} ns_card_event;
+
+typedef struct ns_run_options {
+    const char *state_dir; /* keep every top-level card's outputs here (NULL: none) */
+    const char *from;      /* restart at this top-level card; earlier ones load from state_dir */
+    void (*on_event)(void *ud, const ns_card_event *ev);
+    void *ud;
+    const ns_progress *progress; /* cancellation; stage = the running card's id */
+} ns_run_options;
+
+/* Runs the pipeline. On failure the message names the card; outputs made so far stay
+ * readable with ns_pipeline_output. A pipeline can run once per ns_pipeline_parse. */
+ns_status ns_pipeline_run(ns_pipeline *p, const ns_run_options *opts);
+/* An output of a top-level card after a run ("card.port"), or NULL. */
+ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref);
+/* Every output of a top-level card (a loop: what it passes on) into names/values[cap] (values
+ * NULL where none was made); returns the count, -1 for an unknown card. */
+int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns_value **values,
+                        int cap);
+
+/* ---- values as files (--state, netsmith card) ------------------------------------------ */
+
+/* Writes a value into dir as <port>.<ext> (safetensors for datasets, models, optimizers,
+ * batches, tensors and losses; JSON for specs, shapes, positions, metrics, integers and
+ * files); *path_out (may be NULL) receives the file name allocated on ctx. An optimizer file
+ * names its model's file (written beside it when model_path is NULL). */
+ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const char *port,
+                        char **path_out);
+/* Reads a value file of the given kind. An optimizer binds to bind_model (a model value)
+ * when given, else to the model file it names. */
+ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_value *bind_model,
+                        ns_value **out);
+void ns_value_release(ns_value *v);
+
+/* Runs one card alone: inputs from files (name=path pairs), outputs written into out_dir,
+ * with a manifest (out_dir/outputs.json: port -> file, kind). settings is a JSON object text
+ * (may be NULL). Models and optimizers passed in are written back under out_dir as well. */
+ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const *in_names,
+                            const char *const *in_paths, int n_in, const char *settings_json,
+                            const char *out_dir, const ns_progress *progress);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,37 @@
+/* Creating directories for the files netsmith writes. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include "netsmith/io.h"
+
+ns_status ns_make_dirs(ns_ctx *ctx, const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return ns_errorf(ctx, NS_ERR_IO, "the path %.64s... is too long", path);
+    for (char *q = buf + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return ns_errorf(ctx, NS_ERR_IO, "cannot create directory %s: %s", buf,
+                             strerror(errno));
+        *q = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ns_errorf(ctx, NS_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    return NS_OK;
+}
+
+ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path)
+{
+    const char *slash = strrchr(file_path, '/');
+    if (slash == NULL || slash == file_path)
+        return NS_OK;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%.*s", (int)(slash - file_path), file_path);
+    return ns_make_dirs(ctx, buf);
+}

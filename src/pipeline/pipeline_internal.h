@@ -1,0 +1,105 @@
+/* Internals shared by the pipeline files: values, card calls, the parsed pipeline. */
+#ifndef NETSMITH_PIPELINE_INTERNAL_H
+#define NETSMITH_PIPELINE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "internal.h"
+#include "io/yaml_doc.h"
+#include "netsmith/pipeline.h"
+
+struct ns_value {
+    ns_value_kind kind;
+    int refs;
+    ns_ctx *ctx;
+    char object[64];  /* models and optimizers: the id of the card that made the object */
+    ns_value *model;  /* optimizer: the model value it updates (one reference) */
+    union {
+        ns_dataset *dataset;
+        ns_spec *spec;
+        ns_data_shape shape;
+        ns_model *model;
+        ns_optim *optim;
+        ns_batch_pos pos;
+        ns_batch batch;
+        ns_tensor2 tensor;
+        ns_loss_value loss;
+        ns_metrics_value metrics;
+        int64_t integer;
+        char *file;
+    } u;
+    void *owned;            /* memory behind a batch read from a file */
+    int features, targets;  /* a batch's widths */
+};
+
+ns_status ns__value_new(ns_ctx *ctx, ns_value_kind kind, ns_value **out);
+ns_value *ns__value_ref(ns_value *v);
+
+/* A card in a pipeline (or alone, for ns_card_run_files). */
+typedef struct ns__node ns__node;
+
+typedef struct ns__input {
+    const char *port;  /* the input's name (a port of the card, or any name on a loop) */
+    char *ref;         /* "card.port" as written */
+    int line;
+    ns__node *src;     /* the card it names */
+    int src_port;      /* index into src's outputs, or -1 for a loop's exposed value */
+    char *src_name;    /* the port name after the dot */
+    ns_value *value;   /* ns_card_run_files: the value loaded from a file */
+} ns__input;
+
+struct ns__node {
+    char *id;
+    const ns_card_def *def;
+    int line;
+    json_t *json;      /* the card as written (owned by the document) */
+    json_t *settings;  /* with defaults filled in */
+    char *settings_json;
+    ns__input *in;
+    int n_in;
+    ns__node *parent;  /* the enclosing loop, or NULL */
+    ns__node **body;   /* a loop's cards in run order */
+    int n_body;
+    ns_value **out;    /* [def->n_outputs] */
+    /* a loop: the values it exposes inside (its inputs by name, epoch, batch_index) */
+    ns_value *loop_epoch, *loop_pos;
+    void *scratch;
+    void (*scratch_free)(void *);
+    int order;         /* position in the run order of its scope */
+    bool ran;
+};
+
+struct ns_card_call {
+    ns_ctx *ctx;
+    ns__node *node;
+    const char *base_dir;
+    const ns_progress *progress;
+    uint64_t seed; /* the pipeline's seed (for settings left at null) */
+};
+
+/* The loop card's definition (the executor runs it). */
+extern const ns_card_def ns__loop_card;
+
+/* Built-in card tables (one per file). */
+extern const ns_card_def ns__data_cards[];
+extern const int ns__data_card_count;
+extern const ns_card_def ns__model_cards[];
+extern const int ns__model_card_count;
+extern const ns_card_def ns__step_cards[];
+extern const int ns__step_card_count;
+
+/* The value of a node's output or exposed loop value for an input, or NULL if not made yet. */
+ns_value *ns__input_value(const ns__input *in);
+
+/* Settings shared by every card (execution place). */
+extern const ns_setting_def ns__common_settings[];
+extern const int ns__common_setting_count;
+
+/* A setting's JSON value (NULL if absent or null). */
+json_t *ns__card_setting(ns_card_call *c, const char *name);
+/* The seed setting `name`, or the pipeline's seed when it is null. */
+uint64_t ns__card_seed(ns_card_call *c, const char *name);
+/* Writes/reads the outputs manifest (dir/outputs.json). */
+ns_status ns__write_outputs(ns_ctx *ctx, const ns__node *n, const char *dir);
+
+#endif

@@ -1,0 +1,542 @@
+/* Values on the wires: kinds, reference counting, accessors, and their files (safetensors for
+ * arrays, datasets, models and optimizers; JSON for the small ones). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netsmith/io.h"
+#include "netsmith/metrics.h"
+#include "pipeline/pipeline_internal.h"
+
+static const char *const kind_names[] = {
+    "none",
+#define NS__VK_NAME(e, name, doc) name,
+    NS_VALUE_KINDS(NS__VK_NAME)
+#undef NS__VK_NAME
+};
+static const char *const kind_docs[] = {
+    "nothing",
+#define NS__VK_DOC(e, name, doc) doc,
+    NS_VALUE_KINDS(NS__VK_DOC)
+#undef NS__VK_DOC
+};
+
+const char *ns_value_kind_name(ns_value_kind k)
+{
+    return (unsigned)k < NS_VALUE_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+const char *ns_value_kind_doc(ns_value_kind k)
+{
+    return (unsigned)k < NS_VALUE_KIND_COUNT ? kind_docs[k] : "";
+}
+
+ns_value_kind ns_value_kind_parse(const char *name)
+{
+    for (int k = 1; k < NS_VALUE_KIND_COUNT; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return (ns_value_kind)k;
+    return NS_VALUE_NONE;
+}
+
+ns_status ns__value_new(ns_ctx *ctx, ns_value_kind kind, ns_value **out)
+{
+    ns_value *v = ns_calloc(ctx, 1, sizeof *v);
+    *out = v;
+    if (v == NULL)
+        return NS_ERR_NOMEM;
+    v->kind = kind;
+    v->refs = 1;
+    v->ctx = ctx;
+    return NS_OK;
+}
+
+ns_value *ns__value_ref(ns_value *v)
+{
+    if (v != NULL)
+        v->refs++;
+    return v;
+}
+
+void ns_value_release(ns_value *v)
+{
+    if (v == NULL || --v->refs > 0)
+        return;
+    ns_ctx *ctx = v->ctx;
+    switch (v->kind) {
+    case NS_VALUE_DATASET:
+        ns_dataset_free(v->u.dataset);
+        break;
+    case NS_VALUE_MODEL_SPEC:
+        ns_spec_free(v->u.spec);
+        break;
+    case NS_VALUE_MODEL:
+        ns_model_free(v->u.model);
+        break;
+    case NS_VALUE_OPTIMIZER:
+        ns_optim_free(v->u.optim);
+        break;
+    case NS_VALUE_PREDICTIONS:
+        ns_dealloc(ctx, v->u.tensor.data);
+        break;
+    case NS_VALUE_LOSS:
+        ns_dealloc(ctx, v->u.loss.grad.data);
+        break;
+    case NS_VALUE_METRICS:
+        ns_dealloc(ctx, v->u.metrics.confusion);
+        ns__free_strings(ctx, v->u.metrics.class_names, v->u.metrics.classes);
+        break;
+    case NS_VALUE_FILE:
+        ns_dealloc(ctx, v->u.file);
+        break;
+    default:
+        break;
+    }
+    ns_value_release(v->model);
+    ns_dealloc(ctx, v->owned);
+    ns_dealloc(ctx, v);
+}
+
+ns_value_kind ns_value_get_kind(const ns_value *v) { return v ? v->kind : NS_VALUE_NONE; }
+
+#define ACCESS(ret, fn, K, expr)                                                                   \
+    ret fn(const ns_value *v) { return v && v->kind == NS_VALUE_##K ? (expr) : NULL; }
+ACCESS(ns_dataset *, ns_value_dataset, DATASET, v->u.dataset)
+ACCESS(ns_spec *, ns_value_spec, MODEL_SPEC, v->u.spec)
+ACCESS(const ns_data_shape *, ns_value_data_shape, DATA_SHAPE, &v->u.shape)
+ACCESS(ns_model *, ns_value_model, MODEL, v->u.model)
+ACCESS(ns_optim *, ns_value_optim, OPTIMIZER, v->u.optim)
+ACCESS(const ns_batch_pos *, ns_value_batch_pos, BATCH_INDEX, &v->u.pos)
+ACCESS(const ns_batch *, ns_value_batch, BATCH_DATA, &v->u.batch)
+ACCESS(const ns_tensor2 *, ns_value_tensor, PREDICTIONS, &v->u.tensor)
+ACCESS(const ns_loss_value *, ns_value_loss, LOSS, &v->u.loss)
+ACCESS(const ns_metrics_value *, ns_value_metrics, METRICS, &v->u.metrics)
+ACCESS(const char *, ns_value_file, FILE, v->u.file)
+#undef ACCESS
+
+void ns_value_batch_widths(const ns_value *v, int *features, int *targets)
+{
+    *features = v && v->kind == NS_VALUE_BATCH_DATA ? v->features : 0;
+    *targets = v && v->kind == NS_VALUE_BATCH_DATA ? v->targets : 0;
+}
+
+bool ns_value_integer(const ns_value *v, int64_t *out)
+{
+    if (v == NULL || v->kind != NS_VALUE_INTEGER)
+        return false;
+    *out = v->u.integer;
+    return true;
+}
+
+const char *ns_value_object(const ns_value *v)
+{
+    return v && (v->kind == NS_VALUE_MODEL || v->kind == NS_VALUE_OPTIMIZER) ? v->object : "";
+}
+
+/* ---- files -------------------------------------------------------------------------------- */
+
+static char *join(ns_ctx *ctx, const char *dir, const char *port, const char *ext)
+{
+    size_t n = strlen(dir) + strlen(port) + strlen(ext) + 3;
+    char *p = ns_alloc(ctx, n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s%s", dir, port, ext);
+    return p;
+}
+
+static ns_status write_json(ns_ctx *ctx, const char *path, json_t *j)
+{
+    if (j == NULL)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing %s", path);
+    int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    json_decref(j);
+    return rc == 0 ? NS_OK : ns_errorf(ctx, NS_ERR_IO, "cannot write %s", path);
+}
+
+static ns_status read_json(ns_ctx *ctx, const char *path, json_t **out)
+{
+    json_error_t e;
+    *out = json_load_file(path, JSON_DECODE_ANY, &e);
+    if (*out == NULL)
+        return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d: %s", path, e.line, e.text);
+    return NS_OK;
+}
+
+static json_t *shape_json(const ns_data_shape *s)
+{
+    json_t *dims = json_array();
+    for (int i = 0; i < s->ndim; i++)
+        json_array_append_new(dims, json_integer(s->shape[i]));
+    return json_pack("{s:o, s:i, s:s, s:i}", "shape", dims, "outputs", s->outputs, "task",
+                     ns__task_name(s->task), "classes", s->classes);
+}
+
+static json_t *pos_json(const ns_batch_pos *p)
+{
+    char seed[24];
+    snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
+    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:b, s:s}", "epoch", (json_int_t)p->epoch,
+                     "index", (json_int_t)p->index, "batches", (json_int_t)p->batches,
+                     "batch_size", p->batch_size, "shuffle", p->shuffle, "drop_last",
+                     p->drop_last, "seed", seed);
+}
+
+static ns_status save_batch(ns_ctx *ctx, const ns_value *v, const char *path)
+{
+    const ns_batch *b = &v->u.batch;
+    ns_st_tensor t[2] = {{.name = "x", .dtype = NS_DTYPE_F32, .ndim = 2,
+                          .shape = {b->n, v->features}, .data = b->x,
+                          .nbytes = (size_t)b->n * (size_t)v->features * sizeof(float)}};
+    if (b->labels != NULL)
+        t[1] = (ns_st_tensor){.name = "labels", .dtype = NS_DTYPE_I32, .ndim = 1, .shape = {b->n},
+                              .data = b->labels, .nbytes = (size_t)b->n * sizeof(int32_t)};
+    else
+        t[1] = (ns_st_tensor){.name = "y", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {b->n, v->targets},
+                              .data = b->y,
+                              .nbytes = (size_t)b->n * (size_t)v->targets * sizeof(float)};
+    char pos[64];
+    snprintf(pos, sizeof pos, "%" PRId64 ",%" PRId64, b->epoch, b->index);
+    ns_st_meta meta[] = {{"netsmith.batch", pos}};
+    return ns_st_write(ctx, path, t, 2, meta, 1);
+}
+
+ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const char *port,
+                        char **path_out)
+{
+    if (path_out)
+        *path_out = NULL;
+    bool st_file = v->kind == NS_VALUE_DATASET || v->kind == NS_VALUE_MODEL ||
+                   v->kind == NS_VALUE_OPTIMIZER || v->kind == NS_VALUE_BATCH_DATA ||
+                   v->kind == NS_VALUE_PREDICTIONS || v->kind == NS_VALUE_LOSS;
+    char *path = join(ctx, dir, port, st_file ? ".safetensors" : ".json");
+    if (path == NULL)
+        return NS_ERR_NOMEM;
+    ns_status st = NS_OK;
+    switch (v->kind) {
+    case NS_VALUE_DATASET:
+        st = ns_dataset_save(v->u.dataset, path);
+        break;
+    case NS_VALUE_MODEL_SPEC: {
+        char *json = NULL;
+        st = ns_spec_to_json(v->u.spec, &json);
+        if (st == NS_OK) {
+            json_error_t e;
+            json_t *j = json_loads(json, 0, &e);
+            st = write_json(ctx, path, j);
+        }
+        ns_dealloc(ns_spec_ctx(v->u.spec), json);
+        break;
+    }
+    case NS_VALUE_DATA_SHAPE:
+        st = write_json(ctx, path, shape_json(&v->u.shape));
+        break;
+    case NS_VALUE_MODEL:
+        st = ns_model_save_state(v->u.model, path);
+        break;
+    case NS_VALUE_OPTIMIZER: {
+        st = ns_optim_save_state(v->u.optim, path);
+        char *mport = join(ctx, "", port, ".model");
+        if (st == NS_OK && mport == NULL)
+            st = NS_ERR_NOMEM;
+        if (st == NS_OK)
+            st = ns_value_save(ctx, v->model, dir, mport + 1, NULL);
+        ns_dealloc(ctx, mport);
+        break;
+    }
+    case NS_VALUE_BATCH_INDEX:
+        st = write_json(ctx, path, pos_json(&v->u.pos));
+        break;
+    case NS_VALUE_BATCH_DATA:
+        st = save_batch(ctx, v, path);
+        break;
+    case NS_VALUE_PREDICTIONS: {
+        const ns_tensor2 *t = &v->u.tensor;
+        ns_st_tensor st_t = {.name = "predictions", .dtype = NS_DTYPE_F32, .ndim = 2,
+                             .shape = {t->rows, t->cols}, .data = t->data,
+                             .nbytes = (size_t)t->rows * (size_t)t->cols * sizeof(float)};
+        st = ns_st_write(ctx, path, &st_t, 1, NULL, 0);
+        break;
+    }
+    case NS_VALUE_LOSS: {
+        const ns_loss_value *l = &v->u.loss;
+        ns_st_tensor t[2] = {
+            {.name = "value", .dtype = NS_DTYPE_F64, .ndim = 0, .data = &l->value, .nbytes = 8},
+            {.name = "grad", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {l->grad.rows, l->grad.cols},
+             .data = l->grad.data,
+             .nbytes = (size_t)l->grad.rows * (size_t)l->grad.cols * sizeof(float)}};
+        ns_st_meta meta[] = {{"netsmith.loss", ns_loss_kind_name(l->kind)}};
+        st = ns_st_write(ctx, path, t, 2, meta, 1);
+        break;
+    }
+    case NS_VALUE_METRICS: {
+        const ns_metrics_value *m = &v->u.metrics;
+        char *json = NULL;
+        st = ns_metrics_to_json(ctx, &m->values, m->confusion, m->classes, &json);
+        if (st == NS_OK) {
+            json_error_t e;
+            json_t *j = json_loads(json, 0, &e);
+            if (j != NULL) {
+                json_object_set_new(j, "task", json_string(ns__task_name(m->task)));
+                if (m->class_names != NULL) {
+                    json_t *names = json_array();
+                    for (int i = 0; i < m->classes; i++)
+                        json_array_append_new(names, json_string(m->class_names[i]));
+                    json_object_set_new(j, "class_names", names);
+                }
+            }
+            st = write_json(ctx, path, j);
+        }
+        ns_dealloc(ctx, json);
+        break;
+    }
+    case NS_VALUE_INTEGER:
+        st = write_json(ctx, path, json_integer((json_int_t)v->u.integer));
+        break;
+    case NS_VALUE_FILE:
+        st = write_json(ctx, path, json_string(v->u.file));
+        break;
+    default:
+        st = ns_errorf(ctx, NS_ERR_INVALID, "cannot save a value of kind %d", (int)v->kind);
+    }
+    if (st == NS_OK && path_out != NULL)
+        *path_out = path;
+    else
+        ns_dealloc(ctx, path);
+    return st;
+}
+
+/* ---- reading back ---------------------------------------------------------------------------- */
+
+static ns_status bad(ns_ctx *ctx, const char *path, const char *what)
+{
+    return ns_errorf(ctx, NS_ERR_FORMAT, "%s: %s; write it with netsmith run --state or netsmith card",
+                     path, what);
+}
+
+static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
+{
+    ns_st_file *f = NULL;
+    ns_status st = ns_st_open(ctx, path, &f);
+    if (st != NS_OK)
+        return st;
+    const ns_st_tensor *x = ns_st_find(f, "x"), *y = ns_st_find(f, "y");
+    const ns_st_tensor *lab = ns_st_find(f, "labels");
+    const char *pos = ns_st_meta_find(f, "netsmith.batch");
+    long long ep = 0, ix = 0;
+    if (x == NULL || x->dtype != NS_DTYPE_F32 || x->ndim != 2 || (y == NULL) == (lab == NULL) ||
+        pos == NULL || sscanf(pos, "%lld,%lld", &ep, &ix) != 2 ||
+        (y && (y->dtype != NS_DTYPE_F32 || y->ndim != 2 || y->shape[0] != x->shape[0])) ||
+        (lab && (lab->dtype != NS_DTYPE_I32 || lab->ndim != 1 || lab->shape[0] != x->shape[0]))) {
+        ns_st_close(f);
+        return bad(ctx, path, "not a batch file (tensors x and y or labels, netsmith.batch)");
+    }
+    size_t xb = x->nbytes, yb = y ? y->nbytes : lab->nbytes;
+    char *mem = ns_alloc(ctx, xb + yb + 8);
+    if (mem == NULL) {
+        ns_st_close(f);
+        return NS_ERR_NOMEM;
+    }
+    memcpy(mem, x->data, xb);
+    memcpy(mem + xb, y ? y->data : lab->data, yb);
+    v->owned = mem;
+    v->u.batch = (ns_batch){.x = (const float *)mem, .n = (int)x->shape[0], .epoch = ep, .index = ix};
+    if (y) {
+        v->u.batch.y = (const float *)(mem + xb);
+        v->targets = (int)y->shape[1];
+    } else {
+        v->u.batch.labels = (const int32_t *)(mem + xb);
+    }
+    v->features = (int)x->shape[1];
+    ns_st_close(f);
+    return NS_OK;
+}
+
+static ns_status load_floats(ns_ctx *ctx, const char *path, const char *name, ns_tensor2 *t,
+                             double *value, ns_loss_kind *kind)
+{
+    ns_st_file *f = NULL;
+    ns_status st = ns_st_open(ctx, path, &f);
+    if (st != NS_OK)
+        return st;
+    const ns_st_tensor *g = ns_st_find(f, name);
+    if (g == NULL || g->dtype != NS_DTYPE_F32 || g->ndim != 2) {
+        ns_st_close(f);
+        return bad(ctx, path, "the F32 matrix is missing");
+    }
+    if (value != NULL) {
+        const ns_st_tensor *vt = ns_st_find(f, "value");
+        const char *k = ns_st_meta_find(f, "netsmith.loss");
+        if (vt == NULL || vt->dtype != NS_DTYPE_F64 || vt->nbytes != 8 || k == NULL ||
+            ns_loss_kind_parse(k, kind) != NS_OK) {
+            ns_st_close(f);
+            return bad(ctx, path, "not a loss file (value, grad, netsmith.loss)");
+        }
+        memcpy(value, vt->data, 8);
+    }
+    t->rows = g->shape[0];
+    t->cols = (int)g->shape[1];
+    t->data = ns_alloc(ctx, g->nbytes ? g->nbytes : 1);
+    if (t->data == NULL) {
+        ns_st_close(f);
+        return NS_ERR_NOMEM;
+    }
+    memcpy(t->data, g->data, g->nbytes);
+    ns_st_close(f);
+    return NS_OK;
+}
+
+static int int_of(const json_t *o, const char *key, bool *ok)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        *ok = false;
+    return json_is_integer(v) ? (int)json_integer_value(v) : 0;
+}
+
+static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
+{
+    json_t *j = NULL;
+    ns_status st = read_json(ctx, path, &j);
+    if (st != NS_OK)
+        return st;
+    bool ok = true;
+    switch (v->kind) {
+    case NS_VALUE_DATA_SHAPE: {
+        json_t *dims = json_object_get(j, "shape");
+        ns_data_shape *s = &v->u.shape;
+        ok = json_is_array(dims) && json_array_size(dims) >= 1 &&
+             json_array_size(dims) <= NS_MAX_DIMS - 1;
+        for (size_t i = 0; ok && i < json_array_size(dims); i++) {
+            ok = json_is_integer(json_array_get(dims, i));
+            s->shape[i] = (int)json_integer_value(json_array_get(dims, i));
+        }
+        s->ndim = (int)json_array_size(dims);
+        s->outputs = int_of(j, "outputs", &ok);
+        s->classes = int_of(j, "classes", &ok);
+        const char *task = json_string_value(json_object_get(j, "task"));
+        s->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
+                  : task && !strcmp(task, "regression")   ? NS_TASK_REGRESSION
+                                                          : NS_TASK_AUTO;
+        break;
+    }
+    case NS_VALUE_BATCH_INDEX: {
+        ns_batch_pos *p = &v->u.pos;
+        const char *seed = json_string_value(json_object_get(j, "seed"));
+        p->epoch = json_integer_value(json_object_get(j, "epoch"));
+        p->index = json_integer_value(json_object_get(j, "index"));
+        p->batches = json_integer_value(json_object_get(j, "batches"));
+        p->batch_size = int_of(j, "batch_size", &ok);
+        p->shuffle = json_is_true(json_object_get(j, "shuffle"));
+        p->drop_last = json_is_true(json_object_get(j, "drop_last"));
+        char *end = NULL;
+        p->seed = seed ? strtoull(seed, &end, 10) : 0;
+        ok = ok && seed && *end == '\0' && p->batch_size > 0 && p->batches > 0 &&
+             p->index >= 0 && p->index < p->batches && p->epoch >= 0;
+        break;
+    }
+    case NS_VALUE_METRICS: {
+        ns_metrics_value *m = &v->u.metrics;
+        const char *task = json_string_value(json_object_get(j, "task"));
+        m->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
+                                                          : NS_TASK_REGRESSION;
+        ns_metric_values *mv = &m->values;
+        mv->is_classification = m->task == NS_TASK_CLASSIFICATION;
+        mv->n = json_integer_value(json_object_get(j, "n"));
+        struct {
+            const char *k;
+            double *d;
+        } f[] = {{"loss", &mv->loss},     {"accuracy", &mv->accuracy},
+                 {"precision_macro", &mv->precision_macro},
+                 {"recall_macro", &mv->recall_macro}, {"f1_macro", &mv->f1_macro},
+                 {"mse", &mv->mse},       {"rmse", &mv->rmse},
+                 {"mae", &mv->mae},       {"r2", &mv->r2}};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+            json_t *x = json_object_get(j, f[i].k);
+            *f[i].d = json_is_number(x) ? json_number_value(x) : (double)NAN;
+        }
+        break;
+    }
+    case NS_VALUE_INTEGER:
+        ok = json_is_integer(j);
+        v->u.integer = json_integer_value(j);
+        break;
+    case NS_VALUE_FILE:
+        ok = json_is_string(j);
+        v->u.file = ok ? ns_strdup(ctx, json_string_value(j)) : NULL;
+        if (ok && v->u.file == NULL)
+            st = NS_ERR_NOMEM;
+        break;
+    default:
+        ok = false;
+    }
+    json_decref(j);
+    if (st == NS_OK && !ok)
+        st = bad(ctx, path, "its JSON does not describe a value of this kind");
+    return st;
+}
+
+ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_value *bind_model,
+                        ns_value **out)
+{
+    *out = NULL;
+    ns_value *v = NULL;
+    ns_status st = ns__value_new(ctx, kind, &v);
+    if (st != NS_OK)
+        return st;
+    switch (kind) {
+    case NS_VALUE_DATASET:
+        st = ns_dataset_load_file(ctx, path, &v->u.dataset);
+        break;
+    case NS_VALUE_MODEL_SPEC:
+        st = ns_spec_load(ctx, path, &v->u.spec);
+        break;
+    case NS_VALUE_MODEL:
+        st = ns_model_load_state(ctx, path, &v->u.model);
+        snprintf(v->object, sizeof v->object, "%s", path);
+        break;
+    case NS_VALUE_OPTIMIZER: {
+        ns_value *model = ns__value_ref(bind_model);
+        if (model == NULL) {
+            /* the model file written beside it */
+            size_t n = strlen(path);
+            const char *ext = ".safetensors";
+            size_t base = n >= strlen(ext) && !strcmp(path + n - strlen(ext), ext)
+                              ? n - strlen(ext)
+                              : n;
+            char *mpath = ns_alloc(ctx, base + 32);
+            if (mpath == NULL) {
+                st = NS_ERR_NOMEM;
+                break;
+            }
+            snprintf(mpath, base + 32, "%.*s.model.safetensors", (int)base, path);
+            st = ns_value_load(ctx, NS_VALUE_MODEL, mpath, NULL, &model);
+            ns_dealloc(ctx, mpath);
+        }
+        if (st == NS_OK)
+            st = ns_optim_load_state(model->u.model, path, &v->u.optim);
+        v->model = model;
+        if (model != NULL)
+            snprintf(v->object, sizeof v->object, "%s", path);
+        break;
+    }
+    case NS_VALUE_BATCH_DATA:
+        st = load_batch(ctx, path, v);
+        break;
+    case NS_VALUE_PREDICTIONS:
+        st = load_floats(ctx, path, "predictions", &v->u.tensor, NULL, NULL);
+        break;
+    case NS_VALUE_LOSS:
+        st = load_floats(ctx, path, "grad", &v->u.loss.grad, &v->u.loss.value, &v->u.loss.kind);
+        break;
+    default:
+        st = load_json_value(ctx, path, v);
+    }
+    if (st != NS_OK) {
+        ns_value_release(v);
+        return st;
+    }
+    *out = v;
+    return NS_OK;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Pipelines from the command line: every example checks; the small ones run; the step-by-step
+# Boston pipeline and the Train-card one give the same weights; and the same training with
+# every step card run in its own process through `netsmith card` gives them too.
+# usage: pipeline_test.sh NETSMITH SOURCE_DIR
+set -u
+ns=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# 1. Every example pipeline is valid.
+for f in "$src"/examples/pipelines/*.yaml; do
+    if "$ns" run --check "$f" >/dev/null; then ok; else bad "check $f"; fi
+done
+
+# 2. The small ones run; steps and Train card agree bit for bit.
+cd "$work"
+EPOCHS=${EPOCHS:-10}
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=$EPOCHS \
+    --set save.path="$work/steps.safetensors" --show eval >"$work/steps.txt" \
+    && ok || bad "run boston_steps"
+"$ns" run "$src/examples/pipelines/boston_train.yaml" -q --set train.epochs=$EPOCHS \
+    --set save.path="$work/train.safetensors" --show eval >"$work/train.txt" \
+    && ok || bad "run boston_train"
+cmp -s "$work/steps.safetensors" "$work/train.safetensors" && ok \
+    || bad "step cards and the Train card gave different weights"
+cmp -s "$work/steps.txt" "$work/train.txt" && ok || bad "different test metrics"
+grep -q "rmse" "$work/steps.txt" && ok || bad "--show eval printed no metrics"
+"$ns" run "$src/examples/pipelines/wine.yaml" -q --set save.path="$work/wine.safetensors" \
+    --show eval.metrics >"$work/wine.txt" && ok || bad "run wine"
+grep -q "accuracy" "$work/wine.txt" && ok || bad "wine: no accuracy shown"
+# the saved model predicts from raw data (its normalisation travels with it)
+"$ns" predict "$work/wine.safetensors" --data wine -o "$work/wine_pred.csv" >/dev/null 2>&1 \
+    && ok || bad "predict with a pipeline model"
+
+# 3. Restart from a card with --state / --from gives the same result.
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
+    --state "$work/st" --set save.path="$work/inproc.safetensors" && ok || bad "run --state"
+for f in load/dataset.safetensors norm/train_dataset.safetensors build/model.safetensors \
+    optim/optimizer.safetensors optim/optimizer.model.safetensors epochs/outputs.json \
+    eval/metrics.json save/file.json; do
+    [ -f "$work/st/$f" ] && ok || bad "--state did not write $f"
+done
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
+    --state "$work/st" --from save --set save.path="$work/from.safetensors" \
+    && ok || bad "run --from save"
+cmp -s "$work/inproc.safetensors" "$work/from.safetensors" && ok || bad "--from changed the model"
+out=$("$ns" run "$src/examples/pipelines/boston_steps.yaml" --from fwd --state "$work/st" 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "inside loop 'epochs'" && ok || bad "--from an inner card: $out"
+
+# 4. Every step card in its own process, wired by files, as the loop would: 2 epochs.
+# the states before the loop, from a 2-epoch run (its weights are the reference)
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
+    --state "$work/st2" --set save.path="$work/inproc2.safetensors" || bad "run --state st2"
+rows=$("$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
+    --state "$work/st2" --from save --set save.path="$work/x.safetensors" \
+    --show norm.train_dataset | awk '/^dataset/ {print $3}')
+batches=$(( (${rows:-0} + 31) / 32 ))
+[ "$batches" -gt 1 ] && ok || bad "could not read the training rows (${rows:-none})"
+ds="$work/st2/norm/train_dataset.safetensors"
+opt="$work/st2/optim/optimizer.safetensors"
+model="$work/st2/optim/optimizer.model.safetensors"
+d="$work/proc"
+step=0
+for epoch in 0 1; do
+    for ((i = 0; i < batches; i++)); do
+        s="$d/$step"
+        mkdir -p "$s"
+        printf '{"epoch": %d, "index": %d, "batches": %d, "batch_size": 32, "shuffle": true, "drop_last": false, "seed": "0"}\n' \
+            "$epoch" "$i" "$batches" >"$s/pos.json"
+        "$ns" card prepare_batch --in dataset="$ds" --in batch_index="$s/pos.json" --out "$s/batch" &&
+        "$ns" card zero_grad --in optimizer="$opt" --out "$s/zero" &&
+        "$ns" card forward --in model="$s/zero/optimizer.model.safetensors" \
+            --in batch_data="$s/batch/batch_data.safetensors" --out "$s/fwd" &&
+        "$ns" card calculate_loss --in predictions="$s/fwd/predictions.safetensors" \
+            --in batch_data="$s/batch/batch_data.safetensors" --set loss_type=mse --out "$s/loss" &&
+        "$ns" card backward --in loss="$s/loss/loss.safetensors" \
+            --in model="$s/fwd/model.safetensors" --out "$s/bwd" &&
+        "$ns" card optimizer_step --in optimizer="$s/zero/optimizer.safetensors" \
+            --in model="$s/bwd/model.safetensors" --set gradient_clip=1.0 --out "$s/step" \
+            || { bad "card process chain at epoch $epoch batch $i"; break 2; }
+        opt="$s/step/optimizer.safetensors"
+        model="$s/step/model.safetensors"
+        step=$((step + 1))
+    done
+done
+"$ns" card save_model --in model="$model" --in dataset="$ds" \
+    --set path="$work/proc.safetensors" --out "$d/save" && ok || bad "card save_model"
+cmp -s "$work/proc.safetensors" "$work/inproc2.safetensors" && ok \
+    || bad "step cards in separate processes gave different weights from one process"
+[ -f "$d/save/outputs.json" ] && ok || bad "card wrote no outputs.json"
+
+# 5. Bad input from the command line.
+out=$("$ns" card forward --out "$work/x" 2>&1); [ $? = 1 ] && echo "$out" | grep -q "needs --in model=FILE" \
+    && ok || bad "card without inputs: $out"
+out=$("$ns" card frward --out "$work/x" 2>&1); echo "$out" | grep -q "did you mean 'forward'" \
+    && ok || bad "card typo: $out"
+out=$("$ns" card loop --out "$work/x" 2>&1); echo "$out" | grep -q "only inside a pipeline" \
+    && ok || bad "card loop: $out"
+printf 'pipeline: x\ncards:\n  - id: a\n    card: data_lod\n' >"$work/bad.yaml"
+out=$("$ns" run --check "$work/bad.yaml" 2>&1); [ $? = 1 ] && echo "$out" | grep -q "bad.yaml:4: .*data_lod.*did you mean 'data_load'" \
+    && ok || bad "check bad file: $out"
+out=$("$ns" run "$src/examples/pipelines/wine.yaml" --set nope.x=1 2>&1)
+echo "$out" | grep -q "has no card 'nope'" && ok || bad "--set unknown card: $out"
+"$ns" cards >"$work/cards.txt" && grep -q "^optimizer_step" "$work/cards.txt" && ok || bad "cards"
+"$ns" cards --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["cards"]) >= 17' \
+    && ok || bad "cards --json"
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

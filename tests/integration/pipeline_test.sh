@@ -38,6 +38,48 @@ grep -q "accuracy" "$work/wine.txt" && ok || bad "wine: no accuracy shown"
 "$ns" predict "$work/wine.safetensors" --data wine -o "$work/wine_pred.csv" >/dev/null 2>&1 \
     && ok || bad "predict with a pipeline model"
 
+# Nested loops (epochs, then batches, with an evaluation per epoch) equal the Train card.
+cat >"$work/nested.yaml" <<'YAML'
+pipeline: nested
+cards:
+  - {id: load, card: data_load, with: {name: boston_housing}}
+  - {id: split, card: data_split, in: {dataset: load.dataset}}
+  - {id: define, card: model_define, with: {hidden_layers: [32], dropout: 0.2}}
+  - {id: build, card: build_model, in: {model_spec: define.model_spec, input_size: split.input_size}}
+  - {id: optim, card: init_optimizer, in: {model: build.model}}
+  - id: outer
+    card: loop
+    with: {over: epochs, epochs: 3}
+    in: {dataset: split.train_dataset, model: build.model, optimizer: optim.optimizer, test: split.test_dataset}
+    cards:
+      - id: inner
+        card: loop
+        with: {over: batches, batch_size: 32}
+        in: {epoch: outer.epoch, dataset: outer.dataset, model: outer.model, optimizer: outer.optimizer}
+        cards:
+          - {id: batch, card: prepare_batch, in: {dataset: inner.dataset, batch_index: inner.batch_index}}
+          - {id: zero, card: zero_grad, in: {optimizer: inner.optimizer}}
+          - {id: fwd, card: forward, in: {model: inner.model, batch_data: batch.batch_data}}
+          - {id: loss, card: calculate_loss, in: {predictions: fwd.predictions, batch_data: batch.batch_data}}
+          - {id: bwd, card: backward, in: {loss: loss.loss, model: fwd.model}}
+          - {id: step, card: optimizer_step, in: {optimizer: zero.optimizer, model: bwd.model}}
+      - {id: ev, card: evaluate, in: {model: inner.model, dataset: outer.test}}
+  - {id: save, card: save_model, in: {model: outer.model}, with: {path: nested.safetensors}}
+YAML
+cat >"$work/flat.yaml" <<'YAML'
+pipeline: flat
+cards:
+  - {id: load, card: data_load, with: {name: boston_housing}}
+  - {id: split, card: data_split, in: {dataset: load.dataset}}
+  - {id: define, card: model_define, with: {hidden_layers: [32], dropout: 0.2}}
+  - {id: build, card: build_model, in: {model_spec: define.model_spec, input_size: split.input_size}}
+  - {id: train, card: train, in: {model: build.model, dataset: split.train_dataset}, with: {epochs: 3}}
+  - {id: save, card: save_model, in: {model: train.model}, with: {path: flat.safetensors}}
+YAML
+"$ns" run "$work/nested.yaml" -q && "$ns" run "$work/flat.yaml" -q && ok || bad "nested loops run"
+cmp -s "$work/nested.safetensors" "$work/flat.safetensors" && ok \
+    || bad "nested loops gave other weights than the Train card"
+
 # 3. Restart from a card with --state / --from gives the same result.
 "$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
     --state "$work/st" --set save.path="$work/inproc.safetensors" && ok || bad "run --state"

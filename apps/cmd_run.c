@@ -136,6 +136,24 @@ static void show_value(const char *ref, const ns_value *v)
         }
         break;
     }
+    case NS_VALUE_HISTORY: {
+        const ns_history_value *h = ns_value_history(v);
+        bool cls = h->task == NS_TASK_CLASSIFICATION;
+        const char *m = cls ? "accuracy" : "rmse";
+        printf("%6s %12s %12s %12s %12s %9s\n", "epoch", "loss", m, "val_loss", cls ? "val_acc" : "val_rmse",
+               "seconds");
+        for (int i = 0; i < h->epochs; i++) {
+            const ns_epoch_report *r = &h->reports[i];
+            double a = cls ? r->train.accuracy : r->train.rmse;
+            printf("%6d %12.5g %12.5g", r->epoch + 1, r->train.loss, a);
+            if (r->has_val)
+                printf(" %12.5g %12.5g", r->val.loss, cls ? r->val.accuracy : r->val.rmse);
+            else
+                printf(" %12s %12s", "-", "-");
+            printf(" %9.3f\n", r->seconds);
+        }
+        break;
+    }
     case NS_VALUE_LOSS:
         printf("loss %.6g\n", ns_value_loss(v)->value);
         break;

@@ -13,6 +13,7 @@
 #include "netsmith/data.h"
 #include "netsmith/model.h"
 #include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +32,7 @@ extern "C" {
     X(PREDICTIONS, "predictions", "model outputs, one row per sample")                           \
     X(LOSS, "loss", "a loss value with its gradient for the predictions")                        \
     X(METRICS, "metrics", "evaluation or training metrics")                                      \
+    X(HISTORY, "history", "metrics of every epoch of a training run")                            \
     X(INTEGER, "integer", "a whole number")                                                      \
     X(FILE, "file", "the path of a written file")
 
@@ -89,6 +91,12 @@ typedef struct ns_metrics_value {
     char **class_names; /* [classes] or NULL */
 } ns_metrics_value;
 
+typedef struct ns_history_value {
+    ns_task task;
+    int epochs;
+    ns_epoch_report *reports; /* [epochs] */
+} ns_history_value;
+
 ns_value_kind ns_value_get_kind(const ns_value *v);
 /* The payload, or NULL when v is not of that kind. The value keeps ownership. */
 ns_dataset *ns_value_dataset(const ns_value *v);
@@ -103,6 +111,7 @@ void ns_value_batch_widths(const ns_value *v, int *features, int *targets);
 const ns_tensor2 *ns_value_tensor(const ns_value *v);
 const ns_loss_value *ns_value_loss(const ns_value *v);
 const ns_metrics_value *ns_value_metrics(const ns_value *v);
+const ns_history_value *ns_value_history(const ns_value *v);
 bool ns_value_integer(const ns_value *v, int64_t *out);
 const char *ns_value_file(const ns_value *v);
 /* The object a model or optimizer value is (the id of the card that made it); "" otherwise. */
@@ -201,6 +210,9 @@ ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, cons
 ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
                               const ns_metric_values *values, int classes,
                               const int64_t *confusion, const char *const *class_names);
+/* Copies the reports. */
+ns_status ns_card_out_history(ns_card_call *c, const char *port, ns_task task,
+                              const ns_epoch_report *reports, int epochs);
 ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t v);
 ns_status ns_card_out_file(ns_card_call *c, const char *port, const char *path);
 /* Passes an input value on unchanged (the same object). */

@@ -302,7 +302,8 @@ static const ns_setting_def train_settings[] = {
     {"batch_size", NS_SETTING_INT, "32", NULL, "rows per step", 1, 1e7},
     {"shuffle", NS_SETTING_BOOL, "true", NULL, "a new row order every epoch", 0, 0},
     {"drop_last", NS_SETTING_BOOL, "false", NULL, "skip a final short batch", 0, 0},
-    {"seed", NS_SETTING_INT, "null", NULL, "the row order (default: the pipeline's seed)", 0,
+    {"seed", NS_SETTING_INT, "null", NULL,
+     "the row order, and a model_spec's initial weights (default: the pipeline's seed)", 0,
      1.8e19},
     {"loss_type", NS_SETTING_STRING, "null", "mse|mae|huber|cross_entropy|bce",
      "default: cross_entropy for class labels, else mse", 0, 0},
@@ -323,9 +324,13 @@ static const ns_setting_def train_settings[] = {
     {"monitor", NS_SETTING_STRING, "\"val_loss\"", NULL,
      "the metric early stopping watches (val_loss, val_accuracy, loss, ...)", 0, 0},
     {"restore_best", NS_SETTING_BOOL, "false", NULL, "end with the best epoch's weights", 0, 0},
+    {"max_batch", NS_SETTING_INT, "256", NULL,
+     "with a model_spec: the largest batch the built model takes", 1, 1e7},
 };
 static const ns_port_def train_in[] = {
-    {"model", NS_VALUE_MODEL, false, "the model to train (its weights are the start)"},
+    {"model", NS_VALUE_MODEL, true, "the model to train (its weights are the start)"},
+    {"model_spec", NS_VALUE_MODEL_SPEC, true,
+     "or a blueprint, built for the dataset's shape (seed, max_batch) and trained"},
     {"optimizer", NS_VALUE_OPTIMIZER, true, "its optimizer (default: from the settings)"},
     {"dataset", NS_VALUE_DATASET, false, "the training rows"},
     {"val_dataset", NS_VALUE_DATASET, true, "validation rows, scored after every epoch"},
@@ -335,6 +340,7 @@ static const ns_port_def train_out[] = {
     {"optimizer", NS_VALUE_OPTIMIZER, true, "the optimizer (when one was wired in)"},
     {"metrics", NS_VALUE_METRICS, false,
      "the last epoch's metrics: on the validation rows when given, else the training rows"},
+    {"history", NS_VALUE_HISTORY, false, "the metrics of every epoch (training and validation)"},
 };
 
 static ns_status batcher_get(void *ud, int64_t epoch, int64_t index, ns_batch *out)
@@ -352,13 +358,57 @@ static void copy_optim(ns_optim *dst, ns_optim *src, size_t params)
     ns_optim_set_lr(dst, ns_optim_lr(src));
 }
 
+static ns_status train_with(ns_card_call *c, ns_value *mv, ns_value *ov, ns_dataset *ds,
+                            ns_dataset *val);
+
 static ns_status train_run(ns_card_call *c)
 {
     ns_ctx *ctx = ns_card_ctx(c);
     ns_value *mv = ns_card_in(c, "model"), *ov = ns_card_in(c, "optimizer");
-    ns_model *m = ns_value_model(mv);
+    ns_value *sv = ns_card_in(c, "model_spec");
     ns_dataset *ds = ns_value_dataset(ns_card_in(c, "dataset"));
     ns_dataset *val = ns_value_dataset(ns_card_in(c, "val_dataset"));
+    if ((mv == NULL) == (sv == NULL))
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "wire either a model (from build_model) or a model_spec (from "
+                         "model_define), not %s",
+                         mv ? "both" : "neither");
+    if (sv != NULL && ov != NULL)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "an optimizer belongs to a built model: wire build_model's model "
+                         "instead of the model_spec");
+    ns_value *built = NULL;
+    if (sv != NULL) {
+        ns_build_opts bo;
+        ns_build_opts_default(&bo, 1);
+        bo.input_ndim = ns_dataset_input_shape(ds, bo.input_shape);
+        bo.output_size = ns_dataset_task(ds) == NS_TASK_CLASSIFICATION
+                             ? ns_dataset_class_count(ds)
+                             : ns_dataset_target_count(ds);
+        bo.max_batch = (int)ns_card_int(c, "max_batch");
+        bo.seed = ns__card_seed(c, "seed");
+        ns_model *nm = NULL;
+        ns_status st = ns_model_build(ctx, ns_value_spec(sv), &bo, &nm);
+        if (st == NS_OK)
+            st = ns__value_new(ctx, NS_VALUE_MODEL, &built);
+        if (st != NS_OK) {
+            ns_model_free(nm);
+            return st;
+        }
+        built->u.model = nm;
+        snprintf(built->object, sizeof built->object, "%s", ns_card_id(c));
+        mv = built;
+    }
+    ns_status st = train_with(c, mv, ov, ds, val);
+    ns_value_release(built);
+    return st;
+}
+
+static ns_status train_with(ns_card_call *c, ns_value *mv, ns_value *ov, ns_dataset *ds,
+                            ns_dataset *val)
+{
+    ns_ctx *ctx = ns_card_ctx(c);
+    ns_model *m = ns_value_model(mv);
     if (ov != NULL && ov->model != mv)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "the optimizer wired in was made for another model ('%s')",
@@ -415,6 +465,9 @@ static ns_status train_run(ns_card_call *c)
         if (last != NULL)
             v = last->has_val ? last->val : last->train;
         st = ns_card_out_metrics(c, "metrics", task, &v, 0, NULL, NULL);
+        if (st == NS_OK)
+            st = ns_card_out_history(c, "history", task, last ? ns_trainer_history(t, 0) : NULL,
+                                     n);
     }
     if (st == NS_OK)
         st = ns_card_out_same(c, "model", mv);

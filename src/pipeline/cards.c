@@ -454,6 +454,25 @@ ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
     return put(c, port, v);
 }
 
+ns_status ns_card_out_history(ns_card_call *c, const char *port, ns_task task,
+                              const ns_epoch_report *reports, int epochs)
+{
+    ns_value *v;
+    if (make(c, NS_VALUE_HISTORY, &v) != NS_OK)
+        return NS_ERR_NOMEM;
+    ns_history_value *h = &v->u.history;
+    h->task = task;
+    h->epochs = epochs;
+    h->reports = ns_alloc(c->ctx, (size_t)(epochs > 0 ? epochs : 1) * sizeof *reports);
+    if (h->reports == NULL) {
+        ns_value_release(v);
+        return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory in card '%s'", c->node->id);
+    }
+    if (epochs > 0)
+        memcpy(h->reports, reports, (size_t)epochs * sizeof *reports);
+    return put(c, port, v);
+}
+
 ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t x)
 {
     ns_value *v;

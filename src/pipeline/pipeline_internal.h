@@ -25,6 +25,7 @@ struct ns_value {
         ns_tensor2 tensor;
         ns_loss_value loss;
         ns_metrics_value metrics;
+        ns_history_value history;
         int64_t integer;
         char *file;
     } u;

@@ -91,6 +91,9 @@ void ns_value_release(ns_value *v)
     case NS_VALUE_FILE:
         ns_dealloc(ctx, v->u.file);
         break;
+    case NS_VALUE_HISTORY:
+        ns_dealloc(ctx, v->u.history.reports);
+        break;
     default:
         break;
     }
@@ -114,6 +117,7 @@ ACCESS(const ns_tensor2 *, ns_value_tensor, PREDICTIONS, &v->u.tensor)
 ACCESS(const ns_loss_value *, ns_value_loss, LOSS, &v->u.loss)
 ACCESS(const ns_metrics_value *, ns_value_metrics, METRICS, &v->u.metrics)
 ACCESS(const char *, ns_value_file, FILE, v->u.file)
+ACCESS(const ns_history_value *, ns_value_history, HISTORY, &v->u.history)
 #undef ACCESS
 
 void ns_value_batch_widths(const ns_value *v, int *features, int *targets)
@@ -171,6 +175,51 @@ static json_t *shape_json(const ns_data_shape *s)
         json_array_append_new(dims, json_integer(s->shape[i]));
     return json_pack("{s:o, s:i, s:s, s:i}", "shape", dims, "outputs", s->outputs, "task",
                      ns__task_name(s->task), "classes", s->classes);
+}
+
+/* The fields of metric values, for history files (every field, NaN as null). */
+#define MV_FIELDS(X)                                                                               \
+    X(loss) X(accuracy) X(precision_macro) X(recall_macro) X(f1_macro) X(mse) X(rmse) X(mae) X(r2)
+
+static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+static json_t *values_json(const ns_metric_values *v)
+{
+    json_t *o = json_pack("{s:I}", "n", (json_int_t)v->n);
+#define MV_PUT(f) json_object_set_new(o, #f, num(v->f));
+    MV_FIELDS(MV_PUT)
+#undef MV_PUT
+    return o;
+}
+
+static void values_read(const json_t *o, bool cls, ns_metric_values *v)
+{
+    memset(v, 0, sizeof *v);
+    v->is_classification = cls;
+    v->n = json_integer_value(json_object_get(o, "n"));
+#define MV_GET(f)                                                                                  \
+    {                                                                                              \
+        json_t *x = json_object_get(o, #f);                                                        \
+        v->f = json_is_number(x) ? json_number_value(x) : (double)NAN;                             \
+    }
+    MV_FIELDS(MV_GET)
+#undef MV_GET
+}
+
+static json_t *history_json(const ns_history_value *h)
+{
+    json_t *epochs = json_array();
+    for (int i = 0; i < h->epochs; i++) {
+        const ns_epoch_report *r = &h->reports[i];
+        json_t *e = json_pack("{s:i, s:i, s:I, s:f, s:f, s:o}", "epoch", r->epoch, "epochs",
+                              r->epochs, "step", (json_int_t)r->step, "lr", r->lr, "seconds",
+                              r->seconds, "train", values_json(&r->train));
+        if (r->has_val)
+            json_object_set_new(e, "val", values_json(&r->val));
+        json_object_set_new(e, "improved", json_boolean(r->improved));
+        json_array_append_new(epochs, e);
+    }
+    return json_pack("{s:s, s:o}", "task", ns__task_name(h->task), "epochs", epochs);
 }
 
 static json_t *pos_json(const ns_batch_pos *p)
@@ -293,6 +342,9 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
     }
     case NS_VALUE_INTEGER:
         st = write_json(ctx, path, json_integer((json_int_t)v->u.integer));
+        break;
+    case NS_VALUE_HISTORY:
+        st = write_json(ctx, path, history_json(&v->u.history));
         break;
     case NS_VALUE_FILE:
         st = write_json(ctx, path, json_string(v->u.file));
@@ -441,20 +493,29 @@ static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
         const char *task = json_string_value(json_object_get(j, "task"));
         m->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
                                                           : NS_TASK_REGRESSION;
-        ns_metric_values *mv = &m->values;
-        mv->is_classification = m->task == NS_TASK_CLASSIFICATION;
-        mv->n = json_integer_value(json_object_get(j, "n"));
-        struct {
-            const char *k;
-            double *d;
-        } f[] = {{"loss", &mv->loss},     {"accuracy", &mv->accuracy},
-                 {"precision_macro", &mv->precision_macro},
-                 {"recall_macro", &mv->recall_macro}, {"f1_macro", &mv->f1_macro},
-                 {"mse", &mv->mse},       {"rmse", &mv->rmse},
-                 {"mae", &mv->mae},       {"r2", &mv->r2}};
-        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-            json_t *x = json_object_get(j, f[i].k);
-            *f[i].d = json_is_number(x) ? json_number_value(x) : (double)NAN;
+        values_read(j, m->task == NS_TASK_CLASSIFICATION, &m->values);
+        json_t *cm = json_object_get(j, "confusion_matrix"), *names = json_object_get(j, "class_names");
+        int k = json_is_array(cm) ? (int)json_array_size(cm) : 0;
+        if (k > 0 && k <= 65536) {
+            m->confusion = ns_calloc(ctx, (size_t)k * (size_t)k, sizeof(int64_t));
+            m->classes = k;
+            if (m->confusion == NULL) {
+                st = NS_ERR_NOMEM;
+                break;
+            }
+            for (int r = 0; ok && r < k; r++) {
+                json_t *row = json_array_get(cm, (size_t)r);
+                ok = json_is_array(row) && json_array_size(row) == (size_t)k;
+                for (int c = 0; ok && c < k; c++)
+                    m->confusion[r * k + c] = json_integer_value(json_array_get(row, (size_t)c));
+            }
+            if (ok && json_is_array(names) && json_array_size(names) == (size_t)k) {
+                m->class_names = ns_calloc(ctx, (size_t)k, sizeof(char *));
+                for (int c = 0; m->class_names && c < k; c++) {
+                    const char *s = json_string_value(json_array_get(names, (size_t)c));
+                    m->class_names[c] = ns_strdup(ctx, s ? s : "");
+                }
+            }
         }
         break;
     }
@@ -462,6 +523,36 @@ static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
         ok = json_is_integer(j);
         v->u.integer = json_integer_value(j);
         break;
+    case NS_VALUE_HISTORY: {
+        ns_history_value *h = &v->u.history;
+        const char *task = json_string_value(json_object_get(j, "task"));
+        json_t *eps = json_object_get(j, "epochs");
+        ok = task != NULL && json_is_array(eps);
+        h->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
+                                                          : NS_TASK_REGRESSION;
+        h->epochs = ok ? (int)json_array_size(eps) : 0;
+        h->reports = ns_calloc(ctx, (size_t)(h->epochs ? h->epochs : 1), sizeof *h->reports);
+        if (h->reports == NULL)
+            st = NS_ERR_NOMEM;
+        bool cls = h->task == NS_TASK_CLASSIFICATION;
+        for (int i = 0; ok && st == NS_OK && i < h->epochs; i++) {
+            json_t *e = json_array_get(eps, (size_t)i);
+            ns_epoch_report *r = &h->reports[i];
+            ok = json_is_object(e) && json_is_object(json_object_get(e, "train"));
+            r->epoch = (int)json_integer_value(json_object_get(e, "epoch"));
+            r->epochs = (int)json_integer_value(json_object_get(e, "epochs"));
+            r->step = json_integer_value(json_object_get(e, "step"));
+            r->lr = json_number_value(json_object_get(e, "lr"));
+            r->seconds = json_number_value(json_object_get(e, "seconds"));
+            r->improved = json_is_true(json_object_get(e, "improved"));
+            values_read(json_object_get(e, "train"), cls, &r->train);
+            json_t *val = json_object_get(e, "val");
+            r->has_val = json_is_object(val);
+            if (r->has_val)
+                values_read(val, cls, &r->val);
+        }
+        break;
+    }
     case NS_VALUE_FILE:
         ok = json_is_string(j);
         v->u.file = ok ? ns_strdup(ctx, json_string_value(j)) : NULL;

@@ -120,8 +120,11 @@ static ns_status run_loop(runner *r, ns__node *n, int depth)
                              "batch_size or turn drop_last off",
                              ns_dataset_name(ds), rows, pos.batch_size);
     }
-    ns_status st = ns__value_new(ctx, NS_VALUE_INTEGER, &n->loop_epoch);
-    if (st == NS_OK && batches)
+    /* an inner loop runs again every outer iteration: its values are made once */
+    ns_status st = NS_OK;
+    if (n->loop_epoch == NULL)
+        st = ns__value_new(ctx, NS_VALUE_INTEGER, &n->loop_epoch);
+    if (st == NS_OK && batches && n->loop_pos == NULL)
         st = ns__value_new(ctx, NS_VALUE_BATCH_INDEX, &n->loop_pos);
     if (st != NS_OK)
         return st;

@@ -181,6 +181,10 @@ bool ns_card_bool(ns_card_call *c, const char *name);
 const char *ns_card_string(ns_card_call *c, const char *name); /* "" when absent */
 /* A list setting into out[cap]; returns its length (-1 if absent). */
 int ns_card_list(ns_card_call *c, const char *name, double *out, int cap);
+/* An input file named in a setting: a relative path is taken relative to the pipeline
+ * file's directory (returns path itself when absolute, or when the card runs alone). Owned by
+ * the call until the next ns_card_input_path; NULL when out of memory. */
+const char *ns_card_input_path(ns_card_call *c, const char *path);
 /* The settings as JSON text, every one (for open-settings cards); owned by the call. */
 const char *ns_card_settings_json(ns_card_call *c);
 const ns_progress *ns_card_progress(ns_card_call *c);

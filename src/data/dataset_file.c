@@ -290,7 +290,7 @@ static ns_status parse_meta(ns_ctx *ctx, const char *path, json_t *o, bool bytes
             return fail(ctx, NS_ERR_PARSE, path,
                         META_DATASET " has an unknown key \"%s\"; remove it or " RESAVE, key);
     }
-    int64_t iv;
+    int64_t iv = 0;
     ns_status st = get_int(ctx, path, o, "version", 0, INT_MAX, &iv);
     if (st != NS_OK)
         return st;

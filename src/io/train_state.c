@@ -109,7 +109,7 @@ static ns_status get_bool(ns_ctx *ctx, const char *path, const char *entry, json
 
 static ns_status check_version(ns_ctx *ctx, const char *path, const char *entry, json_t *o)
 {
-    int64_t v;
+    int64_t v = 0;
     ns_status st = get_int(ctx, path, entry, o, "version", 0, INT_MAX, &v);
     if (st == NS_OK && v != FORMAT_VERSION)
         st = fail(ctx, NS_ERR_FORMAT, path,

@@ -34,7 +34,7 @@ static const ns_setting_def load_settings[] = {
      "a built-in dataset: boston_housing, wine, iris, breast_cancer, fashion-mnist", 0, 0},
     {"path", NS_SETTING_STRING, "null", NULL,
      "a CSV file, an IDX images file or a saved dataset (.safetensors), relative to the "
-     "current directory", 0, 0},
+     "pipeline file", 0, 0},
     {"target", NS_SETTING_STRING, "null", NULL,
      "the target column(s) of a CSV, by name or 0-based index, comma-separated (default: the "
      "last column)", 0, 0},
@@ -107,8 +107,10 @@ static ns_status load_run(ns_card_call *c)
                                              : NS_MISSING_ERROR;
     o.one_hot = ns_card_bool(c, "one_hot");
     o.max_classes = (int)ns_card_int(c, "max_classes");
-    const char *source =
-        ns_card_has(c, "name") ? ns_card_string(c, "name") : ns_card_string(c, "path");
+    const char *source = ns_card_has(c, "name") ? ns_card_string(c, "name")
+                                                : ns_card_input_path(c, ns_card_string(c, "path"));
+    if (source == NULL)
+        return ns_errorf(ns_card_ctx(c), NS_ERR_IO, "the data file's path is too long");
     ns_dataset *ds = NULL, *test = NULL;
     ns_status st = ns_data_load(ns_card_ctx(c), source, &o, ns_card_progress(c), &ds, &test);
     if (st != NS_OK)

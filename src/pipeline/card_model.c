@@ -15,7 +15,8 @@
 
 static const ns_setting_def define_settings[] = {
     {"file", NS_SETTING_STRING, "null", NULL,
-     "a JSON spec file to read instead of the settings below", 0, 0},
+     "a JSON spec file to read instead of the settings below (relative to the pipeline file)",
+     0, 0},
     {"hidden_layers", NS_SETTING_LIST, "null", NULL, "units of each hidden layer (blueprint)", 0,
      0},
     {"activation", NS_SETTING_STRING, "null", NULL, "relu, leaky_relu, elu, gelu, silu, tanh, "
@@ -30,8 +31,11 @@ static const ns_setting_def define_settings[] = {
 static ns_status define_spec(ns_card_call *c, ns_spec **out)
 {
     ns_ctx *ctx = ns_card_ctx(c);
-    if (ns_card_has(c, "file"))
-        return ns_spec_load(ctx, ns_card_string(c, "file"), out);
+    if (ns_card_has(c, "file")) {
+        const char *path = ns_card_input_path(c, ns_card_string(c, "file"));
+        return path ? ns_spec_load(ctx, path, out)
+                    : ns_errorf(ctx, NS_ERR_IO, "the spec file's path is too long");
+    }
     json_error_t e;
     json_t *all = json_loads(ns_card_settings_json(c), 0, &e), *spec = json_object();
     const char *key;

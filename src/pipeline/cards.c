@@ -265,6 +265,15 @@ const char *ns_card_settings_json(ns_card_call *c)
     return c->node->settings_json ? c->node->settings_json : "{}";
 }
 
+const char *ns_card_input_path(ns_card_call *c, const char *path)
+{
+    if (path[0] == '/' || c->base_dir == NULL || strcmp(c->base_dir, ".") == 0)
+        return path;
+    if (snprintf(c->path, sizeof c->path, "%s/%s", c->base_dir, path) >= (int)sizeof c->path)
+        return NULL;
+    return c->path;
+}
+
 uint64_t ns__card_seed(ns_card_call *c, const char *name)
 {
     json_t *v = ns__card_setting(c, name);

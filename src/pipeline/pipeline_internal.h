@@ -76,6 +76,7 @@ struct ns_card_call {
     const char *base_dir;
     const ns_progress *progress;
     uint64_t seed; /* the pipeline's seed (for settings left at null) */
+    char path[4096]; /* ns_card_input_path's result */
 };
 
 /* The loop card's definition (the executor runs it). */

@@ -53,7 +53,8 @@ test-release: test-deps
 test: test-dev test-asan test-release
 
 # The main job: the seed blueprint trained on Boston housing (regression) and on wine
-# (classification) with the command line, then the same blueprint step by step from the C API.
+# (classification) with the command line, then the same blueprint step by step from the C API
+# and as a pipeline of step cards.
 demo: build
 	./build/release/netsmith train examples/specs/seed.json --data boston_housing --seed 0 \
 	    -o out/boston.safetensors --run-dir out/runs/boston
@@ -61,6 +62,7 @@ demo: build
 	    -o out/wine.safetensors --run-dir out/runs/wine
 	./build/release/netsmith predict out/wine.safetensors --data wine -o out/wine_predictions.csv
 	./build/release/train_steps -o out/boston_steps.safetensors
+	./build/release/netsmith run examples/pipelines/boston_steps.yaml --show eval
 
 install: build
 	cmake --install build/release

@@ -14,6 +14,7 @@
 /* ---- prepare_batch --------------------------------------------------------------------------- */
 
 typedef struct batch_scratch {
+    ns_ctx *ctx;
     ns_batcher *b;
     const ns_dataset *ds;
     ns_batch_pos key;
@@ -23,7 +24,7 @@ static void batch_scratch_free(void *p)
 {
     batch_scratch *s = p;
     ns_batcher_free(s->b);
-    free(s);
+    ns_dealloc(s->ctx, s);
 }
 
 static const ns_port_def batch_in[] = {
@@ -45,8 +46,9 @@ static ns_status batch_run(ns_card_call *c)
                 s->key.shuffle == pos->shuffle && s->key.drop_last == pos->drop_last &&
                 s->key.seed == pos->seed;
     if (!same) {
-        if (s == NULL && (s = *slot = calloc(1, sizeof *s)) == NULL)
+        if (s == NULL && (s = *slot = ns_calloc(ctx, 1, sizeof *s)) == NULL)
             return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+        s->ctx = ctx;
         ns_batcher_free(s->b);
         s->b = NULL;
         ns_batch_options o = {.batch_size = pos->batch_size,
@@ -173,6 +175,7 @@ static ns_status loss_config(ns_card_call *c, bool labels, int outputs, ns_loss_
 }
 
 typedef struct loss_scratch {
+    ns_ctx *ctx;
     float *tvals, *grad;
     size_t cap_t, cap_g;
 } loss_scratch;
@@ -180,9 +183,9 @@ typedef struct loss_scratch {
 static void loss_scratch_free(void *p)
 {
     loss_scratch *s = p;
-    free(s->tvals);
-    free(s->grad);
-    free(s);
+    ns_dealloc(s->ctx, s->tvals);
+    ns_dealloc(s->ctx, s->grad);
+    ns_dealloc(s->ctx, s);
 }
 
 static ns_status loss_run(ns_card_call *c)
@@ -204,15 +207,16 @@ static ns_status loss_run(ns_card_call *c)
                          "cross_entropy needs class labels but the batch has continuous "
                          "targets; use mse, mae or huber");
     loss_scratch **slot = (loss_scratch **)ns_card_scratch(c, loss_scratch_free);
-    if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) == NULL)
+    if (*slot == NULL && (*slot = ns_calloc(ctx, 1, sizeof **slot)) == NULL)
         return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
     loss_scratch *s = *slot;
+    s->ctx = ctx;
     size_t nt = (size_t)b->n, ng = (size_t)b->n * (size_t)pred->cols;
     if (s->cap_t < nt || s->cap_g < ng) {
-        free(s->tvals);
-        free(s->grad);
-        s->tvals = malloc((nt ? nt : 1) * sizeof(float));
-        s->grad = malloc((ng ? ng : 1) * sizeof(float));
+        ns_dealloc(ctx, s->tvals);
+        ns_dealloc(ctx, s->grad);
+        s->tvals = ns_alloc(ctx, (nt ? nt : 1) * sizeof(float));
+        s->grad = ns_alloc(ctx, (ng ? ng : 1) * sizeof(float));
         s->cap_t = nt;
         s->cap_g = ng;
         if (s->tvals == NULL || s->grad == NULL) {

@@ -562,9 +562,9 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
                     w->port, w->ref);
     /* Kinds. */
     ns_value_kind got = ref_kind(w, 0);
-    if (n->def->is_loop)
-        return NS_OK;
     const ns_port_def *want = find_port(n->def->inputs, n->def->n_inputs, w->port, NULL);
+    if (want == NULL) /* a loop passes any other input on as it is */
+        return NS_OK;
     if (got != want->kind) {
         char hint[256];
         return fail(p, w->line, n, "needs a %s on '%s', but '%s' is a %s: %s",

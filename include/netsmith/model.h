@@ -243,6 +243,10 @@ ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool trai
  * last forward's output; gradients are accumulated (+=) into the gradient block.
  * Requires a preceding training-mode forward (NS_ERR_STATE otherwise). */
 ns_status ns_model_backward(ns_model *model, const float *dy);
+/* Forgets the last forward pass (a later backward fails with NS_ERR_STATE). Callers that ran
+ * forward passes over their own buffers call it before freeing them, since the model keeps a
+ * pointer to the last input for backward (and training-state files copy it). */
+void ns_model_forget_forward(ns_model *model);
 /* The gradient with respect to the last forward's input x[batch, input_size], valid after
  * a backward until the next forward; NULL unless the model was built with keep_input_grad. */
 const float *ns_model_input_grad(const ns_model *model);

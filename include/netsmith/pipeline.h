@@ -185,7 +185,8 @@ int ns_card_list(ns_card_call *c, const char *name, double *out, int cap);
  * file's directory (returns path itself when absolute, or when the card runs alone). Owned by
  * the call until the next ns_card_input_path; NULL when out of memory. */
 const char *ns_card_input_path(ns_card_call *c, const char *path);
-/* The settings as JSON text, every one (for open-settings cards); owned by the call. */
+/* The settings as JSON text, every one (for open-settings cards); owned by the call; NULL
+ * when out of memory. */
 const char *ns_card_settings_json(ns_card_call *c);
 const ns_progress *ns_card_progress(ns_card_call *c);
 /* State a card keeps across the iterations of a loop (batchers, buffers): *slot starts NULL;

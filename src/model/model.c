@@ -416,3 +416,10 @@ void ns_model_zero_grad(ns_model *model)
 {
     memset(model->grads, 0, model->n_params * sizeof(float));
 }
+
+void ns_model_forget_forward(ns_model *model)
+{
+    model->have_forward = false;
+    model->last_x = NULL;
+    model->last_batch = 0;
+}

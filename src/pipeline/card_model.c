@@ -36,8 +36,11 @@ static ns_status define_spec(ns_card_call *c, ns_spec **out)
         return path ? ns_spec_load(ctx, path, out)
                     : ns_errorf(ctx, NS_ERR_IO, "the spec file's path is too long");
     }
+    const char *settings = ns_card_settings_json(c);
+    if (settings == NULL)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory reading the settings");
     json_error_t e;
-    json_t *all = json_loads(ns_card_settings_json(c), 0, &e), *spec = json_object();
+    json_t *all = json_loads(settings, 0, &e), *spec = json_object();
     const char *key;
     json_t *v;
     json_object_foreach(all, key, v)

@@ -478,6 +478,7 @@ static ns_status train_with(ns_card_call *c, ns_value *mv, ns_value *ov, ns_data
     if (st == NS_OK && ov != NULL)
         st = ns_card_out_same(c, "optimizer", ov);
     ns_trainer_free(t);
+    ns_model_forget_forward(m); /* its last input was in the batchers */
     ns_batcher_free(tb);
     ns_batcher_free(vb);
     return st;

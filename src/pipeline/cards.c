@@ -262,7 +262,7 @@ const char *ns_card_settings_json(ns_card_call *c)
         c->node->settings_json = t ? ns_strdup(c->ctx, t) : NULL;
         free(t);
     }
-    return c->node->settings_json ? c->node->settings_json : "{}";
+    return c->node->settings_json;
 }
 
 const char *ns_card_input_path(ns_card_call *c, const char *path)

@@ -352,6 +352,7 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     res->stop_reason = (ns_stop_reason)ns_trainer_get_state(t)->stop_reason;
     snprintf(res->loss, sizeof res->loss, "%s", ns_loss_kind_name(r.loss));
     snprintf(res->optimizer, sizeof res->optimizer, "%s", ns_optim_kind_name(r.optim));
+    ns_model_forget_forward(model); /* its last input was in the batchers */
     res->model = model;
     model = NULL;
 done:
@@ -427,6 +428,7 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
     ns_batch_source src = source_of(b);
     st = ns_evaluate(model, &lc, &src, acc);
 done:
+    ns_model_forget_forward(model);
     ns_batcher_free(b);
     ns_dataset_free(view);
     return st;
@@ -465,6 +467,7 @@ ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_da
         }
         row += batch.n;
     }
+    ns_model_forget_forward(model);
     ns_batcher_free(b);
     ns_dataset_free(view);
     return st;

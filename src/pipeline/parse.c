@@ -350,6 +350,8 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
     if (n->def->check != NULL) {
         ns_card_call call = {.ctx = p->ctx, .node = n, .base_dir = p->base_dir, .seed = p->seed};
         ns_status st = n->def->check(&call);
+        if (st == NS_ERR_NOMEM)
+            return st;
         if (st != NS_OK) {
             char why[NS__ERRMSG_CAP];
             snprintf(why, sizeof why, "%s", ns_errmsg(p->ctx));

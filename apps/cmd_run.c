@@ -480,12 +480,11 @@ int cmd_cards(int argc, char **argv)
                        ns_value_kind_name(d->outputs[k].kind), d->outputs[k].doc);
             for (int k = 0; k < d->n_settings; k++) {
                 const ns_setting_def *s = &d->settings[k];
-                printf("  with %-14s %-12s %s [%s%s%s]\n", s->name, setting_type(s->type), s->doc,
+                printf("  with %-14s %-12s %s\n", s->name, setting_type(s->type), s->doc);
+                printf("       %-14s %-12s %s%s%s%s\n", "", "",
                        s->default_json ? "default " : "required",
-                       s->default_json ? s->default_json : "",
-                       s->choices ? "; one of " : "");
-                if (s->choices)
-                    printf("       %-14s %-12s %s\n", "", "", s->choices);
+                       s->default_json ? s->default_json : "", s->choices ? "; one of " : "",
+                       s->choices ? s->choices : "");
             }
             printf("\n");
         }

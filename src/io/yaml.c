@@ -41,8 +41,16 @@ static bool record(yconv *c, const json_t *node, const char *key, const yaml_mar
 
 static ns_status fail_at(yconv *c, const yaml_mark_t *m, const char *what)
 {
-    c->st = ns_errorf(c->ctx, NS_ERR_PARSE, "%s:%zu:%zu: %s", c->source, m->line + 1,
-                      m->column + 1, what);
+    /* libyaml names what it was reading and where that began ("while parsing a flow
+     * mapping" at line 5) when the problem is found later, e.g. a bracket never closed */
+    const yaml_parser_t *p = &c->parser;
+    if (p->context != NULL && p->context_mark.line != m->line)
+        c->st = ns_errorf(c->ctx, NS_ERR_PARSE, "%s:%zu:%zu: %s (%s that starts at line %zu)",
+                          c->source, m->line + 1, m->column + 1, what, p->context,
+                          p->context_mark.line + 1);
+    else
+        c->st = ns_errorf(c->ctx, NS_ERR_PARSE, "%s:%zu:%zu: %s", c->source, m->line + 1,
+                          m->column + 1, what);
     return c->st;
 }
 

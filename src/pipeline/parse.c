@@ -74,29 +74,15 @@ static const char *did_you_mean(char *buf, size_t cap, const char *got, const ch
 
 static ns_status read_cards(ns_pipeline *p, json_t *list, ns__node *parent, int list_line);
 
-static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent)
+static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int list_line)
 {
     int line = line_of(p, obj, NULL);
+    if (line == 0)
+        line = list_line; /* a scalar item: the line of its list */
     if (!json_is_object(obj))
         return fail(p, line, NULL, "a card must be a mapping with id, card, in and with");
     if (p->n_nodes == MAX_NODES)
         return fail(p, line, NULL, "a pipeline may hold at most %d cards", MAX_NODES);
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val)
-    {
-        static const char *const keys[] = {"id", "card", "in", "with", "cards"};
-        bool known = false;
-        for (int i = 0; i < 5; i++)
-            known |= strcmp(key, keys[i]) == 0;
-        if (!known) {
-            char h[96];
-            return fail(p, line_of(p, obj, key), NULL,
-                        "unknown key '%s' in a card%s; a card has id, card, in, with (and "
-                        "cards, for a loop)",
-                        key, did_you_mean(h, sizeof h, key, keys, 5));
-        }
-    }
     const char *id = json_string_value(json_object_get(obj, "id"));
     if (id == NULL)
         return fail(p, line, NULL, "a card needs an id (a name of letters, digits, '_' or '-')");
@@ -117,6 +103,22 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent)
     n->json = obj;
     if (n->id == NULL)
         return NS_ERR_NOMEM;
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val)
+    {
+        static const char *const keys[] = {"id", "card", "in", "with", "cards"};
+        bool known = false;
+        for (int i = 0; i < 5; i++)
+            known |= strcmp(key, keys[i]) == 0;
+        if (!known) {
+            char h[96];
+            return fail(p, line_of(p, obj, key), n,
+                        "has an unknown key '%s'%s; a card has id, card, in, with (and "
+                        "cards, for a loop)",
+                        key, did_you_mean(h, sizeof h, key, keys, 5));
+        }
+    }
     const char *card = json_string_value(json_object_get(obj, "card"));
     if (card == NULL)
         return fail(p, line, n, "needs a card name (card: data_load, train, ...; see netsmith cards)");
@@ -158,7 +160,7 @@ static ns_status read_cards(ns_pipeline *p, json_t *list, ns__node *parent, int 
     json_t *c;
     json_array_foreach(list, i, c)
     {
-        ns_status st = read_card(p, c, parent);
+        ns_status st = read_card(p, c, parent, list_line);
         if (st != NS_OK)
             return st;
     }
@@ -199,6 +201,9 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
     }
     json_object_set(with, name, d.root);
     ns__yaml_doc_free(p->ctx, &d);
+    if (n->overrides == NULL)
+        n->overrides = json_object();
+    json_object_set_new(n->overrides, name, json_string(ov));
     return NS_OK;
 }
 
@@ -289,8 +294,8 @@ static ns_status check_setting(ns_pipeline *p, ns__node *n, const ns_setting_def
     if ((s->type == NS_SETTING_INT || s->type == NS_SETTING_NUMBER) && s->min < s->max) {
         double x = json_number_value(v);
         if (!(x >= s->min && x <= s->max))
-            return fail(p, line, n, "setting '%s' is %g; it must be between %g and %g", s->name,
-                        x, s->min, s->max);
+            return fail(p, line, n, "setting '%s' is %.15g; it must be between %.15g and %.15g",
+                        s->name, x, s->min, s->max);
     }
     if (s->type == NS_SETTING_INT && json_is_real(v))
         return NS_OK; /* read as an integer by ns_card_int */
@@ -308,7 +313,9 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
     if (json_is_object(with)) {
         json_object_foreach(with, key, v)
         {
-            int line = line_of(p, with, key);
+            /* a value from --set has no line of its own: the card's line, and say so */
+            const char *ov = json_string_value(json_object_get(n->overrides, key));
+            int line = ov ? n->line : line_of(p, with, key);
             const ns_setting_def *s = find_setting(n->def, key);
             if (s == NULL && !n->def->open_settings) {
                 const char *names[96];
@@ -327,6 +334,11 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
             }
             if (s != NULL) {
                 ns_status st = check_setting(p, n, s, v, line);
+                if (st != NS_OK && ov != NULL) {
+                    char why[NS__ERRMSG_CAP];
+                    snprintf(why, sizeof why, "%s", ns_errmsg(p->ctx));
+                    st = ns_errorf(p->ctx, st, "%s (set by --set '%s')", why, ov);
+                }
                 if (st != NS_OK)
                     return st;
             }
@@ -389,6 +401,12 @@ static const ns__input *loop_input(const ns__node *loop, const char *name)
         if (strcmp(loop->in[i].port, name) == 0)
             return &loop->in[i];
     return NULL;
+}
+
+/* "a" or "an" before a kind's name. */
+static const char *article(const char *word)
+{
+    return strchr("aeiou", word[0]) ? "an" : "a";
 }
 
 static ns_value_kind ref_kind(const ns__input *in, int depth);
@@ -481,8 +499,7 @@ static ns_status read_inputs(ns_pipeline *p, ns__node *n)
                         did_you_mean(h, sizeof h, key, names, n->def->n_inputs),
                         n->def->n_inputs ? list : "none");
         }
-        if (n->def->is_loop && (!strcmp(key, "epoch") || !strcmp(key, "batch_index")) &&
-            strcmp(key, "epoch") != 0)
+        if (n->def->is_loop && strcmp(key, "batch_index") == 0)
             return fail(p, w->line, n, "'%s' is made by the loop itself; do not wire it", key);
         const char *ref = json_string_value(v);
         const char *dot = ref ? strchr(ref, '.') : NULL;
@@ -518,6 +535,13 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
     if (s->def->is_loop) {
         bool inside = is_ancestor(s, n);
         bool own = !strcmp(w->src_name, "epoch") || !strcmp(w->src_name, "batch_index");
+        if (!strcmp(w->src_name, "batch_index") &&
+            strcmp(json_string_value(json_object_get(s->settings, "over")), "batches") != 0)
+            return fail(p, w->line, n,
+                        "input '%s' uses '%s', but loop '%s' runs over epochs and has no batch "
+                        "position; set its over: batches (with a dataset) or use a loop over "
+                        "batches inside it",
+                        w->port, w->ref, s->id);
         if (own && !inside)
             return fail(p, w->line, n,
                         "input '%s' uses '%s', which exists only inside loop '%s' while it "
@@ -550,6 +574,11 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
                         did_you_mean(h, sizeof h, w->src_name, names, s->def->n_outputs), list);
         }
     }
+    if (is_ancestor(n, s))
+        return fail(p, w->line, n,
+                    "input '%s' uses '%s' from inside this loop: a loop's inputs must come "
+                    "from before it (what its cards make stays inside it)",
+                    w->port, w->ref);
     /* Where it exists: s must be in n's scope or an enclosing one (or be an enclosing loop). */
     if (!is_ancestor(s, n) && s->parent != NULL && !is_ancestor(s->parent, n) &&
         s->parent != n->parent)
@@ -557,11 +586,6 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
                     "input '%s' uses '%s', which exists only inside loop '%s' while it runs; "
                     "use what the loop passes on (e.g. '%s.model') or move this card into it",
                     w->port, w->ref, s->parent->id, s->parent->id);
-    if (is_ancestor(n, s))
-        return fail(p, w->line, n,
-                    "input '%s' uses '%s' from inside this loop: a loop's inputs must come "
-                    "from before it",
-                    w->port, w->ref);
     /* Kinds. */
     ns_value_kind got = ref_kind(w, 0);
     const ns_port_def *want = find_port(n->def->inputs, n->def->n_inputs, w->port, NULL);
@@ -569,8 +593,9 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
         return NS_OK;
     if (got != want->kind) {
         char hint[256];
-        return fail(p, w->line, n, "needs a %s on '%s', but '%s' is a %s: %s",
-                    ns_value_kind_name(want->kind), w->port, w->ref, ns_value_kind_name(got),
+        return fail(p, w->line, n, "needs %s %s on '%s', but '%s' is %s %s: %s",
+                    article(ns_value_kind_name(want->kind)), ns_value_kind_name(want->kind),
+                    w->port, w->ref, article(ns_value_kind_name(got)), ns_value_kind_name(got),
                     kind_hint(p->cards, want->kind, got, hint, sizeof hint));
     }
     return NS_OK;
@@ -578,6 +603,16 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
 
 static ns_status check_required(ns_pipeline *p, ns__node *n)
 {
+    if (n->def->is_loop &&
+        strcmp(json_string_value(json_object_get(n->settings, "over")), "batches") == 0) {
+        bool has = false;
+        for (int j = 0; j < n->n_in; j++)
+            has |= strcmp(n->in[j].port, "dataset") == 0;
+        if (!has)
+            return fail(p, n->line, n,
+                        "runs over batches, so it needs the dataset they come from: wire it "
+                        "(in: {dataset: split.train_dataset}) or set over: epochs");
+    }
     for (int i = 0; i < n->def->n_inputs; i++) {
         const ns_port_def *pd = &n->def->inputs[i];
         bool wired = false;
@@ -585,19 +620,20 @@ static ns_status check_required(ns_pipeline *p, ns__node *n)
             wired |= strcmp(n->in[j].port, pd->name) == 0;
         if (wired || pd->optional)
             continue;
-        /* suggest the nearest earlier output of that kind */
+        /* suggest the nearest earlier output of that kind that n can see */
         char ex[160] = "";
-        for (int j = 0; j < p->n_nodes; j++) {
+        for (int j = 0; j < p->n_nodes && p->nodes[j] != n; j++) {
             const ns__node *s = p->nodes[j];
-            if (s == n || s->def->is_loop)
+            bool visible = s->parent == n->parent || (s->parent && is_ancestor(s->parent, n));
+            if (s->def->is_loop || !visible)
                 continue;
             for (int k = 0; k < s->def->n_outputs; k++)
                 if (s->def->outputs[k].kind == pd->kind)
                     snprintf(ex, sizeof ex, ", e.g. in: {%s: %s.%s}", pd->name, s->id,
                              s->def->outputs[k].name);
         }
-        return fail(p, n->line, n, "needs its input '%s' (a %s) wired%s", pd->name,
-                    ns_value_kind_name(pd->kind), ex);
+        return fail(p, n->line, n, "needs its input '%s' (%s %s) wired%s", pd->name,
+                    article(ns_value_kind_name(pd->kind)), ns_value_kind_name(pd->kind), ex);
     }
     return NS_OK;
 }
@@ -668,6 +704,12 @@ static ns_status order_scope(ns_pipeline *p, ns__node *loop, ns__node ***out, in
                 }
             ns__node *f = members[first];
             ns_dealloc(p->ctx, ord);
+            if (loop != NULL)
+                return fail(p, f->line, f,
+                            "is part of a cycle inside loop '%s' (%s use each other's outputs "
+                            "in the same iteration); what a card makes in one iteration is "
+                            "passed to the next through the loop's inputs, not by a wire back",
+                            loop->id, list);
             return fail(p, f->line, f,
                         "is part of a cycle outside a loop (%s use each other's outputs); to "
                         "repeat cards, put them in a loop card",
@@ -700,6 +742,7 @@ void ns_pipeline_free(ns_pipeline *p)
         ns_dealloc(ctx, n->body);
         ns_dealloc(ctx, n->out);
         json_decref(n->settings);
+        json_decref(n->overrides);
         ns_dealloc(ctx, n->settings_json);
         ns_dealloc(ctx, n->id);
         ns_dealloc(ctx, n);

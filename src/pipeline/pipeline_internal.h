@@ -55,6 +55,7 @@ struct ns__node {
     int line;
     json_t *json;      /* the card as written (owned by the document) */
     json_t *settings;  /* with defaults filled in */
+    json_t *overrides; /* setting -> the --set text that gave it */
     char *settings_json;
     ns__input *in;
     int n_in;

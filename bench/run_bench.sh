@@ -207,7 +207,7 @@ if fruns:
                "epochs; CNN = network e (batch 64): netsmith until its test accuracy reaches "
                "%s (evaluated after every epoch, at most %s epochs), PyTorch for %s epoch(s), "
                "enough for its time per epoch. RSS is the process's peak, data included."
-               % (fruns[0]["until"] if any(r["until"] > 0 for r in fruns) else "-",
+               % (next(("%.2f" % r["until"] for r in fruns if r["until"] > 0), "-"),
                   f_epochs, f_torch_epochs))
     out.append("")
     out.append("| net | side | setting | epochs | s/epoch | train s | ms/step | test accuracy "

@@ -75,12 +75,67 @@ uint32_t ns_rng_u32(ns_rng *rng)
 
 float ns_rng_uniform(ns_rng *rng) { return (float)(ns_rng_u32(rng) >> 8) * 0x1.0p-24f; }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NS__PHILOX_X8 1
+
+/* The high halves of the eight 32 x 32-bit products x * m. */
+__attribute__((target("avx2"))) static inline __m256i mulhi8(__m256i x, __m256i m)
+{
+    __m256i even = _mm256_mul_epu32(x, m);                         /* lanes 0, 2, 4, 6 */
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), m);   /* lanes 1, 3, 5, 7 */
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+/* Eight consecutive blocks (counters ctr[0] + 0..7, wrapping as one at a time would) as
+ * uniforms in out[32]: the numbers of eight philox10 calls, eight lanes at a time. */
+__attribute__((target("avx2"))) static void philox10_x8_uniform(float *out, const uint32_t ctr[4],
+                                                              const uint32_t key[2])
+{
+    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32((int)ctr[0]),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i x1 = _mm256_set1_epi32((int)ctr[1]), x2 = _mm256_set1_epi32((int)ctr[2]);
+    __m256i x3 = _mm256_set1_epi32((int)ctr[3]);
+    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
+    uint32_t k0 = key[0], k1 = key[1];
+    for (int r = 0; r < 10; r++) {
+        __m256i hi0 = mulhi8(x0, m0), lo0 = _mm256_mullo_epi32(x0, m0);
+        __m256i hi1 = mulhi8(x2, m1), lo1 = _mm256_mullo_epi32(x2, m1);
+        x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
+        x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
+        x1 = lo1;
+        x3 = lo0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    const __m256 scale = _mm256_set1_ps(0x1.0p-24f);
+    float f[4][8];
+    _mm256_storeu_ps(f[0], _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 8)), scale));
+    _mm256_storeu_ps(f[1], _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 8)), scale));
+    _mm256_storeu_ps(f[2], _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x2, 8)), scale));
+    _mm256_storeu_ps(f[3], _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x3, 8)), scale));
+    for (int j = 0; j < 8; j++)
+        for (int w = 0; w < 4; w++)
+            out[4 * j + w] = f[w][j];
+}
+#endif
+
 void ns_rng_fill_uniform(ns_rng *rng, float *out, size_t n)
 {
     size_t i = 0;
-    /* Drain the current block, then whole blocks straight into out, then a partial one. */
+    /* Drain the current block, then whole blocks straight into out (eight at a time: the
+     * counter wraps as it would block by block), then a partial one. */
     while (i < n && rng->used < 4)
         out[i++] = (float)(rng->buf[rng->used++] >> 8) * 0x1.0p-24f;
+#ifdef NS__PHILOX_X8
+    if (__builtin_cpu_supports("avx2")) {
+        while (n - i >= 32) {
+            philox10_x8_uniform(out + i, rng->ctr, rng->key);
+            rng->ctr[0] += 8;
+            i += 32;
+        }
+    }
+#endif
     while (n - i >= 4) {
         uint32_t b[4];
         philox10(b, rng->ctr, rng->key);

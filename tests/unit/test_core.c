@@ -137,21 +137,26 @@ static void test_rng_copy_resumes_stream(void **state)
 static void test_rng_fill_matches_single_draws(void **state)
 {
     (void)state;
-    for (int skip = 0; skip < 6; skip++) {
-        for (size_t n = 0; n < 13; n++) {
-            ns_rng a, b;
-            ns_rng_init(&a, 9, NS_RNG_DROPOUT, 3);
-            for (int k = 0; k < skip; k++)
-                (void)ns_rng_u32(&a);
-            b = a;
-            float bulk[16], one[16];
-            ns_rng_fill_uniform(&a, bulk, n);
-            for (size_t i = 0; i < n; i++)
-                one[i] = ns_rng_uniform(&b);
-            assert_memory_equal(bulk, one, n * sizeof(float));
-            assert_int_equal(ns_rng_u32(&a), ns_rng_u32(&b)); /* and the streams go on alike */
+    static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 7, 8, 12, 13, 31, 32, 33, 36, 64, 100, 1000};
+    for (int wrap = 0; wrap < 2; wrap++)
+        for (int skip = 0; skip < 6; skip++) {
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                size_t n = sizes[s];
+                ns_rng a, b;
+                ns_rng_init(&a, 9, NS_RNG_DROPOUT, 3);
+                if (wrap)
+                    a.ctr[0] = UINT32_MAX - 5; /* the counter wraps inside the bulk path */
+                for (int k = 0; k < skip; k++)
+                    (void)ns_rng_u32(&a);
+                b = a;
+                float bulk[1000], one[1000];
+                ns_rng_fill_uniform(&a, bulk, n);
+                for (size_t i = 0; i < n; i++)
+                    one[i] = ns_rng_uniform(&b);
+                assert_memory_equal(bulk, one, n * sizeof(float));
+                assert_int_equal(ns_rng_u32(&a), ns_rng_u32(&b)); /* and the streams go on alike */
+            }
         }
-    }
 }
 
 int main(void)

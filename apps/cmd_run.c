@@ -1,6 +1,8 @@
 /* netsmith run, card and cards: pipelines of cards from the command line. run checks and runs
  * a pipeline file with a status line per card; card runs one card alone over files; cards
  * lists the palette. */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -188,6 +190,17 @@ static void show_value(const char *ref, const ns_value *v)
 
 /* ---- run ---------------------------------------------------------------------------------- */
 
+/* Ctrl-C asks the run to stop after the running card's current step (the cards finished so far
+ * keep their outputs in --state); a second one ends the process at once. */
+static atomic_int interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    atomic_store(&interrupted, 1);
+    signal(SIGINT, SIG_DFL);
+}
+
 typedef struct run_ui {
     bool quiet, tty;
     double last_draw;
@@ -293,14 +306,20 @@ int cmd_run(int argc, char **argv)
             }
         }
         run_ui ui = {.quiet = cli_has(&a, "--quiet"), .tty = isatty(2) != 0};
+        ns_progress progress = {.cancel = &interrupted};
         ns_run_options o = {.state_dir = cli_get(&a, "--state"),
                             .from = cli_get(&a, "--from"),
                             .on_event = on_event,
-                            .ud = &ui};
+                            .ud = &ui,
+                            .progress = &progress};
+        struct sigaction sa = {.sa_handler = on_sigint}, old;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old);
         if (rc == CLI_OK && !ui.quiet)
             fprintf(stderr, "pipeline '%s' (%s)\n", ns_pipeline_name(p), a.pos[0]);
         if (rc == CLI_OK && ns_pipeline_run(p, &o) != NS_OK)
             rc = cli_fail("run", ctx);
+        sigaction(SIGINT, &old, NULL);
         for (int i = 0; i < n_show && rc == CLI_OK; i++) {
             const char *dot = strchr(shows[i], '.');
             if (dot != NULL) {

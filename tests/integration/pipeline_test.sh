@@ -137,6 +137,17 @@ cmp -s "$work/proc.safetensors" "$work/inproc2.safetensors" && ok \
     || bad "step cards in separate processes gave different weights from one process"
 [ -f "$d/save/outputs.json" ] && ok || bad "card wrote no outputs.json"
 
+# Ctrl-C cancels a run between steps; the cards finished before keep their outputs.
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=1000000 \
+    --state "$work/sig" >"$work/sig.txt" 2>&1 &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc = 1 ] && grep -q "cancelled" "$work/sig.txt" && [ -f "$work/sig/optim/outputs.json" ] \
+    && ok || bad "Ctrl-C: rc $rc, $(cat "$work/sig.txt")"
+
 # 5. Bad input from the command line.
 out=$("$ns" card forward --out "$work/x" 2>&1); [ $? = 1 ] && echo "$out" | grep -q "needs --in model=FILE" \
     && ok || bad "card without inputs: $out"

@@ -2,6 +2,7 @@
  * (once per seed), evaluates every split, writes the model, and records the run (settings
  * and per-epoch metrics) in a run directory. */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,23 +100,20 @@ static void write_settings(const train_job *job, const char *dir, uint64_t seed)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/settings.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return;
     const ns_fit_options *o = &job->fit;
-    fprintf(f,
-            "{\n  \"net\": \"%s\",\n  \"data\": \"%s\",\n  \"target\": \"%s\",\n"
-            "  \"split\": [%g, %g, %g],\n  \"seed\": %llu,\n  \"epochs\": %d,\n"
-            "  \"batch_size\": %d,\n  \"optimizer\": \"%s\",\n  \"lr\": %g,\n"
-            "  \"weight_decay\": %g,\n  \"loss\": \"%s\",\n  \"normalize\": \"%s\",\n"
-            "  \"schedule\": \"%s\",\n  \"early_stop_patience\": %d,\n  \"monitor\": \"%s\",\n"
-            "  \"clip_norm\": %g,\n  \"netsmith\": \"%s\"\n}\n",
-            job->net ? job->net : "(inline)", job->data, job->target ? job->target : "",
-            job->split[0], job->split[1], job->split[2], (unsigned long long)seed, o->epochs,
-            o->batch_size, o->optimizer, o->lr, o->weight_decay, o->loss,
-            ns_norm_kind_name(o->normalize), ns_sched_kind_name(o->sched.kind),
-            o->early.patience, o->early.monitor, o->clip.max_norm, ns_version());
-    fclose(f);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:[f, f, f], s:I, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:i, s:s, "
+        "s:f, s:s}",
+        "net", job->net ? job->net : "(inline)", "data", job->data, "target",
+        job->target ? job->target : "", "split", job->split[0], job->split[1], job->split[2],
+        "seed", (json_int_t)seed, "epochs", o->epochs, "batch_size", o->batch_size, "optimizer",
+        o->optimizer, "lr", o->lr, "weight_decay", o->weight_decay, "loss", o->loss, "normalize",
+        ns_norm_kind_name(o->normalize), "schedule", ns_sched_kind_name(o->sched.kind),
+        "early_stop_patience", o->early.patience, "monitor", o->early.monitor, "clip_norm",
+        o->clip.max_norm, "netsmith", ns_version());
+    if (j != NULL)
+        json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
 }
 
 /* ---- one training run ------------------------------------------------------------------------- */

@@ -4,6 +4,8 @@
 #ifndef NETSMITH_FIT_H
 #define NETSMITH_FIT_H
 
+#include <stdio.h>
+
 #include "netsmith/core.h"
 #include "netsmith/data.h"
 #include "netsmith/io.h"
@@ -100,6 +102,13 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
  * one logit) when probs is non-NULL: probs[rows, classes]. */
 ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
                          float *out, float *probs);
+
+/* Writes predictions as CSV to f: for a classifier "row,label,p_<class>,..." from
+ * probs[rows, C] (C = k, or 2 for one logit), for a regression "row,<target>,..." from
+ * out[rows, k]. Names come from info, else from ds, else numbers; fields are quoted as
+ * RFC 4180 needs. Check ferror(f) afterwards. */
+void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
+                              int64_t rows, int k, const float *out, const float *probs);
 
 #ifdef __cplusplus
 }

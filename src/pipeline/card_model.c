@@ -1,5 +1,6 @@
 /* The model cards: Model Define, Build Model, Initialize Optimizer, Evaluate, Inference and
  * Save Model. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,9 @@ static ns_status eval_run(ns_card_call *c)
 static const ns_setting_def infer_settings[] = {
     {"probabilities", NS_SETTING_BOOL, "false", NULL,
      "classification: class probabilities instead of logits", 0, 0},
+    {"path", NS_SETTING_STRING, "null", NULL,
+     "also write the predictions as CSV here (as netsmith predict does), relative to the "
+     "current directory", 0, 0},
 };
 static const ns_port_def infer_out[] = {
     {"predictions", NS_VALUE_PREDICTIONS, false, "one row of outputs per row of the data"},
@@ -278,15 +282,31 @@ static ns_status infer_run(ns_card_call *c)
     if (probs && info.task != NS_TASK_CLASSIFICATION)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "probabilities need a classification dataset; turn the setting off");
-    int width = probs && k == 1 ? 2 : k;
+    const char *path = ns_card_has(c, "path") ? ns_card_string(c, "path") : NULL;
+    bool cls = info.task == NS_TASK_CLASSIFICATION;
+    int width = cls && k == 1 ? 2 : k;
     float *out = ns_alloc(ctx, (size_t)(rows ? rows : 1) * (size_t)k * sizeof(float));
-    float *p = probs ? ns_alloc(ctx, (size_t)(rows ? rows : 1) * (size_t)width * sizeof(float))
-                     : NULL;
-    ns_status st = out == NULL || (probs && p == NULL) ? NS_ERR_NOMEM : NS_OK;
+    /* a classifier's CSV holds probabilities, so they are made whenever it is written */
+    float *p = cls && (probs || path)
+                   ? ns_alloc(ctx, (size_t)(rows ? rows : 1) * (size_t)width * sizeof(float))
+                   : NULL;
+    ns_status st = out == NULL || (cls && (probs || path) && p == NULL) ? NS_ERR_NOMEM : NS_OK;
     if (st == NS_OK)
         st = ns_fit_predict(m, &info, ds, out, p);
     if (st == NS_OK)
-        st = ns_card_out_tensor(c, "predictions", probs ? p : out, rows, width);
+        st = ns_card_out_tensor(c, "predictions", probs ? p : out, rows, probs ? width : k);
+    if (st == NS_OK && path != NULL) {
+        st = ns_make_parent_dirs(ctx, path);
+        FILE *f = st == NS_OK ? fopen(path, "w") : NULL;
+        if (st == NS_OK && f == NULL)
+            st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        if (f != NULL) {
+            ns_fit_write_predictions(f, &info, ds, rows, k, out, p);
+            bool bad = ferror(f) != 0;
+            if (fclose(f) != 0 || bad)
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        }
+    }
     ns_dealloc(ctx, out);
     ns_dealloc(ctx, p);
     return st;

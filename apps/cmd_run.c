@@ -458,7 +458,7 @@ static const char *setting_type(ns_setting_type t)
 
 int cmd_cards(int argc, char **argv)
 {
-    static const char usage[] = "[CARD] [--json]";
+    static const char usage[] = "[CARD ...] [--json]";
     static const char about[] =
         "Lists the cards a pipeline can use, with their inputs, outputs and settings (the\n"
         "palette). --json prints the same as JSON schemas.";
@@ -486,30 +486,35 @@ int cmd_cards(int argc, char **argv)
         int shown = 0;
         for (int i = 0; i < ns_cards_count(cards); i++) {
             const ns_card_def *d = ns_cards_get(cards, i);
-            if (a.n_pos == 1 && strcmp(a.pos[0], d->name) != 0)
+            bool wanted = a.n_pos == 0;
+            for (int k = 0; k < a.n_pos; k++)
+                wanted |= strcmp(a.pos[k], d->name) == 0;
+            if (!wanted)
                 continue;
             shown++;
             printf("%s\n  %s\n", d->name, d->doc);
             for (int k = 0; k < d->n_inputs; k++)
-                printf("  in   %-14s %-12s %s%s\n", d->inputs[k].name,
+                printf("  in   %-16s %-12s %s%s\n", d->inputs[k].name,
                        ns_value_kind_name(d->inputs[k].kind), d->inputs[k].optional ? "(optional) " : "",
                        d->inputs[k].doc);
             for (int k = 0; k < d->n_outputs; k++)
-                printf("  out  %-14s %-12s %s\n", d->outputs[k].name,
+                printf("  out  %-16s %-12s %s\n", d->outputs[k].name,
                        ns_value_kind_name(d->outputs[k].kind), d->outputs[k].doc);
             for (int k = 0; k < d->n_settings; k++) {
                 const ns_setting_def *s = &d->settings[k];
-                printf("  with %-14s %-12s %s\n", s->name, setting_type(s->type), s->doc);
-                printf("       %-14s %-12s %s%s%s%s\n", "", "",
-                       s->default_json ? "default " : "required",
-                       s->default_json ? s->default_json : "", s->choices ? "; one of " : "",
-                       s->choices ? s->choices : "");
+                printf("  with %-16s %-12s %s\n", s->name, setting_type(s->type), s->doc);
+                bool unset = s->default_json && strcmp(s->default_json, "null") == 0;
+                printf("       %-16s %-12s %s%s%s%s\n", "", "",
+                       !s->default_json ? "required" : unset ? "optional" : "default ",
+                       s->default_json && !unset ? s->default_json : "",
+                       s->choices ? "; one of " : "", s->choices ? s->choices : "");
             }
             printf("\n");
         }
         printf("Every card also has 'execution' (local) and 'device' (cpu).\n");
-        if (a.n_pos == 1 && shown == 0) {
-            cli_error("cards", "no card '%s'", a.pos[0]);
+        if (a.n_pos > 0 && shown < a.n_pos) {
+            cli_error("cards", "no card named %s%s; 'netsmith cards' lists them", a.pos[0],
+                      a.n_pos > 1 ? " (or another of those given)" : "");
             rc = CLI_USAGE;
         }
     }

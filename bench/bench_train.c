@@ -5,17 +5,22 @@
  * steps (N chosen so a repeat takes about --target seconds); the figure is the median repeat.
  * bench/bench_torch.py does the same steps in PyTorch; bench/run_bench.sh runs both.
  *
- *   bench_train NET [--repeats 5] [--target 0.5]   NET is one of a b c d e (--list names them)
+ *   bench_train NET [--repeats 5] [--target 0.5] [--threads T]
+ *                                                   NET is one of a b c d e (--list names them)
  *   bench_train --sgemm                             OpenBLAS sgemm 1024^3, best of 7, GFLOP/s
  *   bench_train --list
- *   bench_train --fashion [--net c|e] [--epochs N] [--until ACC]
+ *   bench_train --fashion [--net c|e] [--epochs N] [--until ACC] [--threads T]
  *                                                   network c or e (default) on Fashion-MNIST
  *
- * Threads: OpenBLAS reads OPENBLAS_NUM_THREADS from the environment; run one process per
- * network so the peak RSS (getrusage ru_maxrss) is that network's. Machine-readable output:
+ * Threads: OpenBLAS reads OPENBLAS_NUM_THREADS from the environment; --threads T is the
+ * context's own thread count (ns_ctx_set_threads, default 1), which splits the large dense
+ * products over T threads of the context's pool, each piece a single-threaded sgemm: use it
+ * with OPENBLAS_NUM_THREADS=1 (a threaded OpenBLAS inside the pieces only competes with
+ * them). Run one process per network so the peak RSS (getrusage ru_maxrss) is that
+ * network's. Machine-readable output:
  *   result net=NAME ms=MEDIAN_MS sps=SAMPLES_PER_S rss_mb=PEAK_RSS gflops=ACHIEVED
  *          flop=FLOP_PER_STEP steps=N repeats=R params=P
- *   sgemm gflops=BEST threads=OPENBLAS_NUM_THREADS
+ *   sgemm gflops=BEST threads=T
  *   fashion net=NAME load_s=LOAD train_s=TRAINING_WALL epoch_s=PER_EPOCH ms=MS_PER_STEP
  *           eval_s=EVAL test_acc=ACC rss_mb=RSS epochs=E steps=S until=ACC reached=0|1
  * --fashion times ns_data_load("fashion-mnist") (images kept as bytes, scaled to [0, 1] per
@@ -186,10 +191,24 @@ static int fail(ns_ctx *ctx, const char *what)
     return 1;
 }
 
-static int run_net(const net_def *net, int repeats, double target_s)
+/* A context with `threads` threads (0: the library's default, 1). */
+static ns_ctx *new_ctx(int threads)
 {
     ns_ctx *ctx = NULL;
     if (ns_ctx_new(NULL, &ctx) != NS_OK)
+        return NULL;
+    if (ns_ctx_set_threads(ctx, threads) != NS_OK) {
+        fprintf(stderr, "bench_train: %s\n", ns_errmsg(ctx));
+        ns_ctx_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int run_net(const net_def *net, int repeats, double target_s, int threads)
+{
+    ns_ctx *ctx = new_ctx(threads);
+    if (ctx == NULL)
         return 1;
     ns_spec *spec = NULL;
     if (ns_spec_parse(ctx, net->spec, strlen(net->spec), net->name, &spec) != NS_OK)
@@ -278,9 +297,9 @@ static int run_net(const net_def *net, int repeats, double target_s)
     double med = repeats % 2 ? ms[repeats / 2] : 0.5 * (ms[repeats / 2 - 1] + ms[repeats / 2]);
     double flop = flop_per_sample(model, net->input) * bs;
     printf("result net=%s ms=%.4f sps=%.1f rss_mb=%.1f gflops=%.2f flop=%.0f steps=%d "
-           "repeats=%d params=%zu min_ms=%.4f max_ms=%.4f\n",
+           "repeats=%d params=%zu min_ms=%.4f max_ms=%.4f threads=%d\n",
            net->name, med, bs / (med / 1e3), peak_rss_mb(), flop / (med / 1e3) / 1e9, flop, n,
-           repeats, ns_model_param_count(model), ms[0], ms[repeats - 1]);
+           repeats, ns_model_param_count(model), ms[0], ms[repeats - 1], ns_ctx_threads(ctx));
     free(x);
     free(yv);
     free(yl);
@@ -324,10 +343,10 @@ static int test_accuracy(ns_ctx *ctx, ns_model *model, const ns_dataset *test, i
 /* Network NET (c or e) trained on Fashion-MNIST end to end (see the header): up to `epochs`
  * epochs, or, with until > 0, until the test accuracy after an epoch reaches `until` (the
  * test set is then evaluated after every epoch; that time is eval_s, not train_s). */
-static int fashion(const net_def *net, int epochs, double until)
+static int fashion(const net_def *net, int epochs, double until, int threads)
 {
-    ns_ctx *ctx = NULL;
-    if (ns_ctx_new(NULL, &ctx) != NS_OK)
+    ns_ctx *ctx = new_ctx(threads);
+    if (ctx == NULL)
         return 1;
     double t0 = now();
     ns_dataset *train = NULL, *test = NULL;
@@ -397,10 +416,10 @@ static int fashion(const net_def *net, int epochs, double until)
     }
     printf("fashion net=%s load_s=%.3f train_s=%.3f epoch_s=%.3f ms=%.4f eval_s=%.3f "
            "test_acc=%.4f rss_mb=%.1f epochs=%d steps=%lld train_loss=%.4f until=%.4f "
-           "reached=%d batch=%d\n",
+           "reached=%d batch=%d threads=%d\n",
            net->name, load_s, train_s, train_s / done, train_s * 1e3 / ((double)nb * done), eval_s,
            acc, peak_rss_mb(), done, (long long)(nb * done), loss_sum / ((double)nb * done), until,
-           until > 0 ? acc >= until : 1, net->batch);
+           until > 0 ? acc >= until : 1, net->batch, ns_ctx_threads(ctx));
     ns_batcher_free(batcher);
     free(dpred);
     ns_optim_free(opt);
@@ -415,7 +434,8 @@ static int fashion(const net_def *net, int epochs, double until)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_train NET [--repeats N] [--target SECONDS] | --sgemm | "
-                    "--list | --fashion [--net c|e] [--epochs N] [--until ACC]\n");
+                    "--list | --fashion [--net c|e] [--epochs N] [--until ACC]; --threads T with NET "
+                    "or --fashion\n");
     return 2;
 }
 
@@ -425,6 +445,7 @@ int main(int argc, char **argv)
         return usage();
     if (strcmp(argv[1], "--sgemm") == 0)
         return sgemm_bench();
+    int threads = 0;
     if (strcmp(argv[1], "--fashion") == 0) {
         const net_def *net = &nets[NET_COUNT - 1];
         int epochs = 1;
@@ -434,6 +455,8 @@ int main(int argc, char **argv)
                 epochs = atoi(argv[++i]);
             else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
                 until = atof(argv[++i]);
+            else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+                threads = atoi(argv[++i]);
             else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc) {
                 i++;
                 net = NULL;
@@ -448,7 +471,7 @@ int main(int argc, char **argv)
         }
         if (epochs < 1 || until < 0 || until > 1)
             return usage();
-        return fashion(net, epochs, until);
+        return fashion(net, epochs, until, threads);
     }
     if (strcmp(argv[1], "--list") == 0) {
         for (int i = 0; i < NET_COUNT; i++)
@@ -462,6 +485,8 @@ int main(int argc, char **argv)
             repeats = atoi(argv[++i]);
         else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc)
             target = atof(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else
             return usage();
     }
@@ -469,7 +494,7 @@ int main(int argc, char **argv)
         return usage();
     for (int i = 0; i < NET_COUNT; i++)
         if (strcmp(argv[1], nets[i].name) == 0)
-            return run_net(&nets[i], repeats, target);
+            return run_net(&nets[i], repeats, target, threads);
     fprintf(stderr, "bench_train: unknown network '%s' (try --list)\n", argv[1]);
     return 2;
 }

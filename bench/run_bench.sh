@@ -53,6 +53,9 @@ for net in "${nets[@]}"; do
             | sed 's/^result /ns setting=2t /' | tee -a "$raw"
         "$py" "$root/bench/bench_torch.py" "$net" 1omp2blas --repeats "$repeats" \
             --target "$target" | sed 's/^result /pt /' | tee -a "$raw"
+        # The context's own pool: 2 threads, each piece a 1-thread OpenBLAS sgemm.
+        OPENBLAS_NUM_THREADS=1 "$bin" "$net" --repeats "$repeats" --target "$target" --threads 2 \
+            | sed 's/^result /ns setting=2p /' | tee -a "$raw"
         "$py" "$root/bench/bench_torch.py" "$net" 2t --repeats "$repeats" --target "$target" \
             | sed 's/^result /pt /' | tee -a "$raw"
     done
@@ -73,6 +76,7 @@ then
     OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=1t /' | tee -a "$raw"
     "$py" "$root/bench/bench_torch.py" fashion 1t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
     OPENBLAS_NUM_THREADS=2 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=2t /' | tee -a "$raw"
+    OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 --threads 2 | sed 's/^fashion /nsf setting=2p /' | tee -a "$raw"
     "$py" "$root/bench/bench_torch.py" fashion 1omp2blas --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
     "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
     echo "== f: network e on Fashion-MNIST until test accuracy $f_until (netsmith), $f_torch_epochs epoch(s) (PyTorch)"
@@ -143,7 +147,10 @@ out.append("`bash bench/run_bench.sh` (run by `make bench`), %s, %s. netsmith (`
            "runs alternating (%s round(s); best median kept)." % (cpu, when, torch_version,
                                                                    repeats, target, rounds))
 out.append("")
-out.append("Settings: netsmith `1t`/`2t` = `OPENBLAS_NUM_THREADS=1`/`2`. PyTorch `1t` = "
+out.append("Settings: netsmith `1t`/`2t` = `OPENBLAS_NUM_THREADS=1`/`2`; `2p` = the context's "
+           "own 2 threads (`ns_ctx_set_threads(ctx, 2)`, `bench_train --threads 2`) with "
+           "`OPENBLAS_NUM_THREADS=1`: large dense products split by rows, each piece a "
+           "1-thread sgemm, results bit-identical to `1t`. PyTorch `1t` = "
            "`torch.set_num_threads(1)` with OMP and OpenBLAS at 1; `1omp2blas` = 1 OpenMP thread "
            "and `OPENBLAS_NUM_THREADS=2` (Debian's torch runs linear layers' GEMMs in the system "
            "OpenBLAS; convolutions go through oneDNN); `2t` = 2 threads everywhere with "
@@ -187,11 +194,13 @@ for n in order:
 out.append("")
 out.append("Every setting, ms/step (median):")
 out.append("")
-out.append("| net | netsmith 1t | netsmith 2t | PyTorch 1t | PyTorch 1omp2blas | PyTorch 2t |")
-out.append("|---|---|---|---|---|---|")
+out.append("| net | netsmith 1t | netsmith 2t | netsmith 2p | PyTorch 1t | PyTorch 1omp2blas "
+           "| PyTorch 2t |")
+out.append("|---|---|---|---|---|---|---|")
 for n in order:
     cells = []
-    for who, s in (("ns", "1t"), ("ns", "2t"), ("pt", "1t"), ("pt", "1omp2blas"), ("pt", "2t")):
+    for who, s in (("ns", "1t"), ("ns", "2t"), ("ns", "2p"), ("pt", "1t"), ("pt", "1omp2blas"),
+                   ("pt", "2t")):
         r = best(who, n, s)
         cells.append("%.3f" % r["ms"] if r else "-")
     out.append("| %s | %s |" % (n, " | ".join(cells)))

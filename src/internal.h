@@ -17,10 +17,35 @@
 #define NS__CPU_CLONES
 #endif
 
+/* The context's worker pool (core/threads.c). */
+typedef struct ns__pool ns__pool;
+
 struct ns_ctx {
     ns_allocator alloc;
     char msg[NS__ERRMSG_CAP];
+    int threads;      /* ns_ctx_set_threads: 1 = the calling thread only */
+    ns__pool *pool;   /* threads - 1 workers, made on first use; NULL until then */
+    bool pool_failed; /* the pool could not be made (memory, threads): run on the caller */
 };
+
+/* Piece `piece` of `pieces` of a parallel task. */
+typedef void (*ns__task_fn)(void *arg, int piece, int pieces);
+/* Runs fn(arg, i, pieces) for every i in [0, pieces) on the calling thread and ctx's workers
+ * (ctx may be NULL: the calling thread alone), returning once all are done. Pieces must be
+ * independent (disjoint outputs); which thread runs which piece is not fixed. Never fails:
+ * without a pool (1 thread, or one that could not be made) the caller runs every piece. */
+void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg);
+/* How many threads ns__parallel can use on ctx (1 for NULL). */
+static inline int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
+/* Stops and frees ctx's pool, if any (ns_ctx_free, ns_ctx_set_threads). */
+void ns__pool_free(ns_ctx *ctx);
+
+/* ns_dense_forward / ns_dense_backward with their large GEMMs split over ctx's threads
+ * (kernels/dense.c); the same results at any thread count. ctx may be NULL (one thread). */
+void ns__dense_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w, const float *b,
+                           int batch, int in, int out);
+void ns__dense_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, int batch, int in, int out);
 
 /* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. */
 void ns__format_double(char *buf, size_t cap, double v);
@@ -128,6 +153,8 @@ typedef struct ns__layer {
     float *y;       /* output [B, out_size] */
     float *dx;      /* gradient w.r.t. the input [B, in_size] */
     float *scratch; /* per-layer saved state: dropout mask, norm mean/rstd */
+    ns_ctx *ctx;    /* the model's context, for its threads (set by setup of layers that
+                     * use them: linear) */
 } ns__layer;
 
 /* One row per layer kind: shape inference, parameters, init, forward, backward. */

@@ -63,7 +63,8 @@ typedef struct ns_allocator {
     void *ud;
 } ns_allocator;
 
-/* A context holds the allocation hooks and the last error message. Every handle is
+/* A context holds the allocation hooks, the last error message and the thread setting
+ * (with its worker pool, see ns_ctx_set_threads). Every handle is
  * made from a context and keeps using it. Thread safety: a context and all handles
  * made from it belong to one thread at a time; use one context per job or thread. */
 typedef struct ns_ctx ns_ctx;
@@ -73,6 +74,33 @@ typedef struct ns_ctx ns_ctx;
 ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
 /* Frees the context. Every handle made from it must already be freed. NULL is a no-op. */
 void ns_ctx_free(ns_ctx *ctx);
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+/* Most threads a context may use. */
+#define NS_MAX_THREADS 64
+
+/* How many threads the kernels of this context's handles may use: the calling thread plus
+ * n - 1 workers of the context's own pool, made on the first call that can use them and
+ * freed with the context (or when the setting changes). n is 1 to NS_MAX_THREADS, or 0 for
+ * the default, ns_ctx_default_threads() (1). Returns NS_ERR_INVALID (with a message)
+ * otherwise.
+ * Only large dense-layer products are split (over 4 M multiply-adds; each piece keeps at
+ * least 2 M), by bands of output rows, each piece one sgemm call; small networks and
+ * convolutions run on the calling thread whatever n is. Results do not depend on n: a band
+ * of rows is computed exactly as those rows of the whole product are.
+ * OpenBLAS: its own thread count is process-wide (OPENBLAS_NUM_THREADS); with n > 1 run it
+ * at 1, or every piece also asks OpenBLAS's threads for help and the pieces wait for each
+ * other. With n = 1 (the default) OpenBLAS's own threading applies as before.
+ * The pool is this context's alone: contexts used from different threads never share or
+ * wait for each other's workers; with many contexts training at once keep 1 each. Idle
+ * workers spin about 0.1 ms after each parallel call, then sleep. Not to be called while
+ * another thread uses the context. */
+ns_status ns_ctx_set_threads(ns_ctx *ctx, int n);
+/* The context's thread count (set, or the default). */
+int ns_ctx_threads(const ns_ctx *ctx);
+/* The default thread count: 1 (see ns_ctx_set_threads). */
+int ns_ctx_default_threads(void);
 
 /* The message of the last failed call on this context (or a handle made from it),
  * "" if none. Valid until the next failing call. Never NULL. */

@@ -60,6 +60,7 @@ ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out)
         return NS_ERR_NOMEM;
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = a;
+    ctx->threads = ns_ctx_default_threads();
     *out = ctx;
     return NS_OK;
 }
@@ -68,6 +69,7 @@ void ns_ctx_free(ns_ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    ns__pool_free(ctx);
     ns_allocator a = ctx->alloc;
     a.free(a.ud, ctx);
 }

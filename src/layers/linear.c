@@ -20,6 +20,7 @@ static ns_status linear_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, siz
         ns__layer_add_param(l, "bias", 1, l->spec.units, 0);
     *per_sample = 0;
     *fixed = 0;
+    l->ctx = ctx;
     return NS_OK;
 }
 
@@ -38,15 +39,15 @@ static void linear_forward(ns__layer *l, const float *x, int batch, bool trainin
     (void)training;
     (void)rng;
     const float *b = l->spec.bias ? l->params[1].data : NULL;
-    ns_dense_forward(l->y, x, l->params[0].data, b, batch, l->in_size, l->out_size);
+    ns__dense_forward_ctx(l->ctx, l->y, x, l->params[0].data, b, batch, l->in_size, l->out_size);
 }
 
 static void linear_backward(ns__layer *l, const float *x, const float *dy, int batch)
 {
     float *db = l->spec.bias ? l->params[1].grad : NULL;
     ns__layer_clear_dx(l, batch);
-    ns_dense_backward(l->dx, l->params[0].grad, db, dy, x, l->params[0].data, batch, l->in_size,
-                      l->out_size);
+    ns__dense_backward_ctx(l->ctx, l->dx, l->params[0].grad, db, dy, x, l->params[0].data, batch,
+                           l->in_size, l->out_size);
 }
 
 const ns__layer_type ns__linear_type = {NS_LAYER_LINEAR, linear_setup, linear_init, linear_forward,

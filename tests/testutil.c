@@ -11,8 +11,8 @@ void ns_test_assert_close(double a, double b, double rtol, double atol, const ch
 {
     double tol = atol + rtol * fabs(b);
     if (!(fabs(a - b) <= tol)) {
-        fprintf(stderr, "%s:%d: %s: got %.9g, expected %.9g (|diff| %.3g > tol %.3g)\n", file,
-                line, what, a, b, fabs(a - b), tol);
+        fprintf(stderr, "%s:%d: %s: got %.9g, expected %.9g (|diff| %.3g > tol %.3g)\n", file, line,
+                what, a, b, fabs(a - b), tol);
         fail();
     }
 }
@@ -46,8 +46,7 @@ void ns_test_assert_msg_has(ns_ctx *ctx, const char *needle, const char *file, i
 {
     const char *msg = ns_errmsg(ctx);
     if (strstr(msg, needle) == NULL) {
-        fprintf(stderr, "%s:%d: message \"%s\" does not contain \"%s\"\n", file, line, msg,
-                needle);
+        fprintf(stderr, "%s:%d: message \"%s\" does not contain \"%s\"\n", file, line, msg, needle);
         fail();
     }
 }
@@ -64,8 +63,7 @@ json_t *ns_test_json_load(const char *fixture_name)
     json_error_t err;
     json_t *root = json_load_file(ns_test_fixture(fixture_name), 0, &err);
     if (root == NULL) {
-        fprintf(stderr, "cannot load fixture %s: %s (line %d)\n", fixture_name, err.text,
-                err.line);
+        fprintf(stderr, "cannot load fixture %s: %s (line %d)\n", fixture_name, err.text, err.line);
         fail();
     }
     return root;
@@ -160,4 +158,32 @@ ns_allocator ns_test_allocator(ns_test_alloc *state)
 {
     ns_allocator a = {ta_malloc, ta_realloc, ta_free, state};
     return a;
+}
+
+/* ---- a scratch directory -------------------------------------------------------------------- */
+
+static char tmpdir[64];
+
+int ns_test_tmpdir_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ns_test_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+int ns_test_tmpdir_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd);
+}
+
+const char *ns_test_tmp(const char *name)
+{
+    static char buf[4][192];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
 }

@@ -25,7 +25,8 @@ void ns_test_assert_close(double a, double b, double rtol, double atol, const ch
 void ns_test_assert_all_close(const float *a, const float *b, size_t n, double rtol, double atol,
                               const char *what, const char *file, int line);
 /* Asserts a status, printing the context's message when it differs. */
-#define NS_ASSERT_OK(ctx, expr) ns_test_assert_status((ctx), (expr), NS_OK, #expr, __FILE__, __LINE__)
+#define NS_ASSERT_OK(ctx, expr)                                                                    \
+    ns_test_assert_status((ctx), (expr), NS_OK, #expr, __FILE__, __LINE__)
 #define NS_ASSERT_STATUS(ctx, expr, want)                                                          \
     ns_test_assert_status((ctx), (expr), (want), #expr, __FILE__, __LINE__)
 void ns_test_assert_status(ns_ctx *ctx, ns_status got, ns_status want, const char *what,
@@ -58,5 +59,12 @@ typedef struct ns_test_alloc {
     long live;      /* blocks allocated and not freed */
 } ns_test_alloc;
 ns_allocator ns_test_allocator(ns_test_alloc *state);
+
+/* A scratch directory for a test program's files: cmocka group setup and teardown (made
+ * under /tmp, removed with everything in it), and paths inside it (four rotating buffers, so
+ * a few can be live at once). */
+int ns_test_tmpdir_setup(void **state);
+int ns_test_tmpdir_teardown(void **state);
+const char *ns_test_tmp(const char *name);
 
 #endif

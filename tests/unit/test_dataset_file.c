@@ -10,32 +10,6 @@
 #include "data/dataset.h"
 #include "testutil.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(dir, "/tmp/ns_dataset_file_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][128];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
 static ns_ctx *new_ctx(void)
 {
     ns_ctx *ctx = NULL;
@@ -129,7 +103,7 @@ static void assert_same_dataset(const ns_dataset *a, const ns_dataset *b)
 /* Saves ds, loads it on another context and compares; returns the loaded dataset. */
 static ns_dataset *round_trip(const ns_dataset *ds, ns_ctx *ctx2, const char *name)
 {
-    const char *path = tmp(name);
+    const char *path = ns_test_tmp(name);
     ns_status st = ns_dataset_save(ds, path);
     if (st != NS_OK)
         fail_msg("save %s: %s", path, ns_errmsg(ctx2));
@@ -242,7 +216,7 @@ static void test_byte_images(void **state)
     ns_dataset *ds = byte_images(ctx);
     ns_dataset *b = round_trip(ds, ctx2, "images.safetensors");
     ns_st_file *f = NULL;
-    NS_ASSERT_OK(ctx, ns_st_open(ctx, tmp("images.safetensors"), &f));
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, ns_test_tmp("images.safetensors"), &f));
     const ns_st_tensor *x = ns_st_find(f, "x");
     assert_non_null(x);
     assert_int_equal(x->dtype, NS_DTYPE_U8);
@@ -303,12 +277,12 @@ static void test_data_load(void **state)
     (void)state;
     ns_ctx *ctx = new_ctx();
     ns_dataset *ds = builtin(ctx, "iris");
-    NS_ASSERT_OK(ctx, ns_dataset_save(ds, tmp("iris.safetensors")));
-    NS_ASSERT_OK(ctx, ns_dataset_save(ds, tmp("iris.data")));
+    NS_ASSERT_OK(ctx, ns_dataset_save(ds, ns_test_tmp("iris.safetensors")));
+    NS_ASSERT_OK(ctx, ns_dataset_save(ds, ns_test_tmp("iris.data")));
     static const char *const files[] = {"iris.safetensors", "iris.data"};
     for (int i = 0; i < 2; i++) {
         ns_dataset *b = NULL, *t = (ns_dataset *)1;
-        NS_ASSERT_OK(ctx, ns_data_load(ctx, tmp(files[i]), NULL, NULL, &b, &t));
+        NS_ASSERT_OK(ctx, ns_data_load(ctx, ns_test_tmp(files[i]), NULL, NULL, &b, &t));
         assert_null(t);
         assert_same_dataset(ds, b);
         ns_dataset_free(b);
@@ -419,13 +393,13 @@ static void test_bad_files(void **state)
     (void)state;
     ns_ctx *ctx = new_ctx();
     ns_dataset *iris = builtin(ctx, "iris"), *boston = builtin(ctx, "boston_housing");
-    const char *good_c = tmp("good-iris.safetensors");
-    const char *good_r = tmp("good-boston.safetensors");
+    const char *good_c = ns_test_tmp("good-iris.safetensors");
+    const char *good_r = ns_test_tmp("good-boston.safetensors");
     NS_ASSERT_OK(ctx, ns_dataset_save(iris, good_c));
     NS_ASSERT_OK(ctx, ns_dataset_save(boston, good_r));
     ns_st_file *f;
     edit e;
-    const char *bad = tmp("bad.safetensors");
+    const char *bad = ns_test_tmp("bad.safetensors");
 
     /* Not a dataset file: a model file. */
     {
@@ -534,7 +508,7 @@ static void test_bad_files(void **state)
     ns_dataset *nb = NULL;
     NS_ASSERT_OK(ctx, ns_data_normalize(boston, &norm, &nb));
     ns_norm_deinit(ctx, &norm);
-    const char *good_n = tmp("good-nboston.safetensors");
+    const char *good_n = ns_test_tmp("good-nboston.safetensors");
     NS_ASSERT_OK(ctx, ns_dataset_save(nb, good_n));
     ns_dataset_free(nb);
     load_edit(ctx, good_n, &f, &e);
@@ -560,7 +534,8 @@ static void test_bad_files(void **state)
     expect_bad(ctx, bad, NS_ERR_FORMAT, "", NULL);
     /* A missing file. */
     ns_dataset *ds = NULL;
-    NS_ASSERT_STATUS(ctx, ns_dataset_load_file(ctx, tmp("nope.safetensors"), &ds), NS_ERR_IO);
+    NS_ASSERT_STATUS(ctx, ns_dataset_load_file(ctx, ns_test_tmp("nope.safetensors"), &ds),
+                     NS_ERR_IO);
 
     ns_dataset_free(iris);
     ns_dataset_free(boston);
@@ -579,9 +554,9 @@ static void test_bad_name_not_saved(void **state)
     ns_dataset *ds = NULL;
     NS_ASSERT_OK(ctx, ns__dataset_from_store(s, &ds));
     ns__store_release(s);
-    NS_ASSERT_STATUS(ctx, ns_dataset_save(ds, tmp("badname.safetensors")), NS_ERR_INVALID);
+    NS_ASSERT_STATUS(ctx, ns_dataset_save(ds, ns_test_tmp("badname.safetensors")), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "feature name 1");
-    assert_int_equal(access(tmp("badname.safetensors"), F_OK), -1);
+    assert_int_equal(access(ns_test_tmp("badname.safetensors"), F_OK), -1);
     ns_dataset_free(ds);
     ns_ctx_free(ctx);
 }
@@ -601,7 +576,7 @@ static void test_out_of_memory(void **state)
     ns_dataset *ntrain = NULL;
     NS_ASSERT_OK(pctx, ns_data_normalize(train, &norm, &ntrain));
     ns_norm_deinit(pctx, &norm);
-    const char *path = tmp("oom.safetensors");
+    const char *path = ns_test_tmp("oom.safetensors");
     NS_ASSERT_OK(pctx, ns_dataset_save(ntrain, path));
     int failures = 0;
     for (size_t n = 1;; n++) {
@@ -619,7 +594,7 @@ static void test_out_of_memory(void **state)
             ns_status ss = NS_ERR_NOMEM;
             for (size_t k = 1; ss != NS_OK; k++) {
                 ta.fail_at = ta.calls + k;
-                ss = ns_dataset_save(ds, tmp("oom2.safetensors"));
+                ss = ns_dataset_save(ds, ns_test_tmp("oom2.safetensors"));
                 if (ss != NS_OK)
                     NS_ASSERT_STATUS(ctx, ss, NS_ERR_NOMEM);
                 assert_true(k < 100);
@@ -656,5 +631,5 @@ int main(void)
         cmocka_unit_test(test_bad_name_not_saved),
         cmocka_unit_test(test_out_of_memory),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);
 }

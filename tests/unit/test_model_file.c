@@ -8,30 +8,6 @@
 
 #include "testutil.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(dir, "/tmp/ns_model_file_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[128];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
-
 static ns_model *trained_model(ns_ctx *ctx, const char *json, int out)
 {
     ns_spec *spec = NULL;
@@ -58,17 +34,18 @@ static void test_round_trip(void **state)
     (void)state;
     ns_ctx *ctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
-    const char *json = "{\"layers\": [{\"type\": \"linear\", \"units\": 8},"
-                       " {\"type\": \"batchnorm1d\"}, {\"type\": \"relu\"},"
-                       " {\"type\": \"dropout\", \"p\": 0.25}, {\"type\": \"linear\", \"units\": 2}]}";
+    const char *json =
+        "{\"layers\": [{\"type\": \"linear\", \"units\": 8},"
+        " {\"type\": \"batchnorm1d\"}, {\"type\": \"relu\"},"
+        " {\"type\": \"dropout\", \"p\": 0.25}, {\"type\": \"linear\", \"units\": 2}]}";
     ns_model *m = trained_model(ctx, json, 0);
     ns_st_meta extra[] = {{"labels", "[\"a\", \"b\"]"}};
-    NS_ASSERT_OK(ctx, ns_model_save(m, tmp("m.safetensors"), extra, 1));
+    NS_ASSERT_OK(ctx, ns_model_save(m, ns_test_tmp("m.safetensors"), extra, 1));
 
     ns_ctx *ctx2 = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx2), NS_OK);
     ns_model *l = NULL;
-    NS_ASSERT_OK(ctx2, ns_model_load(ctx2, tmp("m.safetensors"), 0, &l));
+    NS_ASSERT_OK(ctx2, ns_model_load(ctx2, ns_test_tmp("m.safetensors"), 0, &l));
     assert_int_equal(ns_model_param_count(l), ns_model_param_count(m));
     assert_memory_equal(ns_model_params(l), ns_model_params(m),
                         ns_model_param_count(m) * sizeof(float));
@@ -89,7 +66,7 @@ static void test_round_trip(void **state)
     assert_memory_equal(ya, yb, 8 * sizeof(float));
     /* The metadata describes the file. */
     ns_st_file *f = NULL;
-    NS_ASSERT_OK(ctx, ns_st_open(ctx, tmp("m.safetensors"), &f));
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, ns_test_tmp("m.safetensors"), &f));
     assert_string_equal(ns_st_meta_find(f, "format"), "pt");
     assert_string_equal(ns_st_meta_find(f, "netsmith.version"), ns_version());
     assert_string_equal(ns_st_meta_find(f, "netsmith.input_shape"), "[6]");
@@ -113,9 +90,9 @@ static void test_short_form_round_trip(void **state)
     ns_ctx *ctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     ns_model *m = trained_model(ctx, "{\"hidden_layers\": [5, 4], \"dropout\": 0.1}", 3);
-    NS_ASSERT_OK(ctx, ns_model_save(m, tmp("s.safetensors"), NULL, 0));
+    NS_ASSERT_OK(ctx, ns_model_save(m, ns_test_tmp("s.safetensors"), NULL, 0));
     ns_model *l = NULL;
-    NS_ASSERT_OK(ctx, ns_model_load(ctx, tmp("s.safetensors"), 4, &l));
+    NS_ASSERT_OK(ctx, ns_model_load(ctx, ns_test_tmp("s.safetensors"), 4, &l));
     assert_int_equal(ns_model_output_size(l), 3);
     assert_int_equal(ns_model_max_batch(l), 4);
     assert_memory_equal(ns_model_params(l), ns_model_params(m),
@@ -132,9 +109,10 @@ static void test_non_finite_not_saved(void **state)
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     ns_model *m = trained_model(ctx, "{\"hidden_layers\": [5]}", 1);
     ns_model_params(m)[7] = NAN;
-    NS_ASSERT_STATUS(ctx, ns_model_save(m, tmp("nan.safetensors"), NULL, 0), NS_ERR_NONFINITE);
+    NS_ASSERT_STATUS(ctx, ns_model_save(m, ns_test_tmp("nan.safetensors"), NULL, 0),
+                     NS_ERR_NONFINITE);
     NS_ASSERT_MSG_HAS(ctx, "0.weight");
-    assert_int_equal(access(tmp("nan.safetensors"), F_OK), -1);
+    assert_int_equal(access(ns_test_tmp("nan.safetensors"), F_OK), -1);
     ns_model_free(m);
     ns_ctx_free(ctx);
 }
@@ -147,27 +125,35 @@ static void test_files_that_do_not_fit(void **state)
     ns_model *m = NULL;
     /* A plain safetensors file without the blueprint. */
     float w[4] = {1, 2, 3, 4};
-    ns_st_tensor t = {.name = "0.weight", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {2, 2},
-                      .data = w, .nbytes = sizeof w};
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, tmp("plain.safetensors"), &t, 1, NULL, 0));
-    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, tmp("plain.safetensors"), 0, &m), NS_ERR_FORMAT);
+    ns_st_tensor t = {.name = "0.weight",
+                      .dtype = NS_DTYPE_F32,
+                      .ndim = 2,
+                      .shape = {2, 2},
+                      .data = w,
+                      .nbytes = sizeof w};
+    NS_ASSERT_OK(ctx, ns_st_write(ctx, ns_test_tmp("plain.safetensors"), &t, 1, NULL, 0));
+    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, ns_test_tmp("plain.safetensors"), 0, &m),
+                     NS_ERR_FORMAT);
     NS_ASSERT_MSG_HAS(ctx, "not a netsmith model file");
     /* The blueprint with a tensor of the wrong shape, or one missing. */
     ns_st_meta meta[] = {{"netsmith.spec", "{\"layers\": [{\"type\": \"linear\", \"units\": 2}]}"},
                          {"netsmith.input_shape", "[3]"},
                          {"netsmith.output_size", "2"}};
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, tmp("shape.safetensors"), &t, 1, meta, 3));
-    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, tmp("shape.safetensors"), 0, &m), NS_ERR_FORMAT);
+    NS_ASSERT_OK(ctx, ns_st_write(ctx, ns_test_tmp("shape.safetensors"), &t, 1, meta, 3));
+    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, ns_test_tmp("shape.safetensors"), 0, &m),
+                     NS_ERR_FORMAT);
     NS_ASSERT_MSG_HAS(ctx, "'0.weight' is F32 [2, 2] but the model needs F32 [2, 3]");
     meta[1].value = "[2]";
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, tmp("missing.safetensors"), &t, 1, meta, 3));
-    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, tmp("missing.safetensors"), 0, &m), NS_ERR_FORMAT);
+    NS_ASSERT_OK(ctx, ns_st_write(ctx, ns_test_tmp("missing.safetensors"), &t, 1, meta, 3));
+    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, ns_test_tmp("missing.safetensors"), 0, &m),
+                     NS_ERR_FORMAT);
     NS_ASSERT_MSG_HAS(ctx, "'0.bias' is missing");
     meta[1].value = "[0]";
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, tmp("badshape.safetensors"), &t, 1, meta, 3));
-    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, tmp("badshape.safetensors"), 0, &m), NS_ERR_FORMAT);
+    NS_ASSERT_OK(ctx, ns_st_write(ctx, ns_test_tmp("badshape.safetensors"), &t, 1, meta, 3));
+    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, ns_test_tmp("badshape.safetensors"), 0, &m),
+                     NS_ERR_FORMAT);
     NS_ASSERT_MSG_HAS(ctx, "input_shape");
-    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, tmp("absent.safetensors"), 0, &m), NS_ERR_IO);
+    NS_ASSERT_STATUS(ctx, ns_model_load(ctx, ns_test_tmp("absent.safetensors"), 0, &m), NS_ERR_IO);
     assert_null(m);
     ns_ctx_free(ctx);
 }
@@ -180,5 +166,5 @@ int main(void)
         cmocka_unit_test(test_non_finite_not_saved),
         cmocka_unit_test(test_files_that_do_not_fit),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);
 }

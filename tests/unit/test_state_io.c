@@ -11,32 +11,6 @@
 
 #include "testutil.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(dir, "/tmp/ns_state_io_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][128];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
 static ns_ctx *new_ctx(void)
 {
     ns_ctx *ctx = NULL;
@@ -211,20 +185,20 @@ static void continue_exactly(const net *n, const ns_optim_config *cfg, int warm,
     float *xa = floats(xn, 7);
     const float *ya, *yb;
     NS_ASSERT_OK(ca, ns_model_forward(a, xa, batch, true, &ya));
-    NS_ASSERT_OK(ca, ns_model_save_state(a, tmp("a.state")));
-    NS_ASSERT_OK(ca, ns_optim_save_state(oa, tmp("a.optim")));
+    NS_ASSERT_OK(ca, ns_model_save_state(a, ns_test_tmp("a.state")));
+    NS_ASSERT_OK(ca, ns_optim_save_state(oa, ns_test_tmp("a.optim")));
 
     ns_model *b = NULL;
     ns_optim *ob = NULL;
-    NS_ASSERT_OK(cb, ns_model_load_state(cb, tmp("a.state"), &b));
-    NS_ASSERT_OK(cb, ns_optim_load_state(b, tmp("a.optim"), &ob));
+    NS_ASSERT_OK(cb, ns_model_load_state(cb, ns_test_tmp("a.state"), &b));
+    NS_ASSERT_OK(cb, ns_optim_load_state(b, ns_test_tmp("a.optim"), &ob));
     assert_same_model(a, b);
     assert_same_optim(oa, ob);
     /* Saving the loaded pair again gives the same files. */
-    NS_ASSERT_OK(cb, ns_model_save_state(b, tmp("b.state")));
-    NS_ASSERT_OK(cb, ns_optim_save_state(ob, tmp("b.optim")));
-    assert_same_file(tmp("a.state"), tmp("b.state"));
-    assert_same_file(tmp("a.optim"), tmp("b.optim"));
+    NS_ASSERT_OK(cb, ns_model_save_state(b, ns_test_tmp("b.state")));
+    NS_ASSERT_OK(cb, ns_optim_save_state(ob, ns_test_tmp("b.optim")));
+    assert_same_file(ns_test_tmp("a.state"), ns_test_tmp("b.state"));
+    assert_same_file(ns_test_tmp("a.optim"), ns_test_tmp("b.optim"));
 
     /* Backward: A reads its caller's x, B its own copy (so clobber A's afterwards). */
     float *dy = floats((size_t)batch * out, 8);
@@ -341,8 +315,8 @@ static void test_lr_as_set(void **state)
     NS_ASSERT_OK(ctx, ns_optim_new(m, &cfg, &o));
     ns_optim_set_lr(o, 0.0123456789);
     ns_optim_set_step_count(o, 41);
-    NS_ASSERT_OK(ctx, ns_optim_save_state(o, tmp("lr.optim")));
-    NS_ASSERT_OK(ctx, ns_optim_load_state(m, tmp("lr.optim"), &l));
+    NS_ASSERT_OK(ctx, ns_optim_save_state(o, ns_test_tmp("lr.optim")));
+    NS_ASSERT_OK(ctx, ns_optim_load_state(m, ns_test_tmp("lr.optim"), &l));
     assert_true(ns_optim_lr(l) == 0.0123456789);
     assert_true(ns_optim_step_count(l) == 41);
     ns_optim_free(o);
@@ -364,9 +338,9 @@ static void test_plain_model_file(void **state)
     NS_ASSERT_OK(ctx, ns_model_forward(a, x, 8, true, &y));
     float *dy = floats(8, 2);
     NS_ASSERT_OK(ctx, ns_model_backward(a, dy));
-    NS_ASSERT_OK(ctx, ns_model_save(a, tmp("plain.safetensors"), NULL, 0));
+    NS_ASSERT_OK(ctx, ns_model_save(a, ns_test_tmp("plain.safetensors"), NULL, 0));
     ns_model *b = NULL;
-    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, tmp("plain.safetensors"), &b));
+    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, ns_test_tmp("plain.safetensors"), &b));
     assert_memory_equal(ns_model_params(a), ns_model_params(b),
                         ns_model_param_count(a) * sizeof(float));
     for (size_t i = 0; i < ns_model_param_count(b); i++)
@@ -375,9 +349,9 @@ static void test_plain_model_file(void **state)
     NS_ASSERT_STATUS(ctx, ns_model_backward(b, dy), NS_ERR_STATE);
     NS_ASSERT_MSG_HAS(ctx, "training-mode forward");
     /* And the state file is a model file too. */
-    NS_ASSERT_OK(ctx, ns_model_save_state(a, tmp("st.safetensors")));
+    NS_ASSERT_OK(ctx, ns_model_save_state(a, ns_test_tmp("st.safetensors")));
     ns_model *c = NULL;
-    NS_ASSERT_OK(ctx, ns_model_load(ctx, tmp("st.safetensors"), 0, &c));
+    NS_ASSERT_OK(ctx, ns_model_load(ctx, ns_test_tmp("st.safetensors"), 0, &c));
     assert_memory_equal(ns_model_params(a), ns_model_params(c),
                         ns_model_param_count(a) * sizeof(float));
     ns_model_free(c);
@@ -394,12 +368,12 @@ static void test_without_training_forward(void **state)
     (void)state;
     ns_ctx *ctx = new_ctx();
     ns_model *a = build(ctx, &cnn_net, 4);
-    NS_ASSERT_OK(ctx, ns_model_save_state(a, tmp("none.state")));
+    NS_ASSERT_OK(ctx, ns_model_save_state(a, ns_test_tmp("none.state")));
     ns_model *b = NULL;
-    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, tmp("none.state"), &b));
+    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, ns_test_tmp("none.state"), &b));
     assert_same_model(a, b);
     ns_st_file *f = NULL;
-    NS_ASSERT_OK(ctx, ns_st_open(ctx, tmp("none.state"), &f));
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, ns_test_tmp("none.state"), &f));
     assert_null(ns_st_find(f, "state.input"));
     assert_null(ns_st_find(f, "state.arena"));
     assert_non_null(ns_st_find(f, "state.grads"));
@@ -412,8 +386,8 @@ static void test_without_training_forward(void **state)
     const float *ya, *yb;
     NS_ASSERT_OK(ctx, ns_model_forward(a, x, 4, true, &ya));
     NS_ASSERT_OK(ctx, ns_model_forward(a, x, 3, false, &ya));
-    NS_ASSERT_OK(ctx, ns_model_save_state(a, tmp("eval.state")));
-    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, tmp("eval.state"), &b));
+    NS_ASSERT_OK(ctx, ns_model_save_state(a, ns_test_tmp("eval.state")));
+    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, ns_test_tmp("eval.state"), &b));
     assert_same_model(a, b);
     NS_ASSERT_STATUS(ctx, ns_model_backward(a, dy), NS_ERR_STATE);
     NS_ASSERT_STATUS(ctx, ns_model_backward(b, dy), NS_ERR_STATE);
@@ -545,7 +519,7 @@ static void test_bad_state_files(void **state)
     float *x = floats(8 * 13, 1);
     const float *y;
     NS_ASSERT_OK(ctx, ns_model_forward(a, x, 8, true, &y));
-    const char *good = tmp("good.state"), *bad = tmp("bad.state");
+    const char *good = ns_test_tmp("good.state"), *bad = ns_test_tmp("bad.state");
     NS_ASSERT_OK(ctx, ns_model_save_state(a, good));
     edit e;
     ns_st_file *f;
@@ -630,7 +604,7 @@ static void test_bad_optim_files(void **state)
     ns_optim_config_default(&cfg, NS_OPTIM_ADAM);
     ns_optim *o = NULL;
     NS_ASSERT_OK(ctx, ns_optim_new(a, &cfg, &o));
-    const char *good = tmp("good.optim"), *bad = tmp("bad.optim");
+    const char *good = ns_test_tmp("good.optim"), *bad = ns_test_tmp("bad.optim");
     NS_ASSERT_OK(ctx, ns_optim_save_state(o, good));
     edit e;
     ns_st_file *f;
@@ -642,9 +616,9 @@ static void test_bad_optim_files(void **state)
     expect_bad_optim(b, good, NS_ERR_SHAPE, "moments are for", "load it with the model");
     ns_model_free(b);
     /* Not an optimizer file. */
-    NS_ASSERT_OK(ctx, ns_model_save(a, tmp("model.safetensors"), NULL, 0));
-    expect_bad_optim(a, tmp("model.safetensors"), NS_ERR_FORMAT, "not an optimizer state file",
-                     NULL);
+    NS_ASSERT_OK(ctx, ns_model_save(a, ns_test_tmp("model.safetensors"), NULL, 0));
+    expect_bad_optim(a, ns_test_tmp("model.safetensors"), NS_ERR_FORMAT,
+                     "not an optimizer state file", NULL);
     /* Bad metadata. */
     f = load_edit(ctx, good, &e);
     set_json(&e, "netsmith.optimizer", "kind", json_string("adagrad"));
@@ -704,8 +678,8 @@ static void test_out_of_memory(void **state)
     train_step(pctx, a, o, x, 4, 6);
     const float *y;
     NS_ASSERT_OK(pctx, ns_model_forward(a, x, 4, true, &y));
-    NS_ASSERT_OK(pctx, ns_model_save_state(a, tmp("oom.state")));
-    NS_ASSERT_OK(pctx, ns_optim_save_state(o, tmp("oom.optim")));
+    NS_ASSERT_OK(pctx, ns_model_save_state(a, ns_test_tmp("oom.state")));
+    NS_ASSERT_OK(pctx, ns_optim_save_state(o, ns_test_tmp("oom.optim")));
     int failures = 0;
     for (size_t n = 1;; n++) {
         ns_test_alloc ta = {0};
@@ -715,13 +689,13 @@ static void test_out_of_memory(void **state)
         ta.fail_at = ta.calls + n;
         ns_model *m = NULL;
         ns_optim *l = NULL;
-        ns_status st = ns_model_load_state(ctx, tmp("oom.state"), &m);
+        ns_status st = ns_model_load_state(ctx, ns_test_tmp("oom.state"), &m);
         if (st == NS_OK)
-            st = ns_optim_load_state(m, tmp("oom.optim"), &l);
+            st = ns_optim_load_state(m, ns_test_tmp("oom.optim"), &l);
         if (st == NS_OK)
-            st = ns_model_save_state(m, tmp("oom2.state"));
+            st = ns_model_save_state(m, ns_test_tmp("oom2.state"));
         if (st == NS_OK)
-            st = ns_optim_save_state(l, tmp("oom2.optim"));
+            st = ns_optim_save_state(l, ns_test_tmp("oom2.optim"));
         if (st == NS_OK) {
             ta.fail_at = 0;
             assert_same_model(a, m);
@@ -756,5 +730,5 @@ int main(void)
         cmocka_unit_test(test_bad_state_files),  cmocka_unit_test(test_bad_optim_files),
         cmocka_unit_test(test_out_of_memory),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);
 }

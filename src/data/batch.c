@@ -132,6 +132,12 @@ static int fill(const ns_batcher *b, order *o, pos p, const buffers *buf)
     int n = (int)(b->rows - first < bs ? b->rows - first : bs);
     const int64_t *perm = epoch_order(b, o, p.epoch);
     ns__dataset_gather(b->ds, perm ? perm + first : NULL, first, n, buf->x, buf->y, buf->labels);
+    /* shuffled rows are scattered through the data: let the memory system fetch the next
+     * batch's while this one is trained on */
+    if (perm != NULL && first + n < b->rows) {
+        int64_t next = b->rows - (first + n) < bs ? b->rows - (first + n) : bs;
+        ns__dataset_prefetch(b->ds, perm + first + n, (int)next);
+    }
     return n;
 }
 

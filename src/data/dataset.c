@@ -192,8 +192,20 @@ const char *ns_dataset_target_name(const ns_dataset *ds, int i)
 
 /* ---- rows ---------------------------------------------------------------------------------------- */
 
-void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows, int64_t first, int n,
-                        float *x, float *y, int32_t *labels)
+void ns__dataset_prefetch(const ns_dataset *ds, const int64_t *rows, int n)
+{
+    const ns__data_store *s = ds->store;
+    size_t bytes = (size_t)s->features * (s->xf != NULL ? sizeof(float) : 1);
+    const char *base = s->xf != NULL ? (const char *)s->xf : (const char *)s->xu;
+    for (int i = 0; i < n && base != NULL; i++) {
+        const char *row = base + (size_t)ns__ds_store_row(ds, rows[i]) * bytes;
+        for (size_t k = 0; k < bytes; k += 64)
+            __builtin_prefetch(row + k, 0, 0);
+    }
+}
+
+NS__CPU_CLONES void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows, int64_t first,
+                                       int n, float *x, float *y, int32_t *labels)
 {
     const ns__data_store *s = ds->store;
     size_t f = (size_t)s->features, t = (size_t)s->targets;

@@ -53,6 +53,9 @@ void ns__store_release(ns__data_store *s);
 
 /* A dataset over every row of the store (takes a reference). */
 ns_status ns__dataset_from_store(ns__data_store *s, ns_dataset **out);
+/* Asks the CPU to start loading the features of rows[n] (numbered in ds's view), so that a
+ * later gather of them (the next batch) finds them in cache. */
+void ns__dataset_prefetch(const ns_dataset *ds, const int64_t *rows, int n);
 /* A view of rows[n] (numbered in parent's view) of parent, keeping parent's normalisation. */
 ns_status ns__dataset_view(const ns_dataset *parent, const int64_t *rows, int64_t n,
                            ns_dataset **out);

@@ -285,7 +285,7 @@ const char *ns_optim_moment_name(const ns_optim *opt, int i)
 
 /* ---- gradient norm and clipping ------------------------------------------------------ */
 
-double ns_grad_norm(const float *g, size_t n)
+NS__CPU_CLONES double ns_grad_norm(const float *g, size_t n)
 {
     /* Four partial sums give the loop some parallelism; the order is fixed, so the result is
      * the same on every run. Squares of floats summed in double cannot overflow for any

@@ -35,6 +35,18 @@ typedef void (*ns__task_fn)(void *arg, int piece, int pieces);
  * independent (disjoint outputs); which thread runs which piece is not fixed. Never fails:
  * without a pool (1 thread, or one that could not be made) the caller runs every piece. */
 void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg);
+/* The same with the index of the thread that runs the piece: 0 for the calling thread,
+ * 1 .. threads-1 for ctx's workers (whose scratch ns__ctx_scratch gives). */
+typedef void (*ns__task_tid_fn)(void *arg, int piece, int pieces, int tid);
+void ns__parallel_tid(ns_ctx *ctx, int pieces, ns__task_tid_fn fn, void *arg);
+/* Makes sure each of ctx's workers holds a scratch buffer of at least `floats` floats (made,
+ * or grown, through ctx's allocator; kept until the pool goes) and returns how many threads
+ * ns__parallel_tid may then use: ctx's thread count, or 1 when ctx has no pool (1 thread,
+ * or it could not be made) or the memory cannot be had (the caller then runs alone, with
+ * its own buffers; nothing is reported). Call it from the thread that calls ns__parallel. */
+int ns__ctx_reserve(ns_ctx *ctx, size_t floats);
+/* Worker tid's (>= 1) scratch after an ns__ctx_reserve that returned more than 1. */
+float *ns__ctx_scratch(ns_ctx *ctx, int tid);
 /* How many threads ns__parallel can use on ctx (1 for NULL). */
 static inline int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
 /* Stops and frees ctx's pool, if any (ns_ctx_free, ns_ctx_set_threads). */
@@ -46,6 +58,16 @@ void ns__dense_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w
                            int batch, int in, int out);
 void ns__dense_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const float *dy,
                             const float *x, const float *w, int batch, int in, int out);
+
+/* ns_conv2d_forward / ns_conv2d_backward with the batch split over ctx's threads in gradient
+ * chunks of NS__CONV_GRAD_CHUNK samples (kernels/conv.c); the same results at any thread
+ * count. ctx may be NULL (one thread). */
+#define NS__CONV_GRAD_CHUNK 8
+void ns__conv2d_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w, const float *b,
+                            const ns_conv2d_geom *g, int batch, ns_conv2d_work *work);
+void ns__conv2d_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const float *dy,
+                             const float *x, const float *w, const ns_conv2d_geom *g, int batch,
+                             ns_conv2d_work *work, int col_ready);
 
 /* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. */
 void ns__format_double(char *buf, size_t cap, double v);
@@ -154,7 +176,7 @@ typedef struct ns__layer {
     float *dx;      /* gradient w.r.t. the input [B, in_size] */
     float *scratch; /* per-layer saved state: dropout mask, norm mean/rstd */
     ns_ctx *ctx;    /* the model's context, for its threads (set by setup of layers that
-                     * use them: linear) */
+                     * use them: linear, conv2d) */
 } ns__layer;
 
 /* One row per layer kind: shape inference, parameters, init, forward, backward. */

@@ -85,10 +85,11 @@ void ns_ctx_free(ns_ctx *ctx);
  * freed with the context (or when the setting changes). n is 1 to NS_MAX_THREADS, or 0 for
  * the default, ns_ctx_default_threads() (1). Returns NS_ERR_INVALID (with a message)
  * otherwise.
- * Only large dense-layer products are split (over 4 M multiply-adds; each piece keeps at
- * least 2 M), by bands of output rows, each piece one sgemm call; small networks and
- * convolutions run on the calling thread whatever n is. Results do not depend on n: a band
- * of rows is computed exactly as those rows of the whole product are.
+ * Large dense-layer products are split (over 4 M multiply-adds; each piece keeps at least
+ * 2 M) by bands of output rows, each piece one sgemm call; convolutions are split by chunks
+ * of 8 samples (weight and bias gradients summed per chunk, then over chunks in order);
+ * small products run on the calling thread. Results do not depend on n: the pieces are the
+ * same whatever thread runs them.
  * OpenBLAS: its own thread count is process-wide (OPENBLAS_NUM_THREADS); with n > 1 run it
  * at 1, or every piece also asks OpenBLAS's threads for help and the pieces wait for each
  * other. With n = 1 (the default) OpenBLAS's own threading applies as before.

@@ -107,7 +107,8 @@ typedef struct ns_conv2d_work {
     float *col;  /* [C*KH*KW, chunk*OH*OW] the im2col matrix of a chunk of x */
     float *dcol; /* [C*KH*KW, chunk*OH*OW] its gradient (backward with dx only; may be NULL
                   * otherwise) */
-    float *tmp;  /* [OC, chunk*OH*OW] GEMM output, reordered to NCHW (unused when chunk = 1) */
+    float *tmp;  /* per-chunk weight and bias gradient partials, summed in chunk order
+                    (needed whenever a weight or bias gradient is wanted) */
 } ns_conv2d_work;
 
 /* Floats of each work buffer for chunks of `chunk` samples: col and dcol, and tmp. */

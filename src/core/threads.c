@@ -12,7 +12,11 @@
  * microseconds apart), then sleep on the condition variable, so a pool between steps or
  * between trainings does not hold a core.
  *
- * Results never depend on which thread runs a piece: pieces write disjoint outputs. */
+ * Results never depend on which thread runs a piece: pieces write disjoint outputs.
+ *
+ * Scratch. Each worker owns a buffer (ns__ctx_reserve) that a piece of ns__parallel_tid finds
+ * through its thread index; it is grown through the context's hooks between tasks, only when
+ * a caller asks for more than it holds, so steady training allocates nothing. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -30,14 +34,24 @@
 /* How long an idle worker spins for the next task before it sleeps. */
 #define NS__SPIN_NS 100000L
 
+/* One worker thread: its index (1..n_workers; the caller is 0) and its scratch. */
+typedef struct ns__worker {
+    ns__pool *pool;
+    int tid;
+    float *scratch;
+    size_t cap; /* floats */
+} ns__worker;
+
 struct ns__pool {
     ns_ctx *ctx;
     int n_workers;
     pthread_t *threads;
+    ns__worker *workers;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* the current task (written by the caller before it bumps gen) */
-    ns__task_fn fn;
+    ns__task_fn fn; /* one of fn and fn_tid */
+    ns__task_tid_fn fn_tid;
     void *arg;
     int pieces;
     atomic_int next;     /* next unclaimed piece */
@@ -56,13 +70,16 @@ static long elapsed_ns(const struct timespec *t0)
 }
 
 /* Claims and runs pieces of the current task until none are left. */
-static void run_pieces(ns__pool *p)
+static void run_pieces(ns__pool *p, int tid)
 {
     for (;;) {
         int i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (i >= p->pieces)
             return;
-        p->fn(p->arg, i, p->pieces);
+        if (p->fn_tid != NULL)
+            p->fn_tid(p->arg, i, p->pieces, tid);
+        else
+            p->fn(p->arg, i, p->pieces);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
 }
@@ -75,7 +92,8 @@ static bool fresh(unsigned g, unsigned seen)
 
 static void *worker_main(void *arg)
 {
-    ns__pool *p = arg;
+    const ns__worker *self = arg;
+    ns__pool *p = self->pool;
     unsigned seen = atomic_load_explicit(&p->gen, memory_order_acquire);
     for (;;) {
         /* Spin a while for the next task, then sleep. */
@@ -106,7 +124,7 @@ static void *worker_main(void *arg)
          * sequentially consistent) and skips. */
         atomic_fetch_add(&p->busy, 1);
         if (atomic_load(&p->gen) == seen)
-            run_pieces(p);
+            run_pieces(p, self->tid);
         atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
     }
 }
@@ -121,6 +139,10 @@ static void pool_destroy(ns__pool *p, int started)
         pthread_join(p->threads[i], NULL);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
+    for (int i = 0; i < p->n_workers; i++)
+        if (p->workers[i].scratch != NULL)
+            p->ctx->alloc.free(p->ctx->alloc.ud, p->workers[i].scratch);
+    p->ctx->alloc.free(p->ctx->alloc.ud, p->workers);
     p->ctx->alloc.free(p->ctx->alloc.ud, p->threads);
     p->ctx->alloc.free(p->ctx->alloc.ud, p);
 }
@@ -141,6 +163,14 @@ static ns__pool *pool_new(ns_ctx *ctx, int n_workers)
         a->free(a->ud, p);
         return NULL;
     }
+    p->workers = a->malloc(a->ud, (size_t)n_workers * sizeof *p->workers);
+    if (p->workers == NULL) {
+        a->free(a->ud, p->threads);
+        a->free(a->ud, p);
+        return NULL;
+    }
+    for (int i = 0; i < n_workers; i++)
+        p->workers[i] = (ns__worker){p, i + 1, NULL, 0};
     atomic_init(&p->next, 0);
     atomic_init(&p->done, 0);
     atomic_init(&p->gen, 0);
@@ -148,23 +178,25 @@ static ns__pool *pool_new(ns_ctx *ctx, int n_workers)
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->quit, false);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        a->free(a->ud, p->workers);
         a->free(a->ud, p->threads);
         a->free(a->ud, p);
         return NULL;
     }
     if (pthread_cond_init(&p->cv, NULL) != 0) {
         pthread_mutex_destroy(&p->mu);
+        a->free(a->ud, p->workers);
         a->free(a->ud, p->threads);
         a->free(a->ud, p);
         return NULL;
     }
+    p->n_workers = n_workers; /* pool_destroy frees every worker's (still NULL) scratch */
     for (int i = 0; i < n_workers; i++) {
-        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]) != 0) {
             pool_destroy(p, i);
             return NULL;
         }
     }
-    p->n_workers = n_workers;
     return p;
 }
 
@@ -209,23 +241,58 @@ int ns_ctx_threads(const ns_ctx *ctx)
 
 /* ---- running a task ----------------------------------------------------------------------- */
 
-void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg)
+/* ctx's pool, made on first use; NULL at 1 thread or when it cannot be made. */
+static ns__pool *pool_get(ns_ctx *ctx)
 {
-    if (pieces <= 0)
-        return;
-    if (pieces == 1 || ctx == NULL || ctx->threads <= 1) {
-        for (int i = 0; i < pieces; i++)
-            fn(arg, i, pieces);
-        return;
-    }
+    if (ctx == NULL || ctx->threads <= 1)
+        return NULL;
     if (ctx->pool == NULL && !ctx->pool_failed) {
         ctx->pool = pool_new(ctx, ctx->threads - 1);
         ctx->pool_failed = ctx->pool == NULL;
     }
-    ns__pool *p = ctx->pool;
+    return ctx->pool;
+}
+
+int ns__ctx_reserve(ns_ctx *ctx, size_t floats)
+{
+    ns__pool *p = pool_get(ctx);
+    if (p == NULL)
+        return 1;
+    ns_allocator *a = &ctx->alloc;
+    for (int i = 0; i < p->n_workers; i++) {
+        ns__worker *wk = &p->workers[i];
+        if (wk->cap >= floats)
+            continue;
+        /* No worker is inside a piece between tasks: replace the buffer. */
+        if (wk->scratch != NULL)
+            a->free(a->ud, wk->scratch);
+        wk->cap = 0;
+        wk->scratch = a->malloc(a->ud, floats * sizeof(float));
+        if (wk->scratch == NULL)
+            return 1;
+        wk->cap = floats;
+    }
+    return ctx->threads;
+}
+
+float *ns__ctx_scratch(ns_ctx *ctx, int tid)
+{
+    NS_ASSERT(ctx != NULL && ctx->pool != NULL && tid >= 1 && tid <= ctx->pool->n_workers);
+    return ctx->pool->workers[tid - 1].scratch;
+}
+
+static void parallel_run(ns_ctx *ctx, int pieces, ns__task_fn fn, ns__task_tid_fn fn_tid, void *arg)
+{
+    if (pieces <= 0)
+        return;
+    ns__pool *p = pieces > 1 ? pool_get(ctx) : NULL;
     if (p == NULL) {
-        for (int i = 0; i < pieces; i++)
-            fn(arg, i, pieces);
+        for (int i = 0; i < pieces; i++) {
+            if (fn_tid != NULL)
+                fn_tid(arg, i, pieces, 0);
+            else
+                fn(arg, i, pieces);
+        }
         return;
     }
     /* Close the previous task (odd gen), wait until no worker is inside it (one that woke
@@ -235,6 +302,7 @@ void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg)
     while (atomic_load(&p->busy) != 0)
         CPU_RELAX();
     p->fn = fn;
+    p->fn_tid = fn_tid;
     p->arg = arg;
     p->pieces = pieces;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
@@ -245,11 +313,21 @@ void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    run_pieces(p);
+    run_pieces(p, 0);
     /* Pieces claimed by workers may still be running. */
     for (int k = 0; atomic_load_explicit(&p->done, memory_order_acquire) < pieces; k++) {
         CPU_RELAX();
         if ((k & 1023) == 1023)
             sched_yield();
     }
+}
+
+void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg)
+{
+    parallel_run(ctx, pieces, fn, NULL, arg);
+}
+
+void ns__parallel_tid(ns_ctx *ctx, int pieces, ns__task_tid_fn fn, void *arg)
+{
+    parallel_run(ctx, pieces, NULL, fn, arg);
 }

@@ -11,7 +11,14 @@
  *             dcol_s,g         = W_g^T . dy_s,g,   then dx += col2im(dcol)
  * y_s and dy_s are sample s's NCHW blocks as they are, so nothing is reordered. The chunk only
  * batches the im2col and col2im passes; it is kept small (see conv2d.c) so col and dcol stay
- * in cache between those passes and the GEMMs. */
+ * in cache between those passes and the GEMMs.
+ *
+ * Threads (the _ctx variants): the batch is cut into gradient chunks of NS__CONV_GRAD_CHUNK
+ * samples, a number that does not depend on the thread count; each chunk is one piece of a
+ * parallel call, run on the calling thread (with work's buffers) or on a worker of the
+ * context's pool (with that worker's scratch, ns__ctx_reserve). Outputs and input gradients
+ * are per sample; weight and bias gradients are summed per chunk and the chunks' sums added
+ * in chunk order (see tmp below), so every result is the same at any thread count. */
 #include <cblas.h>
 #include <stdbool.h>
 #include <string.h>
@@ -41,12 +48,31 @@ size_t ns_conv2d_col_floats(const ns_conv2d_geom *g, int chunk)
     return col_rows(g) * (size_t)chunk * out_plane(g);
 }
 
-/* No reordering buffer is needed any more (the GEMMs write and read NCHW blocks in place). */
+/* Weight and bias gradients are summed per gradient chunk of NS__CONV_GRAD_CHUNK samples
+ * into partial sums of their own (tmp), and the chunks' partials are then added in chunk
+ * order: the chunks do not depend on the thread count, so neither do the sums. Chunks go in
+ * rounds of at most round_chunks(g) (a number fixed by the geometry), whose partials tmp holds:
+ *   tmp = [round_chunks][OC] doubles (bias partials), [OC] doubles (the bias total),
+ *         [round_chunks][OC * C/G * KH * KW] floats (weight partials). */
+#define PARTIAL_BUDGET ((size_t)1 << 20) /* floats of weight partials, unless that is < 2 */
+#define ROUND_MAX 16
+
+static size_t weight_floats(const ns_conv2d_geom *g)
+{
+    return (size_t)g->out_c * (col_rows(g) / (size_t)g->groups);
+}
+
+static int round_chunks(const ns_conv2d_geom *g)
+{
+    size_t fit = PARTIAL_BUDGET / (weight_floats(g) + 2 * (size_t)g->out_c);
+    return fit < 2 ? 2 : fit > ROUND_MAX ? ROUND_MAX : (int)fit;
+}
+
 size_t ns_conv2d_tmp_floats(const ns_conv2d_geom *g, int chunk)
 {
-    (void)g;
     (void)chunk;
-    return 0;
+    size_t r = (size_t)round_chunks(g);
+    return 2 * (size_t)g->out_c * (r + 1) + r * weight_floats(g);
 }
 
 /* im2col and col2im copy rows of OW floats, often a dozen or two: kept as loops (gcc would
@@ -198,30 +224,64 @@ static int chunk_size(int batch, int chunk)
     return (batch + n - 1) / n;
 }
 
-void ns_conv2d_forward(float *y, const float *x, const float *w, const float *b,
-                       const ns_conv2d_geom *g, int batch, ns_conv2d_work *work)
+/* One parallel call: pieces are gradient chunks (the forward splits the same way). */
+typedef struct conv_task {
+    ns_ctx *ctx;
+    const ns_conv2d_geom *g;
+    const ns_conv2d_work *work; /* the calling thread's buffers */
+    int tile;                   /* samples per im2col pass, <= NS__CONV_GRAD_CHUNK */
+    size_t colf;                /* floats of col (and of dcol) for `tile` samples */
+    int batch, chunk0;          /* chunk0: the first chunk of this call (backward rounds) */
+    bool reuse;                 /* backward: work->col already holds the batch's columns */
+    float *y;
+    const float *x, *w, *b;
+    float *dx, *dwp; /* dwp: [round][weight_floats] partials, NULL when dw is not wanted */
+    double *dbp;     /* [round][OC] partials, NULL when db is not wanted */
+    const float *dy;
+} conv_task;
+
+static void task_buffers(const conv_task *t, int tid, float **col, float **dcol)
 {
+    if (tid == 0) {
+        *col = t->work->col;
+        *dcol = t->work->dcol;
+    } else {
+        float *s = ns__ctx_scratch(t->ctx, tid);
+        *col = s;
+        *dcol = s + t->colf;
+    }
+}
+
+static void forward_piece(void *arg, int piece, int pieces, int tid)
+{
+    (void)pieces;
+    const conv_task *t = arg;
+    const ns_conv2d_geom *g = t->g;
     const int G = g->groups;
     const int ocg = g->out_c / G, kg = (int)col_rows(g) / G;
     const size_t P = out_plane(g);
     const size_t xs = (size_t)g->in_c * (size_t)g->in_h * (size_t)g->in_w;
     const size_t ys = (size_t)g->out_c * P;
-    const int per = chunk_size(batch, work->chunk);
-    for (int b0 = 0; b0 < batch; b0 += per) {
-        const int nb = batch - b0 < per ? batch - b0 : per;
+    float *col, *dcol;
+    task_buffers(t, tid, &col, &dcol);
+    const int s0 = piece * NS__CONV_GRAD_CHUNK;
+    const int s1 = t->batch - s0 < NS__CONV_GRAD_CHUNK ? t->batch : s0 + NS__CONV_GRAD_CHUNK;
+    const int per = chunk_size(s1 - s0, t->tile);
+    for (int b0 = s0; b0 < s1; b0 += per) {
+        const int nb = s1 - b0 < per ? s1 - b0 : per;
         const int n = nb * (int)P;
-        im2col(work->col, x + (size_t)b0 * xs, g, nb);
+        im2col(col, t->x + (size_t)b0 * xs, g, nb);
         for (int s = 0; s < nb; s++) {
-            float *yb = y + (size_t)(b0 + s) * ys;
+            float *yb = t->y + (size_t)(b0 + s) * ys;
             for (int gi = 0; gi < G; gi++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)P, kg, 1.0f,
-                            w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
-                            work->col + (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P, n,
-                            0.0f, yb + (size_t)gi * (size_t)ocg * P, (int)P);
-            if (b != NULL)
+                            t->w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
+                            col + (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P, n, 0.0f,
+                            yb + (size_t)gi * (size_t)ocg * P, (int)P);
+            if (t->b != NULL)
                 for (int oc = 0; oc < g->out_c; oc++) {
                     float *dst = yb + (size_t)oc * P;
-                    const float bias = b[oc];
+                    const float bias = t->b[oc];
                     for (size_t p = 0; p < P; p++)
                         dst[p] += bias;
                 }
@@ -229,66 +289,157 @@ void ns_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     }
 }
 
-/* Channels whose bias gradient is summed sample by sample inside the backward's loop (a
- * stack array of partial sums); wider layers sum it in a pass of its own. Either way each
- * channel adds its per-sample plane sums in sample order, so the result is the same. */
-#define FUSED_DB_MAX 512
-
-void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                        const float *w, const ns_conv2d_geom *g, int batch, ns_conv2d_work *work,
-                        int col_ready)
+/* Samples per im2col pass: the caller's chunk, at most a gradient chunk. */
+static int tile_samples(const ns_conv2d_work *work)
 {
+    return work->chunk < NS__CONV_GRAD_CHUNK ? work->chunk : NS__CONV_GRAD_CHUNK;
+}
+
+/* How many threads a call may use: ctx's, once every worker holds `floats` of scratch. */
+static ns_ctx *task_ctx(ns_ctx *ctx, int pieces, size_t floats)
+{
+    if (ctx == NULL || pieces < 2 || ns__ctx_width(ctx) < 2)
+        return NULL;
+    return ns__ctx_reserve(ctx, floats) > 1 ? ctx : NULL;
+}
+
+void ns__conv2d_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w, const float *b,
+                            const ns_conv2d_geom *g, int batch, ns_conv2d_work *work)
+{
+    if (batch <= 0)
+        return;
+    const int tile = tile_samples(work);
+    const int pieces = (batch + NS__CONV_GRAD_CHUNK - 1) / NS__CONV_GRAD_CHUNK;
+    conv_task t = {.ctx = NULL,
+                   .g = g,
+                   .work = work,
+                   .tile = tile,
+                   .colf = ns_conv2d_col_floats(g, tile),
+                   .batch = batch,
+                   .y = y,
+                   .x = x,
+                   .w = w,
+                   .b = b};
+    t.ctx = task_ctx(ctx, pieces, t.colf);
+    ns__parallel_tid(t.ctx, pieces, forward_piece, &t);
+}
+
+void ns_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                       const ns_conv2d_geom *g, int batch, ns_conv2d_work *work)
+{
+    ns__conv2d_forward_ctx(NULL, y, x, w, b, g, batch, work);
+}
+
+static void backward_piece(void *arg, int piece, int pieces, int tid)
+{
+    (void)pieces;
+    const conv_task *t = arg;
+    const ns_conv2d_geom *g = t->g;
     const int G = g->groups;
     const int ocg = g->out_c / G, kg = (int)col_rows(g) / G;
     const size_t P = out_plane(g);
     const size_t xs = (size_t)g->in_c * (size_t)g->in_h * (size_t)g->in_w;
     const size_t ys = (size_t)g->out_c * P;
-    double dbsum[FUSED_DB_MAX];
-    const bool fused_db = db != NULL && g->out_c <= FUSED_DB_MAX;
-    if (db != NULL && !fused_db)
-        for (int oc = 0; oc < g->out_c; oc++) {
-            double sum = 0.0;
-            for (int s = 0; s < batch; s++)
-                sum += plane_sum(dy + (size_t)s * ys + (size_t)oc * P, P);
-            db[oc] += (float)sum;
-        }
-    if (fused_db)
+    const size_t wf = weight_floats(g);
+    float *col, *dcol;
+    task_buffers(t, tid, &col, &dcol);
+    float *dw = t->dwp != NULL ? t->dwp + (size_t)piece * wf : NULL;
+    double *db = t->dbp != NULL ? t->dbp + (size_t)piece * (size_t)g->out_c : NULL;
+    if (dw != NULL)
+        memset(dw, 0, wf * sizeof *dw);
+    if (db != NULL)
         for (int oc = 0; oc < g->out_c; oc++)
-            dbsum[oc] = 0.0;
-    const int per = chunk_size(batch, work->chunk);
-    const int last = (batch - 1) / per;
-    /* The forward's im2col is reused only when the batch is one chunk: with more, this loop
-     * overwrites work->col, and a second backward after the same forward must not find
-     * another chunk's columns there. */
-    const bool reuse = col_ready && last == 0;
-    for (int c = 0; c <= last; c++) {
-        const int b0 = c * per;
-        const int nb = batch - b0 < per ? batch - b0 : per;
+            db[oc] = 0.0;
+    const int s0 = (t->chunk0 + piece) * NS__CONV_GRAD_CHUNK;
+    const int s1 = t->batch - s0 < NS__CONV_GRAD_CHUNK ? t->batch : s0 + NS__CONV_GRAD_CHUNK;
+    const int per = chunk_size(s1 - s0, t->tile);
+    for (int b0 = s0; b0 < s1; b0 += per) {
+        const int nb = s1 - b0 < per ? s1 - b0 : per;
         const int n = nb * (int)P;
-        if (dw != NULL && !reuse)
-            im2col(work->col, x + (size_t)b0 * xs, g, nb);
+        if (dw != NULL && !t->reuse)
+            im2col(col, t->x + (size_t)b0 * xs, g, nb);
         for (int s = 0; s < nb; s++) {
-            const float *dyb = dy + (size_t)(b0 + s) * ys;
-            if (fused_db)
+            const float *dyb = t->dy + (size_t)(b0 + s) * ys;
+            if (db != NULL)
                 for (int oc = 0; oc < g->out_c; oc++)
-                    dbsum[oc] += plane_sum(dyb + (size_t)oc * P, P);
+                    db[oc] += plane_sum(dyb + (size_t)oc * P, P);
             for (int gi = 0; gi < G; gi++) {
                 const float *dyg = dyb + (size_t)gi * (size_t)ocg * P;
                 const size_t at = (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P;
                 if (dw != NULL)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, kg, (int)P, 1.0f,
-                                dyg, (int)P, work->col + at, n, 1.0f,
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, kg, (int)P, 1.0f, dyg,
+                                (int)P, col + at, n, 1.0f,
                                 dw + (size_t)gi * (size_t)ocg * (size_t)kg, kg);
-                if (dx != NULL)
+                if (t->dx != NULL)
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kg, (int)P, ocg, 1.0f,
-                                w + (size_t)gi * (size_t)ocg * (size_t)kg, kg, dyg, (int)P, 0.0f,
-                                work->dcol + at, n);
+                                t->w + (size_t)gi * (size_t)ocg * (size_t)kg, kg, dyg, (int)P, 0.0f,
+                                dcol + at, n);
             }
         }
-        if (dx != NULL)
-            col2im_add(dx + (size_t)b0 * xs, work->dcol, g, nb);
+        if (t->dx != NULL)
+            col2im_add(t->dx + (size_t)b0 * xs, dcol, g, nb);
     }
-    if (fused_db)
-        for (int oc = 0; oc < g->out_c; oc++)
-            db[oc] += (float)dbsum[oc];
+}
+
+void ns__conv2d_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const float *dy,
+                             const float *x, const float *w, const ns_conv2d_geom *g, int batch,
+                             ns_conv2d_work *work, int col_ready)
+{
+    if (batch <= 0 || (dx == NULL && dw == NULL && db == NULL))
+        return;
+    const int tile = tile_samples(work);
+    const int chunks = (batch + NS__CONV_GRAD_CHUNK - 1) / NS__CONV_GRAD_CHUNK;
+    const int R = round_chunks(g);
+    const size_t wf = weight_floats(g), OC = (size_t)g->out_c;
+    NS_ASSERT((dw == NULL && db == NULL) || work->tmp != NULL);
+    double *dbp = (double *)(void *)work->tmp, *dbt = dbp + (size_t)R * OC;
+    float *dwp = work->tmp + 2 * OC * ((size_t)R + 1);
+    conv_task t = {.g = g,
+                   .work = work,
+                   .tile = tile,
+                   .colf = ns_conv2d_col_floats(g, tile),
+                   .batch = batch,
+                   .x = x,
+                   .w = w,
+                   .dx = dx,
+                   .dwp = dw != NULL ? dwp : NULL,
+                   .dbp = db != NULL ? dbp : NULL,
+                   .dy = dy};
+    /* The forward's im2col is reused only when the batch is one pass: with more, this call
+     * overwrites work->col, and a second backward after the same forward must not find
+     * another pass's columns there. */
+    t.reuse = col_ready && batch <= tile;
+    t.ctx = task_ctx(ctx, chunks, t.colf * (dx != NULL ? 2 : 1));
+    if (db != NULL)
+        for (size_t oc = 0; oc < OC; oc++)
+            dbt[oc] = 0.0;
+    for (int c0 = 0; c0 < chunks; c0 += R) {
+        const int nr = chunks - c0 < R ? chunks - c0 : R;
+        t.chunk0 = c0;
+        ns__parallel_tid(t.ctx, nr, backward_piece, &t);
+        /* The round's partials, added in chunk order. */
+        if (dw != NULL) {
+            for (int r = 1; r < nr; r++) {
+                const float *part = dwp + (size_t)r * wf;
+                for (size_t i = 0; i < wf; i++)
+                    dwp[i] += part[i];
+            }
+            for (size_t i = 0; i < wf; i++)
+                dw[i] += dwp[i];
+        }
+        if (db != NULL)
+            for (int r = 0; r < nr; r++)
+                for (size_t oc = 0; oc < OC; oc++)
+                    dbt[oc] += dbp[(size_t)r * OC + oc];
+    }
+    if (db != NULL)
+        for (size_t oc = 0; oc < OC; oc++)
+            db[oc] += (float)dbt[oc];
+}
+
+void ns_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const ns_conv2d_geom *g, int batch, ns_conv2d_work *work,
+                        int col_ready)
+{
+    ns__conv2d_backward_ctx(NULL, dx, dw, db, dy, x, w, g, batch, work, col_ready);
 }

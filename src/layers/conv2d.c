@@ -1,7 +1,10 @@
 /* conv2d: y[B,OC,OH,OW] = conv(x[B,C,H,W], weight[OC,C/G,KH,KW]) + bias[OC]
  * (torch.nn.Conv2d with zero padding). The im2col work buffers live in the layer's scratch:
  * col [C*KH*KW, chunk*OH*OW] and dcol (same; only when dx is needed), chunk samples at a
- * time. When a batch is one chunk, col survives from forward to backward, which reuses it. */
+ * time, then tmp (the gradient chunks' partial sums, conv.c). When a batch is one chunk, col
+ * survives from forward to backward, which reuses it. With more than one thread in the
+ * model's context, the kernels split the batch (conv.c); the workers' own col and dcol are
+ * their pool scratch, so the layer's scratch does not depend on the thread count. */
 #include <math.h>
 
 #include "internal.h"
@@ -13,13 +16,15 @@
 #define CONV_COL_BUDGET ((size_t)1 << 16)
 
 /* Samples per im2col pass: as many as the budget allows, at most the batch the arena is
- * planned for. */
+ * planned for and a gradient chunk (the kernels never pass more at once). */
 static int conv_chunk(const ns__layer *l, const ns_conv2d_geom *g)
 {
     size_t per_sample = ns_conv2d_col_floats(g, 1);
     size_t fit = per_sample > 0 ? CONV_COL_BUDGET / per_sample : 1;
     if (fit < 1)
         fit = 1;
+    if (fit > NS__CONV_GRAD_CHUNK)
+        fit = NS__CONV_GRAD_CHUNK;
     return fit < (size_t)l->max_batch ? (int)fit : l->max_batch;
 }
 
@@ -51,6 +56,7 @@ static ns_status conv_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_
     *per_sample = 0;
     *fixed =
         ns_conv2d_col_floats(&g, chunk) * (l->need_dx ? 2 : 1) + ns_conv2d_tmp_floats(&g, chunk);
+    l->ctx = ctx;
     return NS_OK;
 }
 
@@ -84,8 +90,8 @@ static void conv_forward(ns__layer *l, const float *x, int batch, bool training,
     ns_conv2d_geom g;
     ns__layer_geom(l, &g);
     ns_conv2d_work w = conv_work(l, &g);
-    ns_conv2d_forward(l->y, x, l->params[0].data, l->spec.bias ? l->params[1].data : NULL, &g,
-                      batch, &w);
+    ns__conv2d_forward_ctx(l->ctx, l->y, x, l->params[0].data,
+                           l->spec.bias ? l->params[1].data : NULL, &g, batch, &w);
 }
 
 /* The model runs backward only after a training forward on the same x and batch, and nothing
@@ -97,8 +103,9 @@ static void conv_backward(ns__layer *l, const float *x, const float *dy, int bat
     ns__layer_geom(l, &g);
     ns_conv2d_work w = conv_work(l, &g);
     ns__layer_clear_dx(l, batch);
-    ns_conv2d_backward(l->dx, l->params[0].grad, l->spec.bias ? l->params[1].grad : NULL, dy, x,
-                       l->params[0].data, &g, batch, &w, 1);
+    ns__conv2d_backward_ctx(l->ctx, l->dx, l->params[0].grad,
+                            l->spec.bias ? l->params[1].grad : NULL, dy, x, l->params[0].data, &g,
+                            batch, &w, 1);
 }
 
 const ns__layer_type ns__conv2d_type = {NS_LAYER_CONV2D, conv_setup, conv_init, conv_forward,

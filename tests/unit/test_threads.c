@@ -1,5 +1,5 @@
-/* The context's threads (ns_ctx_set_threads): the split dense products give the same bits
- * at every thread count (kernels and whole trainings), contexts training at once from
+/* The context's threads (ns_ctx_set_threads): the split dense products and convolutions give
+ * the same bits at every thread count (kernels and whole trainings), contexts training at once from
  * several threads share nothing, a context can be freed while its workers spin or sleep, a
  * pool that cannot be made falls back to the calling thread, and the setting is validated. */
 #include <pthread.h>
@@ -82,6 +82,96 @@ static void test_dense_kernels_same_bits(void **state)
     }
 }
 
+/* ns__conv2d_forward_ctx / backward_ctx at 1 to 4 threads against the public kernels (one
+ * thread), bit for bit: batches of one gradient chunk, several (the last one short), and more
+ * than one round of chunks; groups, stride, padding, no bias, no dx. */
+static void test_conv_kernels_same_bits(void **state)
+{
+    (void)state;
+    typedef struct conv_case {
+        int c, h, w, oc, k, stride, pad, groups, batch;
+        bool bias, dx;
+    } conv_case;
+    static const conv_case cases[] = {
+        {1, 28, 28, 32, 3, 1, 0, 1, 64, true, false}, {32, 13, 13, 64, 3, 1, 0, 1, 64, true, true},
+        {4, 9, 11, 6, 3, 2, 1, 2, 37, false, true},   {3, 6, 6, 5, 2, 1, 1, 1, 5, true, true},
+        {2, 5, 5, 3, 3, 1, 1, 1, 200, true, true},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const conv_case *cc = &cases[ci];
+        ns_conv2d_geom g = {cc->c,
+                            cc->h,
+                            cc->w,
+                            cc->oc,
+                            0,
+                            0,
+                            {cc->k, cc->k},
+                            {cc->stride, cc->stride},
+                            {cc->pad, cc->pad},
+                            {1, 1},
+                            cc->groups};
+        g.out_h = ns_conv2d_out_len(g.in_h, cc->k, cc->stride, cc->pad, 1);
+        g.out_w = ns_conv2d_out_len(g.in_w, cc->k, cc->stride, cc->pad, 1);
+        const int B = cc->batch, chunk = 3;
+        size_t nx = (size_t)B * cc->c * cc->h * cc->w;
+        size_t ny = (size_t)B * cc->oc * g.out_h * g.out_w;
+        size_t nw = (size_t)cc->oc * (cc->c / cc->groups) * cc->k * cc->k;
+        size_t ncol = ns_conv2d_col_floats(&g, chunk), ntmp = ns_conv2d_tmp_floats(&g, chunk);
+        ns_conv2d_work work = {chunk, malloc(ncol * sizeof(float)), malloc(ncol * sizeof(float)),
+                               malloc(ntmp * sizeof(float))};
+        float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w),
+              *b = malloc((size_t)cc->oc * sizeof *b), *dy = malloc(ny * sizeof *dy);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        for (int r = 0; r < 2; r++) {
+            y[r] = malloc(ny * sizeof(float));
+            dx[r] = malloc(nx * sizeof(float));
+            dw[r] = malloc(nw * sizeof(float));
+            db[r] = malloc((size_t)cc->oc * sizeof(float));
+        }
+        ns_test_fill_uniform(x, nx, 11 + ci, -1, 1);
+        ns_test_fill_uniform(w, nw, 12 + ci, -0.3f, 0.3f);
+        ns_test_fill_uniform(b, (size_t)cc->oc, 13 + ci, -0.1f, 0.1f);
+        ns_test_fill_uniform(dy, ny, 14 + ci, -1, 1);
+        const float *bias = cc->bias ? b : NULL;
+        for (int t = 0; t <= 4; t++) { /* t = 0: the public kernels, the reference */
+            int r = t == 0 ? 0 : 1;
+            ns_ctx *ctx = t == 0 ? NULL : new_ctx(t);
+            /* The accumulators start from non-zero values (the kernels add). */
+            ns_test_fill_uniform(dx[r], nx, 15 + ci, -1, 1);
+            ns_test_fill_uniform(dw[r], nw, 16 + ci, -1, 1);
+            ns_test_fill_uniform(db[r], (size_t)cc->oc, 17 + ci, -1, 1);
+            memset(y[r], 0xff, ny * sizeof(float));
+            for (int rep = 0; rep < 2; rep++) { /* the second call finds the pool's scratch */
+                if (t == 0) {
+                    ns_conv2d_forward(y[r], x, w, bias, &g, B, &work);
+                    ns_conv2d_backward(cc->dx ? dx[r] : NULL, dw[r], bias ? db[r] : NULL, dy, x, w,
+                                       &g, B, &work, 1);
+                } else {
+                    ns__conv2d_forward_ctx(ctx, y[r], x, w, bias, &g, B, &work);
+                    ns__conv2d_backward_ctx(ctx, cc->dx ? dx[r] : NULL, dw[r], bias ? db[r] : NULL,
+                                            dy, x, w, &g, B, &work, 1);
+                }
+            }
+            if (t > 0) {
+                if (memcmp(y[0], y[1], ny * sizeof(float)) != 0 ||
+                    memcmp(dx[0], dx[1], nx * sizeof(float)) != 0 ||
+                    memcmp(dw[0], dw[1], nw * sizeof(float)) != 0 ||
+                    memcmp(db[0], db[1], (size_t)cc->oc * sizeof(float)) != 0)
+                    fail_msg("conv case %zu: %d threads differ from the public kernels (y %d, dx "
+                             "%d, dw %d, db %d)",
+                             ci, t, memcmp(y[0], y[1], ny * sizeof(float)) != 0,
+                             memcmp(dx[0], dx[1], nx * sizeof(float)) != 0,
+                             memcmp(dw[0], dw[1], nw * sizeof(float)) != 0,
+                             memcmp(db[0], db[1], (size_t)cc->oc * sizeof(float)) != 0);
+                ns_ctx_free(ctx);
+            }
+        }
+        for (int r = 0; r < 2; r++)
+            free(y[r]), free(dx[r]), free(dw[r]), free(db[r]);
+        free(x), free(w), free(b), free(dy), free(work.col), free(work.dcol), free(work.tmp);
+    }
+}
+
 /* ---- training ----------------------------------------------------------------------------- */
 
 /* The seed blueprint (13-128-64-32-1, dropout) and network c of the benchmark (784-256-128-10,
@@ -90,14 +180,50 @@ typedef struct net {
     const char *spec;
     int in, out, batch;
     ns_loss_kind loss;
+    int shape[3];         /* per-sample [C, H, W] of a 2-D input; zeros for a flat one */
+    bool keep_input_grad; /* the first layer computes dx too */
 } net;
 
-static const net seed_mlp = {"{\"hidden_layers\": [128, 64, 32], \"dropout\": 0.2}", 13, 1, 32,
-                             NS_LOSS_MSE};
+static const net seed_mlp = {"{\"hidden_layers\": [128, 64, 32], \"dropout\": 0.2}",
+                             13,
+                             1,
+                             32,
+                             NS_LOSS_MSE,
+                             {0, 0, 0},
+                             false};
 static const net net_c = {"{\"layers\": [{\"type\": \"linear\", \"units\": 256}, {\"type\": "
                           "\"relu\"}, {\"type\": \"linear\", \"units\": 128}, {\"type\": "
                           "\"relu\"}, {\"type\": \"linear\", \"units\": 10}]}",
-                          784, 10, 128, NS_LOSS_CROSS_ENTROPY};
+                          784,
+                          10,
+                          128,
+                          NS_LOSS_CROSS_ENTROPY,
+                          {0, 0, 0},
+                          false};
+
+/* Small CNNs: one with padding, groups, a conv without bias, and a batch whose last gradient
+ * chunk is short, keeping the input gradient (the first conv computes dx); one whose batch
+ * takes two rounds of gradient chunks. */
+static const net cnn_small = {
+    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"padding\": 1},"
+    " {\"type\": \"relu\"}, {\"type\": \"maxpool2d\", \"kernel\": 2},"
+    " {\"type\": \"conv2d\", \"filters\": 12, \"kernel\": 3, \"groups\": 2, \"bias\": false},"
+    " {\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"linear\", \"units\": 10}]}",
+    2 * 12 * 12,
+    10,
+    37,
+    NS_LOSS_CROSS_ENTROPY,
+    {2, 12, 12},
+    true};
+static const net cnn_rounds = {
+    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3}, {\"type\": \"relu\"},"
+    " {\"type\": \"flatten\"}, {\"type\": \"linear\", \"units\": 3}]}",
+    1 * 8 * 8,
+    3,
+    140,
+    NS_LOSS_MSE,
+    {1, 8, 8},
+    false};
 
 #define STEPS 4
 
@@ -115,6 +241,11 @@ static float *train(const net *n, int threads, size_t *count, double losses[STEP
     ns_build_opts_default(&bo, n->in);
     bo.output_size = n->out;
     bo.max_batch = n->batch;
+    if (n->shape[0] > 0) {
+        bo.input_ndim = 3;
+        memcpy(bo.input_shape, n->shape, sizeof n->shape);
+    }
+    bo.keep_input_grad = n->keep_input_grad;
     bo.seed = 7;
     ns_model *m = NULL;
     if (ns_model_build(ctx, spec, &bo, &m) != NS_OK)
@@ -181,6 +312,16 @@ static void test_training_same_bits_any_thread_count(void **state)
     for (int t = 2; t <= 3; t++) {
         assert_same_training(&seed_mlp, t);
         assert_same_training(&net_c, t);
+    }
+}
+
+/* The CNNs' trained weights at 1, 2 and 3 threads, bit for bit. */
+static void test_cnn_training_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    for (int t = 2; t <= 3; t++) {
+        assert_same_training(&cnn_small, t);
+        assert_same_training(&cnn_rounds, t);
     }
 }
 
@@ -328,7 +469,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_kernels_same_bits),
+        cmocka_unit_test(test_conv_kernels_same_bits),
         cmocka_unit_test(test_training_same_bits_any_thread_count),
+        cmocka_unit_test(test_cnn_training_same_bits_any_thread_count),
         cmocka_unit_test(test_contexts_train_concurrently),
         cmocka_unit_test(test_ctx_free_while_idle),
         cmocka_unit_test(test_pool_out_of_memory_falls_back),

@@ -187,3 +187,85 @@ const char *ns_test_tmp(const char *name)
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
 }
+
+/* ---- editing safetensors files ----------------------------------------------------------------
+ */
+
+void ns_test_edit_load(ns_ctx *ctx, const char *path, ns_test_edit *e)
+{
+    memset(e, 0, sizeof *e);
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, path, &e->f));
+    e->n = ns_st_count(e->f);
+    assert_true(e->n <= 63);
+    for (int i = 0; i < e->n; i++)
+        e->t[i] = *ns_st_get(e->f, i);
+    e->nm = ns_st_meta_count(e->f);
+    assert_true(e->nm <= 16);
+    for (int i = 0; i < e->nm; i++)
+        e->m[i] = *ns_st_meta_get(e->f, i);
+}
+
+ns_st_tensor *ns_test_edit_find(ns_test_edit *e, const char *name)
+{
+    for (int i = 0; i < e->n; i++)
+        if (strcmp(e->t[i].name, name) == 0)
+            return &e->t[i];
+    fail_msg("no tensor %s", name);
+    return NULL;
+}
+
+void ns_test_edit_drop(ns_test_edit *e, const char *name)
+{
+    ns_st_tensor *t = ns_test_edit_find(e, name);
+    int i = (int)(t - e->t);
+    memmove(&e->t[i], &e->t[i + 1], (size_t)(e->n - i - 1) * sizeof *t);
+    e->n--;
+}
+
+void *ns_test_edit_own(ns_test_edit *e, const char *name)
+{
+    ns_st_tensor *t = ns_test_edit_find(e, name);
+    e->data = malloc(t->nbytes);
+    assert_non_null(e->data);
+    memcpy(e->data, t->data, t->nbytes);
+    t->data = e->data;
+    return e->data;
+}
+
+void ns_test_edit_set_json(ns_test_edit *e, const char *entry, const char *key, json_t *value)
+{
+    for (int i = 0; i < e->nm; i++) {
+        if (strcmp(e->m[i].key, entry) != 0)
+            continue;
+        json_t *o = json_loads(e->m[i].value, 0, NULL);
+        assert_non_null(o);
+        if (value != NULL)
+            json_object_set_new(o, key, value);
+        else
+            json_object_del(o, key);
+        free(e->json);
+        e->json = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        e->m[i].value = e->json;
+        return;
+    }
+    fail_msg("no metadata entry %s", entry);
+}
+
+void ns_test_edit_set_text(ns_test_edit *e, const char *entry, const char *text)
+{
+    for (int i = 0; i < e->nm; i++)
+        if (strcmp(e->m[i].key, entry) == 0)
+            e->m[i].value = text;
+}
+
+void ns_test_edit_write(ns_ctx *ctx, const char *path, ns_test_edit *e)
+{
+    NS_ASSERT_OK(ctx, ns_st_write(ctx, path, e->t, e->n, e->m, e->nm));
+    ns_st_close(e->f);
+    free(e->json);
+    free(e->data);
+    e->f = NULL;
+    e->json = NULL;
+    e->data = NULL;
+}

@@ -63,6 +63,30 @@ ns_allocator ns_test_allocator(ns_test_alloc *state);
 /* A scratch directory for a test program's files: cmocka group setup and teardown (made
  * under /tmp, removed with everything in it), and paths inside it (four rotating buffers, so
  * a few can be live at once). */
+/* A safetensors file's tensors and metadata copied so that a test can damage them and write
+ * the result elsewhere (for bad-file tests). */
+typedef struct ns_test_edit {
+    ns_st_file *f; /* the file the tensors point into (closed by ns_test_edit_write) */
+    ns_st_tensor t[64];
+    int n;
+    ns_st_meta m[16];
+    int nm;
+    char *json; /* a replaced metadata value (malloc'ed) */
+    void *data; /* a replaced tensor's bytes (malloc'ed) */
+} ns_test_edit;
+void ns_test_edit_load(ns_ctx *ctx, const char *path, ns_test_edit *e);
+/* The tensor named name (the test fails when there is none). */
+ns_st_tensor *ns_test_edit_find(ns_test_edit *e, const char *name);
+void ns_test_edit_drop(ns_test_edit *e, const char *name);
+/* A copy of the tensor's bytes to modify (kept in e->data). */
+void *ns_test_edit_own(ns_test_edit *e, const char *name);
+/* Sets key of the JSON metadata entry (deletes it when value is NULL). */
+void ns_test_edit_set_json(ns_test_edit *e, const char *entry, const char *key, json_t *value);
+/* Replaces the text of a metadata entry (text must outlive the write). */
+void ns_test_edit_set_text(ns_test_edit *e, const char *entry, const char *text);
+/* Writes the edited file to path, closes the original and frees the edit's copies. */
+void ns_test_edit_write(ns_ctx *ctx, const char *path, ns_test_edit *e);
+
 int ns_test_tmpdir_setup(void **state);
 int ns_test_tmpdir_teardown(void **state);
 const char *ns_test_tmp(const char *name);

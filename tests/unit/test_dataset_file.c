@@ -294,87 +294,6 @@ static void test_data_load(void **state)
 /* ---- damaged files -----------------------------------------------------------------------------
  */
 
-/* A copy of a file's tensors and metadata that a test may edit before writing it back. */
-typedef struct edit {
-    ns_st_tensor t[8];
-    int n;
-    ns_st_meta m[4];
-    int nm;
-    char *meta_json; /* replaces "netsmith.dataset" when set (malloc'ed) */
-    void *data;      /* a replaced tensor's bytes (malloc'ed) */
-} edit;
-
-static void load_edit(ns_ctx *ctx, const char *path, ns_st_file **f, edit *e)
-{
-    memset(e, 0, sizeof *e);
-    NS_ASSERT_OK(ctx, ns_st_open(ctx, path, f));
-    e->n = ns_st_count(*f);
-    assert_true(e->n <= 8);
-    for (int i = 0; i < e->n; i++)
-        e->t[i] = *ns_st_get(*f, i);
-    e->nm = ns_st_meta_count(*f);
-    assert_true(e->nm <= 4);
-    for (int i = 0; i < e->nm; i++)
-        e->m[i] = *ns_st_meta_get(*f, i);
-}
-
-static ns_st_tensor *find_t(edit *e, const char *name)
-{
-    for (int i = 0; i < e->n; i++)
-        if (strcmp(e->t[i].name, name) == 0)
-            return &e->t[i];
-    fail_msg("no tensor %s", name);
-    return NULL;
-}
-
-static void drop_t(edit *e, const char *name)
-{
-    ns_st_tensor *t = find_t(e, name);
-    int i = (int)(t - e->t);
-    memmove(&e->t[i], &e->t[i + 1], (size_t)(e->n - i - 1) * sizeof *t);
-    e->n--;
-}
-
-/* A copy of the tensor's bytes to modify (kept in e->data). */
-static void *own_t(edit *e, const char *name)
-{
-    ns_st_tensor *t = find_t(e, name);
-    e->data = malloc(t->nbytes);
-    assert_non_null(e->data);
-    memcpy(e->data, t->data, t->nbytes);
-    t->data = e->data;
-    return e->data;
-}
-
-/* Sets key (or deletes it when value is NULL) in the "netsmith.dataset" JSON. */
-static void set_meta(edit *e, const char *key, json_t *value)
-{
-    for (int i = 0; i < e->nm; i++) {
-        if (strcmp(e->m[i].key, "netsmith.dataset") != 0)
-            continue;
-        json_t *o = json_loads(e->m[i].value, 0, NULL);
-        assert_non_null(o);
-        if (value != NULL)
-            json_object_set_new(o, key, value);
-        else
-            json_object_del(o, key);
-        free(e->meta_json);
-        e->meta_json = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        e->m[i].value = e->meta_json;
-        return;
-    }
-    fail_msg("no netsmith.dataset");
-}
-
-static void write_edit(ns_ctx *ctx, const char *path, ns_st_file *f, edit *e)
-{
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, path, e->t, e->n, e->m, e->nm));
-    ns_st_close(f);
-    free(e->meta_json);
-    free(e->data);
-}
-
 /* Loading path fails with want and a message containing both needles. */
 static void expect_bad(ns_ctx *ctx, const char *path, ns_status want, const char *n1,
                        const char *n2)
@@ -397,8 +316,7 @@ static void test_bad_files(void **state)
     const char *good_r = ns_test_tmp("good-boston.safetensors");
     NS_ASSERT_OK(ctx, ns_dataset_save(iris, good_c));
     NS_ASSERT_OK(ctx, ns_dataset_save(boston, good_r));
-    ns_st_file *f;
-    edit e;
+    ns_test_edit e;
     const char *bad = ns_test_tmp("bad.safetensors");
 
     /* Not a dataset file: a model file. */
@@ -413,93 +331,93 @@ static void test_bad_files(void **state)
         expect_bad(ctx, bad, NS_ERR_PARSE, "not a netsmith dataset file", "netsmith.dataset");
     }
     /* Missing tensors. */
-    load_edit(ctx, good_c, &f, &e);
-    drop_t(&e, "labels");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_drop(&e, "labels");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"labels\"", "missing");
-    load_edit(ctx, good_r, &f, &e);
-    drop_t(&e, "x");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_r, &e);
+    ns_test_edit_drop(&e, "x");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"x\"", "missing");
     /* A tensor the metadata does not call for. */
-    load_edit(ctx, good_r, &f, &e);
-    find_t(&e, "y")->name = "labels";
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_r, &e);
+    ns_test_edit_find(&e, "y")->name = "labels";
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "unexpected tensor \"labels\"", "regression");
     /* Wrong dtype of x and of the labels. */
-    load_edit(ctx, good_r, &f, &e);
-    find_t(&e, "x")->dtype = NS_DTYPE_I32;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_r, &e);
+    ns_test_edit_find(&e, "x")->dtype = NS_DTYPE_I32;
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"x\" is I32", "U8 (byte images) or F32");
-    load_edit(ctx, good_c, &f, &e);
-    find_t(&e, "labels")->dtype = NS_DTYPE_F32;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_find(&e, "labels")->dtype = NS_DTYPE_F32;
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"labels\" is F32 [150]", "I32 [150]");
     /* Wrong shape: 2 features of 2 instead of 4. */
-    load_edit(ctx, good_c, &f, &e);
-    ns_st_tensor *x = find_t(&e, "x");
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_st_tensor *x = ns_test_edit_find(&e, "x");
     x->ndim = 3;
     x->shape[1] = 2;
     x->shape[2] = 2;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"x\" is F32 [150, 2, 2]", "F32 [150, 4]");
     /* Row counts that disagree. */
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "rows", json_integer(151));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "rows", json_integer(151));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "has 150 rows", "says 151");
     /* Bad metadata: not JSON, an unknown key, a missing key, a bad task, bad names. */
-    load_edit(ctx, good_c, &f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
     for (int i = 0; i < e.nm; i++)
         if (strcmp(e.m[i].key, "netsmith.dataset") == 0)
             e.m[i].value = "{\"name\": ";
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "not valid JSON", NULL);
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "colour", json_string("blue"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "colour", json_string("blue"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "unknown key \"colour\"", NULL);
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "classes", NULL);
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "classes", NULL);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "classes", "missing");
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "task", json_string("clustering"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "task", json_string("clustering"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "task", "\"classification\"");
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "class_names", json_pack("[ss]", "a", "b"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "class_names", json_pack("[ss]", "a", "b"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "class_names", "3 strings");
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "version", json_integer(2));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "version", json_integer(2));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "version 2", "newer netsmith");
-    load_edit(ctx, good_c, &f, &e);
-    set_meta(&e, "normalized", json_true());
-    set_meta(&e, "norm_kind", json_string("standard"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_c, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "normalized", json_true());
+    ns_test_edit_set_json(&e, "netsmith.dataset", "norm_kind", json_string("standard"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "\"norm.shift\"", "missing");
     /* Values: a label outside the classes, a non-finite feature and target. */
-    load_edit(ctx, good_c, &f, &e);
-    int32_t *labels = own_t(&e, "labels");
+    ns_test_edit_load(ctx, good_c, &e);
+    int32_t *labels = ns_test_edit_own(&e, "labels");
     labels[17] = 3;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_INVALID, "labels[17] is 3", "3 classes");
-    load_edit(ctx, good_c, &f, &e);
-    labels = own_t(&e, "labels");
+    ns_test_edit_load(ctx, good_c, &e);
+    labels = ns_test_edit_own(&e, "labels");
     labels[0] = -1;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_INVALID, "labels[0] is -1", NULL);
-    load_edit(ctx, good_r, &f, &e);
-    float *xs = own_t(&e, "x");
+    ns_test_edit_load(ctx, good_r, &e);
+    float *xs = ns_test_edit_own(&e, "x");
     xs[13 * 5 + 2] = NAN;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_INVALID, "x[5][2] is not finite", NULL);
-    load_edit(ctx, good_r, &f, &e);
-    float *ys = own_t(&e, "y");
+    ns_test_edit_load(ctx, good_r, &e);
+    float *ys = ns_test_edit_own(&e, "y");
     ys[9] = INFINITY;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_INVALID, "y[9][0] is not finite", NULL);
 
     /* A normalised view with a zero scale. */
@@ -511,14 +429,14 @@ static void test_bad_files(void **state)
     const char *good_n = ns_test_tmp("good-nboston.safetensors");
     NS_ASSERT_OK(ctx, ns_dataset_save(nb, good_n));
     ns_dataset_free(nb);
-    load_edit(ctx, good_n, &f, &e);
-    float *scale = own_t(&e, "norm.scale");
+    ns_test_edit_load(ctx, good_n, &e);
+    float *scale = ns_test_edit_own(&e, "norm.scale");
     scale[4] = 0.0f;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_INVALID, "feature 4", "non-zero");
-    load_edit(ctx, good_n, &f, &e);
-    set_meta(&e, "norm_kind", json_string("robust"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good_n, &e);
+    ns_test_edit_set_json(&e, "netsmith.dataset", "norm_kind", json_string("robust"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad(ctx, bad, NS_ERR_PARSE, "norm_kind", "\"minmax\"");
 
     /* A truncated file is caught by the safetensors reader. */

@@ -408,84 +408,6 @@ static void test_without_training_forward(void **state)
 /* ---- damaged files
  * ------------------------------------------------------------------------------- */
 
-typedef struct edit {
-    ns_st_tensor t[64];
-    int n;
-    ns_st_meta m[16];
-    int nm;
-    char *json; /* a replaced metadata value (malloc'ed) */
-    void *data; /* a replaced tensor's bytes (malloc'ed) */
-} edit;
-
-static ns_st_file *load_edit(ns_ctx *ctx, const char *path, edit *e)
-{
-    ns_st_file *f = NULL;
-    memset(e, 0, sizeof *e);
-    NS_ASSERT_OK(ctx, ns_st_open(ctx, path, &f));
-    e->n = ns_st_count(f);
-    assert_true(e->n <= 63);
-    for (int i = 0; i < e->n; i++)
-        e->t[i] = *ns_st_get(f, i);
-    e->nm = ns_st_meta_count(f);
-    assert_true(e->nm <= 16);
-    for (int i = 0; i < e->nm; i++)
-        e->m[i] = *ns_st_meta_get(f, i);
-    return f;
-}
-
-static ns_st_tensor *find_t(edit *e, const char *name)
-{
-    for (int i = 0; i < e->n; i++)
-        if (strcmp(e->t[i].name, name) == 0)
-            return &e->t[i];
-    fail_msg("no tensor %s", name);
-    return NULL;
-}
-
-static void drop_t(edit *e, const char *name)
-{
-    ns_st_tensor *t = find_t(e, name);
-    int i = (int)(t - e->t);
-    memmove(&e->t[i], &e->t[i + 1], (size_t)(e->n - i - 1) * sizeof *t);
-    e->n--;
-}
-
-/* Sets key of the JSON metadata entry (deletes it when value is NULL). */
-static void set_json(edit *e, const char *entry, const char *key, json_t *value)
-{
-    for (int i = 0; i < e->nm; i++) {
-        if (strcmp(e->m[i].key, entry) != 0)
-            continue;
-        json_t *o = json_loads(e->m[i].value, 0, NULL);
-        assert_non_null(o);
-        if (value != NULL)
-            json_object_set_new(o, key, value);
-        else
-            json_object_del(o, key);
-        free(e->json);
-        e->json = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        e->m[i].value = e->json;
-        return;
-    }
-    fail_msg("no metadata entry %s", entry);
-}
-
-static void set_meta_text(edit *e, const char *entry, const char *text)
-{
-    for (int i = 0; i < e->nm; i++)
-        if (strcmp(e->m[i].key, entry) == 0)
-            e->m[i].value = text;
-}
-
-static void write_edit(ns_ctx *ctx, const char *path, ns_st_file *f, edit *e)
-{
-    NS_ASSERT_OK(ctx, ns_st_write(ctx, path, e->t, e->n, e->m, e->nm));
-    ns_st_close(f);
-    free(e->json);
-    free(e->data);
-}
-
 static void expect_bad_model(ns_ctx *ctx, const char *path, ns_status want, const char *n1,
                              const char *n2)
 {
@@ -521,8 +443,7 @@ static void test_bad_state_files(void **state)
     NS_ASSERT_OK(ctx, ns_model_forward(a, x, 8, true, &y));
     const char *good = ns_test_tmp("good.state"), *bad = ns_test_tmp("bad.state");
     NS_ASSERT_OK(ctx, ns_model_save_state(a, good));
-    edit e;
-    ns_st_file *f;
+    ns_test_edit e;
 
     /* Truncated: the safetensors reader names the defect. */
     size_t len;
@@ -534,60 +455,60 @@ static void test_bad_state_files(void **state)
     free(bytes);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "", NULL);
 
-    f = load_edit(ctx, good, &e);
-    set_meta_text(&e, "netsmith.state", "{\"version\": 1,");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_text(&e, "netsmith.state", "{\"version\": 1,");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "netsmith.state is not valid JSON", NULL);
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.state", "learning", json_true());
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "learning", json_true());
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "unknown key \"learning\"", NULL);
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.state", "forward_count", NULL);
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "forward_count", NULL);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "forward_count", "missing");
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.state", "last_batch", json_integer(9));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "last_batch", json_integer(9));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "last_batch must be an integer in [1, 8]", NULL);
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.state", "last_batch", json_integer(7));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "last_batch", json_integer(7));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "\"state.input\" is F32 [8, 13]", "F32 [7, 13]");
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.state", "version", json_integer(5));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "version", json_integer(5));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "version 5", "newer netsmith");
-    f = load_edit(ctx, good, &e);
-    drop_t(&e, "state.grads");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_drop(&e, "state.grads");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "\"state.grads\"", "missing");
-    f = load_edit(ctx, good, &e);
-    ns_st_tensor *g = find_t(&e, "state.grads");
+    ns_test_edit_load(ctx, good, &e);
+    ns_st_tensor *g = ns_test_edit_find(&e, "state.grads");
     g->shape[0] -= 1;
     g->nbytes -= sizeof(float);
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "\"state.grads\" is F32", "the gradient block");
-    f = load_edit(ctx, good, &e);
-    find_t(&e, "state.arena")->name = "state.extra";
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_find(&e, "state.arena")->name = "state.extra";
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "unexpected tensor \"state.extra\"", NULL);
-    f = load_edit(ctx, good, &e);
-    drop_t(&e, "state.arena");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_drop(&e, "state.arena");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "\"state.arena\"", "missing");
-    f = load_edit(ctx, good, &e);
-    ns_st_tensor *ar = find_t(&e, "state.arena");
+    ns_test_edit_load(ctx, good, &e);
+    ns_st_tensor *ar = ns_test_edit_find(&e, "state.arena");
     json_int_t wrong = (json_int_t)ar->nbytes - 64;
     ar->shape[0] = wrong;
     ar->nbytes = (size_t)wrong;
-    set_json(&e, "netsmith.state", "arena_bytes", json_integer(wrong));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_set_json(&e, "netsmith.state", "arena_bytes", json_integer(wrong));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "activation layout differs", NULL);
     /* Model-file defects still get the model file's messages. */
-    f = load_edit(ctx, good, &e);
-    drop_t(&e, "0.weight");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_drop(&e, "0.weight");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_model(ctx, bad, NS_ERR_FORMAT, "'0.weight' is missing", NULL);
 
     ns_model_free(a);
@@ -606,8 +527,7 @@ static void test_bad_optim_files(void **state)
     NS_ASSERT_OK(ctx, ns_optim_new(a, &cfg, &o));
     const char *good = ns_test_tmp("good.optim"), *bad = ns_test_tmp("bad.optim");
     NS_ASSERT_OK(ctx, ns_optim_save_state(o, good));
-    edit e;
-    ns_st_file *f;
+    ns_test_edit e;
 
     /* Another model: its parameter count differs. */
     net other = seed_net;
@@ -620,41 +540,41 @@ static void test_bad_optim_files(void **state)
     expect_bad_optim(a, ns_test_tmp("model.safetensors"), NS_ERR_FORMAT,
                      "not an optimizer state file", NULL);
     /* Bad metadata. */
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.optimizer", "kind", json_string("adagrad"));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.optimizer", "kind", json_string("adagrad"));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "kind must be sgd, adam, adamw or rmsprop", "adagrad");
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.optimizer", "step_count", json_integer(-1));
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.optimizer", "step_count", json_integer(-1));
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "step_count", NULL);
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.optimizer", "amsgrad", json_true());
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.optimizer", "amsgrad", json_true());
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "moments does not list", NULL);
-    f = load_edit(ctx, good, &e);
-    set_json(&e, "netsmith.optimizer", "extra", json_true());
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_set_json(&e, "netsmith.optimizer", "extra", json_true());
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "unknown key \"extra\"", NULL);
     /* Tensors. */
-    f = load_edit(ctx, good, &e);
-    drop_t(&e, "optim.lr");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_drop(&e, "optim.lr");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "\"optim.lr\"", "missing");
-    f = load_edit(ctx, good, &e);
-    drop_t(&e, "optim.exp_avg_sq");
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_drop(&e, "optim.exp_avg_sq");
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "\"optim.exp_avg_sq\"", "missing");
-    f = load_edit(ctx, good, &e);
-    find_t(&e, "optim.exp_avg")->dtype = NS_DTYPE_I32;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_load(ctx, good, &e);
+    ns_test_edit_find(&e, "optim.exp_avg")->dtype = NS_DTYPE_I32;
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_FORMAT, "\"optim.exp_avg\" is I32", NULL);
-    f = load_edit(ctx, good, &e);
+    ns_test_edit_load(ctx, good, &e);
     e.data = malloc(sizeof(double));
     assert_non_null(e.data);
     *(double *)e.data = 1.5;
-    find_t(&e, "optim.beta1")->data = e.data;
-    write_edit(ctx, bad, f, &e);
+    ns_test_edit_find(&e, "optim.beta1")->data = e.data;
+    ns_test_edit_write(ctx, bad, &e);
     expect_bad_optim(a, bad, NS_ERR_INVALID, "beta1", "[0, 1)");
 
     ns_optim_free(o);

@@ -78,6 +78,9 @@ void ns__free_strings(ns_ctx *ctx, char **strings, int n);
 /* The candidate closest to got (case-insensitive edit distance with swaps) when close enough
  * to be a likely typo, else NULL. */
 const char *ns__suggest(const char *got, const char *const *cands, int n);
+/* " (did you mean 'x'?)" for the suggestion of ns__suggest, or "" (written into buf). */
+const char *ns__did_you_mean(char *buf, size_t cap, const char *got, const char *const *cands,
+                             int n);
 
 /* ---- specs ---------------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* Did-you-mean suggestions for misspelt names. */
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -52,3 +53,13 @@ const char *ns__suggest(const char *got, const char *const *cands, int n)
     return best;
 }
 
+const char *ns__did_you_mean(char *buf, size_t cap, const char *got, const char *const *cands,
+                             int n)
+{
+    const char *s = ns__suggest(got, cands, n);
+    if (s == NULL)
+        buf[0] = '\0';
+    else
+        snprintf(buf, cap, " (did you mean '%s'?)", s);
+    return buf;
+}

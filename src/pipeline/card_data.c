@@ -79,11 +79,12 @@ static ns_status load_check(ns_card_call *c)
         int n = ns_data_builtin_count();
         for (int i = 0; i < n && i < 16; i++)
             names[i] = ns_data_builtin(i)->name;
-        const char *s = ns__suggest(ns_card_string(c, "name"), names, n < 16 ? n : 16);
+        char h[96];
         return ns_errorf(ns_card_ctx(c), NS_ERR_NOTFOUND,
-                         "there is no built-in dataset '%s'%s%s%s; netsmith datasets lists them",
-                         ns_card_string(c, "name"), s ? " (did you mean '" : "", s ? s : "",
-                         s ? "'?)" : "");
+                         "there is no built-in dataset '%s'%s; netsmith datasets lists them",
+                         ns_card_string(c, "name"),
+                         ns__did_you_mean(h, sizeof h, ns_card_string(c, "name"), names,
+                                          n < 16 ? n : 16));
     }
     return NS_OK;
 }

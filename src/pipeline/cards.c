@@ -117,6 +117,14 @@ const ns_card_def *ns_cards_find(const ns_cards *c, const char *name)
 
 ns_ctx *ns__cards_ctx(const ns_cards *c) { return c->ctx; }
 
+const char *ns__card_did_you_mean(const ns_cards *c, const char *got, char *buf, size_t cap)
+{
+    const char *names[MAX_CARDS];
+    for (int i = 0; i < c->n; i++)
+        names[i] = c->defs[i]->name;
+    return ns__did_you_mean(buf, cap, got, names, c->n);
+}
+
 /* ---- the palette ----------------------------------------------------------------------------- */
 
 static json_t *setting_schema(const ns_setting_def *s)

@@ -437,13 +437,9 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
     ns_ctx *ctx = ns__cards_ctx(cards);
     const ns_card_def *def = ns_cards_find(cards, card);
     if (def == NULL) {
-        const char *names[256];
-        int k = ns_cards_count(cards);
-        for (int i = 0; i < k && i < 256; i++)
-            names[i] = ns_cards_get(cards, i)->name;
-        const char *s = ns__suggest(card, names, k < 256 ? k : 256);
-        return ns_errorf(ctx, NS_ERR_NOTFOUND, "no card '%s'%s%s%s; netsmith cards lists them",
-                         card, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        char h[96];
+        return ns_errorf(ctx, NS_ERR_NOTFOUND, "no card '%s'%s; netsmith cards lists them", card,
+                         ns__card_did_you_mean(cards, card, h, sizeof h));
     }
     if (def->is_loop)
         return ns_errorf(ctx, NS_ERR_INVALID,

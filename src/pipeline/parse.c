@@ -61,17 +61,6 @@ static bool valid_id(const char *s)
     return true;
 }
 
-static const char *did_you_mean(char *buf, size_t cap, const char *got, const char *const *c,
-                                int n)
-{
-    const char *s = ns__suggest(got, c, n);
-    if (s == NULL)
-        buf[0] = '\0';
-    else
-        snprintf(buf, cap, " (did you mean '%s'?)", s);
-    return buf;
-}
-
 static ns_status read_cards(ns_pipeline *p, json_t *list, ns__node *parent, int list_line);
 
 static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int list_line)
@@ -116,7 +105,7 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
             return fail(p, line_of(p, obj, key), n,
                         "has an unknown key '%s'%s; a card has id, card, in, with (and "
                         "cards, for a loop)",
-                        key, did_you_mean(h, sizeof h, key, keys, 5));
+                        key, ns__did_you_mean(h, sizeof h, key, keys, 5));
         }
     }
     const char *card = json_string_value(json_object_get(obj, "card"));
@@ -124,14 +113,10 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
         return fail(p, line, n, "needs a card name (card: data_load, train, ...; see netsmith cards)");
     n->def = ns_cards_find(p->cards, card);
     if (n->def == NULL) {
-        const char *names[256];
-        int k = ns_cards_count(p->cards);
-        for (int i = 0; i < k && i < 256; i++)
-            names[i] = ns_cards_get(p->cards, i)->name;
         char h[96];
         return fail(p, line_of(p, obj, "card"), n,
                     "uses the unknown card '%s'%s; netsmith cards lists them", card,
-                    did_you_mean(h, sizeof h, card, names, k < 256 ? k : 256));
+                    ns__card_did_you_mean(p->cards, card, h, sizeof h));
     }
     json_t *in = json_object_get(obj, "in"), *with = json_object_get(obj, "with");
     if (in != NULL && !json_is_object(in))
@@ -185,7 +170,7 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
             ids[i] = p->nodes[i]->id;
         char h[96];
         return ns_errorf(p->ctx, NS_ERR_INVALID, "--set '%s': %s has no card '%s'%s", ov,
-                         p->source, id, did_you_mean(h, sizeof h, id, ids, p->n_nodes));
+                         p->source, id, ns__did_you_mean(h, sizeof h, id, ids, p->n_nodes));
     }
     ns__yaml_doc d;
     const char *text = eq + 1;
@@ -330,7 +315,7 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                     used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
                                              i ? ", " : "", names[i]);
                 return fail(p, line, n, "has no setting '%s'%s; its settings are %s", key,
-                            did_you_mean(h, sizeof h, key, names, k), list);
+                            ns__did_you_mean(h, sizeof h, key, names, k), list);
             }
             if (s != NULL) {
                 ns_status st = check_setting(p, n, s, v, line);
@@ -496,7 +481,7 @@ static ns_status read_inputs(ns_pipeline *p, ns__node *n)
                                          names[i]);
             }
             return fail(p, w->line, n, "has no input '%s'%s; its inputs are %s", key,
-                        did_you_mean(h, sizeof h, key, names, n->def->n_inputs),
+                        ns__did_you_mean(h, sizeof h, key, names, n->def->n_inputs),
                         n->def->n_inputs ? list : "none");
         }
         if (n->def->is_loop && strcmp(key, "batch_index") == 0)
@@ -519,7 +504,7 @@ static ns_status read_inputs(ns_pipeline *p, ns__node *n)
                 ids[i] = p->nodes[i]->id;
             char h[96];
             return fail(p, w->line, n, "input '%s' names '%s', but there is no card '%s'%s", key,
-                        ref, sid, did_you_mean(h, sizeof h, sid, ids, p->n_nodes));
+                        ref, sid, ns__did_you_mean(h, sizeof h, sid, ids, p->n_nodes));
         }
     }
     return NS_OK;
@@ -571,7 +556,7 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
                         "input '%s' names '%s', but %s '%s' has no output '%s'%s; its outputs "
                         "are %s",
                         w->port, w->ref, s->def->name, s->id, w->src_name,
-                        did_you_mean(h, sizeof h, w->src_name, names, s->def->n_outputs), list);
+                        ns__did_you_mean(h, sizeof h, w->src_name, names, s->def->n_outputs), list);
         }
     }
     if (is_ancestor(n, s))
@@ -774,7 +759,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
             return fail(p, line_of(p, root, key), NULL,
                         "unknown key '%s'%s; a pipeline has pipeline, description, seed and "
                         "cards",
-                        key, did_you_mean(h, sizeof h, key, keys, 4));
+                        key, ns__did_you_mean(h, sizeof h, key, keys, 4));
         }
     }
     const char *name = json_string_value(json_object_get(root, "pipeline"));

@@ -19,6 +19,8 @@ struct ns_pipeline {
 };
 
 ns_ctx *ns__cards_ctx(const ns_cards *cards);
+/* " (did you mean 'x'?)" for the closest card name, or "" (into buf). */
+const char *ns__card_did_you_mean(const ns_cards *cards, const char *got, char *buf, size_t cap);
 /* Parses a one-card pipeline whose inputs will be set from files. */
 ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len,
                                    ns_pipeline **out);

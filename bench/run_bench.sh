@@ -64,11 +64,21 @@ done
 # f: Fashion-MNIST end to end (skipped without the dataset, or with FASHION=0); one wall-clock
 # run per side and setting. The MLP (network c) trains 5 epochs on both sides at every setting;
 # the CNN (network e) trains with netsmith until its test accuracy reaches F_UNTIL (at most
-# F_EPOCHS epochs, at F_THREADS OpenBLAS threads), and with PyTorch for F_TORCH_EPOCHS epochs
-# at 1t and 2t, enough for its time per epoch.
+# F_EPOCHS epochs, at setting F_SETTING: 1t, 2t or 2p, default 2p, the fastest for e in the
+# step rows), and with PyTorch for F_TORCH_EPOCHS epochs at 1t and 2t, enough for its time
+# per epoch.
 f_until="${F_UNTIL:-0.91}"
 f_epochs="${F_EPOCHS:-15}"
-f_threads="${F_THREADS:-2}"
+f_setting="${F_SETTING:-2p}"
+case "$f_setting" in
+1t) f_env=1 f_args=() ;;
+2t) f_env=2 f_args=() ;;
+2p) f_env=1 f_args=(--threads 2) ;;
+*)
+    echo "run_bench.sh: F_SETTING=$f_setting: use 1t, 2t or 2p" >&2
+    exit 2
+    ;;
+esac
 f_torch_epochs="${F_TORCH_EPOCHS:-1}"
 if [ "${FASHION:-1}" != 0 ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]
 then
@@ -81,8 +91,8 @@ then
     "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
     echo "== f: network e on Fashion-MNIST until test accuracy $f_until (netsmith), $f_torch_epochs epoch(s) (PyTorch)"
     "$py" "$root/bench/bench_torch.py" fashion 1t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
-    OPENBLAS_NUM_THREADS=$f_threads "$bin" --fashion --net e --epochs "$f_epochs" --until "$f_until" \
-        | sed "s/^fashion /nsf setting=${f_threads}t /" | tee -a "$raw"
+    OPENBLAS_NUM_THREADS=$f_env "$bin" --fashion --net e --epochs "$f_epochs" --until "$f_until" \
+        "${f_args[@]}" | sed "s/^fashion /nsf setting=$f_setting /" | tee -a "$raw"
     "$py" "$root/bench/bench_torch.py" fashion 2t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
 fi
 

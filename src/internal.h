@@ -49,6 +49,12 @@ int ns__ctx_reserve(ns_ctx *ctx, size_t floats);
 float *ns__ctx_scratch(ns_ctx *ctx, int tid);
 /* How many threads ns__parallel can use on ctx (1 for NULL). */
 static inline int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
+/* How many of ctx's threads may split work made of OpenBLAS products (dense layers'
+ * row bands, convolutions' sample chunks): ctx's count while OpenBLAS runs on one thread,
+ * else 1, because OpenBLAS then splits every large product over its own threads and
+ * splitting again would put two threads on each core. Elementwise work (the optimizer's
+ * update) splits over ctx's threads either way. */
+int ns__gemm_width(const ns_ctx *ctx);
 /* Stops and frees ctx's pool, if any (ns_ctx_free, ns_ctx_set_threads). */
 void ns__pool_free(ns_ctx *ctx);
 

@@ -88,14 +88,16 @@ void ns_ctx_free(ns_ctx *ctx);
  * Large dense-layer products are split (over 4 M multiply-adds; each piece keeps at least
  * 2 M) by bands of output rows, each piece one sgemm call; convolutions are split by chunks
  * of 8 samples (weight and bias gradients summed per chunk, then over chunks in order);
- * small products run on the calling thread. Results do not depend on n: the pieces are the
- * same whatever thread runs them.
- * OpenBLAS: its own thread count is process-wide (OPENBLAS_NUM_THREADS); with n > 1 run it
- * at 1, or every piece also asks OpenBLAS's threads for help and the pieces wait for each
- * other. With n = 1 (the default) OpenBLAS's own threading applies as before.
+ * optimizer updates by blocks of 32 Ki parameters; small products run on the calling thread.
+ * Results do not depend on n: the pieces are the same whatever thread runs them.
+ * OpenBLAS: its own thread count is process-wide (OPENBLAS_NUM_THREADS). With n > 1 run it
+ * at 1 for the full effect; while it runs on more than one thread, products are left to it
+ * (it splits them over its own threads) and only the optimizer update uses the pool. With
+ * n = 1 (the default) OpenBLAS's own threading applies as before.
  * The pool is this context's alone: contexts used from different threads never share or
  * wait for each other's workers; with many contexts training at once keep 1 each. Idle
- * workers spin about 0.1 ms after each parallel call, then sleep. Not to be called while
+ * workers spin about 0.1 ms after each parallel call (not at all while OpenBLAS has threads
+ * of its own, which would then wait for the core), then sleep. Not to be called while
  * another thread uses the context. */
 ns_status ns_ctx_set_threads(ns_ctx *ctx, int n);
 /* The context's thread count (set, or the default). */

@@ -17,6 +17,7 @@
  * Scratch. Each worker owns a buffer (ns__ctx_reserve) that a piece of ns__parallel_tid finds
  * through its thread index; it is grown through the context's hooks between tasks, only when
  * a caller asks for more than it holds, so steady training allocates nothing. */
+#include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -99,13 +100,14 @@ static void *worker_main(void *arg)
         /* Spin a while for the next task, then sleep. */
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        long spin_ns = openblas_get_num_threads() > 1 ? 0 : NS__SPIN_NS;
         unsigned g;
         for (int k = 0;; k++) {
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
             if (fresh(g, seen) || atomic_load_explicit(&p->quit, memory_order_relaxed))
                 break;
             CPU_RELAX();
-            if ((k & 63) == 63 && elapsed_ns(&t0) > NS__SPIN_NS) {
+            if ((k & 63) == 63 && elapsed_ns(&t0) > spin_ns) {
                 atomic_fetch_add(&p->sleepers, 1);
                 pthread_mutex_lock(&p->mu);
                 while (!fresh(g = atomic_load(&p->gen), seen) && !atomic_load(&p->quit))
@@ -237,6 +239,12 @@ ns_status ns_ctx_set_threads(ns_ctx *ctx, int n)
 int ns_ctx_threads(const ns_ctx *ctx)
 {
     return ctx->threads;
+}
+
+int ns__gemm_width(const ns_ctx *ctx)
+{
+    int width = ns__ctx_width(ctx);
+    return width > 1 && openblas_get_num_threads() > 1 ? 1 : width;
 }
 
 /* ---- running a task ----------------------------------------------------------------------- */

@@ -298,7 +298,7 @@ static int tile_samples(const ns_conv2d_work *work)
 /* How many threads a call may use: ctx's, once every worker holds `floats` of scratch. */
 static ns_ctx *task_ctx(ns_ctx *ctx, int pieces, size_t floats)
 {
-    if (ctx == NULL || pieces < 2 || ns__ctx_width(ctx) < 2)
+    if (ctx == NULL || pieces < 2 || ns__gemm_width(ctx) < 2)
         return NULL;
     return ns__ctx_reserve(ctx, floats) > 1 ? ctx : NULL;
 }

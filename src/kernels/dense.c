@@ -53,7 +53,7 @@ static void sgemm_rows(ns_ctx *ctx, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOS
                        int k, float alpha, const float *a, int lda, const float *b, int ldb,
                        float beta, float *c, int ldc)
 {
-    int width = ns__ctx_width(ctx);
+    int width = ns__gemm_width(ctx);
     double work = (double)m * (double)n * (double)k;
     int pieces = 1, rows = m;
     if (width > 1 && work >= 2.0 * MIN_PIECE_WORK) {

@@ -287,20 +287,21 @@ const char *ns_optim_moment_name(const ns_optim *opt, int i)
 
 NS__CPU_CLONES double ns_grad_norm(const float *g, size_t n)
 {
-    /* Four partial sums give the loop some parallelism; the order is fixed, so the result is
-     * the same on every run. Squares of floats summed in double cannot overflow for any
-     * realistic n, so the norm is non-finite exactly when some element is. */
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    /* Sixteen partial sums (four vectors of four doubles) keep the adds' latency off the
+     * critical path; the order is fixed, so the result is the same on every run and at any
+     * thread count. Squares of floats summed in double cannot overflow for any realistic n,
+     * so the norm is non-finite exactly when some element is. */
+    double s[16] = {0};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)g[i] * (double)g[i];
-        s1 += (double)g[i + 1] * (double)g[i + 1];
-        s2 += (double)g[i + 2] * (double)g[i + 2];
-        s3 += (double)g[i + 3] * (double)g[i + 3];
-    }
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            s[j] += (double)g[i + j] * (double)g[i + j];
     for (; i < n; i++)
-        s0 += (double)g[i] * (double)g[i];
-    return sqrt((s0 + s1) + (s2 + s3));
+        s[0] += (double)g[i] * (double)g[i];
+    for (int w = 8; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            s[j] += s[j + w];
+    return sqrt(s[0]);
 }
 
 /* The factor clip_grad_norm_ multiplies the gradients by: max_norm / (norm + 1e-6), clamped to
@@ -410,8 +411,9 @@ NS__SPECIALISED void sgd_loop(float *restrict p, float *restrict g, float *restr
     }
 }
 
-NS__CPU_CLONES static void sgd_update(float *restrict p, float *restrict g, float *restrict buf, size_t n,
-                       const ns_optim_config *cfg, bool first, grad_clip clip)
+NS__CPU_CLONES static void sgd_update(float *restrict p, float *restrict g, float *restrict buf,
+                                      size_t n, const ns_optim_config *cfg, bool first,
+                                      grad_clip clip)
 {
     switch (clip.on * 2 + (buf != NULL)) {
     case 0:
@@ -472,9 +474,9 @@ NS__SPECIALISED void adam_loop(float *restrict p, float *restrict g, float *rest
     }
 }
 
-NS__CPU_CLONES static void adam_update(float *restrict p, float *restrict g, float *restrict m, float *restrict v,
-                        float *restrict vmax, size_t n, const ns_optim_config *cfg, int64_t t,
-                        grad_clip clip)
+NS__CPU_CLONES static void adam_update(float *restrict p, float *restrict g, float *restrict m,
+                                       float *restrict v, float *restrict vmax, size_t n,
+                                       const ns_optim_config *cfg, int64_t t, grad_clip clip)
 {
     switch (clip.on * 2 + (vmax != NULL)) {
     case 0:
@@ -538,8 +540,8 @@ NS__SPECIALISED void rmsprop_loop(float *restrict p, float *restrict g, float *r
 }
 
 NS__CPU_CLONES static void rmsprop_update(float *restrict p, float *restrict g, float *restrict sq,
-                           float *restrict buf, float *restrict gavg, size_t n,
-                           const ns_optim_config *cfg, grad_clip clip)
+                                          float *restrict buf, float *restrict gavg, size_t n,
+                                          const ns_optim_config *cfg, grad_clip clip)
 {
     switch (clip.on * 4 + (buf != NULL) * 2 + (gavg != NULL)) {
     case 0:
@@ -583,6 +585,24 @@ static size_t first_nonfinite(const float *g, size_t n)
     while (i < n && isfinite(g[i]))
         i++;
     return i;
+}
+
+/* Parameters per piece of a threaded update (a multiple of 16 floats, so pieces start on
+ * 64-byte boundaries). */
+#define UPDATE_BLOCK ((size_t)32768)
+
+typedef struct update_task {
+    ns_optim *opt;
+    grad_clip gc;
+} update_task;
+
+static void update_range(ns_optim *opt, grad_clip gc, size_t lo, size_t hi);
+static void update_piece(void *arg, int piece, int pieces);
+
+/* p + lo, or NULL for a missing moment. */
+static float *at(float *p, size_t lo)
+{
+    return p != NULL ? p + lo : NULL;
 }
 
 ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm)
@@ -629,30 +649,53 @@ ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm)
         gc.limit = (float)max_value;
     }
 
-    float *p = opt->params, *g = opt->grads;
-    size_t n = opt->n;
+    /* The update is elementwise, so it splits over the context's threads into fixed blocks
+     * with the same result at any thread count. */
+    update_task t = {opt, gc};
+    size_t pieces = (opt->n + UPDATE_BLOCK - 1) / UPDATE_BLOCK;
+    if (ns__ctx_width(opt->ctx) > 1 && pieces > 1)
+        ns__parallel(opt->ctx, (int)pieces, update_piece, &t);
+    else
+        update_range(opt, gc, 0, opt->n);
+    opt->steps++;
+    return NS_OK;
+}
+
+/* Updates parameters [lo, hi) of the block. */
+static void update_range(ns_optim *opt, grad_clip gc, size_t lo, size_t hi)
+{
+    const ns_optim_config *cfg = &opt->cfg;
+    float *p = opt->params + lo, *g = opt->grads + lo;
+    size_t n = hi - lo;
     switch (cfg->kind) {
     case NS_OPTIM_SGD:
         /* The momentum buffer counts as empty before the first step (PyTorch's "buf is None"). */
-        sgd_update(p, g, moment(opt, 0), n, cfg, opt->steps == 0, gc);
+        sgd_update(p, g, at(moment(opt, 0), lo), n, cfg, opt->steps == 0, gc);
         break;
     case NS_OPTIM_ADAM:
     case NS_OPTIM_ADAMW:
-        adam_update(p, g, moment(opt, 0), moment(opt, 1), cfg->amsgrad ? moment(opt, 2) : NULL, n,
-                    cfg, opt->steps + 1, gc);
+        adam_update(p, g, at(moment(opt, 0), lo), at(moment(opt, 1), lo),
+                    cfg->amsgrad ? at(moment(opt, 2), lo) : NULL, n, cfg, opt->steps + 1, gc);
         break;
     case NS_OPTIM_RMSPROP: {
         bool has_buf = cfg->momentum > 0.0;
-        float *buf = has_buf ? moment(opt, 1) : NULL;
-        float *gavg = cfg->centered ? moment(opt, has_buf ? 2 : 1) : NULL;
-        rmsprop_update(p, g, moment(opt, 0), buf, gavg, n, cfg, gc);
+        float *buf = has_buf ? at(moment(opt, 1), lo) : NULL;
+        float *gavg = cfg->centered ? at(moment(opt, has_buf ? 2 : 1), lo) : NULL;
+        rmsprop_update(p, g, at(moment(opt, 0), lo), buf, gavg, n, cfg, gc);
         break;
     }
     case NS_OPTIM_KIND_COUNT:
         NS_ASSERT(cfg->kind < NS_OPTIM_KIND_COUNT); /* validated at creation */
     }
-    opt->steps++;
-    return NS_OK;
+}
+
+static void update_piece(void *arg, int piece, int pieces)
+{
+    (void)pieces;
+    const update_task *t = arg;
+    size_t lo = (size_t)piece * UPDATE_BLOCK;
+    size_t hi = lo + UPDATE_BLOCK < t->opt->n ? lo + UPDATE_BLOCK : t->opt->n;
+    update_range(t->opt, t->gc, lo, hi);
 }
 
 size_t ns_optim_param_count(const ns_optim *opt)

@@ -1,13 +1,16 @@
-/* The context's threads (ns_ctx_set_threads): the split dense products and convolutions give
- * the same bits at every thread count (kernels and whole trainings), contexts training at once from
+/* The context's threads (ns_ctx_set_threads): the split dense products, convolutions and
+ * optimizer updates give the same bits at every thread count (kernels and whole trainings),
+ * products split only while OpenBLAS runs on one thread, contexts training at once from
  * several threads share nothing, a context can be freed while its workers spin or sleep, a
  * pool that cannot be made falls back to the calling thread, and the setting is validated. */
+#include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
+#include "train/optim_internal.h"
 #include "testutil.h"
 
 static ns_ctx *new_ctx(int threads)
@@ -439,6 +442,69 @@ static void test_pool_out_of_memory_falls_back(void **state)
     free(x), free(w), free(y0), free(y1);
 }
 
+/* ---- the optimizers' update ---------------------------------------------------------------- */
+
+/* Every optimizer kind and option that changes the update loop, with clipping, over a block
+ * that splits into uneven pieces: the same bits at 1, 2 and 3 threads after several steps. */
+static void test_optimizer_update_same_bits(void **state)
+{
+    (void)state;
+    enum { N = 100003, OPT_STEPS = 3 };
+    ns_optim_config cfgs[6];
+    ns_optim_config_default(&cfgs[0], NS_OPTIM_SGD);
+    cfgs[0].momentum = 0.9, cfgs[0].nesterov = true, cfgs[0].weight_decay = 1e-2;
+    ns_optim_config_default(&cfgs[1], NS_OPTIM_ADAM);
+    ns_optim_config_default(&cfgs[2], NS_OPTIM_ADAMW);
+    cfgs[2].amsgrad = true, cfgs[2].weight_decay = 1e-2;
+    ns_optim_config_default(&cfgs[3], NS_OPTIM_RMSPROP);
+    cfgs[3].momentum = 0.9, cfgs[3].centered = true;
+    ns_optim_config_default(&cfgs[4], NS_OPTIM_RMSPROP);
+    ns_optim_config_default(&cfgs[5], NS_OPTIM_SGD);
+    const ns_clip clip = {.max_norm = 1.0, .max_value = 0.01};
+    float *ref = malloc(N * sizeof *ref), *p = malloc(N * sizeof *p), *g = malloc(N * sizeof *g);
+    assert_true(ref && p && g);
+    for (int c = 0; c < 6; c++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            ns_ctx *ctx = new_ctx(threads);
+            ns_optim *opt = NULL;
+            ns_test_fill_uniform(p, N, 5, -1, 1);
+            NS_ASSERT_OK(ctx, ns__optim_new_raw(ctx, p, g, N, &cfgs[c], &opt));
+            for (int s = 0; s < OPT_STEPS; s++) {
+                ns_test_fill_uniform(g, N, 10 + (uint64_t)s, -0.05, 0.05);
+                NS_ASSERT_OK(ctx, ns_optim_step(opt, c % 2 ? &clip : NULL, NULL));
+            }
+            if (threads == 1)
+                memcpy(ref, p, N * sizeof *p);
+            else
+                for (size_t i = 0; i < N; i++)
+                    if (memcmp(&ref[i], &p[i], sizeof p[i]) != 0)
+                        fail_msg("%s config %d, parameter %zu: %.9g at 1 thread, %.9g at %d",
+                                 ns_optim_kind_name(cfgs[c].kind), c, i, (double)ref[i],
+                                 (double)p[i], threads);
+            ns_optim_free(opt);
+            ns_ctx_free(ctx);
+        }
+    }
+    free(ref), free(p), free(g);
+}
+
+/* Products split over the context's threads only while OpenBLAS runs on one thread (it splits
+ * them itself otherwise); the context's own width stays for elementwise work. */
+static void test_gemm_width_follows_openblas(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = new_ctx(2);
+    assert_int_equal(ns__gemm_width(ctx), 2);
+    openblas_set_num_threads(2);
+    assert_int_equal(ns__gemm_width(ctx), 1);
+    assert_int_equal(ns__ctx_width(ctx), 2);
+    openblas_set_num_threads(1);
+    assert_int_equal(ns__gemm_width(ctx), 2);
+    NS_ASSERT_OK(ctx, ns_ctx_set_threads(ctx, 1));
+    assert_int_equal(ns__gemm_width(ctx), 1);
+    ns_ctx_free(ctx);
+}
+
 /* ---- the setting -------------------------------------------------------------------------- */
 
 static void test_set_threads_validates(void **state)
@@ -475,7 +541,12 @@ int main(void)
         cmocka_unit_test(test_contexts_train_concurrently),
         cmocka_unit_test(test_ctx_free_while_idle),
         cmocka_unit_test(test_pool_out_of_memory_falls_back),
+        cmocka_unit_test(test_optimizer_update_same_bits),
+        cmocka_unit_test(test_gemm_width_follows_openblas),
         cmocka_unit_test(test_set_threads_validates),
     };
+    /* The context splits products only while OpenBLAS runs on one thread (ns__gemm_width),
+     * which is how the pool is meant to be used; hold it there whatever the machine's cores. */
+    openblas_set_num_threads(1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,12 @@
-/* Shared pieces of the subcommands: strict flag parsing with --help, data loading from
- * flags, and metric tables. */
+/* Shared pieces of the subcommands: strict flag parsing with --help, the thread setting, data
+ * loading from flags, and metric tables. */
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -134,6 +136,30 @@ bool cli_double(const cli_args *a, const char *name, double lo, double hi, doubl
     }
     *out = x;
     return true;
+}
+
+/* The default stops at 8 (more with --threads N): idle workers spin a little after each
+ * parallel call, so a many-core machine does not lend them all to one job unasked. */
+enum { DEFAULT_THREADS_MAX = 8 };
+
+int cli_threads(const cli_args *a, int fallback, ns_ctx *ctx)
+{
+    long long n = fallback;
+    if (n < 1) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : cpus > DEFAULT_THREADS_MAX ? DEFAULT_THREADS_MAX : cpus;
+    }
+    if (!cli_int(a, "--threads", 1, NS_MAX_THREADS, &n))
+        return CLI_USAGE;
+    /* The pool splits products and convolutions only while OpenBLAS runs on one thread; on
+     * 2 cores the pool at 2 with OpenBLAS at 1 measured fastest or tied on every network
+     * (1.5x OpenBLAS's own threading on the CNN). */
+    openblas_set_num_threads(1);
+    if (ns_ctx_set_threads(ctx, (int)n) != NS_OK) {
+        cli_error(a->cmd, "--threads: %s", ns_errmsg(ctx));
+        return CLI_USAGE;
+    }
+    return CLI_OK;
 }
 
 int cli_input_shape(const cli_args *a, bool required, ns_build_opts *bo, bool *given)

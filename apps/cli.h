@@ -37,6 +37,17 @@ bool cli_has(const cli_args *a, const char *name);
 bool cli_int(const cli_args *a, const char *name, long long lo, long long hi, long long *out);
 bool cli_double(const cli_args *a, const char *name, double lo, double hi, double *out);
 
+/* The help of --threads N, a flag of every command that trains or evaluates (train, eval,
+ * predict, run, card); cli_threads reads and applies it. */
+#define CLI_THREADS_HELP "threads for training and evaluation (default: CPU count, at most 8)"
+
+/* Threads for ctx: --threads N (1 to NS_MAX_THREADS), else fallback when it is 1 or more (a
+ * run config's value), else the online CPU count, at most 8. The context's own pool does the
+ * splitting, so OpenBLAS is set to 1 thread (a process-wide setting, which the command may
+ * make and the library never does). Results do not depend on N. Returns CLI_OK or, after a
+ * message naming --threads, CLI_USAGE. */
+int cli_threads(const cli_args *a, int fallback, ns_ctx *ctx);
+
 /* Reads --input-size N or --input-shape A,B,C into bo (ns_build_opts_default, then the shape;
  * neither gives size 1). *given (may be NULL) says whether either flag was. Returns CLI_OK
  * or, after a message, CLI_USAGE: both given, neither when required, or a bad number. */

@@ -202,6 +202,7 @@ int cmd_eval(int argc, char **argv)
         {"--task", NULL, "TASK", "classification, regression or auto (default: the model's)", NULL},
         {"--labels", NULL, "FILE", "IDX labels file (default: found beside the images)", NULL},
         {"--json", NULL, NULL, "print the metrics as one JSON object", NULL},
+        {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
     };
     cli_args a = {"eval", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     bool done;
@@ -223,6 +224,8 @@ int cmd_eval(int argc, char **argv)
         cli_error("eval", "out of memory");
         return CLI_ERROR;
     }
+    if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK)
+        goto out;
     rc = CLI_ERROR;
     if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK)
         goto fail;

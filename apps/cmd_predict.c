@@ -62,6 +62,7 @@ int cmd_predict(int argc, char **argv)
          NULL},
         {"--labels", NULL, "FILE", "IDX labels file (default: found beside the images)", NULL},
         {"--output", "-o", "FILE", "write the CSV here (default: standard output)", NULL},
+        {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--quiet", "-q", NULL, "print no summary", NULL},
     };
     cli_args a = {"predict", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
@@ -84,6 +85,8 @@ int cmd_predict(int argc, char **argv)
         cli_error("predict", "out of memory");
         return CLI_ERROR;
     }
+    if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK)
+        goto out;
     rc = CLI_ERROR;
     if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK ||
         cli_load_data(ctx, &a, source, &data, &test) != NS_OK) {

@@ -243,7 +243,7 @@ int cmd_run(int argc, char **argv)
 {
     static const char usage[] =
         "FILE [--check] [--set CARD.SETTING=VALUE ...] [--state DIR] [--from CARD] "
-        "[--show CARD[.OUTPUT] ...] [--quiet]";
+        "[--show CARD[.OUTPUT] ...] [--threads N] [--quiet]";
     static const char about[] =
         "Checks a pipeline file (YAML or JSON) and runs its cards in dependency order, with a\n"
         "status line per card. --check only checks it. --set changes a card's setting (the\n"
@@ -265,6 +265,7 @@ int cmd_run(int argc, char **argv)
         {"--from", NULL, "CARD", "restart at CARD, reading earlier outputs from --state", NULL},
         {"--show", NULL, "CARD[.OUTPUT]", "print a card's outputs after the run (repeatable)",
          NULL},
+        {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--quiet", "-q", NULL, "no status lines", NULL},
     };
     cli_args a = {.cmd = "run", .flags = flags, .n_flags = sizeof flags / sizeof flags[0]};
@@ -281,7 +282,11 @@ int cmd_run(int argc, char **argv)
         cli_error("run", "out of memory");
         return CLI_ERROR;
     }
-    ns_cards *cards = NULL;
+    if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK) {
+        ns_ctx_free(ctx);
+        return rc;
+    }
+    ns_cards *cards = NULL; /* every card runs on ctx: its models and optimizers are made there */
     ns_pipeline *p = NULL;
     ns_status st = ns_cards_new(ctx, &cards);
     if (st == NS_OK)
@@ -357,7 +362,7 @@ int cmd_run(int argc, char **argv)
 int cmd_card(int argc, char **argv)
 {
     static const char usage[] =
-        "CARD --in NAME=FILE ... --out DIR [--with JSON] [--set SETTING=VALUE ...]";
+        "CARD --in NAME=FILE ... --out DIR [--with JSON] [--set SETTING=VALUE ...] [--threads N]";
     static const char about[] =
         "Runs one card alone: its inputs are read from files (as 'netsmith run --state' or\n"
         "another 'netsmith card' wrote them), its outputs are written into DIR with a manifest\n"
@@ -377,6 +382,7 @@ int cmd_card(int argc, char **argv)
         {"--out", "-o", "DIR", "where the outputs go", NULL},
         {"--with", NULL, "JSON", "the settings as a JSON object", NULL},
         {"--set", NULL, "SETTING=VALUE", "one setting, read as YAML (repeatable)", NULL},
+        {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
     };
     cli_args a = {.cmd = "card", .flags = flags, .n_flags = sizeof flags / sizeof flags[0]};
     bool done;
@@ -405,6 +411,10 @@ int cmd_card(int argc, char **argv)
     if (ns_ctx_new(NULL, &ctx) != NS_OK) {
         cli_error("card", "out of memory");
         return CLI_ERROR;
+    }
+    if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK) {
+        ns_ctx_free(ctx);
+        return rc;
     }
     char *settings = NULL;
     ns_status st = NS_OK;

@@ -96,21 +96,22 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 
 /* ---- the run directory ------------------------------------------------------------------------- */
 
-static void write_settings(const train_job *job, const char *dir, uint64_t seed)
+/* threads: the context's count; recorded for the timings, the results do not depend on it */
+static void write_settings(const train_job *job, const char *dir, uint64_t seed, int threads)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/settings.json", dir);
     const ns_fit_options *o = &job->fit;
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:[f, f, f], s:I, s:i, s:i, s:s, s:f, s:f, s:s, s:s, s:s, s:i, s:s, "
-        "s:f, s:s}",
+        "s:f, s:i, s:s}",
         "net", job->net ? job->net : "(inline)", "data", job->data, "target",
         job->target ? job->target : "", "split", job->split[0], job->split[1], job->split[2],
         "seed", (json_int_t)seed, "epochs", o->epochs, "batch_size", o->batch_size, "optimizer",
         o->optimizer, "lr", o->lr, "weight_decay", o->weight_decay, "loss", o->loss, "normalize",
         ns_norm_kind_name(o->normalize), "schedule", ns_sched_kind_name(o->sched.kind),
         "early_stop_patience", o->early.patience, "monitor", o->early.monitor, "clip_norm",
-        o->clip.max_norm, "netsmith", ns_version());
+        o->clip.max_norm, "threads", threads, "netsmith", ns_version());
     if (j != NULL)
         json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
@@ -163,7 +164,7 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
     progress_view view = {.tty = isatty(2) != 0, .quiet = job->quiet || job->json,
                           .seed_index = seed_index, .n_seeds = job->n_seeds};
     if (ns_make_dirs(ctx, dir) == NS_OK) {
-        write_settings(job, dir, seed);
+        write_settings(job, dir, seed, ns_ctx_threads(ctx));
         char path[4200];
         snprintf(path, sizeof path, "%s/metrics.csv", dir);
         view.csv = fopen(path, "w");
@@ -332,6 +333,7 @@ int cmd_train(int argc, char **argv)
         {"--output", "-o", "FILE", "model file to write (default RUN_DIR/model.safetensors)", NULL},
         {"--run-dir", NULL, "DIR", "where settings and per-epoch metrics go (default runs/...)",
          NULL},
+        {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--json", NULL, NULL, "print the metrics as one JSON object", NULL},
         {"--quiet", "-q", NULL, "print no progress", NULL},
     };
@@ -447,6 +449,9 @@ int cmd_train(int argc, char **argv)
     char run_dir[512];
     if (ns_ctx_new(NULL, &ctx) != NS_OK)
         goto out;
+    if ((rc = cli_threads(&a, job.threads, ctx)) != CLI_OK)
+        goto cleanup;
+    rc = CLI_ERROR;
     ns_status st;
     size_t nl = job.net ? strlen(job.net) : 0;
     if (job.net_json != NULL)

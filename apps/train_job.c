@@ -185,7 +185,8 @@ int train_job_from_config(train_job *job, const char *path)
         "split",     "seed",       "seeds",     "epochs",       "batch_size",
         "optimizer", "optimizer_config",        "loss",         "normalize",
         "scheduler", "scheduler_config",        "early_stopping", "gradient_clip",
-        "checkpoint_dir", "checkpoint_every",   "output",       "run_dir"};
+        "checkpoint_dir", "checkpoint_every",   "output",       "run_dir",
+        "threads"};
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val)
@@ -198,7 +199,7 @@ int train_job_from_config(train_job *job, const char *path)
                              "split, seed, seeds, epochs, batch_size, optimizer, "
                              "optimizer_config, loss, normalize, scheduler, scheduler_config, "
                              "early_stopping, gradient_clip, checkpoint_dir, checkpoint_every, "
-                             "output, run_dir");
+                             "output, run_dir, threads");
     }
     const char *net = get_str(&r, root, "net");
     if (net != NULL) {
@@ -313,6 +314,8 @@ int train_job_from_config(train_job *job, const char *path)
     }
     if (get_int(&r, root, "checkpoint_every", 1, 1000000, &x))
         fo->checkpoint_epochs = (int)x;
+    if (get_int(&r, root, "threads", 1, NS_MAX_THREADS, &x))
+        job->threads = (int)x;
     job->out = get_str(&r, root, "output");
     job->run_dir = get_str(&r, root, "run_dir");
     rc = r.bad ? CLI_USAGE : CLI_OK;

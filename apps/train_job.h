@@ -19,6 +19,7 @@ typedef struct train_job {
     const char *out;        /* model file */
     const char *run_dir;    /* settings and per-epoch metrics */
     bool json, quiet;
+    int threads;            /* 0: --threads or its default */
     void *owned;            /* the parsed config, freed with the job */
 } train_job;
 
@@ -28,7 +29,7 @@ void train_job_deinit(train_job *job);
 /* Fills job from a run config file: keys net (a spec/model path or a named blueprint such as
  * "mlp"), net_config, data, target, task, split, seed / seeds, epochs, batch_size, optimizer,
  * optimizer_config, loss, normalize, scheduler, scheduler_config, early_stopping,
- * gradient_clip, checkpoint_dir, checkpoint_every, output, run_dir. Flags given on the
+ * gradient_clip, checkpoint_dir, checkpoint_every, output, run_dir, threads. Flags given on the
  * command line win over the file. Prints a message naming the file and key and returns
  * CLI_USAGE on a bad config. */
 int train_job_from_config(train_job *job, const char *path);

@@ -159,8 +159,10 @@ out.append("`bash bench/run_bench.sh` (run by `make bench`), %s, %s. netsmith (`
 out.append("")
 out.append("Settings: netsmith `1t`/`2t` = `OPENBLAS_NUM_THREADS=1`/`2`; `2p` = the context's "
            "own 2 threads (`ns_ctx_set_threads(ctx, 2)`, `bench_train --threads 2`) with "
-           "`OPENBLAS_NUM_THREADS=1`: large dense products split by rows and convolutions by "
-           "chunks of samples, each piece a 1-thread sgemm, results the same at any thread count. PyTorch `1t` = "
+           "`OPENBLAS_NUM_THREADS=1`: large dense products split by rows, convolutions by chunks "
+           "of samples (each piece a 1-thread sgemm) and the Adam update by blocks of "
+           "parameters, results the same at any thread count (the `netsmith` command's "
+           "default). PyTorch `1t` = "
            "`torch.set_num_threads(1)` with OMP and OpenBLAS at 1; `1omp2blas` = 1 OpenMP thread "
            "and `OPENBLAS_NUM_THREADS=2` (Debian's torch runs linear layers' GEMMs in the system "
            "OpenBLAS; convolutions go through oneDNN); `2t` = 2 threads everywhere with "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests of the netsmith command line: every subcommand end to end (define, build,
 # train, eval, predict, inspect, datasets), exit statuses (0 ok, 1 runtime error, 2 usage
-# error) and one-line error messages. Runs in a temporary directory.
+# error), one-line error messages, and --threads (the same files at any thread count). Runs in
+# a temporary directory.
 #
 # usage: cli_test.sh NETSMITH_BINARY SOURCE_DIR
 set -u
@@ -114,6 +115,19 @@ run_error 2 define --activation nope
 run_error 2 build --input-size 4     # no SPEC, no -o
 run_error 2 eval                     # no MODEL
 run_error 2 datasets extra
+for c in train eval predict; do
+    run 0 "$c" --help
+    expect_match "$c --help lists --threads" out '^  --threads N +threads for training'
+done
+for v in 0 -1 x 65; do # integers 1 to NS_MAX_THREADS (64)
+    run_error 2 train spec.json --data iris --threads "$v"
+    expect_match "train --threads $v: the message names --threads" err \
+        "^netsmith train: --threads: expected an integer in \[1, 64\], got '$v'\$"
+done
+run_error 2 eval model.safetensors --data iris --threads 0
+expect_match "eval --threads 0" err '^netsmith eval: --threads: '
+run_error 2 predict model.safetensors --data iris --threads=x
+expect_match "predict --threads=x" err '^netsmith predict: --threads: '
 
 # ---- datasets --------------------------------------------------------------------------------
 
@@ -247,6 +261,57 @@ expect_match "train -c: accuracy" out '^  accuracy +[0-9.]+ +[0-9.]+$'
 echo 'net: mlp
 bogus_key: 1' >bad.yaml
 run_error 2 train -c bad.yaml --quiet
+printf 'net: mlp\ndata: iris\nthreads: 0\n' >bad-threads.yaml
+run_error 2 train -c bad-threads.yaml --quiet
+expect_match "train -c: threads: 0" err '^netsmith train: bad-threads.yaml: threads: expected an'
+
+# ---- threads: the results do not depend on --threads ------------------------------------------
+# Networks big enough that the context's pool splits them: a wide MLP (dense products over 4 M
+# multiply-adds, 270 k parameters for the optimizer's 32 Ki blocks) and a small CNN (chunks of
+# 8 samples) on a made-up IDX image file; trained, evaluated and predicted at 1 and 3 threads.
+
+echo '{"hidden_layers": [512, 512], "batch_size": 128, "epochs": 2}' >wide.json
+for t in 1 3; do
+    run 0 train wide.json --data boston_housing --seed 3 --threads "$t" -o "wide$t.safetensors" \
+        --quiet --run-dir "$WORK/runs/wide$t"
+done
+cmp -s wide1.safetensors wide3.safetensors && pass ||
+    fail "train --threads 1 and --threads 3 wrote different model files (wide MLP)"
+expect_match "settings.json records the threads" runs/wide3/settings.json '"threads": 3,'
+{
+    printf '\0\0\x08\x03\0\0\0\x40\0\0\0\x08\0\0\0\x08' # 64 images of 8x8 bytes
+    head -c 4096 "$SRC/data/boston_housing.csv"
+} >tiny-images-idx3-ubyte
+{
+    printf '\0\0\x08\x01\0\0\0\x40' # 64 labels, 4 classes
+    for ((i = 0; i < 64; i++)); do printf "\\x0$((i % 4))"; done
+} >tiny-labels-idx1-ubyte
+cat >cnn.json <<'JSON'
+{"layers": [{"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1}, {"type": "relu"},
+            {"type": "maxpool2d", "kernel": 2}, {"type": "flatten"},
+            {"type": "linear", "units": 4}],
+ "training": {"epochs": 2, "batch_size": 32}}
+JSON
+tiny=(--data tiny-images-idx3-ubyte --labels tiny-labels-idx1-ubyte)
+for t in 1 3; do
+    run 0 train cnn.json "${tiny[@]}" --split 0.75,0.25 --seed 1 --threads "$t" \
+        -o "cnn$t.safetensors" --quiet --run-dir "$WORK/runs/cnn$t"
+    run 0 eval cnn1.safetensors "${tiny[@]}" --json --threads "$t"
+    cp out "eval$t.json"
+    run 0 predict cnn1.safetensors "${tiny[@]}" -o "pred$t.csv" --quiet --threads "$t"
+done
+cmp -s cnn1.safetensors cnn3.safetensors && pass ||
+    fail "train --threads 1 and --threads 3 wrote different model files (CNN)"
+cmp -s eval1.json eval3.json && pass || fail "eval at 1 and 3 threads printed different metrics"
+cmp -s pred1.csv pred3.csv && pass || fail "predict at 1 and 3 threads wrote different predictions"
+printf 'net: wide.json\ndata: boston_housing\nseed: 3\nthreads: 3\n' >threads.yaml
+run 0 train -c threads.yaml --quiet --run-dir "$WORK/runs/config-threads"
+cmp -s wide1.safetensors runs/config-threads/model.safetensors && pass ||
+    fail "train -c with threads: 3 wrote another model than --threads 1"
+expect_match "train -c: threads from the config" runs/config-threads/settings.json '"threads": 3,'
+run 0 train -c threads.yaml --threads 1 --quiet --run-dir "$WORK/runs/config-threads1"
+expect_match "train -c: --threads wins over the config" runs/config-threads1/settings.json \
+    '"threads": 1,'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pipelines from the command line: every example checks; the small ones run; the step-by-step
-# Boston pipeline and the Train-card one give the same weights; and the same training with
-# every step card run in its own process through `netsmith card` gives them too.
+# Boston pipeline and the Train-card one give the same weights, at any --threads; and the same
+# training with every step card run in its own process through `netsmith card` gives them too.
 # usage: pipeline_test.sh NETSMITH SOURCE_DIR
 set -u
 ns=$1
@@ -30,6 +30,23 @@ EPOCHS=${EPOCHS:-10}
 cmp -s "$work/steps.safetensors" "$work/train.safetensors" && ok \
     || bad "step cards and the Train card gave different weights"
 cmp -s "$work/steps.txt" "$work/train.txt" && ok || bad "different test metrics"
+# --threads: the pipeline's cards run on the context's pool; the weights stay the same
+"$ns" run "$src/examples/pipelines/boston_train.yaml" -q --set train.epochs=$EPOCHS --threads 2 \
+    --set save.path="$work/train2.safetensors" && ok || bad "run boston_train --threads 2"
+cmp -s "$work/train2.safetensors" "$work/train.safetensors" && ok \
+    || bad "run --threads 2 gave other weights"
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 --threads 3 \
+    --set save.path="$work/steps3.safetensors" && ok || bad "run boston_steps --threads 3"
+"$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 --threads 1 \
+    --set save.path="$work/steps1.safetensors" && ok || bad "run boston_steps --threads 1"
+cmp -s "$work/steps1.safetensors" "$work/steps3.safetensors" && ok \
+    || bad "run --threads 1 and --threads 3 gave other weights"
+out=$("$ns" run "$src/examples/pipelines/wine.yaml" --threads 0 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "^netsmith run: --threads: expected an integer" && ok \
+    || bad "run --threads 0: $out"
+out=$("$ns" card forward --out "$work/x" --threads x 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "^netsmith card: --threads: expected an integer" && ok \
+    || bad "card --threads x: $out"
 grep -q "rmse" "$work/steps.txt" && ok || bad "--show eval printed no metrics"
 "$ns" run "$src/examples/pipelines/wine.yaml" -q --set save.path="$work/wine.safetensors" \
     --show eval.metrics >"$work/wine.txt" && ok || bad "run wine"
@@ -95,7 +112,8 @@ cmp -s "$work/inproc.safetensors" "$work/from.safetensors" && ok || bad "--from 
 out=$("$ns" run "$src/examples/pipelines/boston_steps.yaml" --from fwd --state "$work/st" 2>&1)
 [ $? = 1 ] && echo "$out" | grep -q "inside loop 'epochs'" && ok || bad "--from an inner card: $out"
 
-# 4. Every step card in its own process, wired by files, as the loop would: 2 epochs.
+# 4. Every step card in its own process, wired by files, as the loop would: 2 epochs (some
+# cards at other thread counts than the run's default).
 # the states before the loop, from a 2-epoch run (its weights are the reference)
 "$ns" run "$src/examples/pipelines/boston_steps.yaml" -q --set epochs.epochs=2 \
     --state "$work/st2" --set save.path="$work/inproc2.safetensors" || bad "run --state st2"
@@ -117,13 +135,13 @@ for epoch in 0 1; do
             "$epoch" "$i" "$batches" >"$s/pos.json"
         "$ns" card prepare_batch --in dataset="$ds" --in batch_index="$s/pos.json" --out "$s/batch" &&
         "$ns" card zero_grad --in optimizer="$opt" --out "$s/zero" &&
-        "$ns" card forward --in model="$s/zero/optimizer.model.safetensors" \
+        "$ns" card forward --in model="$s/zero/optimizer.model.safetensors" --threads 3 \
             --in batch_data="$s/batch/batch_data.safetensors" --out "$s/fwd" &&
         "$ns" card calculate_loss --in predictions="$s/fwd/predictions.safetensors" \
             --in batch_data="$s/batch/batch_data.safetensors" --set loss_type=mse --out "$s/loss" &&
         "$ns" card backward --in loss="$s/loss/loss.safetensors" \
             --in model="$s/fwd/model.safetensors" --out "$s/bwd" &&
-        "$ns" card optimizer_step --in optimizer="$s/zero/optimizer.safetensors" \
+        "$ns" card optimizer_step --in optimizer="$s/zero/optimizer.safetensors" --threads 1 \
             --in model="$s/bwd/model.safetensors" --set gradient_clip=1.0 --out "$s/step" \
             || { bad "card process chain at epoch $epoch batch $i"; break 2; }
         opt="$s/step/optimizer.safetensors"

@@ -49,6 +49,8 @@ int ns__ctx_reserve(ns_ctx *ctx, size_t floats);
 float *ns__ctx_scratch(ns_ctx *ctx, int tid);
 /* How many threads ns__parallel can use on ctx (1 for NULL). */
 static inline int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
+/* p[0..n) = 0, split over ctx's threads in blocks when n is large (ctx may be NULL). */
+void ns__parallel_zero(ns_ctx *ctx, float *p, size_t n);
 /* How many of ctx's threads may split work made of OpenBLAS products (dense layers'
  * row bands, convolutions' sample chunks): ctx's count while OpenBLAS runs on one thread,
  * else 1, because OpenBLAS then splits every large product over its own threads and

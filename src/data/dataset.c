@@ -200,7 +200,7 @@ void ns__dataset_prefetch(const ns_dataset *ds, const int64_t *rows, int n)
     for (int i = 0; i < n && base != NULL; i++) {
         const char *row = base + (size_t)ns__ds_store_row(ds, rows[i]) * bytes;
         for (size_t k = 0; k < bytes; k += 64)
-            __builtin_prefetch(row + k, 0, 0);
+            __builtin_prefetch(row + k, 0, 1);
     }
 }
 
@@ -214,17 +214,22 @@ NS__CPU_CLONES void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows
         NS_ASSERT(vr >= 0 && vr < ds->rows);
         size_t r = (size_t)ns__ds_store_row(ds, vr);
         if (x != NULL) {
-            float *dst = x + (size_t)i * f;
+            /* Locals with restrict: the stores to dst could otherwise alias the scale, shift
+             * and factor the loops read, which keeps them from being vectorised. */
+            float *restrict dst = x + (size_t)i * f;
             if (s->xf != NULL) {
                 memcpy(dst, s->xf + r * f, f * sizeof(float));
             } else {
-                const uint8_t *src = s->xu + r * f;
+                const uint8_t *restrict src = s->xu + r * f;
+                const float u8_scale = s->u8_scale;
                 for (size_t j = 0; j < f; j++)
-                    dst[j] = (float)src[j] * s->u8_scale;
+                    dst[j] = (float)src[j] * u8_scale;
             }
-            if (ds->has_norm)
+            if (ds->has_norm) {
+                const float *restrict shift = ds->shift, *restrict scale = ds->scale;
                 for (size_t j = 0; j < f; j++)
-                    dst[j] = (dst[j] - ds->shift[j]) * ds->scale[j];
+                    dst[j] = (dst[j] - shift[j]) * scale[j];
+            }
         }
         if (y != NULL && s->y != NULL)
             memcpy(y + (size_t)i * t, s->y + r * t, t * sizeof(float));

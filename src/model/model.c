@@ -414,7 +414,7 @@ const float *ns_model_input_grad(const ns_model *model)
 
 void ns_model_zero_grad(ns_model *model)
 {
-    memset(model->grads, 0, model->n_params * sizeof(float));
+    ns__parallel_zero(model->ctx, model->grads, model->n_params);
 }
 
 void ns_model_forget_forward(ns_model *model)

@@ -236,8 +236,8 @@ void ns_optim_zero_grad(ns_optim *opt)
     NS_ASSERT(opt != NULL);
     if (opt->model != NULL)
         ns_model_zero_grad(opt->model);
-    else if (opt->n > 0)
-        memset(opt->grads, 0, opt->n * sizeof(float));
+    else
+        ns__parallel_zero(opt->ctx, opt->grads, opt->n);
 }
 
 double ns_optim_lr(const ns_optim *opt)

@@ -61,12 +61,14 @@ for net in "${nets[@]}"; do
     done
 done
 
-# f: Fashion-MNIST end to end (skipped without the dataset, or with FASHION=0); one wall-clock
-# run per side and setting. The MLP (network c) trains 5 epochs on both sides at every setting;
+# f: Fashion-MNIST end to end (skipped without the dataset, or with FASHION=0); wall-clock runs.
+# The MLP (network c) trains 5 epochs on both sides at every setting, F_ROUNDS times (default
+# 2, the sides alternating; each side's fastest run counts);
 # the CNN (network e) trains with netsmith until its test accuracy reaches F_UNTIL (at most
 # F_EPOCHS epochs, at setting F_SETTING: 1t, 2t or 2p, default 2p, the fastest for e in the
 # step rows), and with PyTorch for F_TORCH_EPOCHS epochs at 1t and 2t, enough for its time
 # per epoch.
+f_rounds="${F_ROUNDS:-2}"
 f_until="${F_UNTIL:-0.91}"
 f_epochs="${F_EPOCHS:-15}"
 f_setting="${F_SETTING:-2p}"
@@ -82,13 +84,15 @@ esac
 f_torch_epochs="${F_TORCH_EPOCHS:-1}"
 if [ "${FASHION:-1}" != 0 ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]
 then
-    echo "== f: network c, 5 epochs of Fashion-MNIST end to end"
-    OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=1t /' | tee -a "$raw"
-    "$py" "$root/bench/bench_torch.py" fashion 1t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
-    OPENBLAS_NUM_THREADS=2 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=2t /' | tee -a "$raw"
-    OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 --threads 2 | sed 's/^fashion /nsf setting=2p /' | tee -a "$raw"
-    "$py" "$root/bench/bench_torch.py" fashion 1omp2blas --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
-    "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+    echo "== f: network c, 5 epochs of Fashion-MNIST end to end ($f_rounds round(s))"
+    for ((r = 1; r <= f_rounds; r++)); do
+        OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=1t /' | tee -a "$raw"
+        "$py" "$root/bench/bench_torch.py" fashion 1t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+        OPENBLAS_NUM_THREADS=2 "$bin" --fashion --net c --epochs 5 | sed 's/^fashion /nsf setting=2t /' | tee -a "$raw"
+        "$py" "$root/bench/bench_torch.py" fashion 1omp2blas --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+        OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 --threads 2 | sed 's/^fashion /nsf setting=2p /' | tee -a "$raw"
+        "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
+    done
     echo "== f: network e on Fashion-MNIST until test accuracy $f_until (netsmith), $f_torch_epochs epoch(s) (PyTorch)"
     "$py" "$root/bench/bench_torch.py" fashion 1t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
     OPENBLAS_NUM_THREADS=$f_env "$bin" --fashion --net e --epochs "$f_epochs" --until "$f_until" \
@@ -225,7 +229,7 @@ if fruns:
                "indexes a float tensor scaled once), shuffled batches built inside the timed loop, "
                "Adam lr 1e-3, cross-entropy, then the 10000 test images; one wall-clock run per "
                "line, seeds differ between the two sides. MLP = network c (batch 128) for 5 "
-               "epochs; CNN = network e (batch 64): netsmith until its test accuracy reaches "
+               "epochs, every setting run in each round, the sides alternating; CNN = network e (batch 64): netsmith until its test accuracy reaches "
                "%s (evaluated after every epoch, at most %s epochs), PyTorch for %s epoch(s), "
                "enough for its time per epoch. RSS is the process's peak, data included."
                % (next(("%.2f" % r["until"] for r in fruns if r["until"] > 0), "-"),
@@ -254,9 +258,13 @@ if fruns:
                    min(r["rss_mb"] for r in pt_), max(r["rss_mb"] for r in ns_) /
                    min(r["rss_mb"] for r in pt_)))
         if net == "c":
+            def accs(rs):  # one per setting: a setting gives the same accuracy every round
+                seen = {}
+                for r in rs:
+                    seen.setdefault(r["setting"], r["test_acc"])
+                return ", ".join("%.4f (%s)" % (v, k) for k, v in seen.items())
             line += ("; test accuracy after 5 epochs %s (netsmith) and %s (PyTorch)"
-                     % (", ".join("%.4f" % r["test_acc"] for r in ns_),
-                        ", ".join("%.4f" % r["test_acc"] for r in pt_)))
+                     % (accs(ns_), accs(pt_)))
         else:
             u = [r for r in ns_ if r["until"] > 0]
             if u:

@@ -4,7 +4,7 @@
 # memory. One process per network and setting, so the peak RSS is that run's; netsmith and
 # PyTorch runs alternate so drift hits both. Each figure is the median of 5 repeats of N steps
 # (about 0.5 s a repeat) after an untimed warm-up; with ROUNDS > 1 each setting runs ROUNDS
-# times and keeps its best median (default 2). Also measures OpenBLAS sgemm 1024^3 at 1 and 2
+# times and keeps its best median (default 3). Also measures OpenBLAS sgemm 1024^3 at 1 and 2
 # threads, before and after the networks (best of both).
 # Prints one table and writes it to bench/RESULTS.md (section "Training step"; the other
 # sections are kept). Builds nothing: `make bench` builds build/release first (BUILD_DIR
@@ -16,7 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${BUILD_DIR:-$root/build/release}/bench/bench_train"
 results="$root/bench/RESULTS.md"
-rounds="${ROUNDS:-2}"
+rounds="${ROUNDS:-3}"
 repeats="${REPEATS:-5}"
 target="${TARGET_S:-0.5}"
 py=/usr/bin/python3

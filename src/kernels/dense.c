@@ -94,6 +94,28 @@ static void sgemm_split(ns_ctx *ctx, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPO
     ns__parallel(ctx, pieces, gemm_piece, &t);
 }
 
+/* Every row of y[batch, out] = b[out]. */
+NS__CPU_CLONES static void seed_rows(float *restrict y, const float *restrict b, int batch, int out)
+{
+    for (int i = 0; i < batch; i++) {
+        float *restrict row = y + (size_t)i * (size_t)out;
+        for (int j = 0; j < out; j++)
+            row[j] = b[j];
+    }
+}
+
+/* db[out] += the sum of the rows of dy[batch, out], row by row (the order of the sums is that
+ * of the batch). */
+NS__CPU_CLONES static void add_rows(float *restrict db, const float *restrict dy, int batch,
+                                    int out)
+{
+    for (int i = 0; i < batch; i++) {
+        const float *restrict row = dy + (size_t)i * (size_t)out;
+        for (int j = 0; j < out; j++)
+            db[j] += row[j];
+    }
+}
+
 /* y[B,out] = x[B,in] . w[out,in]^T + b[out] */
 void ns__dense_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w, const float *b,
                            int batch, int in, int out)
@@ -101,11 +123,7 @@ void ns__dense_forward_ctx(ns_ctx *ctx, float *y, const float *x, const float *w
     float beta = 0.0f;
     if (b != NULL) {
         /* Seed every row with the bias so the GEMM adds onto it (beta = 1). */
-        for (int i = 0; i < batch; i++) {
-            float *row = y + (size_t)i * (size_t)out;
-            for (int j = 0; j < out; j++)
-                row[j] = b[j];
-        }
+        seed_rows(y, b, batch, out);
         beta = 1.0f;
     }
     sgemm_split(ctx, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, w, in, beta, y, out);
@@ -121,13 +139,8 @@ void ns__dense_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const 
     if (dw != NULL)
         sgemm_split(ctx, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f, dw,
                     in);
-    if (db != NULL) {
-        for (int i = 0; i < batch; i++) {
-            const float *row = dy + (size_t)i * (size_t)out;
-            for (int j = 0; j < out; j++)
-                db[j] += row[j];
-        }
-    }
+    if (db != NULL)
+        add_rows(db, dy, batch, out);
 }
 
 void ns_dense_forward(float *y, const float *x, const float *w, const float *b, int batch, int in,

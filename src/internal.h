@@ -17,6 +17,14 @@
 #define NS__CPU_CLONES
 #endif
 
+/* NS__CPU_CLONES for loops over many short rows (a few dozen floats): kept as loops, where
+ * gcc would otherwise call memcpy / memset for each row, which costs more than the copy. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NS__ROW_LOOPS NS__CPU_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NS__ROW_LOOPS NS__CPU_CLONES
+#endif
+
 /* The context's worker pool (core/threads.c). */
 typedef struct ns__pool ns__pool;
 

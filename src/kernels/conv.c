@@ -75,14 +75,8 @@ size_t ns_conv2d_tmp_floats(const ns_conv2d_geom *g, int chunk)
     return 2 * (size_t)g->out_c * (r + 1) + r * weight_floats(g);
 }
 
-/* im2col and col2im copy rows of OW floats, often a dozen or two: kept as loops (gcc would
- * otherwise call memcpy for each short row, which costs more than the copy), with an AVX2
- * copy picked at load time where the CPU has it. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define NS__CONV_LOOPS NS__CPU_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define NS__CONV_LOOPS NS__CPU_CLONES
-#endif
+/* im2col and col2im copy rows of OW floats, often a dozen or two: NS__ROW_LOOPS, with an
+ * AVX2 copy picked at load time where the CPU has it. */
 
 /* The output columns [*lo, *hi) whose input column ow * stride + off lies in [0, in). */
 static void valid_range(int off, int stride, int in, int out, int *lo, int *hi)
@@ -113,7 +107,8 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
 
 /* col[K, nb*P] from x[nb, C, H, W] (see the file comment). Row by row so the inner loops are
  * plain strided copies with the padding handled by ranges, not per-element tests. */
-NS__CONV_LOOPS static void im2col(float *restrict col, const float *restrict x, const ns_conv2d_geom *g, int nb)
+NS__ROW_LOOPS static void im2col(float *restrict col, const float *restrict x,
+                                 const ns_conv2d_geom *g, int nb)
 {
     const int H = g->in_h, W = g->in_w, OH = g->out_h, OW = g->out_w;
     const int sh = g->stride[0], sw = g->stride[1];
@@ -158,8 +153,8 @@ NS__CONV_LOOPS static void im2col(float *restrict col, const float *restrict x, 
 }
 
 /* dx[nb, C, H, W] += col2im(dcol[K, nb*P]): the adjoint of im2col. */
-NS__CONV_LOOPS static void col2im_add(float *restrict dx, const float *restrict dcol, const ns_conv2d_geom *g,
-                       int nb)
+NS__ROW_LOOPS static void col2im_add(float *restrict dx, const float *restrict dcol,
+                                     const ns_conv2d_geom *g, int nb)
 {
     const int H = g->in_h, W = g->in_w, OH = g->out_h, OW = g->out_w;
     const int sh = g->stride[0], sw = g->stride[1];

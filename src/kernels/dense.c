@@ -95,7 +95,7 @@ static void sgemm_split(ns_ctx *ctx, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPO
 }
 
 /* Every row of y[batch, out] = b[out]. */
-NS__CPU_CLONES static void seed_rows(float *restrict y, const float *restrict b, int batch, int out)
+NS__ROW_LOOPS static void seed_rows(float *restrict y, const float *restrict b, int batch, int out)
 {
     for (int i = 0; i < batch; i++) {
         float *restrict row = y + (size_t)i * (size_t)out;
@@ -106,8 +106,7 @@ NS__CPU_CLONES static void seed_rows(float *restrict y, const float *restrict b,
 
 /* db[out] += the sum of the rows of dy[batch, out], row by row (the order of the sums is that
  * of the batch). */
-NS__CPU_CLONES static void add_rows(float *restrict db, const float *restrict dy, int batch,
-                                    int out)
+NS__ROW_LOOPS static void add_rows(float *restrict db, const float *restrict dy, int batch, int out)
 {
     for (int i = 0; i < batch; i++) {
         const float *restrict row = dy + (size_t)i * (size_t)out;

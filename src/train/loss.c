@@ -177,6 +177,9 @@ static double ce_divisor(const ns_loss_config *cfg, const int32_t *labels, int b
  * the sum is divided by norm (ce_divisor: torch 1.13 normalises the smoothing term by the
  * target classes' weights too, not by the weights of every class). The gradient of a row
  * is p * sum(q) - q, p = softmax(pred). */
+/* Classes per row whose exponentials the gradient reuses (beyond: computed again). */
+#define CE_KEEP 64
+
 static double loss_cross_entropy(const ns_loss_config *cfg, const float *pred,
                                  const int32_t *labels, int batch, int outputs, double norm,
                                  float *dpred)
@@ -197,9 +200,16 @@ static double loss_cross_entropy(const ns_loss_config *cfg, const float *pred,
         for (int c = 1; c < outputs; c++)
             if (pr[c] > mx)
                 mx = pr[c];
+        /* exp(pred_c - mx) once per class; the gradient reuses them (p_c = e_c / se) for
+         * rows of up to CE_KEEP classes. */
+        double kept[CE_KEEP];
         double se = 0.0;
-        for (int c = 0; c < outputs; c++)
-            se += exp((double)pr[c] - (double)mx);
+        for (int c = 0; c < outputs; c++) {
+            double ec = exp((double)pr[c] - (double)mx);
+            if (c < CE_KEEP)
+                kept[c] = ec;
+            se += ec;
+        }
         double lse = (double)mx + log(se); /* log sum exp: lp_c = pred_c - lse */
         double row = 0.0;
         for (int c = 0; c < outputs; c++) {
@@ -213,7 +223,7 @@ static double loss_cross_entropy(const ns_loss_config *cfg, const float *pred,
             continue;
         double mass = (1.0 - e) * wy + uniform * sum_w_all; /* sum_c q_c */
         for (int c = 0; c < outputs; c++) {
-            double p = exp((double)pr[c] - lse);
+            double p = c < CE_KEEP ? kept[c] / se : exp((double)pr[c] - lse);
             double q = uniform * (w ? (double)w[c] : 1.0);
             if (c == y)
                 q += (1.0 - e) * wy;

@@ -57,6 +57,14 @@ int ns__ctx_reserve(ns_ctx *ctx, size_t floats);
 float *ns__ctx_scratch(ns_ctx *ctx, int tid);
 /* How many threads ns__parallel can use on ctx (1 for NULL). */
 static inline int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
+/* Runs fn(arg, lo, hi) over [0, n) in blocks of `block` elements (the last one the rest) on
+ * ctx's threads, or once over all of it without them or when one block holds it all (ctx
+ * may be NULL). For elementwise work: blocks must be independent. */
+typedef void (*ns__range_fn)(void *arg, size_t lo, size_t hi);
+void ns__parallel_range(ns_ctx *ctx, size_t n, size_t block, ns__range_fn fn, void *arg);
+/* Elements per block of elementwise work on the pool (128 KiB of floats, far above the cost
+ * of a hand-off; a multiple of 16, so blocks of a 64-byte-aligned array stay aligned). */
+#define NS__PARALLEL_BLOCK ((size_t)32768)
 /* p[0..n) = 0, split over ctx's threads in blocks when n is large (ctx may be NULL). */
 void ns__parallel_zero(ns_ctx *ctx, float *p, size_t n);
 /* How many of ctx's threads may split work made of OpenBLAS products (dense layers'

@@ -331,33 +331,42 @@ static void parallel_run(ns_ctx *ctx, int pieces, ns__task_fn fn, ns__task_tid_f
     }
 }
 
-/* Floats per piece of ns__parallel_zero (128 KiB: far above a hand-off's cost). */
-#define ZERO_BLOCK ((size_t)32768)
+typedef struct range_task {
+    size_t n, block;
+    ns__range_fn fn;
+    void *arg;
+} range_task;
 
-typedef struct zero_task {
-    float *p;
-    size_t n;
-} zero_task;
-
-static void zero_piece(void *arg, int piece, int pieces)
+static void range_piece(void *arg, int piece, int pieces)
 {
     (void)pieces;
-    const zero_task *t = arg;
-    size_t lo = (size_t)piece * ZERO_BLOCK;
-    size_t len = t->n - lo < ZERO_BLOCK ? t->n - lo : ZERO_BLOCK;
-    memset(t->p + lo, 0, len * sizeof *t->p);
+    const range_task *t = arg;
+    size_t lo = (size_t)piece * t->block;
+    t->fn(t->arg, lo, t->n - lo < t->block ? t->n : lo + t->block);
+}
+
+void ns__parallel_range(ns_ctx *ctx, size_t n, size_t block, ns__range_fn fn, void *arg)
+{
+    NS_ASSERT(block > 0);
+    size_t pieces = n / block + (n % block != 0);
+    if (ns__ctx_width(ctx) < 2 || pieces < 2 || pieces > INT_MAX) {
+        if (n > 0)
+            fn(arg, 0, n);
+        return;
+    }
+    range_task t = {n, block, fn, arg};
+    ns__parallel(ctx, (int)pieces, range_piece, &t);
+}
+
+static void zero_range(void *arg, size_t lo, size_t hi)
+{
+    float *p = arg;
+    memset(p + lo, 0, (hi - lo) * sizeof *p);
 }
 
 void ns__parallel_zero(ns_ctx *ctx, float *p, size_t n)
 {
-    size_t pieces = (n + ZERO_BLOCK - 1) / ZERO_BLOCK;
-    if (ns__ctx_width(ctx) < 2 || pieces < 2 || pieces > INT_MAX) {
-        if (n > 0)
-            memset(p, 0, n * sizeof *p);
-        return;
-    }
-    zero_task t = {p, n};
-    ns__parallel(ctx, (int)pieces, zero_piece, &t);
+    ns__parallel_range(ctx, n, NS__PARALLEL_BLOCK, zero_range, p);
 }
 
 void ns__parallel(ns_ctx *ctx, int pieces, ns__task_fn fn, void *arg)

@@ -587,17 +587,12 @@ static size_t first_nonfinite(const float *g, size_t n)
     return i;
 }
 
-/* Parameters per piece of a threaded update (a multiple of 16 floats, so pieces start on
- * 64-byte boundaries). */
-#define UPDATE_BLOCK ((size_t)32768)
-
 typedef struct update_task {
     ns_optim *opt;
     grad_clip gc;
 } update_task;
 
-static void update_range(ns_optim *opt, grad_clip gc, size_t lo, size_t hi);
-static void update_piece(void *arg, int piece, int pieces);
+static void update_range(void *arg, size_t lo, size_t hi);
 
 /* p + lo, or NULL for a missing moment. */
 static float *at(float *p, size_t lo)
@@ -652,18 +647,17 @@ ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm)
     /* The update is elementwise, so it splits over the context's threads into fixed blocks
      * with the same result at any thread count. */
     update_task t = {opt, gc};
-    size_t pieces = (opt->n + UPDATE_BLOCK - 1) / UPDATE_BLOCK;
-    if (ns__ctx_width(opt->ctx) > 1 && pieces > 1)
-        ns__parallel(opt->ctx, (int)pieces, update_piece, &t);
-    else
-        update_range(opt, gc, 0, opt->n);
+    ns__parallel_range(opt->ctx, opt->n, NS__PARALLEL_BLOCK, update_range, &t);
     opt->steps++;
     return NS_OK;
 }
 
-/* Updates parameters [lo, hi) of the block. */
-static void update_range(ns_optim *opt, grad_clip gc, size_t lo, size_t hi)
+/* Updates parameters [lo, hi) of the block (arg: an update_task). */
+static void update_range(void *arg, size_t lo, size_t hi)
 {
+    const update_task *t = arg;
+    ns_optim *opt = t->opt;
+    grad_clip gc = t->gc;
     const ns_optim_config *cfg = &opt->cfg;
     float *p = opt->params + lo, *g = opt->grads + lo;
     size_t n = hi - lo;
@@ -687,15 +681,6 @@ static void update_range(ns_optim *opt, grad_clip gc, size_t lo, size_t hi)
     case NS_OPTIM_KIND_COUNT:
         NS_ASSERT(cfg->kind < NS_OPTIM_KIND_COUNT); /* validated at creation */
     }
-}
-
-static void update_piece(void *arg, int piece, int pieces)
-{
-    (void)pieces;
-    const update_task *t = arg;
-    size_t lo = (size_t)piece * UPDATE_BLOCK;
-    size_t hi = lo + UPDATE_BLOCK < t->opt->n ? lo + UPDATE_BLOCK : t->opt->n;
-    update_range(t->opt, t->gc, lo, hi);
 }
 
 size_t ns_optim_param_count(const ns_optim *opt)

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/bench_torch.py NET SETTING [--repeats 5] [--target 0.5]
     /usr/bin/python3 bench/bench_torch.py fashion SETTING [--net c|e] [--epochs 1] [--until ACC]
+                                                  [--seed 42]
 
 NET is a..e (as in `bench_train --list`); SETTING is one of
     1t          torch.set_num_threads(1), OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1
@@ -122,7 +123,7 @@ def run(name, setting, repeats, target):
              torch.__version__, torch.get_num_threads()))
 
 
-def fashion(name, setting, epochs, until):
+def fashion(name, setting, epochs, until, seed):
     import gzip
     import numpy as np
     import torch
@@ -133,7 +134,7 @@ def fashion(name, setting, epochs, until):
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    torch.manual_seed(42)
+    torch.manual_seed(seed)
     root = "/usr/share/datasets/fashion-mnist/"
 
     def idx(fname, offset):
@@ -152,7 +153,7 @@ def fashion(name, setting, epochs, until):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     bs, n = BATCH[name], xtr.shape[0]
-    gen = torch.Generator().manual_seed(42)
+    gen = torch.Generator().manual_seed(seed)
     steps, loss_sum, train_s, eval_s, acc, done = 0, 0.0, 0.0, 0.0, 0.0, 0
     for e in range(epochs):
         model.train()
@@ -184,10 +185,10 @@ def fashion(name, setting, epochs, until):
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("fashion net=%s setting=%s load_s=%.3f train_s=%.3f epoch_s=%.3f ms=%.4f eval_s=%.3f "
           "test_acc=%.4f rss_mb=%.1f epochs=%d steps=%d train_loss=%.4f until=%.4f reached=%d "
-          "batch=%d torch=%s"
+          "batch=%d seed=%d torch=%s"
           % (name, setting, load_s, train_s, train_s / done, train_s * 1e3 / steps, eval_s, acc,
              rss_mb, done, steps, loss_sum / steps, until, acc >= until if until > 0 else 1, bs,
-             torch.__version__))
+             seed, torch.__version__))
 
 
 def main():
@@ -195,7 +196,7 @@ def main():
     if len(args) < 2 or args[1] not in SETTINGS:
         raise SystemExit(__doc__)
     name, setting = args[0], args[1]
-    repeats, target, epochs, until, net = 5, 0.5, 1, 0.0, "e"
+    repeats, target, epochs, until, net, seed = 5, 0.5, 1, 0.0, "e", 42
     rest = args[2:]
     while rest:
         if rest[0] == "--epochs" and len(rest) > 1 and name == "fashion":
@@ -204,6 +205,8 @@ def main():
             until = float(rest[1])
         elif rest[0] == "--net" and len(rest) > 1 and name == "fashion" and rest[1] in ("c", "e"):
             net = rest[1]
+        elif rest[0] == "--seed" and len(rest) > 1 and name == "fashion":
+            seed = int(rest[1])
         elif rest[0] == "--repeats" and len(rest) > 1:
             repeats = int(rest[1])
         elif rest[0] == "--target" and len(rest) > 1:
@@ -220,7 +223,7 @@ def main():
         env["NETSMITH_BENCH_CHILD"] = setting
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     if name == "fashion":
-        fashion(net, setting, epochs, until)
+        fashion(net, setting, epochs, until, seed)
     else:
         run(name, setting, repeats, target)
 

@@ -9,7 +9,7 @@
  *                                                   NET is one of a b c d e (--list names them)
  *   bench_train --sgemm                             OpenBLAS sgemm 1024^3, best of 7, GFLOP/s
  *   bench_train --list
- *   bench_train --fashion [--net c|e] [--epochs N] [--until ACC] [--threads T]
+ *   bench_train --fashion [--net c|e] [--epochs N] [--until ACC] [--threads T] [--seed S]
  *                                                   network c or e (default) on Fashion-MNIST
  *
  * Threads: OpenBLAS reads OPENBLAS_NUM_THREADS from the environment; --threads T is the
@@ -51,25 +51,45 @@ typedef struct net_def {
 } net_def;
 
 static const net_def nets[] = {
-    {"a", "13-128-64-32-1 relu dropout0.2 mse", {13, 0, 0}, 32, NS_LOSS_MSE,
+    {"a",
+     "13-128-64-32-1 relu dropout0.2 mse",
+     {13, 0, 0},
+     32,
+     NS_LOSS_MSE,
      "{\"layers\": [{\"type\": \"linear\", \"units\": 128}, {\"type\": \"relu\"},"
      " {\"type\": \"dropout\", \"p\": 0.2}, {\"type\": \"linear\", \"units\": 64},"
      " {\"type\": \"relu\"}, {\"type\": \"dropout\", \"p\": 0.2},"
      " {\"type\": \"linear\", \"units\": 32}, {\"type\": \"relu\"},"
      " {\"type\": \"dropout\", \"p\": 0.2}, {\"type\": \"linear\", \"units\": 1}]}"},
-    {"b", "30-64-64-2 relu ce", {30, 0, 0}, 64, NS_LOSS_CROSS_ENTROPY,
+    {"b",
+     "30-64-64-2 relu ce",
+     {30, 0, 0},
+     64,
+     NS_LOSS_CROSS_ENTROPY,
      "{\"layers\": [{\"type\": \"linear\", \"units\": 64}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 64}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 2}]}"},
-    {"c", "784-256-128-10 relu ce", {784, 0, 0}, 128, NS_LOSS_CROSS_ENTROPY,
+    {"c",
+     "784-256-128-10 relu ce",
+     {784, 0, 0},
+     128,
+     NS_LOSS_CROSS_ENTROPY,
      "{\"layers\": [{\"type\": \"linear\", \"units\": 256}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 128}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 10}]}"},
-    {"d", "784-1024-1024-10 relu ce", {784, 0, 0}, 256, NS_LOSS_CROSS_ENTROPY,
+    {"d",
+     "784-1024-1024-10 relu ce",
+     {784, 0, 0},
+     256,
+     NS_LOSS_CROSS_ENTROPY,
      "{\"layers\": [{\"type\": \"linear\", \"units\": 1024}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 1024}, {\"type\": \"relu\"},"
      " {\"type\": \"linear\", \"units\": 10}]}"},
-    {"e", "cnn 1x28x28 c32-p-c64-p-128-10 ce", {1, 28, 28}, 64, NS_LOSS_CROSS_ENTROPY,
+    {"e",
+     "cnn 1x28x28 c32-p-c64-p-128-10 ce",
+     {1, 28, 28},
+     64,
+     NS_LOSS_CROSS_ENTROPY,
      "{\"input\": [1, 28, 28], \"layers\": ["
      "{\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 3}, {\"type\": \"relu\"},"
      " {\"type\": \"maxpool2d\", \"kernel\": 2},"
@@ -124,9 +144,11 @@ static double flop_per_sample(const ns_model *model, const int input[3])
         }
         case NS_LAYER_CONV2D: {
             int ho = (h + 2 * ls->padding[0] - ls->dilation[0] * (ls->kernel[0] - 1) - 1) /
-                         ls->stride[0] + 1;
+                         ls->stride[0] +
+                     1;
             int wo = (w + 2 * ls->padding[1] - ls->dilation[1] * (ls->kernel[1] - 1) - 1) /
-                         ls->stride[1] + 1;
+                         ls->stride[1] +
+                     1;
             flop += passes * 2.0 * ls->kernel[0] * ls->kernel[1] * (c / ls->groups) *
                     (double)ls->filters * ho * wo;
             passes = 3.0;
@@ -170,8 +192,8 @@ static int sgemm_bench(void)
     double best = 1e30;
     for (int r = 0; r < 8; r++) { /* the first is a warm-up */
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         double t = now() - t0;
         if (r > 0 && t < best)
             best = t;
@@ -259,12 +281,11 @@ static int run_net(const net_def *net, int repeats, double target_s, int threads
         int k = (int)(step++ % DATA_BATCHES);                                                      \
         ns_optim_zero_grad(opt);                                                                   \
         const float *pred = NULL;                                                                  \
-        if (ns_model_forward(model, x + (size_t)k * bs * in_size, bs, true, &pred) != NS_OK)     \
+        if (ns_model_forward(model, x + (size_t)k * bs * in_size, bs, true, &pred) != NS_OK)       \
             return fail(ctx, "forward");                                                           \
         double loss = 0;                                                                           \
-        ns_targets tg = {.values = yv + (size_t)k * bs * outputs,                                  \
-                         .labels = yl + (size_t)k * bs};                                           \
-        if (ns_loss_compute(ctx, &lc, pred, &tg, bs, outputs, &loss, dpred) != NS_OK)            \
+        ns_targets tg = {.values = yv + (size_t)k * bs * outputs, .labels = yl + (size_t)k * bs};  \
+        if (ns_loss_compute(ctx, &lc, pred, &tg, bs, outputs, &loss, dpred) != NS_OK)              \
             return fail(ctx, "loss");                                                              \
         if (ns_model_backward(model, dpred) != NS_OK)                                              \
             return fail(ctx, "backward");                                                          \
@@ -312,8 +333,7 @@ static int run_net(const net_def *net, int repeats, double target_s, int threads
 }
 
 /* Test accuracy of model on the dataset, in batches of the model's max_batch. */
-static int test_accuracy(ns_ctx *ctx, ns_model *model, const ns_dataset *test, int bs,
-                         double *acc)
+static int test_accuracy(ns_ctx *ctx, ns_model *model, const ns_dataset *test, int bs, double *acc)
 {
     ns_batch_options topt = {.batch_size = bs, .no_shuffle = true};
     ns_batcher *batcher = NULL;
@@ -343,7 +363,7 @@ static int test_accuracy(ns_ctx *ctx, ns_model *model, const ns_dataset *test, i
 /* Network NET (c or e) trained on Fashion-MNIST end to end (see the header): up to `epochs`
  * epochs, or, with until > 0, until the test accuracy after an epoch reaches `until` (the
  * test set is then evaluated after every epoch; that time is eval_s, not train_s). */
-static int fashion(const net_def *net, int epochs, double until, int threads)
+static int fashion(const net_def *net, int epochs, double until, int threads, uint64_t seed)
 {
     ns_ctx *ctx = new_ctx(threads);
     if (ctx == NULL)
@@ -361,7 +381,7 @@ static int fashion(const net_def *net, int epochs, double until, int threads)
     if (net->input[1] != 0) /* an image network: [1, 28, 28] as the data has it */
         bo.input_ndim = ns_dataset_input_shape(train, bo.input_shape);
     bo.max_batch = net->batch; /* evaluation uses the training batch size too */
-    bo.seed = 42;
+    bo.seed = seed;
     ns_model *model = NULL;
     if (ns_model_build(ctx, spec, &bo, &model) != NS_OK)
         return fail(ctx, "build");
@@ -374,7 +394,7 @@ static int fashion(const net_def *net, int epochs, double until, int threads)
     ns_loss_config lc;
     ns_loss_config_default(&lc, NS_LOSS_CROSS_ENTROPY);
     float *dpred = malloc((size_t)net->batch * 10 * sizeof *dpred);
-    ns_batch_options bopt = {.batch_size = net->batch, .seed = 42};
+    ns_batch_options bopt = {.batch_size = net->batch, .seed = seed};
     ns_batcher *batcher = NULL;
     if (!dpred || ns_batcher_new(train, &bopt, &batcher) != NS_OK)
         return fail(ctx, "batcher");
@@ -416,10 +436,10 @@ static int fashion(const net_def *net, int epochs, double until, int threads)
     }
     printf("fashion net=%s load_s=%.3f train_s=%.3f epoch_s=%.3f ms=%.4f eval_s=%.3f "
            "test_acc=%.4f rss_mb=%.1f epochs=%d steps=%lld train_loss=%.4f until=%.4f "
-           "reached=%d batch=%d threads=%d\n",
+           "reached=%d batch=%d threads=%d seed=%llu\n",
            net->name, load_s, train_s, train_s / done, train_s * 1e3 / ((double)nb * done), eval_s,
            acc, peak_rss_mb(), done, (long long)(nb * done), loss_sum / ((double)nb * done), until,
-           until > 0 ? acc >= until : 1, net->batch, ns_ctx_threads(ctx));
+           until > 0 ? acc >= until : 1, net->batch, ns_ctx_threads(ctx), (unsigned long long)seed);
     ns_batcher_free(batcher);
     free(dpred);
     ns_optim_free(opt);
@@ -434,7 +454,8 @@ static int fashion(const net_def *net, int epochs, double until, int threads)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_train NET [--repeats N] [--target SECONDS] | --sgemm | "
-                    "--list | --fashion [--net c|e] [--epochs N] [--until ACC]; --threads T with NET "
+                    "--list | --fashion [--net c|e] [--epochs N] [--until ACC] [--seed S]; "
+                    "--threads T with NET "
                     "or --fashion\n");
     return 2;
 }
@@ -450,9 +471,12 @@ int main(int argc, char **argv)
         const net_def *net = &nets[NET_COUNT - 1];
         int epochs = 1;
         double until = 0;
+        uint64_t seed = 42;
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
                 epochs = atoi(argv[++i]);
+            else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+                seed = strtoull(argv[++i], NULL, 10);
             else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
                 until = atof(argv[++i]);
             else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
@@ -471,7 +495,7 @@ int main(int argc, char **argv)
         }
         if (epochs < 1 || until < 0 || until > 1)
             return usage();
-        return fashion(net, epochs, until, threads);
+        return fashion(net, epochs, until, threads, seed);
     }
     if (strcmp(argv[1], "--list") == 0) {
         for (int i = 0; i < NET_COUNT; i++)

@@ -63,12 +63,14 @@ done
 
 # f: Fashion-MNIST end to end (skipped without the dataset, or with FASHION=0); wall-clock runs.
 # The MLP (network c) trains 5 epochs on both sides at every setting, F_ROUNDS times (default
-# 2, the sides alternating; each side's fastest run counts);
+# 2, the sides alternating; each side's fastest run counts), then once per seed of F_SEEDS
+# (default 1 to 5; netsmith 2p, PyTorch 1omp2blas) for the test accuracy's mean over seeds;
 # the CNN (network e) trains with netsmith until its test accuracy reaches F_UNTIL (at most
 # F_EPOCHS epochs, at setting F_SETTING: 1t, 2t or 2p, default 2p, the fastest for e in the
 # step rows), and with PyTorch for F_TORCH_EPOCHS epochs at 1t and 2t, enough for its time
 # per epoch.
 f_rounds="${F_ROUNDS:-2}"
+f_seeds="${F_SEEDS:-1 2 3 4 5}"
 f_until="${F_UNTIL:-0.91}"
 f_epochs="${F_EPOCHS:-15}"
 f_setting="${F_SETTING:-2p}"
@@ -93,6 +95,13 @@ then
         OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 --threads 2 | sed 's/^fashion /nsf setting=2p /' | tee -a "$raw"
         "$py" "$root/bench/bench_torch.py" fashion 2t --net c --epochs 5 | sed 's/^fashion /ptf /' | tee -a "$raw"
     done
+    echo "== f: network c, 5 epochs, test accuracy over seeds $f_seeds"
+    for seed in $f_seeds; do
+        OPENBLAS_NUM_THREADS=1 "$bin" --fashion --net c --epochs 5 --threads 2 --seed "$seed" \
+            | sed 's/^fashion /nss setting=2p /' | tee -a "$raw"
+        "$py" "$root/bench/bench_torch.py" fashion 1omp2blas --net c --epochs 5 --seed "$seed" \
+            | sed 's/^fashion /pts /' | tee -a "$raw"
+    done
     echo "== f: network e on Fashion-MNIST until test accuracy $f_until (netsmith), $f_torch_epochs epoch(s) (PyTorch)"
     "$py" "$root/bench/bench_torch.py" fashion 1t --net e --epochs "$f_torch_epochs" | sed 's/^fashion /ptf /' | tee -a "$raw"
     OPENBLAS_NUM_THREADS=$f_env "$bin" --fashion --net e --epochs "$f_epochs" --until "$f_until" \
@@ -112,7 +121,7 @@ descr="$("$bin" --list)"
 import sys
 
 raw, results, cpu, when, descr, repeats, target, rounds, f_epochs, f_torch_epochs = sys.argv[1:]
-sgemm, runs, fruns, torch_base = {}, [], [], None
+sgemm, runs, fruns, sruns, torch_base = {}, [], [], [], None
 for line in open(raw):
     f = line.split()
     if not f:
@@ -127,12 +136,13 @@ for line in open(raw):
         for k in ("ms", "sps", "rss_mb"):
             kv[k] = float(kv[k])
         runs.append(kv)
-    elif f[0] in ("nsf", "ptf"):
+    elif f[0] in ("nsf", "ptf", "nss", "pts"):
         kv["who"] = f[0][:2]
+        kv["seeds"] = f[0][2] == "s"
         for k in ("ms", "rss_mb", "load_s", "train_s", "epoch_s", "eval_s", "test_acc", "until"):
             kv[k] = float(kv[k])
         kv["epochs"] = int(kv["epochs"])
-        fruns.append(kv)
+        (sruns if kv["seeds"] else fruns).append(kv)
 
 names = {l.split()[0]: " ".join(l.split()[1:]) for l in descr.splitlines() if l.strip()}
 order = []
@@ -274,6 +284,24 @@ if fruns:
                                          "" if r["reached"] == "1" else
                                          " (target %.2f NOT reached)" % r["until"]))
         out.append(line + ".")
+    if sruns:
+        seeds = sorted({int(r["seed"]) for r in sruns})
+        acc = {(r["who"], int(r["seed"])): r["test_acc"] for r in sruns}
+        out.append("")
+        out.append("MLP (c) test accuracy after 5 epochs over seeds (the seed sets the initial "
+                   "weights and the shuffling on each side; netsmith 2p, PyTorch 1omp2blas):")
+        out.append("")
+        out.append("| side | " + " | ".join("seed %d" % k for k in seeds) + " | mean | std |")
+        out.append("|---|" + "---|" * (len(seeds) + 2))
+        for who, label in (("ns", "netsmith"), ("pt", "PyTorch")):
+            v = [acc[(who, k)] for k in seeds if (who, k) in acc]
+            if not v:
+                continue
+            mean = sum(v) / len(v)
+            std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+            out.append("| %s | " % label + " | ".join(
+                "%.4f" % acc[(who, k)] if (who, k) in acc else "-" for k in seeds)
+                + " | %.4f | %.4f |" % (mean, std))
 section = "\n".join(out)
 print()
 print(section)

@@ -1,6 +1,5 @@
 /* Shared pieces of the subcommands: strict flag parsing with --help, the thread setting, data
  * loading from flags, and metric tables. */
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -154,7 +153,7 @@ int cli_threads(const cli_args *a, int fallback, ns_ctx *ctx)
     /* The pool splits products and convolutions only while OpenBLAS runs on one thread; on
      * 2 cores the pool at 2 with OpenBLAS at 1 measured fastest or tied on every network
      * (1.5x OpenBLAS's own threading on the CNN). */
-    openblas_set_num_threads(1);
+    ns_blas_set_threads(1);
     if (ns_ctx_set_threads(ctx, (int)n) != NS_OK) {
         cli_error(a->cmd, "--threads: %s", ns_errmsg(ctx));
         return CLI_USAGE;

@@ -33,7 +33,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-        printf("netsmith %s\n", ns_version());
+        printf("netsmith %s\nkernels: %s\n", ns_version(), ns_kernel_path());
         return CLI_OK;
     }
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

@@ -21,6 +21,21 @@ extern "C" {
 /* Returns NS_VERSION_STRING of the library actually linked. */
 const char *ns_version(void);
 
+/* What the products run on: the BLAS library netsmith loaded at run time, its version, its
+ * kernel set and why that one, e.g. "OpenBLAS 0.3.21 (libopenblas.so.0), core Haswell: chosen
+ * from the CPU's AVX2 and FMA". OpenBLAS is loaded with the kernels for the CPU's widest
+ * instruction set even where its own CPU table does not know the model; the environment can
+ * change the choice: NETSMITH_BLAS_CORE=<core> forces an OpenBLAS core, OPENBLAS_CORETYPE is
+ * kept unless it names kernels older than the CPU's, NETSMITH_BLAS=<library> loads another
+ * CBLAS library (BLIS) or oneDNN. When no BLAS could be loaded the text says why. Loads the
+ * BLAS on first call (ns_ctx_new does too); the string is static, never NULL; thread-safe. */
+const char *ns_kernel_path(void);
+
+/* Sets the loaded BLAS's own thread count, for the whole process (OpenBLAS or BLIS; other
+ * libraries are left as they are). n < 1 is ignored. Products split over a context's threads
+ * (ns_ctx_set_threads) only while this is 1. Thread-safe, but not during a product. */
+void ns_blas_set_threads(int n);
+
 /* ---- status codes ------------------------------------------------------ */
 
 /* X(name, value, description). 0 is success, every error is negative. */
@@ -69,8 +84,10 @@ typedef struct ns_allocator {
  * made from it belong to one thread at a time; use one context per job or thread. */
 typedef struct ns_ctx ns_ctx;
 
-/* Makes a context. alloc may be NULL for the C library's malloc; it is copied.
- * Returns NS_ERR_NOMEM if the context itself cannot be allocated. */
+/* Makes a context. alloc may be NULL for the C library's malloc; it is copied. The first call
+ * in a process also loads the BLAS (ns_kernel_path). Returns NS_ERR_NOMEM if the context
+ * itself cannot be allocated, NS_ERR_UNSUPPORTED if no BLAS can be loaded (ns_kernel_path
+ * says why); *out is NULL then. */
 ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
 /* Frees the context. Every handle made from it must already be freed. NULL is a no-op. */
 void ns_ctx_free(ns_ctx *ctx);

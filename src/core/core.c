@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blas.h"
 #include "internal.h"
 
 const char *ns_version(void) { return NS_VERSION_STRING; }
@@ -50,6 +51,9 @@ ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out)
 {
     NS_ASSERT(out != NULL);
     *out = NULL;
+    ns_status st = ns__blas_load();
+    if (st != NS_OK)
+        return st;
     ns_allocator a = {std_malloc, std_realloc, std_free, NULL};
     if (alloc != NULL) {
         NS_ASSERT(alloc->malloc && alloc->realloc && alloc->free);

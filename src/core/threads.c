@@ -17,7 +17,6 @@
  * Scratch. Each worker owns a buffer (ns__ctx_reserve) that a piece of ns__parallel_tid finds
  * through its thread index; it is grown through the context's hooks between tasks, only when
  * a caller asks for more than it holds, so steady training allocates nothing. */
-#include <cblas.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -25,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/blas.h"
 #include "internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -101,7 +101,7 @@ static void *worker_main(void *arg)
         /* Spin a while for the next task, then sleep. */
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        long spin_ns = openblas_get_num_threads() > 1 ? 0 : NS__SPIN_NS;
+        long spin_ns = ns__blas_threads() > 1 ? 0 : NS__SPIN_NS;
         unsigned g;
         for (int k = 0;; k++) {
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
@@ -245,7 +245,7 @@ int ns_ctx_threads(const ns_ctx *ctx)
 int ns__gemm_width(const ns_ctx *ctx)
 {
     int width = ns__ctx_width(ctx);
-    return width > 1 && openblas_get_num_threads() > 1 ? 1 : width;
+    return width > 1 && ns__blas_threads() > 1 ? 1 : width;
 }
 
 /* ---- running a task ----------------------------------------------------------------------- */

@@ -19,10 +19,10 @@
  * context's pool (with that worker's scratch, ns__ctx_reserve). Outputs and input gradients
  * are per sample; weight and bias gradients are summed per chunk and the chunks' sums added
  * in chunk order (see tmp below), so every result is the same at any thread count. */
-#include <cblas.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/blas.h"
 #include "internal.h"
 #include "netsmith/kernels.h"
 
@@ -269,7 +269,7 @@ static void forward_piece(void *arg, int piece, int pieces, int tid)
         for (int s = 0; s < nb; s++) {
             float *yb = t->y + (size_t)(b0 + s) * ys;
             for (int gi = 0; gi < G; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ocg, (int)P, kg, 1.0f,
+                ns__sgemm(CblasNoTrans, CblasNoTrans, ocg, (int)P, kg, 1.0f,
                             t->w + (size_t)gi * (size_t)ocg * (size_t)kg, kg,
                             col + (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P, n, 0.0f,
                             yb + (size_t)gi * (size_t)ocg * P, (int)P);
@@ -362,11 +362,11 @@ static void backward_piece(void *arg, int piece, int pieces, int tid)
                 const float *dyg = dyb + (size_t)gi * (size_t)ocg * P;
                 const size_t at = (size_t)gi * (size_t)kg * (size_t)n + (size_t)s * P;
                 if (dw != NULL)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ocg, kg, (int)P, 1.0f, dyg,
+                    ns__sgemm(CblasNoTrans, CblasTrans, ocg, kg, (int)P, 1.0f, dyg,
                                 (int)P, col + at, n, 1.0f,
                                 dw + (size_t)gi * (size_t)ocg * (size_t)kg, kg);
                 if (t->dx != NULL)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kg, (int)P, ocg, 1.0f,
+                    ns__sgemm(CblasTrans, CblasNoTrans, kg, (int)P, ocg, 1.0f,
                                 t->w + (size_t)gi * (size_t)ocg * (size_t)kg, kg, dyg, (int)P, 0.0f,
                                 dcol + at, n);
             }

@@ -1,28 +1,27 @@
 /* Dense (fully connected) forward and backward, with the products done by OpenBLAS.
  *
- * A context with more than one thread (ns_ctx_set_threads) splits a large product into
- * bands of its output, each one sgemm call on a thread of the context's pool (meant for
- * OpenBLAS at 1 thread, see ns_ctx_set_threads): bands of columns when the output is at
- * least as wide as it is tall, else bands of rows, so that the larger operand is the one
- * divided between the threads (each piece packs its own copy of the operand it shares; on
- * network c, 784-256-128-10 at batch 128, columns measured ~12% faster than rows). A band is
- * computed exactly as that part of the whole product is (same kernels, same order of the K
- * sums), so the thread count never changes a result; bands are kept above MIN_PIECE_WORK
- * multiply-adds, where OpenBLAS uses the same kernel path as for the whole product (on
- * AVX-512 CPUs it has separate "small matrix" kernels, summing in another order, for products
- * of at most 1 M multiply-adds). */
-#include <cblas.h>
+ * A large product is computed in bands of its output, each one sgemm call: bands of columns
+ * when the output is at least as wide as it is tall, else bands of rows, so that the larger
+ * operand is the one divided (each piece packs its own copy of the operand it shares; on
+ * network c, 784-256-128-10 at batch 128, columns measured ~12% faster than rows). A context
+ * with more than one thread (ns_ctx_set_threads) runs the bands on its pool (meant for the
+ * BLAS at 1 thread). The bands depend on the shape alone, never on the thread count: a BLAS
+ * computes a band with the kernels for the band's size, and those sum in another order than
+ * the whole product's where the band's edge falls inside the whole product's register block
+ * (OpenBLAS's Haswell and Zen kernels: rows in blocks of 24, so a band of 64 rows differs from
+ * the same rows of the whole product in about 1 of 20 elements). With the same bands at every
+ * thread count, one thread or eight compute each element with the same calls, on any BLAS. */
 
+#include "core/blas.h"
 #include "internal.h"
 #include "netsmith/kernels.h"
 
 /* Least multiply-adds (M*N*K) of one piece: about 25 us of one core, well above the cost of a
  * hand-off (~1 us to a spinning worker) and above OpenBLAS's small-matrix cutoff (1e6). */
 #define MIN_PIECE_WORK 2000000.0
-/* Pieces per thread. Any thread claims any piece, so a worker that is late (its core taken)
- * leaves its piece to the caller; two per thread measured no better than one on network c
- * (each piece packs the shared operand again). */
-#define PIECES_PER_THREAD 1
+/* Most pieces of one product (the command line's default thread count stops at 8). Any thread
+ * claims any piece, so a worker that is late (its core taken) leaves its piece to the caller. */
+#define MAX_PIECES 8
 /* Rows or columns per piece are a multiple of this (the sgemm kernels' blocking; a column
  * band then starts 64 bytes into a row). */
 #define BAND_ALIGN 16
@@ -50,32 +49,31 @@ static void gemm_piece(void *arg, int piece, int pieces)
     if (t->cols) {
         /* Column j of op(B): column j of B (no transpose) or row j (transposed). */
         const float *b = t->tb == CblasNoTrans ? t->b + i0 : t->b + (size_t)i0 * (size_t)t->ldb;
-        cblas_sgemm(CblasRowMajor, t->ta, t->tb, t->m, i1 - i0, t->k, t->alpha, t->a, t->lda, b,
+        ns__sgemm(t->ta, t->tb, t->m, i1 - i0, t->k, t->alpha, t->a, t->lda, b,
                     t->ldb, t->beta, t->c + i0, t->ldc);
     } else {
         /* Row r of op(A): row r of A (no transpose) or column r (transposed). */
         const float *a = t->ta == CblasNoTrans ? t->a + (size_t)i0 * (size_t)t->lda : t->a + i0;
-        cblas_sgemm(CblasRowMajor, t->ta, t->tb, i1 - i0, t->n, t->k, t->alpha, a, t->lda, t->b,
+        ns__sgemm(t->ta, t->tb, i1 - i0, t->n, t->k, t->alpha, a, t->lda, t->b,
                     t->ldb, t->beta, t->c + (size_t)i0 * (size_t)t->ldc, t->ldc);
     }
 }
 
-/* C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C, row-major, split into bands of columns
- * (n >= m) or rows of C over ctx's threads when large enough (ctx may be NULL: one call). */
+/* C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C, row-major, in bands of columns (n >= m) or
+ * rows of C, run over ctx's threads when it has them (ctx may be NULL: one thread). */
 static void sgemm_split(ns_ctx *ctx, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n,
                         int k, float alpha, const float *a, int lda, const float *b, int ldb,
                         float beta, float *c, int ldc)
 {
-    int width = ns__gemm_width(ctx);
     double work = (double)m * (double)n * (double)k;
     bool cols = n >= m;
     int len = cols ? n : m, pieces = 1, band = len;
-    if (width > 1 && work >= 2.0 * MIN_PIECE_WORK) {
-        /* As many pieces as threads (PIECES_PER_THREAD each), fewer when a piece would fall
-         * under MIN_PIECE_WORK; a band is a multiple of BAND_ALIGN, the last piece the rest,
-         * and that rest must not fall under MIN_PIECE_WORK either. */
+    if (work >= 2.0 * MIN_PIECE_WORK) {
+        /* MAX_PIECES pieces, fewer when a piece would fall under MIN_PIECE_WORK; a band is a
+         * multiple of BAND_ALIGN, the last piece the rest, and that rest must not fall under
+         * MIN_PIECE_WORK either. */
         double line_work = work / (double)len;
-        for (pieces = width * PIECES_PER_THREAD; pieces > 1; pieces--) {
+        for (pieces = MAX_PIECES; pieces > 1; pieces--) {
             band = (len + pieces - 1) / pieces;
             band = (band + BAND_ALIGN - 1) / BAND_ALIGN * BAND_ALIGN;
             int used = (len + band - 1) / band;
@@ -87,11 +85,16 @@ static void sgemm_split(ns_ctx *ctx, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPO
         }
     }
     if (pieces < 2) {
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        ns__sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_task t = {ta, tb, m, n, k, cols, band, alpha, beta, a, b, c, lda, ldb, ldc};
-    ns__parallel(ctx, pieces, gemm_piece, &t);
+    if (ns__gemm_width(ctx) > 1) {
+        ns__parallel(ctx, pieces, gemm_piece, &t);
+    } else {
+        for (int i = 0; i < pieces; i++)
+            gemm_piece(&t, i, pieces);
+    }
 }
 
 /* Every row of y[batch, out] = b[out]. */

@@ -3,7 +3,6 @@
  * products split only while OpenBLAS runs on one thread, contexts training at once from
  * several threads share nothing, a context can be freed while its workers spin or sleep, a
  * pool that cannot be made falls back to the calling thread, and the setting is validated. */
-#include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,10 +494,10 @@ static void test_gemm_width_follows_openblas(void **state)
     (void)state;
     ns_ctx *ctx = new_ctx(2);
     assert_int_equal(ns__gemm_width(ctx), 2);
-    openblas_set_num_threads(2);
+    ns_blas_set_threads(2);
     assert_int_equal(ns__gemm_width(ctx), 1);
     assert_int_equal(ns__ctx_width(ctx), 2);
-    openblas_set_num_threads(1);
+    ns_blas_set_threads(1);
     assert_int_equal(ns__gemm_width(ctx), 2);
     NS_ASSERT_OK(ctx, ns_ctx_set_threads(ctx, 1));
     assert_int_equal(ns__gemm_width(ctx), 1);
@@ -547,6 +546,6 @@ int main(void)
     };
     /* The context splits products only while OpenBLAS runs on one thread (ns__gemm_width),
      * which is how the pool is meant to be used; hold it there whatever the machine's cores. */
-    openblas_set_num_threads(1);
+    ns_blas_set_threads(1);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,10 +5,21 @@ weights, written by PyTorch. Run with Debian's python3-torch:
     /usr/bin/python3 tools/fixtures_mlp.py
 
 Writes tests/fixtures/mlp_<case>.safetensors (tensors init.*, final.*, x, y, losses; the case
-settings as JSON in metadata "case")."""
+settings as JSON in metadata "case").
+
+The numbers differ in their last bits with the kernels OpenBLAS runs, which sum products in
+different orders. So every case is also run with each OpenBLAS core this CPU can run (forced
+with OPENBLAS_CORETYPE, in a child process, since OpenBLAS reads it when it loads), and the
+fixture records in metadata "spread" how far PyTorch itself moves from the reference across
+them: the largest relative difference of a step's loss and, per final tensor, the largest
+absolute difference of an element. The reference is the run with OpenBLAS's own core for this
+CPU. tests/golden/test_mlp_golden.c sets its tolerances from these spreads."""
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 
 import torch
 import torch.nn as nn
@@ -98,7 +109,13 @@ def make_data(case, g):
     return x, y
 
 
-def run(name, case, seed):
+# OpenBLAS's x86-64 cores with distinct sgemm kernels: SSE3, SSE4, AVX, AVX2 (Intel, AMD),
+# AVX-512. A core the CPU cannot run is skipped (the child dies, or OpenBLAS picks another).
+CORES = ["Prescott", "Nehalem", "Sandybridge", "Haswell", "Zen", "SkylakeX"]
+
+
+def train(name, case, seed):
+    """The case's run: (initial state, x, y, losses, final state)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = make_model(case.get("outputs", 1))
@@ -114,22 +131,82 @@ def run(name, case, seed):
             torch.nn.utils.clip_grad_norm_(model.parameters(), case["clip_norm"])
         opt.step()
         losses.append(loss.item())
+    return init, x, y, losses, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def run_all():
+    return {name: train(name, case, 1000 + i) for i, (name, case) in enumerate(CASES.items())}
+
+
+def child(core, out):
+    """Runs every case under one core (this process was started with it) and saves them."""
+    torch.set_num_threads(1)
+    torch.save({n: (r[3], r[4]) for n, r in run_all().items()}, out)
+
+
+def run_core(core):
+    """(the core OpenBLAS reports, {case: (losses, final state)}) or None if it cannot run."""
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    env.pop("OPENBLAS_CORETYPE", None)
+    if core is not None:
+        env["OPENBLAS_CORETYPE"] = core
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "runs.pt")
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", core or "",
+                            out], env=env, capture_output=True, text=True)
+        m = re.search(r"Core: (\w+)", p.stdout + p.stderr)
+        if p.returncode != 0 or m is None:
+            return None
+        if core is not None and m.group(1).lower() != core.lower():
+            return None
+        return m.group(1), torch.load(out)
+
+
+def save(name, case, run, spread):
+    init, x, y, losses, final = run
     tensors = dict(init)
-    tensors.update({f"final.{k}": v for k, v in model.state_dict().items()})
+    tensors.update({f"final.{k}": v for k, v in final.items()})
     tensors["x"] = x
     tensors["y"] = y
     tensors["losses"] = torch.tensor(losses, dtype=torch.float64)
     path = os.path.join(OUT, f"mlp_{name}.safetensors")
     stio.save_file(tensors, path, {"case": json.dumps(case, sort_keys=True),
-                                   "torch": torch.__version__})
-    print(f"{path}: final loss {losses[-1]:.6f}")
+                                   "torch": torch.__version__,
+                                   "spread": json.dumps(spread, sort_keys=True)})
+    print(f"{path}: final loss {losses[-1]:.6f}, spread over {'/'.join(spread['cores'])}: "
+          f"loss {spread['losses_rtol']:.2g}, weights {max(spread['final'].values()):.2g}")
+
+
+def spread_of(name, ref, others):
+    """How far the other cores' runs of a case move from the reference run."""
+    losses, final = ref[3], ref[4]
+    sp = {"cores": [c for c, _ in others], "losses_rtol": 0.0, "final": {}}
+    for _, runs in others:
+        l2, f2 = runs[name]
+        for a, b in zip(losses, l2):
+            sp["losses_rtol"] = max(sp["losses_rtol"], abs(a - b) / max(abs(a), 1e-30))
+        for k, v in final.items():
+            d = float((v.double() - f2[k].double()).abs().max())
+            sp["final"][f"final.{k}"] = max(sp["final"].get(f"final.{k}", 0.0), d)
+    return sp
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        return
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    own = run_core(None)
+    if own is None:
+        sys.exit("fixtures_mlp.py: PyTorch does not run on OpenBLAS here (no 'Core:' line)")
+    others = [r for r in (run_core(c) for c in CORES) if r is not None and r[0] != own[0]]
+    print(f"reference core {own[0]}; spread over {', '.join(c for c, _ in others)}")
     for i, (name, case) in enumerate(CASES.items()):
-        run(name, case, 1000 + i)
+        ref = train(name, case, 1000 + i)
+        # The reference in this process must be the child's run on the same core.
+        assert ref[3] == own[1][name][0], name
+        save(name, case, ref, spread_of(name, ref, [(own[0], own[1])] + others))
 
 
 if __name__ == "__main__":

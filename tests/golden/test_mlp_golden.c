@@ -12,18 +12,23 @@
 #define BATCH 32
 #define IN 13
 
-/* Losses agree to 1e-5 relative, final weights to 1e-5 relative plus 2e-6 absolute: after 20
- * updates, float rounding differences between OpenBLAS's and PyTorch's GEMM summation orders
- * pass through the optimizers (Adam and RMSprop divide by sqrt(v), which magnifies the relative
- * error of tiny gradients), and a weight that ends near zero has no meaningful relative error.
- * The largest difference seen is about 1e-6 on weights of size 0.1. */
-#define LOSS_RTOL 1e-5
-#define WEIGHT_RTOL 1e-5
-#define WEIGHT_ATOL 2e-6
-/* Centred RMSprop divides by sqrt(v - mean(g)^2), which cancels: the last-bit differences of
- * the GEMMs (OpenBLAS picks different kernels on AVX2 and AVX-512 machines) grow to a few
- * 1e-6 over 20 steps there, while every other case agrees to 1e-6 or better. */
-#define CENTERED_ATOL 1e-5
+/* The tolerances come from measurement. tools/fixtures_mlp.py runs every case with each
+ * OpenBLAS core the fixture machine can run (Prescott, Nehalem, Sandybridge, Haswell, Zen,
+ * SkylakeX where there is AVX-512) and records in the fixture how far PyTorch itself moves
+ * across them ("spread": the largest relative difference of a step's loss, and the largest
+ * absolute difference of an element of each final tensor). netsmith's products are just
+ * another summation order, so it must stay within MARGIN times that spread. A spread of zero
+ * (every core agreed to the bit) is taken as SPREAD_FLOOR, about one rounding step of a
+ * weight of size 1, so the bound never asks for more than the last bit.
+ *
+ * MARGIN: measured, netsmith's largest difference from the fixture is at most 1.8 times
+ * PyTorch's own spread over every case and tensor, with OpenBLAS's Prescott, Nehalem,
+ * Sandybridge, Haswell and Zen cores (NETSMITH_BLAS_CORE); 4 leaves room for kernels that
+ * were not measured. The case where a kernel's order matters most is AdamW: PyTorch's final
+ * weights move by 4.6e-6 between the Zen and the Prescott kernels, because Adam divides by
+ * sqrt(v), which magnifies the relative error of the gradients that are close to zero. */
+#define MARGIN 4.0
+#define SPREAD_FLOOR 1.2e-7
 
 static double jnum(json_t *o, const char *k, double dflt)
 {
@@ -43,6 +48,9 @@ static void run_case(const char *name)
     json_error_t jerr;
     json_t *c = json_loads(ns_st_meta_find(f, "case"), 0, &jerr);
     assert_non_null(c);
+    json_t *spread = json_loads(ns_st_meta_find(f, "spread"), 0, &jerr);
+    assert_non_null(spread);
+    double loss_rtol = MARGIN * fmax(jnum(spread, "losses_rtol", -1), SPREAD_FLOOR);
     int outputs = (int)jnum(c, "outputs", 1);
     const char *loss_name = json_string_value(json_object_get(c, "loss"));
     const char *optim_name = json_string_value(json_object_get(c, "optim"));
@@ -129,7 +137,7 @@ static void run_case(const char *name)
         }
         double loss = 0;
         NS_ASSERT_OK(ctx, ns_loss_compute(ctx, &lc, pred, &tg, BATCH, outputs, &loss, dpred));
-        NS_ASSERT_CLOSE(loss, want_loss[s], LOSS_RTOL, 0);
+        NS_ASSERT_CLOSE(loss, want_loss[s], loss_rtol, 0);
         NS_ASSERT_OK(ctx, ns_model_backward(m, dpred));
         NS_ASSERT_OK(ctx, ns_optim_step(opt, clip.max_norm > 0 ? &clip : NULL, NULL));
     }
@@ -146,10 +154,14 @@ static void run_case(const char *name)
         double worst = 0;
         for (size_t k = 0; k < n; k++)
             worst = fmax(worst, fabs((double)t.data[k] - (double)want[k]));
-        fprintf(stderr, "  %-16s %-16s max |diff| %.2g\n", name, key, worst);
-        NS_ASSERT_ALL_CLOSE(t.data, (const float *)st->data, n, WEIGHT_RTOL,
-                            strcmp(name, "rmsprop_centered") == 0 ? CENTERED_ATOL : WEIGHT_ATOL);
+        json_t *js = json_object_get(json_object_get(spread, "final"), key);
+        assert_non_null(js);
+        double sp = fmax(json_number_value(js), SPREAD_FLOOR);
+        fprintf(stderr, "  %-16s %-16s max |diff| %.2g, %.2f times PyTorch's spread %.2g\n", name,
+                key, worst, worst / sp, sp);
+        NS_ASSERT_ALL_CLOSE(t.data, want, n, 0, MARGIN * sp);
     }
+    json_decref(spread);
     json_decref(c);
     ns_optim_free(opt);
     ns_model_free(m);

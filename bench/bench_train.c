@@ -7,7 +7,7 @@
  *
  *   bench_train NET [--repeats 5] [--target 0.5] [--threads T]
  *                                                   NET is one of a b c d e (--list names them)
- *   bench_train --sgemm                             OpenBLAS sgemm 1024^3, best of 7, GFLOP/s
+ *   bench_train --sgemm [M N K]                     sgemm M x N x K (default 1024^3), GFLOP/s
  *   bench_train --list
  *   bench_train --fashion [--net c|e] [--epochs N] [--until ACC] [--threads T] [--seed S]
  *                                                   network c or e (default) on Fashion-MNIST
@@ -176,29 +176,33 @@ static double flop_per_sample(const ns_model *model, const int input[3])
     return flop;
 }
 
-static int sgemm_bench(void)
+/* C[m,n] = A[m,k] B[k,n], row-major, hot caches: the best of enough calls for ~0.2 s after a
+ * warm-up, in GFLOP/s, through the library's own BLAS (src/core/blas.c). */
+static int sgemm_bench(int m, int n, int k)
 {
-    const int n = 1024;
-    float *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b);
-    float *c = malloc((size_t)n * n * sizeof *c);
+    float *a = malloc((size_t)m * k * sizeof *a), *b = malloc((size_t)k * n * sizeof *b);
+    float *c = malloc((size_t)m * n * sizeof *c);
     if (!a || !b || !c)
         return 1;
     ns_rng rng;
     ns_rng_init(&rng, 1, NS_RNG_USER, 0);
-    for (size_t i = 0; i < (size_t)n * n; i++) {
+    for (size_t i = 0; i < (size_t)m * k; i++)
         a[i] = ns_rng_normal(&rng);
+    for (size_t i = 0; i < (size_t)k * n; i++)
         b[i] = ns_rng_normal(&rng);
-    }
-    double best = 1e30;
-    for (int r = 0; r < 8; r++) { /* the first is a warm-up */
+    double flop = 2.0 * m * n * k, best = 1e30;
+    int calls = (int)(0.02e9 / flop) + 1; /* ~2 ms of work per timing at 10 GFLOP/s */
+    for (int r = 0; r < 11; r++) { /* the first is a warm-up */
         double t0 = now();
-        ns__sgemm(CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double t = now() - t0;
+        for (int i = 0; i < calls; i++)
+            ns__sgemm(CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        double t = (now() - t0) / calls;
         if (r > 0 && t < best)
             best = t;
     }
     const char *threads = getenv("OPENBLAS_NUM_THREADS");
-    printf("sgemm gflops=%.2f threads=%s\n", 2.0 * n * n * n / best / 1e9,
+    printf("kernels %s\n", ns_kernel_path());
+    printf("sgemm m=%d n=%d k=%d gflops=%.2f threads=%s\n", m, n, k, flop / best / 1e9,
            threads ? threads : "default");
     free(a);
     free(b);
@@ -452,7 +456,7 @@ static int fashion(const net_def *net, int epochs, double until, int threads, ui
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_train NET [--repeats N] [--target SECONDS] | --sgemm | "
+    fprintf(stderr, "usage: bench_train NET [--repeats N] [--target SECONDS] | --sgemm [M N K] | "
                     "--list | --fashion [--net c|e] [--epochs N] [--until ACC] [--seed S]; "
                     "--threads T with NET "
                     "or --fashion\n");
@@ -464,7 +468,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage();
     if (strcmp(argv[1], "--sgemm") == 0)
-        return sgemm_bench();
+        return argc == 5 ? sgemm_bench(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]))
+                         : sgemm_bench(1024, 1024, 1024);
     int threads = 0;
     if (strcmp(argv[1], "--fashion") == 0) {
         const net_def *net = &nets[NET_COUNT - 1];

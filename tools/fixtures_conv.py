@@ -9,12 +9,22 @@ case: {"case": {"layer": {netsmith layer spec}, "x": {"shape": [...], "data": [.
 "y", "dx", and per layer "weight", "bias", "dweight", "dbias", running statistics, ...}}.
 A case's "layer" is the spec the C test builds a one-layer model from, so the fixture also
 pins the spec names to PyTorch's arguments. Deterministic: fixed seeds, one thread, floats
-written with repr so they read back exactly."""
+written with repr so they read back exactly.
+
+Each case also records "spread": per tensor, the largest absolute difference of an element
+between PyTorch's runs with each OpenBLAS core this CPU can run (tools/cores.py) and the run
+with OpenBLAS's own core; tests/golden/test_conv_golden.c checks that its tolerances cover a
+margin over it. Most of PyTorch's 2-D layers do not go through OpenBLAS (spread 0); the 1x1
+convolution does."""
 import json
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cores  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -203,20 +213,45 @@ def dropout2d_case(g):
     return case
 
 
-def main():
+def make_cases():
     torch.set_num_threads(1)
-    os.makedirs(OUT, exist_ok=True)
     g = torch.Generator().manual_seed(2026)
     cases = {}
     cases.update(conv_cases(g))
     cases.update(pool_cases(g))
     cases.update(batchnorm2d_cases(g))
     cases["dropout2d"] = dropout2d_case(g)
+    return cases
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        with open(sys.argv[2], "w") as f:
+            json.dump(make_cases(), f)
+        return
+    os.makedirs(OUT, exist_ok=True)
+    runs = cores.run_all_cores(__file__, load_json)
+    cases = make_cases()
+    for name, case in cases.items():
+        spread = {}
+        for _, other in runs:
+            for k, v in case.items():
+                if isinstance(v, dict) and "data" in v:
+                    d = max((abs(a - b) for a, b in zip(v["data"], other[name][k]["data"])),
+                            default=0.0)
+                    spread[k] = max(spread.get(k, 0.0), d)
+        case["spread"] = spread
     path = os.path.join(OUT, "conv.json")
     with open(path, "w") as f:
         json.dump(cases, f, indent=1, sort_keys=True)
         f.write("\n")
-    print(f"{path}: {len(cases)} cases")
+    worst = max((d, n, k) for n, c in cases.items() for k, d in c["spread"].items())
+    print(f"{path}: {len(cases)} cases; largest spread {worst[0]:.2g} ({worst[1]} {worst[2]})")
 
 
 if __name__ == "__main__":

@@ -16,16 +16,14 @@ absolute difference of an element. The reference is the run with OpenBLAS's own 
 CPU. tests/golden/test_mlp_golden.c sets its tolerances from these spreads."""
 import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cores  # noqa: E402
 import stio  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
@@ -109,11 +107,6 @@ def make_data(case, g):
     return x, y
 
 
-# OpenBLAS's x86-64 cores with distinct sgemm kernels: SSE3, SSE4, AVX, AVX2 (Intel, AMD),
-# AVX-512. A core the CPU cannot run is skipped (the child dies, or OpenBLAS picks another).
-CORES = ["Prescott", "Nehalem", "Sandybridge", "Haswell", "Zen", "SkylakeX"]
-
-
 def train(name, case, seed):
     """The case's run: (initial state, x, y, losses, final state)."""
     torch.manual_seed(seed)
@@ -138,28 +131,10 @@ def run_all():
     return {name: train(name, case, 1000 + i) for i, (name, case) in enumerate(CASES.items())}
 
 
-def child(core, out):
-    """Runs every case under one core (this process was started with it) and saves them."""
+def child(out):
+    """Runs every case (under the core this process was started with) and saves them."""
     torch.set_num_threads(1)
     torch.save({n: (r[3], r[4]) for n, r in run_all().items()}, out)
-
-
-def run_core(core):
-    """(the core OpenBLAS reports, {case: (losses, final state)}) or None if it cannot run."""
-    env = dict(os.environ, OPENBLAS_VERBOSE="2")
-    env.pop("OPENBLAS_CORETYPE", None)
-    if core is not None:
-        env["OPENBLAS_CORETYPE"] = core
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "runs.pt")
-        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", core or "",
-                            out], env=env, capture_output=True, text=True)
-        m = re.search(r"Core: (\w+)", p.stdout + p.stderr)
-        if p.returncode != 0 or m is None:
-            return None
-        if core is not None and m.group(1).lower() != core.lower():
-            return None
-        return m.group(1), torch.load(out)
 
 
 def save(name, case, run, spread):
@@ -192,21 +167,17 @@ def spread_of(name, ref, others):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(sys.argv[2])
         return
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
-    own = run_core(None)
-    if own is None:
-        sys.exit("fixtures_mlp.py: PyTorch does not run on OpenBLAS here (no 'Core:' line)")
-    others = [r for r in (run_core(c) for c in CORES) if r is not None and r[0] != own[0]]
-    print(f"reference core {own[0]}; spread over {', '.join(c for c, _ in others)}")
+    runs = cores.run_all_cores(__file__, torch.load)
     for i, (name, case) in enumerate(CASES.items()):
         ref = train(name, case, 1000 + i)
         # The reference in this process must be the child's run on the same core.
-        assert ref[3] == own[1][name][0], name
-        save(name, case, ref, spread_of(name, ref, [(own[0], own[1])] + others))
+        assert ref[3] == runs[0][1][name][0], name
+        save(name, case, ref, spread_of(name, ref, runs))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,7 +141,9 @@ static any_fn sym(void *lib, const char *name)
     return f;
 }
 
-static void adopt_openblas(void *lib, const char *soname, const char *why)
+/* Takes lib's OpenBLAS entry points and writes the kernel path; want is the core asked for
+ * (NULL: none), which OpenBLAS replaces by another where the CPU cannot run it. */
+static void adopt_openblas(void *lib, const char *soname, const char *want, const char *why)
 {
     blas.get_threads = (int (*)(void))sym(lib, "openblas_get_num_threads");
     blas.set_threads = (void (*)(int))sym(lib, "openblas_set_num_threads");
@@ -152,8 +155,12 @@ static void adopt_openblas(void *lib, const char *soname, const char *why)
     char *sp = strchr(version, ' ');
     if (sp != NULL && (sp = strchr(sp + 1, ' ')) != NULL)
         *sp = '\0';
-    snprintf(blas.path, sizeof blas.path, "%s (%s), core %s: %s", version, soname,
-             corename ? corename() : "unknown", why);
+    const char *core = corename ? corename() : "unknown";
+    int n = snprintf(blas.path, sizeof blas.path, "%s (%s), core %s: %s", version, soname, core,
+                     why);
+    if (want != NULL && strcasecmp(want, core) != 0 && n > 0 && (size_t)n < sizeof blas.path)
+        snprintf(blas.path + n, sizeof blas.path - (size_t)n,
+                 " (OpenBLAS runs %s instead: it has no core %s for this CPU)", core, want);
 }
 
 static void load_openblas(void)
@@ -161,6 +168,7 @@ static void load_openblas(void)
     const char *soname = "libopenblas.so.0";
     const char *features;
     int isa = cpu_isa(&features);
+    const char *want = NULL; /* the core to ask OpenBLAS for */
     char why[256];
 
     /* A program that linked OpenBLAS itself has it loaded, with its choice made. */
@@ -179,21 +187,37 @@ static void load_openblas(void)
     } else {
         const char *forced = getenv("NETSMITH_BLAS_CORE");
         const char *given = getenv("OPENBLAS_CORETYPE");
-        const char *want = NULL;
-        if (forced != NULL && forced[0] != '\0') {
+        /* A core for a wider instruction set than the CPU has would stop the program at its
+         * first product (SIGILL): OpenBLAS 0.3.21 runs a forced core unchecked. */
+        bool forced_runs = forced != NULL && forced[0] != '\0' &&
+                           (core_isa(forced) == ISA_UNKNOWN || isa == ISA_UNKNOWN ||
+                            core_isa(forced) <= isa);
+        bool given_kept = given != NULL && given[0] != '\0' &&
+                          (core_isa(given) == ISA_UNKNOWN || isa_core(isa) == NULL ||
+                           core_isa(given) == isa);
+        if (forced_runs) {
             want = forced;
             snprintf(why, sizeof why, "forced by NETSMITH_BLAS_CORE=%s", forced);
-        } else if (given != NULL && given[0] != '\0' &&
-                   (core_isa(given) == ISA_UNKNOWN || core_isa(given) >= isa ||
-                    isa_core(isa) == NULL)) {
+        } else if (forced != NULL && forced[0] != '\0') {
+            want = isa_core(isa);
+            snprintf(why, sizeof why,
+                     "NETSMITH_BLAS_CORE=%s is not used, since this CPU lacks the instructions "
+                     "its kernels need; chosen from the CPU's %s instead",
+                     forced, features);
+        } else if (given_kept) {
             snprintf(why, sizeof why, "as OPENBLAS_CORETYPE=%s says", given);
         } else if (isa_core(isa) != NULL) {
             want = isa_core(isa);
-            if (given != NULL && given[0] != '\0')
+            if (given != NULL && given[0] != '\0' && core_isa(given) < isa)
                 snprintf(why, sizeof why,
                          "OPENBLAS_CORETYPE=%s is overridden, since this CPU has %s "
                          "(NETSMITH_BLAS_CORE=%s would force it)",
                          given, features, given);
+            else if (given != NULL && given[0] != '\0')
+                snprintf(why, sizeof why,
+                         "OPENBLAS_CORETYPE=%s is overridden, since this CPU lacks the "
+                         "instructions its kernels need; chosen from the CPU's %s",
+                         given, features);
             else
                 snprintf(why, sizeof why, "chosen from the CPU's %s", features);
         } else {
@@ -219,7 +243,7 @@ static void load_openblas(void)
         blas.status = NS_ERR_UNSUPPORTED;
         return;
     }
-    adopt_openblas(lib, soname, why);
+    adopt_openblas(lib, soname, want, why);
 }
 
 /* NETSMITH_BLAS names a library with cblas_sgemm (BLIS and others) or oneDNN's dnnl_sgemm. */
@@ -241,7 +265,7 @@ static void load_named(const char *name)
         return;
     }
     if (dlsym(lib, "openblas_get_config") != NULL) {
-        adopt_openblas(lib, name, "named by NETSMITH_BLAS");
+        adopt_openblas(lib, name, NULL, "named by NETSMITH_BLAS");
         return;
     }
     const char *(*blis_version)(void) = (const char *(*)(void))sym(lib, "bli_info_get_version_str");

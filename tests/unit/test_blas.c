@@ -151,6 +151,33 @@ static void test_capable_core_kept(void **state)
     assert_non_null(strstr(out, "core Haswell: as OPENBLAS_CORETYPE=Haswell says"));
 }
 
+/* A core for an instruction set the CPU lacks would stop the program at its first product
+ * (OpenBLAS runs a forced core unchecked): netsmith refuses it and says so, whether it comes
+ * from NETSMITH_BLAS_CORE or from OPENBLAS_CORETYPE. */
+static void test_core_the_cpu_cannot_run(void **state)
+{
+    (void)state;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!cpu_has_avx2() || __builtin_cpu_supports("avx512f"))
+        skip();
+    char out[1024];
+    const char *env[] = {"NETSMITH_BLAS_CORE=SkylakeX", NULL};
+    assert_int_equal(run_child(env, out, sizeof out), 0);
+    fprintf(stderr, "  NETSMITH_BLAS_CORE=SkylakeX: %s\n", out);
+    assert_null(strstr(out, "core SkylakeX"));
+    assert_non_null(strstr(out, "NETSMITH_BLAS_CORE=SkylakeX is not used, since this CPU lacks "
+                                "the instructions its kernels need; chosen from the CPU's AVX2"));
+    const char *env2[] = {"OPENBLAS_CORETYPE=SkylakeX", NULL};
+    assert_int_equal(run_child(env2, out, sizeof out), 0);
+    fprintf(stderr, "  OPENBLAS_CORETYPE=SkylakeX: %s\n", out);
+    assert_null(strstr(out, "core SkylakeX"));
+    assert_non_null(strstr(out, "OPENBLAS_CORETYPE=SkylakeX is overridden, since this CPU lacks"));
+#else
+    skip();
+#endif
+}
+
 /* A library that cannot be loaded: no context, and the path says which and why. */
 static void test_missing_library(void **state)
 {
@@ -199,6 +226,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chosen_from_features), cmocka_unit_test(test_generic_core_overridden),
         cmocka_unit_test(test_forced_core),          cmocka_unit_test(test_capable_core_kept),
+        cmocka_unit_test(test_core_the_cpu_cannot_run),
         cmocka_unit_test(test_missing_library),      cmocka_unit_test(test_other_libraries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

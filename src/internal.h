@@ -171,6 +171,18 @@ ns_status ns__spec_clone_ctx(ns_ctx *ctx, const ns_spec *spec, ns_spec **out);
 
 /* ---- layers ------------------------------------------------------------------------- */
 
+/* Size limits of a built model, checked once at build (the shape rules and ns_model_build,
+ * with overflow-checked arithmetic), so that the kernels may count in int:
+ *   NS__MAX_VALUES  the most values one tensor may hold: a sample's input or output, a
+ *                   parameter, an activation for the largest batch, one sample's im2col
+ *                   matrix (INT_MAX: 8 GiB of floats; the kernels' counts, offsets within a
+ *                   plane and GEMM dimensions are int);
+ *   NS__MAX_AXIS    the longest a 2-D layer's geometry may be along one axis: the input, the
+ *                   padded input, the (dilated) window, the stride and the output (2^24, far
+ *                   beyond any image, so that a sum of a few of them stays in int). */
+#define NS__MAX_VALUES 2147483647 /* INT_MAX */
+#define NS__MAX_AXIS (1 << 24)
+
 #define NS__MAX_LAYER_PARAMS 2
 #define NS__MAX_LAYER_BUFFERS 2
 

@@ -194,8 +194,12 @@ typedef struct ns_build_opts {
 void ns_build_opts_default(ns_build_opts *opts, int input_size);
 
 /* Builds real layers with initialised weights (PyTorch's default distributions).
- * The spec is copied. Errors: NS_ERR_SHAPE (e.g. a layer that cannot take the input),
- * NS_ERR_INVALID (bad options), NS_ERR_NOMEM (nothing leaks). */
+ * The spec is copied. Errors: NS_ERR_SHAPE (e.g. a layer that cannot take the input, or sizes
+ * past the limits: one tensor, be it a sample's input or output, a parameter, an activation
+ * of max_batch samples or one sample's im2col matrix, holds at most 2^31 - 1 values, and a 2-D
+ * layer's input, padded input, window, stride and output are at most 2^24 along an axis; the
+ * message names the layer and the setting), NS_ERR_INVALID (bad options), NS_ERR_NOMEM
+ * (nothing leaks). */
 ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
                          ns_model **out);
 void ns_model_free(ns_model *model);

@@ -19,6 +19,11 @@ static int imin(int a, int b)
     return a < b ? a : b;
 }
 
+/* The geometry is as ns_model_build checked it (layers/layer.c): every length along an axis
+ * (input, padded input, window, stride, output) is at most NS__MAX_AXIS and a plane at most
+ * NS__MAX_VALUES, so the int sums and products below cannot overflow, and padding is at
+ * most half the kernel, so every window holds an input. */
+
 /* ---- max pooling ------------------------------------------------------------------------ */
 
 /* The output columns [*lo, *hi) whose input column ow * stride + off lies in [0, in). */
@@ -33,8 +38,9 @@ static void valid_cols(int off, int stride, int in, int out, int *lo, int *hi)
 /* One output row: windows at input rows [h0, h1). Loops run tap by tap (row-major window
  * order) with output columns innermost: those are independent, so the loop pipelines and
  * vectorises, and every update is a select rather than a branch (on real data whether an
- * element beats the running maximum is a coin flip a branch predictor loses). Returns
- * whether a NaN was seen. */
+ * element beats the running maximum is a coin flip a branch predictor loses). Taps that read
+ * only padding for every output column are skipped (they would update nothing), so a window
+ * much wider than the input costs what the input does. Returns whether a NaN was seen. */
 static int maxpool_row(float *restrict yr, int32_t *restrict ar, const float *restrict xp,
                        const ns_conv2d_geom *g, int h0, int h1)
 {
@@ -43,10 +49,13 @@ static int maxpool_row(float *restrict yr, int32_t *restrict ar, const float *re
         yr[ow] = -INFINITY;
         ar[ow] = (int32_t)(h0 * W + imax(ow * sw - pw, 0)); /* all -inf: the first input */
     }
+    /* Tap j reads input column ow * sw + j - pw: at or past W for every ow once j >= W + pw,
+     * before 0 for every ow < OW while j < pw - (OW - 1) * sw. */
+    const int j0 = imax(pw - (OW - 1) * sw, 0), j1 = imin(g->kernel[1], W + pw);
     int nan = 0;
     for (int h = h0; h < h1; h++) {
         const float *xr = xp + (size_t)h * (size_t)W;
-        for (int j = 0; j < g->kernel[1]; j++) {
+        for (int j = j0; j < j1; j++) {
             const int off = j - pw;
             int lo, hi;
             valid_cols(off, sw, W, OW, &lo, &hi);
@@ -173,7 +182,7 @@ void ns_maxpool2d_backward_set(float *dx, const float *dy, const int32_t *argmax
  * to the input itself. */
 typedef struct window {
     int h0, h1, w0, w1;
-    int divisor;
+    int64_t divisor; /* the padded window's area may pass INT_MAX (each side <= NS__MAX_AXIS) */
 } window;
 
 static window avg_window(const ns_conv2d_geom *g, int oh, int ow, int count_include_pad)
@@ -181,9 +190,10 @@ static window avg_window(const ns_conv2d_geom *g, int oh, int ow, int count_incl
     int hs = oh * g->stride[0] - g->padding[0], ws = ow * g->stride[1] - g->padding[1];
     int he = imin(hs + g->kernel[0], g->in_h + g->padding[0]);
     int we = imin(ws + g->kernel[1], g->in_w + g->padding[1]);
-    int padded = (he - hs) * (we - ws);
+    int64_t padded = (int64_t)(he - hs) * (int64_t)(we - ws);
     window win = {imax(hs, 0), imin(he, g->in_h), imax(ws, 0), imin(we, g->in_w), 0};
-    win.divisor = count_include_pad ? padded : (win.h1 - win.h0) * (win.w1 - win.w0);
+    win.divisor =
+        count_include_pad ? padded : (int64_t)(win.h1 - win.h0) * (int64_t)(win.w1 - win.w0);
     return win;
 }
 

@@ -6,7 +6,9 @@
  * model's context, the kernels split the batch (conv.c); the workers' own col and dcol are
  * their pool scratch, so the layer's scratch does not depend on the thread count. */
 #include <math.h>
+#include <stdio.h>
 
+#include "core/checked.h"
 #include "internal.h"
 
 /* Most floats one work buffer (col, and dcol) may take. A chunk of samples shares one im2col
@@ -48,14 +50,45 @@ static ns_status conv_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_
     st = ns__layer_window(ctx, l, &g);
     if (st != NS_OK)
         return st;
-    int64_t wshape[4] = {s->filters, c / s->groups, s->kernel[0], s->kernel[1]};
+    char n[48], k[48];
+    snprintf(k, sizeof k, s->kernel[0] == s->kernel[1] ? "%d" : "%dx%d", s->kernel[0],
+             s->kernel[1]);
+    int64_t wshape[4] = {s->filters, c / s->groups, s->kernel[0], s->kernel[1]}, values;
+    if (!ns__product_i64(4, wshape, &values) || values > NS__MAX_VALUES)
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (conv2d): filters %d with kernel %s over %d input "
+                         "channel%s (groups %d) make a weight of [%lld, %lld, %lld, %lld], %s "
+                         "values, more than the %d one tensor may hold; use fewer filters or a "
+                         "smaller kernel",
+                         l->index, s->filters, k, c, c == 1 ? "" : "s", s->groups,
+                         (long long)wshape[0], (long long)wshape[1], (long long)wshape[2],
+                         (long long)wshape[3], ns__product_text(n, sizeof n, 4, wshape),
+                         NS__MAX_VALUES);
+    /* One sample's im2col matrix, [C*KH*KW, OH*OW]: its rows are at most the weight's values
+     * (filters >= groups), its columns at most the output's. */
+    int64_t col[4] = {c, s->kernel[0] * (int64_t)s->kernel[1], g.out_h, g.out_w};
+    if (!ns__product_i64(4, col, &values) || values > NS__MAX_VALUES)
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (conv2d): kernel %s over %d input channel%s with a %dx%d "
+                         "output makes an im2col matrix of %s values per sample, more than the "
+                         "%d one tensor may hold; use a smaller kernel or a larger stride",
+                         l->index, k, c, c == 1 ? "" : "s", g.out_h, g.out_w,
+                         ns__product_text(n, sizeof n, 4, col), NS__MAX_VALUES);
     ns__layer_add_param_nd(l, "weight", 4, wshape);
     if (s->bias)
         ns__layer_add_param(l, "bias", 1, s->filters, 0);
     int chunk = conv_chunk(l, &g);
+    /* col (and dcol) for a chunk stay within max(one sample's, CONV_COL_BUDGET), tmp within a
+     * few weights: these cannot overflow, but are added as every size is, checked. */
+    size_t floats = ns_conv2d_col_floats(&g, chunk);
+    if (!ns__mul_size(floats, l->need_dx ? 2 : 1, &floats) ||
+        !ns__add_size(floats, ns_conv2d_tmp_floats(&g, chunk), &floats))
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (conv2d): its work buffers do not fit in memory; use a "
+                         "smaller kernel or fewer filters",
+                         l->index);
     *per_sample = 0;
-    *fixed =
-        ns_conv2d_col_floats(&g, chunk) * (l->need_dx ? 2 : 1) + ns_conv2d_tmp_floats(&g, chunk);
+    *fixed = floats;
     l->ctx = ctx;
     return NS_OK;
 }

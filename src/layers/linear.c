@@ -1,6 +1,7 @@
 /* linear: y[B,out] = x[B,in] . W[out,in]^T + b[out]  (torch.nn.Linear) */
 #include <math.h>
 
+#include "core/checked.h"
 #include "internal.h"
 
 static ns_status linear_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
@@ -13,6 +14,16 @@ static ns_status linear_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, siz
     if (l->spec.units <= 0)
         return ns_errorf(ctx, NS_ERR_SHAPE, "layers[%d] (linear): units must be positive, got %d",
                          l->index, l->spec.units);
+    int64_t wshape[2] = {l->spec.units, l->in_shape[0]}, values;
+    if (!ns__product_i64(2, wshape, &values) || values > NS__MAX_VALUES) {
+        char n[48];
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "layers[%d] (linear): units %d with %d input features make a weight of "
+                         "[%d, %d], %s values, more than the %d one tensor may hold; use fewer "
+                         "units (or fewer input features)",
+                         l->index, l->spec.units, l->in_shape[0], l->spec.units, l->in_shape[0],
+                         ns__product_text(n, sizeof n, 2, wshape), NS__MAX_VALUES);
+    }
     l->out_ndim = 1;
     l->out_shape[0] = l->spec.units;
     ns__layer_add_param(l, "weight", 2, l->spec.units, l->in_shape[0]);

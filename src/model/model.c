@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "internal.h"
 
 #define NS__DEFAULT_MAX_BATCH 256
@@ -14,6 +15,23 @@ void ns_build_opts_default(ns_build_opts *opts, int input_size)
     opts->input_ndim = 1;
     opts->input_shape[0] = input_size;
     opts->max_batch = NS__DEFAULT_MAX_BATCH;
+}
+
+/* "[13]", "[3, 4, 5]" */
+static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
+{
+    snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%d", i ? ", " : "", shape[i]);
+    snprintf(buf + strlen(buf), cap - strlen(buf), "]");
+    return buf;
+}
+
+/* shape's values as the factors of ns__product_text */
+static void shape_factors(int ndim, const int *shape, int64_t *f)
+{
+    for (int i = 0; i < ndim; i++)
+        f[i] = shape[i];
 }
 
 static ns_status check_opts(ns_ctx *ctx, const ns_build_opts *o)
@@ -30,15 +48,42 @@ static ns_status check_opts(ns_ctx *ctx, const ns_build_opts *o)
     if (o->max_batch < 0 || o->output_size < 0)
         return ns_errorf(ctx, NS_ERR_INVALID, "build: max_batch and output_size must not be "
                                               "negative");
+    int64_t n;
+    if (!ns__numel_i64(o->input_ndim, o->input_shape, &n) || n > NS__MAX_VALUES) {
+        char shape[96], count[48];
+        int64_t f[NS_MAX_DIMS];
+        shape_factors(o->input_ndim, o->input_shape, f);
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "build: the input %s has %s values per sample, more than the %d one "
+                         "tensor may hold; use smaller samples",
+                         shape_text(shape, sizeof shape, o->input_ndim, o->input_shape),
+                         ns__product_text(count, sizeof count, o->input_ndim, f), NS__MAX_VALUES);
+    }
     return NS_OK;
 }
 
+/* The number of values of a shape that the checks above and the shape rules bounded. */
 static int shape_size(int ndim, const int *shape)
 {
-    int n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= shape[i];
-    return n;
+    int64_t n = 0;
+    bool ok = ns__numel_i64(ndim, shape, &n);
+    NS_ASSERT(ok && n > 0 && n <= NS__MAX_VALUES);
+    return (int)n;
+}
+
+/* What makes a layer's output large, for "use ... (or a smaller batch size)". */
+static const char *size_hint(ns_layer_kind kind)
+{
+    switch (kind) {
+    case NS_LAYER_LINEAR:
+        return "fewer units";
+    case NS_LAYER_CONV2D:
+        return "fewer filters or a larger stride";
+    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
+        return "a smaller output_size";
+    default:
+        return "smaller layers before it";
+    }
 }
 
 /* Checks the spec's optional "input" against the data's shape. */
@@ -93,6 +138,14 @@ static bool relu_shares_dx(const ns_model *m, int i)
     return relu_shares_y(m, i) && i + 1 < m->n_layers;
 }
 
+/* *bytes += the arena bytes of n floats (ns_arena_plan_floats); false on overflow. */
+static bool arena_add(size_t *bytes, size_t n)
+{
+    if (n > (SIZE_MAX - 63) / sizeof(float))
+        return false;
+    return ns__add_size(*bytes, ns_arena_plan_floats(n), bytes);
+}
+
 /* Sets up every layer's shapes and slots; returns the arena size in bytes. */
 static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
 {
@@ -102,6 +155,19 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
     memcpy(shape, m->opts.input_shape, sizeof shape);
     size_t B = (size_t)m->opts.max_batch;
     *arena_bytes = 0;
+    /* Every activation holds max_batch samples: the input's (the first layer's x, and its dx)
+     * too. Sizes per sample are at most NS__MAX_VALUES (check_opts, the shape rules), so
+     * these products fit int64. */
+    int64_t batch_values = (int64_t)B * shape_size(ndim, shape);
+    if (batch_values > NS__MAX_VALUES) {
+        char text[96];
+        return ns_errorf(ctx, NS_ERR_SHAPE,
+                         "build: the input %s has %d values per sample, %lld for a batch of %d, "
+                         "more than the %d one tensor may hold; use smaller samples or a smaller "
+                         "batch size",
+                         shape_text(text, sizeof text, ndim, shape), shape_size(ndim, shape),
+                         (long long)batch_values, m->opts.max_batch, NS__MAX_VALUES);
+    }
     for (int i = 0; i < m->n_layers; i++) {
         ns__layer *l = &m->layers[i];
         l->type = ns__layer_type_get(l->spec.kind);
@@ -118,22 +184,54 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         ns_status st = l->type->setup(ctx, l, &per_sample, &fixed);
         if (st != NS_OK)
             return st;
-        l->out_size = shape_size(l->out_ndim, l->out_shape);
-        if (l->out_size <= 0)
+        const char *name = ns_layer_kind_name(l->spec.kind);
+        char text[96], count[48];
+        int64_t out_values, f[NS_MAX_DIMS];
+        bool fits = ns__numel_i64(l->out_ndim, l->out_shape, &out_values);
+        if (fits && out_values <= 0)
             return ns_errorf(ctx, NS_ERR_SHAPE, "layers[%d] (%s): produces an empty output", i,
-                             ns_layer_kind_name(l->spec.kind));
+                             name);
+        if (!fits || out_values > NS__MAX_VALUES) {
+            shape_factors(l->out_ndim, l->out_shape, f);
+            return ns_errorf(ctx, NS_ERR_SHAPE,
+                             "layers[%d] (%s): its output %s has %s values per sample, more than "
+                             "the %d one tensor may hold; use smaller layers",
+                             i, name, shape_text(text, sizeof text, l->out_ndim, l->out_shape),
+                             ns__product_text(count, sizeof count, l->out_ndim, f), NS__MAX_VALUES);
+        }
+        l->out_size = (int)out_values;
+        batch_values = (int64_t)B * out_values;
+        if (batch_values > NS__MAX_VALUES)
+            return ns_errorf(ctx, NS_ERR_SHAPE,
+                             "layers[%d] (%s): its output %s has %d values per sample, %lld for "
+                             "a batch of %d, more than the %d one tensor may hold; use %s (or a "
+                             "smaller batch size)",
+                             i, name, shape_text(text, sizeof text, l->out_ndim, l->out_shape),
+                             l->out_size, (long long)batch_values, m->opts.max_batch,
+                             NS__MAX_VALUES, size_hint(l->spec.kind));
+        /* Each tensor, activation and scratch is now bounded (the layer's setup bounded its
+         * own), so none of the sums below can overflow; they are checked all the same, as
+         * every size is. */
+        bool ok = true;
         for (int p = 0; p < l->n_params; p++)
-            m->n_params += l->params[p].numel;
+            ok = ok && ns__add_size(m->n_params, l->params[p].numel, &m->n_params);
         for (int b = 0; b < l->n_buffers; b++)
-            m->n_buffers += l->buffers[b].numel;
+            ok = ok && ns__add_size(m->n_buffers, l->buffers[b].numel, &m->n_buffers);
         bool need_dx = l->need_dx;
-        if (!relu_shares_y(m, i))
-            *arena_bytes += ns_arena_plan_floats(B * (size_t)l->out_size);
-        if (need_dx && !relu_shares_dx(m, i))
-            *arena_bytes += ns_arena_plan_floats(B * (size_t)l->in_size);
-        if (per_sample * B + fixed > 0)
-            *arena_bytes += ns_arena_plan_floats(per_sample * B + fixed);
-        l->scratch = (float *)(uintptr_t)(per_sample * B + fixed); /* size, until carved */
+        size_t scratch = 0;
+        ok = ok && ns__mul_size(per_sample, B, &scratch) && ns__add_size(scratch, fixed, &scratch);
+        if (ok && !relu_shares_y(m, i))
+            ok = arena_add(arena_bytes, B * (size_t)l->out_size);
+        if (ok && need_dx && !relu_shares_dx(m, i))
+            ok = arena_add(arena_bytes, B * (size_t)l->in_size);
+        if (ok && scratch > 0)
+            ok = arena_add(arena_bytes, scratch);
+        if (!ok)
+            return ns_errorf(ctx, NS_ERR_SHAPE,
+                             "layers[%d] (%s): the model's memory for a batch of %d does not fit "
+                             "in the address space; use a smaller batch size or smaller layers",
+                             i, name, m->opts.max_batch);
+        l->scratch = (float *)(uintptr_t)scratch; /* size, until carved */
         l->dx = need_dx ? (float *)(uintptr_t)1 : NULL;
         ndim = l->out_ndim;
         memcpy(shape, l->out_shape, sizeof shape);
@@ -221,12 +319,20 @@ ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *
     m->grads = ns_calloc(ctx, m->n_params ? m->n_params : 1, sizeof(float));
     m->buffers = ns_calloc(ctx, m->n_buffers ? m->n_buffers : 1, sizeof(float));
     if (m->params == NULL || m->grads == NULL || m->buffers == NULL) {
-        st = NS_ERR_NOMEM;
+        st = ns_errorf(ctx, NS_ERR_NOMEM,
+                       "build: out of memory for the model's %zu parameters (%zu MiB, and as "
+                       "much for their gradients); use smaller layers",
+                       m->n_params, (m->n_params * sizeof(float)) >> 20);
         goto fail;
     }
     st = ns_arena_init(ctx, &m->arena, arena_bytes);
-    if (st != NS_OK)
+    if (st != NS_OK) {
+        st = ns_errorf(ctx, st,
+                       "build: out of memory for the activations of a batch of %d (%zu MiB); use "
+                       "a smaller batch size or smaller layers",
+                       m->opts.max_batch, arena_bytes >> 20);
         goto fail;
+    }
     carve(m);
     for (int i = 0; i < n; i++) {
         ns__layer *l = &m->layers[i];

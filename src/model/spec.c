@@ -776,14 +776,21 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
                             "padding \"same\" needs stride 1 (as in PyTorch); give the padding "
                             "as numbers for a strided convolution");
             for (int d = 0; d < 2; d++) {
-                int total = ls->dilation[d] * (ls->kernel[d] - 1);
+                /* In 64 bits: each factor may be as large as an int. */
+                int64_t total = (int64_t)ls->dilation[d] * (int64_t)(ls->kernel[d] - 1);
                 if (total % 2 != 0)
                     return fail(ps, sub,
-                                "padding \"same\" with kernel %d (dilation %d) needs %d padding, "
-                                "which cannot be split evenly between the two sides; use an odd "
-                                "kernel or give the padding as numbers",
-                                ls->kernel[d], ls->dilation[d], total);
-                ls->padding[d] = total / 2;
+                                "padding \"same\" with kernel %d (dilation %d) needs %lld "
+                                "padding, which cannot be split evenly between the two sides; use "
+                                "an odd kernel or give the padding as numbers",
+                                ls->kernel[d], ls->dilation[d], (long long)total);
+                if (total / 2 > INT_MAX)
+                    return fail(ps, sub,
+                                "padding \"same\" with kernel %d (dilation %d) needs %lld padding "
+                                "on each side, more than a setting can hold (%d); use a smaller "
+                                "kernel or dilation",
+                                ls->kernel[d], ls->dilation[d], (long long)(total / 2), INT_MAX);
+                ls->padding[d] = (int)(total / 2);
             }
         }
         if (ls->filters % ls->groups != 0)
@@ -794,7 +801,8 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
     if (ls->kind == NS_LAYER_MAXPOOL2D || ls->kind == NS_LAYER_AVGPOOL2D) {
         if (!(given & SET_BIT(NS__SETTING_STRIDE))) /* PyTorch: stride=None is the kernel */
             memcpy(ls->stride, ls->kernel, sizeof ls->stride);
-        if (2 * ls->padding[0] > ls->kernel[0] || 2 * ls->padding[1] > ls->kernel[1]) {
+        /* padding > kernel / 2 is 2 * padding > kernel without overflowing an int */
+        if (ls->padding[0] > ls->kernel[0] / 2 || ls->padding[1] > ls->kernel[1] / 2) {
             char p[32], k[32], most[32];
             int half[2] = {ls->kernel[0] / 2, ls->kernel[1] / 2};
             return fail(ps, join(sub, sizeof sub, path, "padding"),

@@ -277,7 +277,7 @@ static ns_status window_check(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g
 {
     const ns_layer_spec *s = &l->spec;
     const char *name = ns_layer_kind_name(s->kind);
-    int64_t out[2];
+    int64_t out[2] = {0, 0};
     char k[48], p[48], st[48], d[48], n[48];
     if (is_adaptive(s)) {
         for (int i = 0; i < 2; i++)
@@ -294,7 +294,7 @@ static ns_status window_check(ns_ctx *ctx, const ns__layer *l, ns_conv2d_geom *g
     int64_t oc = s->kind == NS_LAYER_CONV2D ? s->filters : l->in_shape[0];
     int64_t shape[3] = {oc, out[0], out[1]}, values;
     if (!ns__product_i64(3, shape, &values) || values > NS__MAX_VALUES) {
-        char what[192], fix[96];
+        char what[320], fix[96];
         if (s->kind == NS_LAYER_CONV2D) {
             snprintf(what, sizeof what,
                      "filters %d with kernel %s, stride %s, padding %s and dilation %s make",

@@ -35,22 +35,6 @@ static bool parse_hidden(const char *text, json_t *list)
     }
 }
 
-/* Writes text to path (replacing it); false with errno set on failure. */
-static bool write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    bool ok = fputs(text, f) >= 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    errno = err;
-    return ok;
-}
-
 /* Sets key to a copy of the flag's string value when it was given. */
 static void set_string(json_t *spec, const cli_args *a, const char *flag, const char *key)
 {
@@ -184,9 +168,8 @@ int cmd_define(int argc, char **argv)
     const char *path = cli_get(&a, "--output");
     if (path == NULL) {
         fputs(canonical, stdout);
-    } else if (!write_text(path, canonical)) {
-        cli_error("define", "%s: cannot write: %s", path, strerror(errno));
-        rc = CLI_ERROR;
+    } else if (ns_write_file(ctx, path, canonical, strlen(canonical)) != NS_OK) {
+        rc = cli_fail("define", ctx); /* atomic: a failed write leaves no part of a spec */
     }
 out:
     if (spec != NULL)

@@ -80,7 +80,7 @@ int cmd_predict(int argc, char **argv)
     memset(&info, 0, sizeof info);
     ns_dataset *data = NULL, *test = NULL;
     float *out = NULL, *probs = NULL;
-    FILE *f = NULL;
+    ns_file_writer *w = NULL;
     if (ns_ctx_new(NULL, &ctx) != NS_OK) {
         cli_error("predict", "out of memory");
         return CLI_ERROR;
@@ -115,26 +115,29 @@ int cmd_predict(int argc, char **argv)
         goto out;
     }
     const char *path = cli_get(&a, "--output");
-    f = path ? fopen(path, "w") : stdout;
-    if (f == NULL) {
-        cli_error("predict", "%s: cannot write: %s", path, strerror(errno));
-        goto out;
-    }
-    ns_fit_write_predictions(f, &info, ds, rows, k, out, probs);
-    bool bad = ferror(f) != 0;
-    bad = (path ? fclose(f) != 0 : fflush(f) != 0) || bad;
-    f = NULL;
-    if (bad) {
-        cli_error("predict", "%s: cannot write: %s", path ? path : "standard output",
-                  strerror(errno));
-        goto out;
+    if (path != NULL) {
+        /* atomic: a failed write leaves the old file (or none), never a part of the rows */
+        if (ns_file_writer_open(ctx, path, &w) != NS_OK) {
+            rc = cli_fail("predict", ctx);
+            goto out;
+        }
+        ns_fit_write_predictions(ns_file_writer_stream(w), &info, ds, rows, k, out, probs);
+        if (ns_file_writer_commit(w) != NS_OK) {
+            rc = cli_fail("predict", ctx);
+            goto out;
+        }
+    } else {
+        ns_fit_write_predictions(stdout, &info, ds, rows, k, out, probs);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            cli_error("predict", "standard output: cannot write: %s", strerror(errno));
+            goto out;
+        }
     }
     if (path != NULL && !cli_has(&a, "--quiet"))
         fprintf(stderr, "wrote %lld predictions to %s\n", (long long)rows, path);
     rc = CLI_OK;
 out:
-    if (f != NULL && f != stdout)
-        fclose(f);
+    ns_file_writer_close(w);
     ns_dealloc(ctx, out);
     ns_dealloc(ctx, probs);
     ns_dataset_free(data);

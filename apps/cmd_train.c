@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,12 +23,24 @@ static const char about[] =
 
 /* ---- progress output ------------------------------------------------------------------------ */
 
+/* metrics.csv: its rows are kept here and the whole file is rewritten atomically after an
+ * epoch, at most once a CSV_EVERY seconds (and after the last epoch), so a reader sees whole
+ * rows at most that far behind, a kill leaves the last whole file, and runs of many short
+ * epochs do not spend their time in fsync. */
+#define CSV_EVERY 1.0
+
 typedef struct progress_view {
     bool tty, quiet;
     int64_t batches;
     double last_draw;
-    FILE *csv;
     int seed_index, n_seeds;
+    ns_ctx *ctx;
+    char csv_path[4200]; /* "" when no metrics.csv is kept */
+    char *csv;           /* the file's text (malloc'ed) */
+    size_t csv_len, csv_cap;
+    bool csv_dirty;      /* rows not written yet */
+    double csv_written;  /* when it was last written (mono) */
+    char csv_error[1100]; /* why writing it failed ("" while it has not) */
 } progress_view;
 
 static double mono(void)
@@ -35,6 +48,52 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Appends a formatted piece to the CSV text; false when out of memory. */
+static bool csv_add(progress_view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool csv_add(progress_view *v, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(v->csv ? v->csv + v->csv_len : NULL, v->csv ? v->csv_cap - v->csv_len : 0,
+                          fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return false;
+        if (v->csv != NULL && v->csv_len + (size_t)n < v->csv_cap) {
+            v->csv_len += (size_t)n;
+            v->csv_dirty = true;
+            return true;
+        }
+        size_t cap = v->csv_cap ? 2 * v->csv_cap : 4096;
+        while (cap <= v->csv_len + (size_t)n)
+            cap *= 2;
+        char *grown = realloc(v->csv, cap);
+        if (grown == NULL)
+            return false;
+        v->csv = grown;
+        v->csv_cap = cap;
+    }
+}
+
+/* Writes metrics.csv (whole, atomically) when rows are waiting and CSV_EVERY has passed or
+ * force is set. False after a failure, whose message is kept in csv_error. */
+static bool csv_write(progress_view *v, bool force)
+{
+    if (v->csv_path[0] == '\0' || v->csv_error[0] != '\0')
+        return v->csv_error[0] == '\0';
+    double now = mono();
+    if (!v->csv_dirty || (!force && now - v->csv_written < CSV_EVERY))
+        return true;
+    if (ns_write_file(v->ctx, v->csv_path, v->csv, v->csv_len) != NS_OK) {
+        snprintf(v->csv_error, sizeof v->csv_error, "%s", ns_errmsg(v->ctx));
+        return false;
+    }
+    v->csv_dirty = false;
+    v->csv_written = now;
+    return true;
 }
 
 static bool on_batch(void *ud, ns_trainer *t, const ns_batch *b, double loss)
@@ -64,17 +123,21 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
     progress_view *v = ud;
     (void)t;
     bool cls = r->train.is_classification;
-    if (v->csv != NULL) {
-        fprintf(v->csv, "%d,%lld,%.9g,%.9g,%.9g,%lld,%.9g", r->epoch + 1, (long long)r->step,
-                r->lr, r->seconds, r->train.loss, (long long)r->train.n,
-                cls ? r->train.accuracy : r->train.rmse);
-        if (r->has_val)
-            fprintf(v->csv, ",%.9g,%.9g,%.9g,%.9g\n", r->val.loss,
-                    cls ? r->val.accuracy : r->val.rmse, cls ? r->val.f1_macro : r->val.mae,
-                    cls ? (double)NAN : r->val.r2);
-        else
-            fprintf(v->csv, ",,,,\n");
-        fflush(v->csv);
+    if (v->csv_path[0] != '\0') {
+        bool ok = csv_add(v, "%d,%lld,%.9g,%.9g,%.9g,%lld,%.9g", r->epoch + 1,
+                          (long long)r->step, r->lr, r->seconds, r->train.loss,
+                          (long long)r->train.n, cls ? r->train.accuracy : r->train.rmse);
+        if (ok && r->has_val)
+            ok = csv_add(v, ",%.9g,%.9g,%.9g,%.9g\n", r->val.loss,
+                         cls ? r->val.accuracy : r->val.rmse, cls ? r->val.f1_macro : r->val.mae,
+                         cls ? (double)NAN : r->val.r2);
+        else if (ok)
+            ok = csv_add(v, ",,,,\n");
+        if (!ok && v->csv_error[0] == '\0')
+            snprintf(v->csv_error, sizeof v->csv_error, "%.1000s: out of memory", v->csv_path);
+        /* a run directory that cannot be written stops the run: its record would be lost */
+        if (!ok || !csv_write(v, r->epoch + 1 == r->epochs))
+            return false;
     }
     if (v->quiet)
         return true;
@@ -96,8 +159,10 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 
 /* ---- the run directory ------------------------------------------------------------------------- */
 
-/* threads: the context's count; recorded for the timings, the results do not depend on it */
-static void write_settings(const train_job *job, const char *dir, uint64_t seed, int threads)
+/* threads: the context's count; recorded for the timings, the results do not depend on it.
+ * Written atomically; errors on ctx. */
+static ns_status write_settings(ns_ctx *ctx, const train_job *job, const char *dir,
+                                uint64_t seed, int threads)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/settings.json", dir);
@@ -112,9 +177,9 @@ static void write_settings(const train_job *job, const char *dir, uint64_t seed,
         ns_norm_kind_name(o->normalize), "schedule", ns_sched_kind_name(o->sched.kind),
         "early_stop_patience", o->early.patience, "monitor", o->early.monitor, "clip_norm",
         o->clip.max_norm, "threads", threads, "netsmith", ns_version());
-    if (j != NULL)
-        json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    ns_status st = ns_write_json(ctx, path, j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
+    return st;
 }
 
 /* ---- one training run ------------------------------------------------------------------------- */
@@ -162,19 +227,28 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
     else
         snprintf(dir, sizeof dir, "%s", job->run_dir);
     progress_view view = {.tty = isatty(2) != 0, .quiet = job->quiet || job->json,
-                          .seed_index = seed_index, .n_seeds = job->n_seeds};
-    if (ns_make_dirs(ctx, dir) == NS_OK) {
-        write_settings(job, dir, seed, ns_ctx_threads(ctx));
-        char path[4200];
-        snprintf(path, sizeof path, "%s/metrics.csv", dir);
-        view.csv = fopen(path, "w");
-        if (view.csv)
-            fprintf(view.csv, "epoch,step,lr,seconds,loss,n,%s,val_loss,val_%s,val_%s,val_r2\n",
-                    ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? "accuracy" : "rmse",
-                    ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? "accuracy" : "rmse",
-                    ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? "f1_macro" : "mae");
-    } else {
+                          .seed_index = seed_index, .n_seeds = job->n_seeds, .ctx = ctx};
+    /* The record starts whole or not at all: settings.json, then metrics.csv with its header
+     * (a run that cannot write them does not train). */
+    st = ns_make_dirs(ctx, dir);
+    if (st == NS_OK)
+        st = write_settings(ctx, job, dir, seed, ns_ctx_threads(ctx));
+    if (st != NS_OK) {
         rc = cli_fail("train", ctx);
+        goto done;
+    }
+    snprintf(view.csv_path, sizeof view.csv_path, "%s/metrics.csv", dir);
+    bool cls_data = ns_dataset_task(data) == NS_TASK_CLASSIFICATION;
+    if (!csv_add(&view, "epoch,step,lr,seconds,loss,n,%s,val_loss,val_%s,val_%s,val_r2\n",
+                 cls_data ? "accuracy" : "rmse", cls_data ? "accuracy" : "rmse",
+                 cls_data ? "f1_macro" : "mae")) {
+        cli_error("train", "out of memory");
+        rc = CLI_ERROR;
+        goto done;
+    }
+    if (!csv_write(&view, true)) {
+        cli_error("train", "%s", view.csv_error);
+        rc = CLI_ERROR;
         goto done;
     }
     if (!view.quiet)
@@ -184,6 +258,13 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
 
     ns_fit_options fo = job->fit;
     fo.seed = seed;
+    /* Seeds run one after another: each has its own checkpoints (and resumes from them). */
+    char ckpt_dir[4200];
+    if (fo.checkpoint_dir != NULL && job->n_seeds > 1) {
+        snprintf(ckpt_dir, sizeof ckpt_dir, "%s/seed-%llu", fo.checkpoint_dir,
+                 (unsigned long long)seed);
+        fo.checkpoint_dir = ckpt_dir;
+    }
     ns_train_callbacks cb = {on_batch, on_epoch, &view};
     ns_fit_result res;
     int64_t bs = fo.batch_size > 0 ? fo.batch_size : ns_spec_training(spec)->batch_size;
@@ -193,6 +274,14 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
         fputc('\n', stderr);
     if (st != NS_OK && res.model == NULL) {
         rc = cli_fail("train", ctx);
+        csv_write(&view, true); /* the epochs run so far, for the record */
+        goto done;
+    }
+    if (!csv_write(&view, true)) { /* stopped the run when an epoch's write failed */
+        cli_error("train", "%s; the run stopped after epoch %d and wrote no model",
+                  view.csv_error, res.epochs_run);
+        ns_fit_result_free(ctx, &res);
+        rc = CLI_ERROR;
         goto done;
     }
     if (st != NS_OK) {
@@ -232,8 +321,7 @@ static int train_once(ns_ctx *ctx, train_job *job, const ns_spec *spec, ns_model
     ns_model_info_deinit(ctx, &info);
     ns_fit_result_free(ctx, &res);
 done:
-    if (view.csv)
-        fclose(view.csv);
+    free(view.csv);
     ns_dataset_free(tr);
     ns_dataset_free(va);
     ns_dataset_free(te);
@@ -298,6 +386,41 @@ static void report(const train_job *job, const run_out *runs, int n)
     }
     if (job->json)
         printf("}\n");
+}
+
+/* Makes a new run directory runs/<time>-<data> (with -2, -3, ... when that one exists, as
+ * for two runs started in the same second) into buf. CLI_OK, or CLI_ERROR after a message. */
+static int claim_run_dir(ns_ctx *ctx, const char *data_name, char *buf, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    if (ns_make_dirs(ctx, "runs") != NS_OK)
+        return cli_fail("train", ctx);
+    for (int k = 1; k <= 100; k++) {
+        int n = k == 1 ? snprintf(buf, cap, "runs/%s-%s", stamp, data_name)
+                       : snprintf(buf, cap, "runs/%s-%s-%d", stamp, data_name, k);
+        if (n < 0 || (size_t)n >= cap) {
+            cli_error("train", "the run directory name for '%s' is too long; give --run-dir",
+                      data_name);
+            return CLI_ERROR;
+        }
+        for (char *p = buf + 5; *p; p++)
+            if (*p == '/' || *p == ' ')
+                *p = '_';
+        if (mkdir(buf, 0777) == 0)
+            return CLI_OK;
+        if (errno != EEXIST) {
+            cli_error("train", "cannot create the run directory %s: %s; give --run-dir", buf,
+                      strerror(errno));
+            return CLI_ERROR;
+        }
+    }
+    cli_error("train", "runs/%s-%s and 99 more run directories exist already; give --run-dir",
+              stamp, data_name);
+    return CLI_ERROR;
 }
 
 /* ---- the command -------------------------------------------------------------------------------------- */
@@ -447,6 +570,7 @@ int cmd_train(int argc, char **argv)
     ns_dataset *data = NULL, *test = NULL;
     run_out runs[JOB_MAX_SEEDS];
     char run_dir[512];
+    ns_dir_lock *run_lock = NULL;
     if (ns_ctx_new(NULL, &ctx) != NS_OK)
         goto out;
     if ((rc = cli_threads(&a, job.threads, ctx)) != CLI_OK)
@@ -488,17 +612,16 @@ int cmd_train(int argc, char **argv)
     }
     if (start != NULL && start_info.norm.kind != NS_NORM_NONE && !cli_has(&a, "--normalize"))
         job.fit.normalize = start_info.norm.kind;
-    if (job.run_dir == NULL) {
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        char stamp[32];
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-        snprintf(run_dir, sizeof run_dir, "runs/%s-%s", stamp, ns_dataset_name(data));
-        for (char *p = run_dir + 5; *p; p++)
-            if (*p == '/' || *p == ' ')
-                *p = '_';
+    if (job.run_dir == NULL && (rc = claim_run_dir(ctx, ns_dataset_name(data), run_dir,
+                                                   sizeof run_dir)) != CLI_OK)
+        goto cleanup;
+    if (job.run_dir == NULL)
         job.run_dir = run_dir;
+    /* The run directory is this command's until it ends (every seed's record is in it). */
+    if (ns_dir_lock_open(ctx, job.run_dir, "run", "wait for it to finish, or use another --run-dir",
+                         &run_lock) != NS_OK) {
+        rc = cli_fail("train", ctx);
+        goto cleanup;
     }
     rc = CLI_OK;
     for (int i = 0; i < job.n_seeds && rc == CLI_OK; i++)
@@ -509,6 +632,7 @@ int cmd_train(int argc, char **argv)
     if (rc == CLI_OK && !job.quiet && !job.json)
         fprintf(stderr, "run recorded in %s\n", job.run_dir);
 cleanup:
+    ns_dir_lock_close(run_lock);
     ns_dataset_free(data);
     ns_dataset_free(test);
     ns_model_info_deinit(ctx, &start_info);

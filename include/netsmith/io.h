@@ -1,6 +1,9 @@
-/* netsmith io: safetensors files (read, validate, write atomically) and model files. */
+/* netsmith io: safetensors files (read, validate, write atomically), model files, atomic
+ * writes of any file, and locks on the directories a process owns while it runs. */
 #ifndef NETSMITH_IO_H
 #define NETSMITH_IO_H
+
+#include <stdio.h>
 
 #include "netsmith/core.h"
 #include "netsmith/model.h"
@@ -97,20 +100,83 @@ const ns_st_meta *ns_st_meta_get(const ns_st_file *f, int i);
 /* NULL if absent. */
 const char *ns_st_meta_find(const ns_st_file *f, const char *key);
 
-/* Writes tensors (in the given order, data packed back to back) and metadata to path:
- * written to PATH.tmp, flushed, fsync'ed, renamed over path, and the directory synced.
+/* Writes tensors (in the given order, data packed back to back) and metadata to path,
+ * atomically (ns_file_writer: a temporary file of its own beside path, flushed, fsync'ed,
+ * renamed over path, and the directory synced).
  * "__metadata__" comes first when n_meta > 0; the header is space-padded so the data starts
  * 8-byte aligned. Tensor names must be unique, valid UTF-8 and not "__metadata__", metadata
  * keys unique and keys and values valid UTF-8, and nbytes must match shape x dtype: else
  * NS_ERR_INVALID naming the tensor, and nothing is written. A failed write is NS_ERR_IO naming
- * the path and removes PATH.tmp; when only the final directory sync fails, the new file is
- * already in place and the message says so. */
+ * the path and the system error, removes the temporary file and leaves an old file at path
+ * as it was; when only the final directory sync fails, the new file is already in place and
+ * the message says so. */
 ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
                       const ns_st_meta *meta, int n_meta);
 /* The same into a buffer allocated with the context's hooks (*out, *len). */
 ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n,
                           const ns_st_meta *meta, int n_meta, unsigned char **out,
                           size_t *len);
+
+/* ---- atomic file writes -------------------------------------------------------------- */
+
+/* A file being written atomically: every byte goes into a temporary file of its own in the
+ * target's directory, and only a commit puts it in place. A reader, or a crash or kill at
+ * any instant, sees the old file (or none) or the whole new one, never a part. The
+ * temporary file "DIR/.BASE.<16 random hex digits>.tmp" is made exclusively (O_CREAT |
+ * O_EXCL | O_NOFOLLOW), so nothing planted at its name (a symbolic link, a file) is ever
+ * followed or written into: a name taken is skipped for another. It gets the permissions a
+ * new file would (0666 less the umask). One writer belongs to one thread. */
+typedef struct ns_file_writer ns_file_writer;
+
+/* Makes the temporary file for path (the directory must exist; ns_make_parent_dirs makes
+ * it). Errors: NS_ERR_IO naming path, the directory and the system error (no directory, no
+ * permission, no free name after many tries); NS_ERR_NOMEM. On success *out is owned by the
+ * caller (ns_file_writer_close); on failure it is NULL and nothing is left behind. */
+ns_status ns_file_writer_open(ns_ctx *ctx, const char *path, ns_file_writer **out);
+/* The stream to write into (binary; do not fclose it). Valid until commit or close. */
+FILE *ns_file_writer_stream(ns_file_writer *w);
+/* Puts the file in place: flushes and checks the stream (any earlier failed write counts),
+ * fsyncs and closes the file, renames it over path and fsyncs the directory. Errors:
+ * NS_ERR_IO naming path, the step and the system error (a full disk, a file size limit:
+ * "No space left on device", "File too large"); the temporary file is then removed and an old
+ * file at path is left as it was, except when only the directory sync failed: the new file
+ * is then in place and the message says so. Call it once; close the writer either way. */
+ns_status ns_file_writer_commit(ns_file_writer *w);
+/* Frees the writer; a writer not committed is abandoned (its temporary file removed, path
+ * untouched). NULL is a no-op. */
+void ns_file_writer_close(ns_file_writer *w);
+
+/* Writes len bytes (data may be NULL when len is 0) to path atomically, as above. */
+ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len);
+/* Writes a JSON value (jansson's json_t) to path atomically, dumped with jansson's flags (as
+ * json_dump_file would, which is not atomic). NULL json is NS_ERR_NOMEM naming path (for
+ * the result of a json_pack that ran out of memory). */
+struct json_t;
+ns_status ns_write_json(ns_ctx *ctx, const char *path, const struct json_t *json, size_t flags);
+
+/* ---- directory locks ---------------------------------------------------------------------- */
+
+/* A directory one process owns while it runs (a checkpoint, run or state directory): an
+ * exclusive flock on DIR/.netsmith-ROLE.lock, which holds the holder's pid and command line.
+ * The kernel releases it when the holder exits, however it ends (a kill -9 too), so a lock
+ * file left behind never blocks; only a live holder does. The lock belongs to the open file,
+ * so a second lock of the same directory and role fails also within one process. Locks of
+ * other roles on the same directory are independent (a run directory may also be the
+ * checkpoint directory). Not for network file systems without flock. */
+typedef struct ns_dir_lock ns_dir_lock;
+
+/* Creates dir (and its parents) if needed and locks it for role (a word: "checkpoint",
+ * "run", "state"; the lock file's name and the message say it). When another process (or
+ * another lock in this one) holds it: NS_ERR_STATE "DIR: the ROLE directory is in use by
+ * process PID (COMMAND); FIX", where fix says what to do instead (e.g. "wait for it to
+ * finish, or use another checkpoint directory"). Errors: NS_ERR_IO naming the directory or
+ * the lock file (a symbolic link, a hard link or a special file at the lock file's name is
+ * refused, never followed or truncated); NS_ERR_NOMEM. On success *out is owned by the
+ * caller (ns_dir_lock_close); on failure NULL. Thread safety: as any call on ctx. */
+ns_status ns_dir_lock_open(ns_ctx *ctx, const char *dir, const char *role, const char *fix,
+                           ns_dir_lock **out);
+/* Releases the lock (the lock file stays, emptied) and frees it. NULL is a no-op. */
+void ns_dir_lock_close(ns_dir_lock *lock);
 
 /* ---- model files ---------------------------------------------------------------------- */
 

@@ -1,15 +1,14 @@
 /* safetensors files (https://github.com/huggingface/safetensors): a validating reader, an
- * atomic writer, the dtype table, and ns_read_file. Layout: u64 little-endian header length N,
- * N bytes of JSON header (space-padded), then the byte buffer the data_offsets point into. */
+ * atomic writer (over ns_file_writer), the dtype table, and ns_read_file. Layout: u64
+ * little-endian header length N, N bytes of JSON header (space-padded), then the byte buffer
+ * the data_offsets point into. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -923,29 +922,6 @@ ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n, const
     return NS_OK;
 }
 
-/* fsync of the directory holding path, so that the rename itself survives a crash. */
-static int sync_parent_dir(const char *path, char *scratch)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        strcpy(scratch, ".");
-    } else if (slash == path) {
-        strcpy(scratch, "/");
-    } else {
-        memcpy(scratch, path, (size_t)(slash - path));
-        scratch[slash - path] = '\0';
-    }
-    int fd = open(scratch, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    /* Some file systems cannot sync a directory (EINVAL); there is nothing more to do there. */
-    int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : -1;
-    int err = errno;
-    close(fd);
-    errno = err;
-    return rc;
-}
-
 ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
                       const ns_st_meta *meta, int n_meta)
 {
@@ -957,57 +933,24 @@ ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors
         st = build_header(ctx, path, tensors, n, meta, n_meta, 0, &hdr, &hdr_len);
     if (st != NS_OK)
         return st;
-    size_t plen = strlen(path);
-    char *tmp = ns_alloc(ctx, plen + sizeof ".tmp");
-    if (tmp == NULL) {
-        ns_dealloc(ctx, hdr);
-        return NS_ERR_NOMEM;
+    /* Written beside the target and renamed over it, so a reader never sees half a file and
+     * a crash leaves either the old file or the new one. */
+    ns_file_writer *w = NULL;
+    st = ns_file_writer_open(ctx, path, &w);
+    if (st == NS_OK) {
+        FILE *fp = ns_file_writer_stream(w);
+        bool ok = fwrite(hdr, 1, hdr_len, fp) == hdr_len;
+        for (int i = 0; ok && i < n; i++)
+            ok = tensors[i].nbytes == 0 ||
+                 fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
+        if (!ok)
+            st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot write the temporary file: %s; the file "
+                                           "is unchanged",
+                           path, strerror(errno));
+        else
+            st = ns_file_writer_commit(w);
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", sizeof ".tmp");
-
-    /* Write beside the target and rename over it, so a reader never sees half a file and a
-     * crash leaves either the old file or the new one. */
-    const char *step = "create";
-    FILE *fp = fopen(tmp, "wb");
-    bool created = fp != NULL; /* never remove a PATH.tmp that is not ours */
-    if (fp == NULL)
-        goto fail;
-    step = "write";
-    bool ok = fwrite(hdr, 1, hdr_len, fp) == hdr_len;
-    for (int i = 0; ok && i < n; i++)
-        ok = tensors[i].nbytes == 0 ||
-             fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
-    if (!ok || fflush(fp) != 0)
-        goto fail;
-    step = "sync";
-    if (fsync(fileno(fp)) != 0)
-        goto fail;
-    step = "close";
-    int rc = fclose(fp);
-    fp = NULL;
-    if (rc != 0)
-        goto fail;
-    step = "rename";
-    if (rename(tmp, path) != 0)
-        goto fail;
-    ns_dealloc(ctx, hdr);
-    hdr = NULL;
-    /* The file is in place; tmp (at least as long as the directory name) is free scratch. */
-    if (sync_parent_dir(path, tmp) != 0)
-        st = ns_errorf(ctx, NS_ERR_IO, "%s: written, but syncing its directory failed: %s", path,
-                       strerror(errno));
-    ns_dealloc(ctx, tmp);
-    return st;
-fail:;
-    int err = errno;
-    if (fp != NULL)
-        fclose(fp);
-    if (created)
-        remove(tmp);
-    st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot %s the temporary file %s: %s", path, step, tmp,
-                   strerror(err));
-    ns_dealloc(ctx, tmp);
+    ns_file_writer_close(w);
     ns_dealloc(ctx, hdr);
     return st;
 }

@@ -1,6 +1,5 @@
 /* The model cards: Model Define, Build Model, Initialize Optimizer, Evaluate, Inference and
  * Save Model. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,16 +295,15 @@ static ns_status infer_run(ns_card_call *c)
     if (st == NS_OK)
         st = ns_card_out_tensor(c, "predictions", probs ? p : out, rows, probs ? width : k);
     if (st == NS_OK && path != NULL) {
+        ns_file_writer *w = NULL;
         st = ns_make_parent_dirs(ctx, path);
-        FILE *f = st == NS_OK ? fopen(path, "w") : NULL;
-        if (st == NS_OK && f == NULL)
-            st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        if (f != NULL) {
-            ns_fit_write_predictions(f, &info, ds, rows, k, out, p);
-            bool bad = ferror(f) != 0;
-            if (fclose(f) != 0 || bad)
-                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        if (st == NS_OK)
+            st = ns_file_writer_open(ctx, path, &w);
+        if (st == NS_OK) {
+            ns_fit_write_predictions(ns_file_writer_stream(w), &info, ds, rows, k, out, p);
+            st = ns_file_writer_commit(w); /* reports a write that failed on the way */
         }
+        ns_file_writer_close(w);
     }
     ns_dealloc(ctx, out);
     ns_dealloc(ctx, p);

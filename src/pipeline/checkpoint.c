@@ -1,7 +1,8 @@
 /* Checkpoints: the model file plus optimizer moments, the trainer's state, best weights,
- * history and running epoch metrics, written atomically (temporary file, fsync, rename,
- * directory fsync) as DIR/ckpt-<step>.safetensors; the newest two are kept. Doubles travel
- * in F64 tensors so they come back bit for bit; counts travel in a JSON object. */
+ * history and running epoch metrics, written atomically (ns_st_write: a temporary file of its
+ * own, fsync, rename, directory fsync) as DIR/ckpt-<step>.safetensors; the newest two are
+ * kept. Doubles travel in F64 tensors so they come back bit for bit; counts travel in a JSON
+ * object. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -81,6 +82,32 @@ static void get_report(const double *row, ns_epoch_report *r)
 static int cmp_desc(const void *a, const void *b)
 {
     return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* A temporary file an atomic write of a checkpoint left behind (".ckpt-*.tmp", see
+ * ns_file_writer) when its process was killed. */
+static bool is_stale_temporary(const char *name)
+{
+    size_t len = strlen(name);
+    return strncmp(name, ".ckpt-", 6) == 0 && len > 10 && strcmp(name + len - 4, ".tmp") == 0;
+}
+
+/* Removes what killed writers left in dir; only while this process holds the directory's
+ * lock (ns_fit), so no temporary file there is another writer's. */
+static void remove_stale_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_stale_temporary(e->d_name))
+            continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+            unlink(path);
+    }
+    closedir(d);
 }
 
 /* Checkpoint file names in dir, newest first (names are zero-padded step counts). */
@@ -216,7 +243,8 @@ ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
     st = ns__model_write(m, path, ts, n, meta, nm);
     if (st != NS_OK)
         goto done;
-    /* Keep the newest KEEP. */
+    /* Keep the newest KEEP, and no temporary file a killed run left. */
+    remove_stale_temporaries(dir);
     char **list = NULL;
     int count = 0;
     if (list_checkpoints(ctx, dir, &list, &count) == NS_OK) {

@@ -246,8 +246,7 @@ static ns_status save_values(ns_ctx *ctx, const char **names, ns_value **values,
     if (st == NS_OK) {
         char path[4096];
         snprintf(path, sizeof path, "%s/outputs.json", dir);
-        if (json_dump_file(man, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-            st = ns_errorf(ctx, NS_ERR_IO, "cannot write %s", path);
+        st = ns_write_json(ctx, path, man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     }
     json_decref(man);
     return st;
@@ -380,23 +379,23 @@ ns_status ns_pipeline_run(ns_pipeline *p, const ns_run_options *opts)
             return ns_errorf(ctx, NS_ERR_INVALID,
                              "--from %s needs --state DIR (where an earlier run kept its outputs)",
                              r.o->from);
-        ns_status st = restore(&r, start);
-        if (st != NS_OK)
-            return st;
     }
-    if (r.o->state_dir != NULL) {
-        ns_status st = ns_make_dirs(ctx, r.o->state_dir);
-        if (st != NS_OK)
-            return st;
-    }
-    for (int i = start; i < p->n_top; i++) {
-        ns_status st = run_node(&r, p->top[i], 0, i + 1, p->n_top);
+    /* The state directory is this run's until it ends: another run writing the same cards'
+     * outputs there would mix two runs' values. */
+    ns_dir_lock *lock = NULL;
+    ns_status st = NS_OK;
+    if (r.o->state_dir != NULL)
+        st = ns_dir_lock_open(ctx, r.o->state_dir, "state",
+                              "wait for it to finish, or use another state directory", &lock);
+    if (st == NS_OK && r.o->from != NULL)
+        st = restore(&r, start);
+    for (int i = start; i < p->n_top && st == NS_OK; i++) {
+        st = run_node(&r, p->top[i], 0, i + 1, p->n_top);
         if (st == NS_OK && r.o->state_dir != NULL)
             st = save_node(p, p->top[i], r.o->state_dir);
-        if (st != NS_OK)
-            return st;
     }
-    return NS_OK;
+    ns_dir_lock_close(lock);
+    return st;
 }
 
 ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref)
@@ -510,12 +509,17 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
         runner r = {p, &o};
         st = run_node(&r, n, 0, 1, 1);
     }
+    ns_dir_lock *lock = NULL;
+    if (st == NS_OK)
+        st = ns_dir_lock_open(ctx, out_dir, "output",
+                              "wait for it to finish, or write into another directory", &lock);
     if (st == NS_OK) {
         const char *names[64];
         ns_value *values[64];
         int k = node_values(n, names, values, 64);
         st = save_values(ctx, names, values, k, out_dir);
     }
+    ns_dir_lock_close(lock);
     ns_pipeline_free(p);
     return st;
 }

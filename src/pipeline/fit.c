@@ -231,9 +231,20 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     ns_trainer *t = NULL;
     ns_model *model = NULL;
     ns_st_file *ckpt = NULL;
+    ns_dir_lock *ckpt_lock = NULL;
     char *spec_json = NULL, *settings = NULL;
     ns_model_info info;
     memset(&info, 0, sizeof info);
+
+    /* The checkpoint directory is this run's until it ends: two runs there would resume from
+     * and prune each other's checkpoints. */
+    if (o->checkpoint_dir != NULL) {
+        st = ns_dir_lock_open(ctx, o->checkpoint_dir, "checkpoint",
+                              "wait for it to finish, or use another checkpoint directory",
+                              &ckpt_lock);
+        if (st != NS_OK)
+            return st;
+    }
 
     /* Normalize: fitted on the training part only, applied to both parts. */
     if (o->normalize != NS_NORM_NONE) {
@@ -356,6 +367,7 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     res->model = model;
     model = NULL;
 done:
+    ns_dir_lock_close(ckpt_lock);
     ns_model_info_deinit(ctx, &info);
     ns_trainer_free(t);
     ns_batcher_free(tb);

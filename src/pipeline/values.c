@@ -154,9 +154,10 @@ static ns_status write_json(ns_ctx *ctx, const char *path, json_t *j)
 {
     if (j == NULL)
         return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing %s", path);
-    int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    ns_status st =
+        ns_write_json(ctx, path, j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     json_decref(j);
-    return rc == 0 ? NS_OK : ns_errorf(ctx, NS_ERR_IO, "cannot write %s", path);
+    return st;
 }
 
 static ns_status read_json(ns_ctx *ctx, const char *path, json_t **out)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Integration tests of the netsmith command line: every subcommand end to end (define, build,
 # train, eval, predict, inspect, datasets), exit statuses (0 ok, 1 runtime error, 2 usage
-# error), one-line error messages, and --threads (the same files at any thread count). Runs in
-# a temporary directory.
+# error), one-line error messages, --threads (the same files at any thread count), writes on a
+# full disk (an error, and no empty or partial file) and one training per checkpoint directory.
+# Runs in a temporary directory.
 #
 # usage: cli_test.sh NETSMITH_BINARY SOURCE_DIR
 set -u
@@ -312,6 +313,112 @@ expect_match "train -c: threads from the config" runs/config-threads/settings.js
 run 0 train -c threads.yaml --threads 1 --quiet --run-dir "$WORK/runs/config-threads1"
 expect_match "train -c: --threads wins over the config" runs/config-threads1/settings.json \
     '"threads": 1,'
+
+# ---- safe writes: a full disk fails loudly and leaves no part of a file ------------------------
+# Under a file size limit (ulimit -f, SIGXFSZ ignored) every write past it fails with EFBIG, as
+# on a full disk. The message comes back through a pipe, which the limit does not touch.
+
+# limited BLOCKS STATUS ARGS...: netsmith ARGS under a limit of BLOCKS blocks; stderr in
+# $WORK/err, which must be one line "netsmith CMD: ..."; checks the exit status.
+limited() {
+    local blocks=$1 want=$2
+    shift 2
+    (
+        trap '' XFSZ
+        ulimit -f "$blocks"
+        exec "$NS" "$@"
+    ) 2>&1 >/dev/null | cat >err
+    local got=${PIPESTATUS[0]}
+    if [ "$got" -eq "$want" ]; then
+        pass
+    else
+        fail "netsmith $* under ulimit -f $blocks exited $got, expected $want" "$(cat err)"
+    fi
+    if [ "$(wc -l <err)" -eq 1 ] && grep -Eq '^netsmith [a-z]+: ' err; then
+        pass
+    else
+        fail "netsmith $* under ulimit -f $blocks: expected a one-line message" "$(cat err)"
+    fi
+}
+
+# no_temporaries WHAT DIR: DIR holds no temporary file of a write.
+no_temporaries() {
+    if [ -z "$(find "$2" -maxdepth 1 -name '*.tmp' -print -quit)" ]; then
+        pass
+    else
+        fail "$1: temporary files left in $2" "$(ls -la "$2")"
+    fi
+}
+
+limited 0 1 train spec.json --data iris --epochs 2 --quiet --run-dir "$WORK/runs/full"
+expect_match "train on a full disk: the message" err \
+    '^netsmith train: .*runs/full/settings\.json: cannot write .*: File too large'
+[ ! -e runs/full/settings.json ] && [ ! -e runs/full/metrics.csv ] && pass ||
+    fail "train on a full disk left settings.json or metrics.csv" "$(ls -la runs/full)"
+no_temporaries "train on a full disk" runs/full
+cp runs/iris/settings.json iris-settings.json
+limited 0 1 train spec.json --data iris --epochs 2 --seed 9 --quiet --run-dir "$WORK/runs/iris"
+cmp -s runs/iris/settings.json iris-settings.json && pass ||
+    fail "train on a full disk changed the old run's settings.json"
+# room for settings.json and metrics.csv's header, not for its rows: the run stops and says so
+limited 1 1 train spec.json --data iris --epochs 30 --quiet --run-dir "$WORK/runs/half"
+expect_match "train out of room mid-run: the message" err \
+    '^netsmith train: .*runs/half/metrics\.csv: cannot write .*: File too large.*; the run stopped after epoch [0-9]+ and wrote no model$'
+expect_eq "train out of room mid-run: metrics.csv holds whole rows" \
+    "$(awk -F, 'NF != 11 { bad++ } END { print bad + 0 }' runs/half/metrics.csv)" 0
+expect_match "train out of room mid-run: metrics.csv's header" runs/half/metrics.csv '^epoch,step,'
+no_temporaries "train out of room mid-run" runs/half
+
+cp pred.csv pred-before.csv
+limited 0 1 predict iris.safetensors --data iris -o pred.csv --quiet
+expect_match "predict on a full disk: the message" err \
+    '^netsmith predict: pred\.csv: cannot write .*: File too large'
+cmp -s pred.csv pred-before.csv && pass || fail "predict on a full disk changed pred.csv"
+limited 0 1 predict iris.safetensors --data iris -o new-pred.csv --quiet
+[ ! -e new-pred.csv ] && pass || fail "predict on a full disk left new-pred.csv"
+
+cp spec.json keep.json
+limited 0 1 define --hidden 4 -o keep.json
+expect_match "define on a full disk: the message" err \
+    '^netsmith define: keep\.json: cannot write .*: File too large'
+cmp -s keep.json spec.json && pass || fail "define on a full disk changed keep.json"
+limited 0 1 define --hidden 4 -o new-spec.json
+[ ! -e new-spec.json ] && pass || fail "define on a full disk left new-spec.json"
+no_temporaries "predict and define on a full disk" .
+
+# ---- one process per checkpoint (and run) directory ------------------------------------------
+
+"$NS" train spec.json --data iris --epochs 1000000 --checkpoint-dir "$WORK/ckpt" \
+    --checkpoint-every 100000 --quiet --run-dir "$WORK/runs/long" >/dev/null 2>&1 &
+long=$!
+trap 'kill -9 "$long" 2>/dev/null; rm -rf "$WORK"' EXIT
+for ((i = 0; i < 200; i++)); do
+    [ -s ckpt/.netsmith-checkpoint.lock ] && break
+    sleep 0.05
+done
+run_error 1 train spec.json --data iris --epochs 2 --checkpoint-dir "$WORK/ckpt" --quiet \
+    --run-dir "$WORK/runs/second"
+expect_match "a second training on one checkpoint directory" err \
+    "^netsmith train: .*/ckpt: the checkpoint directory is in use by process $long \(netsmith train spec\.json .*\); wait for it to finish, or use another checkpoint directory\$"
+run_error 1 train spec.json --data iris --epochs 2 --quiet --run-dir "$WORK/runs/long"
+expect_match "a second training in one run directory" err \
+    "^netsmith train: .*/runs/long: the run directory is in use by process $long \(.*\); wait for it to finish, or use another --run-dir\$"
+kill -9 "$long"
+wait "$long" 2>/dev/null
+# the killed holder's lock file is left; it does not block
+[ -e ckpt/.netsmith-checkpoint.lock ] && pass || fail "no lock file in the checkpoint directory"
+echo half >ckpt/.ckpt-000000000004.safetensors.0123456789abcdef.tmp # as a kill mid-write leaves
+run 0 train spec.json --data iris --epochs 2 --checkpoint-dir "$WORK/ckpt" --quiet \
+    --run-dir "$WORK/runs/second"
+[ -f ckpt/ckpt-000000000008.safetensors ] && pass ||
+    fail "train after the holder died wrote no checkpoint" "$(ls -la ckpt)"
+no_temporaries "a checkpoint removes what a killed writer left" ckpt
+# several seeds in one process: a checkpoint directory each (so --resume finds its own)
+run 0 train -c run.yaml --checkpoint-dir "$WORK/ckpt-seeds" --quiet --run-dir "$WORK/runs/seeds"
+run 0 train -c run.yaml --checkpoint-dir "$WORK/ckpt-seeds" --resume --quiet \
+    --run-dir "$WORK/runs/seeds"
+[ -d ckpt-seeds/seed-1 ] && [ -d ckpt-seeds/seed-2 ] && pass ||
+    fail "train -c with two seeds: no checkpoint directory per seed" "$(ls -la ckpt-seeds)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

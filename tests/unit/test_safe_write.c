@@ -298,7 +298,7 @@ static int write_under_limit(const char *dir)
     float *w = calloc(4096, sizeof *w);
     const char *names[] = {"buf.bin", "model.safetensors", "out.json", "pred.csv"};
     for (int i = 0; i < 4; i++) {
-        char path[256];
+        char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         ns_status st;
         if (i == 0) {
@@ -339,7 +339,7 @@ static int write_under_limit(const char *dir)
     if (count_tmp(dir) != 0)
         return child_failed("a temporary file was left behind", ctx);
     /* A small file still fits. */
-    char small[256];
+    char small[512];
     snprintf(small, sizeof small, "%s/small.json", dir);
     if (ns_write_file(ctx, small, "{}", 2) != NS_OK || strcmp(slurp(small), "{}") != 0)
         return child_failed("a small write under the limit failed", ctx);

@@ -33,7 +33,9 @@ typedef struct ns_fit_options {
     ns_early_stop early;
     int eval_batch;           /* batch size for validation and evaluation (default 256) */
     /* checkpoints: every N epochs and/or steps (0: never), always at the end when a
-     * directory is given; the last two are kept */
+     * directory is given; the last two are kept. The directory is made if missing and locked
+     * for the run (ns_dir_lock): a second run on it fails with NS_ERR_STATE naming the
+     * holder's process. */
     const char *checkpoint_dir;
     int checkpoint_epochs;
     int64_t checkpoint_steps;

@@ -280,7 +280,8 @@ typedef struct ns_card_event {
 } ns_card_event;
 
 typedef struct ns_run_options {
-    const char *state_dir; /* keep every top-level card's outputs here (NULL: none) */
+    const char *state_dir; /* keep every top-level card's outputs here (NULL: none); locked
+                            * for the run, so a second run on it fails with NS_ERR_STATE */
     const char *from;      /* restart at this top-level card; earlier ones load from state_dir */
     void (*on_event)(void *ud, const ns_card_event *ev);
     void *ud;

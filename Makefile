@@ -4,7 +4,7 @@
 DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
                 libyaml-dev
 # The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package.
-TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist
+TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
@@ -48,9 +48,29 @@ test-release: test-deps
 	cmake --build --preset release -j $(JOBS)
 	ctest --preset release -j $(JOBS)
 
-# Every test: in a debug build, under the address and undefined-behaviour sanitizers, and in
-# the optimised build (whose hot loops also have AVX2/FMA copies picked at run time).
-test: test-dev test-asan test-release
+# The fuzz targets (tests/fuzz: libFuzzer with the address and undefined-behaviour sanitizers,
+# built with clang): a short seeded run of each over its committed corpus and regression inputs.
+test-fuzz: test-deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	ctest --preset fuzz -j $(JOBS)
+
+# Every test: in a debug build, under the address and undefined-behaviour sanitizers, in the
+# optimised build (whose hot loops also have AVX2/FMA copies picked at run time), and the
+# fuzz targets' short runs.
+test: test-dev test-asan test-release test-fuzz
+
+# Fuzzing: each target (FUZZ_TARGETS, default all) for FUZZ_SECONDS, one after the other, into
+# a scratch corpus under build/fuzz/work (the committed corpora stay as they are); a finding is
+# reported with its path and the command that reproduces it (tests/fuzz/run_fuzz.sh).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: test-fuzz fuzz
+fuzz: test-deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	bash tests/fuzz/run_fuzz.sh long build/fuzz/tests/fuzz tests/fuzz build/fuzz/work \
+	    $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The main job: the seed blueprint trained on Boston housing (regression) and on wine
 # (classification) with the command line, then the same blueprint step by step from the C API

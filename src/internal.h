@@ -232,6 +232,10 @@ typedef struct ns__layer_type {
     void (*forward)(ns__layer *l, const float *x, int batch, bool training, ns_rng *rng);
     /* l->dx = df/dx^T dy (overwrite), parameter gradients accumulate. */
     void (*backward)(ns__layer *l, const float *x, const float *dy, int batch);
+    /* Checks the saved state a forward of batch samples left in scratch when it comes from a
+     * file (a training state's activation arena), before backward relies on it; NS_ERR_FORMAT
+     * with a message naming the layer. NULL: scratch holds nothing backward could misuse. */
+    ns_status (*check_restored)(ns_ctx *ctx, const ns__layer *l, int batch);
 } ns__layer_type;
 
 const ns__layer_type *ns__layer_type_get(ns_layer_kind kind);
@@ -290,6 +294,9 @@ ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *mor
                           const ns_st_meta *extra, int n_extra);
 /* Builds a model from an open model file (spec and shapes from metadata, weights from its
  * tensors); path names the file in messages. */
+/* Runs every layer's check_restored over the forward of m->last_batch samples restored from a
+ * file; NS_ERR_FORMAT with a message naming the layer. */
+ns_status ns__model_check_restored(ns_ctx *ctx, const ns_model *m);
 ns_status ns__model_from_file(ns_ctx *ctx, const ns_st_file *f, const char *path, int max_batch,
                               ns_model **out);
 

@@ -132,7 +132,8 @@ void ns_errclear(ns_ctx *ctx);
  * `return ns_errorf(ctx, NS_ERR_PARSE, "spec.json: %s ...", ...);` */
 ns_status ns_errorf(ns_ctx *ctx, ns_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap);
+ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Allocation through the context's hooks. ns_alloc/ns_calloc record an
  * out-of-memory message on failure and return NULL. size 0 returns NULL without error. */

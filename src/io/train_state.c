@@ -308,6 +308,11 @@ static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *pat
     m->last_x = m->owned_x;
     m->last_batch = s->last_batch;
     m->last_training = s->last_training;
+    /* The arena is the file's bytes: what backward would index by must be checked first. */
+    if ((st = ns__model_check_restored(ctx, m)) != NS_OK)
+        return ns_errorf(ctx, st,
+                         "%s: the saved activation arena is damaged: %s; save the state again",
+                         path, ns_errmsg(ctx));
     m->have_forward = true;
     return NS_OK;
 }

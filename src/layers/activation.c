@@ -109,14 +109,19 @@ static void softmax_bwd(ns__layer *l, const float *x, const float *dy, int b)
     ns_softmax_backward(l->dx, dy, l->y, (int)(n_of(l, b) / (size_t)cols), cols);
 }
 
-const ns__layer_type ns__relu_type = {NS_LAYER_RELU, act_setup, NULL, relu_fwd, relu_bwd};
-const ns__layer_type ns__leaky_relu_type = {NS_LAYER_LEAKY_RELU, act_setup, NULL, leaky_fwd,
-                                            leaky_bwd};
-const ns__layer_type ns__elu_type = {NS_LAYER_ELU, act_setup, NULL, elu_fwd, elu_bwd};
-const ns__layer_type ns__gelu_type = {NS_LAYER_GELU, act_setup, NULL, gelu_fwd, gelu_bwd};
-const ns__layer_type ns__silu_type = {NS_LAYER_SILU, act_setup, NULL, silu_fwd, silu_bwd};
-const ns__layer_type ns__tanh_type = {NS_LAYER_TANH, act_setup, NULL, tanh_fwd, tanh_bwd};
-const ns__layer_type ns__sigmoid_type = {NS_LAYER_SIGMOID, act_setup, NULL, sigmoid_fwd,
-                                         sigmoid_bwd};
-const ns__layer_type ns__softmax_type = {NS_LAYER_SOFTMAX, act_setup, NULL, softmax_fwd,
-                                         softmax_bwd};
+const ns__layer_type ns__relu_type = {.kind = NS_LAYER_RELU, .setup = act_setup,
+                                      .forward = relu_fwd, .backward = relu_bwd};
+const ns__layer_type ns__leaky_relu_type = {.kind = NS_LAYER_LEAKY_RELU, .setup = act_setup,
+                                            .forward = leaky_fwd, .backward = leaky_bwd};
+const ns__layer_type ns__elu_type = {.kind = NS_LAYER_ELU, .setup = act_setup, .forward = elu_fwd,
+                                     .backward = elu_bwd};
+const ns__layer_type ns__gelu_type = {.kind = NS_LAYER_GELU, .setup = act_setup,
+                                      .forward = gelu_fwd, .backward = gelu_bwd};
+const ns__layer_type ns__silu_type = {.kind = NS_LAYER_SILU, .setup = act_setup,
+                                      .forward = silu_fwd, .backward = silu_bwd};
+const ns__layer_type ns__tanh_type = {.kind = NS_LAYER_TANH, .setup = act_setup,
+                                      .forward = tanh_fwd, .backward = tanh_bwd};
+const ns__layer_type ns__sigmoid_type = {.kind = NS_LAYER_SIGMOID, .setup = act_setup,
+                                         .forward = sigmoid_fwd, .backward = sigmoid_bwd};
+const ns__layer_type ns__softmax_type = {.kind = NS_LAYER_SOFTMAX, .setup = act_setup,
+                                         .forward = softmax_fwd, .backward = softmax_bwd};

@@ -48,9 +48,14 @@ static void avgpool_backward(ns__layer *l, const float *x, const float *dy, int 
         ns_avgpool2d_backward(l->dx, dy, &g, batch, l->spec.count_include_pad);
 }
 
-const ns__layer_type ns__avgpool2d_type = {NS_LAYER_AVGPOOL2D, avgpool_setup, NULL, avgpool_forward,
-                                           avgpool_backward};
-const ns__layer_type ns__adaptive_avgpool2d_type = {NS_LAYER_ADAPTIVE_AVGPOOL2D, avgpool_setup,
-                                                    NULL, avgpool_forward, avgpool_backward};
-const ns__layer_type ns__global_avgpool2d_type = {NS_LAYER_GLOBAL_AVGPOOL2D, avgpool_setup, NULL,
-                                                  avgpool_forward, avgpool_backward};
+const ns__layer_type ns__avgpool2d_type = {.kind = NS_LAYER_AVGPOOL2D, .setup = avgpool_setup,
+                                           .forward = avgpool_forward,
+                                           .backward = avgpool_backward};
+const ns__layer_type ns__adaptive_avgpool2d_type = {.kind = NS_LAYER_ADAPTIVE_AVGPOOL2D,
+                                                    .setup = avgpool_setup,
+                                                    .forward = avgpool_forward,
+                                                    .backward = avgpool_backward};
+const ns__layer_type ns__global_avgpool2d_type = {.kind = NS_LAYER_GLOBAL_AVGPOOL2D,
+                                                  .setup = avgpool_setup,
+                                                  .forward = avgpool_forward,
+                                                  .backward = avgpool_backward};

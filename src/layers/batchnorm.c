@@ -100,7 +100,9 @@ static void bn_backward(ns__layer *l, const float *x, const float *dy, int batch
                           bn_spatial(l));
 }
 
-const ns__layer_type ns__batchnorm1d_type = {NS_LAYER_BATCHNORM1D, bn1d_setup, bn_init, bn_forward,
-                                             bn_backward};
-const ns__layer_type ns__batchnorm2d_type = {NS_LAYER_BATCHNORM2D, bn2d_setup, bn_init, bn_forward,
-                                             bn_backward};
+const ns__layer_type ns__batchnorm1d_type = {.kind = NS_LAYER_BATCHNORM1D, .setup = bn1d_setup,
+                                             .init = bn_init, .forward = bn_forward,
+                                             .backward = bn_backward};
+const ns__layer_type ns__batchnorm2d_type = {.kind = NS_LAYER_BATCHNORM2D, .setup = bn2d_setup,
+                                             .init = bn_init, .forward = bn_forward,
+                                             .backward = bn_backward};

@@ -141,5 +141,6 @@ static void conv_backward(ns__layer *l, const float *x, const float *dy, int bat
                             batch, &w, 1);
 }
 
-const ns__layer_type ns__conv2d_type = {NS_LAYER_CONV2D, conv_setup, conv_init, conv_forward,
-                                        conv_backward};
+const ns__layer_type ns__conv2d_type = {.kind = NS_LAYER_CONV2D, .setup = conv_setup,
+                                        .init = conv_init, .forward = conv_forward,
+                                        .backward = conv_backward};

@@ -44,5 +44,5 @@ static void dropout_backward(ns__layer *l, const float *x, const float *dy, int 
     ns_dropout_backward(l->dx, dy, l->scratch, n);
 }
 
-const ns__layer_type ns__dropout_type = {NS_LAYER_DROPOUT, dropout_setup, NULL, dropout_forward,
-                                         dropout_backward};
+const ns__layer_type ns__dropout_type = {.kind = NS_LAYER_DROPOUT, .setup = dropout_setup,
+                                         .forward = dropout_forward, .backward = dropout_backward};

@@ -54,5 +54,6 @@ static void dropout2d_backward(ns__layer *l, const float *x, const float *dy, in
                           plane_of(l));
 }
 
-const ns__layer_type ns__dropout2d_type = {NS_LAYER_DROPOUT2D, dropout2d_setup, NULL,
-                                           dropout2d_forward, dropout2d_backward};
+const ns__layer_type ns__dropout2d_type = {.kind = NS_LAYER_DROPOUT2D, .setup = dropout2d_setup,
+                                           .forward = dropout2d_forward,
+                                           .backward = dropout2d_backward};

@@ -54,5 +54,6 @@ static void ln_backward(ns__layer *l, const float *x, const float *dy, int batch
                           ln_cols(l));
 }
 
-const ns__layer_type ns__layernorm_type = {NS_LAYER_LAYERNORM, ln_setup, ln_init, ln_forward,
-                                           ln_backward};
+const ns__layer_type ns__layernorm_type = {.kind = NS_LAYER_LAYERNORM, .setup = ln_setup,
+                                           .init = ln_init, .forward = ln_forward,
+                                           .backward = ln_backward};

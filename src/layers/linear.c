@@ -61,5 +61,6 @@ static void linear_backward(ns__layer *l, const float *x, const float *dy, int b
                            l->in_size, l->out_size);
 }
 
-const ns__layer_type ns__linear_type = {NS_LAYER_LINEAR, linear_setup, linear_init, linear_forward,
-                                        linear_backward};
+const ns__layer_type ns__linear_type = {.kind = NS_LAYER_LINEAR, .setup = linear_setup,
+                                        .init = linear_init, .forward = linear_forward,
+                                        .backward = linear_backward};

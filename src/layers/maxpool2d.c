@@ -46,5 +46,23 @@ static void maxpool_backward(ns__layer *l, const float *x, const float *dy, int 
     ns_maxpool2d_backward_set(l->dx, dy, argmax_of(l), &g, batch);
 }
 
-const ns__layer_type ns__maxpool2d_type = {NS_LAYER_MAXPOOL2D, maxpool_setup, NULL, maxpool_forward,
-                                           maxpool_backward};
+/* Backward scatters into argmax[o] of each input plane: every saved index must lie in it. */
+static ns_status maxpool_check_restored(ns_ctx *ctx, const ns__layer *l, int batch)
+{
+    ns_conv2d_geom g;
+    ns__layer_geom(l, &g);
+    const int32_t *argmax = (const int32_t *)(const void *)l->scratch;
+    const int64_t plane = (int64_t)g.in_h * g.in_w;
+    const size_t n = (size_t)batch * (size_t)g.in_c * (size_t)g.out_h * (size_t)g.out_w;
+    for (size_t i = 0; i < n; i++)
+        if (argmax[i] < 0 || argmax[i] >= plane)
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "layers[%d] (maxpool2d): saved argmax %d of output %zu is outside the "
+                             "%dx%d input plane",
+                             l->index, (int)argmax[i], i, g.in_h, g.in_w);
+    return NS_OK;
+}
+
+const ns__layer_type ns__maxpool2d_type = {.kind = NS_LAYER_MAXPOOL2D, .setup = maxpool_setup,
+                                           .forward = maxpool_forward, .backward = maxpool_backward,
+                                           .check_restored = maxpool_check_restored};

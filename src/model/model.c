@@ -529,3 +529,16 @@ void ns_model_forget_forward(ns_model *model)
     model->last_x = NULL;
     model->last_batch = 0;
 }
+
+ns_status ns__model_check_restored(ns_ctx *ctx, const ns_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const ns__layer *l = &m->layers[i];
+        if (l->type->check_restored != NULL) {
+            ns_status st = l->type->check_restored(ctx, l, m->last_batch);
+            if (st != NS_OK)
+                return st;
+        }
+    }
+    return NS_OK;
+}

@@ -78,10 +78,10 @@ static ns_status check_config(ns_ctx *ctx, const ns_optim_config *cfg)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "optimizer kind %d is unknown; use sgd, adam, adamw or rmsprop",
                          (int)cfg->kind);
-    if (!in_range(cfg->lr, 0.0, INFINITY, false))
+    if (!in_range(cfg->lr, 0.0, HUGE_VAL, false))
         return bad_setting(ctx, cfg, "lr", cfg->lr,
                            "the learning rate must be finite and >= 0 (e.g. 0.001)");
-    if (!in_range(cfg->weight_decay, 0.0, INFINITY, false))
+    if (!in_range(cfg->weight_decay, 0.0, HUGE_VAL, false))
         return bad_setting(ctx, cfg, "weight_decay", cfg->weight_decay,
                            "must be finite and >= 0 (0 turns it off; 1e-4 is common)");
 
@@ -606,12 +606,12 @@ ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm)
     const ns_optim_config *cfg = &opt->cfg;
     double max_norm = clip != NULL ? clip->max_norm : 0.0;
     double max_value = clip != NULL ? clip->max_value : 0.0;
-    if (!in_range(max_norm, 0.0, INFINITY, false))
+    if (!in_range(max_norm, 0.0, HUGE_VAL, false))
         return ns_errorf(opt->ctx, NS_ERR_INVALID,
                          "optimizer %s: clip max_norm = %g: must be finite and >= 0 (0 turns "
                          "norm clipping off; 1.0 is common)",
                          ns_optim_kind_name(cfg->kind), max_norm);
-    if (!in_range(max_value, 0.0, INFINITY, false))
+    if (!in_range(max_value, 0.0, HUGE_VAL, false))
         return ns_errorf(opt->ctx, NS_ERR_INVALID,
                          "optimizer %s: clip max_value = %g: must be finite and >= 0 (0 turns "
                          "value clipping off)",

@@ -284,7 +284,7 @@ ns_status ns_sched_init(ns_ctx *ctx, ns_sched *sched, const ns_sched_config *cfg
     sched->cfg = c;
     sched->base_lr = base_lr;
     sched->last_step = 0;
-    sched->best = c.mode_max ? -INFINITY : INFINITY;
+    sched->best = c.mode_max ? -HUGE_VAL : HUGE_VAL;
     switch (c.kind) {
     case NS_SCHED_WARMUP:
         sched->lr = base_lr * c.start_factor;

@@ -516,6 +516,39 @@ static void test_bad_state_files(void **state)
     ns_ctx_free(ctx);
 }
 
+/* A state file's activation arena is the file's bytes: a maxpool2d argmax pointing outside its
+ * input plane would send backward out of bounds, so the loader refuses it, naming the layer. */
+static void test_damaged_arena(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = new_ctx();
+    ns_model *a = build(ctx, &cnn_net, 4);
+    float *x = floats(4 * 144, 3);
+    const float *y;
+    NS_ASSERT_OK(ctx, ns_model_forward(a, x, 4, true, &y));
+    const char *good = ns_test_tmp("cnn.state"), *bad = ns_test_tmp("cnn-bad.state");
+    NS_ASSERT_OK(ctx, ns_model_save_state(a, good));
+    ns_test_edit e;
+    ns_test_edit_load(ctx, good, &e);
+    unsigned char *arena = ns_test_edit_own(&e, "state.arena");
+    memset(arena, 0x7f, ns_test_edit_find(&e, "state.arena")->nbytes);
+    ns_test_edit_write(ctx, bad, &e);
+    expect_bad_model(ctx, bad, NS_ERR_FORMAT,
+                     "the saved activation arena is damaged: layers[3] (maxpool2d): saved argmax "
+                     "2139062143 of output 0 is outside the 10x10 input plane",
+                     "save the state again");
+    /* The undamaged file still loads and runs backward. */
+    ns_model *b = NULL;
+    NS_ASSERT_OK(ctx, ns_model_load_state(ctx, good, &b));
+    float *dy = floats(4 * 5, 4);
+    NS_ASSERT_OK(ctx, ns_model_backward(b, dy));
+    ns_model_free(b);
+    ns_model_free(a);
+    free(dy);
+    free(x);
+    ns_ctx_free(ctx);
+}
+
 static void test_bad_optim_files(void **state)
 {
     (void)state;
@@ -647,7 +680,8 @@ int main(void)
         cmocka_unit_test(test_seed_mlp_adam),    cmocka_unit_test(test_cnn_adam),
         cmocka_unit_test(test_every_optimizer),  cmocka_unit_test(test_lr_as_set),
         cmocka_unit_test(test_plain_model_file), cmocka_unit_test(test_without_training_forward),
-        cmocka_unit_test(test_bad_state_files),  cmocka_unit_test(test_bad_optim_files),
+        cmocka_unit_test(test_bad_state_files),  cmocka_unit_test(test_damaged_arena),
+        cmocka_unit_test(test_bad_optim_files),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);

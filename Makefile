@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build deps test-deps install-missing test test-dev test-asan test-release demo install format clean fixtures bench
+.PHONY: all build deps test-deps install-missing test test-dev test-asan test-release demo install \
+        format clean fixtures bench
 
 all: build
 
@@ -55,17 +56,24 @@ test-fuzz: test-deps
 	cmake --build --preset fuzz -j $(JOBS)
 	ctest --preset fuzz -j $(JOBS)
 
+# The golden and integration tests again on OpenBLAS's generic Prescott kernels (netsmith's
+# own products forced there with NETSMITH_BLAS_CORE, PyTorch's with OPENBLAS_CORETYPE), which
+# sum in another order than the machine's own: the numerics must hold on every correct kernel.
+test-kernels: test-release
+	OPENBLAS_CORETYPE=Prescott NETSMITH_BLAS_CORE=Prescott ctest --preset release -j $(JOBS) \
+	    -L 'golden|integration'
+
 # Every test: in a debug build, under the address and undefined-behaviour sanitizers, in the
-# optimised build (whose hot loops also have AVX2/FMA copies picked at run time), and the
-# fuzz targets' short runs.
-test: test-dev test-asan test-release test-fuzz
+# optimised build (whose hot loops also have AVX2/FMA copies picked at run time), the golden
+# and integration tests on the generic kernels, and the fuzz targets' short runs.
+test: test-dev test-asan test-release test-kernels test-fuzz
 
 # Fuzzing: each target (FUZZ_TARGETS, default all) for FUZZ_SECONDS, one after the other, into
 # a scratch corpus under build/fuzz/work (the committed corpora stay as they are); a finding is
 # reported with its path and the command that reproduces it (tests/fuzz/run_fuzz.sh).
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
-.PHONY: test-fuzz fuzz
+.PHONY: test-fuzz test-kernels fuzz
 fuzz: test-deps
 	cmake --preset fuzz >/dev/null
 	cmake --build --preset fuzz -j $(JOBS)
@@ -87,19 +95,25 @@ demo: build
 install: build
 	cmake --install build/release
 
-# Benchmarks against the reference (installs Debian's python3-pandas and python3-torch when
-# missing): CSV loading against pandas.read_csv, and training steps against PyTorch on five
-# networks (bench/run_bench.sh); the numbers go to bench/RESULTS.md.
+# Benchmarks against the reference (installs Debian's python3-pandas and python3-torch, and
+# BLIS, oneDNN and libxsmm for the kernel comparison, when missing): CSV loading against
+# pandas.read_csv, training steps against PyTorch on five networks (bench/run_bench.sh), and
+# the kernel paths (bench/bench_kernels.sh); the numbers go to bench/RESULTS.md.
 bench: build
-	@$(MAKE) --no-print-directory install-missing PACKAGES="python3-pandas python3-torch"
+	@$(MAKE) --no-print-directory install-missing \
+	    PACKAGES="python3-pandas python3-torch libblis-dev libdnnl-dev libxsmm-dev"
 	bash bench/bench_csv.sh
 	bash bench/run_bench.sh
+	bash bench/bench_kernels.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
 fixtures:
 	/usr/bin/python3 tools/fixtures_mlp.py
 	/usr/bin/python3 tools/fixtures_kernels.py
 	/usr/bin/python3 tools/fixtures_optim.py
+	/usr/bin/python3 tools/fixtures_conv.py
+	/usr/bin/python3 tools/fixtures_data.py
+	/usr/bin/python3 tools/fixtures_metrics.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -19,9 +19,12 @@
 /* Least multiply-adds (M*N*K) of one piece: about 25 us of one core, well above the cost of a
  * hand-off (~1 us to a spinning worker) and above OpenBLAS's small-matrix cutoff (1e6). */
 #define MIN_PIECE_WORK 2000000.0
-/* Most pieces of one product (the command line's default thread count stops at 8). Any thread
- * claims any piece, so a worker that is late (its core taken) leaves its piece to the caller. */
-#define MAX_PIECES 8
+/* Most pieces of one product, so at most this many threads share a dense product. Each piece
+ * packs the operand it shares again: on network c (784-256-128-10, batch 128) at 2 threads, 8
+ * pieces measured 12% slower a step than 2, 4 pieces within 2%; at 1 thread any split costs
+ * about 10% there against one whole call. Any thread claims any piece, so a worker that is
+ * late (its core taken) leaves its piece to the caller. */
+#define MAX_PIECES 4
 /* Rows or columns per piece are a multiple of this (the sgemm kernels' blocking; a column
  * band then starts 64 bytes into a row). */
 #define BAND_ALIGN 16

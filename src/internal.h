@@ -261,6 +261,8 @@ ns_status ns__layer_expect_chw(ns_ctx *ctx, const ns__layer *l);
 ns_status ns__layer_window(ns_ctx *ctx, ns__layer *l, ns_conv2d_geom *g);
 /* The same geometry for a layer whose setup succeeded (forward, backward). */
 void ns__layer_geom(const ns__layer *l, ns_conv2d_geom *g);
+/* A shape for a message: "[13]", "[3, 4, 5]" (into buf, which it returns). */
+const char *ns__shape_text(char *buf, size_t cap, int ndim, const int *shape);
 
 /* ---- models ------------------------------------------------------------------------------ */
 

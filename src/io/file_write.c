@@ -210,41 +210,61 @@ void ns_file_writer_close(ns_file_writer *w)
 
 /* ---- conveniences ---------------------------------------------------------------------------- */
 
-ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len)
+/* Writes path atomically with put(fp, arg), which returns 0 or the errno of its failure
+ * (ENOMEM: out of memory). */
+static ns_status write_with(ns_ctx *ctx, const char *path, int (*put)(FILE *fp, const void *arg),
+                            const void *arg)
 {
     ns_file_writer *w = NULL;
     ns_status st = ns_file_writer_open(ctx, path, &w);
     if (st != NS_OK)
         return st;
-    if (len > 0 && fwrite(data, 1, len, w->fp) != len) {
-        int err = errno;
-        st = ns_errorf(ctx, NS_ERR_IO,
+    int err = put(w->fp, arg);
+    if (err != 0)
+        st = ns_errorf(ctx, err == ENOMEM ? NS_ERR_NOMEM : NS_ERR_IO,
                        "%s: cannot write the temporary file %s: %s; the file is unchanged", path,
                        w->tmp, strerror(err));
-    }
     if (st == NS_OK)
         st = ns_file_writer_commit(w);
     ns_file_writer_close(w);
     return st;
 }
 
+typedef struct bytes {
+    const void *data;
+    size_t len;
+} bytes;
+
+static int put_bytes(FILE *fp, const void *arg)
+{
+    const bytes *b = arg;
+    return b->len > 0 && fwrite(b->data, 1, b->len, fp) != b->len ? errno : 0;
+}
+
+ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len)
+{
+    bytes b = {data, len};
+    return write_with(ctx, path, put_bytes, &b);
+}
+
+typedef struct json_out {
+    const json_t *json;
+    size_t flags;
+} json_out;
+
+static int put_json(FILE *fp, const void *arg)
+{
+    const json_out *j = arg;
+    errno = 0;
+    if (json_dumpf(j->json, fp, j->flags) == 0)
+        return 0;
+    return errno ? errno : ENOMEM; /* jansson fails without errno only for memory */
+}
+
 ns_status ns_write_json(ns_ctx *ctx, const char *path, const json_t *json, size_t flags)
 {
     if (json == NULL)
         return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory making its JSON", path);
-    ns_file_writer *w = NULL;
-    ns_status st = ns_file_writer_open(ctx, path, &w);
-    if (st != NS_OK)
-        return st;
-    errno = 0;
-    if (json_dumpf(json, w->fp, flags) != 0) {
-        int err = errno ? errno : ENOMEM; /* jansson fails without errno only for memory */
-        st = ns_errorf(ctx, err == ENOMEM ? NS_ERR_NOMEM : NS_ERR_IO,
-                       "%s: cannot write the temporary file %s: %s; the file is unchanged", path,
-                       w->tmp, strerror(err));
-    }
-    if (st == NS_OK)
-        st = ns_file_writer_commit(w);
-    ns_file_writer_close(w);
-    return st;
+    json_out j = {json, flags};
+    return write_with(ctx, path, put_json, &j);
 }

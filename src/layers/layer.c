@@ -91,8 +91,7 @@ void ns__layer_clear_dx(ns__layer *l, int batch)
 
 /* ---- 2-D layers ----------------------------------------------------------------------- */
 
-/* "[13]", "[3, 4]" */
-static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
+const char *ns__shape_text(char *buf, size_t cap, int ndim, const int *shape)
 {
     snprintf(buf, cap, "[");
     for (int i = 0; i < ndim; i++)
@@ -106,7 +105,7 @@ ns_status ns__layer_expect_chw(ns_ctx *ctx, const ns__layer *l)
     if (l->in_ndim == 3)
         return NS_OK;
     char got[64];
-    shape_text(got, sizeof got, l->in_ndim, l->in_shape);
+    ns__shape_text(got, sizeof got, l->in_ndim, l->in_shape);
     if (l->in_ndim == 1 && l->index > 0)
         return ns_errorf(ctx, NS_ERR_SHAPE,
                          "layers[%d] (%s): expects [channels, height, width] per sample but its "

@@ -17,16 +17,6 @@ void ns_build_opts_default(ns_build_opts *opts, int input_size)
     opts->max_batch = NS__DEFAULT_MAX_BATCH;
 }
 
-/* "[13]", "[3, 4, 5]" */
-static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
-{
-    snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim; i++)
-        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%d", i ? ", " : "", shape[i]);
-    snprintf(buf + strlen(buf), cap - strlen(buf), "]");
-    return buf;
-}
-
 /* shape's values as the factors of ns__product_text */
 static void shape_factors(int ndim, const int *shape, int64_t *f)
 {
@@ -56,7 +46,7 @@ static ns_status check_opts(ns_ctx *ctx, const ns_build_opts *o)
         return ns_errorf(ctx, NS_ERR_SHAPE,
                          "build: the input %s has %s values per sample, more than the %d one "
                          "tensor may hold; use smaller samples",
-                         shape_text(shape, sizeof shape, o->input_ndim, o->input_shape),
+                         ns__shape_text(shape, sizeof shape, o->input_ndim, o->input_shape),
                          ns__product_text(count, sizeof count, o->input_ndim, f), NS__MAX_VALUES);
     }
     return NS_OK;
@@ -165,7 +155,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
                          "build: the input %s has %d values per sample, %lld for a batch of %d, "
                          "more than the %d one tensor may hold; use smaller samples or a smaller "
                          "batch size",
-                         shape_text(text, sizeof text, ndim, shape), shape_size(ndim, shape),
+                         ns__shape_text(text, sizeof text, ndim, shape), shape_size(ndim, shape),
                          (long long)batch_values, m->opts.max_batch, NS__MAX_VALUES);
     }
     for (int i = 0; i < m->n_layers; i++) {
@@ -196,7 +186,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
             return ns_errorf(ctx, NS_ERR_SHAPE,
                              "layers[%d] (%s): its output %s has %s values per sample, more than "
                              "the %d one tensor may hold; use smaller layers",
-                             i, name, shape_text(text, sizeof text, l->out_ndim, l->out_shape),
+                             i, name, ns__shape_text(text, sizeof text, l->out_ndim, l->out_shape),
                              ns__product_text(count, sizeof count, l->out_ndim, f), NS__MAX_VALUES);
         }
         l->out_size = (int)out_values;
@@ -206,7 +196,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
                              "layers[%d] (%s): its output %s has %d values per sample, %lld for "
                              "a batch of %d, more than the %d one tensor may hold; use %s (or a "
                              "smaller batch size)",
-                             i, name, shape_text(text, sizeof text, l->out_ndim, l->out_shape),
+                             i, name, ns__shape_text(text, sizeof text, l->out_ndim, l->out_shape),
                              l->out_size, (long long)batch_values, m->opts.max_batch,
                              NS__MAX_VALUES, size_hint(l->spec.kind));
         /* Each tensor, activation and scratch is now bounded (the layer's setup bounded its

@@ -19,26 +19,10 @@ static void use(ns_ctx *ctx, ns_dataset *ds)
     int ndim = ns_dataset_input_shape(ds, shape);
     if (rows < 1 || nf < 1 || nt < 1 || ndim < 1 || ndim > NS_MAX_DIMS - 1)
         ns_fuzz_fail("a loaded CSV has no rows, features or targets", NULL);
-    for (int i = 0; i < nf; i++)
-        if (ns_dataset_feature_name(ds, i) == NULL)
-            ns_fuzz_fail("a feature has no name", NULL);
-    for (int i = 0; i < nt; i++)
-        if (ns_dataset_target_name(ds, i) == NULL)
-            ns_fuzz_fail("a target has no name", NULL);
-    int classes = ns_dataset_class_count(ds);
-    for (int i = 0; i < classes; i++)
-        if (ns_dataset_class_name(ds, i) == NULL)
-            ns_fuzz_fail("a class has no name", NULL);
+    ns_fuzz_check_dataset(ds, "a loaded CSV");
     float *x = malloc((size_t)nf * sizeof *x), *y = malloc((size_t)nt * sizeof *y);
     if (x == NULL || y == NULL)
         ns_fuzz_fail("malloc", "out of memory");
-    for (int64_t r = 0; r < rows; r++) {
-        int32_t label = -1;
-        ns_dataset_row(ds, r, x, y, &label);
-        if (ns_dataset_task(ds) == NS_TASK_CLASSIFICATION && (label < 0 || label >= classes))
-            ns_fuzz_fail("a row's label is not a class", NULL);
-    }
-    (void)ns_dataset_hash(ds);
 
     ns_norm norm;
     if (ns_norm_fit(ctx, ds, NS_NORM_STANDARD, &norm) == NS_OK) {

@@ -183,3 +183,34 @@ void ns_fuzz_fail(const char *what, const char *detail)
     fprintf(stderr, "netsmith fuzz: %s: %s\n", what, detail ? detail : "");
     abort();
 }
+
+void ns_fuzz_check_dataset(const ns_dataset *ds, const char *what)
+{
+    int64_t rows = ns_dataset_rows(ds);
+    int nf = ns_dataset_feature_count(ds), nt = ns_dataset_target_count(ds);
+    int classes = ns_dataset_class_count(ds);
+    bool cls = ns_dataset_task(ds) == NS_TASK_CLASSIFICATION;
+    if (rows < 0 || nf < 1 || nt < 1 || (cls && classes < 1))
+        ns_fuzz_fail(what, "no features, targets or classes");
+    for (int i = 0; i < classes; i++)
+        if (ns_dataset_class_name(ds, i) == NULL)
+            ns_fuzz_fail("a class has no name", NULL);
+    for (int i = 0; i < nf; i++)
+        if (ns_dataset_feature_name(ds, i) == NULL)
+            ns_fuzz_fail("a feature has no name", NULL);
+    for (int i = 0; i < nt; i++)
+        if (ns_dataset_target_name(ds, i) == NULL)
+            ns_fuzz_fail("a target has no name", NULL);
+    float *x = malloc((size_t)nf * sizeof *x), *y = malloc((size_t)nt * sizeof *y);
+    if (x == NULL || y == NULL)
+        ns_fuzz_fail("malloc", "out of memory");
+    for (int64_t r = 0; r < rows; r++) {
+        int32_t label = -1;
+        ns_dataset_row(ds, r, x, cls ? NULL : y, cls ? &label : NULL);
+        if (cls && (label < 0 || label >= classes))
+            ns_fuzz_fail("a row's label is not a class", NULL);
+    }
+    (void)ns_dataset_hash(ds);
+    free(x);
+    free(y);
+}

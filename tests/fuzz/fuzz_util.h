@@ -39,4 +39,9 @@ char *ns_fuzz_strndup(const uint8_t *part, size_t len);
 /* Aborts with a message: a property the library promises does not hold. */
 _Noreturn void ns_fuzz_fail(const char *what, const char *detail);
 
+/* The promises of a dataset that loaded (what: "a loaded CSV", ...): features and targets,
+ * classes for a classification, a name for each, and every row readable with its label among
+ * the classes; aborts through ns_fuzz_fail otherwise. Also hashes it. */
+void ns_fuzz_check_dataset(const ns_dataset *ds, const char *what);
+
 #endif

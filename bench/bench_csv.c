@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     ns_csv_options opts;
     ns_csv_options_default(&opts);
     opts.task = NS_TASK_REGRESSION;
-    double best = INFINITY;
+    double best = HUGE_VAL;
     for (int r = 0; r < runs; r++) {
         ns_dataset *ds = NULL;
         double t0 = now();

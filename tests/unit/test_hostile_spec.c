@@ -322,8 +322,8 @@ static void test_hostile_build_options(void **state)
     const int shapes[][3] = {{1, -28, 28}, {0, 28, 28}, {INT_MAX, INT_MAX, INT_MAX}};
     const char *msgs[] = {"input dimension 1 must be positive, got -28",
                           "input dimension 0 must be positive, got 0",
-                          "build: the input [2147483647, 2147483647, 2147483647] has about 9.9e+27 "
-                          "values per sample"};
+                          ("build: the input [2147483647, 2147483647, 2147483647] has about "
+                           "9.9e+27 values per sample")};
     for (int i = 0; i < 3; i++) {
         opts_for(&bo, 3, shapes[i], 4);
         ns_status st = ns_model_build(ctx, spec, &bo, &m);

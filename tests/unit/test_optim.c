@@ -62,7 +62,7 @@ static void lr_negative(ns_optim_config *c)
 }
 static void lr_nan(ns_optim_config *c)
 {
-    c->lr = NAN;
+    c->lr = (double)NAN;
 }
 static void wd_negative(ns_optim_config *c)
 {
@@ -70,7 +70,7 @@ static void wd_negative(ns_optim_config *c)
 }
 static void wd_inf(ns_optim_config *c)
 {
-    c->weight_decay = INFINITY;
+    c->weight_decay = HUGE_VAL;
 }
 static void momentum_one(ns_optim_config *c)
 {
@@ -382,7 +382,7 @@ static void test_invalid_clip_settings(void **state)
     ns_clip clip = {-1.0, 0.0};
     NS_ASSERT_STATUS(ctx, ns_optim_step(opt, &clip, NULL), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "clip max_norm = -1: must be finite and >= 0");
-    clip = (ns_clip){0.0, NAN};
+    clip = (ns_clip){0.0, (double)NAN};
     NS_ASSERT_STATUS(ctx, ns_optim_step(opt, &clip, NULL), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "clip max_value = nan");
     assert_int_equal(ns_optim_step_count(opt), 0);
@@ -638,7 +638,7 @@ static void gamma_zero(ns_sched_config *c)
 }
 static void gamma_nan(ns_sched_config *c)
 {
-    c->gamma = NAN;
+    c->gamma = (double)NAN;
 }
 static void milestones_descending(ns_sched_config *c)
 {
@@ -799,8 +799,8 @@ static void test_sched_plateau_nan_counts_as_bad(void **state)
     c.factor = 0.5;
     NS_ASSERT_OK(ctx, ns_sched_init(ctx, &s, &c, 1.0));
     assert_true(ns_sched_step(&s, 1.0) == 1.0); /* first metric: an improvement over +inf */
-    assert_true(ns_sched_step(&s, NAN) == 1.0); /* 1 bad step */
-    assert_true(ns_sched_step(&s, NAN) == 0.5); /* 2 > patience: halved */
+    assert_true(ns_sched_step(&s, (double)NAN) == 1.0); /* 1 bad step */
+    assert_true(ns_sched_step(&s, (double)NAN) == 0.5); /* 2 > patience: halved */
     assert_true(s.best == 1.0);
     assert_int_equal(s.bad_steps, 0);
     ns_ctx_free(ctx);

@@ -211,8 +211,8 @@ static const char *const hand_specs[] = {
                 " {\"type\": \"batchnorm2d\", \"eps\": 2.5e-8, \"momentum\": 1, \"affine\": false},"
                 " {\"type\": \"dropout2d\", \"p\": 0}, {\"type\": \"global_avgpool2d\"},"
                 " {\"type\": \"flatten\"}, {\"type\": \"linear\", \"units\": 2}]}",
-    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": [1, 3], \"padding\": "
-    "\"same\", \"dilation\": [5, 3]}]}",
+    ("{\"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": [1, 3], \"padding\": "
+     "\"same\", \"dilation\": [5, 3]}]}"),
 };
 
 static void test_round_trips(void **state)

@@ -443,10 +443,10 @@ static void test_errors(void **state)
     NS_ASSERT_STATUS(ctx, ns_data_split(ds, &o, &a, &b, &c), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "val ratio is -0.1");
     assert_true(a == NULL && b == NULL && c == NULL);
-    o = opts3(0.7, NAN, 0.3, 0);
+    o = opts3(0.7, (double)NAN, 0.3, 0);
     NS_ASSERT_STATUS(ctx, ns_data_split(ds, &o, &a, &b, &c), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "finite");
-    o = opts3(INFINITY, 0.0, 0.0, 0);
+    o = opts3(HUGE_VAL, 0.0, 0.0, 0);
     NS_ASSERT_STATUS(ctx, ns_data_split(ds, &o, &a, &b, &c), NS_ERR_INVALID);
     o = opts3(0.0, 0.0, 0.0, 0);
     NS_ASSERT_STATUS(ctx, ns_data_split(ds, &o, &a, &b, &c), NS_ERR_INVALID);

@@ -95,6 +95,17 @@ COMMANDS="define build train eval predict inspect datasets"
 
 run 0 --version
 expect_match "--version" out '^netsmith [0-9]+\.[0-9]+\.[0-9]+$'
+expect_match "--version names the kernels" out '^kernels: OpenBLAS [0-9.]+ \(libopenblas\.so\.0\), core [A-Za-z0-9_]+: '
+# The generic kernels never run where the CPU has AVX2 (OPENBLAS_CORETYPE is overridden there);
+# NETSMITH_BLAS_CORE forces them.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    OPENBLAS_CORETYPE=Prescott NETSMITH_BLAS_CORE= run 0 --version
+    expect_match "--version with OPENBLAS_CORETYPE=Prescott" out \
+        '^kernels: .*OPENBLAS_CORETYPE=Prescott is overridden, since this CPU has'
+fi
+NETSMITH_BLAS_CORE=Prescott run 0 --version
+expect_match "--version with NETSMITH_BLAS_CORE=Prescott" out \
+    '^kernels: .*core Prescott: forced by NETSMITH_BLAS_CORE=Prescott$'
 run 0 --help
 for c in $COMMANDS; do
     run 0 "$c" --help

@@ -10,7 +10,7 @@
 #include "netsmith/model.h"
 #include "netsmith/train.h"
 #include "netsmith/trainer.h"
-#include "netsmith/fit.h"
+#include "netsmith/run.h"
 #include "netsmith/pipeline.h"
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
-#include "netsmith/fit.h"
+#include "netsmith/run.h"
 #include "netsmith/io.h"
 #include "pipeline/pipeline_internal.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/fit_internal.h"
+#include "run/run_internal.h"
 
 #define META_TASK "netsmith.task"
 #define META_LABELS "netsmith.labels"

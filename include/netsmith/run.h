@@ -1,8 +1,8 @@
 /* netsmith fit: the Train card over datasets (task inference, normalisation, batches,
  * the training loop, checkpoints and exact resume), and the Evaluate and Inference cards
  * over datasets. The command line, pipelines and (later) the server all call these. */
-#ifndef NETSMITH_FIT_H
-#define NETSMITH_FIT_H
+#ifndef NETSMITH_RUN_H
+#define NETSMITH_RUN_H
 
 #include <stdio.h>
 

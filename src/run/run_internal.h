@@ -1,10 +1,10 @@
 /* Internals shared by the Train card's files: model-file metadata for the data description,
  * and checkpoints. */
-#ifndef NETSMITH_PIPELINE_FIT_INTERNAL_H
-#define NETSMITH_PIPELINE_FIT_INTERNAL_H
+#ifndef NETSMITH_RUN_INTERNAL_H
+#define NETSMITH_RUN_INTERNAL_H
 
 #include "internal.h"
-#include "netsmith/fit.h"
+#include "netsmith/run.h"
 
 /* Metadata entries (up to 4) describing info; owned[3] receive strings the caller frees. */
 ns_status ns__model_info_meta(ns_ctx *ctx, const ns_model_info *info, ns_st_meta *meta, int *n,

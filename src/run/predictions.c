@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "netsmith/fit.h"
+#include "netsmith/run.h"
 
 /* Writes s as one CSV field: quoted (quotes doubled) when it holds a delimiter, a quote, a
  * line break or blanks at its ends, so any class or column name reads back unchanged. */

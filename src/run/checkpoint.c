@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pipeline/fit_internal.h"
+#include "run/run_internal.h"
 
 #define META_CKPT "netsmith.checkpoint"
 #define META_SETTINGS "netsmith.settings"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/fit_internal.h"
+#include "run/run_internal.h"
 
 #define DEFAULT_EVAL_BATCH 256
 

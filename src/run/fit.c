@@ -1,6 +1,6 @@
 /* The Train card over datasets: settings resolved from options, spec and data; task and
  * output inference; normalisation fitted on the training part; batchers; the training loop;
- * checkpoints and exact resume. Also Evaluate and Inference over datasets. */
+ * checkpoints and exact resume. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,9 +37,9 @@ static ns_status batcher_get(void *ud, int64_t epoch, int64_t index, ns_batch *o
     return ns_batcher_get(ud, epoch, index, out);
 }
 
-static ns_batch_source source_of(ns_batcher *b)
+ns_batch_source ns__batcher_source(ns_batcher *b)
 {
-    ns_batch_source s = {ns_batcher_count(b), batcher_get, b};
+    ns_batch_source s = {b ? ns_batcher_count(b) : 0, batcher_get, b};
     return s;
 }
 
@@ -340,9 +340,9 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
 
     fit_run run = {ctx, o, callbacks, &info, &id, NS_OK};
     ns_train_callbacks cb = {on_batch, on_epoch, &run};
-    ns_batch_source ts = source_of(tb), vs;
+    ns_batch_source ts = ns__batcher_source(tb), vs;
     if (vb != NULL)
-        vs = source_of(vb);
+        vs = ns__batcher_source(vb);
     res->resumed = found;
     res->resumed_epoch = ns_trainer_get_state(t)->epoch;
     res->resumed_batch = ns_trainer_get_state(t)->batch;
@@ -386,101 +386,3 @@ done:
     return st;
 }
 
-/* ---- Evaluate and Inference over datasets ----------------------------------------------------------- */
-
-/* A view of data normalised as the model was trained (or data itself). */
-static ns_status prepared(const ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                          ns_dataset **view)
-{
-    ns_ctx *ctx = ns_model_ctx(model);
-    *view = NULL;
-    if (ns_dataset_feature_count(data) != ns_model_input_size(model))
-        return ns_errorf(ctx, NS_ERR_SHAPE,
-                         "'%s' has %d features but the model takes %d; use data with the "
-                         "model's columns",
-                         ns_dataset_name(data), ns_dataset_feature_count(data),
-                         ns_model_input_size(model));
-    if (info->norm.kind == NS_NORM_NONE)
-        return NS_OK;
-    return ns_data_normalize(data, &info->norm, view);
-}
-
-ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                          int batch, ns_metrics *acc)
-{
-    ns_ctx *ctx = ns_model_ctx(model);
-    ns_dataset *view = NULL;
-    ns_batcher *b = NULL;
-    ns_status st = prepared(model, info, data, &view);
-    if (st == NS_OK && info->task == NS_TASK_CLASSIFICATION &&
-        ns_dataset_task(data) != NS_TASK_CLASSIFICATION)
-        st = ns_errorf(ctx, NS_ERR_INVALID,
-                       "'%s' has a continuous target but the model is a classifier",
-                       ns_dataset_name(data));
-    if (st == NS_OK && info->task == NS_TASK_REGRESSION &&
-        ns_dataset_task(data) == NS_TASK_CLASSIFICATION)
-        st = ns_errorf(ctx, NS_ERR_INVALID,
-                       "'%s' has class labels but the model is a regression; load the data "
-                       "with the task set to regression",
-                       ns_dataset_name(data));
-    if (st != NS_OK)
-        goto done;
-    ns_batch_options bo = {.batch_size = batch > 0 && batch <= ns_model_max_batch(model)
-                                             ? batch
-                                             : ns_model_max_batch(model),
-                           .no_shuffle = true};
-    st = ns_batcher_new(view ? view : data, &bo, &b);
-    if (st != NS_OK)
-        goto done;
-    ns_loss_config lc;
-    int outputs = ns_model_output_size(model);
-    ns_loss_config_default(&lc, info->task == NS_TASK_CLASSIFICATION
-                                    ? (outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY)
-                                    : NS_LOSS_MSE);
-    ns_batch_source src = source_of(b);
-    st = ns_evaluate(model, &lc, &src, acc);
-done:
-    ns_model_forget_forward(model);
-    ns_batcher_free(b);
-    ns_dataset_free(view);
-    return st;
-}
-
-ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                         float *out, float *probs)
-{
-    ns_dataset *view = NULL;
-    ns_batcher *b = NULL;
-    ns_status st = prepared(model, info, data, &view);
-    ns_batch_options bo = {.batch_size = ns_model_max_batch(model), .no_shuffle = true};
-    if (st == NS_OK)
-        st = ns_batcher_new(view ? view : data, &bo, &b);
-    int k = ns_model_output_size(model);
-    int64_t row = 0;
-    for (int64_t i = 0; st == NS_OK && i < ns_batcher_count(b); i++) {
-        ns_batch batch;
-        const float *y = NULL;
-        st = ns_batcher_get(b, 0, i, &batch);
-        if (st == NS_OK)
-            st = ns_model_forward(model, batch.x, batch.n, false, &y);
-        if (st != NS_OK)
-            break;
-        memcpy(out + (size_t)row * (size_t)k, y, (size_t)batch.n * (size_t)k * sizeof(float));
-        if (probs != NULL && info->task == NS_TASK_CLASSIFICATION) {
-            if (k == 1) {
-                for (int n = 0; n < batch.n; n++) {
-                    float p = 1.0f / (1.0f + expf(-y[n]));
-                    probs[(size_t)(row + n) * 2] = 1.0f - p;
-                    probs[(size_t)(row + n) * 2 + 1] = p;
-                }
-            } else {
-                ns_softmax_forward(probs + (size_t)row * (size_t)k, y, batch.n, k);
-            }
-        }
-        row += batch.n;
-    }
-    ns_model_forget_forward(model);
-    ns_batcher_free(b);
-    ns_dataset_free(view);
-    return st;
-}

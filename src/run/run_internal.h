@@ -12,6 +12,8 @@ ns_status ns__model_info_meta(ns_ctx *ctx, const ns_model_info *info, ns_st_meta
 /* Reads the data description of an open model file (model built from it already). */
 ns_status ns__model_info_read(ns_ctx *ctx, const ns_st_file *f, const char *path,
                               const ns_model *model, ns_model_info *info);
+/* A batch source over a batcher (its batches of every epoch). */
+ns_batch_source ns__batcher_source(ns_batcher *b);
 ns_status ns__norm_copy(ns_ctx *ctx, const ns_norm *src, ns_norm *dst);
 
 /* What a checkpoint must match to be resumed: the canonical spec, the resolved training

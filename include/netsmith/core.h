@@ -161,6 +161,29 @@ typedef struct ns_progress {
 ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
                              double done, double total);
 
+/* ---- settings --------------------------------------------------------------- */
+
+/* A typed setting with its default, range and documentation: the one machinery behind the
+ * cards' settings and the run config, read from YAML/JSON, flags and card settings, and
+ * printed as JSON schemas for forms and search spaces. */
+typedef enum ns_setting_type {
+    NS_SETTING_INT = 1,
+    NS_SETTING_NUMBER,
+    NS_SETTING_BOOL,
+    NS_SETTING_STRING,
+    NS_SETTING_LIST, /* a list of numbers */
+    NS_SETTING_ANY   /* any JSON value, checked by the card */
+} ns_setting_type;
+
+typedef struct ns_setting_def {
+    const char *name;
+    ns_setting_type type;
+    const char *default_json; /* NULL: no default; "null": absent unless given */
+    const char *choices;      /* for strings: "a|b|c", or NULL for free text */
+    const char *doc;
+    double min, max;          /* for numbers (and a list's elements), when min < max */
+} ns_setting_def;
+
 /* ---- arena ----------------------------------------------------------------- */
 
 /* A bump allocator over one block, planned once and reset each step.

@@ -126,24 +126,6 @@ typedef struct ns_port_def {
     const char *doc;
 } ns_port_def;
 
-typedef enum ns_setting_type {
-    NS_SETTING_INT = 1,
-    NS_SETTING_NUMBER,
-    NS_SETTING_BOOL,
-    NS_SETTING_STRING,
-    NS_SETTING_LIST, /* a list of numbers */
-    NS_SETTING_ANY   /* any JSON value, checked by the card */
-} ns_setting_type;
-
-typedef struct ns_setting_def {
-    const char *name;
-    ns_setting_type type;
-    const char *default_json; /* NULL: no default; "null": absent unless given */
-    const char *choices;      /* for strings: "a|b|c", or NULL for free text */
-    const char *doc;
-    double min, max;          /* for numbers, when min < max */
-} ns_setting_def;
-
 typedef struct ns_card_call ns_card_call;
 
 typedef struct ns_card_def {
@@ -189,6 +171,9 @@ const char *ns_card_input_path(ns_card_call *c, const char *path);
  * when out of memory. */
 const char *ns_card_settings_json(ns_card_call *c);
 const ns_progress *ns_card_progress(ns_card_call *c);
+/* Reports that the card finished `done` of `total` iterations (the Train card: epochs), as a
+ * loop does: an NS_CARD_ITERATION event for this card. */
+void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t total);
 /* State a card keeps across the iterations of a loop (batchers, buffers): *slot starts NULL;
  * free_fn is called when the run ends. */
 void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *));

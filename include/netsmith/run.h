@@ -1,6 +1,10 @@
-/* netsmith fit: the Train card over datasets (task inference, normalisation, batches,
- * the training loop, checkpoints and exact resume), and the Evaluate and Inference cards
- * over datasets. The command line, pipelines and (later) the server all call these. */
+/* netsmith run: one training run over datasets, for every face (the command line, the Train
+ * card, a queue worker, a tuner trial). The run config is data: one table of settings read
+ * from YAML/JSON files, flags, card settings and API bodies. ns_run loads the data, splits
+ * it, normalises it, trains once per seed (ns_fit: the Train card), evaluates every split,
+ * saves the model and keeps the run record; events report its progress and a cancel flag
+ * stops it. Also the Evaluate and Inference cards over datasets, and model files with their
+ * data description. */
 #ifndef NETSMITH_RUN_H
 #define NETSMITH_RUN_H
 
@@ -17,33 +21,103 @@
 extern "C" {
 #endif
 
-/* Settings of a training run. Zero / empty fields mean "from the spec, else the default". */
-typedef struct ns_fit_options {
-    uint64_t seed;            /* weights, dropout, shuffling */
-    int epochs;               /* 0: the spec's */
-    int batch_size;           /* 0: the spec's */
-    char optimizer[16];       /* "": the spec's */
-    double lr;                /* 0: the spec's */
-    double weight_decay;      /* < 0: the spec's (fill with -1 by ns_fit_options_default) */
-    char loss[24];            /* "": the spec's, else from the task */
-    ns_task task;             /* AUTO: the data's */
-    ns_norm_kind normalize;   /* fitted on the training data, stored in the model */
-    ns_sched_config sched;
-    ns_clip clip;
-    ns_early_stop early;
-    int eval_batch;           /* batch size for validation and evaluation (default 256) */
-    /* checkpoints: every N epochs and/or steps (0: never), always at the end when a
-     * directory is given; the last two are kept. The directory is made if missing and locked
-     * for the run (ns_dir_lock): a second run on it fails with NS_ERR_STATE naming the
-     * holder's process. */
-    const char *checkpoint_dir;
-    int checkpoint_epochs;
-    int64_t checkpoint_steps;
-    bool resume;              /* continue from the newest checkpoint in checkpoint_dir */
-    int prefetch;             /* batches prepared ahead by a background thread (0: none) */
-} ns_fit_options;
+/* ---- the run config ------------------------------------------------------------------------ */
 
-void ns_fit_options_default(ns_fit_options *opts);
+/* At most this many seeds in one run. */
+#define NS_RUN_MAX_SEEDS 64
+
+/* The settings of a run: every one with its name, type, default, range, documentation and
+ * aliases (the names the seed's cards and configs used: optimizer_type, learning_rate / lr,
+ * gradient_clip / clip_norm, net / net_config, optimizer_config.betas, ...). A flag is the
+ * name with dashes (--batch-size), a key of a YAML/JSON run config the name itself. */
+const ns_setting_def *ns_run_settings(int *count);
+/* The setting of a name or alias; NULL when unknown. */
+const ns_setting_def *ns_run_setting_find(const char *name);
+/* A setting's other names, '|'-separated ("lr|optimizer_config.lr"); NULL when none. */
+const char *ns_run_setting_aliases(const char *name);
+
+/* The settings given for a run, by their canonical names; a setting not given reads as its
+ * default. A config belongs to one thread at a time. */
+typedef struct ns_run_config ns_run_config;
+
+ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out);
+void ns_run_config_free(ns_run_config *cfg);
+ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **out);
+/* One setting (a name or an alias) from a JSON value ("0.01", "[0.9, 0.99]", "\"adam\"");
+ * later values win. Errors (NS_ERR_INVALID) name source and the key and say what is wrong:
+ * an unknown key (with a did-you-mean), a wrong type, a value out of range, a wrong choice. */
+ns_status ns_run_config_set(ns_run_config *cfg, const char *name, const char *json_value,
+                            const char *source);
+/* One setting from a flag's text, read by its type: numbers strictly, booleans
+ * true/false/1/0, lists as "0.7,0.15,0.15", the model as a name or a {...} spec. */
+ns_status ns_run_config_set_text(ns_run_config *cfg, const char *name, const char *text,
+                                 const char *source);
+/* A mapping of settings (JSON object text: a card's settings, an API body). A group mapping
+ * (optimizer_config, scheduler_config, early_stopping, data_config) holds settings by their
+ * short names. */
+ns_status ns_run_config_merge(ns_run_config *cfg, const char *json_object, const char *source);
+/* A run config file (YAML or JSON). Relative paths of files it reads (model, data, labels)
+ * are taken from the file's directory, as a pipeline's are; files it writes from the current
+ * directory. */
+ns_status ns_run_config_load(ns_run_config *cfg, const char *path);
+/* Whether a setting was given (not null). */
+bool ns_run_config_has(const ns_run_config *cfg, const char *name);
+/* A setting's value, given or its default (0, false, "" or -1 when it has none). */
+int64_t ns_run_config_int(const ns_run_config *cfg, const char *name);
+double ns_run_config_number(const ns_run_config *cfg, const char *name);
+bool ns_run_config_bool(const ns_run_config *cfg, const char *name);
+const char *ns_run_config_string(const ns_run_config *cfg, const char *name);
+/* A list setting into out[cap]; returns its length (-1 when it has none). */
+int ns_run_config_list(const ns_run_config *cfg, const char *name, double *out, int cap);
+/* The settings given as a JSON object under their canonical names (reads back with
+ * ns_run_config_merge to the same config). *json on the config's context (ns_dealloc). */
+ns_status ns_run_config_to_json(const ns_run_config *cfg, char **json);
+/* The run config's JSON schema (every setting: type, range, default, description, aliases),
+ * for a web form or a tuner's search space. *json on ctx (ns_dealloc). */
+ns_status ns_run_config_schema(ns_ctx *ctx, char **json);
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+typedef enum ns_run_event_kind {
+    NS_RUN_STARTED = 0,  /* the run starts: data loaded and split (rows of each part) */
+    NS_RUN_SEED_STARTED, /* a seed's training starts */
+    NS_RUN_RESUMED,      /* it continues from a checkpoint (path, epoch, batch) */
+    NS_RUN_NO_CHECKPOINT, /* resume was asked but path holds no checkpoint: it starts afresh */
+    NS_RUN_BATCH,        /* a training batch finished (epoch, batch, batches, loss) */
+    NS_RUN_EPOCH,        /* an epoch finished (report) */
+    NS_RUN_CHECKPOINT,   /* a checkpoint was written (path) */
+    NS_RUN_SAVED,        /* the model file was written (path) */
+    NS_RUN_SEED_FINISHED, /* a seed's training and evaluation finished (seed_result) */
+    NS_RUN_FINISHED,     /* the run finished; the record is complete */
+    NS_RUN_FAILED        /* the run failed or was cancelled (message) */
+} ns_run_event_kind;
+
+const char *ns_run_event_kind_name(ns_run_event_kind kind);
+
+typedef struct ns_run_seed ns_run_seed;
+
+typedef struct ns_run_event {
+    ns_run_event_kind kind;
+    int seed_index, seeds;      /* which seed of how many */
+    uint64_t seed;
+    int64_t epoch, epochs;      /* BATCH, EPOCH, RESUMED: 0-based epoch and the planned count */
+    int64_t batch, batches;     /* BATCH, RESUMED: batches done in the epoch, per epoch */
+    double loss;                /* BATCH: its loss */
+    const ns_epoch_report *report; /* EPOCH */
+    const char *path;           /* RESUMED, CHECKPOINT, SAVED: the file; STARTED: the run dir */
+    int64_t train_rows, val_rows, test_rows; /* STARTED, SEED_STARTED */
+    const ns_run_seed *result;  /* SEED_FINISHED */
+    const char *message;        /* FAILED: the error */
+} ns_run_event;
+
+/* How a caller follows a run: events (may be NULL) and a progress hook (may be NULL) that
+ * gets (steps done, steps planned) per batch and whose cancel flag stops the run at the next
+ * batch: a checkpoint is written first when the run keeps them, so it can resume. */
+typedef struct ns_run_hooks {
+    void (*on_event)(void *ud, const ns_run_event *ev);
+    void *ud;
+    const ns_progress *progress;
+} ns_run_hooks;
 
 /* What a run produced. Owned by the caller: ns_fit_result_free. */
 typedef struct ns_fit_result {
@@ -57,19 +131,95 @@ typedef struct ns_fit_result {
     bool resumed;                /* started from a checkpoint */
     int64_t resumed_epoch, resumed_batch;
     char loss[24], optimizer[16];
+    bool borrowed;               /* model is the borrowed optimizer's (not freed with the result) */
+    char *settings_json;         /* every training setting as used (JSON object) */
 } ns_fit_result;
 
 void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r);
 
-/* The Train card. spec (a blueprint) or model (already built; its weights are the start) —
- * exactly one non-NULL. train and val (may be NULL) are datasets; the fitted normalisation
- * of opts->normalize is applied to both. callbacks and progress may be NULL. On NS_OK *result
+/* What ns_fit trains: spec (a blueprint, built for train's shape with cfg's seed) or model
+ * (already built; its weights are the start) — exactly one non-NULL. optim (may be NULL) is
+ * an optimizer of model that the run borrows (its settings, moments and step count go on);
+ * NULL makes one from cfg. train and val (may be NULL) are datasets; cfg's normalize is fitted
+ * on train, unless train is normalised already, and applied to both. */
+typedef struct ns_fit_input {
+    const ns_spec *spec;
+    ns_model *model;
+    ns_optim *optim;
+    const ns_dataset *train, *val;
+    bool in_place; /* train model itself (as with optim), not a copy of it */
+} ns_fit_input;
+
+/* The Train card: settings from cfg, else from the blueprint's training section, else the
+ * defaults. callbacks (may be NULL) can stop training after a batch or an epoch; hooks (may
+ * be NULL) get the batch, epoch and checkpoint events and the progress. On NS_OK *result
  * holds the model; on NS_ERR_NONFINITE or NS_ERR_CANCELLED *result still holds the model and
- * history so far (the model's weights are finite). */
-ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *model, const ns_dataset *train,
-                 const ns_dataset *val, const ns_fit_options *opts,
-                 const ns_train_callbacks *callbacks, const ns_progress *progress,
+ * history so far (the model's weights are finite). A borrowed optimizer's model is trained in
+ * place (result->model is then that model, not owned by the result). */
+ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
+                 const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
                  ns_fit_result *result);
+
+/* ---- a whole run ------------------------------------------------------------------------- */
+
+/* One seed's training: what it did and how it scored. */
+struct ns_run_seed {
+    uint64_t seed;
+    char *dir;                /* its record directory (the run's, or seed-N/ below it) */
+    char *model_path;         /* the model file written */
+    ns_epoch_report *history; /* [epochs_run]: every epoch once, also across resumes */
+    int epochs_run;
+    ns_stop_reason stop_reason;
+    bool resumed;
+    int64_t resumed_epoch, resumed_batch;
+    ns_metric_values train, val, test;
+    bool has_val, has_test;
+    double seconds;
+};
+
+/* The record of a run: what a run directory holds, and the row a registry stores. */
+typedef struct ns_run_record {
+    ns_ctx *ctx;         /* the context it was made on */
+    char *run_dir;
+    char *settings_json; /* every setting as used (the blueprint's values resolved) */
+    char *spec_json;     /* the blueprint (canonical JSON) */
+    char *data;          /* the data source as given */
+    char *data_name;
+    uint64_t data_hash;  /* of the loaded rows (before the split) */
+    int64_t rows, train_rows, val_rows, test_rows;
+    bool official_test;  /* the test part is the data's own test set */
+    ns_task task;
+    int classes;
+    int n_seeds;
+    ns_run_seed *seeds;  /* [n_seeds] (those run so far) */
+    /* Several seeds: mean and sample standard deviation of each metric over the seeds, on the
+     * test part (or the validation part when there is no test part). */
+    ns_metric_values mean, std;
+    bool summary_of_test;
+    /* provenance */
+    char version[16];
+    char *kernels;       /* ns_kernel_path() */
+    int threads;
+    char started[32];    /* UTC, ISO 8601 */
+    double seconds;
+    ns_status status;    /* NS_OK, or why it failed */
+    char *error;         /* the message when it failed */
+} ns_run_record;
+
+/* A run: loads the config's data, splits it (seeded), and for each seed normalises, trains
+ * (ns_fit, with checkpoints when checkpoint_dir is set), evaluates every part and saves the
+ * model; the record goes into run_dir (settings.json, metrics.csv per seed, record.json, and
+ * summary.json for several seeds), written atomically as the run goes. The run directory is
+ * locked while the run uses it; an existing run_dir is refused unless resuming, and a default
+ * one (runs/<time>-<data>) gets a -2, -3, ... suffix when taken. *record (may be NULL) gets the
+ * record also when the run fails (record->status, record->error); free it with
+ * ns_run_record_free. */
+ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hooks,
+                 ns_run_record **record);
+void ns_run_record_free(ns_run_record *record);
+/* The record as JSON (settings, data, per-seed history and metrics, summary, provenance).
+ * *json on ctx (ns_dealloc). */
+ns_status ns_run_record_to_json(ns_ctx *ctx, const ns_run_record *record, char **json);
 
 /* Model files with their data description: the normalisation, the task, class labels and
  * target names (all in __metadata__), next to the weights. */

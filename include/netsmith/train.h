@@ -144,6 +144,8 @@ double ns_optim_lr(const ns_optim *opt);
 void ns_optim_set_lr(ns_optim *opt, double lr);
 /* The settings in use (lr as last set). Valid while the optimizer lives. */
 const ns_optim_config *ns_optim_get_config(const ns_optim *opt);
+/* The model an optimizer updates (NULL for one over raw blocks). */
+ns_model *ns_optim_model(const ns_optim *opt);
 /* Completed steps: Adam's bias corrections use step_count + 1, and SGD's momentum buffer
  * counts as empty while it is 0 (the next step copies the gradient into it). Restore it
  * together with the moments when resuming; steps >= 0. */

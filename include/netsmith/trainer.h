@@ -104,10 +104,12 @@ typedef struct ns_trainer_state {
 
 /* Makes a trainer for a model (borrowed; it must outlive the trainer). task says how metrics
  * are computed (from the model's outputs: logits per class, or one logit for two classes);
- * classes is the class count (informational). Creates the optimizer and schedule from cfg.
- * NS_ERR_INVALID names a bad setting. */
-ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_task task, int classes,
-                         ns_trainer **out);
+ * classes is the class count (informational). optim, when not NULL, is an optimizer of model
+ * that the trainer borrows (it must outlive the trainer): training goes on from its settings,
+ * moments, step count and learning rate, and cfg->optim is not used. NULL makes one from
+ * cfg->optim. The schedule comes from cfg. NS_ERR_INVALID names a bad setting. */
+ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
+                         ns_task task, int classes, ns_trainer **out);
 void ns_trainer_free(ns_trainer *t);
 
 ns_model *ns_trainer_model(ns_trainer *t);

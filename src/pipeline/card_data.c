@@ -142,6 +142,10 @@ static const ns_setting_def split_settings[] = {
      0, 1.8e19},
     {"stratify", NS_SETTING_BOOL, "true", NULL,
      "keep class proportions in every part (classification)", 0, 0},
+    {"normalize", NS_SETTING_STRING, "\"standard\"", "standard|minmax|none",
+     "fitted on the training rows and applied to every part (the fit travels with the data "
+     "into the model file), as netsmith train does; none keeps the values",
+     0, 0},
 };
 static const ns_port_def split_in[] = {
     {"dataset", NS_VALUE_DATASET, false, "the rows to divide"},
@@ -165,10 +169,36 @@ static ns_status split_run(ns_card_call *c)
                           .test = official ? 0.0 : ns_card_number(c, "test_ratio"),
                           .seed = ns__card_seed(c, "random_seed"),
                           .no_stratify = !ns_card_bool(c, "stratify")};
-    ns_dataset *tr = NULL, *va = NULL, *te = NULL;
+    ns_dataset *tr = NULL, *va = NULL, *te = NULL, *ot = NULL;
     ns_status st = ns_data_split(ds, &o, &tr, &va, &te);
     if (st != NS_OK)
         return st;
+    /* Normalize, fitted on the training part only (the default of every face). */
+    ns_norm_kind kind = NS_NORM_NONE;
+    ns_norm_kind_parse(ns_card_string(c, "normalize"), &kind);
+    if (kind != NS_NORM_NONE) {
+        ns_ctx *ctx = ns_card_ctx(c);
+        ns_norm fit;
+        ns_dataset **parts[] = {&tr, &va, &te};
+        st = ns_norm_fit(ctx, tr, kind, &fit);
+        for (int i = 0; i < 3 && st == NS_OK; i++) {
+            ns_dataset *view = NULL;
+            if (*parts[i] == NULL)
+                continue;
+            st = ns_data_normalize(*parts[i], &fit, &view);
+            ns_dataset_free(*parts[i]);
+            *parts[i] = view;
+        }
+        if (st == NS_OK && official != NULL)
+            st = ns_data_normalize(ns_value_dataset(official), &fit, &ot);
+        ns_norm_deinit(ctx, &fit);
+        if (st != NS_OK) {
+            ns_dataset_free(tr);
+            ns_dataset_free(va);
+            ns_dataset_free(te);
+            return st;
+        }
+    }
     st = out_shape(c, tr);
     if (st == NS_OK)
         st = ns_card_out_dataset(c, "train_dataset", tr);
@@ -178,7 +208,9 @@ static ns_status split_run(ns_card_call *c)
         st = st == NS_OK ? ns_card_out_dataset(c, "val_dataset", va) : (ns_dataset_free(va), st);
     if (te != NULL)
         st = st == NS_OK ? ns_card_out_dataset(c, "test_dataset", te) : (ns_dataset_free(te), st);
-    if (st == NS_OK && official != NULL)
+    if (ot != NULL)
+        st = st == NS_OK ? ns_card_out_dataset(c, "test_dataset", ot) : (ns_dataset_free(ot), st);
+    else if (st == NS_OK && official != NULL)
         st = ns_card_out_same(c, "test_dataset", official);
     return st;
 }

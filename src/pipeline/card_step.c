@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "netsmith/trainer.h"
 #include "pipeline/pipeline_internal.h"
+#include "run/run_internal.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -301,42 +304,17 @@ static ns_status step_run(ns_card_call *c)
 
 /* ---- train ------------------------------------------------------------------------------------- */
 
-static const ns_setting_def train_settings[] = {
-    {"epochs", NS_SETTING_INT, "10", NULL, "passes over the training rows", 1, 1e9},
-    {"batch_size", NS_SETTING_INT, "32", NULL, "rows per step", 1, 1e7},
-    {"shuffle", NS_SETTING_BOOL, "true", NULL, "a new row order every epoch", 0, 0},
-    {"drop_last", NS_SETTING_BOOL, "false", NULL, "skip a final short batch", 0, 0},
-    {"seed", NS_SETTING_INT, "null", NULL,
-     "the row order, and a model_spec's initial weights (default: the pipeline's seed)", 0,
-     1.8e19},
-    {"loss_type", NS_SETTING_STRING, "null", "mse|mae|huber|cross_entropy|bce",
-     "default: cross_entropy for class labels, else mse", 0, 0},
-    {"reduction", NS_SETTING_STRING, "\"mean\"", "mean|sum", "average or sum over the batch", 0,
-     0},
-    {"huber_delta", NS_SETTING_NUMBER, "1.0", NULL, "huber: where it turns linear", 1e-12, 1e12},
-    {"label_smoothing", NS_SETTING_NUMBER, "0.0", NULL, "cross_entropy: in [0, 1]", 0, 1},
-    {"gradient_clip", NS_SETTING_NUMBER, "0", NULL,
-     "scale gradients to at most this global L2 norm (0: off)", 0, 1e12},
-    {"clip_value", NS_SETTING_NUMBER, "0", NULL, "clamp each gradient to +-this (0: off)", 0,
-     1e12},
-    {"optimizer_type", NS_SETTING_STRING, "\"adam\"", "sgd|adam|adamw|rmsprop",
-     "when no optimizer is wired", 0, 0},
-    {"learning_rate", NS_SETTING_NUMBER, "null", NULL, "when no optimizer is wired", 0, 1e6},
-    {"weight_decay", NS_SETTING_NUMBER, "null", NULL, "when no optimizer is wired", 0, 1e6},
-    {"early_stopping", NS_SETTING_INT, "0", NULL,
-     "stop after this many epochs without improvement of monitor (0: off)", 0, 1e9},
-    {"monitor", NS_SETTING_STRING, "\"val_loss\"", NULL,
-     "the metric early stopping watches (val_loss, val_accuracy, loss, ...)", 0, 0},
-    {"restore_best", NS_SETTING_BOOL, "false", NULL, "end with the best epoch's weights", 0, 0},
-    {"max_batch", NS_SETTING_INT, "256", NULL,
-     "with a model_spec: the largest batch the built model takes", 1, 1e7},
-};
+/* The Train card's settings are the run config's training settings (src/run/config.c): one
+ * vocabulary for the card, run configs and flags. */
 static const ns_port_def train_in[] = {
     {"model", NS_VALUE_MODEL, true, "the model to train (its weights are the start)"},
     {"model_spec", NS_VALUE_MODEL_SPEC, true,
-     "or a blueprint, built for the dataset's shape (seed, max_batch) and trained"},
-    {"optimizer", NS_VALUE_OPTIMIZER, true, "its optimizer (default: from the settings)"},
-    {"dataset", NS_VALUE_DATASET, false, "the training rows"},
+     "or a blueprint, built for the dataset's shape (seed, eval_batch) and trained"},
+    {"optimizer", NS_VALUE_OPTIMIZER, true,
+     "its optimizer, trained on in place (default: one made from the settings)"},
+    {"dataset", NS_VALUE_DATASET, false,
+     "the training rows (normalised here by the normalize setting unless a normalize card "
+     "did it)"},
     {"val_dataset", NS_VALUE_DATASET, true, "validation rows, scored after every epoch"},
 };
 static const ns_port_def train_out[] = {
@@ -347,23 +325,44 @@ static const ns_port_def train_out[] = {
     {"history", NS_VALUE_HISTORY, false, "the metrics of every epoch (training and validation)"},
 };
 
-static ns_status batcher_get(void *ud, int64_t epoch, int64_t index, ns_batch *out)
+/* The card's settings as a run config (null settings stay unset: the blueprint's). */
+static ns_status card_config(ns_card_call *c, ns_run_config **out)
 {
-    return ns_batcher_get(ud, epoch, index, out);
+    ns_ctx *ctx = ns_card_ctx(c);
+    ns_status st = ns_run_config_new(ctx, out);
+    const char *text = st == NS_OK ? ns_card_settings_json(c) : NULL;
+    if (st == NS_OK && text == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    json_error_t err;
+    json_t *all = st == NS_OK ? json_loads(text, 0, &err) : NULL;
+    if (st == NS_OK && all == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    json_t *mine = st == NS_OK ? json_object() : NULL;
+    for (int i = 0; st == NS_OK && i < NS__FIT_SETTING_COUNT; i++) {
+        json_t *v = json_object_get(all, ns__fit_settings[i].name);
+        if (v != NULL && !json_is_null(v))
+            json_object_set(mine, ns__fit_settings[i].name, v);
+    }
+    if (st == NS_OK) {
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)ns__card_seed(c, "seed"));
+        json_object_set_new(mine, "seed", json_loads(seed, JSON_DECODE_ANY, &err));
+        st = ns__run_config_merge_json(*out, mine, "train", NULL);
+    }
+    json_decref(mine);
+    json_decref(all);
+    if (st != NS_OK) {
+        ns_run_config_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
-/* Copies optimizer state (moments, step count) between optimizers of the same config. */
-static void copy_optim(ns_optim *dst, ns_optim *src, size_t params)
+static void train_event(void *ud, const ns_run_event *ev)
 {
-    size_t n = (size_t)ns_optim_moment_count(src) * params;
-    if (n > 0)
-        memcpy(ns_optim_moments(dst), ns_optim_moments(src), n * sizeof(float));
-    ns_optim_set_step_count(dst, ns_optim_step_count(src));
-    ns_optim_set_lr(dst, ns_optim_lr(src));
+    if (ev->kind == NS_RUN_EPOCH)
+        ns_card_report_iteration(ud, ev->epoch + 1, ev->epochs);
 }
-
-static ns_status train_with(ns_card_call *c, ns_value *mv, ns_value *ov, ns_dataset *ds,
-                            ns_dataset *val);
 
 static ns_status train_run(ns_card_call *c)
 {
@@ -381,106 +380,59 @@ static ns_status train_run(ns_card_call *c)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "an optimizer belongs to a built model: wire build_model's model "
                          "instead of the model_spec");
-    ns_value *built = NULL;
-    if (sv != NULL) {
-        ns_build_opts bo;
-        ns_build_opts_default(&bo, 1);
-        bo.input_ndim = ns_dataset_input_shape(ds, bo.input_shape);
-        bo.output_size = ns_dataset_task(ds) == NS_TASK_CLASSIFICATION
-                             ? ns_dataset_class_count(ds)
-                             : ns_dataset_target_count(ds);
-        bo.max_batch = (int)ns_card_int(c, "max_batch");
-        bo.seed = ns__card_seed(c, "seed");
-        ns_model *nm = NULL;
-        ns_status st = ns_model_build(ctx, ns_value_spec(sv), &bo, &nm);
-        if (st == NS_OK)
-            st = ns__value_new(ctx, NS_VALUE_MODEL, &built);
-        if (st != NS_OK) {
-            ns_model_free(nm);
-            return st;
-        }
-        built->u.model = nm;
-        snprintf(built->object, sizeof built->object, "%s", ns_card_id(c));
-        mv = built;
-    }
-    ns_status st = train_with(c, mv, ov, ds, val);
-    ns_value_release(built);
-    return st;
-}
-
-static ns_status train_with(ns_card_call *c, ns_value *mv, ns_value *ov, ns_dataset *ds,
-                            ns_dataset *val)
-{
-    ns_ctx *ctx = ns_card_ctx(c);
-    ns_model *m = ns_value_model(mv);
-    if (ov != NULL && ov->model != mv)
+    if (ov != NULL && mv != NULL && ov->model != mv)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "the optimizer wired in was made for another model ('%s')",
                          ov->model->object);
-    ns_task task = ns_dataset_task(ds);
-    ns_train_config cfg;
-    ns_train_config_default(&cfg);
-    cfg.epochs = (int)ns_card_int(c, "epochs");
-    ns_status st = loss_config(c, task == NS_TASK_CLASSIFICATION, ns_model_output_size(m),
-                               &cfg.loss);
+    ns_run_config *cfg = NULL;
+    ns_status st = card_config(c, &cfg);
     if (st != NS_OK)
         return st;
-    if (ov != NULL) {
-        cfg.optim = *ns_optim_get_config(ns_value_optim(ov));
-    } else {
-        ns_optim_kind kind;
-        if (ns_optim_kind_parse(ns_card_string(c, "optimizer_type"), &kind) != NS_OK)
-            return ns_errorf(ctx, NS_ERR_INVALID, "unknown optimizer_type");
-        ns_optim_config_default(&cfg.optim, kind);
-        if (ns_card_has(c, "learning_rate"))
-            cfg.optim.lr = ns_card_number(c, "learning_rate");
-        if (ns_card_has(c, "weight_decay"))
-            cfg.optim.weight_decay = ns_card_number(c, "weight_decay");
+    /* A model wired in with its optimizer trains in place (the optimizer is borrowed); one
+     * without an optimizer, or a blueprint, trains a new model. */
+    ns_fit_input in = {.spec = sv ? ns_value_spec(sv) : NULL,
+                       .model = mv ? ns_value_model(mv) : NULL,
+                       .optim = ov ? ns_value_optim(ov) : NULL,
+                       .train = ds,
+                       .val = val,
+                       .in_place = true};
+    ns_run_hooks hooks = {train_event, c, ns_card_progress(c)};
+    ns_fit_result res;
+    st = ns_fit(ctx, cfg, &in, NULL, &hooks, &res);
+    ns_run_config_free(cfg);
+    if (st != NS_OK) {
+        ns_fit_result_free(ctx, &res);
+        return st;
     }
-    cfg.clip = (ns_clip){ns_card_number(c, "gradient_clip"), ns_card_number(c, "clip_value")};
-    cfg.early.patience = (int)ns_card_int(c, "early_stopping");
-    cfg.early.restore_best = ns_card_bool(c, "restore_best");
-    snprintf(cfg.early.monitor, sizeof cfg.early.monitor, "%s", ns_card_string(c, "monitor"));
-    ns_batch_options bo = {.batch_size = (int)ns_card_int(c, "batch_size"),
-                           .no_shuffle = !ns_card_bool(c, "shuffle"),
-                           .drop_last = ns_card_bool(c, "drop_last"),
-                           .seed = ns__card_seed(c, "seed")};
-    ns_batch_options vo = {.batch_size = ns_model_max_batch(m), .no_shuffle = true};
-    ns_batcher *tb = NULL, *vb = NULL;
-    ns_trainer *t = NULL;
-    st = ns_batcher_new(ds, &bo, &tb);
-    if (st == NS_OK && val != NULL)
-        st = ns_batcher_new(val, &vo, &vb);
+    ns_task task = res.task;
+    ns_value *out = mv;
+    if (!res.borrowed) {
+        /* a new model object, named after this card */
+        st = ns__value_new(ctx, NS_VALUE_MODEL, &out);
+        if (st == NS_OK) {
+            out->u.model = res.model;
+            res.model = NULL;
+            snprintf(out->object, sizeof out->object, "%s", ns_card_id(c));
+        }
+    }
     if (st == NS_OK)
-        st = ns_trainer_new(m, &cfg, task, ns_dataset_class_count(ds), &t);
-    if (st == NS_OK && ov != NULL)
-        copy_optim(ns_trainer_optim(t), ns_value_optim(ov), ns_model_param_count(m));
-    if (st == NS_OK) {
-        ns_batch_source ts = {ns_batcher_count(tb), batcher_get, tb};
-        ns_batch_source vs = {vb ? ns_batcher_count(vb) : 0, batcher_get, vb};
-        st = ns_trainer_run(t, &ts, vb ? &vs : NULL, NULL, ns_card_progress(c));
-    }
-    if (st == NS_OK && ov != NULL)
-        copy_optim(ns_value_optim(ov), ns_trainer_optim(t), ns_model_param_count(m));
-    if (st == NS_OK) {
-        int n = ns_trainer_history_count(t);
-        const ns_epoch_report *last = n > 0 ? ns_trainer_history(t, n - 1) : NULL;
-        ns_metric_values v = {0};
-        if (last != NULL)
-            v = last->has_val ? last->val : last->train;
+        st = ns__value_set_norm(ctx, out, &res.norm);
+    int n = res.epochs_run;
+    const ns_epoch_report *last = n > 0 ? &res.history[n - 1] : NULL;
+    ns_metric_values v = {0};
+    if (last != NULL)
+        v = last->has_val ? last->val : last->train;
+    if (st == NS_OK)
         st = ns_card_out_metrics(c, "metrics", task, &v, 0, NULL, NULL);
-        if (st == NS_OK)
-            st = ns_card_out_history(c, "history", task, last ? ns_trainer_history(t, 0) : NULL,
-                                     n);
-    }
     if (st == NS_OK)
-        st = ns_card_out_same(c, "model", mv);
+        st = ns_card_out_history(c, "history", task, n > 0 ? res.history : NULL, n);
+    if (st == NS_OK)
+        st = ns_card_out_same(c, "model", out);
     if (st == NS_OK && ov != NULL)
         st = ns_card_out_same(c, "optimizer", ov);
-    ns_trainer_free(t);
-    ns_model_forget_forward(m); /* its last input was in the batchers */
-    ns_batcher_free(tb);
-    ns_batcher_free(vb);
+    if (out != mv)
+        ns_value_release(out);
+    ns_fit_result_free(ctx, &res);
     return st;
 }
 
@@ -539,8 +491,9 @@ const ns_card_def ns__step_cards[] = {
      step_in, N(step_in), step_out, N(step_out), step_settings, N(step_settings), step_run, NULL,
      false, false},
     {"train", "Train: the whole loop in one card (epochs of batches, validation, early "
-              "stopping)",
-     train_in, N(train_in), train_out, N(train_out), train_settings, N(train_settings), train_run,
-     NULL, false, false},
+              "stopping), the run config's training settings; epochs, batch size, optimizer, "
+              "learning rate and loss default to the blueprint's",
+     train_in, N(train_in), train_out, N(train_out), ns__fit_settings, NS__FIT_SETTING_COUNT,
+     train_run, NULL, false, false},
 };
 const int ns__step_card_count = N(ns__step_cards);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/settings.h"
 #include "pipeline/pipeline_exec.h"
 
 #define MAX_CARDS 256
@@ -127,39 +128,6 @@ const char *ns__card_did_you_mean(const ns_cards *c, const char *got, char *buf,
 
 /* ---- the palette ----------------------------------------------------------------------------- */
 
-static json_t *setting_schema(const ns_setting_def *s)
-{
-    static const char *const types[] = {"", "integer", "number", "boolean", "string", "array", ""};
-    json_t *o = json_object();
-    if (s->type != NS_SETTING_ANY)
-        json_object_set_new(o, "type", json_string(types[s->type]));
-    if (s->type == NS_SETTING_LIST)
-        json_object_set_new(o, "items", json_pack("{s:s}", "type", "number"));
-    json_object_set_new(o, "description", json_string(s->doc ? s->doc : ""));
-    if (s->choices != NULL) {
-        json_t *e = json_array();
-        const char *p = s->choices;
-        while (*p) {
-            const char *bar = strchr(p, '|');
-            size_t n = bar ? (size_t)(bar - p) : strlen(p);
-            json_array_append_new(e, json_stringn(p, n));
-            p += n + (bar != NULL);
-        }
-        json_object_set_new(o, "enum", e);
-    }
-    if (s->min < s->max) {
-        json_object_set_new(o, "minimum", json_real(s->min));
-        json_object_set_new(o, "maximum", json_real(s->max));
-    }
-    if (s->default_json != NULL) {
-        json_error_t err;
-        json_t *d = json_loads(s->default_json, JSON_DECODE_ANY, &err);
-        if (d != NULL)
-            json_object_set_new(o, "default", d);
-    }
-    return o;
-}
-
 static json_t *ports_json(const ns_port_def *p, int n)
 {
     json_t *a = json_array();
@@ -178,7 +146,7 @@ static json_t *card_json(const ns_card_def *d)
         const ns_setting_def *s = pass ? ns__common_settings : d->settings;
         int n = pass ? ns__common_setting_count : d->n_settings;
         for (int i = 0; i < n; i++) {
-            json_object_set_new(props, s[i].name, setting_schema(&s[i]));
+            json_object_set_new(props, s[i].name, ns__setting_schema(&s[i], NULL));
             if (s[i].default_json == NULL)
                 json_array_append_new(req, json_string(s[i].name));
         }

@@ -90,6 +90,13 @@ static void emit(const runner *r, ns_card_event_kind kind, const ns__node *n, in
 
 static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t its);
 
+void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t total)
+{
+    if (c->runner != NULL)
+        emit(c->runner, NS_CARD_ITERATION, c->node, c->depth, done, total, now_s() - c->t0,
+             NULL);
+}
+
 /* The loop card: epochs, and batches of a dataset within each. */
 static ns_status run_loop(runner *r, ns__node *n, int depth)
 {
@@ -177,7 +184,10 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
                                  .node = n,
                                  .base_dir = p->base_dir,
                                  .progress = r->o ? r->o->progress : NULL,
-                                 .seed = p->seed};
+                                 .seed = p->seed,
+                                 .runner = r,
+                                 .depth = depth,
+                                 .t0 = t0};
             st = n->def->run(&call);
             for (int i = 0; i < n->def->n_outputs && st == NS_OK; i++)
                 if (n->out[i] == NULL && !n->def->outputs[i].optional)

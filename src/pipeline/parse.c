@@ -302,6 +302,12 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
             const char *ov = json_string_value(json_object_get(n->overrides, key));
             int line = ov ? n->line : line_of(p, with, key);
             const ns_setting_def *s = find_setting(n->def, key);
+            /* one vocabulary: a setting's other names (lr, loss_type, optimizer_type, ...) */
+            const ns_setting_def *rs = s == NULL && strchr(key, '.') == NULL
+                                           ? ns_run_setting_find(key)
+                                           : NULL;
+            if (rs != NULL)
+                s = find_setting(n->def, rs->name);
             if (s == NULL && !n->def->open_settings) {
                 const char *names[96];
                 int k = 0;
@@ -327,7 +333,11 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                 if (st != NS_OK)
                     return st;
             }
-            json_object_set(n->settings, key, v);
+            if (s != NULL && json_object_get(n->settings, s->name) != NULL &&
+                strcmp(s->name, key) != 0)
+                return fail(p, line, n, "sets '%s' twice (as '%s' and '%s'); keep one", s->name,
+                            s->name, key);
+            json_object_set(n->settings, s ? s->name : key, v);
         }
     }
     for (int pass = 0; pass < 2; pass++) {

@@ -29,6 +29,8 @@ struct ns_value {
         int64_t integer;
         char *file;
     } u;
+    ns_norm norm;           /* model: the normalisation its Train card fitted (kind NONE when
+                               none); evaluate, inference and save_model apply and keep it */
     void *owned;            /* memory behind a batch read from a file */
     int features, targets;  /* a batch's widths */
 };
@@ -78,7 +80,13 @@ struct ns_card_call {
     const ns_progress *progress;
     uint64_t seed; /* the pipeline's seed (for settings left at null) */
     char path[4096]; /* ns_card_input_path's result */
+    const void *runner; /* the run's executor, for ns_card_report_iteration (NULL: none) */
+    int depth;
+    double t0;          /* when the card started (monotonic seconds) */
 };
+
+/* Gives a model value the normalisation its training fitted (a copy). */
+ns_status ns__value_set_norm(ns_ctx *ctx, ns_value *v, const ns_norm *norm);
 
 /* The loop card's definition (the executor runs it). */
 extern const ns_card_def ns__loop_card;

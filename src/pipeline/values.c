@@ -9,6 +9,7 @@
 #include "netsmith/io.h"
 #include "netsmith/metrics.h"
 #include "pipeline/pipeline_internal.h"
+#include "run/run_internal.h"
 
 static const char *const kind_names[] = {
     "none",
@@ -60,10 +61,17 @@ ns_value *ns__value_ref(ns_value *v)
     return v;
 }
 
+ns_status ns__value_set_norm(ns_ctx *ctx, ns_value *v, const ns_norm *norm)
+{
+    ns_norm_deinit(ctx, &v->norm);
+    return ns__norm_copy(ctx, norm, &v->norm);
+}
+
 void ns_value_release(ns_value *v)
 {
     if (v == NULL || --v->refs > 0)
         return;
+    ns_norm_deinit(v->ctx, &v->norm);
     ns_ctx *ctx = v->ctx;
     switch (v->kind) {
     case NS_VALUE_DATASET:

@@ -159,7 +159,8 @@ static void free_list(ns_ctx *ctx, char **names, int n)
 /* ---- save ----------------------------------------------------------------------------------------- */
 
 ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
-                              const ns__run_identity *id, const char *dir)
+                              const ns__run_identity *id, const char *dir, char *saved,
+                              size_t saved_cap)
 {
     ns_model *m = ns_trainer_model(t);
     ns_optim *opt = ns_trainer_optim(t);
@@ -243,6 +244,8 @@ ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
     st = ns__model_write(m, path, ts, n, meta, nm);
     if (st != NS_OK)
         goto done;
+    if (saved != NULL)
+        snprintf(saved, saved_cap, "%s", path);
     /* Keep the newest KEEP, and no temporary file a killed run left. */
     remove_stale_temporaries(dir);
     char **list = NULL;

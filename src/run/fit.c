@@ -7,26 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "run/run_internal.h"
 
 #define DEFAULT_EVAL_BATCH 256
-
-void ns_fit_options_default(ns_fit_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->weight_decay = -1;
-    o->eval_batch = DEFAULT_EVAL_BATCH;
-    ns_sched_config_default(&o->sched, NS_SCHED_CONSTANT);
-    snprintf(o->early.monitor, sizeof o->early.monitor, "val_loss");
-}
 
 void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r)
 {
     if (r == NULL)
         return;
-    ns_model_free(r->model);
+    if (!r->borrowed)
+        ns_model_free(r->model);
     ns_norm_deinit(ctx, &r->norm);
     ns_dealloc(ctx, r->history);
+    ns_dealloc(ctx, r->settings_json);
     memset(r, 0, sizeof *r);
 }
 
@@ -49,18 +43,101 @@ typedef struct resolved {
     ns_task task;
     int classes, outputs;
     ns_train_config train;
-    int batch_size;
+    int batch_size, eval_batch;
+    bool shuffle, drop_last;
+    uint64_t seed;
+    ns_norm_kind normalize;
     ns_loss_kind loss;
     ns_optim_kind optim;
+    const char *checkpoint_dir;
+    int checkpoint_epochs;
+    int64_t checkpoint_steps;
+    bool resume;
+    int prefetch;
 } resolved;
 
+/* The loss a task takes when none is named: cross-entropy for class labels (bce for one
+ * logit), mse otherwise. */
+ns_loss_kind ns__default_loss(ns_task task, int outputs)
+{
+    if (task != NS_TASK_CLASSIFICATION)
+        return NS_LOSS_MSE;
+    return outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY;
+}
+
+static ns_status read_task(ns_ctx *ctx, const ns_run_config *cfg, ns_task *task)
+{
+    const char *t = ns_run_config_string(cfg, "task");
+    *task = strcmp(t, "classification") == 0 ? NS_TASK_CLASSIFICATION
+            : strcmp(t, "regression") == 0   ? NS_TASK_REGRESSION
+                                             : NS_TASK_AUTO;
+    (void)ctx;
+    return NS_OK;
+}
+
+/* The schedule: its kind with PyTorch's defaults, the defaults for a run of `epochs` epochs,
+ * then the settings given. */
+static ns_status read_schedule(ns_ctx *ctx, const ns_run_config *cfg, int epochs,
+                               ns_sched_config *s)
+{
+    ns_sched_kind k;
+    const char *name = ns_run_config_string(cfg, "schedule");
+    if (ns_sched_kind_parse(name, &k) != NS_OK)
+        return ns_errorf(ctx, NS_ERR_INVALID, "schedule: unknown schedule '%s'", name);
+    ns_sched_config_default(s, k);
+    if (k == NS_SCHED_COSINE)
+        s->t_max = epochs;
+    if (k == NS_SCHED_STEP)
+        s->step_size = epochs / 3 > 0 ? epochs / 3 : 1;
+    if (k == NS_SCHED_WARMUP)
+        s->total_iters = epochs / 10 > 0 ? epochs / 10 : 1;
+#define INT_IF(name, field)                                                                        \
+    if (ns_run_config_has(cfg, name))                                                              \
+        s->field = (int)ns_run_config_int(cfg, name);
+#define NUM_IF(name, field)                                                                        \
+    if (ns_run_config_has(cfg, name))                                                              \
+        s->field = ns_run_config_number(cfg, name);
+    INT_IF("step_size", step_size)
+    NUM_IF("gamma", gamma)
+    INT_IF("t_max", t_max)
+    NUM_IF("eta_min", eta_min)
+    NUM_IF("start_factor", start_factor)
+    NUM_IF("end_factor", end_factor)
+    INT_IF("total_iters", total_iters)
+    NUM_IF("max_lr", max_lr)
+    INT_IF("total_steps", total_steps)
+    NUM_IF("pct_start", pct_start)
+    NUM_IF("div_factor", div_factor)
+    NUM_IF("final_div_factor", final_div_factor)
+    NUM_IF("plateau_factor", factor)
+    INT_IF("plateau_patience", patience)
+    NUM_IF("threshold", threshold)
+    INT_IF("cooldown", cooldown)
+    NUM_IF("min_lr", min_lr)
+#undef INT_IF
+#undef NUM_IF
+    if (ns_run_config_has(cfg, "anneal_strategy"))
+        s->anneal_linear = strcmp(ns_run_config_string(cfg, "anneal_strategy"), "linear") == 0;
+    double ms[NS_SCHED_MAX_MILESTONES];
+    int n = ns_run_config_list(cfg, "milestones", ms, NS_SCHED_MAX_MILESTONES);
+    if (n > 0) {
+        s->n_milestones = n;
+        for (int i = 0; i < n; i++)
+            s->milestones[i] = (int)ms[i];
+    }
+    return NS_OK;
+}
+
+/* model_outputs: the outputs of the model given (0 for a blueprint): a two-class model with
+ * one output trains with bce unless a loss is named. */
 static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *train,
-                         const ns_fit_options *o, resolved *r)
+                         const ns_run_config *cfg, int model_outputs, resolved *r)
 {
     const ns_train_settings *ts = ns_spec_training(spec);
     memset(r, 0, sizeof *r);
-    ns_task data_task = ns_dataset_task(train);
-    r->task = o->task != NS_TASK_AUTO ? o->task : ts->task != NS_TASK_AUTO ? ts->task : data_task;
+    ns_task data_task = ns_dataset_task(train), asked;
+    read_task(ctx, cfg, &asked);
+    r->task = asked != NS_TASK_AUTO ? asked : ts->task != NS_TASK_AUTO ? ts->task : data_task;
     if (r->task == NS_TASK_CLASSIFICATION && data_task != NS_TASK_CLASSIFICATION)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "train: the task is classification but '%s' has a continuous target; "
@@ -71,9 +148,13 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
                          "train: the task is regression but '%s' has class labels; load it with "
                          "the task set to regression to treat the labels as numbers",
                          ns_dataset_name(train));
-    const char *loss = o->loss[0] ? o->loss : ts->loss;
+    const char *loss = ns_run_config_has(cfg, "loss") ? ns_run_config_string(cfg, "loss") : ts->loss;
     if (loss[0] == '\0')
-        r->loss = r->task == NS_TASK_CLASSIFICATION ? NS_LOSS_CROSS_ENTROPY : NS_LOSS_MSE;
+        r->loss = ns__default_loss(r->task, r->task == NS_TASK_CLASSIFICATION &&
+                                                    model_outputs == 1 &&
+                                                    ns_dataset_class_count(train) == 2
+                                                ? 1
+                                                : 0);
     else if (ns_loss_kind_parse(loss, &r->loss) != NS_OK)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "train: unknown loss '%s'; use mse, mae, huber, cross_entropy or bce",
@@ -98,40 +179,93 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
     } else {
         r->outputs = ns_dataset_target_count(train);
     }
-    const char *optim = o->optimizer[0] ? o->optimizer : ts->optimizer[0] ? ts->optimizer : "adam";
+    const char *optim = ns_run_config_has(cfg, "optimizer") ? ns_run_config_string(cfg, "optimizer")
+                        : ts->optimizer[0]                  ? ts->optimizer
+                                                            : "adam";
     if (ns_optim_kind_parse(optim, &r->optim) != NS_OK)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "train: unknown optimizer '%s'; use sgd, adam, adamw or rmsprop", optim);
     ns_train_config *c = &r->train;
     ns_train_config_default(c);
-    c->epochs = o->epochs > 0 ? o->epochs : ts->epochs;
-    r->batch_size = o->batch_size > 0 ? o->batch_size : ts->batch_size;
-    ns_optim_config_default(&c->optim, r->optim);
-    c->optim.lr = o->lr > 0 ? o->lr : ts->learning_rate;
-    double wd = o->weight_decay >= 0 ? o->weight_decay : ts->weight_decay;
+    c->epochs = ns_run_config_has(cfg, "epochs") ? (int)ns_run_config_int(cfg, "epochs") : ts->epochs;
+    r->batch_size = ns_run_config_has(cfg, "batch_size") ? (int)ns_run_config_int(cfg, "batch_size")
+                                                         : ts->batch_size;
+    ns_optim_config *q = &c->optim;
+    ns_optim_config_default(q, r->optim);
+    q->lr = ns_run_config_has(cfg, "learning_rate") ? ns_run_config_number(cfg, "learning_rate")
+                                                    : ts->learning_rate;
+    double wd = ns_run_config_has(cfg, "weight_decay") ? ns_run_config_number(cfg, "weight_decay")
+                                                       : ts->weight_decay;
     if (wd > 0 || r->optim != NS_OPTIM_ADAMW)
-        c->optim.weight_decay = wd;
+        q->weight_decay = wd;
+    if (ns_run_config_has(cfg, "momentum"))
+        q->momentum = ns_run_config_number(cfg, "momentum");
+    if (ns_run_config_has(cfg, "dampening"))
+        q->dampening = ns_run_config_number(cfg, "dampening");
+    if (ns_run_config_has(cfg, "nesterov"))
+        q->nesterov = ns_run_config_bool(cfg, "nesterov");
+    double betas[2];
+    if (ns_run_config_has(cfg, "betas") && ns_run_config_list(cfg, "betas", betas, 2) == 2) {
+        q->beta1 = betas[0];
+        q->beta2 = betas[1];
+    }
+    if (ns_run_config_has(cfg, "eps"))
+        q->eps = ns_run_config_number(cfg, "eps");
+    if (ns_run_config_has(cfg, "amsgrad"))
+        q->amsgrad = ns_run_config_bool(cfg, "amsgrad");
+    if (ns_run_config_has(cfg, "alpha"))
+        q->alpha = ns_run_config_number(cfg, "alpha");
+    if (ns_run_config_has(cfg, "centered"))
+        q->centered = ns_run_config_bool(cfg, "centered");
     ns_loss_config_default(&c->loss, r->loss);
-    c->sched = o->sched;
-    c->clip = o->clip;
-    c->early = o->early;
+    c->loss.reduction = strcmp(ns_run_config_string(cfg, "reduction"), "sum") == 0
+                            ? NS_REDUCE_SUM
+                            : NS_REDUCE_MEAN;
+    if (ns_run_config_has(cfg, "huber_delta"))
+        c->loss.huber_delta = ns_run_config_number(cfg, "huber_delta");
+    if (ns_run_config_has(cfg, "label_smoothing"))
+        c->loss.label_smoothing = ns_run_config_number(cfg, "label_smoothing");
+    ns_status st = read_schedule(ctx, cfg, c->epochs, &c->sched);
+    if (st != NS_OK)
+        return st;
+    c->clip.max_norm = ns_run_config_number(cfg, "gradient_clip");
+    c->clip.max_value = ns_run_config_number(cfg, "clip_value");
+    c->early.patience = (int)ns_run_config_int(cfg, "early_stopping");
+    c->early.min_delta = ns_run_config_number(cfg, "min_delta");
+    snprintf(c->early.monitor, sizeof c->early.monitor, "%s", ns_run_config_string(cfg, "monitor"));
     if (c->early.monitor[0] == '\0')
         snprintf(c->early.monitor, sizeof c->early.monitor, "val_loss");
+    c->early.restore_best = ns_run_config_bool(cfg, "restore_best");
+    r->eval_batch = (int)ns_run_config_int(cfg, "eval_batch");
+    if (r->eval_batch < 1)
+        r->eval_batch = DEFAULT_EVAL_BATCH;
+    r->shuffle = ns_run_config_bool(cfg, "shuffle");
+    r->drop_last = ns_run_config_bool(cfg, "drop_last");
+    r->seed = (uint64_t)ns_run_config_int(cfg, "seed");
+    if (ns_norm_kind_parse(ns_run_config_string(cfg, "normalize"), &r->normalize) != NS_OK)
+        return ns_errorf(ctx, NS_ERR_INVALID, "normalize: expected standard, minmax or none");
+    r->checkpoint_dir = ns_run_config_has(cfg, "checkpoint_dir")
+                            ? ns_run_config_string(cfg, "checkpoint_dir")
+                            : NULL;
+    r->checkpoint_epochs = (int)ns_run_config_int(cfg, "checkpoint_every");
+    r->checkpoint_steps = ns_run_config_int(cfg, "checkpoint_steps");
+    r->resume = ns_run_config_bool(cfg, "resume");
+    r->prefetch = (int)ns_run_config_int(cfg, "prefetch");
     return NS_OK;
 }
 
 /* The resolved settings as a JSON object, for checkpoints to compare. */
-static char *settings_json(ns_ctx *ctx, const resolved *r, const ns_fit_options *o)
+static char *settings_json(ns_ctx *ctx, const resolved *r)
 {
     const ns_train_config *c = &r->train;
     json_t *j = json_object();
-    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(j, "seed", json_integer((json_int_t)r->seed));
     json_object_set_new(j, "task", json_string(r->task == NS_TASK_CLASSIFICATION ? "classification"
                                                                                   : "regression"));
     json_object_set_new(j, "epochs", json_integer(c->epochs));
     json_object_set_new(j, "batch_size", json_integer(r->batch_size));
-    json_object_set_new(j, "eval_batch", json_integer(o->eval_batch));
-    json_object_set_new(j, "normalize", json_string(ns_norm_kind_name(o->normalize)));
+    json_object_set_new(j, "eval_batch", json_integer(r->eval_batch));
+    json_object_set_new(j, "normalize", json_string(ns_norm_kind_name(r->normalize)));
     json_object_set_new(j, "loss", json_string(ns_loss_kind_name(c->loss.kind)));
     json_object_set_new(j, "reduction", json_integer(c->loss.reduction));
     json_object_set_new(j, "optimizer", json_string(ns_optim_kind_name(c->optim.kind)));
@@ -157,6 +291,14 @@ static char *settings_json(ns_ctx *ctx, const resolved *r, const ns_fit_options 
                         json_pack("{si sf ss si sb}", "patience", c->early.patience, "min_delta",
                                   c->early.min_delta, "monitor", c->early.monitor, "mode",
                                   c->early.mode, "restore_best", c->early.restore_best));
+    /* settings added later appear only when they differ from what runs made before them did,
+     * so their checkpoints still resume */
+    if (!r->shuffle || r->drop_last)
+        json_object_set_new(j, "batches", json_pack("{sb sb}", "shuffle", r->shuffle,
+                                                    "drop_last", r->drop_last));
+    if (c->loss.huber_delta != 1.0 || c->loss.label_smoothing != 0.0)
+        json_object_set_new(j, "loss_settings", json_pack("[f f]", c->loss.huber_delta,
+                                                          c->loss.label_smoothing));
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(j);
     char *out = text ? ns_strdup(ctx, text) : NULL;
@@ -164,29 +306,121 @@ static char *settings_json(ns_ctx *ctx, const resolved *r, const ns_fit_options 
     return out;
 }
 
-/* ---- checkpoint hooks --------------------------------------------------------------------------- */
+/* Every setting of the run config as used: the values given, the defaults, and what came
+ * from the blueprint and the data (epochs, batch size, optimizer, learning rate, loss, task,
+ * the schedule's settings), as a JSON object in the table's order. */
+static char *used_settings_json(ns_ctx *ctx, const ns_run_config *cfg, const resolved *r)
+{
+    const ns_train_config *c = &r->train;
+    const ns_optim_config *q = &c->optim;
+    const ns_sched_config *s = &c->sched;
+    int n;
+    const ns_setting_def *defs = ns_run_settings(&n);
+    json_t *j = json_object();
+    for (int i = 0; j && i < n; i++) {
+        const json_t *v = ns__run_config_get(cfg, defs[i].name);
+        json_object_set_new(j, defs[i].name, v ? json_deep_copy(v) : json_null());
+    }
+#define SET(name, value) json_object_set_new(j, name, value)
+    SET("task", json_string(r->task == NS_TASK_CLASSIFICATION ? "classification" : "regression"));
+    SET("epochs", json_integer(c->epochs));
+    SET("batch_size", json_integer(r->batch_size));
+    SET("optimizer", json_string(ns_optim_kind_name(q->kind)));
+    SET("learning_rate", json_real(q->lr));
+    SET("weight_decay", json_real(q->weight_decay));
+    SET("momentum", json_real(q->momentum));
+    SET("dampening", json_real(q->dampening));
+    SET("nesterov", json_boolean(q->nesterov));
+    SET("betas", json_pack("[f f]", q->beta1, q->beta2));
+    SET("eps", json_real(q->eps));
+    SET("amsgrad", json_boolean(q->amsgrad));
+    SET("alpha", json_real(q->alpha));
+    SET("centered", json_boolean(q->centered));
+    SET("loss", json_string(ns_loss_kind_name(c->loss.kind)));
+    SET("huber_delta", json_real(c->loss.huber_delta));
+    SET("label_smoothing", json_real(c->loss.label_smoothing));
+    SET("schedule", json_string(ns_sched_kind_name(s->kind)));
+    switch (s->kind) {
+    case NS_SCHED_STEP:
+        SET("step_size", json_integer(s->step_size));
+        SET("gamma", json_real(s->gamma));
+        break;
+    case NS_SCHED_MULTISTEP:
+        SET("gamma", json_real(s->gamma));
+        break;
+    case NS_SCHED_EXPONENTIAL:
+        SET("gamma", json_real(s->gamma));
+        break;
+    case NS_SCHED_COSINE:
+        SET("t_max", json_integer(s->t_max));
+        break;
+    case NS_SCHED_WARMUP:
+        SET("total_iters", json_integer(s->total_iters));
+        break;
+    case NS_SCHED_ONECYCLE:
+        SET("total_steps", s->total_steps > 0 ? json_integer(s->total_steps) : json_null());
+        break;
+    default:
+        break;
+    }
+    SET("monitor", json_string(c->early.monitor));
+    SET("eval_batch", json_integer(r->eval_batch));
+#undef SET
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
+                   : NULL;
+    json_decref(j);
+    char *out = text ? ns_strdup(ctx, text) : NULL;
+    free(text);
+    return out;
+}
+
+/* ---- checkpoint hooks and events ---------------------------------------------------------------- */
 
 typedef struct fit_run {
     ns_ctx *ctx;
-    const ns_fit_options *opts;
+    const resolved *r;
     const ns_train_callbacks *user;
+    const ns_run_hooks *hooks;
     const ns_model_info *info;
     const ns__run_identity *id;
+    int64_t batches;
     ns_status ckpt_status;
 } fit_run;
 
-static bool save_checkpoint(fit_run *run, ns_trainer *t)
+static void emit(const ns_run_hooks *hooks, ns_run_event *ev)
 {
-    run->ckpt_status = ns__checkpoint_save(t, run->info, run->id, run->opts->checkpoint_dir);
+    if (hooks != NULL && hooks->on_event != NULL) {
+        ev->seeds = ev->seeds > 0 ? ev->seeds : 1;
+        hooks->on_event(hooks->ud, ev);
+    }
+}
+
+static bool save_checkpoint(fit_run *run, ns_trainer *t, const char *dir)
+{
+    char path[4200];
+    run->ckpt_status = ns__checkpoint_save(t, run->info, run->id, dir, path, sizeof path);
+    if (run->ckpt_status == NS_OK) {
+        ns_run_event ev = {.kind = NS_RUN_CHECKPOINT, .path = path,
+                           .epoch = ns_trainer_get_state(t)->epoch,
+                           .epochs = ns_trainer_config(t)->epochs};
+        emit(run->hooks, &ev);
+    }
     return run->ckpt_status == NS_OK;
 }
 
 static bool on_batch(void *ud, ns_trainer *t, const ns_batch *b, double loss)
 {
     fit_run *run = ud;
-    int64_t every = run->opts->checkpoint_steps;
-    if (run->opts->checkpoint_dir && every > 0 && ns_trainer_get_state(t)->step % every == 0 &&
-        !save_checkpoint(run, t))
+    const ns_trainer_state *s = ns_trainer_get_state(t);
+    if (run->hooks != NULL && run->hooks->on_event != NULL) {
+        ns_run_event ev = {.kind = NS_RUN_BATCH, .epoch = s->epoch,
+                           .epochs = ns_trainer_config(t)->epochs, .batch = s->batch,
+                           .batches = run->batches, .loss = loss};
+        emit(run->hooks, &ev);
+    }
+    int64_t every = run->r->checkpoint_steps;
+    if (run->r->checkpoint_dir && every > 0 && s->step % every == 0 &&
+        !save_checkpoint(run, t, run->r->checkpoint_dir))
         return false;
     if (run->user && run->user->on_batch_end)
         return run->user->on_batch_end(run->user->ud, t, b, loss);
@@ -197,34 +431,66 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 {
     fit_run *run = ud;
     const ns_trainer_state *s = ns_trainer_get_state(t);
-    int every = run->opts->checkpoint_epochs;
+    ns_run_event ev = {.kind = NS_RUN_EPOCH, .epoch = r->epoch, .epochs = r->epochs,
+                       .report = r};
+    emit(run->hooks, &ev);
+    int every = run->r->checkpoint_epochs;
     bool due = s->stopped || (every > 0 && s->epoch % every == 0);
-    if (run->opts->checkpoint_dir && due && !save_checkpoint(run, t))
+    if (run->r->checkpoint_dir && due && !save_checkpoint(run, t, run->r->checkpoint_dir))
         return false;
     if (run->user && run->user->on_epoch_end)
         return run->user->on_epoch_end(run->user->ud, t, r);
     return true;
 }
 
+/* The normalisation a dataset view already has (a Normalize card's output), copied. */
+static ns_status norm_of(ns_ctx *ctx, const ns_dataset *ds, ns_norm *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ds->has_norm)
+        return NS_OK;
+    ns_norm view = {ds->norm_kind, ns_dataset_feature_count(ds), ds->shift, ds->scale};
+    return ns__norm_copy(ctx, &view, out);
+}
+
 /* ---- the Train card ------------------------------------------------------------------------------ */
 
-ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dataset *train,
-                 const ns_dataset *val, const ns_fit_options *o,
-                 const ns_train_callbacks *callbacks, const ns_progress *progress,
+ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
+                 const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
                  ns_fit_result *res)
 {
-    NS_ASSERT((spec == NULL) != (start == NULL) && train && o && res);
+    return ns__fit(ctx, cfg, in, callbacks, hooks, NULL, res);
+}
+
+ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
+                  const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
+                  const ns__fit_more *more, ns_fit_result *res)
+{
+    const char *stop_dir = more ? more->stop_dir : NULL;
+    NS_ASSERT(cfg && in && res && in->train);
+    NS_ASSERT((in->spec == NULL) != (in->model == NULL));
     memset(res, 0, sizeof *res);
-    if (start != NULL)
-        spec = ns_model_spec(start);
+    ns_model *start = in->model;
+    const ns_spec *spec = start != NULL ? ns_model_spec(start) : in->spec;
+    const ns_dataset *train = in->train, *val = in->val;
+    if (in->optim != NULL && ns_optim_model(in->optim) != start)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: the optimizer given was made for another model; wire the "
+                         "model it was made for, or make an optimizer for this one");
     resolved r;
-    ns_status st = resolve(ctx, spec, train, o, &r);
+    ns_status st = resolve(ctx, spec, train, cfg, start ? ns_model_output_size(start) : 0, &r);
     if (st != NS_OK)
         return st;
     if (ns_dataset_rows(train) < 1)
         return ns_errorf(ctx, NS_ERR_INVALID, "train: the training data has no rows");
-    int eval_batch = o->eval_batch > 0 ? o->eval_batch : DEFAULT_EVAL_BATCH;
-    int max_batch = r.batch_size > eval_batch ? r.batch_size : eval_batch;
+    if (r.resume && r.checkpoint_dir == NULL)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: resuming needs a checkpoint directory (checkpoint_dir)");
+    if (in->optim != NULL && r.resume)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: a run that resumes from a checkpoint makes its own optimizer; "
+                         "do not give one");
+    int max_batch = r.batch_size > r.eval_batch ? r.batch_size : r.eval_batch;
 
     ns_dataset *tr = NULL, *va = NULL;
     ns_batcher *tb = NULL, *vb = NULL;
@@ -238,20 +504,25 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
 
     /* The checkpoint directory is this run's until it ends: two runs there would resume from
      * and prune each other's checkpoints. */
-    if (o->checkpoint_dir != NULL) {
-        st = ns_dir_lock_open(ctx, o->checkpoint_dir, "checkpoint",
+    if (r.checkpoint_dir != NULL) {
+        st = ns_dir_lock_open(ctx, r.checkpoint_dir, "checkpoint",
                               "wait for it to finish, or use another checkpoint directory",
                               &ckpt_lock);
         if (st != NS_OK)
             return st;
     }
 
-    /* Normalize: fitted on the training part only, applied to both parts. */
-    if (o->normalize != NS_NORM_NONE) {
-        st = ns_norm_fit(ctx, train, o->normalize, &res->norm);
+    /* Normalize: fitted on the training part only, applied to both parts; data a Normalize
+     * card made already keeps its fit (and the model records it). */
+    if (train->has_norm) {
+        st = norm_of(ctx, train, &res->norm);
+        if (st != NS_OK)
+            goto done;
+    } else if (r.normalize != NS_NORM_NONE) {
+        st = ns_norm_fit(ctx, train, r.normalize, &res->norm);
         if (st == NS_OK)
             st = ns_data_normalize(train, &res->norm, &tr);
-        if (st == NS_OK && val != NULL)
+        if (st == NS_OK && val != NULL && !val->has_norm)
             st = ns_data_normalize(val, &res->norm, &va);
         if (st != NS_OK)
             goto done;
@@ -259,7 +530,7 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     const ns_dataset *trd = tr ? tr : train, *vad = va ? va : val;
 
     /* The run's identity, for checkpoints. */
-    settings = settings_json(ctx, &r, o);
+    settings = settings_json(ctx, &r);
     st = settings ? ns_spec_to_json(spec, &spec_json) : NS_ERR_NOMEM;
     if (st != NS_OK)
         goto done;
@@ -269,19 +540,24 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     /* Build Model, or take the given one, or the checkpoint's. */
     char ckpt_path[4096] = "";
     bool found = false;
-    if (o->resume) {
-        if (o->checkpoint_dir == NULL) {
-            st = ns_errorf(ctx, NS_ERR_INVALID, "train: resuming needs a checkpoint directory");
-            goto done;
-        }
-        st = ns__checkpoint_find(ctx, o->checkpoint_dir, &id, max_batch, &model, &ckpt, &found,
+    if (r.resume) {
+        st = ns__checkpoint_find(ctx, r.checkpoint_dir, &id, max_batch, &model, &ckpt, &found,
                                  ckpt_path, sizeof ckpt_path);
         if (st != NS_OK)
             goto done;
+        if (!found) { /* said, not silent: a worker that resumes whatever is there starts */
+            ns_run_event ev = {.kind = NS_RUN_NO_CHECKPOINT, .path = r.checkpoint_dir,
+                               .epochs = r.train.epochs};
+            emit(hooks, &ev);
+        }
     }
     int shape[NS_MAX_DIMS - 1];
     int ndim = ns_dataset_input_shape(trd, shape);
-    if (!found && start != NULL) {
+    if (!found && start != NULL && (in->optim != NULL || in->in_place)) {
+        /* the optimizer's model is trained in place */
+        model = start;
+        res->borrowed = true;
+    } else if (!found && start != NULL) {
         ns_build_opts bo = *ns_model_build_opts(start);
         bo.max_batch = max_batch;
         st = ns_model_build(ctx, spec, &bo, &model);
@@ -296,7 +572,7 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
         memcpy(bo.input_shape, shape, sizeof bo.input_shape);
         bo.output_size = ns_spec_get_form(spec) == NS_SPEC_SHORT ? r.outputs : 0;
         bo.max_batch = max_batch;
-        bo.seed = o->seed;
+        bo.seed = r.seed;
         st = ns_model_build(ctx, spec, &bo, &model);
         if (st != NS_OK)
             goto done;
@@ -319,15 +595,18 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
         goto done;
     }
 
-    /* Batches: the training order from (seed, shuffle, epoch); validation in order. */
-    ns_batch_options bopt = {.batch_size = r.batch_size, .seed = o->seed, .prefetch = o->prefetch};
+    /* Batches: the training order from (seed, shuffle, epoch); validation in order, in batches
+     * the model takes. */
+    int vbatch = r.eval_batch <= ns_model_max_batch(model) ? r.eval_batch : ns_model_max_batch(model);
+    ns_batch_options bopt = {.batch_size = r.batch_size, .seed = r.seed, .prefetch = r.prefetch,
+                             .no_shuffle = !r.shuffle, .drop_last = r.drop_last};
     st = ns_batcher_new(trd, &bopt, &tb);
     if (st == NS_OK && vad != NULL && ns_dataset_rows(vad) > 0) {
-        ns_batch_options vopt = {.batch_size = eval_batch, .no_shuffle = true};
+        ns_batch_options vopt = {.batch_size = vbatch, .no_shuffle = true};
         st = ns_batcher_new(vad, &vopt, &vb);
     }
     if (st == NS_OK)
-        st = ns_trainer_new(model, &r.train, r.task, r.classes, &t);
+        st = ns_trainer_new(model, &r.train, in->optim, r.task, r.classes, &t);
     if (st == NS_OK && found)
         st = ns__checkpoint_restore(t, ckpt, ckpt_path);
     if (st != NS_OK)
@@ -338,7 +617,15 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     if (st != NS_OK)
         goto done;
 
-    fit_run run = {ctx, o, callbacks, &info, &id, NS_OK};
+    res->settings_json = used_settings_json(ctx, cfg, &r);
+    if (res->settings_json == NULL) {
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (more != NULL && more->on_start != NULL &&
+        (st = more->on_start(more->ud, res->settings_json)) != NS_OK)
+        goto done;
+    fit_run run = {ctx, &r, callbacks, hooks, &info, &id, ns_batcher_count(tb), NS_OK};
     ns_train_callbacks cb = {on_batch, on_epoch, &run};
     ns_batch_source ts = ns__batcher_source(tb), vs;
     if (vb != NULL)
@@ -346,15 +633,32 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     res->resumed = found;
     res->resumed_epoch = ns_trainer_get_state(t)->epoch;
     res->resumed_batch = ns_trainer_get_state(t)->batch;
-    st = ns_trainer_run(t, &ts, vb ? &vs : NULL, &cb, progress);
+    if (found) {
+        ns_run_event ev = {.kind = NS_RUN_RESUMED, .path = ckpt_path,
+                           .epoch = res->resumed_epoch, .epochs = r.train.epochs,
+                           .batch = res->resumed_batch, .batches = run.batches};
+        emit(hooks, &ev);
+    }
+    st = ns_trainer_run(t, &ts, vb ? &vs : NULL, &cb, hooks ? hooks->progress : NULL);
     if (st == NS_OK && run.ckpt_status != NS_OK)
         st = run.ckpt_status;
+    /* Stopped from outside: a checkpoint of where it stopped, so the run can go on. */
+    const char *stop_ckpt = r.checkpoint_dir ? r.checkpoint_dir : stop_dir;
+    if (st == NS_ERR_CANCELLED && stop_ckpt != NULL) {
+        char msg[NS__ERRMSG_CAP];
+        snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
+        if (!save_checkpoint(&run, t, stop_ckpt)) {
+            st = run.ckpt_status;
+            goto done;
+        }
+        ns_errorf(ctx, NS_ERR_CANCELLED, "%s", msg);
+    }
 
     /* The result: the model and its history, also after a guard stop or a cancel. */
     int nh = ns_trainer_history_count(t);
     res->history = ns_calloc(ctx, (size_t)(nh > 0 ? nh : 1), sizeof *res->history);
     if (res->history == NULL) {
-        st = NS_ERR_NOMEM;
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < nh; i++)
@@ -362,7 +666,8 @@ ns_status ns_fit(ns_ctx *ctx, const ns_spec *spec, ns_model *start, const ns_dat
     res->epochs_run = nh;
     res->stop_reason = (ns_stop_reason)ns_trainer_get_state(t)->stop_reason;
     snprintf(res->loss, sizeof res->loss, "%s", ns_loss_kind_name(r.loss));
-    snprintf(res->optimizer, sizeof res->optimizer, "%s", ns_optim_kind_name(r.optim));
+    snprintf(res->optimizer, sizeof res->optimizer, "%s",
+             ns_optim_kind_name(ns_trainer_config(t)->optim.kind));
     ns_model_forget_forward(model); /* its last input was in the batchers */
     res->model = model;
     model = NULL;
@@ -370,19 +675,24 @@ done:
     ns_dir_lock_close(ckpt_lock);
     ns_model_info_deinit(ctx, &info);
     ns_trainer_free(t);
+    if (model != NULL && model == start)
+        ns_model_forget_forward(model);
     ns_batcher_free(tb);
     ns_batcher_free(vb);
     ns_dataset_free(tr);
     ns_dataset_free(va);
     ns_st_close(ckpt);
-    ns_model_free(model);
+    if (model != start)
+        ns_model_free(model);
     ns_dealloc(ctx, spec_json);
     ns_dealloc(ctx, settings);
     if (res->model == NULL) {
         ns_norm_deinit(ctx, &res->norm);
         ns_dealloc(ctx, res->history);
+        ns_dealloc(ctx, res->settings_json);
         res->history = NULL;
+        res->settings_json = NULL;
+        res->borrowed = false;
     }
     return st;
 }
-

@@ -3,6 +3,8 @@
 #ifndef NETSMITH_RUN_INTERNAL_H
 #define NETSMITH_RUN_INTERNAL_H
 
+#include <jansson.h>
+
 #include "internal.h"
 #include "netsmith/run.h"
 
@@ -28,7 +30,8 @@ typedef struct ns__run_identity {
  * history, running epoch metrics) into dir as ckpt-<step>.safetensors, atomically, and
  * removes all but the newest two. */
 ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
-                              const ns__run_identity *id, const char *dir);
+                              const ns__run_identity *id, const char *dir, char *path,
+                              size_t path_cap);
 /* Finds the newest checkpoint in dir that reads back whole, checks that it belongs to the
  * same run (NS_ERR_STATE saying what changed otherwise) and builds the model from it.
  * *found false (and NS_OK) when dir holds none. */
@@ -38,5 +41,34 @@ ns_status ns__checkpoint_find(ns_ctx *ctx, const char *dir, const ns__run_identi
 /* Restores the optimizer moments and step count, the trainer state, best weights, history
  * and epoch metrics from an open checkpoint into a trainer made for its model. */
 ns_status ns__checkpoint_restore(ns_trainer *t, const ns_st_file *f, const char *path);
+
+/* What ns_run adds to ns_fit: stop_dir (may be NULL), where a checkpoint goes when the run is
+ * cancelled and the config names no checkpoint directory; on_start (may be NULL), called with
+ * every setting as used (JSON) once they are resolved and before training starts: an error
+ * from it ends the run there (a record that cannot be written stops the run). */
+typedef struct ns__fit_more {
+    const char *stop_dir;
+    ns_status (*on_start)(void *ud, const char *settings_json);
+    void *ud;
+} ns__fit_more;
+
+ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
+                  const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
+                  const ns__fit_more *more, ns_fit_result *res);
+/* The loss a task takes when none is named: cross-entropy for class labels (bce for one
+ * logit), mse otherwise. */
+ns_loss_kind ns__default_loss(ns_task task, int outputs);
+
+/* The Train card's settings: the run config table's first NS__FIT_SETTING_COUNT rows (the
+ * training settings, up to seed). */
+#define NS__FIT_SETTING_COUNT 48
+extern const ns_setting_def ns__run_setting_table[];
+#define ns__fit_settings ns__run_setting_table
+
+/* The run config's value of a setting, given or its default (NULL when it has none). */
+const json_t *ns__run_config_get(const ns_run_config *cfg, const char *name);
+ns_status ns__run_config_merge_json(ns_run_config *cfg, json_t *obj, const char *source,
+                                    const char *base_dir);
+json_t *ns__run_config_values(const ns_run_config *cfg);
 
 #endif

@@ -252,6 +252,11 @@ void ns_optim_set_lr(ns_optim *opt, double lr)
     opt->cfg.lr = lr;
 }
 
+ns_model *ns_optim_model(const ns_optim *opt)
+{
+    return opt->model;
+}
+
 const ns_optim_config *ns_optim_get_config(const ns_optim *opt)
 {
     return &opt->cfg;

@@ -13,6 +13,7 @@ struct ns_trainer {
     ns_ctx *ctx;
     ns_model *model;
     ns_optim *optim;
+    bool owns_optim; /* made here (else borrowed from the caller) */
     ns_train_config cfg;
     ns_task task;
     int classes;
@@ -86,7 +87,8 @@ void ns_trainer_free(ns_trainer *t)
     if (t == NULL)
         return;
     ns_ctx *ctx = t->ctx;
-    ns_optim_free(t->optim);
+    if (t->owns_optim)
+        ns_optim_free(t->optim);
     ns_metrics_free(t->train_acc);
     ns_metrics_free(t->val_acc);
     ns_dealloc(ctx, t->dpred);
@@ -97,14 +99,18 @@ void ns_trainer_free(ns_trainer *t)
     ns_dealloc(ctx, t);
 }
 
-ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_task task, int classes,
-                         ns_trainer **out)
+ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
+                         ns_task task, int classes, ns_trainer **out)
 {
     ns_ctx *ctx = ns_model_ctx(model);
     *out = NULL;
     if (cfg->epochs < 1)
         return ns_errorf(ctx, NS_ERR_INVALID, "train: epochs must be at least 1, got %d",
                          cfg->epochs);
+    if (optim != NULL && ns_optim_model(optim) != model)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: the optimizer given was made for another model; make one for "
+                         "this model");
     if (task != NS_TASK_REGRESSION && task != NS_TASK_CLASSIFICATION)
         return ns_errorf(ctx, NS_ERR_INVALID, "train: the task must be regression or "
                                               "classification (decide it from the data first)");
@@ -114,6 +120,8 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_task ta
     t->ctx = ctx;
     t->model = model;
     t->cfg = *cfg;
+    if (optim != NULL) /* a borrowed optimizer keeps its own settings */
+        t->cfg.optim = *ns_optim_get_config(optim);
     t->task = task;
     t->classes = classes;
     t->state.best_epoch = -1;
@@ -134,12 +142,18 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_task ta
         if (cfg->sched.kind == NS_SCHED_PLATEAU)
             st = parse_monitor(ctx, "plateau monitor", pm, task, &t->plateau_id, &t->plateau_val);
     }
-    if (st == NS_OK)
+    if (st == NS_OK && optim != NULL) {
+        t->optim = optim;
+    } else if (st == NS_OK) {
         st = ns_optim_new(model, &cfg->optim, &t->optim);
+        t->owns_optim = st == NS_OK;
+    }
     if (st == NS_OK)
-        st = ns_sched_init(ctx, &t->state.sched, &cfg->sched, cfg->optim.lr);
+        st = ns_sched_init(ctx, &t->state.sched, &cfg->sched, t->cfg.optim.lr);
     if (st == NS_OK) {
-        ns_optim_set_lr(t->optim, t->state.sched.lr);
+        /* a borrowed optimizer goes on at its own rate */
+        if (optim == NULL)
+            ns_optim_set_lr(t->optim, t->state.sched.lr);
         st = ns_metrics_new(ctx, task, metric_width, &t->train_acc);
     }
     if (st == NS_OK)

@@ -372,7 +372,7 @@ limited 0 1 train spec.json --data iris --epochs 2 --seed 9 --quiet --run-dir "$
 cmp -s runs/iris/settings.json iris-settings.json && pass ||
     fail "train on a full disk changed the old run's settings.json"
 # room for settings.json and metrics.csv's header, not for its rows: the run stops and says so
-limited 1 1 train spec.json --data iris --epochs 30 --quiet --run-dir "$WORK/runs/half"
+limited 4 1 train spec.json --data iris --epochs 400 --quiet --run-dir "$WORK/runs/half"
 expect_match "train out of room mid-run: the message" err \
     '^netsmith train: .*runs/half/metrics\.csv: cannot write .*: File too large.*; the run stopped after epoch [0-9]+ and wrote no model$'
 expect_eq "train out of room mid-run: metrics.csv holds whole rows" \

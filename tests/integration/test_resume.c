@@ -55,20 +55,22 @@ static void job_close(job *j)
     ns_ctx_free(j->ctx);
 }
 
-static void options(ns_fit_options *fo, const char *dir, bool resume)
+/* The run's settings as a run config (a new one each call; free with ns_run_config_free). */
+static ns_run_config *options(ns_ctx *ctx, const char *dir, bool resume)
 {
-    ns_fit_options_default(fo);
-    fo->seed = 11;
-    fo->normalize = NS_NORM_STANDARD;
-    fo->checkpoint_dir = dir;
-    fo->checkpoint_epochs = 1;
-    fo->checkpoint_steps = 4;
-    fo->resume = resume;
-    fo->early.patience = 10;
-    fo->early.restore_best = true; /* best weights and counters travel through checkpoints */
-    fo->sched = (ns_sched_config){0};
-    ns_sched_config_default(&fo->sched, NS_SCHED_COSINE);
-    fo->sched.t_max = 6;
+    ns_run_config *cfg = NULL;
+    char d[600];
+    snprintf(d, sizeof d, "\"%s\"", dir);
+    NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
+    NS_ASSERT_OK(ctx, ns_run_config_merge(cfg,
+                                          "{\"seed\": 11, \"normalize\": \"standard\", "
+                                          "\"checkpoint_every\": 1, \"checkpoint_steps\": 4, "
+                                          "\"early_stopping\": 10, \"restore_best\": true, "
+                                          "\"schedule\": \"cosine\", \"t_max\": 6}",
+                                          "test"));
+    NS_ASSERT_OK(ctx, ns_run_config_set(cfg, "checkpoint_dir", d, "test"));
+    NS_ASSERT_OK(ctx, ns_run_config_set(cfg, "resume", resume ? "true" : "false", "test"));
+    return cfg;
 }
 
 static int64_t kill_at;
@@ -86,12 +88,12 @@ static int child(const char *dir, long long step)
 {
     job j;
     job_open(&j, 0);
-    ns_fit_options fo;
-    options(&fo, dir, true); /* resume too, so a second kill continues the same run */
+    ns_run_config *fo = options(j.ctx, dir, true); /* resume too, so a second kill continues the same run */
     kill_at = step;
     ns_train_callbacks cb = {kill_cb, NULL, NULL};
     ns_fit_result res;
-    ns_status st = ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, &cb, NULL, &res);
+    ns_fit_input in = {.spec = j.spec, .train = j.tr, .val = j.va};
+    ns_status st = ns_fit(j.ctx, fo, &in, &cb, NULL, &res);
     fprintf(stderr, "child was not killed: %s\n", st == NS_OK ? "finished" : ns_errmsg(j.ctx));
     return 3;
 }
@@ -101,10 +103,11 @@ static float *finish(const char *dir, size_t *n, int *epochs_run, bool *resumed)
 {
     job j;
     job_open(&j, 0);
-    ns_fit_options fo;
-    options(&fo, dir, true);
+    ns_run_config *fo = options(j.ctx, dir, true);
     ns_fit_result res;
-    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, NULL, NULL, &res));
+    ns_fit_input in = {.spec = j.spec, .train = j.tr, .val = j.va};
+    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, fo, &in, NULL, NULL, &res));
+    ns_run_config_free(fo);
     *n = ns_model_param_count(res.model);
     float *p = malloc(*n * sizeof *p);
     memcpy(p, ns_model_params(res.model), *n * sizeof *p);
@@ -181,21 +184,22 @@ static void test_resume_refuses_changes(void **state)
     assert_non_null(mkdtemp(dir));
     job j;
     job_open(&j, 0);
-    ns_fit_options fo;
-    options(&fo, dir, false);
+    ns_run_config *fo = options(j.ctx, dir, false);
     ns_fit_result res;
-    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, NULL, NULL, &res));
+    ns_fit_input in = {.spec = j.spec, .train = j.tr, .val = j.va};
+    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, fo, &in, NULL, NULL, &res));
     ns_fit_result_free(j.ctx, &res);
+    ns_run_config_free(fo);
     /* Other settings. */
-    options(&fo, dir, true);
-    fo.epochs = 7;
-    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, NULL, NULL, &res),
-                     NS_ERR_STATE);
+    fo = options(j.ctx, dir, true);
+    NS_ASSERT_OK(j.ctx, ns_run_config_set(fo, "epochs", "7", "test"));
+    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, fo, &in, NULL, NULL, &res), NS_ERR_STATE);
+    ns_run_config_free(fo);
     NS_ASSERT_MSG_HAS(j.ctx, "epochs was 6, now 7");
-    options(&fo, dir, true);
-    fo.lr = 0.01;
-    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, NULL, NULL, &res),
-                     NS_ERR_STATE);
+    fo = options(j.ctx, dir, true);
+    NS_ASSERT_OK(j.ctx, ns_run_config_set(fo, "learning_rate", "0.01", "test"));
+    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, fo, &in, NULL, NULL, &res), NS_ERR_STATE);
+    ns_run_config_free(fo);
     NS_ASSERT_MSG_HAS(j.ctx, "settings changed: optim");
     /* Other data: a different split seed. */
     ns_dataset *tr2 = NULL, *va2 = NULL;
@@ -206,13 +210,13 @@ static void test_resume_refuses_changes(void **state)
     so.test = 0;
     so.seed = 4;
     NS_ASSERT_OK(j.ctx, ns_data_split(j.data, &so, &tr2, &va2, NULL));
-    options(&fo, dir, true);
-    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, j.spec, NULL, tr2, va2, &fo, NULL, NULL, &res),
-                     NS_ERR_STATE);
+    fo = options(j.ctx, dir, true);
+    ns_fit_input in2 = {.spec = j.spec, .train = tr2, .val = va2};
+    NS_ASSERT_STATUS(j.ctx, ns_fit(j.ctx, fo, &in2, NULL, NULL, &res), NS_ERR_STATE);
     NS_ASSERT_MSG_HAS(j.ctx, "training data changed");
     /* The same run resumes (it has finished: nothing more to do) and gives the same model. */
-    options(&fo, dir, true);
-    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, j.spec, NULL, j.tr, j.va, &fo, NULL, NULL, &res));
+    NS_ASSERT_OK(j.ctx, ns_fit(j.ctx, fo, &in, NULL, NULL, &res));
+    ns_run_config_free(fo);
     assert_true(res.resumed);
     ns_fit_result_free(j.ctx, &res);
     ns_dataset_free(tr2);

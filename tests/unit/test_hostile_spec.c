@@ -410,13 +410,27 @@ static ns_status fit_one_step(ns_ctx *ctx, const char *json, const ns_dataset *d
     ns_status st = ns_spec_parse(ctx, json, strlen(json), "spec.json", &spec);
     if (st != NS_OK)
         return st;
-    ns_fit_options fo;
-    ns_fit_options_default(&fo);
-    fo.epochs = 1;
-    fo.batch_size = N_IMAGES; /* one epoch is one step */
-    fo.normalize = NS_NORM_NONE;
-    fo.task = task;
-    st = ns_fit(ctx, spec, NULL, ds, NULL, &fo, NULL, NULL, res);
+    ns_run_config *cfg = NULL;
+    char batch[32];
+    snprintf(batch, sizeof batch, "%d", N_IMAGES); /* one epoch is one step */
+    st = ns_run_config_new(ctx, &cfg);
+    if (st == NS_OK)
+        st = ns_run_config_set(cfg, "epochs", "1", "test");
+    if (st == NS_OK)
+        st = ns_run_config_set(cfg, "batch_size", batch, "test");
+    if (st == NS_OK)
+        st = ns_run_config_set(cfg, "normalize", "\"none\"", "test");
+    if (st == NS_OK && task != NS_TASK_AUTO)
+        st = ns_run_config_set(cfg, "task",
+                               task == NS_TASK_CLASSIFICATION ? "\"classification\""
+                                                              : "\"regression\"",
+                               "test");
+    ns_fit_input in = {.spec = spec, .train = ds};
+    if (st == NS_OK)
+        st = ns_fit(ctx, cfg, &in, NULL, NULL, res);
+    else
+        memset(res, 0, sizeof *res);
+    ns_run_config_free(cfg);
     ns_spec_free(spec);
     return st;
 }

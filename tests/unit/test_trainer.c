@@ -74,7 +74,7 @@ static void test_train_card_equals_step_cards(void **state)
     /* The Train card. */
     ns_model *m1 = make_model(ctx, 5);
     ns_trainer *t = NULL;
-    NS_ASSERT_OK(ctx, ns_trainer_new(m1, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m1, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     NS_ASSERT_OK(ctx, ns_trainer_run(t, &src, NULL, NULL, NULL));
     assert_int_equal(ns_trainer_get_state(t)->stop_reason, NS_STOP_COMPLETED);
     assert_int_equal(ns_trainer_history_count(t), 3);
@@ -123,7 +123,7 @@ static void test_nonfinite_guard(void **state)
     cfg.epochs = 20;
     ns_model *m = make_model(ctx, 1);
     ns_trainer *t = NULL;
-    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     NS_ASSERT_STATUS(ctx, ns_trainer_run(t, &src, NULL, NULL, NULL), NS_ERR_NONFINITE);
     NS_ASSERT_MSG_HAS(ctx, "training stopped at epoch 1, step ");
     NS_ASSERT_MSG_HAS(ctx, "lower the learning rate");
@@ -165,7 +165,7 @@ static void test_early_stopping_restores_best(void **state)
     ns_model *m = make_model(ctx, 2);
     epoch0_params = malloc(ns_model_param_count(m) * sizeof(float));
     ns_trainer *t = NULL;
-    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     /* Monitoring val_loss without validation data is refused. */
     NS_ASSERT_STATUS(ctx, ns_trainer_run(t, &src, NULL, NULL, NULL), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "no validation data");
@@ -209,7 +209,7 @@ static void test_callbacks_and_cancel(void **state)
     cfg.epochs = 10;
     ns_model *m = make_model(ctx, 3);
     ns_trainer *t = NULL;
-    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     ns_train_callbacks cb = {NULL, stop_after_two, NULL};
     NS_ASSERT_OK(ctx, ns_trainer_run(t, &src, NULL, &cb, NULL));
     assert_int_equal(ns_trainer_get_state(t)->stop_reason, NS_STOP_CALLBACK);
@@ -217,7 +217,7 @@ static void test_callbacks_and_cancel(void **state)
     ns_trainer_free(t);
 
     /* Cancelled by the progress hook after 10 steps, and by the flag. */
-    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     ns_progress p = {cancel_now, NULL, NULL};
     NS_ASSERT_STATUS(ctx, ns_trainer_run(t, &src, NULL, NULL, &p), NS_ERR_CANCELLED);
     assert_int_equal(ns_trainer_get_state(t)->step, 10);
@@ -225,7 +225,7 @@ static void test_callbacks_and_cancel(void **state)
     ns_trainer_free(t);
     atomic_int flag = 1;
     ns_progress q = {NULL, NULL, &flag};
-    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
     NS_ASSERT_STATUS(ctx, ns_trainer_run(t, &src, NULL, NULL, &q), NS_ERR_CANCELLED);
     assert_int_equal(ns_trainer_get_state(t)->step, 1);
     ns_trainer_free(t);

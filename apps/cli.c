@@ -215,29 +215,45 @@ int cli_model_and_data(const cli_args *a, const char **source)
     return CLI_OK;
 }
 
+ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
+                           ns_data_options *o)
+{
+    ns_data_options_default(o);
+    o->source = source;
+    /* each flag is the Data Load setting of the same name, with dashes */
+    static const char *const flags[][2] = {
+        {"--target", "target"},   {"--features", "features"},   {"--exclude", "exclude"},
+        {"--labels", "labels"},   {"--task", "task"},           {"--one-hot", "one_hot"},
+        {"--delimiter", "delimiter"}, {"--missing", "missing"}, {"--no-header", "no_header"},
+        {"--max-classes", "max_classes"},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const char *v = cli_get(a, flags[i][0]);
+        if (v == NULL)
+            continue;
+        ns_status st = ns_data_options_set(ctx, o, flags[i][1], v);
+        if (st != NS_OK) {
+            /* the library names the setting; the command line names the flag */
+            const char *msg = ns_errmsg(ctx);
+            size_t n = strlen(flags[i][1]);
+            char text[1024];
+            snprintf(text, sizeof text, "%s", strncmp(msg, flags[i][1], n) == 0 && msg[n] == ':'
+                                                  ? msg + n + 1
+                                                  : msg);
+            return ns_errorf(ctx, st, "%s:%s", flags[i][0], text);
+        }
+    }
+    return NS_OK;
+}
+
 ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,
                         ns_dataset **test)
 {
-    ns_csv_options co;
-    ns_csv_options_default(&co);
-    co.target = cli_get(a, "--target");
-    const char *task = cli_get(a, "--task");
-    if (task != NULL) {
-        if (strcmp(task, "classification") == 0)
-            co.task = NS_TASK_CLASSIFICATION;
-        else if (strcmp(task, "regression") == 0)
-            co.task = NS_TASK_REGRESSION;
-        else if (strcmp(task, "auto") != 0)
-            return ns_errorf(ctx, NS_ERR_INVALID,
-                             "--task: expected classification, regression or auto, got '%s'",
-                             task);
-    }
-    const char *labels = cli_get(a, "--labels");
-    if (labels != NULL) {
-        *test = NULL;
-        return ns_data_load_idx(ctx, source, labels, NULL, data);
-    }
-    return ns_data_load(ctx, source, &co, NULL, data, test);
+    ns_data_options o;
+    *data = NULL;
+    *test = NULL;
+    ns_status st = cli_data_options(ctx, a, source, &o);
+    return st == NS_OK ? ns_data_open(ctx, &o, NULL, data, test) : st;
 }
 
 void cli_print_metrics(FILE *f, const char *title, const ns_metric_values *v)

@@ -63,8 +63,28 @@ int cli_fail(const char *cmd, ns_ctx *ctx);
  * a message, CLI_USAGE. */
 int cli_model_and_data(const cli_args *a, const char **source);
 
-/* Loads DATA (built-in name, CSV path, or IDX images file) with target/task options from the
- * flags --target, --task, --labels. *test gets an official test set when there is one. */
+/* The data read options from the flags a command has (each the Data Load card's setting of
+ * the same name, with dashes): --target, --features, --exclude, --labels, --task, --one-hot,
+ * --delimiter, --missing, --no-header, --max-classes; source is the data source. An error
+ * (a bad value) names the flag. */
+ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
+                           ns_data_options *o);
+
+/* The flag table rows of the data read options, for a command's flags[] (eval, predict;
+ * train may use them too). */
+#define CLI_DATA_FLAGS                                                                        \
+    {"--features", NULL, "COLS", "feature columns in order (default: all but target, excluded)", \
+     NULL},                                                                                   \
+        {"--exclude", NULL, "COLS", "columns to leave out", NULL},                            \
+        {"--one-hot", NULL, NULL, "turn text feature columns into one 0/1 column per value",  \
+         NULL},                                                                               \
+        {"--delimiter", NULL, "CHAR", "the CSV delimiter: ',' ';' or tab (default: detected)", \
+         NULL},                                                                               \
+        {"--missing", NULL, "HOW", "missing values: error, drop or fill_mean (default: error)", \
+         NULL}
+
+/* Loads DATA (built-in name, CSV path, or IDX images file) with the read options of
+ * cli_data_options (ns_data_open). *test gets an official test set when there is one. */
 ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,
                         ns_dataset **test);
 

@@ -15,8 +15,12 @@ static const char about[] =
     "  classification: row,label,p_<class>,...  (the predicted class and each class's\n"
     "                  probability, with the class names stored in the model)\n"
     "  regression:     row,<target>,...         (the predicted values)\n"
-    "row counts the data's rows from 0. The data is read as for training, so a CSV needs a\n"
-    "target column (--target COL, default the last); its values are not used.";
+    "row counts the data's rows from 0. A CSV is read the way the model was trained: its\n"
+    "columns are picked and ordered by the model's feature names (others are ignored), text\n"
+    "columns are one-hot encoded with the model's categories (an unseen category is an\n"
+    "error), and the target columns, which are not used, may be left out. For a model file\n"
+    "without feature names (older files) the columns are taken by position and a CSV needs a\n"
+    "target column (--target COL, default the last).";
 
 /* Whether the target the loader took could have been a numeric feature column: a regression
  * target, or classes that are all numbers (not text labels). */
@@ -61,6 +65,7 @@ int cmd_predict(int argc, char **argv)
         {"--task", NULL, "TASK", "how to read the target: classification, regression or auto",
          NULL},
         {"--labels", NULL, "FILE", "IDX labels file (default: found beside the images)", NULL},
+        CLI_DATA_FLAGS,
         {"--output", "-o", "FILE", "write the CSV here (default: standard output)", NULL},
         {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--quiet", "-q", NULL, "print no summary", NULL},
@@ -88,13 +93,16 @@ int cmd_predict(int argc, char **argv)
     if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK)
         goto out;
     rc = CLI_ERROR;
+    /* read as the model was trained: its columns, categories and target (none needed) */
+    ns_data_options dopts;
     if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK ||
-        cli_load_data(ctx, &a, source, &data, &test) != NS_OK) {
+        cli_data_options(ctx, &a, source, &dopts) != NS_OK ||
+        ns_data_open_for_model(ctx, &dopts, &info, false, NULL, &data, &test) != NS_OK) {
         rc = cli_fail("predict", ctx);
         goto out;
     }
     const ns_dataset *ds = test ? test : data;
-    if (no_target_column(model, ds, source))
+    if (info.features == 0 && no_target_column(model, ds, source))
         goto out;
     int k = ns_model_output_size(model);
     if (info.task == NS_TASK_AUTO) { /* a built model never trained: the data's task */

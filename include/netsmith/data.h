@@ -37,6 +37,15 @@ const char *ns_dataset_class_name(const ns_dataset *ds, int i);
 const char *ns_dataset_feature_name(const ns_dataset *ds, int i);
 const char *ns_dataset_target_name(const ns_dataset *ds, int i);
 
+/* Byte images: the factor their bytes are multiplied by on the way out (1/255: [0, 1]);
+ * 0 for float features. */
+float ns_dataset_byte_scale(const ns_dataset *ds);
+/* One-hot encoded text columns (CSV with one_hot): how many, and group g's source column
+ * name, with its x columns [*first, *first + *width) (named "column=value", the values in
+ * their slot order). NULL for g out of range; first and width may be NULL. */
+int ns_dataset_one_hot_count(const ns_dataset *ds);
+const char *ns_dataset_one_hot(const ns_dataset *ds, int g, int *first, int *width);
+
 /* One sample: x[F] (normalised as the dataset is), and y[T] for regression or *label for
  * classification (either may be NULL). row in [0, rows). */
 void ns_dataset_row(const ns_dataset *ds, int64_t row, float *x, float *y, int32_t *label);
@@ -80,6 +89,9 @@ typedef struct ns_csv_options {
                               1000), named "column=value", values in byte order; without it a
                               text feature is an error naming the column */
     ns_missing missing;
+    bool no_target;        /* the file has no target column (data to predict for): target must
+                              be NULL, every column may be a feature, and the dataset gets one
+                              placeholder regression target of zeros named "" */
 } ns_csv_options;
 
 /* The defaults: detect the delimiter, a header row, the last column as target, every other
@@ -125,6 +137,23 @@ ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const cha
                             const ns_csv_options *opts, const ns_progress *progress,
                             ns_dataset **out);
 
+/* The column names of a CSV file's header (what ns_data_load_csv would name them: "0", "1",
+ * ... with no_header or for an empty name), without reading the rows. Only opts->delimiter
+ * and opts->no_header are used (opts may be NULL). *names (count of them) is allocated on ctx:
+ * free each name and the array with ns_dealloc. Errors as ns_data_load_csv's for the header. */
+ns_status ns_data_csv_columns(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                              char ***names, int *count);
+
+/* What kind of source ns_data_load would take a source for. */
+typedef enum ns_data_source_kind {
+    NS_DATA_SOURCE_BUILTIN = 0,
+    NS_DATA_SOURCE_CSV,
+    NS_DATA_SOURCE_IDX,
+    NS_DATA_SOURCE_DATASET_FILE, /* written by ns_dataset_save */
+    NS_DATA_SOURCE_MISSING       /* neither a built-in nor a file that can be opened */
+} ns_data_source_kind;
+ns_data_source_kind ns_data_source_kind_of(const char *source);
+
 /* Reads IDX files (MNIST format, gzipped or not): images [N, H, W] uint8 become samples of
  * shape [1, H, W] scaled to [0, 1] (kept as bytes, converted per batch); labels [N] uint8
  * become classes "0".."9" (or up to 255). labels_path NULL looks beside the images for the
@@ -157,6 +186,32 @@ const ns_builtin_info *ns_data_builtin_find(const char *name);
  * which Debian package to install. opts (may be NULL) applies to CSV sources. */
 ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
                        const ns_progress *progress, ns_dataset **out, ns_dataset **test);
+
+/* ---- features as a model takes them ---------------------------------------------------------- */
+
+/* A text column that training data one-hot encoded: the source column's name and its values,
+ * which fill the x columns [first, first + count) named "column=value". */
+typedef struct ns_one_hot_column {
+    char *column;
+    int first;
+    int count;
+    char **values; /* [count] */
+} ns_one_hot_column;
+
+/* A copy of ds (its rows, in its order, raw: any normalisation of the view is not kept) whose
+ * features are names[n], in that order, taken from ds's features of those names; the x
+ * columns of each one-hot group (groups[n_groups], inside [0, n)) are encoded with the
+ * group's values: ds's column "column=value" where ds has it, zeros where it lacks the value
+ * (data with fewer or other categories encodes as the training data did). Targets, classes
+ * and the dataset's name are kept. source (NULL: the dataset's name) names the data in
+ * messages. Errors (on ds's context; *out NULL): NS_ERR_NOTFOUND for a feature ds lacks
+ * ("data.csv has no column 'RM' that the model takes; ..."); NS_ERR_INVALID for a value of a
+ * one-hot column that the group does not list (an unseen category, naming value, column and
+ * row: refused rather than encoded as zeros, which would predict silently from nothing), a
+ * column that is text where a number is taken or numbers where text is, or byte images;
+ * NS_ERR_NOMEM. Thread safety: reads ds only. */
+ns_status ns_data_arrange(const ns_dataset *ds, const char *source, const char *const *names,
+                          int n, const ns_one_hot_column *groups, int n_groups, ns_dataset **out);
 
 /* ---- dataset files --------------------------------------------------------------------------- */
 
@@ -196,6 +251,11 @@ typedef struct ns_split_options {
     double train, val, test; /* ratios; they are normalised by their sum; val or test may be 0 */
     uint64_t seed;
     bool no_stratify;        /* classification splits are stratified unless this is set */
+    bool exact_sum;          /* the ratios must add up to 1 (within 1e-6) instead of being
+                                normalised by their sum, so that a mistyped "0.8,0.3" is an
+                                error and not a silently rescaled split. Every face sets it;
+                                with an official test set the caller passes train and val
+                                ratios that add up to 1 itself (test 0) */
 } ns_split_options;
 
 void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, seed 0 */
@@ -210,8 +270,8 @@ void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, see
  * ns_dataset_rows. For a dataset with an official test set, split its training set with
  * test = 0. opts NULL means the defaults; out-parameters may be NULL to drop a part.
  * Errors (on ds's context; all outputs NULL): NS_ERR_INVALID for a negative, non-finite or
- * all-zero ratio, or a part with a positive ratio that would get 0 rows (naming the part and
- * the row count); NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. */
+ * all-zero ratio, ratios that do not add up to 1 under exact_sum (naming them and their sum),
+ * or a part with a positive ratio that would get 0 rows (naming the part and the row count); NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. */
 ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_dataset **train,
                         ns_dataset **val, ns_dataset **test);
 

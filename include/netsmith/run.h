@@ -230,6 +230,15 @@ typedef struct ns_model_info {
     int targets;
     char **target_names; /* [targets] or NULL */
     ns_norm norm;
+    /* The training data's columns (see "data for a run" below); 0 and NULL in files written
+     * before they were stored, and (features) for images: */
+    int features;
+    char **feature_names;        /* [features] the feature columns, in input order */
+    int one_hot_count;
+    ns_one_hot_column *one_hot;  /* [one_hot_count] text columns and their categories */
+    int target_columns;
+    char **target_column_names;  /* [target_columns] the target column(s) */
+    float input_scale;           /* byte images: the factor bytes were multiplied by; else 0 */
 } ns_model_info;
 
 /* Saves model + info (+ extra metadata). */
@@ -245,7 +254,9 @@ ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_datas
 /* The Evaluate card over a raw dataset: applies info's normalisation, runs the model in
  * evaluation mode with info's task loss, and accumulates into acc (made by the caller with
  * ns_metrics_new for info's task; reset first). Read it with ns_metrics_compute and
- * ns_metrics_confusion. batch 0 means the model's max_batch. */
+ * ns_metrics_confusion. batch 0 means the model's max_batch. A classifier's data classes are
+ * matched to the model's by name (ns_fit_class_map), so data with some of the classes, or in
+ * another order, scores right; a class the model does not know is NS_ERR_INVALID. */
 ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
                           int batch, ns_metrics *acc);
 
@@ -261,6 +272,72 @@ ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_da
  * RFC 4180 needs. Check ferror(f) afterwards. */
 void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
                               int64_t rows, int k, const float *out, const float *probs);
+
+/* ==== data for a run ============================================================================
+ * How every face reads data: the Data Load card (settings target, task, labels, features,
+ * exclude, one_hot, delimiter, missing, max_classes), netsmith eval, predict and train (the
+ * flags of the same names with dashes: --one-hot, --exclude, --features). */
+
+typedef struct ns_data_options {
+    const char *source;   /* a built-in name, a CSV or IDX images file, or a saved dataset */
+    const char *target;   /* CSV target column(s) by name or 0-based index, comma-separated;
+                             NULL: the last column (for a model: its target columns) */
+    const char *features; /* CSV feature columns in order; NULL: all but target and exclude */
+    const char *exclude;  /* CSV columns to leave out; may be NULL */
+    const char *labels;   /* IDX labels file; NULL: found beside the images */
+    ns_task task;         /* AUTO: from the target (for a model: the model's task) */
+    bool one_hot;         /* text features become one 0/1 column per value */
+    char delimiter;       /* 0: detected */
+    bool no_header;
+    ns_missing missing;
+    int max_classes;      /* 0: 20 */
+} ns_data_options;
+
+/* Everything unset: no source, CSV defaults (ns_csv_options_default). */
+void ns_data_options_default(ns_data_options *opts);
+
+/* Sets one option from its text, by the Data Load card's setting name: "source", "target",
+ * "features", "exclude", "labels" (strings, borrowed: they must outlive opts), "task"
+ * (auto|classification|regression), "one_hot" and "no_header" (true|false), "delimiter"
+ * (one character, or "\t" / "tab"), "missing" (error|drop|fill_mean), "max_classes" (an
+ * integer >= 2). NS_ERR_INVALID names the setting and its allowed values; NS_ERR_NOTFOUND
+ * for an unknown name. */
+ns_status ns_data_options_set(ns_ctx *ctx, ns_data_options *opts, const char *name,
+                              const char *value);
+
+/* Data Load by the options: ns_data_load (or ns_data_load_idx with labels). *test receives an
+ * official test set when the source has one, else NULL (test may be NULL). Errors as those
+ * loaders', NS_ERR_INVALID for a missing source. */
+ns_status ns_data_open(ns_ctx *ctx, const ns_data_options *opts, const ns_progress *progress,
+                       ns_dataset **data, ns_dataset **test);
+
+/* Data Load for a trained model (eval, predict): the data read the way the model was trained.
+ * With the model's feature names (info->features > 0): the features are selected and ordered
+ * by name (other columns are ignored, so swapped columns give the same rows), text columns
+ * are one-hot encoded with the stored categories (ns_data_arrange: an unseen category is an
+ * error), and the target is the model's target columns unless opts->target names others.
+ * need_target false (predict): a CSV without the target columns is read without a target
+ * (the rows get a placeholder target). need_target true (eval): missing target columns are
+ * NS_ERR_NOTFOUND naming them. Without feature names (older files, images) the data is read
+ * by position as ns_data_open does, with the model's task. opts->task AUTO means the model's.
+ * Messages name the source: "data.csv has no column 'RM' that the model takes; ...".
+ * Outputs and ownership as ns_data_open's. */
+ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts,
+                                 const ns_model_info *info, bool need_target,
+                                 const ns_progress *progress, ns_dataset **data,
+                                 ns_dataset **test);
+
+/* The training data's columns of ds (feature names unless images or unnamed, one-hot groups,
+ * target columns, byte scale) into info's column fields (copies, freed by
+ * ns_model_info_deinit); other fields are left alone. NS_ERR_NOMEM. */
+ns_status ns_model_info_columns(ns_ctx *ctx, const ns_dataset *ds, ns_model_info *info);
+
+/* map[i] receives the model's class for data class i (map holds ns_dataset_class_count(ds)
+ * entries), matched by name, or by number when the model has no class names or the data's
+ * names are only numbers ("0", "1", ...). *identity says whether map[i] == i throughout.
+ * NS_ERR_INVALID names a class the model does not know (and the model's classes). */
+ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_dataset *ds,
+                           int32_t *map, bool *identity);
 
 #ifdef __cplusplus
 }

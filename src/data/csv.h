@@ -163,6 +163,7 @@ typedef struct ns__csv {
     char *scratch;     /* NS__CSV_MAX_FIELD + 1 bytes: unescaping, the slow number path */
     locale_t c_locale; /* for strtod and number formatting, whatever the app's locale */
     ns__data_store *store;
+    bool header_only; /* ns_data_csv_columns: stop after the header */
 } ns__csv;
 
 /* Records "<name>: line L, column C ("col"): <message>" and returns status. col is 0-based

@@ -474,7 +474,12 @@ static ns_status choose_columns(ns__csv *c, const ns__csv_set *names, int **orde
     char q[256];
     int *tg = NULL, *ex = NULL, n_tg = 0, n_ex = 0;
     ns_status st = NS_OK;
-    if (c->opts.target != NULL) {
+    if (c->opts.no_target) {
+        if (c->opts.target != NULL)
+            st = ns__csv_fail(c, NS_ERR_INVALID, 0, -1,
+                              "a target column (%s) is given but no_target is set; drop one",
+                              c->opts.target);
+    } else if (c->opts.target != NULL) {
         st = resolve(c, names, c->opts.target, "target", &tg, &n_tg);
     } else if ((tg = ns_alloc(c->ctx, sizeof *tg)) == NULL) {
         st = NS_ERR_NOMEM;
@@ -490,7 +495,7 @@ static ns_status choose_columns(ns__csv *c, const ns__csv_set *names, int **orde
         c->cols[tg[t]].target = t;
         c->cols[tg[t]].slot = t;
     }
-    c->n_targets = n_tg;
+    c->n_targets = c->opts.no_target ? 1 : n_tg; /* a placeholder target of zeros */
     for (int k = 0; st == NS_OK && k < n_ex; k++) {
         ns__csv_col *col = &c->cols[ex[k]];
         if (col->target >= 0)
@@ -587,12 +592,14 @@ static ns_status decide(ns__csv *c)
                 return ns__csv_fail(c, NS_ERR_PARSE, col->first_text.line, j,
                                     "%s is not a number, but the column holds numbers (line "
                                     "%lld: %s); fix the value, leave it empty for a missing "
-                                    "value, or exclude the column",
+                                    "value, or leave the column out (setting exclude, flag "
+                                    "--exclude)",
                                     q, (long long)col->first_number.line, qn);
             if (!c->opts.one_hot)
                 return ns__csv_fail(c, NS_ERR_PARSE, col->first_text.line, j,
-                                    "the column is text (%s); set one_hot to turn it into one "
-                                    "column per value, or exclude it",
+                                    "the column is text (%s); turn it into one 0/1 column per "
+                                    "value (setting one_hot: true, flag --one-hot) or leave it "
+                                    "out (setting exclude, flag --exclude)",
                                     q);
             col->kind = NS__CSV_ONE_HOT;
         } else if (col->target >= 0 && col->n_text > 0) {
@@ -682,6 +689,9 @@ static ns_status name_features(ns__csv *c, const int *order, int n_order)
             continue;
         }
         size_t nl = strlen(col->name);
+        ns_status st = ns__store_add_one_hot(s, col->name, col->slot, col->width);
+        if (st != NS_OK)
+            return st;
         for (int k = 0; k < col->width; k++) {
             size_t e = entry_at_rank(&col->values, k);
             size_t vl = col->values.len[e];
@@ -816,6 +826,8 @@ static ns_status start_spec(ns__csv *c, const int *order, int n_order)
     c->spec_y = ns_alloc(c->ctx, (size_t)cap * (size_t)c->n_targets * sizeof(float));
     if (c->spec_x == NULL || c->spec_y == NULL)
         return NS_ERR_NOMEM;
+    if (c->opts.no_target) /* no column writes the placeholder target */
+        memset(c->spec_y, 0, (size_t)cap * sizeof(float));
     c->spec_cap = cap;
     c->spec = true;
     return NS_OK;
@@ -890,6 +902,10 @@ static ns_status build(ns__csv *c, const char *ds_name)
     ns__csv_set names = {0};
     int *order = NULL, n_order = 0;
     ns_status st = read_header(c, &names);
+    if (c->header_only) {
+        ns__csv_set_free(c->ctx, &names);
+        return st;
+    }
     if (st == NS_OK)
         st = choose_columns(c, &names, &order, &n_order);
     ns__csv_set_free(c->ctx, &names);
@@ -952,7 +968,7 @@ static ns_status build(ns__csv *c, const char *ds_name)
 /* Parses text[len]; name is for messages, ds_name the dataset's name. */
 static ns_status parse(ns_ctx *ctx, const char *text, size_t len, const char *name,
                        const char *ds_name, const ns_csv_options *opts, const ns_progress *progress,
-                       ns_dataset **out)
+                       ns_dataset **out, char ***header, int *header_count)
 {
     ns__csv c;
     memset(&c, 0, sizeof c);
@@ -976,10 +992,23 @@ static ns_status parse(ns_ctx *ctx, const char *text, size_t len, const char *na
     c.c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (c.c_locale == (locale_t)0)
         return ns_errorf(ctx, NS_ERR_NOMEM, "%s: cannot make the C locale", name);
+    c.header_only = header != NULL;
     c.scratch = ns_alloc(ctx, NS__CSV_MAX_FIELD + 1);
     st = c.scratch == NULL ? NS_ERR_NOMEM : build(&c, ds_name);
-    if (st == NS_OK)
+    if (st == NS_OK && header != NULL) {
+        /* the names move to the caller */
+        char **names = ns_calloc(ctx, (size_t)(c.ncols > 0 ? c.ncols : 1), sizeof *names);
+        if (names == NULL)
+            st = NS_ERR_NOMEM;
+        for (int j = 0; st == NS_OK && j < c.ncols; j++) {
+            names[j] = c.cols[j].name;
+            c.cols[j].name = NULL;
+        }
+        *header = names;
+        *header_count = st == NS_OK ? c.ncols : 0;
+    } else if (st == NS_OK) {
         st = ns__dataset_from_store(c.store, out);
+    }
     ns__store_release(c.store);
     for (int j = 0; j < c.ncols; j++) {
         ns_dealloc(ctx, c.cols[j].name);
@@ -1001,14 +1030,14 @@ ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const cha
     *out = NULL;
     if (name == NULL)
         name = "csv";
-    return parse(ctx, text, len, name, name, opts, progress, out);
+    return parse(ctx, text, len, name, name, opts, progress, out, NULL, NULL);
 }
 
-ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
-                           const ns_progress *progress, ns_dataset **out)
+/* Loads path's CSV into *out, or (header non-NULL) reads only its column names. */
+static ns_status load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                          const ns_progress *progress, ns_dataset **out, char ***header,
+                          int *header_count)
 {
-    NS_ASSERT(ctx != NULL && path != NULL && out != NULL);
-    *out = NULL;
     /* The dataset is named after the file: "data/iris.csv" gives "iris". */
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -1029,7 +1058,7 @@ ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *
         if (map != MAP_FAILED) {
             close(fd);
             posix_madvise(map, len, POSIX_MADV_SEQUENTIAL);
-            st = parse(ctx, map, len, path, ds_name, opts, progress, out);
+            st = parse(ctx, map, len, path, ds_name, opts, progress, out, header, header_count);
             munmap(map, len);
             ns_dealloc(ctx, ds_name);
             return st;
@@ -1041,8 +1070,31 @@ ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *
     size_t len = 0;
     st = ns_read_file(ctx, path, &buf, &len);
     if (st == NS_OK)
-        st = parse(ctx, buf, len, path, ds_name, opts, progress, out);
+        st = parse(ctx, buf, len, path, ds_name, opts, progress, out, header, header_count);
     ns_dealloc(ctx, buf);
     ns_dealloc(ctx, ds_name);
     return st;
+}
+
+ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                           const ns_progress *progress, ns_dataset **out)
+{
+    NS_ASSERT(ctx != NULL && path != NULL && out != NULL);
+    *out = NULL;
+    return load_csv(ctx, path, opts, progress, out, NULL, NULL);
+}
+
+ns_status ns_data_csv_columns(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                              char ***names, int *count)
+{
+    NS_ASSERT(ctx != NULL && path != NULL && names != NULL && count != NULL);
+    *names = NULL;
+    *count = 0;
+    ns_csv_options o;
+    ns_csv_options_default(&o);
+    if (opts != NULL) {
+        o.delimiter = opts->delimiter;
+        o.no_header = opts->no_header;
+    }
+    return load_csv(ctx, path, &o, NULL, NULL, names, count);
 }

@@ -79,6 +79,9 @@ void ns__store_release(ns__data_store *s)
     ns__free_strings(ctx, s->class_names, s->classes);
     ns__free_strings(ctx, s->feature_names, s->xf || s->feature_names ? s->features : 0);
     ns__free_strings(ctx, s->target_names, s->targets);
+    ns__free_strings(ctx, s->one_hot_column, s->one_hot_count);
+    ns_dealloc(ctx, s->one_hot_first);
+    ns_dealloc(ctx, s->one_hot_width);
     ns_dealloc(ctx, s->xf);
     ns_dealloc(ctx, s->xu);
     ns_dealloc(ctx, s->y);
@@ -188,6 +191,49 @@ const char *ns_dataset_feature_name(const ns_dataset *ds, int i)
 const char *ns_dataset_target_name(const ns_dataset *ds, int i)
 {
     return name_at(ds->store->target_names, ds->store->targets, i);
+}
+
+float ns_dataset_byte_scale(const ns_dataset *ds)
+{
+    return ds->store->xu != NULL ? ds->store->u8_scale : 0.0f;
+}
+
+int ns_dataset_one_hot_count(const ns_dataset *ds) { return ds->store->one_hot_count; }
+
+const char *ns_dataset_one_hot(const ns_dataset *ds, int g, int *first, int *width)
+{
+    const ns__data_store *s = ds->store;
+    if (g < 0 || g >= s->one_hot_count)
+        return NULL;
+    if (first != NULL)
+        *first = s->one_hot_first[g];
+    if (width != NULL)
+        *width = s->one_hot_width[g];
+    return s->one_hot_column[g];
+}
+
+ns_status ns__store_add_one_hot(ns__data_store *s, const char *column, int first, int width)
+{
+    ns_ctx *ctx = s->ctx;
+    size_t n = (size_t)s->one_hot_count + 1;
+    char **names = ns_realloc(ctx, s->one_hot_column, n * sizeof *names);
+    if (names == NULL)
+        return NS_ERR_NOMEM;
+    s->one_hot_column = names;
+    int *f = ns_realloc(ctx, s->one_hot_first, n * sizeof *f);
+    if (f == NULL)
+        return NS_ERR_NOMEM;
+    s->one_hot_first = f;
+    int *w = ns_realloc(ctx, s->one_hot_width, n * sizeof *w);
+    if (w == NULL)
+        return NS_ERR_NOMEM;
+    s->one_hot_width = w;
+    if ((names[n - 1] = ns_strdup(ctx, column)) == NULL)
+        return NS_ERR_NOMEM;
+    f[n - 1] = first;
+    w[n - 1] = width;
+    s->one_hot_count = (int)n;
+    return NS_OK;
 }
 
 /* ---- rows ---------------------------------------------------------------------------------------- */

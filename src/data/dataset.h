@@ -29,6 +29,11 @@ typedef struct ns__data_store {
     char **class_names;   /* [classes], each owned */
     char **feature_names; /* [features], each owned, or NULL for images */
     char **target_names;  /* [targets], each owned */
+    /* one-hot encoded text columns, in x-column order: group g fills the x columns
+     * [one_hot_first[g], one_hot_first[g] + one_hot_width[g]) named "column=value" */
+    int one_hot_count;
+    char **one_hot_column; /* [one_hot_count] the source columns' names, each owned */
+    int *one_hot_first, *one_hot_width;
 } ns__data_store;
 
 struct ns_dataset {
@@ -47,6 +52,8 @@ struct ns_dataset {
 ns_status ns__store_new(ns_ctx *ctx, const char *name, int64_t rows, int x_ndim,
                         const int *x_shape, bool bytes, ns_task task, int targets,
                         ns__data_store **out);
+/* Records a one-hot group (the source column's name and its x columns) in the store. */
+ns_status ns__store_add_one_hot(ns__data_store *s, const char *column, int first, int width);
 /* Copies class names (count of them) into the store. */
 ns_status ns__store_set_classes(ns__data_store *s, int count, const char *const *names);
 void ns__store_release(ns__data_store *s);

@@ -46,6 +46,24 @@ static ns_status unknown_source(ns_ctx *ctx, const char *source)
                      source, names);
 }
 
+ns_data_source_kind ns_data_source_kind_of(const char *source)
+{
+    if (ns_data_builtin_find(source) != NULL)
+        return NS_DATA_SOURCE_BUILTIN;
+    FILE *fp = fopen(source, "rb");
+    if (fp == NULL)
+        return NS_DATA_SOURCE_MISSING;
+    unsigned char head[9];
+    size_t n = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    if (ends_with(source, ".safetensors") || looks_safetensors(head, n))
+        return NS_DATA_SOURCE_DATASET_FILE;
+    if (ends_with(source, ".idx") || ends_with(source, "-ubyte") ||
+        ends_with(source, "-ubyte.gz") || looks_idx(head, n))
+        return NS_DATA_SOURCE_IDX;
+    return NS_DATA_SOURCE_CSV;
+}
+
 ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
                        const ns_progress *progress, ns_dataset **out, ns_dataset **test)
 {

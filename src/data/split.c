@@ -35,6 +35,7 @@
 #include "data/dataset.h"
 
 #define PARTS 3
+#define SUM_TOLERANCE 1e-6 /* exact_sum: how far from 1 the ratios may add up */
 
 /* Stream steps (purpose NS_RNG_SPLIT): step 0 the unstratified permutation, 1 + c class c,
  * PART_STEP + p the shuffle of part p (on PART_LANE). */
@@ -315,6 +316,11 @@ ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_d
                          "split: the ratios train %g, val %g, test %g must have a positive, "
                          "finite sum",
                          r[0], r[1], r[2]);
+    if (opts->exact_sum && fabs(sum - 1.0) > SUM_TOLERANCE)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "split: the ratios train %g, val %g, test %g add up to %.10g, not 1; "
+                         "give ratios that add up to 1 (e.g. 0.7,0.15,0.15 or 0.8,0.2)",
+                         r[0], r[1], r[2], sum);
     int64_t n = ds->rows;
     if ((uint64_t)n > UINT32_MAX)
         return ns_errorf(ctx, NS_ERR_UNSUPPORTED, "split: %lld rows; at most %lu rows can be split",

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "netsmith/run.h"
 #include "pipeline/pipeline_internal.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -49,6 +50,9 @@ static const ns_setting_def load_settings[] = {
     {"missing", NS_SETTING_STRING, "\"error\"", "error|drop|fill_mean",
      "what to do with empty or NaN fields", 0, 0},
     {"one_hot", NS_SETTING_BOOL, "false", NULL, "turn text features into 0/1 columns", 0, 0},
+    {"labels", NS_SETTING_STRING, "null", NULL,
+     "an IDX labels file for IDX images, relative to the pipeline file (default: found beside "
+     "the images)", 0, 0},
     {"max_classes", NS_SETTING_INT, "20", NULL,
      "an integer target with at most this many values is a class label (task auto)", 2, 1e6},
 };
@@ -91,29 +95,34 @@ static ns_status load_check(ns_card_call *c)
 
 static ns_status load_run(ns_card_call *c)
 {
-    ns_csv_options o;
-    ns_csv_options_default(&o);
-    o.target = ns_card_has(c, "target") ? ns_card_string(c, "target") : NULL;
-    o.features = ns_card_has(c, "features") ? ns_card_string(c, "features") : NULL;
-    o.exclude = ns_card_has(c, "exclude") ? ns_card_string(c, "exclude") : NULL;
-    const char *task = ns_card_string(c, "task");
-    o.task = !strcmp(task, "regression")       ? NS_TASK_REGRESSION
-             : !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                                               : NS_TASK_AUTO;
-    if (ns_card_has(c, "delimiter"))
-        o.delimiter = ns_card_string(c, "delimiter")[0];
-    const char *miss = ns_card_string(c, "missing");
-    o.missing = !strcmp(miss, "drop")        ? NS_MISSING_DROP
-                : !strcmp(miss, "fill_mean") ? NS_MISSING_FILL_MEAN
-                                             : NS_MISSING_ERROR;
+    /* the options every face shares (ns_data_options), by setting name */
+    ns_ctx *ctx = ns_card_ctx(c);
+    ns_data_options o;
+    ns_data_options_default(&o);
+    static const char *const strings[] = {"target", "features", "exclude", "task", "delimiter",
+                                          "missing"};
+    ns_status st = NS_OK;
+    for (int i = 0; st == NS_OK && i < N(strings); i++)
+        if (ns_card_has(c, strings[i]))
+            st = ns_data_options_set(ctx, &o, strings[i], ns_card_string(c, strings[i]));
+    if (st != NS_OK)
+        return st;
     o.one_hot = ns_card_bool(c, "one_hot");
     o.max_classes = (int)ns_card_int(c, "max_classes");
-    const char *source = ns_card_has(c, "name") ? ns_card_string(c, "name")
-                                                : ns_card_input_path(c, ns_card_string(c, "path"));
-    if (source == NULL)
-        return ns_errorf(ns_card_ctx(c), NS_ERR_IO, "the data file's path is too long");
+    char labels[4096];
+    if (ns_card_has(c, "labels")) {
+        const char *p = ns_card_input_path(c, ns_card_string(c, "labels"));
+        if (p == NULL || strlen(p) >= sizeof labels)
+            return ns_errorf(ctx, NS_ERR_IO, "the labels file's path is too long");
+        memcpy(labels, p, strlen(p) + 1); /* the next ns_card_input_path reuses its buffer */
+        o.labels = labels;
+    }
+    o.source = ns_card_has(c, "name") ? ns_card_string(c, "name")
+                                      : ns_card_input_path(c, ns_card_string(c, "path"));
+    if (o.source == NULL)
+        return ns_errorf(ctx, NS_ERR_IO, "the data file's path is too long");
     ns_dataset *ds = NULL, *test = NULL;
-    ns_status st = ns_data_load(ns_card_ctx(c), source, &o, ns_card_progress(c), &ds, &test);
+    st = ns_data_open(ctx, &o, ns_card_progress(c), &ds, &test);
     if (st != NS_OK)
         return st;
     const ns_dataset *shape_src = ds;
@@ -168,7 +177,15 @@ static ns_status split_run(ns_card_call *c)
                           .val = ns_card_number(c, "val_ratio"),
                           .test = official ? 0.0 : ns_card_number(c, "test_ratio"),
                           .seed = ns__card_seed(c, "random_seed"),
-                          .no_stratify = !ns_card_bool(c, "stratify")};
+                          .no_stratify = !ns_card_bool(c, "stratify"),
+                          .exact_sum = true};
+    /* With an official test set the rows are divided between train and val only, in the
+     * proportion of their ratios. */
+    double tv = o.train + o.val;
+    if (official != NULL && tv > 0.0) {
+        o.train /= tv;
+        o.val /= tv;
+    }
     ns_dataset *tr = NULL, *va = NULL, *te = NULL, *ot = NULL;
     ns_status st = ns_data_split(ds, &o, &tr, &va, &te);
     if (st != NS_OK)

@@ -206,14 +206,21 @@ static ns_status optim_run(ns_card_call *c)
 /* ---- evaluate and inference ------------------------------------------------------------------ */
 
 /* What a model needs to know about data to evaluate or save: task, names, normalisation.
- * Borrowed strings (no copies): do not deinit. */
-static void info_of(const ns_dataset *ds, ns_model_info *info)
+ * Borrowed strings (no copies): do not deinit; names[cap] holds the class names. */
+static void info_of(const ns_dataset *ds, ns_model_info *info, char **names, int cap)
 {
     memset(info, 0, sizeof *info);
     info->task = ns_dataset_task(ds);
     info->classes = ns_dataset_class_count(ds);
     info->targets = ns_dataset_target_count(ds);
+    if (names != NULL && info->classes > 0 && info->classes <= cap) {
+        for (int i = 0; i < info->classes; i++)
+            names[i] = (char *)ns_dataset_class_name(ds, i);
+        info->class_names = names;
+    }
 }
+
+enum { MAX_NAMED_CLASSES = 4096 };
 
 static const ns_setting_def eval_settings[] = {
     {"batch_size", NS_SETTING_INT, "256", NULL,
@@ -235,7 +242,11 @@ static ns_status eval_run(ns_card_call *c)
     ns_model *m = ns_value_model(ns_card_in(c, "model"));
     ns_dataset *ds = ns_value_dataset(ns_card_in(c, "dataset"));
     ns_model_info info;
-    info_of(ds, &info);
+    /* the one evaluation every face uses (classes matched by name, as netsmith eval does) */
+    char **class_names = ns_calloc(ctx, MAX_NAMED_CLASSES, sizeof *class_names);
+    if (class_names == NULL)
+        return NS_ERR_NOMEM;
+    info_of(ds, &info, class_names, MAX_NAMED_CLASSES);
     ns_metrics *acc = NULL;
     ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
@@ -254,6 +265,7 @@ static ns_status eval_run(ns_card_call *c)
                                  named && conf ? names : NULL);
     }
     ns_metrics_free(acc);
+    ns_dealloc(ctx, class_names);
     return st;
 }
 
@@ -274,7 +286,7 @@ static ns_status infer_run(ns_card_call *c)
     ns_model *m = ns_value_model(ns_card_in(c, "model"));
     ns_dataset *ds = ns_value_dataset(ns_card_in(c, "dataset"));
     ns_model_info info;
-    info_of(ds, &info);
+    info_of(ds, &info, NULL, 0);
     int64_t rows = ns_dataset_rows(ds);
     int k = ns_model_output_size(m);
     bool probs = ns_card_bool(c, "probabilities");
@@ -339,7 +351,7 @@ static ns_status save_run(ns_card_call *c)
         st = ns_model_save(m, path, NULL, 0);
     } else {
         ns_model_info info;
-        info_of(ds, &info);
+        info_of(ds, &info, NULL, 0);
         char **cn = NULL, **tn = NULL;
         if (info.task == NS_TASK_CLASSIFICATION && info.classes > 0) {
             cn = ns_calloc(ctx, (size_t)info.classes, sizeof *cn);
@@ -357,7 +369,20 @@ static ns_status save_run(ns_card_call *c)
             info.norm = (ns_norm){ds->norm_kind, ns_dataset_feature_count(ds), ds->shift,
                                   ds->scale};
         }
-        st = ns_fit_save(m, &info, path);
+        /* the training data's columns, so that predict and eval read new data the same way */
+        ns_model_info cols;
+        memset(&cols, 0, sizeof cols);
+        st = ns_model_info_columns(ctx, ds, &cols);
+        info.features = cols.features;
+        info.feature_names = cols.feature_names;
+        info.one_hot_count = cols.one_hot_count;
+        info.one_hot = cols.one_hot;
+        info.target_columns = cols.target_columns;
+        info.target_column_names = cols.target_column_names;
+        info.input_scale = cols.input_scale;
+        if (st == NS_OK)
+            st = ns_fit_save(m, &info, path);
+        ns_model_info_deinit(ctx, &cols);
         ns_dealloc(ctx, cn);
         ns_dealloc(ctx, tn);
     }

@@ -1,6 +1,7 @@
 /* The Evaluate and Inference cards over datasets: data normalised as the model was trained,
  * the model in evaluation mode, metrics accumulated or outputs collected. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "run/run_internal.h"
@@ -24,12 +25,91 @@ static ns_status prepared(const ns_model *model, const ns_model_info *info, cons
     return ns_data_normalize(data, &info->norm, view);
 }
 
+/* ---- classes matched by name ---------------------------------------------------------------- */
+
+/* Whether the data's class names are "0", "1", ...: classes known only by number (IDX
+ * labels, integer CSV targets), which are then taken as the model's class indices. */
+static bool numbered(const ns_dataset *ds)
+{
+    for (int i = 0; i < ns_dataset_class_count(ds); i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        if (strcmp(ns_dataset_class_name(ds, i), num) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void names_text(char *buf, size_t cap, char **names, int n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", names[i]);
+}
+
+ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_dataset *ds,
+                           int32_t *map, bool *identity)
+{
+    int dc = ns_dataset_class_count(ds);
+    *identity = true;
+    bool by_name = info->class_names != NULL;
+    for (int i = 0; by_name && i < dc; i++) {
+        map[i] = -1;
+        for (int j = 0; j < info->classes && map[i] < 0; j++)
+            if (strcmp(ns_dataset_class_name(ds, i), info->class_names[j]) == 0)
+                map[i] = j;
+        if (map[i] < 0 && !numbered(ds)) {
+            char names[512];
+            names_text(names, sizeof names, info->class_names, info->classes);
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "'%s' has the class '%s', which the model does not know (its "
+                             "classes: %s); use data labelled with the model's classes",
+                             ns_dataset_name(ds), ns_dataset_class_name(ds, i), names);
+        }
+        by_name = map[i] >= 0;
+    }
+    if (!by_name) {
+        if (dc > info->classes)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "'%s' has %d classes but the model knows %d; use data labelled "
+                             "with the model's classes",
+                             ns_dataset_name(ds), dc, info->classes);
+        for (int i = 0; i < dc; i++)
+            map[i] = i;
+    }
+    for (int i = 0; i < dc; i++)
+        *identity = *identity && map[i] == i;
+    return NS_OK;
+}
+
+/* A batch source over a batcher that renumbers the labels through map. */
+typedef struct relabel {
+    ns_batcher *b;
+    const int32_t *map;
+    int32_t *labels; /* [max batch] */
+} relabel;
+
+static ns_status relabel_get(void *ud, int64_t epoch, int64_t index, ns_batch *out)
+{
+    relabel *r = ud;
+    ns_status st = ns_batcher_get(r->b, epoch, index, out);
+    if (st != NS_OK)
+        return st;
+    for (int i = 0; i < out->n; i++)
+        r->labels[i] = r->map[out->labels[i]];
+    out->labels = r->labels;
+    return NS_OK;
+}
+
 ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
                           int batch, ns_metrics *acc)
 {
     ns_ctx *ctx = ns_model_ctx(model);
     ns_dataset *view = NULL;
     ns_batcher *b = NULL;
+    int32_t *map = NULL;
+    relabel r = {NULL, NULL, NULL};
     ns_status st = prepared(model, info, data, &view);
     if (st == NS_OK && info->task == NS_TASK_CLASSIFICATION &&
         ns_dataset_task(data) != NS_TASK_CLASSIFICATION)
@@ -57,9 +137,25 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
                                     ? (outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY)
                                     : NS_LOSS_MSE);
     ns_batch_source src = ns__batcher_source(b);
+    if (info->task == NS_TASK_CLASSIFICATION) {
+        int dc = ns_dataset_class_count(data);
+        bool identity = true;
+        map = ns_alloc(ctx, (size_t)(dc > 0 ? dc : 1) * sizeof *map);
+        st = map ? ns_fit_class_map(ctx, info, data, map, &identity) : NS_ERR_NOMEM;
+        if (st == NS_OK && !identity) {
+            r = (relabel){b, map, ns_alloc(ctx, (size_t)bo.batch_size * sizeof *r.labels)};
+            src = (ns_batch_source){ns_batcher_count(b), relabel_get, &r};
+            if (r.labels == NULL)
+                st = NS_ERR_NOMEM;
+        }
+        if (st != NS_OK)
+            goto done;
+    }
     st = ns_evaluate(model, &lc, &src, acc);
 done:
     ns_model_forget_forward(model);
+    ns_dealloc(ctx, r.labels);
+    ns_dealloc(ctx, map);
     ns_batcher_free(b);
     ns_dataset_free(view);
     return st;

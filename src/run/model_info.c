@@ -2,6 +2,7 @@
  * normalisation fit, kept in the safetensors __metadata__ next to the weights. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "run/run_internal.h"
@@ -10,12 +11,24 @@
 #define META_LABELS "netsmith.labels"
 #define META_TARGETS "netsmith.targets"
 #define META_NORM "netsmith.norm"
+/* The training data's columns (added later; older files lack them): */
+#define META_FEATURES "netsmith.features"             /* ["CRIM", "ZN", ...] */
+#define META_ONE_HOT "netsmith.one_hot"               /* [{"column", "first", "values"}, ...] */
+#define META_TARGET_COLUMNS "netsmith.target_columns" /* ["MEDV"] */
+#define META_INPUT_SCALE "netsmith.input_scale"       /* 0.00392156886 (bytes -> [0, 1]) */
 
 void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info)
 {
     ns__free_strings(ctx, info->class_names, info->classes);
     ns__free_strings(ctx, info->target_names, info->targets);
     ns_norm_deinit(ctx, &info->norm);
+    ns__free_strings(ctx, info->feature_names, info->features);
+    for (int g = 0; info->one_hot != NULL && g < info->one_hot_count; g++) {
+        ns_dealloc(ctx, info->one_hot[g].column);
+        ns__free_strings(ctx, info->one_hot[g].values, info->one_hot[g].count);
+    }
+    ns_dealloc(ctx, info->one_hot);
+    ns__free_strings(ctx, info->target_column_names, info->target_columns);
     memset(info, 0, sizeof *info);
 }
 
@@ -57,16 +70,67 @@ ns_status ns__model_info_meta(ns_ctx *ctx, const ns_model_info *info, ns_st_meta
     return st;
 }
 
+static ns_status dumped(ns_ctx *ctx, json_t *j, char **out)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    *out = text ? ns_strdup(ctx, text) : NULL;
+    free(text);
+    return *out ? NS_OK : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing the metadata");
+}
+
+ns_status ns__model_info_meta_columns(ns_ctx *ctx, const ns_model_info *info, ns_st_meta *meta,
+                                      int *n, char **owned)
+{
+    *n = 0;
+    ns_status st = NS_OK;
+    if (info->features > 0 && info->feature_names != NULL) {
+        st = names_json(ctx, info->feature_names, info->features, &owned[0]);
+        if (st == NS_OK)
+            meta[(*n)++] = (ns_st_meta){META_FEATURES, owned[0]};
+    }
+    if (st == NS_OK && info->one_hot_count > 0) {
+        json_t *a = json_array();
+        for (int g = 0; a && g < info->one_hot_count; g++) {
+            const ns_one_hot_column *h = &info->one_hot[g];
+            json_t *values = json_array();
+            for (int v = 0; values && v < h->count; v++)
+                json_array_append_new(values, json_string(h->values[v]));
+            json_array_append_new(a, json_pack("{s:s, s:i, s:o}", "column", h->column, "first",
+                                               (json_int_t)h->first, "values", values));
+        }
+        st = dumped(ctx, a, &owned[1]);
+        if (st == NS_OK)
+            meta[(*n)++] = (ns_st_meta){META_ONE_HOT, owned[1]};
+    }
+    if (st == NS_OK && info->target_columns > 0 && info->target_column_names != NULL) {
+        st = names_json(ctx, info->target_column_names, info->target_columns, &owned[2]);
+        if (st == NS_OK)
+            meta[(*n)++] = (ns_st_meta){META_TARGET_COLUMNS, owned[2]};
+    }
+    if (st == NS_OK && info->input_scale > 0.0f) {
+        char num[32];
+        snprintf(num, sizeof num, "%.9g", (double)info->input_scale); /* reads back exactly */
+        if ((owned[3] = ns_strdup(ctx, num)) == NULL)
+            st = NS_ERR_NOMEM;
+        else
+            meta[(*n)++] = (ns_st_meta){META_INPUT_SCALE, owned[3]};
+    }
+    return st;
+}
+
 ns_status ns_fit_save(ns_model *model, const ns_model_info *info, const char *path)
 {
     ns_ctx *ctx = ns_model_ctx(model);
-    ns_st_meta meta[4];
-    char *owned[3] = {NULL, NULL, NULL};
-    int n = 0;
+    ns_st_meta meta[8];
+    char *owned[7] = {NULL};
+    int n = 0, m = 0;
     ns_status st = ns__model_info_meta(ctx, info, meta, &n, owned);
     if (st == NS_OK)
-        st = ns_model_save(model, path, meta, n);
-    for (int i = 0; i < 3; i++)
+        st = ns__model_info_meta_columns(ctx, info, meta + n, &m, owned + 3);
+    if (st == NS_OK)
+        st = ns_model_save(model, path, meta, n + m);
+    for (int i = 0; i < 7; i++)
         ns_dealloc(ctx, owned[i]);
     return st;
 }
@@ -102,6 +166,103 @@ static ns_status parse_names(ns_ctx *ctx, const char *path, const char *key, con
     return NS_OK;
 }
 
+/* The one-hot groups of META_ONE_HOT, checked against the feature names. */
+static ns_status parse_one_hot(ns_ctx *ctx, const char *path, const char *text,
+                               ns_model_info *info)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, 0, &err);
+    size_t n = json_is_array(a) ? json_array_size(a) : 0;
+    ns_status st = NS_OK;
+    if (!json_is_array(a) || info->feature_names == NULL)
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: __metadata__." META_ONE_HOT " must be a JSON list of {\"column\", "
+                       "\"first\", \"values\"} objects (beside " META_FEATURES ")",
+                       path);
+    if (st == NS_OK && (info->one_hot = ns_calloc(ctx, n ? n : 1, sizeof *info->one_hot)) == NULL)
+        st = NS_ERR_NOMEM;
+    for (size_t g = 0; st == NS_OK && g < n; g++) {
+        json_t *o = json_array_get(a, g), *values = json_object_get(o, "values");
+        const char *column = json_string_value(json_object_get(o, "column"));
+        json_t *first = json_object_get(o, "first");
+        ns_one_hot_column *h = &info->one_hot[g];
+        info->one_hot_count = (int)g + 1;
+        if (column == NULL || !json_is_integer(first) || !json_is_array(values) ||
+            json_object_size(o) != 3) {
+            st = ns_errorf(ctx, NS_ERR_FORMAT,
+                           "%s: __metadata__." META_ONE_HOT "[%zu] must be {\"column\": name, "
+                           "\"first\": index, \"values\": [...]}",
+                           path, g);
+            break;
+        }
+        size_t count = json_array_size(values);
+        json_int_t at = json_integer_value(first);
+        if ((h->column = ns_strdup(ctx, column)) == NULL ||
+            (h->values = ns_calloc(ctx, count ? count : 1, sizeof *h->values)) == NULL) {
+            st = NS_ERR_NOMEM;
+            break;
+        }
+        h->first = at >= 0 && at <= info->features ? (int)at : -1;
+        h->count = (int)count;
+        if (h->first < 0 || (json_int_t)count > info->features - at)
+            st = ns_errorf(ctx, NS_ERR_FORMAT,
+                           "%s: __metadata__." META_ONE_HOT "[%zu] ('%s') lies outside the %d "
+                           "features",
+                           path, g, column, info->features);
+        for (size_t v = 0; st == NS_OK && v < count; v++) {
+            const char *value = json_string_value(json_array_get(values, v));
+            const char *name = info->feature_names[h->first + (int)v];
+            size_t cl = strlen(column);
+            if (value == NULL || strncmp(name, column, cl) != 0 || name[cl] != '=' ||
+                strcmp(name + cl + 1, value) != 0)
+                st = ns_errorf(ctx, NS_ERR_FORMAT,
+                               "%s: __metadata__." META_ONE_HOT "[%zu].values[%zu] does not "
+                               "match feature %d ('%s')",
+                               path, g, v, h->first + (int)v, name);
+            else if ((h->values[v] = ns_strdup(ctx, value)) == NULL)
+                st = NS_ERR_NOMEM;
+        }
+    }
+    json_decref(a);
+    return st;
+}
+
+/* The training data's columns, when the file has them. */
+static ns_status read_columns(ns_ctx *ctx, const ns_st_file *f, const char *path,
+                              const ns_model *model, ns_model_info *info)
+{
+    const char *features = ns_st_meta_find(f, META_FEATURES);
+    const char *one_hot = ns_st_meta_find(f, META_ONE_HOT);
+    const char *targets = ns_st_meta_find(f, META_TARGET_COLUMNS);
+    const char *scale = ns_st_meta_find(f, META_INPUT_SCALE);
+    ns_status st = NS_OK;
+    if (features != NULL) {
+        st = parse_names(ctx, path, META_FEATURES, features, &info->feature_names,
+                         &info->features);
+        if (st == NS_OK && info->features != ns_model_input_size(model))
+            st = ns_errorf(ctx, NS_ERR_FORMAT,
+                           "%s: __metadata__." META_FEATURES " names %d features but the model "
+                           "takes %d",
+                           path, info->features, ns_model_input_size(model));
+    }
+    if (st == NS_OK && one_hot != NULL)
+        st = parse_one_hot(ctx, path, one_hot, info);
+    if (st == NS_OK && targets != NULL)
+        st = parse_names(ctx, path, META_TARGET_COLUMNS, targets, &info->target_column_names,
+                         &info->target_columns);
+    if (st == NS_OK && scale != NULL) {
+        char *end;
+        double v = strtod(scale, &end);
+        if (end == scale || *end != '\0' || !(v > 0.0) || v > 1e30)
+            st = ns_errorf(ctx, NS_ERR_FORMAT,
+                           "%s: __metadata__." META_INPUT_SCALE " must be a positive number, "
+                           "got '%s'",
+                           path, scale);
+        info->input_scale = (float)v;
+    }
+    return st;
+}
+
 ns_status ns__model_info_read(ns_ctx *ctx, const ns_st_file *f, const char *path,
                               const ns_model *model, ns_model_info *info)
 {
@@ -135,6 +296,8 @@ ns_status ns__model_info_read(ns_ctx *ctx, const ns_st_file *f, const char *path
                            "%s: the normalisation has %d features but the model takes %d", path,
                            info->norm.features, ns_model_input_size(model));
     }
+    if (st == NS_OK)
+        st = read_columns(ctx, f, path, model, info);
     int outputs = ns_model_output_size(model);
     if (st == NS_OK && info->task == NS_TASK_CLASSIFICATION && info->classes == 0)
         info->classes = outputs == 1 ? 2 : outputs;
@@ -210,7 +373,55 @@ ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_datas
         info->targets = ns_dataset_target_count(ds);
         st = copy_names(ctx, info->targets, ns_dataset_target_name, ds, &info->target_names);
     }
+    if (st == NS_OK)
+        st = ns_model_info_columns(ctx, ds, info);
     if (st != NS_OK)
         ns_model_info_deinit(ctx, info);
+    return st;
+}
+
+ns_status ns_model_info_columns(ns_ctx *ctx, const ns_dataset *ds, ns_model_info *info)
+{
+    int nf = ns_dataset_feature_count(ds);
+    info->input_scale = ns_dataset_byte_scale(ds);
+    ns_status st = NS_OK;
+    bool named = info->input_scale == 0.0f && nf > 0; /* float columns have names */
+    for (int j = 0; named && j < nf; j++)
+        named = ns_dataset_feature_name(ds, j)[0] != '\0';
+    if (named) {
+        st = copy_names(ctx, nf, ns_dataset_feature_name, ds, &info->feature_names);
+        info->features = info->feature_names ? nf : 0;
+    }
+    int groups = info->features > 0 ? ns_dataset_one_hot_count(ds) : 0;
+    if (st == NS_OK && groups > 0) {
+        if ((info->one_hot = ns_calloc(ctx, (size_t)groups, sizeof *info->one_hot)) == NULL)
+            st = NS_ERR_NOMEM;
+        for (int g = 0; st == NS_OK && g < groups; g++) {
+            ns_one_hot_column *h = &info->one_hot[g];
+            int first = 0, width = 0;
+            const char *column = ns_dataset_one_hot(ds, g, &first, &width);
+            info->one_hot_count = g + 1;
+            h->column = ns_strdup(ctx, column);
+            h->values = ns_calloc(ctx, (size_t)(width > 0 ? width : 1), sizeof *h->values);
+            if (h->column == NULL || h->values == NULL) {
+                st = NS_ERR_NOMEM;
+                break;
+            }
+            h->first = first;
+            h->count = width;
+            size_t cl = strlen(column);
+            for (int v = 0; st == NS_OK && v < width; v++) {
+                const char *name = ns_dataset_feature_name(ds, first + v);
+                if ((h->values[v] = ns_strdup(ctx, strlen(name) > cl ? name + cl + 1 : "")) ==
+                    NULL)
+                    st = NS_ERR_NOMEM;
+            }
+        }
+    }
+    int nt = ns_dataset_target_count(ds);
+    if (st == NS_OK && nt > 0) {
+        st = copy_names(ctx, nt, ns_dataset_target_name, ds, &info->target_column_names);
+        info->target_columns = info->target_column_names ? nt : 0;
+    }
     return st;
 }

@@ -365,7 +365,7 @@ static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spe
     return st;
 }
 
-/* The data with its read options. */
+/* The data with its read options (the Data Load card's settings, by the same names). */
 static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, const ns_progress *progress,
                            ns_dataset **data, ns_dataset **test)
 {
@@ -374,21 +374,29 @@ static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, const ns_progr
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "data: missing; give a built-in dataset name, a CSV file or an IDX "
                          "images file");
-    const char *source = ns_run_config_string(cfg, "data");
-    if (ns_run_config_has(cfg, "labels"))
-        return ns_data_load_idx(ctx, source, ns_run_config_string(cfg, "labels"), progress, data);
-    ns_csv_options co;
-    ns_csv_options_default(&co);
-    co.target = ns_run_config_has(cfg, "target") ? ns_run_config_string(cfg, "target") : NULL;
-    co.features = ns_run_config_has(cfg, "features") ? ns_run_config_string(cfg, "features")
-                                                     : NULL;
-    co.exclude = ns_run_config_has(cfg, "exclude") ? ns_run_config_string(cfg, "exclude") : NULL;
-    co.one_hot = ns_run_config_bool(cfg, "one_hot");
-    const char *task = ns_run_config_string(cfg, "task");
-    co.task = strcmp(task, "classification") == 0 ? NS_TASK_CLASSIFICATION
-              : strcmp(task, "regression") == 0   ? NS_TASK_REGRESSION
-                                                  : NS_TASK_AUTO;
-    return ns_data_load(ctx, source, &co, progress, data, test);
+    ns_data_options o;
+    ns_data_options_default(&o);
+    static const char *const names[] = {"target",  "features",  "exclude", "labels",
+                                        "task",    "one_hot",   "delimiter", "no_header",
+                                        "missing", "max_classes"};
+    o.source = ns_run_config_string(cfg, "data");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!ns_run_config_has(cfg, names[i]))
+            continue;
+        const ns_setting_def *d = ns_run_setting_find(names[i]);
+        char text[32];
+        const char *v = text;
+        if (d->type == NS_SETTING_BOOL)
+            v = ns_run_config_bool(cfg, names[i]) ? "true" : "false";
+        else if (d->type == NS_SETTING_INT)
+            snprintf(text, sizeof text, "%lld", (long long)ns_run_config_int(cfg, names[i]));
+        else
+            v = ns_run_config_string(cfg, names[i]);
+        ns_status st = ns_data_options_set(ctx, &o, names[i], v);
+        if (st != NS_OK)
+            return st;
+    }
+    return ns_data_open(ctx, &o, progress, data, test);
 }
 
 /* The split ratios: two or three, each >= 0, summing to 1. */
@@ -619,6 +627,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         so.val = official ? split[1] / (split[0] + split[1]) : split[1];
         so.test = official ? 0 : split[2];
         so.seed = seed;
+        so.exact_sum = true;
         st = ns_data_split(data, &so, &tr, so.val > 0 ? &va : NULL, so.test > 0 ? &te : NULL);
         const ns_dataset *test = official ? official : te;
         sr->dir = st == NS_OK ? (n_seeds > 1 ? dupf(ctx, "%s/seed-%llu", rec->run_dir,

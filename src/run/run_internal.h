@@ -11,6 +11,11 @@
 /* Metadata entries (up to 4) describing info; owned[3] receive strings the caller frees. */
 ns_status ns__model_info_meta(ns_ctx *ctx, const ns_model_info *info, ns_st_meta *meta, int *n,
                               char **owned);
+/* Metadata entries (up to 4) for the training data's columns in info (feature names,
+ * one-hot categories, target columns, byte-image scale); owned[4] receive strings the caller
+ * frees. Kept apart from ns__model_info_meta so that its callers' arrays keep their size. */
+ns_status ns__model_info_meta_columns(ns_ctx *ctx, const ns_model_info *info, ns_st_meta *meta,
+                                      int *n, char **owned);
 /* Reads the data description of an open model file (model built from it already). */
 ns_status ns__model_info_read(ns_ctx *ctx, const ns_st_file *f, const char *path,
                               const ns_model *model, ns_model_info *info);

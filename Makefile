@@ -3,8 +3,10 @@
 
 DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
                 libyaml-dev
-# The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package.
-TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev
+# The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package; the
+# locale test compiles de_DE.UTF-8 with the locales package's localedef.
+TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev \
+                 locales
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
@@ -106,7 +108,8 @@ bench: build
 	bash bench/run_bench.sh
 	bash bench/bench_kernels.sh
 
-# Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
+# Regenerates the PyTorch golden fixtures (needs Debian's python3-torch): every
+# tools/fixtures_*.py (the integration.fixtures_listed test fails when one is missing here).
 fixtures:
 	/usr/bin/python3 tools/fixtures_mlp.py
 	/usr/bin/python3 tools/fixtures_kernels.py

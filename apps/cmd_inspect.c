@@ -100,46 +100,6 @@ static void settings(char *buf, size_t cap, const ns_layer_spec *ls, bool unknow
     }
 }
 
-/* The per-sample output shape of a layer (out[], returns its ndim) for an input shape that
- * the layer accepts, as the layers compute it (NCHW samples for the 2-D layers).
- * TODO: ask the model module for the shapes once it exposes them. */
-static int out_shape(const ns_layer_spec *ls, int ndim, const int *in, int *out)
-{
-    memcpy(out, in, (size_t)ndim * sizeof *in);
-    long long size = 1;
-    switch (ls->kind) {
-    case NS_LAYER_LINEAR:
-        out[0] = ls->units;
-        return 1;
-    case NS_LAYER_FLATTEN:
-        for (int i = 0; i < ndim; i++)
-            size *= in[i];
-        out[0] = (int)size;
-        return 1;
-    case NS_LAYER_CONV2D:
-    case NS_LAYER_MAXPOOL2D:
-    case NS_LAYER_AVGPOOL2D:
-        if (ndim != 3)
-            return ndim;
-        out[0] = ls->kind == NS_LAYER_CONV2D ? ls->filters : in[0];
-        for (int d = 0; d < 2; d++) {
-            int k = ls->kernel[d], s = ls->stride[d] > 0 ? ls->stride[d] : k;
-            int dil = ls->kind == NS_LAYER_CONV2D ? ls->dilation[d] : 1;
-            out[1 + d] = ns_conv2d_out_len(in[1 + d], k, s, ls->padding[d], dil);
-        }
-        return 3;
-    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
-    case NS_LAYER_GLOBAL_AVGPOOL2D:
-        if (ndim != 3)
-            return ndim;
-        out[1] = ls->kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : ls->output_size[0];
-        out[2] = ls->kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : ls->output_size[1];
-        return 3;
-    default:
-        return ndim;
-    }
-}
-
 static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
 {
     size_t used = (size_t)snprintf(buf, cap, "[");
@@ -168,23 +128,9 @@ static void print_layers(ns_model *model, const ns_layer_spec *spec_layers, int 
         n = ns_model_layer_count(model);
     /* row 0 is the input, rows 1..n the layers */
     layer_row *rows = calloc((size_t)n + 1, sizeof *rows);
-    size_t *params = calloc((size_t)n + 1, sizeof *params);
-    if (rows == NULL || params == NULL) {
-        free(rows);
-        free(params);
+    if (rows == NULL) {
         cli_error("inspect", "out of memory");
         return;
-    }
-    for (int i = 0; model != NULL && i < ns_model_tensor_count(model); i++) {
-        ns_named_tensor t;
-        if (ns_model_tensor(model, i, &t) != NS_OK || !t.trainable)
-            continue;
-        long idx = strtol(t.name, NULL, 10); /* "3.weight": layer 3 of the nn.Sequential */
-        size_t numel = 1;
-        for (int d = 0; d < t.ndim; d++)
-            numel *= (size_t)t.shape[d];
-        if (idx >= 0 && idx < n)
-            params[idx] += numel;
     }
     int ndim = 0, shape[NS_MAX_DIMS - 1] = {0};
     snprintf(rows[0].type, sizeof rows[0].type, "input");
@@ -206,12 +152,10 @@ static void print_layers(ns_model *model, const ns_layer_spec *spec_layers, int 
         settings(r->settings, sizeof r->settings, ls, unknown_output && i == last_linear);
         snprintf(r->shape, sizeof r->shape, "?");
         snprintf(r->params, sizeof r->params, "?");
-        if (model != NULL) {
-            int next[NS_MAX_DIMS - 1];
-            ndim = out_shape(ls, ndim, shape, next);
-            memcpy(shape, next, sizeof next);
-            shape_text(r->shape, sizeof r->shape, ndim, shape);
-            snprintf(r->params, sizeof r->params, "%zu", params[i]);
+        ns_layer_shape sh;
+        if (model != NULL && ns_model_layer_shape(model, i, &sh) == NS_OK) {
+            shape_text(r->shape, sizeof r->shape, sh.ndim, sh.shape);
+            snprintf(r->params, sizeof r->params, "%zu", sh.params);
         }
         w_set = strlen(r->settings) > w_set ? strlen(r->settings) : w_set;
         w_shape = strlen(r->shape) > w_shape ? strlen(r->shape) : w_shape;
@@ -226,7 +170,6 @@ static void print_layers(ns_model *model, const ns_layer_spec *spec_layers, int 
         printf("total parameters: %zu (%.1f KiB as float32)\n", ns_model_param_count(model),
                (double)ns_model_param_count(model) * 4.0 / 1024.0);
     free(rows);
-    free(params);
 }
 
 static void print_training(const ns_spec *spec)

@@ -43,6 +43,26 @@ static int take_repeated(const char *cmd, int argc, char **argv, const char *nam
     return out;
 }
 
+/* The registry with the built-in cards and the plugins: those NETSMITH_PLUGINS lists
+ * (':'-separated), then each --plugin. NULL after a message. */
+static ns_cards *open_cards(const char *cmd, ns_ctx *ctx, const char *const *plugins, int n)
+{
+    ns_cards *cards = NULL;
+    ns_status st = ns_cards_new(ctx, &cards);
+    if (st == NS_OK)
+        st = ns_cards_load_plugins(cards, getenv("NETSMITH_PLUGINS"));
+    for (int i = 0; i < n && st == NS_OK; i++)
+        st = ns_cards_load_plugin(cards, plugins[i]);
+    if (st != NS_OK) {
+        cli_fail(cmd, ctx);
+        ns_cards_free(cards);
+        return NULL;
+    }
+    return cards;
+}
+
+#define PLUGIN_HELP "a shared object with more cards (repeatable; also NETSMITH_PLUGINS)"
+
 /* ---- showing values ------------------------------------------------------------------------ */
 
 static void show_dataset(const ns_dataset *ds)
@@ -243,19 +263,23 @@ int cmd_run(int argc, char **argv)
 {
     static const char usage[] =
         "FILE [--check] [--set CARD.SETTING=VALUE ...] [--state DIR] [--from CARD] "
-        "[--show CARD[.OUTPUT] ...] [--threads N] [--quiet]";
+        "[--show CARD[.OUTPUT] ...] [--threads N] [--quiet] [--plugin FILE.so ...]";
     static const char about[] =
         "Checks a pipeline file (YAML or JSON) and runs its cards in dependency order, with a\n"
         "status line per card. --check only checks it. --set changes a card's setting (the\n"
         "value is read as YAML: --set train.epochs=5). --state DIR keeps every card's outputs\n"
         "(datasets, models and optimizers as safetensors, the rest as JSON) so that --from CARD\n"
         "can rerun from that card. --show prints a card's outputs after the run (a table\n"
-        "preview of a dataset, metrics, a model summary). 'netsmith cards' lists the cards.";
-    const char *sets[MAX_REPEAT], *shows[MAX_REPEAT];
-    int n_set = 0, n_show = 0;
+        "preview of a dataset, metrics, a model summary). --plugin FILE.so loads an\n"
+        "application's own cards (a shared object defining netsmith_register_cards; also the\n"
+        "':'-separated list in NETSMITH_PLUGINS). 'netsmith cards' lists the cards.";
+    const char *sets[MAX_REPEAT], *shows[MAX_REPEAT], *plugins[MAX_REPEAT];
+    int n_set = 0, n_show = 0, n_plugin = 0;
     argc = take_repeated("run", argc, argv, "--set", sets, &n_set);
     if (argc >= 0)
         argc = take_repeated("run", argc, argv, "--show", shows, &n_show);
+    if (argc >= 0)
+        argc = take_repeated("run", argc, argv, "--plugin", plugins, &n_plugin);
     if (argc < 0)
         return CLI_USAGE;
     cli_flag flags[] = {
@@ -267,6 +291,7 @@ int cmd_run(int argc, char **argv)
          NULL},
         {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--quiet", "-q", NULL, "no status lines", NULL},
+        {"--plugin", NULL, "FILE.so", PLUGIN_HELP, NULL},
     };
     cli_args a = {.cmd = "run", .flags = flags, .n_flags = sizeof flags / sizeof flags[0]};
     bool done;
@@ -286,11 +311,14 @@ int cmd_run(int argc, char **argv)
         ns_ctx_free(ctx);
         return rc;
     }
-    ns_cards *cards = NULL; /* every card runs on ctx: its models and optimizers are made there */
+    /* every card runs on ctx: its models and optimizers are made there */
+    ns_cards *cards = open_cards("run", ctx, plugins, n_plugin);
+    if (cards == NULL) {
+        ns_ctx_free(ctx);
+        return CLI_ERROR;
+    }
     ns_pipeline *p = NULL;
-    ns_status st = ns_cards_new(ctx, &cards);
-    if (st == NS_OK)
-        st = ns_pipeline_load(cards, a.pos[0], sets, n_set, &p);
+    ns_status st = ns_pipeline_load(cards, a.pos[0], sets, n_set, &p);
     rc = CLI_OK;
     if (st != NS_OK) {
         rc = cli_fail("run", ctx);
@@ -362,7 +390,8 @@ int cmd_run(int argc, char **argv)
 int cmd_card(int argc, char **argv)
 {
     static const char usage[] =
-        "CARD --in NAME=FILE ... --out DIR [--with JSON] [--set SETTING=VALUE ...] [--threads N]";
+        "CARD --in NAME=FILE ... --out DIR [--with JSON] [--set SETTING=VALUE ...] [--threads N]\n"
+        "       [--plugin FILE.so ...]";
     static const char about[] =
         "Runs one card alone: its inputs are read from files (as 'netsmith run --state' or\n"
         "another 'netsmith card' wrote them), its outputs are written into DIR with a manifest\n"
@@ -370,11 +399,13 @@ int cmd_card(int argc, char **argv)
         "gradients, the last forward pass, moments, step count, random streams), so a training\n"
         "step can run card by card in separate processes with the same result. An optimizer's\n"
         "model is the card's model input, or else the model file written beside it.";
-    const char *ins[MAX_REPEAT], *sets[MAX_REPEAT];
-    int n_in = 0, n_set = 0;
+    const char *ins[MAX_REPEAT], *sets[MAX_REPEAT], *plugins[MAX_REPEAT];
+    int n_in = 0, n_set = 0, n_plugin = 0;
     argc = take_repeated("card", argc, argv, "--in", ins, &n_in);
     if (argc >= 0)
         argc = take_repeated("card", argc, argv, "--set", sets, &n_set);
+    if (argc >= 0)
+        argc = take_repeated("card", argc, argv, "--plugin", plugins, &n_plugin);
     if (argc < 0)
         return CLI_USAGE;
     cli_flag flags[] = {
@@ -383,6 +414,7 @@ int cmd_card(int argc, char **argv)
         {"--with", NULL, "JSON", "the settings as a JSON object", NULL},
         {"--set", NULL, "SETTING=VALUE", "one setting, read as YAML (repeatable)", NULL},
         {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
+        {"--plugin", NULL, "FILE.so", PLUGIN_HELP, NULL},
     };
     cli_args a = {.cmd = "card", .flags = flags, .n_flags = sizeof flags / sizeof flags[0]};
     bool done;
@@ -445,8 +477,11 @@ int cmd_card(int argc, char **argv)
         }
     }
     ns_cards *cards = NULL;
-    if (st == NS_OK)
-        st = ns_cards_new(ctx, &cards);
+    if (st == NS_OK && (cards = open_cards("card", ctx, plugins, n_plugin)) == NULL) {
+        ns_dealloc(ctx, settings);
+        ns_ctx_free(ctx);
+        return CLI_ERROR;
+    }
     if (st == NS_OK)
         st = ns_card_run_files(cards, a.pos[0], names, paths, n_in,
                                settings ? settings : cli_get(&a, "--with"), cli_get(&a, "--out"),
@@ -466,22 +501,55 @@ static const char *setting_type(ns_setting_type t)
     return (unsigned)t < 7 ? n[t] : "";
 }
 
+/* "  file NAME  text" with the text wrapped at 96 columns under itself. */
+static void print_wrapped(const char *name, const char *text)
+{
+    enum { INDENT = 24, WIDTH = 96 };
+    printf("  file %-16s ", name);
+    int col = INDENT;
+    while (*text) {
+        size_t word = strcspn(text, " ");
+        if (col > INDENT && col + 1 + (int)word > WIDTH) {
+            printf("\n%*s", INDENT, "");
+            col = INDENT;
+        } else if (col > INDENT) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", (int)word, text);
+        col += (int)word;
+        text += word;
+        while (*text == ' ')
+            text++;
+    }
+    putchar('\n');
+}
+
 int cmd_cards(int argc, char **argv)
 {
-    static const char usage[] = "[CARD ...] [--json]";
+    static const char usage[] = "[CARD ...] [--json] [--plugin FILE.so ...]";
     static const char about[] =
         "Lists the cards a pipeline can use, with their inputs, outputs and settings (the\n"
         "palette). --json prints the same as JSON schemas.";
-    cli_flag flags[] = {{"--json", NULL, NULL, "JSON schemas", NULL}};
-    cli_args a = {.cmd = "cards", .flags = flags, .n_flags = 1};
+    const char *plugins[MAX_REPEAT];
+    int n_plugin = 0;
+    argc = take_repeated("cards", argc, argv, "--plugin", plugins, &n_plugin);
+    if (argc < 0)
+        return CLI_USAGE;
+    cli_flag flags[] = {{"--json", NULL, NULL, "JSON schemas", NULL},
+                        {"--plugin", NULL, "FILE.so", PLUGIN_HELP, NULL}};
+    cli_args a = {.cmd = "cards", .flags = flags, .n_flags = 2};
     bool done;
     int rc = cli_parse(&a, argc, argv, usage, about, &done);
     if (rc != CLI_OK || done)
         return rc;
     ns_ctx *ctx = NULL;
-    ns_cards *cards = NULL;
-    if (ns_ctx_new(NULL, &ctx) != NS_OK || ns_cards_new(ctx, &cards) != NS_OK) {
+    if (ns_ctx_new(NULL, &ctx) != NS_OK) {
         cli_error("cards", "out of memory");
+        return CLI_ERROR;
+    }
+    ns_cards *cards = open_cards("cards", ctx, plugins, n_plugin);
+    if (cards == NULL) {
         ns_ctx_free(ctx);
         return CLI_ERROR;
     }
@@ -493,7 +561,6 @@ int cmd_cards(int argc, char **argv)
             rc = cli_fail("cards", ctx);
         ns_dealloc(ctx, json);
     } else {
-        int shown = 0;
         for (int i = 0; i < ns_cards_count(cards); i++) {
             const ns_card_def *d = ns_cards_get(cards, i);
             bool wanted = a.n_pos == 0;
@@ -501,7 +568,6 @@ int cmd_cards(int argc, char **argv)
                 wanted |= strcmp(a.pos[k], d->name) == 0;
             if (!wanted)
                 continue;
-            shown++;
             printf("%s\n  %s\n", d->name, d->doc);
             for (int k = 0; k < d->n_inputs; k++)
                 printf("  in   %-16s %-12s %s%s\n", d->inputs[k].name,
@@ -510,6 +576,9 @@ int cmd_cards(int argc, char **argv)
             for (int k = 0; k < d->n_outputs; k++)
                 printf("  out  %-16s %-12s %s\n", d->outputs[k].name,
                        ns_value_kind_name(d->outputs[k].kind), d->outputs[k].doc);
+            /* a card asked for by name: the files its inputs take when it runs alone */
+            for (int k = 0; a.n_pos > 0 && k < d->n_inputs; k++)
+                print_wrapped(d->inputs[k].name, ns_value_kind_file_doc(d->inputs[k].kind));
             for (int k = 0; k < d->n_settings; k++) {
                 const ns_setting_def *s = &d->settings[k];
                 printf("  with %-16s %-12s %s\n", s->name, setting_type(s->type), s->doc);
@@ -522,9 +591,16 @@ int cmd_cards(int argc, char **argv)
             printf("\n");
         }
         printf("Every card also has 'execution' (local) and 'device' (cpu).\n");
-        if (a.n_pos > 0 && shown < a.n_pos) {
-            cli_error("cards", "no card named %s%s; 'netsmith cards' lists them", a.pos[0],
-                      a.n_pos > 1 ? " (or another of those given)" : "");
+        for (int k = 0; k < a.n_pos; k++) {
+            if (ns_cards_find(cards, a.pos[k]) != NULL)
+                continue;
+            const char *s = ns_cards_suggest(cards, a.pos[k]);
+            if (s != NULL)
+                cli_error("cards", "no card named %s (did you mean '%s'?); 'netsmith cards' "
+                                   "lists them",
+                          a.pos[k], s);
+            else
+                cli_error("cards", "no card named %s; 'netsmith cards' lists them", a.pos[k]);
             rc = CLI_USAGE;
         }
     }

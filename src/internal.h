@@ -93,8 +93,15 @@ void ns__conv2d_backward_ctx(ns_ctx *ctx, float *dx, float *dw, float *db, const
                              const float *x, const float *w, const ns_conv2d_geom *g, int batch,
                              ns_conv2d_work *work, int col_ready);
 
-/* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. */
+/* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. Always
+ * with a '.', whatever locale the application set. */
 void ns__format_double(char *buf, size_t cap, double v);
+/* strtod and snprintf in the C locale on this thread, whatever locale the application set
+ * (setlocale(LC_ALL, "") under de_DE would read and write "0,5"): every number the library
+ * reads from or writes into a file goes through these (or jansson, which does the same). */
+double ns__strtod(const char *s, char **end);
+int ns__snprintf_c(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Frees strings[0..n-1] (each may be NULL) and the array, all from ctx's allocator (core.c).
  * strings may be NULL (a no-op). */

@@ -175,6 +175,13 @@ int ns_spec_output_size(const ns_spec *spec);
  * the caller: ns_dealloc(ns_spec_ctx(spec), *out). */
 ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out,
                          int *count);
+/* As ns_spec_expand, for samples of input_ndim dimensions (ns_build_opts.input_ndim): a
+ * short-form spec given samples of more than one dimension (images [C, H, W]) starts with a
+ * flatten layer, which counts in the tensor names as in the layer-list form (the first linear
+ * layer's weight is then "1.weight"). For input_ndim 1, and for the layer-list form, the
+ * same as ns_spec_expand. ns_model_build expands a spec this way. */
+ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int output_size,
+                               ns_layer_spec **out, int *count);
 
 /* ---- models ---------------------------------------------------------------------------- */
 
@@ -214,6 +221,30 @@ const ns_build_opts *ns_model_build_opts(const ns_model *model);
 int ns_model_layer_count(const ns_model *model);
 /* The i-th layer's settings (kind, units, ...). */
 const ns_layer_spec *ns_model_layer(const ns_model *model, int i);
+
+/* What one layer makes of a sample: for the layer table of `netsmith inspect` and the
+ * Architectures page. */
+typedef struct ns_layer_shape {
+    ns_layer_kind kind;
+    int ndim;                   /* of the per-sample output: 1 (features) or 3 (C, H, W) */
+    int shape[NS_MAX_DIMS - 1]; /* the per-sample output shape, e.g. {64} or {32, 26, 26} */
+    int size;                   /* floats per sample (the product of shape) */
+    size_t params;              /* trainable parameters (weights and biases; not the
+                                   batchnorm running statistics) */
+} ns_layer_shape;
+/* Layer i of a built model (0 <= i < ns_model_layer_count); the input's shape is in
+ * ns_model_build_opts. NS_ERR_INVALID (on the model's context) for a layer that does not
+ * exist, with *out zeroed. Reads the model only. */
+ns_status ns_model_layer_shape(const ns_model *model, int i, ns_layer_shape *out);
+/* The same for every layer of the model a spec would build with opts (input shape, output
+ * size), without building it: no weights are made or initialised, so it is cheap for large
+ * networks. The checks and errors are ns_model_build's (NS_ERR_SHAPE naming the layer and
+ * setting when a layer cannot take its input, NS_ERR_INVALID for bad options or a short-form
+ * spec with no output size from either, NS_ERR_NOMEM). *out ([*count], the expanded layers in
+ * order, a short-form spec's flatten included) is allocated on ctx: ns_dealloc(ctx, *out);
+ * NULL and 0 on failure. */
+ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                               ns_layer_shape **out, int *count);
 
 /* The flat blocks: all trainable parameters, and their gradients, same layout.
  * Tensors are views into them. */

@@ -48,6 +48,10 @@ const char *ns_value_kind_name(ns_value_kind kind);
 const char *ns_value_kind_doc(ns_value_kind kind);
 /* NS_VALUE_NONE for an unknown name. */
 ns_value_kind ns_value_kind_parse(const char *name);
+/* What a file of this kind holds, for an input given as a file (netsmith card --in): the
+ * JSON format of the small kinds (a batch_index: {"epoch": 0, "index": 3, "batch_size": 32,
+ * ...}), or which command writes the others. A static string. */
+const char *ns_value_kind_file_doc(ns_value_kind kind);
 
 /* A value: reference counted, owned by the run. Models and optimizers are objects changed in
  * place by the training cards: every wire that carries one carries the same object. */
@@ -219,8 +223,37 @@ void ns_cards_free(ns_cards *cards);
  * for a duplicate name or a malformed definition (naming what is wrong). */
 ns_status ns_card_register(ns_cards *cards, const ns_card_def *def);
 int ns_cards_count(const ns_cards *cards);
+
+/* Plugins: an application's own cards in a shared object, for netsmith run and netsmith card
+ * (--plugin FILE.so, or NETSMITH_PLUGINS). The object defines, with C linkage,
+ *     ns_status netsmith_register_cards(ns_cards *cards);
+ * which calls ns_card_register for each of its cards (their definitions live in the object).
+ * It is built against these headers and linked against nothing of netsmith: the ns_*
+ * functions it calls are the host's (the netsmith command exports them), so a plugin and its
+ * host share one library. See examples/plugins/. */
+#define NS_CARDS_PLUGIN_SYMBOL "netsmith_register_cards"
+typedef ns_status (*ns_cards_plugin_fn)(ns_cards *cards);
+ns_status netsmith_register_cards(ns_cards *cards);
+/* Loads the plugin at path (a name without '/' is taken in the current directory, not
+ * searched for) and runs its registration function; the object stays loaded until
+ * ns_cards_free. Errors (the registry is then as before): NS_ERR_IO when the file cannot be
+ * read, NS_ERR_FORMAT when it is not a loadable shared object (with the loader's reason:
+ * dlerror), NS_ERR_NOTFOUND when it has no netsmith_register_cards, and the function's own
+ * status when it fails (a duplicate card name is NS_ERR_INVALID naming the card), with the
+ * message of ns_card_register; NS_ERR_INVALID when it registers nothing. Every message
+ * names the file. Not thread safe (as the registry). */
+ns_status ns_cards_load_plugin(ns_cards *cards, const char *path);
+/* Every plugin of a ':'-separated list (the NETSMITH_PLUGINS form; empty entries skipped;
+ * NULL or "" loads nothing), in order, stopping at the first error. */
+ns_status ns_cards_load_plugins(ns_cards *cards, const char *paths);
 const ns_card_def *ns_cards_get(const ns_cards *cards, int i);
 const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name);
+/* The registered card an unknown name most likely means, or NULL: the same name in other
+ * spelling ("ZeroGrad", "zero-grad"), the name another card-based tool gives it
+ * ("zero_gradients", "forward_pass", "compute_loss", "split_data", "predict", ...), or a
+ * card name (or such a name) within a typo or two. The result is the card's own name (owned
+ * by its definition). */
+const char *ns_cards_suggest(const ns_cards *cards, const char *name);
 /* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas.
  * *json allocated on the registry's context (ns_dealloc). */
 ns_status ns_cards_to_json(const ns_cards *cards, char **json);

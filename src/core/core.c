@@ -1,7 +1,9 @@
 /* Core: status strings, the context (allocation hooks and error message), the arena,
  * tensor views and number formatting. */
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,17 +231,57 @@ ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape)
 
 /* ---- numbers --------------------------------------------------------------------------- */
 
+/* The C locale for this thread until c_locale_end; (locale_t)0 when none could be made (the
+ * calls then run in the thread's locale, as before). newlocale of "C" allocates nothing in
+ * glibc. */
+static locale_t c_locale_begin(locale_t *c)
+{
+    *c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    return *c != (locale_t)0 ? uselocale(*c) : (locale_t)0;
+}
+
+static void c_locale_end(locale_t c, locale_t old)
+{
+    if (c != (locale_t)0) {
+        uselocale(old);
+        freelocale(c);
+    }
+}
+
+double ns__strtod(const char *s, char **end)
+{
+    locale_t c, old = c_locale_begin(&c);
+    double v = strtod(s, end);
+    int saved = errno;
+    c_locale_end(c, old);
+    errno = saved;
+    return v;
+}
+
+int ns__snprintf_c(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    locale_t c, old = c_locale_begin(&c);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    c_locale_end(c, old);
+    va_end(ap);
+    return n;
+}
+
 void ns__format_double(char *buf, size_t cap, double v)
 {
     if (!isfinite(v)) {
         snprintf(buf, cap, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
         return;
     }
+    locale_t c, old = c_locale_begin(&c);
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
             break;
     }
+    c_locale_end(c, old);
     /* Integers keep a ".0" only when they would otherwise read as integers in JSON and the
      * caller wants a real; callers decide. */
 }

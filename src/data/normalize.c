@@ -257,11 +257,11 @@ static void format_float(char buf[FLOAT_TEXT], float v)
 {
     bool found = false;
     for (int prec = 1; prec <= 9 && !found; prec++) {
-        snprintf(buf, FLOAT_TEXT, "%.*g", prec, (double)v);
-        found = (float)strtod(buf, NULL) == v;
+        ns__snprintf_c(buf, FLOAT_TEXT, "%.*g", prec, (double)v);
+        found = (float)ns__strtod(buf, NULL) == v;
     }
     if (!found) /* the double itself is exact */
-        snprintf(buf, FLOAT_TEXT, "%.17g", (double)v);
+        ns__snprintf_c(buf, FLOAT_TEXT, "%.17g", (double)v);
     if (strpbrk(buf, ".e") == NULL)
         strcat(buf, ".0");
 }

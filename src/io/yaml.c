@@ -79,7 +79,7 @@ static json_t *plain_scalar(const char *s)
     }
     if (ok && digit) {
         errno = 0;
-        double d = strtod(s, &end);
+        double d = ns__strtod(s, &end); /* "0.5" in any locale */
         if (end != s && *end == '\0' && errno == 0 && isfinite(d))
             return json_real(d);
     }

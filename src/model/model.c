@@ -261,10 +261,11 @@ static void carve(ns_model *m)
         }
 }
 
-ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
-                         ns_model **out)
+/* A model with its layers set up (shapes, parameter and buffer counts, the arena's size) but
+ * no blocks or arena yet; ns_model_free frees it. */
+static ns_status plan_model(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                            ns_model **out, size_t *arena_bytes)
 {
-    NS_ASSERT(ctx && spec && opts && out);
     *out = NULL;
     ns_status st = check_opts(ctx, opts);
     if (st == NS_OK)
@@ -285,24 +286,38 @@ ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *
      * allocation below belongs to ctx. */
     st = ns__spec_clone_ctx(ctx, spec, &m->spec);
     if (st == NS_OK)
-        st = ns_spec_expand(m->spec, opts->output_size, &ls, &n);
-    if (st != NS_OK)
-        goto fail;
-    m->n_layers = n;
-    m->layers = ns_calloc(ctx, (size_t)n, sizeof *m->layers);
-    if (m->layers == NULL) {
-        st = NS_ERR_NOMEM;
-        goto fail;
+        st = ns_spec_expand_input(m->spec, opts->input_ndim, opts->output_size, &ls, &n);
+    if (st == NS_OK) {
+        m->n_layers = n;
+        m->layers = ns_calloc(ctx, (size_t)n, sizeof *m->layers);
+        if (m->layers == NULL)
+            st = NS_ERR_NOMEM;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; st == NS_OK && i < n; i++)
         m->layers[i].spec = ls[i];
     ns_dealloc(ctx, ls);
-    ls = NULL;
+    if (st == NS_OK)
+        st = plan_layers(m, arena_bytes);
+    if (st != NS_OK) {
+        /* Slots were not carved: nothing but the layer table and the spec to free. */
+        ns_model_free(m);
+        return st;
+    }
+    *out = m;
+    return NS_OK;
+}
 
+ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                         ns_model **out)
+{
+    NS_ASSERT(ctx && spec && opts && out);
+    *out = NULL;
+    ns_model *m = NULL;
     size_t arena_bytes = 0;
-    st = plan_layers(m, &arena_bytes);
+    ns_status st = plan_model(ctx, spec, opts, &m, &arena_bytes);
     if (st != NS_OK)
-        goto fail;
+        return st;
+    int n = m->n_layers;
     m->input_size = shape_size(opts->input_ndim, opts->input_shape);
     m->output_size = m->layers[n - 1].out_size;
     m->params = ns_calloc(ctx, m->n_params ? m->n_params : 1, sizeof(float));
@@ -335,10 +350,59 @@ ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *
     *out = m;
     return NS_OK;
 fail:
-    ns_dealloc(ctx, ls);
-    /* Slots were not carved: clear the planning markers before freeing. */
     ns_model_free(m);
     return st;
+}
+
+/* ---- layer shapes ------------------------------------------------------------------------ */
+
+static void layer_shape_of(const ns__layer *l, ns_layer_shape *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = l->spec.kind;
+    out->ndim = l->out_ndim;
+    memcpy(out->shape, l->out_shape, sizeof out->shape);
+    out->size = l->out_size;
+    for (int p = 0; p < l->n_params; p++)
+        out->params += l->params[p].numel;
+}
+
+ns_status ns_model_layer_shape(const ns_model *model, int i, ns_layer_shape *out)
+{
+    NS_ASSERT(model != NULL && out != NULL);
+    if (i < 0 || i >= model->n_layers) {
+        memset(out, 0, sizeof *out);
+        return ns_errorf(model->ctx, NS_ERR_INVALID,
+                         "ns_model_layer_shape: layer %d does not exist (the model has %d, "
+                         "numbered from 0)",
+                         i, model->n_layers);
+    }
+    layer_shape_of(&model->layers[i], out);
+    return NS_OK;
+}
+
+ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                               ns_layer_shape **out, int *count)
+{
+    NS_ASSERT(ctx && spec && opts && out && count);
+    *out = NULL;
+    *count = 0;
+    ns_model *m = NULL;
+    size_t arena_bytes = 0;
+    ns_status st = plan_model(ctx, spec, opts, &m, &arena_bytes);
+    if (st != NS_OK)
+        return st;
+    ns_layer_shape *s = ns_calloc(ctx, (size_t)m->n_layers, sizeof *s);
+    if (s == NULL) {
+        ns_model_free(m);
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory for the layer shapes");
+    }
+    for (int i = 0; i < m->n_layers; i++)
+        layer_shape_of(&m->layers[i], &s[i]);
+    *count = m->n_layers;
+    *out = s;
+    ns_model_free(m);
+    return NS_OK;
 }
 
 /* ---- accessors ----------------------------------------------------------------------- */

@@ -286,7 +286,7 @@ static const char *hint(char *buf, size_t cap, const char *got, const char *cons
 void ns__format_real(char *buf, size_t cap, double v)
 {
     if (v == floor(v) && fabs(v) < 1e16) {
-        snprintf(buf, cap, "%.1f", v);
+        ns__snprintf_c(buf, cap, "%.1f", v); /* "0.0" under any locale */
         return;
     }
     ns__format_double(buf, cap, v);
@@ -1149,6 +1149,12 @@ int ns_spec_output_size(const ns_spec *spec)
 
 ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out, int *count)
 {
+    return ns_spec_expand_input(spec, 1, output_size, out, count);
+}
+
+ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int output_size,
+                               ns_layer_spec **out, int *count)
+{
     NS_ASSERT(spec != NULL && out != NULL && count != NULL);
     *out = NULL;
     *count = 0;
@@ -1186,11 +1192,17 @@ ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **o
     if (outputs == 0)
         return ns_errorf(ctx, NS_ERR_INVALID, "the spec has no output_size and none was given");
     int per_hidden = spec->dropout > 0.0 ? 3 : 2;
-    int n = spec->n_hidden * per_hidden + 1;
+    /* A short-form network is a stack of linear layers: samples with more than one dimension
+     * (images) are flattened first, as layer 0 (nn.Sequential(nn.Flatten(), nn.Linear, ...)),
+     * so tensor names count it as the layer-list form does. */
+    bool flatten = input_ndim > 1;
+    int n = spec->n_hidden * per_hidden + 1 + (flatten ? 1 : 0);
     ns_layer_spec *ls = ns_alloc(ctx, (size_t)n * sizeof *ls);
     if (ls == NULL)
         return NS_ERR_NOMEM;
     int j = 0;
+    if (flatten)
+        ns_layer_spec_default(&ls[j++], NS_LAYER_FLATTEN);
     for (int i = 0; i < spec->n_hidden; i++) {
         ns_layer_spec_default(&ls[j], NS_LAYER_LINEAR);
         ls[j++].units = spec->hidden[i];

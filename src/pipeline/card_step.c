@@ -86,7 +86,8 @@ static const ns_port_def zero_in[] = {
 };
 static const ns_port_def zero_out[] = {
     {"optimizer", NS_VALUE_OPTIMIZER, true, "the same optimizer"},
-    {"model", NS_VALUE_MODEL, true, "the same model"},
+    {"model", NS_VALUE_MODEL, true,
+     "the same model (the optimizer's model when only an optimizer is wired)"},
 };
 
 static ns_status zero_run(ns_card_call *c)
@@ -102,6 +103,10 @@ static ns_status zero_run(ns_card_call *c)
     ns_status st = NS_OK;
     if (o != NULL)
         st = ns_card_out_same(c, "optimizer", o);
+    /* With only an optimizer wired, the model output is the optimizer's model: the same
+     * object, so a card wired to this card's model sees the zeroed gradients. */
+    if (m == NULL && o != NULL)
+        m = o->model;
     if (st == NS_OK && m != NULL)
         st = ns_card_out_same(c, "model", m);
     return st;

@@ -1,20 +1,26 @@
 /* The card registry (built-in cards plus an application's own), the palette as JSON schemas,
  * and what a card's run function sees: inputs, settings, outputs, scratch state. */
+#include <dlfcn.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/settings.h"
 #include "pipeline/pipeline_exec.h"
 
 #define MAX_CARDS 256
+#define MAX_PLUGINS 32
 
 struct ns_cards {
     ns_ctx *ctx;
     const ns_card_def *defs[MAX_CARDS];
     int n;
+    void *plugins[MAX_PLUGINS]; /* dlopen handles, closed by ns_cards_free */
+    int n_plugins;
 };
 
 const ns_setting_def ns__common_settings[] = {
@@ -42,7 +48,10 @@ ns_status ns_card_register(ns_cards *c, const ns_card_def *d)
                          "ns_card_register: a card needs a name of lowercase letters, digits "
                          "and '_'");
     if (ns_cards_find(c, d->name) != NULL)
-        return ns_errorf(ctx, NS_ERR_INVALID, "ns_card_register: a card named '%s' exists",
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "ns_card_register: a card named '%s' exists (a built-in card or one "
+                         "registered before, perhaps by another plugin); give the card another "
+                         "name",
                          d->name);
     if ((d->run == NULL) == !d->is_loop)
         return ns_errorf(ctx, NS_ERR_INVALID, "ns_card_register: card '%s' needs a run function",
@@ -98,8 +107,98 @@ ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out)
 
 void ns_cards_free(ns_cards *c)
 {
-    if (c != NULL)
-        ns_dealloc(c->ctx, c);
+    if (c == NULL)
+        return;
+    for (int i = c->n_plugins - 1; i >= 0; i--)
+        dlclose(c->plugins[i]);
+    ns_dealloc(c->ctx, c);
+}
+
+/* ---- plugins --------------------------------------------------------------------------- */
+
+ns_status ns_cards_load_plugin(ns_cards *c, const char *path)
+{
+    ns_ctx *ctx = c->ctx;
+    const char *fix = "build it as a shared object (add_library(NAME MODULE ...)) that defines "
+                      NS_CARDS_PLUGIN_SYMBOL;
+    if (path == NULL || *path == '\0')
+        return ns_errorf(ctx, NS_ERR_INVALID, "plugin: give the path of a shared object (.so)");
+    if (access(path, R_OK) != 0)
+        return ns_errorf(ctx, NS_ERR_IO, "plugin %s: cannot read it (%s); check the path",
+                         path, strerror(errno));
+    if (c->n_plugins == MAX_PLUGINS)
+        return ns_errorf(ctx, NS_ERR_INVALID, "plugin %s: at most %d plugins", path,
+                         MAX_PLUGINS);
+    /* dlopen searches the library path for a name without '/': a plugin is a file */
+    char local[4096];
+    if (strchr(path, '/') == NULL) {
+        if (snprintf(local, sizeof local, "./%s", path) >= (int)sizeof local)
+            return ns_errorf(ctx, NS_ERR_INVALID, "plugin %s: the path is too long", path);
+    } else if (snprintf(local, sizeof local, "%s", path) >= (int)sizeof local) {
+        return ns_errorf(ctx, NS_ERR_INVALID, "plugin %s: the path is too long", path);
+    }
+    dlerror();
+    void *h = dlopen(local, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *why = dlerror();
+        return ns_errorf(ctx, NS_ERR_FORMAT, "plugin %s: not a loadable shared object (%s); %s",
+                         path, why ? why : "dlopen failed", fix);
+    }
+    dlerror();
+    void *sym = dlsym(h, NS_CARDS_PLUGIN_SYMBOL);
+    if (sym == NULL) {
+        dlclose(h);
+        return ns_errorf(ctx, NS_ERR_NOTFOUND,
+                         "plugin %s: has no function " NS_CARDS_PLUGIN_SYMBOL
+                         " (ns_status " NS_CARDS_PLUGIN_SYMBOL "(ns_cards *cards)); define it "
+                         "with C linkage and default visibility",
+                         path);
+    }
+    ns_cards_plugin_fn fn;
+    memcpy(&fn, &sym, sizeof fn);
+    int before = c->n;
+    ns_errclear(ctx);
+    ns_status st = fn(c);
+    if (st != NS_OK) {
+        char why[NS__ERRMSG_CAP];
+        snprintf(why, sizeof why, "%s", ns_errmsg(ctx)[0] ? ns_errmsg(ctx) : ns_status_str(st));
+        c->n = before; /* its cards point into the object about to be closed */
+        dlclose(h);
+        return ns_errorf(ctx, st,
+                         "plugin %s: " NS_CARDS_PLUGIN_SYMBOL " failed: %s", path, why);
+    }
+    if (c->n == before) {
+        dlclose(h);
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "plugin %s: " NS_CARDS_PLUGIN_SYMBOL " added no card; call "
+                         "ns_card_register for each of its cards",
+                         path);
+    }
+    c->plugins[c->n_plugins++] = h;
+    return NS_OK;
+}
+
+ns_status ns_cards_load_plugins(ns_cards *c, const char *paths)
+{
+    if (paths == NULL)
+        return NS_OK;
+    const char *p = paths;
+    while (*p) {
+        size_t n = strcspn(p, ":");
+        if (n > 0) {
+            char path[4096];
+            if (n >= sizeof path)
+                return ns_errorf(c->ctx, NS_ERR_INVALID, "plugin %.64s...: the path is too long",
+                                 p);
+            memcpy(path, p, n);
+            path[n] = '\0';
+            ns_status st = ns_cards_load_plugin(c, path);
+            if (st != NS_OK)
+                return st;
+        }
+        p += n + (p[n] == ':');
+    }
+    return NS_OK;
 }
 
 int ns_cards_count(const ns_cards *c) { return c->n; }
@@ -118,12 +217,116 @@ const ns_card_def *ns_cards_find(const ns_cards *c, const char *name)
 
 ns_ctx *ns__cards_ctx(const ns_cards *c) { return c->ctx; }
 
-const char *ns__card_did_you_mean(const ns_cards *c, const char *got, char *buf, size_t cap)
+/* Names other card-based tools (and people) give the built-in cards, written as
+ * ns_cards_suggest compares them: lowercase, words joined by '_'. Edit distance alone cannot
+ * get from "zero_gradients" to "zero_grad", so these are looked up first. */
+static const struct {
+    const char *alias, *card;
+} card_aliases[] = {
+    {"load_data", "data_load"},           {"data_loader", "data_load"},
+    {"load_dataset", "data_load"},        {"dataset_loader", "data_load"},
+    {"read_csv", "data_load"},            {"load_csv", "data_load"},
+    {"dataset", "data_load"},             {"split_data", "data_split"},
+    {"data_splitter", "data_split"},      {"train_test_split", "data_split"},
+    {"split", "data_split"},              {"split_dataset", "data_split"},
+    {"normalise", "normalize"},           {"normalization", "normalize"},
+    {"normalisation", "normalize"},       {"standardize", "normalize"},
+    {"standardise", "normalize"},         {"standard_scaler", "normalize"},
+    {"scaler", "normalize"},              {"define_model", "model_define"},
+    {"model_definition", "model_define"}, {"blueprint", "model_define"},
+    {"build", "build_model"},             {"create_model", "build_model"},
+    {"model_build", "build_model"},       {"make_model", "build_model"},
+    {"optimizer", "init_optimizer"},      {"initialize_optimizer", "init_optimizer"},
+    {"initialise_optimizer", "init_optimizer"}, {"create_optimizer", "init_optimizer"},
+    {"make_optimizer", "init_optimizer"}, {"optimizer_init", "init_optimizer"},
+    {"init_optim", "init_optimizer"},     {"optim", "init_optimizer"},
+    {"zero_gradients", "zero_grad"},      {"zero_grads", "zero_grad"},
+    {"zerograd", "zero_grad"},            {"clear_gradients", "zero_grad"},
+    {"clear_grads", "zero_grad"},         {"optimizer_zero_grad", "zero_grad"},
+    {"reset_gradients", "zero_grad"},     {"forward_pass", "forward"},
+    {"model_forward", "forward"},         {"forward_propagation", "forward"},
+    {"backward_pass", "backward"},        {"loss_backward", "backward"},
+    {"backprop", "backward"},             {"backpropagation", "backward"},
+    {"backward_propagation", "backward"}, {"compute_gradients", "backward"},
+    {"loss", "calculate_loss"},           {"compute_loss", "calculate_loss"},
+    {"calc_loss", "calculate_loss"},      {"loss_function", "calculate_loss"},
+    {"criterion", "calculate_loss"},      {"get_loss", "calculate_loss"},
+    {"step", "optimizer_step"},           {"optim_step", "optimizer_step"},
+    {"update_weights", "optimizer_step"}, {"optimizer_update", "optimizer_step"},
+    {"batch", "prepare_batch"},           {"get_batch", "prepare_batch"},
+    {"next_batch", "prepare_batch"},      {"make_batch", "prepare_batch"},
+    {"batcher", "prepare_batch"},         {"evaluate_model", "evaluate"},
+    {"eval", "evaluate"},                 {"evaluation", "evaluate"},
+    {"test_model", "evaluate"},           {"metrics", "evaluate"},
+    {"predict", "inference"},             {"prediction", "inference"},
+    {"predictions", "inference"},         {"run_inference", "inference"},
+    {"model_predict", "inference"},       {"infer", "inference"},
+    {"save", "save_model"},               {"export", "save_model"},
+    {"export_model", "save_model"},       {"model_save", "save_model"},
+    {"save_weights", "save_model"},       {"fit", "train"},
+    {"train_model", "train"},             {"training", "train"},
+    {"fit_model", "train"},               {"repeat", "loop"},
+    {"for_each", "loop"},                 {"epoch_loop", "loop"},
+    {"for_loop", "loop"},
+};
+
+/* got as the aliases are written: "ZeroGradients", "zero-gradients" and "Zero Gradients" all
+ * become "zero_gradients". false when it does not fit. */
+static bool alias_key(const char *got, char *key, size_t cap)
 {
+    size_t n = 0;
+    for (const char *p = got; *p; p++) {
+        char ch = *p;
+        bool upper = ch >= 'A' && ch <= 'Z';
+        if (ch == '-' || ch == ' ' || ch == '.')
+            ch = '_';
+        if (upper && p > got && p[-1] >= 'a' && p[-1] <= 'z' && n + 1 < cap)
+            key[n++] = '_';
+        if (upper)
+            ch = (char)(ch - 'A' + 'a');
+        if (n + 1 >= cap)
+            return false;
+        key[n++] = ch;
+    }
+    key[n] = '\0';
+    return true;
+}
+
+const char *ns_cards_suggest(const ns_cards *c, const char *got)
+{
+    if (got == NULL || *got == '\0')
+        return NULL;
     const char *names[MAX_CARDS];
     for (int i = 0; i < c->n; i++)
         names[i] = c->defs[i]->name;
-    return ns__did_you_mean(buf, cap, got, names, c->n);
+    char key[64];
+    bool have_key = alias_key(got, key, sizeof key);
+    if (have_key && strcmp(key, got) != 0 && ns_cards_find(c, key) != NULL)
+        return ns_cards_find(c, key)->name;
+    for (size_t i = 0; have_key && i < sizeof card_aliases / sizeof card_aliases[0]; i++)
+        if (strcmp(key, card_aliases[i].alias) == 0 && ns_cards_find(c, card_aliases[i].card))
+            return ns_cards_find(c, card_aliases[i].card)->name;
+    const char *s = ns__suggest(got, names, c->n);
+    if (s == NULL && have_key)
+        s = ns__suggest(key, names, c->n);
+    /* a typo of another tool's name: "zero_gradient" */
+    for (size_t i = 0; s == NULL && have_key && i < sizeof card_aliases / sizeof card_aliases[0];
+         i++) {
+        const char *one[1] = {card_aliases[i].alias};
+        if (ns__suggest(key, one, 1) != NULL && ns_cards_find(c, card_aliases[i].card))
+            s = ns_cards_find(c, card_aliases[i].card)->name;
+    }
+    return s;
+}
+
+const char *ns__card_did_you_mean(const ns_cards *c, const char *got, char *buf, size_t cap)
+{
+    const char *s = ns_cards_suggest(c, got);
+    if (s == NULL)
+        buf[0] = '\0';
+    else
+        snprintf(buf, cap, " (did you mean '%s'?)", s);
+    return buf;
 }
 
 /* ---- the palette ----------------------------------------------------------------------------- */

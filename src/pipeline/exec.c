@@ -439,6 +439,52 @@ int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns
 
 /* ---- one card alone --------------------------------------------------------------------------- */
 
+/* A batch_index read from a file next to a dataset: its batches per epoch, counted from the
+ * dataset when the file leaves them out, and checked against it when it gives them. */
+static ns_status count_batches(ns_ctx *ctx, ns__node *n, const char *const *in_names,
+                               const char *const *in_paths, int n_in)
+{
+    const ns_dataset *ds = NULL;
+    for (int i = 0; i < n->n_in; i++)
+        if (ns_value_get_kind(n->in[i].value) == NS_VALUE_DATASET)
+            ds = ns_value_dataset(n->in[i].value);
+    for (int i = 0; i < n->n_in && ds != NULL; i++) {
+        ns_value *v = n->in[i].value;
+        if (ns_value_get_kind(v) != NS_VALUE_BATCH_INDEX)
+            continue;
+        const char *path = "";
+        for (int k = 0; k < n_in; k++)
+            if (strcmp(in_names[k], n->in[i].port) == 0)
+                path = in_paths[k];
+        ns_batch_pos *pos = &v->u.pos;
+        ns_batch_options o = {.batch_size = pos->batch_size,
+                              .no_shuffle = !pos->shuffle,
+                              .drop_last = pos->drop_last,
+                              .seed = pos->seed};
+        ns_batcher *b = NULL;
+        ns_status st = ns_batcher_new(ds, &o, &b);
+        if (st != NS_OK)
+            return st;
+        int64_t count = ns_batcher_count(b);
+        ns_batcher_free(b);
+        if (pos->batches > 0 && pos->batches != count)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "input '%s': %s: \"batches\" is %lld but dataset '%s' (%lld rows) "
+                             "makes %lld batches of %d%s; fix \"batches\" or leave it out",
+                             n->in[i].port, path, (long long)pos->batches, ns_dataset_name(ds),
+                             (long long)ns_dataset_rows(ds), (long long)count, pos->batch_size,
+                             pos->drop_last ? " (drop_last)" : "");
+        if (pos->index >= count)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "input '%s': %s: \"index\" %lld is past the last batch: dataset "
+                             "'%s' (%lld rows) makes %lld batches of %d, numbered from 0",
+                             n->in[i].port, path, (long long)pos->index, ns_dataset_name(ds),
+                             (long long)ns_dataset_rows(ds), (long long)count, pos->batch_size);
+        pos->batches = count;
+    }
+    return NS_OK;
+}
+
 ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const *in_names,
                             const char *const *in_paths, int n_in, const char *settings_json,
                             const char *out_dir, const ns_progress *progress)
@@ -514,6 +560,8 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
             st = ns_errorf(ctx, NS_ERR_INVALID, "card %s needs --in %s=FILE (a %s)", card,
                            def->inputs[j].name, ns_value_kind_name(def->inputs[j].kind));
     }
+    if (st == NS_OK)
+        st = count_batches(ctx, n, in_names, in_paths, n_in);
     if (st == NS_OK) {
         ns_run_options o = {.progress = progress};
         runner r = {p, &o};

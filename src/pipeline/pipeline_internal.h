@@ -35,6 +35,14 @@ struct ns_value {
     int features, targets;  /* a batch's widths */
 };
 
+/* The format of a batch_index file (ns_value_kind_file_doc). */
+#define NS__BATCH_POS_FILE_DOC                                                                     \
+    "JSON: {\"epoch\": 0, \"index\": 3, \"batch_size\": 32} and optionally \"batches\" "       \
+    "(batches per epoch; left out, netsmith card counts them from the dataset input), "           \
+    "\"shuffle\" (true: a new row order every epoch, from the seed), \"drop_last\" (false), "   \
+    "\"seed\" (0; an integer or its digits as a string). epoch and index count from 0. A "       \
+    "loop over batches writes such a file per batch (netsmith run --state)"
+
 ns_status ns__value_new(ns_ctx *ctx, ns_value_kind kind, ns_value **out);
 ns_value *ns__value_ref(ns_value *v);
 

@@ -1,5 +1,6 @@
 /* Values on the wires: kinds, reference counting, accessors, and their files (safetensors for
  * arrays, datasets, models and optimizers; JSON for the small ones). */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -456,6 +457,115 @@ static int int_of(const json_t *o, const char *key, bool *ok)
     return json_is_integer(v) ? (int)json_integer_value(v) : 0;
 }
 
+/* A batch_index file (NS__BATCH_POS_FILE_DOC), written by netsmith or by hand; batches is 0
+ * when the file leaves it to the dataset. */
+static ns_status read_batch_pos(ns_ctx *ctx, const char *path, json_t *j, ns_batch_pos *p)
+{
+    static const char *const keys[] = {"epoch",   "index",     "batch_size", "batches",
+                                       "shuffle", "drop_last", "seed"};
+    enum { N_KEYS = (int)(sizeof keys / sizeof keys[0]) };
+    const char *how = "see 'netsmith cards prepare_batch' for the format";
+    memset(p, 0, sizeof *p);
+    p->shuffle = true;
+    if (!json_is_object(j))
+        return ns_errorf(ctx, NS_ERR_PARSE,
+                         "%s: a batch_index file is a JSON object such as {\"epoch\": 0, "
+                         "\"index\": 0, \"batch_size\": 32}; %s",
+                         path, how);
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val)
+    {
+        int k = 0;
+        while (k < N_KEYS && strcmp(key, keys[k]) != 0)
+            k++;
+        if (k == N_KEYS) {
+            char h[96];
+            return ns_errorf(ctx, NS_ERR_PARSE,
+                             "%s: unknown key \"%s\"%s; a batch_index file has epoch, index, "
+                             "batch_size, batches, shuffle, drop_last and seed",
+                             path, key, ns__did_you_mean(h, sizeof h, key, keys, N_KEYS));
+        }
+        if (k == 4 || k == 5) { /* shuffle, drop_last */
+            if (!json_is_boolean(val))
+                return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be true or false; %s",
+                                 path, key, how);
+            *(k == 4 ? &p->shuffle : &p->drop_last) = json_is_true(val);
+            continue;
+        }
+        if (k == 6) { /* seed: an integer, or its decimal text (seeds above 2^63) */
+            const char *text = json_string_value(val);
+            char *end = NULL;
+            bool ok = false;
+            if (json_is_integer(val) && json_integer_value(val) >= 0) {
+                p->seed = (uint64_t)json_integer_value(val);
+                ok = true;
+            } else if (text != NULL && text[0] >= '0' && text[0] <= '9') {
+                errno = 0;
+                p->seed = strtoull(text, &end, 10);
+                ok = errno == 0 && *end == '\0';
+            }
+            if (!ok)
+                return ns_errorf(ctx, NS_ERR_PARSE,
+                                 "%s: \"seed\" must be a non-negative integer (or its digits "
+                                 "as a string); %s",
+                                 path, how);
+            continue;
+        }
+        json_int_t x = json_is_integer(val) ? json_integer_value(val) : -1;
+        json_int_t lo = k == 2 || k == 3 ? 1 : 0;
+        json_int_t hi = k == 2 ? INT32_MAX : INT64_MAX;
+        if (!json_is_integer(val) || x < lo || x > hi)
+            return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be an integer of at least %d; %s",
+                             path, key, (int)lo, how);
+        if (k == 0)
+            p->epoch = x;
+        else if (k == 1)
+            p->index = x;
+        else if (k == 2)
+            p->batch_size = (int)x;
+        else
+            p->batches = x;
+    }
+    if (p->batch_size == 0 || !json_object_get(j, "index"))
+        return ns_errorf(ctx, NS_ERR_PARSE,
+                         "%s: a batch_index file needs \"%s\" (e.g. {\"epoch\": 0, \"index\": 0, "
+                         "\"batch_size\": 32}); %s",
+                         path, p->batch_size == 0 ? "batch_size" : "index", how);
+    if (p->batches > 0 && p->index >= p->batches)
+        return ns_errorf(ctx, NS_ERR_PARSE,
+                         "%s: \"index\" %lld is past the last batch (\"batches\" is %lld; "
+                         "batches count from 0)",
+                         path, (long long)p->index, (long long)p->batches);
+    return NS_OK;
+}
+
+const char *ns_value_kind_file_doc(ns_value_kind k)
+{
+    switch (k) {
+    case NS_VALUE_DATASET:
+        return "a dataset file (.safetensors, from netsmith run --state or netsmith card)";
+    case NS_VALUE_MODEL_SPEC:
+        return "a model spec (JSON, either form; see netsmith define)";
+    case NS_VALUE_MODEL:
+        return "a model state file (.safetensors, from netsmith run --state or netsmith card)";
+    case NS_VALUE_OPTIMIZER:
+        return "an optimizer state file (.safetensors), its model beside it as "
+               "NAME.model.safetensors unless --in model=... is given";
+    case NS_VALUE_BATCH_INDEX:
+        return NS__BATCH_POS_FILE_DOC;
+    case NS_VALUE_DATA_SHAPE:
+        return "JSON: {\"shape\": [13], \"outputs\": 1, \"task\": \"regression\", "
+               "\"classes\": 0}";
+    case NS_VALUE_INTEGER:
+        return "JSON: a whole number";
+    case NS_VALUE_FILE:
+        return "JSON: a path as a string";
+    default:
+        return "a file another card wrote (netsmith run --state or netsmith card)";
+    }
+}
+
 static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
 {
     json_t *j = NULL;
@@ -482,21 +592,9 @@ static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
                                                           : NS_TASK_AUTO;
         break;
     }
-    case NS_VALUE_BATCH_INDEX: {
-        ns_batch_pos *p = &v->u.pos;
-        const char *seed = json_string_value(json_object_get(j, "seed"));
-        p->epoch = json_integer_value(json_object_get(j, "epoch"));
-        p->index = json_integer_value(json_object_get(j, "index"));
-        p->batches = json_integer_value(json_object_get(j, "batches"));
-        p->batch_size = int_of(j, "batch_size", &ok);
-        p->shuffle = json_is_true(json_object_get(j, "shuffle"));
-        p->drop_last = json_is_true(json_object_get(j, "drop_last"));
-        char *end = NULL;
-        p->seed = seed ? strtoull(seed, &end, 10) : 0;
-        ok = ok && seed && *end == '\0' && p->batch_size > 0 && p->batches > 0 &&
-             p->index >= 0 && p->index < p->batches && p->epoch >= 0;
+    case NS_VALUE_BATCH_INDEX:
+        st = read_batch_pos(ctx, path, j, &v->u.pos);
         break;
-    }
     case NS_VALUE_METRICS: {
         ns_metrics_value *m = &v->u.metrics;
         const char *task = json_string_value(json_object_get(j, "task"));

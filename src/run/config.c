@@ -439,7 +439,7 @@ static bool parse_number(const char *t, double *out)
 {
     char *end;
     errno = 0;
-    double x = strtod(t, &end);
+    double x = ns__strtod(t, &end);
     if (end == t || *end != '\0' || errno == ERANGE || !isfinite(x))
         return false;
     *out = x;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "netsmith/run.h"
+#include "run/run_internal.h"
 
 /* Writes s as one CSV field: quoted (quotes doubled) when it holds a delimiter, a quote, a
  * line break or blanks at its ends, so any class or column name reads back unchanged. */
@@ -39,6 +39,14 @@ static const char *output_name(char **names, int count, const ns_dataset *ds, bo
     return buf;
 }
 
+/* ",<x>" with a '.' decimal point whatever the process locale. */
+static void put_number(FILE *f, double x)
+{
+    char buf[40];
+    ns__snprintf_c(buf, sizeof buf, ",%.9g", x);
+    fputs(buf, f);
+}
+
 void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
                               int64_t rows, int k, const float *out, const float *probs)
 {
@@ -63,10 +71,10 @@ void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_datas
             fputc(',', f);
             csv_field(f, "", output_name(names, count, ds, true, best, buf, sizeof buf));
             for (int c = 0; c < width; c++)
-                fprintf(f, ",%.9g", (double)p[c]);
+                put_number(f, (double)p[c]);
         } else {
             for (int c = 0; c < k; c++)
-                fprintf(f, ",%.9g", (double)out[(size_t)r * (size_t)k + (size_t)c]);
+                put_number(f, (double)out[(size_t)r * (size_t)k + (size_t)c]);
         }
         fputc('\n', f);
     }

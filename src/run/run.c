@@ -213,14 +213,14 @@ static ns_status csv_write(seed_run *s, const ns_epoch_report *h, int n)
                             s->cls ? "f1_macro" : "mae");
     for (int i = 0; i < n && len < cap; i++) {
         const ns_epoch_report *r = &h[i];
-        len += (size_t)snprintf(text + len, cap - len, "%d,%lld,%.9g,%.9g,%.9g,%lld,%.9g",
+        len += (size_t)ns__snprintf_c(text + len, cap - len, "%d,%lld,%.9g,%.9g,%.9g,%lld,%.9g",
                                 r->epoch + 1, (long long)r->step, r->lr, r->seconds,
                                 r->train.loss, (long long)r->train.n,
                                 s->cls ? r->train.accuracy : r->train.rmse);
         if (len >= cap)
             break;
         if (r->has_val)
-            len += (size_t)snprintf(text + len, cap - len, ",%.9g,%.9g,%.9g,%.9g\n", r->val.loss,
+            len += (size_t)ns__snprintf_c(text + len, cap - len, ",%.9g,%.9g,%.9g,%.9g\n", r->val.loss,
                                     s->cls ? r->val.accuracy : r->val.rmse,
                                     s->cls ? r->val.f1_macro : r->val.mae,
                                     s->cls ? (double)NAN : r->val.r2);

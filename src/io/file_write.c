@@ -83,7 +83,7 @@ ns_status ns__file_writer_open_seeded(ns_ctx *ctx, const char *path, uint64_t se
     size_t tcap = plen + 64;
     ns_file_writer *w = ns_alloc(ctx, sizeof *w + (plen + 1) + (dl + 2) + tcap);
     if (w == NULL)
-        return NS_ERR_NOMEM;
+        return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory", path);
     memset(w, 0, sizeof *w);
     w->ctx = ctx;
     w->path = w->store;

@@ -250,11 +250,11 @@ ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
     remove_stale_temporaries(dir);
     char **list = NULL;
     int count = 0;
-    if (list_checkpoints(ctx, dir, &list, &count) == NS_OK) {
-        for (int i = KEEP; i < count; i++) {
-            snprintf(path, sizeof path, "%s/%s", dir, list[i]);
-            unlink(path);
-        }
+    /* the checkpoint is written; a failure to list the old ones is still this call's */
+    st = list_checkpoints(ctx, dir, &list, &count);
+    for (int i = KEEP; st == NS_OK && i < count; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, list[i]);
+        unlink(path);
     }
     free_list(ctx, list, count);
 done:

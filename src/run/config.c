@@ -382,17 +382,17 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     if (strcmp(s->name, "split") == 0 && json_is_array(v) &&
         (json_array_size(v) < 2 || json_array_size(v) > 3))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: split must be [train, val] or [train, val, test] ratios, not %zu "
+                         "%s: split: must be [train, val] or [train, val, test] ratios, not %zu "
                          "numbers",
                          source, json_array_size(v));
     if (strcmp(s->name, "betas") == 0 && json_is_array(v) && json_array_size(v) != 2)
         return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: betas must be two numbers [beta1, beta2], like [0.9, 0.999]",
+                         "%s: betas: must be two numbers [beta1, beta2], like [0.9, 0.999]",
                          source);
     if (strcmp(s->name, "seeds") == 0 && json_is_array(v)) {
         if (json_array_size(v) < 1 || json_array_size(v) > NS_RUN_MAX_SEEDS)
             return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: seeds must list 1 to %d seeds, not %zu", source,
+                             "%s: seeds: must list 1 to %d seeds, not %zu", source,
                              NS_RUN_MAX_SEEDS, json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++) {
             double x = json_number_value(json_array_get(v, i));
@@ -404,16 +404,16 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     }
     if (strcmp(s->name, "milestones") == 0 && json_is_array(v) &&
         json_array_size(v) > NS_SCHED_MAX_MILESTONES)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones holds at most %d epochs",
+        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones: holds at most %d epochs",
                          source, NS_SCHED_MAX_MILESTONES);
     if (strcmp(s->name, "model") == 0 && !json_is_string(v) && !json_is_object(v))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model must be a file name, a named blueprint (mlp) or a spec "
+                         "%s: model: must be a file name, a named blueprint (mlp) or a spec "
                          "mapping",
                          source);
     if (strcmp(s->name, "model_config") == 0 && !json_is_object(v) && !json_is_null(v))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model_config must be a mapping like {nodes: 64, layers: 2}",
+                         "%s: model_config: must be a mapping like {nodes: 64, layers: 2}",
                          source);
     json_t *copy = json_deep_copy(v);
     if (copy == NULL || json_object_set_new(c->values, s->name, copy) != 0)
@@ -472,8 +472,8 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
         else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0 || strcmp(text, "no") == 0)
             v = json_false();
         else
-            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: %s must be true or false, not '%s'",
-                             source, name, text);
+            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: must be true or false, not '%s'",
+                             source, text);
         break;
     case NS_SETTING_LIST: {
         v = json_array();
@@ -485,17 +485,17 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             if (n == 0 || n >= sizeof part) {
                 json_decref(v);
                 return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: %s must be comma-separated numbers like 0.7,0.15,0.15, "
+                                 "%s: must be comma-separated numbers like 0.7,0.15,0.15, "
                                  "not '%s'",
-                                 source, name, text);
+                                 source, text);
             }
             memcpy(part, p, n);
             part[n] = '\0';
             if (!parse_number(part, &x)) {
                 json_decref(v);
                 return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: %s: element %d ('%s') is not a number", source, name,
-                                 i + 1, part);
+                                 "%s: element %d ('%s') is not a number", source, i + 1,
+                                 part);
             }
             json_array_append_new(v, x == floor(x) && fabs(x) < 9e15 ? json_integer((json_int_t)x)
                                                                      : json_real(x));

@@ -427,9 +427,11 @@ static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char
     struct stat sb;
     if (ns_run_config_has(cfg, "run_dir")) {
         const char *dir = ns_run_config_string(cfg, "run_dir");
-        char probe[4200];
-        snprintf(probe, sizeof probe, "%s/settings.json", dir);
-        if (stat(probe, &sb) == 0 && !ns_run_config_bool(cfg, "resume"))
+        char probe[2][4200];
+        snprintf(probe[0], sizeof probe[0], "%s/settings.json", dir);
+        snprintf(probe[1], sizeof probe[1], "%s/record.json", dir);
+        if ((stat(probe[0], &sb) == 0 || stat(probe[1], &sb) == 0) &&
+            !ns_run_config_bool(cfg, "resume"))
             return ns_errorf(ctx, NS_ERR_STATE,
                              "run_dir: %s holds the record of another run; choose another "
                              "run_dir, remove it, or set resume to continue that run",
@@ -556,6 +558,10 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     rec->ctx = ctx;
     snprintf(rec->version, sizeof rec->version, "%s", ns_version());
     rec->kernels = ns_strdup(ctx, ns_kernel_path());
+    if (rec->kernels == NULL) {
+        ns_dealloc(ctx, rec);
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    }
     rec->threads = ns_ctx_threads(ctx);
     time_t now = time(NULL);
     struct tm tm;
@@ -595,12 +601,15 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     if (st == NS_OK) {
         rec->data = ns_strdup(ctx, ns_run_config_string(cfg, "data"));
         rec->data_name = ns_strdup(ctx, ns_dataset_name(data));
+        if (rec->data == NULL || rec->data_name == NULL)
+            st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
         rec->data_hash = ns_dataset_hash(data);
         rec->rows = ns_dataset_rows(data);
         rec->official_test = official != NULL;
         rec->task = ns_dataset_task(data);
         rec->classes = ns_dataset_class_count(data);
-        st = ns_spec_to_json(bp, &rec->spec_json);
+        if (st == NS_OK)
+            st = ns_spec_to_json(bp, &rec->spec_json);
     }
     if (st == NS_OK) {
         ns_run_event ev = {.kind = NS_RUN_STARTED, .seeds = n_seeds, .path = rec->run_dir,
@@ -701,10 +710,16 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
             sr->resumed_batch = res.resumed_batch;
             sr->history = ns_calloc(ctx, (size_t)(res.epochs_run > 0 ? res.epochs_run : 1),
                                     sizeof *sr->history);
-            if (sr->history != NULL)
+            if (sr->history != NULL) {
                 memcpy(sr->history, res.history, (size_t)res.epochs_run * sizeof *sr->history);
-            if (rec->settings_json == NULL)
-                rec->settings_json = ns_strdup(ctx, res.settings_json);
+            } else {
+                sr->epochs_run = 0;
+                if (st == NS_OK)
+                    st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+            }
+            if (rec->settings_json == NULL &&
+                (rec->settings_json = ns_strdup(ctx, res.settings_json)) == NULL && st == NS_OK)
+                st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
             /* the record holds every epoch run so far, also when the run stops here */
             if (run.csv_status == NS_OK) {
                 char msg[NS__ERRMSG_CAP];
@@ -781,12 +796,13 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     }
     rec->seconds = mono() - t0;
     rec->status = st;
+    if (rec->run_dir != NULL && st == NS_OK)
+        st = write_record(ctx, rec); /* with the whole run's time */
+    rec->status = st;
     char msg[NS__ERRMSG_CAP];
     snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
     if (st != NS_OK && rec->error == NULL)
         rec->error = ns_strdup(ctx, msg);
-    if (rec->run_dir != NULL && st == NS_OK)
-        st = write_record(ctx, rec);
     ns_run_event ev = {.kind = st == NS_OK ? NS_RUN_FINISHED : NS_RUN_FAILED, .seeds = n_seeds,
                        .path = rec->run_dir, .message = st == NS_OK ? NULL : msg};
     emit(hooks, &ev);

@@ -2,6 +2,7 @@
  * parameter counts), its training settings and, for a model file, what its metadata says
  * about the data (task, classes, normalisation, version). */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,13 +173,53 @@ static void print_layers(ns_model *model, const ns_layer_spec *spec_layers, int 
     free(rows);
 }
 
-static void print_training(const ns_spec *spec)
+static void print_training(const ns_spec *spec, bool of_model)
 {
     const ns_train_settings *t = ns_spec_training(spec);
-    printf("\ntraining: optimizer %s, learning rate %g, weight decay %g,\n"
+    printf("\n%s optimizer %s, learning rate %g, weight decay %g,\n"
            "          epochs %d, batch size %d, loss %s, task %s\n",
+           of_model ? "blueprint's training settings (a run may set others):\n         "
+                    : "training:",
            t->optimizer, t->learning_rate, t->weight_decay, t->epochs, t->batch_size,
            t->loss[0] ? t->loss : "(from the task)", task_name(t->task));
+}
+
+/* A model file in a run directory: what the run used and did, from its record beside it. */
+static void print_run(const char *model_path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", model_path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/settings.json", dir);
+    json_error_t err;
+    json_t *s = json_load_file(path, 0, &err);
+    if (!json_is_object(s)) {
+        json_decref(s);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    int epochs_run = 0;
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    while (f != NULL && fgets(line, sizeof line, f))
+        epochs_run += line[0] >= '0' && line[0] <= '9';
+    if (f != NULL)
+        fclose(f);
+    printf("trained (the run recorded in %s/settings.json):\n"
+           "          %d epochs of %lld, batch size %lld, optimizer %s, learning rate %g, "
+           "loss %s, seed %lld\n",
+           dir, epochs_run, (long long)json_integer_value(json_object_get(s, "epochs")),
+           (long long)json_integer_value(json_object_get(s, "batch_size")),
+           json_string_value(json_object_get(s, "optimizer")),
+           json_number_value(json_object_get(s, "learning_rate")),
+           json_string_value(json_object_get(s, "loss")),
+           (long long)json_integer_value(json_object_get(s, "seed")));
+    json_decref(s);
 }
 
 /* ---- specs and model files ------------------------------------------------------------------- */
@@ -215,7 +256,7 @@ static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool h
         if (unknown_output)
             printf("the output size comes from the data; give --output-size K to fix it\n");
     }
-    print_training(spec);
+    print_training(spec, false);
 out:
     ns_dealloc(ns_spec_ctx(spec), layers);
     ns_model_free(model);
@@ -246,7 +287,8 @@ static int inspect_model(ns_ctx *ctx, const char *path)
     }
     printf("model %s\n\n", path);
     print_layers(model, NULL, 0, false);
-    print_training(ns_model_spec(model));
+    print_training(ns_model_spec(model), true);
+    print_run(path);
 
     if (ns_st_meta_find(f, "netsmith.task") == NULL) {
         printf("\ndata: none recorded (a built model; 'netsmith train' records the task, "

@@ -207,9 +207,14 @@ static ns_status optim_run(ns_card_call *c)
 
 /* What a model needs to know about data to evaluate or save: task, names, normalisation.
  * Borrowed strings (no copies): do not deinit; names[cap] holds the class names. */
-static void info_of(const ns_dataset *ds, ns_model_info *info, char **names, int cap)
+/* mv: the model value; the normalisation its Train card fitted applies to a dataset that has
+ * none of its own (borrowed into info). */
+static void info_of(const ns_dataset *ds, const ns_value *mv, ns_model_info *info, char **names,
+                    int cap)
 {
     memset(info, 0, sizeof *info);
+    if (!ds->has_norm && mv != NULL && mv->norm.kind != NS_NORM_NONE)
+        info->norm = mv->norm;
     info->task = ns_dataset_task(ds);
     info->classes = ns_dataset_class_count(ds);
     info->targets = ns_dataset_target_count(ds);
@@ -228,7 +233,9 @@ static const ns_setting_def eval_settings[] = {
 };
 static const ns_port_def eval_in[] = {
     {"model", NS_VALUE_MODEL, false, "the trained model"},
-    {"dataset", NS_VALUE_DATASET, false, "the rows to score (normalised as for training)"},
+    {"dataset", NS_VALUE_DATASET, false,
+     "the rows to score: normalised as for training, or raw when the model's Train card "
+     "normalised (its fit is applied)"},
 };
 static const ns_port_def eval_out[] = {
     {"metrics", NS_VALUE_METRICS, false,
@@ -246,7 +253,7 @@ static ns_status eval_run(ns_card_call *c)
     char **class_names = ns_calloc(ctx, MAX_NAMED_CLASSES, sizeof *class_names);
     if (class_names == NULL)
         return NS_ERR_NOMEM;
-    info_of(ds, &info, class_names, MAX_NAMED_CLASSES);
+    info_of(ds, ns_card_in(c, "model"), &info, class_names, MAX_NAMED_CLASSES);
     ns_metrics *acc = NULL;
     ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
@@ -286,7 +293,7 @@ static ns_status infer_run(ns_card_call *c)
     ns_model *m = ns_value_model(ns_card_in(c, "model"));
     ns_dataset *ds = ns_value_dataset(ns_card_in(c, "dataset"));
     ns_model_info info;
-    info_of(ds, &info, NULL, 0);
+    info_of(ds, ns_card_in(c, "model"), &info, NULL, 0);
     int64_t rows = ns_dataset_rows(ds);
     int k = ns_model_output_size(m);
     bool probs = ns_card_bool(c, "probabilities");
@@ -351,7 +358,7 @@ static ns_status save_run(ns_card_call *c)
         st = ns_model_save(m, path, NULL, 0);
     } else {
         ns_model_info info;
-        info_of(ds, &info, NULL, 0);
+        info_of(ds, ns_card_in(c, "model"), &info, NULL, 0);
         char **cn = NULL, **tn = NULL;
         if (info.task == NS_TASK_CLASSIFICATION && info.classes > 0) {
             cn = ns_calloc(ctx, (size_t)info.classes, sizeof *cn);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "netsmith/io.h"
 #include "netsmith/metrics.h"
@@ -159,6 +160,17 @@ static char *join(ns_ctx *ctx, const char *dir, const char *port, const char *ex
     return p;
 }
 
+/* The file beside a model value's file with the normalisation its Train card fitted:
+ * PATH.norm.json. */
+static char *norm_path(ns_ctx *ctx, const char *path)
+{
+    size_t n = strlen(path) + sizeof ".norm.json";
+    char *p = ns_alloc(ctx, n);
+    if (p != NULL)
+        snprintf(p, n, "%s.norm.json", path);
+    return p;
+}
+
 static ns_status write_json(ns_ctx *ctx, const char *path, json_t *j)
 {
     if (j == NULL)
@@ -293,6 +305,16 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         break;
     case NS_VALUE_MODEL:
         st = ns_model_save_state(v->u.model, path);
+        /* the normalisation a Train card fitted travels beside it: PATH.norm.json */
+        if (st == NS_OK && v->norm.kind != NS_NORM_NONE) {
+            char *npath = norm_path(ctx, path), *text = NULL;
+            st = npath ? ns_norm_to_json(ctx, &v->norm, &text)
+                       : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+            if (st == NS_OK)
+                st = ns_write_file(ctx, npath, text, strlen(text));
+            ns_dealloc(ctx, text);
+            ns_dealloc(ctx, npath);
+        }
         break;
     case NS_VALUE_OPTIMIZER: {
         st = ns_optim_save_state(v->u.optim, path);
@@ -690,10 +712,23 @@ ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_va
     case NS_VALUE_MODEL_SPEC:
         st = ns_spec_load(ctx, path, &v->u.spec);
         break;
-    case NS_VALUE_MODEL:
+    case NS_VALUE_MODEL: {
         st = ns_model_load_state(ctx, path, &v->u.model);
         snprintf(v->object, sizeof v->object, "%s", path);
+        char *npath = st == NS_OK ? norm_path(ctx, path) : NULL, *text = NULL;
+        size_t len = 0;
+        struct stat sb;
+        if (st == NS_OK && npath == NULL)
+            st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+        if (st == NS_OK && stat(npath, &sb) == 0) {
+            st = ns_read_file(ctx, npath, &text, &len);
+            if (st == NS_OK)
+                st = ns_norm_from_json(ctx, text, npath, &v->norm);
+        }
+        ns_dealloc(ctx, text);
+        ns_dealloc(ctx, npath);
         break;
+    }
     case NS_VALUE_OPTIMIZER: {
         ns_value *model = ns__value_ref(bind_model);
         if (model == NULL) {

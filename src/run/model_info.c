@@ -110,7 +110,7 @@ ns_status ns__model_info_meta_columns(ns_ctx *ctx, const ns_model_info *info, ns
     }
     if (st == NS_OK && info->input_scale > 0.0f) {
         char num[32];
-        snprintf(num, sizeof num, "%.9g", (double)info->input_scale); /* reads back exactly */
+        ns__snprintf_c(num, sizeof num, "%.9g", (double)info->input_scale); /* reads back exactly */
         if ((owned[3] = ns_strdup(ctx, num)) == NULL)
             st = NS_ERR_NOMEM;
         else

@@ -200,6 +200,7 @@ typedef struct seed_run {
     ns_status csv_status;
     char csv_error[NS__ERRMSG_CAP];
     bool cls;
+    bool started; /* its record was begun: settings.json and metrics.csv are there */
 } seed_run;
 
 static ns_status csv_write(seed_run *s, const ns_epoch_report *h, int n)
@@ -261,6 +262,8 @@ static ns_status seed_start(void *ud, const char *settings_json)
     ns_status st = write_settings(s->ctx, s->dir, settings_json, s->seed, s->rec);
     if (st == NS_OK)
         st = csv_write(s, NULL, 0);
+    if (st == NS_OK)
+        s->started = true;
     s->csv_written = mono();
     return st;
 }
@@ -618,6 +621,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         emit(hooks, &ev);
     }
 
+    bool started = false;
     for (int i = 0; st == NS_OK && i < n_seeds; i++) {
         double ts = mono();
         uint64_t seed = (uint64_t)seeds[i];
@@ -781,7 +785,9 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         ns_dataset_free(te);
         if (st == NS_OK)
             summarise(rec);
-        if (rec->run_dir != NULL) {
+        /* a run that never began its record (bad settings, a busy directory) leaves none */
+        started = started || run.started;
+        if (rec->run_dir != NULL && started) {
             char msg[NS__ERRMSG_CAP];
             snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
             rec->status = st;
@@ -796,7 +802,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     }
     rec->seconds = mono() - t0;
     rec->status = st;
-    if (rec->run_dir != NULL && st == NS_OK)
+    if (rec->run_dir != NULL && st == NS_OK && started)
         st = write_record(ctx, rec); /* with the whole run's time */
     rec->status = st;
     char msg[NS__ERRMSG_CAP];

@@ -385,6 +385,19 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                          "%s: split: must be [train, val] or [train, val, test] ratios, not %zu "
                          "numbers",
                          source, json_array_size(v));
+    if (strcmp(s->name, "split") == 0 && json_is_array(v)) {
+        double sum = 0, r[3] = {0, 0, 0};
+        for (size_t i = 0; i < json_array_size(v); i++)
+            sum += r[i] = json_number_value(json_array_get(v, i));
+        if (fabs(sum - 1.0) > 1e-6)
+            return ns_errorf(c->ctx, NS_ERR_INVALID,
+                             "%s: split: the ratios %g, %g, %g sum to %g, not 1; give ratios "
+                             "that sum to 1, like 0.7,0.15,0.15",
+                             source, r[0], r[1], r[2], sum);
+        if (!(r[0] > 0))
+            return ns_errorf(c->ctx, NS_ERR_INVALID,
+                             "%s: split: the training ratio must be above 0", source);
+    }
     if (strcmp(s->name, "betas") == 0 && json_is_array(v) && json_array_size(v) != 2)
         return ns_errorf(c->ctx, NS_ERR_INVALID,
                          "%s: betas: must be two numbers [beta1, beta2], like [0.9, 0.999]",

@@ -413,9 +413,10 @@ static void test_run_errors(void **state)
     ns_ctx *ctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     char *dir = tmpdir();
-    ns_run_config *cfg = iris_config(ctx, dir, "\"split\": [0.8, 0.3]");
-    NS_ASSERT_STATUS(ctx, ns_run(ctx, cfg, NULL, NULL), NS_ERR_INVALID);
-    NS_ASSERT_MSG_HAS(ctx, "split: the ratios 0.8, 0.3, 0 sum to 1.1, not 1");
+    ns_run_config *cfg = iris_config(ctx, dir, NULL);
+    NS_ASSERT_STATUS(ctx, ns_run_config_merge(cfg, "{\"split\": [0.8, 0.3]}", "run.yaml"),
+                     NS_ERR_INVALID);
+    NS_ASSERT_MSG_HAS(ctx, "run.yaml: split: the ratios 0.8, 0.3, 0 sum to 1.1, not 1");
     ns_run_config_free(cfg);
     cfg = iris_config(ctx, dir, "\"model\": \"mlpp\"");
     NS_ASSERT_STATUS(ctx, ns_run(ctx, cfg, NULL, NULL), NS_ERR_NOTFOUND);

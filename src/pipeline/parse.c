@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/settings.h"
 #include "netsmith/io.h"
 #include "pipeline/pipeline_exec.h"
 
@@ -205,86 +206,12 @@ static const ns_setting_def *find_setting(const ns_card_def *d, const char *name
     return NULL;
 }
 
-static const char *type_name(ns_setting_type t)
-{
-    switch (t) {
-    case NS_SETTING_INT:
-        return "a whole number";
-    case NS_SETTING_NUMBER:
-        return "a number";
-    case NS_SETTING_BOOL:
-        return "true or false";
-    case NS_SETTING_STRING:
-        return "a text";
-    case NS_SETTING_LIST:
-        return "a list of numbers";
-    default:
-        return "a value";
-    }
-}
-
-static bool choice_ok(const char *choices, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *q = choices; *q;) {
-        const char *bar = strchr(q, '|');
-        size_t len = bar ? (size_t)(bar - q) : strlen(q);
-        if (len == n && strncmp(q, s, n) == 0)
-            return true;
-        q += len + (bar != NULL);
-    }
-    return false;
-}
-
 static ns_status check_setting(ns_pipeline *p, ns__node *n, const ns_setting_def *s, json_t *v,
                                int line)
 {
-    if (json_is_null(v))
-        return NS_OK;
-    bool ok = true;
-    switch (s->type) {
-    case NS_SETTING_INT:
-        ok = json_is_integer(v) ||
-             (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) &&
-              fabs(json_real_value(v)) < 9e15);
-        break;
-    case NS_SETTING_NUMBER:
-        ok = json_is_number(v);
-        break;
-    case NS_SETTING_BOOL:
-        ok = json_is_boolean(v);
-        break;
-    case NS_SETTING_STRING:
-        ok = json_is_string(v);
-        break;
-    case NS_SETTING_LIST:
-        ok = json_is_array(v);
-        for (size_t i = 0; ok && i < json_array_size(v); i++)
-            ok = json_is_number(json_array_get(v, i));
-        break;
-    default:
-        break;
-    }
-    if (!ok) {
-        char *got = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        ns_status st = fail(p, line, n, "setting '%s' must be %s, not %s", s->name,
-                            type_name(s->type), got ? got : "this");
-        free(got);
-        return st;
-    }
-    if (s->type == NS_SETTING_STRING && s->choices != NULL &&
-        !choice_ok(s->choices, json_string_value(v)))
-        return fail(p, line, n, "setting '%s' is '%s'; choose one of %s", s->name,
-                    json_string_value(v), s->choices);
-    if ((s->type == NS_SETTING_INT || s->type == NS_SETTING_NUMBER) && s->min < s->max) {
-        double x = json_number_value(v);
-        if (!(x >= s->min && x <= s->max))
-            return fail(p, line, n, "setting '%s' is %.15g; it must be between %.15g and %.15g",
-                        s->name, x, s->min, s->max);
-    }
-    if (s->type == NS_SETTING_INT && json_is_real(v))
-        return NS_OK; /* read as an integer by ns_card_int */
-    return NS_OK;
+    char why[512];
+    const char *bad = ns__setting_check(s, v, why, sizeof why);
+    return bad == NULL ? NS_OK : fail(p, line, n, "setting '%s' %s", s->name, bad);
 }
 
 static ns_status check_settings(ns_pipeline *p, ns__node *n)
@@ -348,7 +275,7 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                 continue;
             if (ss[i].default_json == NULL)
                 return fail(p, n->line, n, "needs the setting '%s' (%s): %s", ss[i].name,
-                            type_name(ss[i].type), ss[i].doc ? ss[i].doc : "");
+                            ns__setting_type_name(ss[i].type), ss[i].doc ? ss[i].doc : "");
             json_error_t e;
             json_object_set_new(n->settings, ss[i].name,
                                 json_loads(ss[i].default_json, JSON_DECODE_ANY, &e));

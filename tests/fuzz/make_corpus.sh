@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 gen=${1:-build/fuzz/tests/fuzz/fuzz_make_corpus}
 out=tests/fuzz/corpus
 rm -rf "$out"
-mkdir -p "$out"/{csv,spec,yaml,pipeline}
+mkdir -p "$out"/{csv,spec,yaml,pipeline,run_config}
 ASAN_OPTIONS=detect_leaks=1 "$gen" "$out" .
 
 # ---- csv: two option bytes (see fuzz_csv.c), NUL-terminated column lists, then the text -----
@@ -68,6 +68,31 @@ printf '{"input": [1, 3, 3], "layers": [{"type": "conv2d", "filters": 1, "kernel
     >"$out/spec/bad_kernel.json"
 printf '{"layers": [{"type": "lineer", "units": 3}]}' >"$out/spec/bad_kind.json"
 printf '{"hidden_layers": [4,], "activation": "relu"' >"$out/spec/bad_json.json"
+
+# ---- run_config: the example run configs, every group and alias form, and broken ones ------
+cp examples/configs/*.yaml "$out/run_config/"
+cat >"$out/run_config/groups.yaml" <<'YAML'
+net: mlp
+net_config: {nodes: 8, layers: 1, activation: gelu}
+data: iris
+optimizer_type: adamw
+optimizer_config: {lr: 0.01, betas: [0.8, 0.99], eps: 1.0e-7, weight_decay: 0.01, amsgrad: true}
+scheduler: onecycle
+scheduler_config: {max_lr: 0.1, pct_start: 0.2, anneal_strategy: linear}
+early_stopping: {patience: 3, monitor: val_accuracy, restore_best: true, min_delta: 0.001}
+data_config: {one_hot: true, exclude: "a,b", delimiter: ";", missing: fill_mean}
+split: [0.6, 0.2, 0.2]
+seeds: [1, 2, 3]
+clip_norm: 1.5
+YAML
+printf '{"model": {"hidden_layers": [4]}, "data": "wine", "epochs": 2, "milestones": [1, 2]}' \
+    >"$out/run_config/inline.json"
+printf 'epochs: ten\n' >"$out/run_config/bad_type.yaml"
+printf 'epohcs: 3\n' >"$out/run_config/bad_key.yaml"
+printf 'optimizer_config: {betaz: [0.9, 0.99]}\n' >"$out/run_config/bad_group_key.yaml"
+printf 'split: [0.8, 0.3]\n' >"$out/run_config/bad_split.yaml"
+printf 'seeds: [1, 2.5]\n' >"$out/run_config/bad_seed.yaml"
+printf '\x390.7,0.2,0.1' >"$out/run_config/flag_split"
 
 # ---- yaml: run configs, pipelines, a spec, and the YAML features that are refused -----------
 cp examples/configs/*.yaml "$out/yaml/"

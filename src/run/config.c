@@ -490,6 +490,17 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
         break;
     case NS_SETTING_LIST: {
         v = json_array();
+        /* "0.9,0.99", also written as a list: "[0.9, 0.99]" */
+        char inner[512];
+        size_t tl = strlen(text);
+        if (tl >= 2 && tl < sizeof inner && text[0] == '[' && text[tl - 1] == ']') {
+            size_t k = 0;
+            for (size_t i = 1; i + 1 < tl; i++)
+                if (text[i] != ' ')
+                    inner[k++] = text[i];
+            inner[k] = '\0';
+            text = inner;
+        }
         const char *p = text;
         for (int i = 0; v != NULL; i++) {
             const char *comma = strchr(p, ',');
@@ -520,12 +531,17 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
     }
     case NS_SETTING_ANY:
         /* a mapping given inline ({...}) is JSON, anything else a name */
-        if (text[0] == '{') {
+        if (text[0] == '{') { /* JSON, or YAML's flow style: {nodes: 32, layers: 2} */
+            char *json = NULL;
+            ns_status st = ns_yaml_to_json(c->ctx, text, strlen(text), source, &json);
+            if (st != NS_OK)
+                return st;
             json_error_t err;
-            v = json_loads(text, 0, &err);
+            v = json_loads(json, 0, &err);
+            ns_dealloc(c->ctx, json);
             if (v == NULL)
-                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: %s: not a JSON mapping: %s",
-                                 source, name, err.text);
+                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: not a mapping: %s", source,
+                                 err.text);
         } else {
             v = json_string(text);
         }

@@ -8,42 +8,7 @@
 # usage: cli_test.sh NETSMITH_BINARY SOURCE_DIR
 set -u
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 NETSMITH_BINARY SOURCE_DIR" >&2
-    exit 2
-fi
-NS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-SRC=$(cd "$2" && pwd)
-[ -x "$NS" ] || { echo "not an executable: $NS" >&2; exit 2; }
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 2
-
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1" >&2
-    if [ -n "${2-}" ]; then printf '%s\n' "$2" | sed 's/^/    /' | head -20 >&2; fi
-}
-
-# run EXPECTED_STATUS ARGS...: runs netsmith with ARGS; stdout in $WORK/out, stderr in
-# $WORK/err; checks the exit status.
-run() {
-    local want=$1
-    shift
-    "$NS" "$@" >out 2>err
-    local got=$?
-    if [ "$got" -eq "$want" ]; then
-        pass
-    else
-        fail "netsmith $* exited $got, expected $want" "$(cat err)"
-    fi
-    return 0
-}
+. "$(dirname "$0")/testlib.sh"
 
 # run_error STATUS ARGS...: like run, and stderr must be one line "netsmith CMD: ...".
 run_error() {
@@ -60,15 +25,6 @@ run_error() {
     fi
 }
 
-# expect_match WHAT FILE REGEX: FILE has a line matching the extended regex.
-expect_match() {
-    if grep -Eq -- "$3" "$2"; then
-        pass
-    else
-        fail "$1: no line of $2 matches /$3/" "$(head -20 "$2")"
-    fi
-}
-
 # json_number FILE KEY: the first number after "KEY": in FILE.
 json_number() {
     sed -n "s/.*\"$2\": *\(-\{0,1\}[0-9][0-9.eE+-]*\).*/\1/p" "$1" | head -1
@@ -82,11 +38,6 @@ expect_range() {
     else
         fail "$1: expected a number in [$3, $4], got '$2'"
     fi
-}
-
-# expect_eq WHAT GOT WANT
-expect_eq() {
-    if [ "$2" = "$3" ]; then pass; else fail "$1: got '$2', expected '$3'"; fi
 }
 
 COMMANDS="define build train eval predict inspect datasets"
@@ -432,5 +383,4 @@ run 0 train -c run.yaml --checkpoint-dir "$WORK/ckpt-seeds" --resume --quiet \
 [ -d ckpt-seeds/seed-1 ] && [ -d ckpt-seeds/seed-2 ] && pass ||
     fail "train -c with two seeds: no checkpoint directory per seed" "$(ls -la ckpt-seeds)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

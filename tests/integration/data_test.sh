@@ -7,36 +7,7 @@
 # usage: data_test.sh NETSMITH_BINARY SOURCE_DIR
 set -u
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 NETSMITH_BINARY SOURCE_DIR" >&2
-    exit 2
-fi
-NS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-SRC=$(cd "$2" && pwd)
-[ -x "$NS" ] || { echo "not an executable: $NS" >&2; exit 2; }
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 2
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1" >&2
-    if [ -n "${2-}" ]; then printf '%s\n' "$2" | sed 's/^/    /' | head -20 >&2; fi
-}
-
-# run EXPECTED_STATUS ARGS...: stdout in out, stderr in err; checks the exit status.
-run() {
-    local want=$1
-    shift
-    "$NS" "$@" >out 2>err
-    local got=$?
-    if [ "$got" -eq "$want" ]; then pass; else fail "netsmith $* exited $got, expected $want" "$(cat err)"; fi
-    return 0
-}
+. "$(dirname "$0")/testlib.sh"
 
 # expect_err REGEX: the one-line message on stderr matches.
 expect_err() {
@@ -151,5 +122,4 @@ sed 's/train_ratio: 0.8, test_ratio: 0.2/train_ratio: 0.8, val_ratio: 0.3, test_
 run 1 run badsplit.yaml -q
 grep -q "add up to 1.3, not 1" err && pass || fail "bad split ratios: no clear message" "$(cat err)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,12 +8,7 @@
 #
 # usage: run_test.sh NETSMITH_BINARY SOURCE_DIR
 set -u
-NS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-SRC=$(cd "$2" && pwd)
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 2
-. "$SRC/tests/integration/testlib.sh"
+. "$(dirname "$0")/testlib.sh"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 printf '{"hidden_layers": [8], "epochs": 4, "batch_size": 16}\n' >spec.json

@@ -1,6 +1,19 @@
-# Shared helpers of the command-line test scripts (sourced): pass/fail counting, running
-# netsmith with its output in $WORK/out and $WORK/err, and checks on files and values.
-# The script sets NS (the binary) and WORK (its scratch directory, the current directory).
+# Shared helpers of the command-line test scripts, sourced by a script run as
+# "SCRIPT NETSMITH_BINARY SOURCE_DIR": it sets NS (the binary, absolute), SRC (the source
+# tree) and WORK (a scratch directory, removed at exit, made the current directory), and gives
+# pass/fail counting, running netsmith with its output in $WORK/out and $WORK/err, and checks on
+# files and values.
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 NETSMITH_BINARY SOURCE_DIR" >&2
+    exit 2
+fi
+NS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SRC=$(cd "$2" && pwd)
+[ -x "$NS" ] || { echo "not an executable: $NS" >&2; exit 2; }
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 2
 
 passed=0
 failed=0

@@ -28,6 +28,7 @@ static const char about[] =
 typedef struct flag_table {
     cli_flag flags[MAX_FLAGS];
     const char *setting[MAX_FLAGS]; /* the setting a flag sets (NULL: the command's own) */
+    bool negates[MAX_FLAGS];        /* a switch --no-NAME that turns NAME off */
     char names[MAX_FLAGS][64];
     char help[MAX_FLAGS][200];
     int n;
@@ -86,6 +87,7 @@ static void build_flags(flag_table *t)
             char no[48];
             snprintf(no, sizeof no, "no_%s", d->name);
             add_flag(t, no, NULL, NULL, "turn it off", d->name);
+            t->negates[t->n - 1] = true;
         }
         /* plain aliases are flags too; grouped ones (optimizer_config.lr) belong to files */
         const char *al = ns_run_setting_aliases(d->name);
@@ -118,9 +120,7 @@ static int flags_into(ns_ctx *ctx, const flag_table *t, ns_run_config *cfg)
         const cli_flag *f = &t->flags[i];
         if (t->setting[i] == NULL || f->value == NULL)
             continue;
-        const char *text = f->arg != NULL ? f->value
-                           : strncmp(f->name, "--no-", 5) == 0 ? "false"
-                                                               : "true";
+        const char *text = f->arg != NULL ? f->value : t->negates[i] ? "false" : "true";
         if (ns_run_config_set_text(cfg, t->setting[i], text, f->name) != NS_OK) {
             cli_error("train", "%s", ns_errmsg(ctx));
             return CLI_USAGE;
@@ -327,8 +327,8 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "missing --data DATA (a built-in name, CSV or IDX file)");
         goto out;
     }
-    if (ns_run_config_bool(cfg, "resume") && !ns_run_config_has(cfg, "checkpoint_dir")) {
-        cli_error("train", "--resume needs --checkpoint-dir DIR");
+    if (ns_run_config_check(cfg) != NS_OK) {
+        cli_error("train", "%s", ns_errmsg(ctx));
         goto out;
     }
     if ((rc = cli_threads(&a, (int)ns_run_config_int(cfg, "threads"), ctx)) != CLI_OK)
@@ -349,14 +349,12 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &old, NULL);
     if (v.tty && !v.quiet)
         fputc('\n', stderr);
-    if (st == NS_ERR_CANCELLED && rec != NULL && rec->run_dir != NULL) {
+    if (st == NS_ERR_CANCELLED) {
         cli_error("train", "%s", ns_errmsg(ctx));
-        fprintf(stderr, "netsmith train: to go on, run the same command with --run-dir %s "
-                        "--checkpoint-dir %s%s --resume\n",
-                rec->run_dir,
-                ns_run_config_has(cfg, "checkpoint_dir") ? ns_run_config_string(cfg, "checkpoint_dir")
-                                                         : rec->run_dir,
-                ns_run_config_has(cfg, "checkpoint_dir") ? "" : "/checkpoints");
+        if (rec != NULL && rec->resume_dir != NULL)
+            fprintf(stderr, "netsmith train: to go on, run the same command with --run-dir %s "
+                            "--checkpoint-dir %s --resume\n",
+                    rec->run_dir, rec->resume_dir);
         rc = 130;
         goto out;
     }

@@ -43,6 +43,7 @@ typedef struct ns_run_config ns_run_config;
 ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out);
 void ns_run_config_free(ns_run_config *cfg);
 ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **out);
+ns_ctx *ns_run_config_ctx(const ns_run_config *cfg);
 /* One setting (a name or an alias) from a JSON value ("0.01", "[0.9, 0.99]", "\"adam\"");
  * later values win. Errors (NS_ERR_INVALID) name source and the key and say what is wrong:
  * an unknown key (with a did-you-mean), a wrong type, a value out of range, a wrong choice. */
@@ -60,6 +61,10 @@ ns_status ns_run_config_merge(ns_run_config *cfg, const char *json_object, const
  * are taken from the file's directory, as a pipeline's are; files it writes from the current
  * directory. */
 ns_status ns_run_config_load(ns_run_config *cfg, const char *path);
+/* The rules between settings a run needs: a model and data, resume with a checkpoint_dir,
+ * no single output for several seeds. NS_ERR_INVALID naming the settings. ns_run checks them
+ * too; a face calls it to refuse a config before it starts. */
+ns_status ns_run_config_check(const ns_run_config *cfg);
 /* Whether a setting was given (not null). */
 bool ns_run_config_has(const ns_run_config *cfg, const char *name);
 /* A setting's value, given or its default (0, false, "" or -1 when it has none). */
@@ -105,7 +110,10 @@ typedef struct ns_run_event {
     double loss;                /* BATCH: its loss */
     const ns_epoch_report *report; /* EPOCH */
     const char *path;           /* RESUMED, CHECKPOINT, SAVED: the file; STARTED: the run dir */
-    int64_t train_rows, val_rows, test_rows; /* STARTED, SEED_STARTED */
+    int64_t rows;               /* STARTED: the data's rows (the official test set apart) */
+    int64_t train_rows, val_rows, test_rows; /* SEED_STARTED: each part's rows (each seed
+                                                splits the data with its seed); STARTED:
+                                                test_rows, an official test set's */
     const ns_run_seed *result;  /* SEED_FINISHED */
     const char *message;        /* FAILED: the error */
 } ns_run_event;
@@ -192,6 +200,7 @@ typedef struct ns_run_record {
     int classes;
     int n_seeds;
     ns_run_seed *seeds;  /* [n_seeds] (those run so far) */
+    int seeds_planned;
     /* Several seeds: mean and sample standard deviation of each metric over the seeds, on the
      * test part (or the validation part when there is no test part). */
     ns_metric_values mean, std;
@@ -204,14 +213,19 @@ typedef struct ns_run_record {
     double seconds;
     ns_status status;    /* NS_OK, or why it failed */
     char *error;         /* the message when it failed */
+    /* A cancelled run: the checkpoint_dir to give (with resume and the same settings and
+     * run_dir) to go on from where it stopped; NULL otherwise. */
+    char *resume_dir;
 } ns_run_record;
 
-/* A run: loads the config's data, splits it (seeded), and for each seed normalises, trains
+/* A run: loads the config's data and for each seed splits it (with that seed), normalises, trains
  * (ns_fit, with checkpoints when checkpoint_dir is set), evaluates every part and saves the
  * model; the record goes into run_dir (settings.json, metrics.csv per seed, record.json, and
  * summary.json for several seeds), written atomically as the run goes. The run directory is
  * locked while the run uses it; an existing run_dir is refused unless resuming, and a default
- * one (runs/<time>-<data>) gets a -2, -3, ... suffix when taken. *record (may be NULL) gets the
+ * one (runs/<time>-<data>) gets a -2, -3, ... suffix when taken. A model file as the model is
+ * trained on from, its data read by its columns, categories and targets. A threads setting is
+ * set on ctx (ns_ctx_set_threads). *record (may be NULL) gets the
  * record also when the run fails (record->status, record->error); free it with
  * ns_run_record_free. */
 ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hooks,

@@ -393,8 +393,8 @@ static ns_status train_run(ns_card_call *c)
     ns_status st = card_config(c, &cfg);
     if (st != NS_OK)
         return st;
-    /* A model wired in with its optimizer trains in place (the optimizer is borrowed); one
-     * without an optimizer, or a blueprint, trains a new model. */
+    /* A model wired in trains in place (its optimizer, when wired, is borrowed and goes on
+     * with its own settings); a blueprint is built and trained as a new model. */
     ns_fit_input in = {.spec = sv ? ns_value_spec(sv) : NULL,
                        .model = mv ? ns_value_model(mv) : NULL,
                        .optim = ov ? ns_value_optim(ov) : NULL,

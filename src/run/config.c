@@ -127,7 +127,7 @@ const ns_setting_def ns__run_setting_table[] = {
      1e7},
     {"seed", NS_SETTING_INT, "null", NULL,
      "weights, dropout, split and shuffling (default 0; in a pipeline, the pipeline's seed)", 0,
-     9007199254740991.0},
+     9.2233720368547748e18},
     /* the run: ns_run alone (the Train card takes the fit settings above) */
     /* the model */
     {"model", NS_SETTING_ANY, NULL, NULL,
@@ -181,7 +181,9 @@ const ns_setting_def ns__run_setting_table[] = {
     {"checkpoint_steps", NS_SETTING_INT, "0", NULL, "also checkpoint every N steps (0: off)", 0,
      9007199254740991.0},
     {"resume", NS_SETTING_BOOL, "false", NULL,
-     "continue from the newest checkpoint in checkpoint_dir (an error when there is none)", 0, 0},
+     "continue from the newest checkpoint in checkpoint_dir (said, and started from the "
+     "beginning, when there is none yet)",
+     0, 0},
     {"output", NS_SETTING_STRING, "null", NULL,
      "the model file to write (default: RUN_DIR/model.safetensors)", 0, 0},
     {"run_dir", NS_SETTING_STRING, "null", NULL,
@@ -252,13 +254,15 @@ static const char *const aliases[][2] = {
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
 
+
 /* Files a run reads: relative paths in a file are taken from the file's directory. */
 static const char *const input_paths[] = {"model", "data", "labels"};
 
 struct ns_run_config {
     ns_ctx *ctx;
     json_t *values; /* canonical name -> value, only those given */
-    json_t *cache;  /* canonical name -> default, filled in as read */
+    json_t *cache;  /* canonical name -> default, every setting's */
+    json_t *paths;  /* input paths given by the merge under way (name -> true) */
 };
 
 const char *ns_run_setting_aliases(const char *name)
@@ -290,11 +294,26 @@ ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out)
 {
     *out = NULL;
     ns_run_config *c = ns_calloc(ctx, 1, sizeof *c);
-    if (c == NULL || (c->values = json_object()) == NULL || (c->cache = json_object()) == NULL) {
-        if (c != NULL)
+    if (c == NULL || (c->values = json_object()) == NULL || (c->cache = json_object()) == NULL ||
+        (c->paths = json_object()) == NULL) {
+        if (c != NULL) {
             json_decref(c->values);
+            json_decref(c->cache);
+        }
         ns_dealloc(ctx, c);
         return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    }
+    /* every default, parsed once: reading a config never changes it */
+    for (int i = 0; i < N_SETTINGS; i++) {
+        json_error_t err;
+        json_t *d = settings[i].default_json
+                        ? json_loads(settings[i].default_json, JSON_DECODE_ANY, &err)
+                        : json_null();
+        if (d == NULL || json_object_set_new(c->cache, settings[i].name, d) != 0) {
+            c->ctx = ctx;
+            ns_run_config_free(c);
+            return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+        }
     }
     c->ctx = ctx;
     *out = c;
@@ -307,7 +326,36 @@ void ns_run_config_free(ns_run_config *c)
         return;
     json_decref(c->values);
     json_decref(c->cache);
+    json_decref(c->paths);
     ns_dealloc(c->ctx, c);
+}
+
+ns_status ns_run_config_check(const ns_run_config *c)
+{
+    if (!ns_run_config_has(c, "model"))
+        return ns_errorf(c->ctx, NS_ERR_INVALID,
+                         "model: missing; give a spec file (.json), a model file "
+                         "(.safetensors), a named blueprint (mlp) or a spec mapping");
+    if (!ns_run_config_has(c, "data"))
+        return ns_errorf(c->ctx, NS_ERR_INVALID,
+                         "data: missing; give a built-in dataset name, a CSV file or an IDX "
+                         "images file");
+    if (ns_run_config_bool(c, "resume") && !ns_run_config_has(c, "checkpoint_dir"))
+        return ns_errorf(c->ctx, NS_ERR_INVALID,
+                         "resume: needs checkpoint_dir, the directory to resume from");
+    double seeds[NS_RUN_MAX_SEEDS];
+    int n = ns_run_config_list(c, "seeds", seeds, NS_RUN_MAX_SEEDS);
+    if (n > 1 && ns_run_config_has(c, "output"))
+        return ns_errorf(c->ctx, NS_ERR_INVALID,
+                         "output: a run of %d seeds writes a model per seed, into "
+                         "RUN_DIR/seed-N/model.safetensors; leave output out, or give one seed",
+                         n);
+    return NS_OK;
+}
+
+ns_ctx *ns_run_config_ctx(const ns_run_config *c)
+{
+    return c->ctx;
 }
 
 ns_status ns_run_config_copy(const ns_run_config *src, ns_run_config **out)
@@ -413,6 +461,11 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                 return ns_errorf(c->ctx, NS_ERR_INVALID,
                                  "%s: seeds[%zu] is %.15g; every seed is a whole number",
                                  source, i, x);
+            for (size_t k = 0; k < i; k++)
+                if (json_number_value(json_array_get(v, k)) == x)
+                    return ns_errorf(c->ctx, NS_ERR_INVALID,
+                                     "%s: seeds[%zu] repeats seed %.15g; give each seed once",
+                                     source, i, x);
         }
     }
     if (strcmp(s->name, "milestones") == 0 && json_is_array(v) &&
@@ -431,6 +484,10 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     json_t *copy = json_deep_copy(v);
     if (copy == NULL || json_object_set_new(c->values, s->name, copy) != 0)
         return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < sizeof input_paths / sizeof input_paths[0]; i++)
+        if (strcmp(input_paths[i], s->name) == 0 &&
+            json_object_set_new(c->paths, s->name, json_true()) != 0)
+            return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
     return NS_OK;
 }
 
@@ -593,6 +650,7 @@ static ns_status rebase(ns_run_config *c, const char *name, const char *base_dir
 ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *source,
                                     const char *base_dir)
 {
+    json_object_clear(c->paths);
     if (!json_is_object(obj))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
                          "%s: a run config is a mapping of settings (epochs: 10, ...)", source);
@@ -626,18 +684,12 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
         if (st != NS_OK)
             return st;
     }
-    for (size_t i = 0; i < sizeof input_paths / sizeof input_paths[0]; i++) {
-        if (json_object_get(obj, input_paths[i]) == NULL) {
-            /* given under an alias */
-            const ns_setting_def *s = ns_run_setting_find(input_paths[i]);
-            bool given = false;
-            const char *k;
-            json_t *x;
-            json_object_foreach(obj, k, x) given = given || ns_run_setting_find(k) == s;
-            if (!given)
-                continue;
-        }
-        ns_status st = rebase(c, input_paths[i], base_dir);
+    /* the input paths this mapping gave, under any name or in a group */
+    const char *name;
+    json_t *flag;
+    json_object_foreach(c->paths, name, flag)
+    {
+        ns_status st = rebase(c, name, base_dir);
         if (st != NS_OK)
             return st;
     }
@@ -691,23 +743,14 @@ bool ns_run_config_has(const ns_run_config *c, const char *name)
     return v != NULL && !json_is_null(v);
 }
 
-/* A setting's value: given, or its default (parsed once into the config's cache of defaults,
- * which a reader fills in: the config is logically const); NULL when neither. */
-static json_t *value_of(const ns_run_config *cc, const char *name)
+/* A setting's value: given, or its default; NULL when neither. */
+static json_t *value_of(const ns_run_config *c, const char *name)
 {
-    ns_run_config *c = (ns_run_config *)cc;
     json_t *v = json_object_get(c->values, name);
-    if (v != NULL)
-        return json_is_null(v) ? NULL : v;
-    if ((v = json_object_get(c->cache, name)) != NULL)
-        return json_is_null(v) ? NULL : v;
-    const ns_setting_def *s = ns_run_setting_find(name);
-    NS_ASSERT(s != NULL && strcmp(s->name, name) == 0);
-    json_error_t err;
-    v = s->default_json ? json_loads(s->default_json, JSON_DECODE_ANY, &err) : json_null();
-    if (v == NULL || json_object_set_new(c->cache, name, v) != 0)
-        return NULL; /* out of memory: read as absent */
-    return json_is_null(v) ? NULL : v;
+    if (v == NULL)
+        v = json_object_get(c->cache, name);
+    NS_ASSERT(v != NULL || ns_run_setting_find(name) == NULL);
+    return v == NULL || json_is_null(v) ? NULL : v;
 }
 
 const json_t *ns__run_config_get(const ns_run_config *c, const char *name)

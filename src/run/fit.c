@@ -194,10 +194,12 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
     ns_optim_config_default(q, r->optim);
     q->lr = ns_run_config_has(cfg, "learning_rate") ? ns_run_config_number(cfg, "learning_rate")
                                                     : ts->learning_rate;
-    double wd = ns_run_config_has(cfg, "weight_decay") ? ns_run_config_number(cfg, "weight_decay")
-                                                       : ts->weight_decay;
-    if (wd > 0 || r->optim != NS_OPTIM_ADAMW)
-        q->weight_decay = wd;
+    /* an explicit weight_decay is kept (0 included); adamw's default 0.01 stands only for a
+     * blueprint that says 0 */
+    if (ns_run_config_has(cfg, "weight_decay"))
+        q->weight_decay = ns_run_config_number(cfg, "weight_decay");
+    else if (ts->weight_decay > 0 || r->optim != NS_OPTIM_ADAMW)
+        q->weight_decay = ts->weight_decay;
     if (ns_run_config_has(cfg, "momentum"))
         q->momentum = ns_run_config_number(cfg, "momentum");
     if (ns_run_config_has(cfg, "dampening"))
@@ -491,6 +493,11 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
                          "train: a run that resumes from a checkpoint makes its own optimizer; "
                          "do not give one");
     int max_batch = r.batch_size > r.eval_batch ? r.batch_size : r.eval_batch;
+    /* a borrowed optimizer goes on with its own settings: those are the ones used */
+    if (in->optim != NULL) {
+        r.train.optim = *ns_optim_get_config(in->optim);
+        r.optim = r.train.optim.kind;
+    }
 
     ns_dataset *tr = NULL, *va = NULL;
     ns_batcher *tb = NULL, *vb = NULL;
@@ -516,6 +523,8 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
      * card made already keeps its fit (and the model records it). */
     if (train->has_norm) {
         st = norm_of(ctx, train, &res->norm);
+        if (st == NS_OK && val != NULL && !val->has_norm)
+            st = ns_data_normalize(val, &res->norm, &va);
         if (st != NS_OK)
             goto done;
     } else if (r.normalize != NS_NORM_NONE) {
@@ -531,7 +540,8 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
 
     /* The run's identity, for checkpoints. */
     settings = settings_json(ctx, &r);
-    st = settings ? ns_spec_to_json(spec, &spec_json) : NS_ERR_NOMEM;
+    st = settings ? ns_spec_to_json(spec, &spec_json)
+                  : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
     if (st != NS_OK)
         goto done;
     ns__run_identity id = {spec_json, settings, ns_dataset_hash(trd),
@@ -560,6 +570,7 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     } else if (!found && start != NULL) {
         ns_build_opts bo = *ns_model_build_opts(start);
         bo.max_batch = max_batch;
+        bo.seed = r.seed; /* the weights are the start's; dropout follows this run's seed */
         st = ns_model_build(ctx, spec, &bo, &model);
         if (st == NS_OK)
             st = ns_model_copy_weights(model, start);

@@ -70,6 +70,7 @@ void ns_run_record_free(ns_run_record *r)
     ns_dealloc(ctx, r->data_name);
     ns_dealloc(ctx, r->kernels);
     ns_dealloc(ctx, r->error);
+    ns_dealloc(ctx, r->resume_dir);
     ns_dealloc(ctx, r);
 }
 
@@ -135,7 +136,8 @@ static json_t *record_json(const ns_run_record *r)
         "threads", r->threads, "started", r->started, "seconds", r->seconds, "status",
         r->status == NS_OK ? "succeeded" : r->status == NS_ERR_CANCELLED ? "cancelled" : "failed",
         "error", r->error);
-    if (o != NULL && r->n_seeds > 1) {
+    if (o != NULL && r->n_seeds > 1 && r->n_seeds == r->seeds_planned && r->status == NS_OK &&
+        r->seeds[r->n_seeds - 1].model_path != NULL) {
         json_t *sum = json_object();
         ns_task task = r->mean.is_classification ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION;
         for (int id = 0; id < NS_METRIC_COUNT; id++)
@@ -369,7 +371,10 @@ static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spe
 }
 
 /* The data with its read options (the Data Load card's settings, by the same names). */
-static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, const ns_progress *progress,
+/* bp_task: the blueprint's task (used when the config's is auto); model (may be NULL): a model
+ * file trained on from, whose columns, categories and targets the data is read by. */
+static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, ns_task bp_task,
+                           const ns_model_info *model, const ns_progress *progress,
                            ns_dataset **data, ns_dataset **test)
 {
     *data = *test = NULL;
@@ -399,6 +404,10 @@ static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, const ns_progr
         if (st != NS_OK)
             return st;
     }
+    if (o.task == NS_TASK_AUTO && model == NULL)
+        o.task = bp_task;
+    if (model != NULL)
+        return ns_data_open_for_model(ctx, &o, model, true, progress, data, test);
     return ns_data_open(ctx, &o, progress, data, test);
 }
 
@@ -421,24 +430,16 @@ static ns_status read_split(ns_ctx *ctx, const ns_run_config *cfg, double split[
     return NS_OK;
 }
 
-/* A new run directory runs/<time>-<data> (with -2, -3, ... when taken), or the one given: an
- * existing one holding a record is refused unless the run resumes. */
+/* A new run directory runs/<time>-<data> (with -2, -3, ... when taken), or the one given (made
+ * when missing; whether it holds another run's record is checked under its lock). */
 static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char *data_name,
                                char **out)
 {
     *out = NULL;
     struct stat sb;
+    (void)sb;
     if (ns_run_config_has(cfg, "run_dir")) {
         const char *dir = ns_run_config_string(cfg, "run_dir");
-        char probe[2][4200];
-        snprintf(probe[0], sizeof probe[0], "%s/settings.json", dir);
-        snprintf(probe[1], sizeof probe[1], "%s/record.json", dir);
-        if ((stat(probe[0], &sb) == 0 || stat(probe[1], &sb) == 0) &&
-            !ns_run_config_bool(cfg, "resume"))
-            return ns_errorf(ctx, NS_ERR_STATE,
-                             "run_dir: %s holds the record of another run; choose another "
-                             "run_dir, remove it, or set resume to continue that run",
-                             dir);
         ns_status st = ns_make_dirs(ctx, dir);
         if (st != NS_OK)
             return st;
@@ -511,6 +512,19 @@ static ns_status write_settings(ns_ctx *ctx, const char *dir, const char *used, 
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
+
+/* A text setting from a C string (any bytes: quotes, backslashes). */
+static ns_status set_string(ns_run_config *cfg, const char *name, const char *value)
+{
+    ns_ctx *ctx = ns_run_config_ctx(cfg);
+    json_t *v = json_string(value);
+    char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    ns_status st = text ? ns_run_config_set(cfg, name, text, "run")
+                        : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    free(text);
+    return st;
+}
 
 static void set_values(ns_metric_values *v, const double *x)
 {
@@ -585,11 +599,21 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         n_seeds = 1;
         seeds[0] = (double)ns_run_config_int(cfg, "seed");
     }
-    ns_status st = read_split(ctx, cfg, split);
+    rec->seeds_planned = n_seeds;
+    ns_status st = ns_run_config_check(cfg);
+    if (st == NS_OK)
+        st = read_split(ctx, cfg, split);
+    /* 10: the config's thread count is the context's for the run */
+    if (st == NS_OK && ns_run_config_has(cfg, "threads"))
+        st = ns_ctx_set_threads(ctx, (int)ns_run_config_int(cfg, "threads"));
+    rec->threads = ns_ctx_threads(ctx);
     if (st == NS_OK)
         st = load_model(ctx, cfg, &spec, &start, &start_info);
-    if (st == NS_OK)
-        st = load_data(ctx, cfg, hooks ? hooks->progress : NULL, &data, &official);
+    if (st == NS_OK) {
+        const ns_spec *b = spec ? spec : ns_model_spec(start);
+        st = load_data(ctx, cfg, ns_spec_training(b)->task, start ? &start_info : NULL,
+                       hooks ? hooks->progress : NULL, &data, &official);
+    }
     if (st == NS_OK)
         st = (rec->seeds = ns_calloc(ctx, (size_t)n_seeds, sizeof *rec->seeds))
                  ? NS_OK
@@ -600,6 +624,19 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     if (st == NS_OK)
         st = ns_dir_lock_open(ctx, rec->run_dir, "run",
                               "wait for it to finish, or use another run_dir", &lock);
+    /* A run directory given again is refused unless the run resumes: its record is another
+     * run's. */
+    if (st == NS_OK && ns_run_config_has(cfg, "run_dir") && !ns_run_config_bool(cfg, "resume")) {
+        char probe[2][4200];
+        struct stat sb;
+        snprintf(probe[0], sizeof probe[0], "%s/settings.json", rec->run_dir);
+        snprintf(probe[1], sizeof probe[1], "%s/record.json", rec->run_dir);
+        if (stat(probe[0], &sb) == 0 || stat(probe[1], &sb) == 0)
+            st = ns_errorf(ctx, NS_ERR_STATE,
+                           "run_dir: %s holds the record of another run; choose another "
+                           "run_dir, remove it, or set resume to continue that run",
+                           rec->run_dir);
+    }
     const ns_spec *bp = spec ? spec : start ? ns_model_spec(start) : NULL;
     if (st == NS_OK) {
         rec->data = ns_strdup(ctx, ns_run_config_string(cfg, "data"));
@@ -616,7 +653,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     }
     if (st == NS_OK) {
         ns_run_event ev = {.kind = NS_RUN_STARTED, .seeds = n_seeds, .path = rec->run_dir,
-                           .train_rows = rec->rows,
+                           .rows = rec->rows,
                            .test_rows = official ? ns_dataset_rows(official) : 0};
         emit(hooks, &ev);
     }
@@ -664,8 +701,8 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
                                ? ns_run_config_string(cfg, "checkpoint_dir")
                                : NULL;
         if (st == NS_OK && cdir != NULL && n_seeds > 1) {
-            ckpt = dupf(ctx, "\"%s/seed-%llu\"", cdir, (unsigned long long)seed);
-            st = ckpt ? ns_run_config_set(seed_cfg, "checkpoint_dir", ckpt, "seeds")
+            ckpt = dupf(ctx, "%s/seed-%llu", cdir, (unsigned long long)seed);
+            st = ckpt ? set_string(seed_cfg, "checkpoint_dir", ckpt)
                       : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
         }
         /* Without checkpoints, a cancelled run still leaves one to resume from. */
@@ -764,6 +801,10 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         /* A cancelled run says where it stopped and how to go on. */
         if (st == NS_ERR_CANCELLED && res.model != NULL) {
             const char *where = cdir ? ns_run_config_string(seed_cfg, "checkpoint_dir") : stop_dir;
+            ns_dealloc(ctx, rec->resume_dir);
+            rec->resume_dir = cdir ? ns_strdup(ctx, cdir)
+                              : n_seeds > 1 ? dupf(ctx, "%s/checkpoints", rec->run_dir)
+                                            : ns_strdup(ctx, stop_dir);
             const ns_epoch_report *last =
                 res.epochs_run > 0 ? &res.history[res.epochs_run - 1] : NULL;
             ns_errorf(ctx, NS_ERR_CANCELLED,

@@ -146,6 +146,34 @@ run 0 train spec.json --data img-images-idx3-ubyte --labels img-labels-idx1-ubyt
 run 0 train mlp --data img-images-idx3-ubyte --labels img-labels-idx1-ubyte --quiet \
     --run-dir r/img2 --epochs 1
 
+# a headerless CSV with --no-header (a switch that turns a setting on)
+tail -n +2 cars.csv | cut -d, -f1,3,4 >noheader.csv
+run 0 train spec.json --data noheader.csv --no-header --quiet --run-dir r/noheader
+expect_match "--no-header: the first row is data" r/noheader/settings.json '"no_header": true'
+# training on from a model file reads the data by the model's columns
+awk -F, 'BEGIN { OFS = "," } { print $4, $2, $3, $1 }' cars.csv >cars-swapped.csv
+run 0 train cars.safetensors --data cars-swapped.csv --target price --quiet --run-dir r/carsft
+run 0 train cars.safetensors --data cars.csv --quiet --run-dir r/carsft2 -o ft2.safetensors
+run 0 train cars.safetensors --data cars-swapped.csv --target price --quiet \
+    --run-dir r/carsft3 -o ft3.safetensors
+expect_eq "training on from a model: columns by name" "$(sha ft2.safetensors)" "$(sha ft3.safetensors)"
+# an explicit weight_decay 0 with adamw is kept
+run 0 train spec.json --data iris --optimizer adamw --weight-decay 0 --quiet --run-dir r/wd0
+expect_match "--weight-decay 0 with adamw" r/wd0/settings.json '"weight_decay": 0\.0,'
+run 0 train spec.json --data iris --optimizer adamw --quiet --run-dir r/wd
+expect_match "adamw's default weight decay" r/wd/settings.json '"weight_decay": 0\.01'
+# several seeds with one output, and repeated seeds, are refused
+printf 'model: spec.json\ndata: iris\nseeds: [1, 2]\noutput: one.safetensors\n' >two.yaml
+run 2 train -c two.yaml --quiet
+expect_match "several seeds and one output" err 'output: a run of 2 seeds writes a model per seed'
+printf 'model: spec.json\ndata: iris\nseeds: [1, 2, 1]\n' >twice.yaml
+run 2 train -c twice.yaml --quiet
+expect_match "a repeated seed" err 'seeds\[2\] repeats seed 1'
+# a checkpoint directory whose name needs quoting in JSON
+printf 'model: spec.json\ndata: iris\nseeds: [1, 2]\nrun_dir: r/quoted\n' >quoted.yaml
+run 0 train -c quoted.yaml --checkpoint-dir 'ck"q\n' --quiet
+[ -d 'ck"q\n/seed-2' ] && pass || fail "a checkpoint directory named with a quote and a backslash"
+
 # ---- run records --------------------------------------------------------------------------------
 
 run 0 train spec.json --data iris --quiet --run-dir r/once

@@ -186,7 +186,7 @@ static void test_config_file_paths_and_schema(void **state)
     f = fopen(path, "w");
     assert_non_null(f);
     fputs("net: spec.json\ndata: iris\noutput: out.safetensors\n"
-          "optimizer_config: {momentum: 0.5}\n",
+          "optimizer_config: {momentum: 0.5}\ndata_config: {labels: l/labels.idx}\n",
           f);
     fclose(f);
     ns_run_config *cfg = NULL;
@@ -198,6 +198,8 @@ static void test_config_file_paths_and_schema(void **state)
     assert_string_equal(ns_run_config_string(cfg, "model"), want);
     assert_string_equal(ns_run_config_string(cfg, "data"), "iris");
     assert_string_equal(ns_run_config_string(cfg, "output"), "out.safetensors");
+    snprintf(want, sizeof want, "%s/conf/l/labels.idx", dir); /* also inside a group */
+    assert_string_equal(ns_run_config_string(cfg, "labels"), want);
     NS_ASSERT_CLOSE(ns_run_config_number(cfg, "momentum"), 0.5, 0, 0);
     ns_run_config_free(cfg);
     /* a bad key in a file names the file */
@@ -263,7 +265,8 @@ static void test_events_in_order(void **state)
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     char *dir = tmpdir();
     char ck[600];
-    snprintf(ck, sizeof ck, "\"checkpoint_dir\": \"%s/ck\", \"seeds\": [3, 4]", dir);
+    snprintf(ck, sizeof ck, "\"checkpoint_dir\": \"%s/ck\", \"seeds\": [3, 4], \"threads\": 2",
+             dir);
     ns_run_config *cfg = iris_config(ctx, dir, ck);
     event_log *log = calloc(1, sizeof *log);
     ns_run_hooks hooks = {on_event, log, NULL};
@@ -292,6 +295,7 @@ static void test_events_in_order(void **state)
     assert_int_equal(k, log->n);
     /* the record, and the run directory it was written to */
     assert_int_equal(rec->n_seeds, 2);
+    assert_int_equal(rec->threads, 2); /* the config's threads are the run's */
     assert_int_equal(rec->seeds[1].seed, 4);
     assert_int_equal(rec->seeds[0].epochs_run, 3);
     assert_true(rec->seeds[0].has_test && rec->summary_of_test);

@@ -8,6 +8,7 @@
 #include "netsmith/run.h"
 #include "netsmith/io.h"
 #include "pipeline/pipeline_internal.h"
+#include "run/run_internal.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -145,23 +146,9 @@ static ns_status build_run(ns_card_call *c)
 
 /* ---- init_optimizer ---------------------------------------------------------------------------- */
 
-static const ns_setting_def optim_settings[] = {
-    {"optimizer_type", NS_SETTING_STRING, "\"adam\"", "sgd|adam|adamw|rmsprop", "the algorithm", 0,
-     0},
-    {"learning_rate", NS_SETTING_NUMBER, "null", NULL,
-     "step size (default: sgd 0.01, adam/adamw 0.001, rmsprop 0.01)", 0, 1e6},
-    {"weight_decay", NS_SETTING_NUMBER, "null", NULL, "L2 penalty (default 0; adamw 0.01)", 0,
-     1e6},
-    {"momentum", NS_SETTING_NUMBER, "0", NULL, "sgd and rmsprop momentum", 0, 0.999999},
-    {"dampening", NS_SETTING_NUMBER, "0", NULL, "sgd dampening", 0, 1},
-    {"nesterov", NS_SETTING_BOOL, "false", NULL, "sgd Nesterov momentum", 0, 0},
-    {"beta1", NS_SETTING_NUMBER, "0.9", NULL, "adam first-moment decay", 0, 0.999999},
-    {"beta2", NS_SETTING_NUMBER, "0.999", NULL, "adam second-moment decay", 0, 0.999999},
-    {"eps", NS_SETTING_NUMBER, "1e-08", NULL, "added to the denominator", 1e-30, 1},
-    {"amsgrad", NS_SETTING_BOOL, "false", NULL, "adam's AMSGrad variant", 0, 0},
-    {"alpha", NS_SETTING_NUMBER, "0.99", NULL, "rmsprop smoothing", 0, 0.999999},
-    {"centered", NS_SETTING_BOOL, "false", NULL, "rmsprop centred variant", 0, 0},
-};
+/* The optimizer's settings are the run config's (src/run/config.c): the same names, defaults
+ * and ranges as the Train card's and netsmith train's; those not given come from the model's
+ * blueprint (optimizer, learning rate, weight decay), else the defaults. */
 static const ns_port_def optim_in[] = {
     {"model", NS_VALUE_MODEL, false, "the model whose weights it updates"},
 };
@@ -169,34 +156,16 @@ static const ns_port_def optim_out[] = {
     {"optimizer", NS_VALUE_OPTIMIZER, false, "the optimizer, bound to the model"},
 };
 
-static ns_status optim_config(ns_card_call *c, ns_optim_config *cfg)
-{
-    ns_optim_kind kind;
-    if (ns_optim_kind_parse(ns_card_string(c, "optimizer_type"), &kind) != NS_OK)
-        return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID, "unknown optimizer_type '%s'",
-                         ns_card_string(c, "optimizer_type"));
-    ns_optim_config_default(cfg, kind);
-    if (ns_card_has(c, "learning_rate"))
-        cfg->lr = ns_card_number(c, "learning_rate");
-    if (ns_card_has(c, "weight_decay"))
-        cfg->weight_decay = ns_card_number(c, "weight_decay");
-    cfg->momentum = ns_card_number(c, "momentum");
-    cfg->dampening = ns_card_number(c, "dampening");
-    cfg->nesterov = ns_card_bool(c, "nesterov");
-    cfg->beta1 = ns_card_number(c, "beta1");
-    cfg->beta2 = ns_card_number(c, "beta2");
-    cfg->eps = ns_card_number(c, "eps");
-    cfg->amsgrad = ns_card_bool(c, "amsgrad");
-    cfg->alpha = ns_card_number(c, "alpha");
-    cfg->centered = ns_card_bool(c, "centered");
-    return NS_OK;
-}
-
 static ns_status optim_run(ns_card_call *c)
 {
     ns_value *mv = ns_card_in(c, "model");
+    ns_run_config *rc = NULL;
     ns_optim_config cfg;
-    ns_status st = optim_config(c, &cfg);
+    ns_status st = ns__card_run_config(c, ns__run_setting_table + NS__OPTIM_SETTING_FIRST,
+                                       NS__OPTIM_SETTING_COUNT, false, &rc);
+    if (st == NS_OK)
+        st = ns__resolve_optim(ns_card_ctx(c), rc, ns_model_spec(ns_value_model(mv)), &cfg);
+    ns_run_config_free(rc);
     ns_optim *o = NULL;
     if (st == NS_OK)
         st = ns_optim_new(ns_value_model(mv), &cfg, &o);
@@ -405,7 +374,7 @@ const ns_card_def ns__model_cards[] = {
      build_in, N(build_in), build_out, N(build_out), build_settings, N(build_settings), build_run,
      NULL, false, false},
     {"init_optimizer", "Initialize Optimizer: SGD, Adam, AdamW or RMSprop bound to a model",
-     optim_in, N(optim_in), optim_out, N(optim_out), optim_settings, N(optim_settings), optim_run,
+     optim_in, N(optim_in), optim_out, N(optim_out), ns__run_setting_table + NS__OPTIM_SETTING_FIRST, NS__OPTIM_SETTING_COUNT, optim_run,
      NULL, false, false},
     {"evaluate", "Evaluate: metrics of a model on a dataset (evaluation mode)", eval_in,
      N(eval_in), eval_out, N(eval_out), eval_settings, N(eval_settings), eval_run, NULL, false,

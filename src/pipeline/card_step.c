@@ -330,39 +330,6 @@ static const ns_port_def train_out[] = {
     {"history", NS_VALUE_HISTORY, false, "the metrics of every epoch (training and validation)"},
 };
 
-/* The card's settings as a run config (null settings stay unset: the blueprint's). */
-static ns_status card_config(ns_card_call *c, ns_run_config **out)
-{
-    ns_ctx *ctx = ns_card_ctx(c);
-    ns_status st = ns_run_config_new(ctx, out);
-    const char *text = st == NS_OK ? ns_card_settings_json(c) : NULL;
-    if (st == NS_OK && text == NULL)
-        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
-    json_error_t err;
-    json_t *all = st == NS_OK ? json_loads(text, 0, &err) : NULL;
-    if (st == NS_OK && all == NULL)
-        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
-    json_t *mine = st == NS_OK ? json_object() : NULL;
-    for (int i = 0; st == NS_OK && i < NS__FIT_SETTING_COUNT; i++) {
-        json_t *v = json_object_get(all, ns__fit_settings[i].name);
-        if (v != NULL && !json_is_null(v))
-            json_object_set(mine, ns__fit_settings[i].name, v);
-    }
-    if (st == NS_OK) {
-        char seed[32];
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)ns__card_seed(c, "seed"));
-        json_object_set_new(mine, "seed", json_loads(seed, JSON_DECODE_ANY, &err));
-        st = ns__run_config_merge_json(*out, mine, "train", NULL);
-    }
-    json_decref(mine);
-    json_decref(all);
-    if (st != NS_OK) {
-        ns_run_config_free(*out);
-        *out = NULL;
-    }
-    return st;
-}
-
 static void train_event(void *ud, const ns_run_event *ev)
 {
     if (ev->kind == NS_RUN_EPOCH)
@@ -390,7 +357,7 @@ static ns_status train_run(ns_card_call *c)
                          "the optimizer wired in was made for another model ('%s')",
                          ov->model->object);
     ns_run_config *cfg = NULL;
-    ns_status st = card_config(c, &cfg);
+    ns_status st = ns__card_run_config(c, ns__fit_settings, NS__FIT_SETTING_COUNT, true, &cfg);
     if (st != NS_OK)
         return st;
     /* A model wired in trains in place (its optimizer, when wired, is borrowed and goes on

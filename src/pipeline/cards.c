@@ -11,6 +11,7 @@
 
 #include "core/settings.h"
 #include "pipeline/pipeline_exec.h"
+#include "run/run_internal.h"
 
 #define MAX_CARDS 256
 #define MAX_PLUGINS 32
@@ -689,4 +690,40 @@ ns_status ns_card_out_same(ns_card_call *c, const char *port, ns_value *v)
         return ns_errorf(c->ctx, NS_ERR_INVALID, "card '%s': nothing to pass on to '%s'",
                          c->node->id, port);
     return put(c, port, ns__value_ref(v));
+}
+
+/* ---- settings shared with the run config --------------------------------------------------- */
+
+ns_status ns__card_run_config(ns_card_call *c, const ns_setting_def *defs, int n, bool seed,
+                              ns_run_config **out)
+{
+    ns_ctx *ctx = ns_card_ctx(c);
+    ns_status st = ns_run_config_new(ctx, out);
+    const char *text = st == NS_OK ? ns_card_settings_json(c) : NULL;
+    if (st == NS_OK && text == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    json_error_t err;
+    json_t *all = st == NS_OK ? json_loads(text, 0, &err) : NULL;
+    json_t *mine = all != NULL ? json_object() : NULL;
+    if (st == NS_OK && mine == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == NS_OK && i < n; i++) {
+        json_t *v = json_object_get(all, defs[i].name);
+        if (v != NULL && !json_is_null(v) && json_object_set(mine, defs[i].name, v) != 0)
+            st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    }
+    if (st == NS_OK && seed) {
+        json_t *sv = json_integer((json_int_t)ns__card_seed(c, "seed"));
+        if (sv == NULL || json_object_set_new(mine, "seed", sv) != 0)
+            st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    }
+    if (st == NS_OK)
+        st = ns__run_config_merge_json(*out, mine, ns_card_id(c), NULL);
+    json_decref(mine);
+    json_decref(all);
+    if (st != NS_OK) {
+        ns_run_config_free(*out);
+        *out = NULL;
+    }
+    return st;
 }

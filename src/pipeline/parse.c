@@ -206,12 +206,13 @@ static const ns_setting_def *find_setting(const ns_card_def *d, const char *name
     return NULL;
 }
 
-static ns_status check_setting(ns_pipeline *p, ns__node *n, const ns_setting_def *s, json_t *v,
-                               int line)
+/* key: the setting's name as written (it may be one of its other names). */
+static ns_status check_setting(ns_pipeline *p, ns__node *n, const ns_setting_def *s,
+                               const char *key, json_t *v, int line)
 {
     char why[512];
     const char *bad = ns__setting_check(s, v, why, sizeof why);
-    return bad == NULL ? NS_OK : fail(p, line, n, "setting '%s' %s", s->name, bad);
+    return bad == NULL ? NS_OK : fail(p, line, n, "setting '%s' %s", key, bad);
 }
 
 static ns_status check_settings(ns_pipeline *p, ns__node *n)
@@ -251,7 +252,7 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                             ns__did_you_mean(h, sizeof h, key, names, k), list);
             }
             if (s != NULL) {
-                ns_status st = check_setting(p, n, s, v, line);
+                ns_status st = check_setting(p, n, s, key, v, line);
                 if (st != NS_OK && ov != NULL) {
                     char why[NS__ERRMSG_CAP];
                     snprintf(why, sizeof why, "%s", ns_errmsg(p->ctx));

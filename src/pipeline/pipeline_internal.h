@@ -96,6 +96,11 @@ struct ns_card_call {
 /* Gives a model value the normalisation its training fitted (a copy). */
 ns_status ns__value_set_norm(ns_ctx *ctx, ns_value *v, const ns_norm *norm);
 
+/* A card's settings (those of defs[n], a slice of the run config's table, that are not null)
+ * as a run config; with seed, also the card's seed (its setting, else the pipeline's). */
+ns_status ns__card_run_config(ns_card_call *c, const ns_setting_def *defs, int n, bool seed,
+                              ns_run_config **out);
+
 /* The loop card's definition (the executor runs it). */
 extern const ns_card_def ns__loop_card;
 

@@ -128,6 +128,50 @@ static ns_status read_schedule(ns_ctx *ctx, const ns_run_config *cfg, int epochs
     return NS_OK;
 }
 
+/* The optimizer's settings: each from the run config when given, else the blueprint's
+ * (optimizer, learning rate, weight decay), else PyTorch's defaults for the kind. */
+ns_status ns__resolve_optim(ns_ctx *ctx, const ns_run_config *cfg, const ns_spec *spec,
+                            ns_optim_config *q)
+{
+    const ns_train_settings *ts = ns_spec_training(spec);
+    const char *name = ns_run_config_has(cfg, "optimizer") ? ns_run_config_string(cfg, "optimizer")
+                       : ts->optimizer[0]                  ? ts->optimizer
+                                                           : "adam";
+    ns_optim_kind kind;
+    if (ns_optim_kind_parse(name, &kind) != NS_OK)
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: unknown optimizer '%s'; use sgd, adam, adamw or rmsprop", name);
+    ns_optim_config_default(q, kind);
+    q->lr = ns_run_config_has(cfg, "learning_rate") ? ns_run_config_number(cfg, "learning_rate")
+                                                    : ts->learning_rate;
+    /* an explicit weight_decay is kept (0 included); adamw's default 0.01 stands only for a
+     * blueprint that says 0 */
+    if (ns_run_config_has(cfg, "weight_decay"))
+        q->weight_decay = ns_run_config_number(cfg, "weight_decay");
+    else if (ts->weight_decay > 0 || kind != NS_OPTIM_ADAMW)
+        q->weight_decay = ts->weight_decay;
+    if (ns_run_config_has(cfg, "momentum"))
+        q->momentum = ns_run_config_number(cfg, "momentum");
+    if (ns_run_config_has(cfg, "dampening"))
+        q->dampening = ns_run_config_number(cfg, "dampening");
+    if (ns_run_config_has(cfg, "nesterov"))
+        q->nesterov = ns_run_config_bool(cfg, "nesterov");
+    double betas[2];
+    if (ns_run_config_has(cfg, "betas") && ns_run_config_list(cfg, "betas", betas, 2) == 2) {
+        q->beta1 = betas[0];
+        q->beta2 = betas[1];
+    }
+    if (ns_run_config_has(cfg, "eps"))
+        q->eps = ns_run_config_number(cfg, "eps");
+    if (ns_run_config_has(cfg, "amsgrad"))
+        q->amsgrad = ns_run_config_bool(cfg, "amsgrad");
+    if (ns_run_config_has(cfg, "alpha"))
+        q->alpha = ns_run_config_number(cfg, "alpha");
+    if (ns_run_config_has(cfg, "centered"))
+        q->centered = ns_run_config_bool(cfg, "centered");
+    return NS_OK;
+}
+
 /* model_outputs: the outputs of the model given (0 for a blueprint): a two-class model with
  * one output trains with bce unless a loss is named. */
 static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *train,
@@ -179,46 +223,15 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
     } else {
         r->outputs = ns_dataset_target_count(train);
     }
-    const char *optim = ns_run_config_has(cfg, "optimizer") ? ns_run_config_string(cfg, "optimizer")
-                        : ts->optimizer[0]                  ? ts->optimizer
-                                                            : "adam";
-    if (ns_optim_kind_parse(optim, &r->optim) != NS_OK)
-        return ns_errorf(ctx, NS_ERR_INVALID,
-                         "train: unknown optimizer '%s'; use sgd, adam, adamw or rmsprop", optim);
     ns_train_config *c = &r->train;
     ns_train_config_default(c);
     c->epochs = ns_run_config_has(cfg, "epochs") ? (int)ns_run_config_int(cfg, "epochs") : ts->epochs;
     r->batch_size = ns_run_config_has(cfg, "batch_size") ? (int)ns_run_config_int(cfg, "batch_size")
                                                          : ts->batch_size;
-    ns_optim_config *q = &c->optim;
-    ns_optim_config_default(q, r->optim);
-    q->lr = ns_run_config_has(cfg, "learning_rate") ? ns_run_config_number(cfg, "learning_rate")
-                                                    : ts->learning_rate;
-    /* an explicit weight_decay is kept (0 included); adamw's default 0.01 stands only for a
-     * blueprint that says 0 */
-    if (ns_run_config_has(cfg, "weight_decay"))
-        q->weight_decay = ns_run_config_number(cfg, "weight_decay");
-    else if (ts->weight_decay > 0 || r->optim != NS_OPTIM_ADAMW)
-        q->weight_decay = ts->weight_decay;
-    if (ns_run_config_has(cfg, "momentum"))
-        q->momentum = ns_run_config_number(cfg, "momentum");
-    if (ns_run_config_has(cfg, "dampening"))
-        q->dampening = ns_run_config_number(cfg, "dampening");
-    if (ns_run_config_has(cfg, "nesterov"))
-        q->nesterov = ns_run_config_bool(cfg, "nesterov");
-    double betas[2];
-    if (ns_run_config_has(cfg, "betas") && ns_run_config_list(cfg, "betas", betas, 2) == 2) {
-        q->beta1 = betas[0];
-        q->beta2 = betas[1];
-    }
-    if (ns_run_config_has(cfg, "eps"))
-        q->eps = ns_run_config_number(cfg, "eps");
-    if (ns_run_config_has(cfg, "amsgrad"))
-        q->amsgrad = ns_run_config_bool(cfg, "amsgrad");
-    if (ns_run_config_has(cfg, "alpha"))
-        q->alpha = ns_run_config_number(cfg, "alpha");
-    if (ns_run_config_has(cfg, "centered"))
-        q->centered = ns_run_config_bool(cfg, "centered");
+    ns_status st = ns__resolve_optim(ctx, cfg, spec, &c->optim);
+    if (st != NS_OK)
+        return st;
+    r->optim = c->optim.kind;
     ns_loss_config_default(&c->loss, r->loss);
     c->loss.reduction = strcmp(ns_run_config_string(cfg, "reduction"), "sum") == 0
                             ? NS_REDUCE_SUM
@@ -227,7 +240,7 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
         c->loss.huber_delta = ns_run_config_number(cfg, "huber_delta");
     if (ns_run_config_has(cfg, "label_smoothing"))
         c->loss.label_smoothing = ns_run_config_number(cfg, "label_smoothing");
-    ns_status st = read_schedule(ctx, cfg, c->epochs, &c->sched);
+    st = read_schedule(ctx, cfg, c->epochs, &c->sched);
     if (st != NS_OK)
         return st;
     c->clip.max_norm = ns_run_config_number(cfg, "gradient_clip");

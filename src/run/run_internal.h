@@ -60,6 +60,13 @@ typedef struct ns__fit_more {
 ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
                   const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
                   const ns__fit_more *more, ns_fit_result *res);
+/* The optimizer's settings from cfg, else the blueprint's (spec), else the defaults. */
+ns_status ns__resolve_optim(ns_ctx *ctx, const ns_run_config *cfg, const ns_spec *spec,
+                            ns_optim_config *q);
+/* The Initialize Optimizer card's settings: the table's rows from "optimizer" on. */
+#define NS__OPTIM_SETTING_FIRST 1
+#define NS__OPTIM_SETTING_COUNT 11
+
 /* The loss a task takes when none is named: cross-entropy for class labels (bce for one
  * logit), mse otherwise. */
 ns_loss_kind ns__default_loss(ns_task task, int outputs);

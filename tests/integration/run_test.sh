@@ -93,6 +93,24 @@ expect_ne "the blueprint's learning rate reaches the Train card" "$(cat out)" "$
 # the Train card says how far it is (a tty would redraw it)
 run 0 run define.yaml
 expect_match "the Train card reports its epochs" err '^  train +train +epoch 3/3'
+# the Initialize Optimizer card takes the same optimizer settings, under the same names
+run 0 cards init_optimizer
+for setting in optimizer learning_rate weight_decay momentum nesterov betas eps amsgrad alpha centered; do
+    expect_match "init_optimizer has $setting" out "$setting"
+done
+sed 's/with: {hidden_layers: \[8\], epochs: 3, learning_rate: 0.001}/with: {hidden_layers: [8]}/' \
+    define.yaml >opt.yaml
+cat >>opt.yaml <<YAML
+  - {id: build, card: build_model, in: {model_spec: define.model_spec, input_size: split.input_size}}
+  - {id: optim, card: init_optimizer, in: {model: build.model},
+     with: {optimizer_type: adam, lr: 0.01, betas: [0.5, 0.9], eps: 1.0e-6}}
+  - {id: train2, card: train, in: {model: build.model, optimizer: optim.optimizer,
+     dataset: split.train_dataset}, with: {epochs: 2}}
+YAML
+run 0 run opt.yaml --quiet --show train2.history
+run 1 run opt.yaml --quiet --set optim.betas=[0.5]
+expect_match "init_optimizer: betas is checked" err "betas"
+
 # pipelines normalise by default: the model file records the fit
 cat >norm.yaml <<YAML
 pipeline: norm

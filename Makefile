@@ -86,6 +86,7 @@ fuzz: test-deps
 # (classification) with the command line, then the same blueprint step by step from the C API
 # and as a pipeline of step cards.
 demo: build
+	rm -rf out/runs/boston out/runs/wine # a run directory holds one run's record
 	./build/release/netsmith train examples/specs/seed.json --data boston_housing --seed 0 \
 	    -o out/boston.safetensors --run-dir out/runs/boston
 	./build/release/netsmith train examples/specs/seed.json --data wine --seed 0 \

@@ -802,11 +802,6 @@ ns_status ns_run_config_to_json(const ns_run_config *c, char **json)
     return *json ? NS_OK : ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
 }
 
-json_t *ns__run_config_values(const ns_run_config *c)
-{
-    return c->values;
-}
-
 ns_status ns_run_config_schema(ns_ctx *ctx, char **json)
 {
     json_t *props = json_object(), *req = json_array();

@@ -65,14 +65,12 @@ ns_loss_kind ns__default_loss(ns_task task, int outputs)
     return outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY;
 }
 
-static ns_status read_task(ns_ctx *ctx, const ns_run_config *cfg, ns_task *task)
+static ns_task read_task(const ns_run_config *cfg)
 {
     const char *t = ns_run_config_string(cfg, "task");
-    *task = strcmp(t, "classification") == 0 ? NS_TASK_CLASSIFICATION
-            : strcmp(t, "regression") == 0   ? NS_TASK_REGRESSION
-                                             : NS_TASK_AUTO;
-    (void)ctx;
-    return NS_OK;
+    return strcmp(t, "classification") == 0 ? NS_TASK_CLASSIFICATION
+           : strcmp(t, "regression") == 0   ? NS_TASK_REGRESSION
+                                            : NS_TASK_AUTO;
 }
 
 /* The schedule: its kind with PyTorch's defaults, the defaults for a run of `epochs` epochs,
@@ -179,8 +177,7 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
 {
     const ns_train_settings *ts = ns_spec_training(spec);
     memset(r, 0, sizeof *r);
-    ns_task data_task = ns_dataset_task(train), asked;
-    read_task(ctx, cfg, &asked);
+    ns_task data_task = ns_dataset_task(train), asked = read_task(cfg);
     r->task = asked != NS_TASK_AUTO ? asked : ts->task != NS_TASK_AUTO ? ts->task : data_task;
     if (r->task == NS_TASK_CLASSIFICATION && data_task != NS_TASK_CLASSIFICATION)
         return ns_errorf(ctx, NS_ERR_INVALID,

@@ -436,8 +436,6 @@ static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char
                                char **out)
 {
     *out = NULL;
-    struct stat sb;
-    (void)sb;
     if (ns_run_config_has(cfg, "run_dir")) {
         const char *dir = ns_run_config_string(cfg, "run_dir");
         ns_status st = ns_make_dirs(ctx, dir);

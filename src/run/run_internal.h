@@ -81,6 +81,5 @@ extern const ns_setting_def ns__run_setting_table[];
 const json_t *ns__run_config_get(const ns_run_config *cfg, const char *name);
 ns_status ns__run_config_merge_json(ns_run_config *cfg, json_t *obj, const char *source,
                                     const char *base_dir);
-json_t *ns__run_config_values(const ns_run_config *cfg);
 
 #endif

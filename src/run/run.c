@@ -601,7 +601,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     ns_status st = ns_run_config_check(cfg);
     if (st == NS_OK)
         st = read_split(ctx, cfg, split);
-    /* 10: the config's thread count is the context's for the run */
+    /* the config's thread count is the context's for the run */
     if (st == NS_OK && ns_run_config_has(cfg, "threads"))
         st = ns_ctx_set_threads(ctx, (int)ns_run_config_int(cfg, "threads"));
     rec->threads = ns_ctx_threads(ctx);

@@ -215,35 +215,51 @@ int cli_model_and_data(const cli_args *a, const char **source)
     return CLI_OK;
 }
 
+/* Each read option's flag is the Data Load (and run config) setting of the same name, with
+ * dashes. */
+static const char *const data_flags[][2] = {
+    {"--target", "target"},       {"--features", "features"}, {"--exclude", "exclude"},
+    {"--labels", "labels"},       {"--task", "task"},         {"--one-hot", "one_hot"},
+    {"--delimiter", "delimiter"}, {"--missing", "missing"},   {"--no-header", "no_header"},
+    {"--max-classes", "max_classes"},
+};
+#define N_DATA_FLAGS (sizeof data_flags / sizeof data_flags[0])
+
 ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
                            ns_data_options *o)
 {
     ns_data_options_default(o);
     o->source = source;
-    /* each flag is the Data Load setting of the same name, with dashes */
-    static const char *const flags[][2] = {
-        {"--target", "target"},   {"--features", "features"},   {"--exclude", "exclude"},
-        {"--labels", "labels"},   {"--task", "task"},           {"--one-hot", "one_hot"},
-        {"--delimiter", "delimiter"}, {"--missing", "missing"}, {"--no-header", "no_header"},
-        {"--max-classes", "max_classes"},
-    };
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    const char *const(*flags)[2] = data_flags;
+    ns_run_config *cfg = NULL;
+    ns_status st = ns_run_config_new(ctx, &cfg);
+    for (size_t i = 0; st == NS_OK && i < N_DATA_FLAGS; i++) {
         const char *v = cli_get(a, flags[i][0]);
         if (v == NULL)
             continue;
-        ns_status st = ns_data_options_set(ctx, o, flags[i][1], v);
-        if (st != NS_OK) {
-            /* the library names the setting; the command line names the flag */
-            const char *msg = ns_errmsg(ctx);
-            size_t n = strlen(flags[i][1]);
-            char text[1024];
-            snprintf(text, sizeof text, "%s", strncmp(msg, flags[i][1], n) == 0 && msg[n] == ':'
-                                                  ? msg + n + 1
-                                                  : msg);
-            return ns_errorf(ctx, st, "%s:%s", flags[i][0], text);
-        }
+        /* checked as the run config's setting (the message names the flag), then set */
+        const ns_setting_def *d = ns_run_setting_find(flags[i][1]);
+        st = ns_run_config_set_text(cfg, flags[i][1],
+                                    d && d->type == NS_SETTING_BOOL && strcmp(v, "1") == 0 ? "true"
+                                                                                           : v,
+                                    flags[i][0]);
+        if (st == NS_OK)
+            st = ns_data_options_set(ctx, o, flags[i][1],
+                                     d && d->type == NS_SETTING_BOOL ? "true" : v);
     }
-    return NS_OK;
+    ns_run_config_free(cfg);
+    return st;
+}
+
+void cli_data_help(cli_flag *flags, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < N_DATA_FLAGS; k++)
+            if (strcmp(flags[i].name, data_flags[k][0]) == 0) {
+                const ns_setting_def *d = ns_run_setting_find(data_flags[k][1]);
+                if (d != NULL)
+                    flags[i].help = d->doc;
+            }
 }
 
 ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,

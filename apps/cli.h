@@ -83,6 +83,10 @@ ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
         {"--missing", NULL, "HOW", "missing values: error, drop or fill_mean (default: error)", \
          NULL}
 
+/* Gives each read-option flag (--one-hot, --features, ...) its run setting's documentation as
+ * its help: one text for a setting in every command's --help. */
+void cli_data_help(cli_flag *flags, int n);
+
 /* Loads DATA (built-in name, CSV path, or IDX images file) with the read options of
  * cli_data_options (ns_data_open). *test gets an official test set when there is one. */
 ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_dataset **data,

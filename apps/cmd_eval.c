@@ -98,6 +98,7 @@ int cmd_eval(int argc, char **argv)
         {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
     };
     cli_args a = {"eval", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    cli_data_help(flags, a.n_flags);
     bool done;
     int rc = cli_parse(&a, argc, argv, usage, about, &done);
     if (rc != CLI_OK || done)

@@ -71,6 +71,7 @@ int cmd_predict(int argc, char **argv)
         {"--quiet", "-q", NULL, "print no summary", NULL},
     };
     cli_args a = {"predict", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    cli_data_help(flags, a.n_flags);
     bool done;
     int rc = cli_parse(&a, argc, argv, usage, about, &done);
     if (rc != CLI_OK || done)

@@ -107,9 +107,9 @@ fi
 # ---- data flags ----------------------------------------------------------------------------------
 
 run 1 eval m.safetensors --data train.csv --task sideways
-expect_err "^netsmith eval: --task: expected classification, regression or auto"
+expect_err "^netsmith eval: --task: is 'sideways'; choose one of auto\\|classification\\|regression$"
 run 1 eval m.safetensors --data train.csv --missing sometimes
-expect_err "^netsmith eval: --missing: expected error, drop or fill_mean"
+expect_err "^netsmith eval: --missing: is 'sometimes'; choose one of error\\|drop\\|fill_mean$"
 run 0 eval m.safetensors --data train.csv --one-hot --exclude b --features a,color,b
 sed 's/, one_hot: true//' pipe.yaml >plain.yaml
 run 1 run plain.yaml -q

@@ -100,14 +100,16 @@ install: build
 
 # Benchmarks against the reference (installs Debian's python3-pandas and python3-torch, and
 # BLIS, oneDNN and libxsmm for the kernel comparison, when missing): CSV loading against
-# pandas.read_csv, training steps against PyTorch on five networks (bench/run_bench.sh), and
-# the kernel paths (bench/bench_kernels.sh); the numbers go to bench/RESULTS.md.
+# pandas.read_csv, training steps against PyTorch on five networks (bench/run_bench.sh), the
+# kernel paths (bench/bench_kernels.sh) and netsmith train against the bare training loop
+# (bench/bench_run.sh); the numbers go to bench/RESULTS.md.
 bench: build
 	@$(MAKE) --no-print-directory install-missing \
 	    PACKAGES="python3-pandas python3-torch libblis-dev libdnnl-dev libxsmm-dev"
 	bash bench/bench_csv.sh
 	bash bench/run_bench.sh
 	bash bench/bench_kernels.sh
+	bash bench/bench_run.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch): every
 # tools/fixtures_*.py (the integration.fixtures_listed test fails when one is missing here).

@@ -310,6 +310,9 @@ void ns_norm_deinit(ns_ctx *ctx, ns_norm *norm);
  * NS_ERR_SHAPE if the feature counts differ, NS_ERR_INVALID for a non-finite value or a zero
  * scale, NS_ERR_NOMEM. */
 ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_dataset **out);
+/* The normalisation a view of ds applies (a Normalize card's, or a split's), borrowed: valid
+ * while ds lives. false (and *out of kind NONE) when it applies none. */
+bool ns_dataset_normalization(const ns_dataset *ds, ns_norm *out);
 /* The fit as JSON text ({"kind": "standard", "shift": [...], "scale": [...]}), for model
  * metadata; every float prints as the shortest text that reads back to the same bits (-0
  * included). *json is allocated on ctx (free with ns_dealloc). NS_ERR_INVALID for a fit

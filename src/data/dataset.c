@@ -334,3 +334,13 @@ void ns__shuffle_rows(int64_t *a, int64_t n, ns_rng *rng)
         a[j] = t;
     }
 }
+
+bool ns_dataset_normalization(const ns_dataset *ds, ns_norm *out)
+{
+    if (!ds->has_norm) {
+        *out = (ns_norm){NS_NORM_NONE, 0, NULL, NULL};
+        return false;
+    }
+    *out = (ns_norm){ds->norm_kind, ns_dataset_feature_count(ds), ds->shift, ds->scale};
+    return true;
+}

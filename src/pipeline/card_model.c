@@ -182,7 +182,8 @@ static void info_of(const ns_dataset *ds, const ns_value *mv, ns_model_info *inf
                     int cap)
 {
     memset(info, 0, sizeof *info);
-    if (!ds->has_norm && mv != NULL && mv->norm.kind != NS_NORM_NONE)
+    ns_norm view;
+    if (!ns_dataset_normalization(ds, &view) && mv != NULL && mv->norm.kind != NS_NORM_NONE)
         info->norm = mv->norm;
     info->task = ns_dataset_task(ds);
     info->classes = ns_dataset_class_count(ds);
@@ -341,10 +342,9 @@ static ns_status save_run(ns_card_call *c)
                 tn[i] = (char *)ns_dataset_target_name(ds, i);
             info.target_names = tn;
         }
-        if (ds->has_norm) {
-            info.norm = (ns_norm){ds->norm_kind, ns_dataset_feature_count(ds), ds->shift,
-                                  ds->scale};
-        }
+        ns_norm view;
+        if (ns_dataset_normalization(ds, &view))
+            info.norm = view;
         /* the training data's columns, so that predict and eval read new data the same way */
         ns_model_info cols;
         memset(&cols, 0, sizeof cols);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
 #include "run/run_internal.h"
 
 #define DEFAULT_EVAL_BATCH 256
@@ -459,10 +458,14 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 static ns_status norm_of(ns_ctx *ctx, const ns_dataset *ds, ns_norm *out)
 {
     memset(out, 0, sizeof *out);
-    if (!ds->has_norm)
-        return NS_OK;
-    ns_norm view = {ds->norm_kind, ns_dataset_feature_count(ds), ds->shift, ds->scale};
-    return ns__norm_copy(ctx, &view, out);
+    ns_norm view;
+    return ns_dataset_normalization(ds, &view) ? ns__norm_copy(ctx, &view, out) : NS_OK;
+}
+
+static bool normalised(const ns_dataset *ds)
+{
+    ns_norm view;
+    return ns_dataset_normalization(ds, &view);
 }
 
 /* ---- the Train card ------------------------------------------------------------------------------ */
@@ -531,9 +534,9 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
 
     /* Normalize: fitted on the training part only, applied to both parts; data a Normalize
      * card made already keeps its fit (and the model records it). */
-    if (train->has_norm) {
+    if (normalised(train)) {
         st = norm_of(ctx, train, &res->norm);
-        if (st == NS_OK && val != NULL && !val->has_norm)
+        if (st == NS_OK && val != NULL && !normalised(val))
             st = ns_data_normalize(val, &res->norm, &va);
         if (st != NS_OK)
             goto done;
@@ -541,7 +544,7 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
         st = ns_norm_fit(ctx, train, r.normalize, &res->norm);
         if (st == NS_OK)
             st = ns_data_normalize(train, &res->norm, &tr);
-        if (st == NS_OK && val != NULL && !val->has_norm)
+        if (st == NS_OK && val != NULL && !normalised(val))
             st = ns_data_normalize(val, &res->norm, &va);
         if (st != NS_OK)
             goto done;

@@ -30,6 +30,8 @@ static void print_usage(const cli_args *a, const char *usage, const char *about)
     printf("usage: netsmith %s %s\n\n%s\n\noptions:\n", a->cmd, usage, about);
     for (int i = 0; i < a->n_flags; i++) {
         const cli_flag *f = &a->flags[i];
+        if (f->help == NULL) /* another name of a flag listed with it */
+            continue;
         char left[64];
         snprintf(left, sizeof left, "%s%s%s%s%s", f->alias ? f->alias : "", f->alias ? ", " : "",
                  f->name, f->arg ? " " : "", f->arg ? f->arg : "");

@@ -14,7 +14,7 @@ typedef struct cli_flag {
     const char *name;  /* "--epochs" */
     const char *alias; /* "-o" or NULL */
     const char *arg;   /* "N" when the flag takes a value, NULL for a switch */
-    const char *help;
+    const char *help;  /* NULL: another name of a flag whose help names it (not listed) */
     const char *value; /* parsed: the value, or "1" for a switch given; NULL if absent */
 } cli_flag;
 

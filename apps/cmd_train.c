@@ -76,11 +76,26 @@ static void build_flags(flag_table *t)
         const ns_setting_def *d = &defs[i];
         if (strcmp(d->name, "model") == 0)
             continue; /* the positional SPEC|MODEL */
-        char help[200];
-        if (d->choices != NULL)
-            snprintf(help, sizeof help, "%s (%s)", d->doc, d->choices);
-        else
-            snprintf(help, sizeof help, "%s", d->doc);
+        /* the help, with its choices and its other names as flags */
+        char help[200], also[80] = "";
+        size_t used = 0;
+        const char *al = ns_run_setting_aliases(d->name);
+        for (const char *p = al; p && *p;) {
+            const char *bar = strchr(p, '|');
+            size_t len = bar ? (size_t)(bar - p) : strlen(p);
+            if (memchr(p, '.', len) == NULL && used < sizeof also - 2) {
+                int k = snprintf(also + used, sizeof also - used, "%s--%.*s", used ? ", " : "",
+                                 (int)len, p);
+                used += k > 0 ? (size_t)k : 0;
+            }
+            p += len + (bar != NULL);
+        }
+        for (char *q = also; *q; q++)
+            if (*q == '_')
+                *q = '-';
+        snprintf(help, sizeof help, "%s%s%s%s%s%s", d->doc, d->choices ? " (" : "",
+                 d->choices ? d->choices : "", d->choices ? ")" : "", also[0] ? "; also " : "",
+                 also);
         add_flag(t, d->name, strcmp(d->name, "output") == 0 ? "-o" : NULL, arg_of(d->type), help,
                  d->name);
         if (d->type == NS_SETTING_BOOL && d->default_json && strcmp(d->default_json, "true") == 0) {
@@ -89,20 +104,16 @@ static void build_flags(flag_table *t)
             add_flag(t, no, NULL, NULL, "turn it off", d->name);
             t->negates[t->n - 1] = true;
         }
-        /* plain aliases are flags too; grouped ones (optimizer_config.lr) belong to files */
-        const char *al = ns_run_setting_aliases(d->name);
+        /* plain aliases are flags too (listed in the help above); grouped ones
+         * (optimizer_config.lr) belong to files */
         for (const char *p = al; p && *p;) {
             const char *bar = strchr(p, '|');
             size_t len = bar ? (size_t)(bar - p) : strlen(p);
             char name[40];
             snprintf(name, sizeof name, "%.*s", (int)len, p);
             if (strchr(name, '.') == NULL) {
-                char h[80];
-                snprintf(h, sizeof h, "the same as --%s", d->name);
-                for (char *q = h + 14; *q; q++)
-                    if (*q == '_')
-                        *q = '-';
-                add_flag(t, name, NULL, arg_of(d->type), h, d->name);
+                add_flag(t, name, NULL, arg_of(d->type), "", d->name);
+                t->flags[t->n - 1].help = NULL;
             }
             p += len + (bar != NULL);
         }

@@ -623,15 +623,23 @@ static bool is_group(const char *key)
 }
 
 
-/* A relative input path in a file in base_dir: taken from base_dir, unless it names no file
- * there and has no '/' (a built-in dataset or a named blueprint). */
-static ns_status rebase(ns_run_config *c, const char *name, const char *base_dir)
+/* A relative input path in a file in base_dir is taken from base_dir: one rule, a pipeline's.
+ * Names that are not files stay: a built-in dataset (data: iris) and a named blueprint
+ * (model: mlp). A path that names no file there but does from the current directory (a config
+ * written for the old rule) is an error saying how to write it. */
+static ns_status rebase(ns_run_config *c, const char *name, const char *base_dir,
+                        const char *source)
 {
     json_t *v = json_object_get(c->values, name);
     if (v == NULL || !json_is_string(v) || base_dir == NULL || base_dir[0] == '\0')
         return NS_OK;
     const char *p = json_string_value(v);
     if (p[0] == '/' || p[0] == '\0')
+        return NS_OK;
+    if (strcmp(name, "data") == 0 && ns_data_builtin_find(p) != NULL)
+        return NS_OK;
+    if (strcmp(name, "model") == 0 &&
+        (strcmp(p, "mlp") == 0 || strcmp(p, "deep_neural_network") == 0))
         return NS_OK;
     size_t n = strlen(base_dir) + strlen(p) + 2;
     char *joined = ns_alloc(c->ctx, n);
@@ -640,8 +648,13 @@ static ns_status rebase(ns_run_config *c, const char *name, const char *base_dir
     snprintf(joined, n, "%s/%s", base_dir, p);
     struct stat sb;
     ns_status st = NS_OK;
-    if ((stat(joined, &sb) == 0 || strchr(p, '/') != NULL) &&
-        json_object_set_new(c->values, name, json_string(joined)) != 0)
+    if (stat(joined, &sb) != 0 && stat(p, &sb) == 0)
+        st = ns_errorf(c->ctx, NS_ERR_NOTFOUND,
+                       "%s: %s: '%s' is no file in %s/, the config's directory, where the files "
+                       "a run config reads are found; give the path from there, or an absolute "
+                       "one",
+                       source, name, p, base_dir);
+    else if (json_object_set_new(c->values, name, json_string(joined)) != 0)
         st = ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
     ns_dealloc(c->ctx, joined);
     return st;
@@ -689,7 +702,7 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
     json_t *flag;
     json_object_foreach(c->paths, name, flag)
     {
-        ns_status st = rebase(c, name, base_dir);
+        ns_status st = rebase(c, name, base_dir, source);
         if (st != NS_OK)
             return st;
     }

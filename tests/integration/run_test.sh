@@ -228,6 +228,12 @@ printf 'model: spec2.json\ndata: iris\nrun_dir: %s/r/from-conf\n' "$WORK" >conf/
 (cd / && "$NS" train -c "$WORK/conf/run.yaml" --quiet >/dev/null 2>"$WORK/err") && pass ||
     fail "a run config's spec is found from its directory" "$(cat err)"
 
+# a config written for the current directory says how to write its paths
+printf 'model: spec.json\ndata: iris\n' >conf/old.yaml
+run 2 train -c conf/old.yaml --quiet
+expect_match "a path from the current directory in a config" err \
+    "conf/old.yaml: model: 'spec.json' is no file in conf/, the config's directory"
+
 # ---- kill -9 and resume: every epoch once; Ctrl-C: a checkpoint and how to go on ---------
 
 run 0 train spec.json --data iris --epochs 40 --quiet --run-dir r/whole -o whole.safetensors

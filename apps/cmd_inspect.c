@@ -210,15 +210,15 @@ static void print_run(const char *model_path)
         epochs_run += line[0] >= '0' && line[0] <= '9';
     if (f != NULL)
         fclose(f);
+    const char *optim = json_string_value(json_object_get(s, "optimizer"));
+    const char *loss = json_string_value(json_object_get(s, "loss"));
     printf("trained (the run recorded in %s/settings.json):\n"
            "          %d epochs of %lld, batch size %lld, optimizer %s, learning rate %g, "
-           "loss %s, seed %lld\n",
+           "loss %s, seed %llu\n",
            dir, epochs_run, (long long)json_integer_value(json_object_get(s, "epochs")),
-           (long long)json_integer_value(json_object_get(s, "batch_size")),
-           json_string_value(json_object_get(s, "optimizer")),
-           json_number_value(json_object_get(s, "learning_rate")),
-           json_string_value(json_object_get(s, "loss")),
-           (long long)json_integer_value(json_object_get(s, "seed")));
+           (long long)json_integer_value(json_object_get(s, "batch_size")), optim ? optim : "?",
+           json_number_value(json_object_get(s, "learning_rate")), loss ? loss : "?",
+           (unsigned long long)json_integer_value(json_object_get(s, "seed")));
     json_decref(s);
 }
 
@@ -244,7 +244,7 @@ static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool h
         printf("\n");
         print_layers(model, NULL, 0, false);
     } else {
-        if (ns_spec_expand(spec, unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
+        if (ns_spec_expand_input(spec, have_input ? bo->input_ndim : 1, unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
             rc = cli_fail("inspect", ctx);
             goto out;
         }

@@ -218,6 +218,8 @@ typedef struct ns_cards ns_cards;
 
 /* A registry holding the built-in cards. */
 ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out);
+/* Frees the registry; with pipelines made from it still alive, it (and its plugins, whose code
+ * their cards run) goes when the last of them is freed. */
 void ns_cards_free(ns_cards *cards);
 /* Adds a card (def and everything it points to must outlive the registry). NS_ERR_INVALID
  * for a duplicate name or a malformed definition (naming what is wrong). */

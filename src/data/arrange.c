@@ -55,8 +55,22 @@ static ns_status plan(const ns_dataset *ds, const char *source, const char *cons
                              source, want->column, want->count > 0 ? want->values[0] : "");
         for (int v = 0; v < want->count; v++)
             src[want->first + v] = -1;
-        if (dg < 0)
-            continue; /* the column is absent: the caller checked that it may be */
+        if (dg < 0) {
+            /* no text column to encode: the data holds the 0/1 columns already (a saved
+             * dataset), found by their names; a category no row had is all zeros */
+            int found = 0;
+            for (int v = 0; v < want->count; v++) {
+                int k = feature_index(s, names[want->first + v]);
+                src[want->first + v] = k;
+                found += k >= 0;
+            }
+            if (found == 0)
+                return ns_errorf(ctx, NS_ERR_NOTFOUND,
+                                 "%s has no column '%s' (nor its one-hot columns like '%s') "
+                                 "that the model takes; give data with the model's columns",
+                                 source, want->column, names[want->first]);
+            continue;
+        }
         int first = s->one_hot_first[dg], width = s->one_hot_width[dg];
         for (int k = first; k < first + width; k++) {
             const char *value = s->feature_names[k] + cl + 1; /* after "column=" */

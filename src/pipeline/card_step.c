@@ -96,6 +96,11 @@ static ns_status zero_run(ns_card_call *c)
     if (o == NULL && m == NULL)
         return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID,
                          "wire an optimizer or a model whose gradients to zero");
+    if (o != NULL && m != NULL && o->model != m)
+        return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID,
+                         "the model wired in is not the optimizer's: the optimizer was made for "
+                         "'%s'; wire that model, or only the optimizer",
+                         o->model->object);
     if (o != NULL)
         ns_optim_zero_grad(ns_value_optim(o));
     if (m != NULL)

@@ -20,8 +20,10 @@ struct ns_cards {
     ns_ctx *ctx;
     const ns_card_def *defs[MAX_CARDS];
     int n;
-    void *plugins[MAX_PLUGINS]; /* dlopen handles, closed by ns_cards_free */
+    void *plugins[MAX_PLUGINS]; /* dlopen handles, closed when the registry goes */
     int n_plugins;
+    int users;  /* pipelines made from it and not yet freed: they point into its cards */
+    bool freed; /* ns_cards_free was called; the last pipeline's free ends it */
 };
 
 const ns_setting_def ns__common_settings[] = {
@@ -106,13 +108,33 @@ ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out)
     return NS_OK;
 }
 
+static void cards_destroy(ns_cards *c)
+{
+    for (int i = c->n_plugins - 1; i >= 0; i--)
+        dlclose(c->plugins[i]);
+    ns_dealloc(c->ctx, c);
+}
+
+/* A plugin's cards live in its shared object: the registry (and so the object) stays until
+ * the last pipeline made from it is freed, whichever is freed first. */
 void ns_cards_free(ns_cards *c)
 {
     if (c == NULL)
         return;
-    for (int i = c->n_plugins - 1; i >= 0; i--)
-        dlclose(c->plugins[i]);
-    ns_dealloc(c->ctx, c);
+    c->freed = true;
+    if (c->users == 0)
+        cards_destroy(c);
+}
+
+void ns__cards_retain(ns_cards *c)
+{
+    c->users++;
+}
+
+void ns__cards_release(ns_cards *c)
+{
+    if (--c->users == 0 && c->freed)
+        cards_destroy(c);
 }
 
 /* ---- plugins --------------------------------------------------------------------------- */

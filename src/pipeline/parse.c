@@ -676,7 +676,10 @@ void ns_pipeline_free(ns_pipeline *p)
     ns_dealloc(ctx, p->source);
     ns_dealloc(ctx, p->base_dir);
     ns_dealloc(ctx, p->name);
+    ns_cards *cards = p->cards;
     ns_dealloc(ctx, p);
+    if (cards != NULL)
+        ns__cards_release(cards);
 }
 
 static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
@@ -752,6 +755,7 @@ static ns_status parse(ns_cards *cards, const char *text, size_t len, const char
         return NS_ERR_NOMEM;
     p->ctx = ctx;
     p->cards = cards;
+    ns__cards_retain(cards);
     p->standalone = alone;
     p->source = ns_strdup(ctx, source ? source : "pipeline");
     const char *slash = source ? strrchr(source, '/') : NULL;

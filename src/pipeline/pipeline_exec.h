@@ -19,6 +19,9 @@ struct ns_pipeline {
 };
 
 ns_ctx *ns__cards_ctx(const ns_cards *cards);
+/* A pipeline holds its registry (whose plugins hold its cards' definitions) while it lives. */
+void ns__cards_retain(ns_cards *cards);
+void ns__cards_release(ns_cards *cards);
 /* " (did you mean 'x'?)" for the closest card name, or "" (into buf). */
 const char *ns__card_did_you_mean(const ns_cards *cards, const char *got, char *buf, size_t cap);
 /* Parses a one-card pipeline whose inputs will be set from files. */

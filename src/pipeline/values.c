@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "netsmith/io.h"
 #include "netsmith/metrics.h"
@@ -305,7 +306,17 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         break;
     case NS_VALUE_MODEL:
         st = ns_model_save_state(v->u.model, path);
-        /* the normalisation a Train card fitted travels beside it: PATH.norm.json */
+        /* the normalisation a Train card fitted travels beside it: PATH.norm.json (and an
+         * old one of a model saved there before goes) */
+        if (st == NS_OK && v->norm.kind == NS_NORM_NONE) {
+            char *npath = norm_path(ctx, path);
+            if (npath == NULL)
+                st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+            else if (unlink(npath) != 0 && errno != ENOENT)
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot remove it: %s", npath,
+                               strerror(errno));
+            ns_dealloc(ctx, npath);
+        }
         if (st == NS_OK && v->norm.kind != NS_NORM_NONE) {
             char *npath = norm_path(ctx, path), *text = NULL;
             st = npath ? ns_norm_to_json(ctx, &v->norm, &text)
@@ -720,7 +731,10 @@ ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_va
         struct stat sb;
         if (st == NS_OK && npath == NULL)
             st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
-        if (st == NS_OK && stat(npath, &sb) == 0) {
+        int found = st == NS_OK ? stat(npath, &sb) : -1;
+        if (st == NS_OK && found != 0 && errno != ENOENT)
+            st = ns_errorf(ctx, NS_ERR_IO, "%s: %s", npath, strerror(errno));
+        if (st == NS_OK && found == 0) {
             st = ns_read_file(ctx, npath, &text, &len);
             if (st == NS_OK)
                 st = ns_norm_from_json(ctx, text, npath, &v->norm);

@@ -219,7 +219,9 @@ static ns_status open_csv(ns_ctx *ctx, const ns_data_options *opts, const ns_mod
     }
     /* the target: the one asked for, else the model's target columns when present */
     bool has_target = opts->target != NULL;
-    if (st == NS_OK && !has_target && info->target_columns > 0) {
+    /* data only predicted from never reads a target (a column of placeholders, empty cells or
+     * text there cannot get in the way) */
+    if (st == NS_OK && !has_target && need_target && info->target_columns > 0) {
         int missing = -1;
         for (int t = 0; t < info->target_columns && missing < 0; t++)
             if (find_name(cols, n, info->target_column_names[t]) < 0)

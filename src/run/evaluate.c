@@ -48,6 +48,22 @@ static void names_text(char *buf, size_t cap, char **names, int n)
         used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", names[i]);
 }
 
+/* Whether every class name of the model is a whole number ("0", "1", ...). */
+static bool names_numbered(const ns_model_info *info)
+{
+    for (int j = 0; j < info->classes; j++) {
+        const char *p = info->class_names[j];
+        if (*p == '-')
+            p++;
+        if (*p == '\0')
+            return false;
+        for (; *p; p++)
+            if (*p < '0' || *p > '9')
+                return false;
+    }
+    return true;
+}
+
 ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_dataset *ds,
                            int32_t *map, bool *identity)
 {
@@ -59,7 +75,9 @@ ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_data
         for (int j = 0; j < info->classes && map[i] < 0; j++)
             if (strcmp(ns_dataset_class_name(ds, i), info->class_names[j]) == 0)
                 map[i] = j;
-        if (map[i] < 0 && !numbered(ds)) {
+        /* by number only where the model's classes have names that are not numbers and the
+         * data's are numbers; a class a numbered model does not know is refused */
+        if (map[i] < 0 && (!numbered(ds) || names_numbered(info))) {
             char names[512];
             names_text(names, sizeof names, info->class_names, info->classes);
             return ns_errorf(ctx, NS_ERR_INVALID,

@@ -96,8 +96,13 @@ ns_status ns__model_info_meta_columns(ns_ctx *ctx, const ns_model_info *info, ns
             json_t *values = json_array();
             for (int v = 0; values && v < h->count; v++)
                 json_array_append_new(values, json_string(h->values[v]));
-            json_array_append_new(a, json_pack("{s:s, s:i, s:o}", "column", h->column, "first",
-                                               (json_int_t)h->first, "values", values));
+            json_t *o = values ? json_pack("{s:s, s:I, s:o}", "column", h->column, "first",
+                                           (json_int_t)h->first, "values", values)
+                               : NULL;
+            if (o == NULL || json_array_append_new(a, o) != 0) {
+                json_decref(a);
+                a = NULL;
+            }
         }
         st = dumped(ctx, a, &owned[1]);
         if (st == NS_OK)
@@ -250,9 +255,36 @@ static ns_status read_columns(ns_ctx *ctx, const ns_st_file *f, const char *path
     if (st == NS_OK && targets != NULL)
         st = parse_names(ctx, path, META_TARGET_COLUMNS, targets, &info->target_column_names,
                          &info->target_columns);
+    /* the columns must fit the model: one label column for a classifier, one column per output
+     * for a regression; no name twice, no target among the features */
+    int want = info->task == NS_TASK_CLASSIFICATION ? 1 : ns_model_output_size(model);
+    if (st == NS_OK && targets != NULL && info->target_columns != want)
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: __metadata__." META_TARGET_COLUMNS " names %d column%s but the "
+                       "model's %s needs %d",
+                       path, info->target_columns, info->target_columns == 1 ? "" : "s",
+                       info->task == NS_TASK_CLASSIFICATION ? "label" : "outputs", want);
+    for (int i = 0; st == NS_OK && info->feature_names && i < info->features; i++) {
+        for (int j = 0; st == NS_OK && j < i; j++)
+            if (strcmp(info->feature_names[i], info->feature_names[j]) == 0)
+                st = ns_errorf(ctx, NS_ERR_FORMAT,
+                               "%s: __metadata__." META_FEATURES " names '%s' twice", path,
+                               info->feature_names[i]);
+        for (int t = 0; st == NS_OK && info->target_column_names && t < info->target_columns; t++)
+            if (strcmp(info->feature_names[i], info->target_column_names[t]) == 0)
+                st = ns_errorf(ctx, NS_ERR_FORMAT,
+                               "%s: __metadata__: '%s' is both a feature and a target column",
+                               path, info->feature_names[i]);
+    }
+    for (int t = 0; st == NS_OK && info->target_column_names && t < info->target_columns; t++)
+        for (int u = 0; st == NS_OK && u < t; u++)
+            if (strcmp(info->target_column_names[t], info->target_column_names[u]) == 0)
+                st = ns_errorf(ctx, NS_ERR_FORMAT,
+                               "%s: __metadata__." META_TARGET_COLUMNS " names '%s' twice", path,
+                               info->target_column_names[t]);
     if (st == NS_OK && scale != NULL) {
         char *end;
-        double v = strtod(scale, &end);
+        double v = ns__strtod(scale, &end);
         if (end == scale || *end != '\0' || !(v > 0.0) || v > 1e30)
             st = ns_errorf(ctx, NS_ERR_FORMAT,
                            "%s: __metadata__." META_INPUT_SCALE " must be a positive number, "

@@ -192,6 +192,30 @@ printf 'model: spec.json\ndata: iris\nseeds: [1, 2]\nrun_dir: r/quoted\n' >quote
 run 0 train -c quoted.yaml --checkpoint-dir 'ck"q\n' --quiet
 [ -d 'ck"q\n/seed-2' ] && pass || fail "a checkpoint directory named with a quote and a backslash"
 
+# a model file whose metadata names more target columns than it has outputs is refused
+python3 - cars.safetensors bad-targets.safetensors <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+head = json.loads(data[8:8 + n])
+head["__metadata__"]["netsmith.target_columns"] = json.dumps(["price", "size"])
+text = json.dumps(head).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+PY
+run 1 eval bad-targets.safetensors --data cars.csv
+expect_match "metadata with more target columns than outputs" err \
+    'netsmith.target_columns names 2 columns but the model.s outputs needs 1'
+# predict never reads the target: placeholders there do not get in the way
+sed 's/,[0-9]*$/,?/' cars.csv | sed '1s/.*/size,colour,weight,price/' >cars-placeholders.csv
+run 0 predict cars.safetensors --data cars-placeholders.csv -o pred-placeholders.csv
+# classes matched by name: a class a numbered model does not know is refused
+printf 'a,b,label\n' >num.csv
+for i in $(seq 1 30); do printf '%d,%d,%d\n' "$i" $((i % 7)) $(((i % 3) * 2)) >>num.csv; done
+run 0 train spec.json --data num.csv --task classification --quiet --run-dir r/num -o num.safetensors
+printf 'a,b,label\n1,2,0\n3,4,1\n' >num-other.csv
+run 1 eval num.safetensors --data num-other.csv --task classification
+expect_match "an unknown class of a numbered model" err "has the class '1', which the model does not know"
+
 # ---- run records --------------------------------------------------------------------------------
 
 run 0 train spec.json --data iris --quiet --run-dir r/once

@@ -361,6 +361,27 @@ static void test_layer_shapes(void **state)
     ns_spec_free(spec);
 }
 
+/* A pipeline keeps its registry (and so a plugin's cards) alive: freeing the registry first is
+ * safe, and the pipeline still runs (ASan would see a use after free). */
+static void test_registry_freed_before_its_pipeline(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    ns_cards *cards = NULL;
+    NS_ASSERT_OK(ctx, ns_cards_new(ctx, &cards));
+    static const char text[] = "pipeline: p\ncards:\n"
+                               "  - {id: load, card: data_load, with: {name: iris}}\n"
+                               "  - {id: split, card: data_split, in: {dataset: load.dataset}}\n";
+    ns_pipeline *p = NULL;
+    NS_ASSERT_OK(ctx, ns_pipeline_parse(cards, text, strlen(text), "p.yaml", NULL, 0, &p));
+    ns_cards_free(cards);
+    NS_ASSERT_OK(ctx, ns_pipeline_run(p, NULL));
+    assert_non_null(ns_pipeline_output(p, "split.train_dataset"));
+    ns_pipeline_free(p);
+    ns_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +391,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plugin_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_form_on_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layer_shapes, setup, teardown),
+        cmocka_unit_test(test_registry_freed_before_its_pipeline),
     };
     return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);
 }

@@ -140,6 +140,14 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
                        "'%s' has class labels but the model is a regression; load the data "
                        "with the task set to regression",
                        ns_dataset_name(data));
+    if (st == NS_OK && info->task == NS_TASK_REGRESSION &&
+        ns_dataset_target_count(data) != ns_model_output_size(model))
+        st = ns_errorf(ctx, NS_ERR_SHAPE,
+                       "'%s' has %d target column%s but the model predicts %d; give the "
+                       "model's target columns",
+                       ns_dataset_name(data), ns_dataset_target_count(data),
+                       ns_dataset_target_count(data) == 1 ? "" : "s",
+                       ns_model_output_size(model));
     if (st != NS_OK)
         goto done;
     ns_batch_options bo = {.batch_size = batch > 0 && batch <= ns_model_max_batch(model)

@@ -205,6 +205,12 @@ PY
 run 1 eval bad-targets.safetensors --data cars.csv
 expect_match "metadata with more target columns than outputs" err \
     'netsmith.target_columns names 2 columns but the model.s outputs needs 1'
+# a two-target model evaluated against one target column is refused (its metrics would read
+# past the targets)
+run 0 train spec.json --data boston_housing --target MEDV,LSTAT --epochs 1 --quiet \
+    --run-dir r/two -o two.safetensors
+run 1 eval two.safetensors --data boston_housing --target MEDV
+expect_match "fewer target columns than outputs" err "has 1 target column but the model predicts 2"
 # predict never reads the target: placeholders there do not get in the way
 sed 's/,[0-9]*$/,?/' cars.csv | sed '1s/.*/size,colour,weight,price/' >cars-placeholders.csv
 run 0 predict cars.safetensors --data cars-placeholders.csv -o pred-placeholders.csv

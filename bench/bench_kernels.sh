@@ -96,7 +96,7 @@ when="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
 "$py" - "$raw" "$results" "${cpu:-unknown CPU}, $(nproc) cores (${flags% })" "$when" \
     "$target_rounds" <<'END'
-import re, sys
+import os, re, sys
 
 raw, results, cpu, when, target_rounds = sys.argv[1:]
 order, kernels, gemm, steps, targets = [], {}, {}, {}, {}
@@ -161,11 +161,7 @@ for key, name in (("d", "network d"), ("mlp", "Fashion-MNIST MLP")):
                f"({who}) = **{ratio:.2f}** (target at least 0.85)")
 section = "\n".join(out) + "\n"
 print(section)
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\n"
-m = re.search(r"^## Kernel paths\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
-text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import put_section  # noqa: E402 (bench/results.py)
+put_section(results, "Kernel paths", section)
 END

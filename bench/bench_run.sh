@@ -36,7 +36,7 @@ for ((r = 1; r <= rounds; r++)); do
         tee -a "$raw"
 done
 /usr/bin/python3 - "$raw" "$results" "$rounds" <<'END'
-import re, sys
+import os, sys
 raw, results, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
 best = {}
 for line in open(raw):
@@ -55,11 +55,7 @@ section = "\n".join([
     "training metrics, the non-finite guard, callbacks) and the run layer (events, the record) "
     "cost over the five step calls", ""])
 print(section)
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\n"
-m = re.search(r"^## Run layer\n.*?(?=^## |\Z)", text, flags=re.M | re.S)
-text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import put_section  # noqa: E402 (bench/results.py)
+put_section(results, "Run layer", section)
 END

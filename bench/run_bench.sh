@@ -118,7 +118,7 @@ descr="$("$bin" --list)"
 
 "$py" - "$raw" "$results" "$cpu" "$when" "$descr" "$repeats" "$target" "$rounds" "$f_epochs" \
     "$f_torch_epochs" <<'END'
-import sys
+import os, sys
 
 raw, results, cpu, when, descr, repeats, target, rounds, f_epochs, f_torch_epochs = sys.argv[1:]
 sgemm, runs, fruns, sruns, torch_base = {}, [], [], [], None
@@ -306,17 +306,8 @@ section = "\n".join(out)
 print()
 print(section)
 
-try:
-    text = open(results).read()
-except FileNotFoundError:
-    text = "# Benchmark results\n\nAppended by the scripts in bench/ (`make bench`).\n"
-lines = text.rstrip("\n").split("\n")
-if "## Training step" in lines:
-    start = lines.index("## Training step")
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    lines[start:end] = section.rstrip("\n").split("\n") + ([""] if end < len(lines) else [])
-else:
-    lines += [""] + section.rstrip("\n").split("\n")
-open(results, "w").write("\n".join(lines).rstrip("\n") + "\n")
+sys.path.insert(0, os.path.dirname(os.path.abspath(results)))
+from results import put_section  # noqa: E402 (bench/results.py)
+put_section(results, "Training step", section)
 print("wrote the \"Training step\" section of %s" % results)
 END

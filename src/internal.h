@@ -210,8 +210,11 @@ typedef struct ns__layer {
     int in_shape[NS_MAX_DIMS - 1], out_shape[NS_MAX_DIMS - 1];
     int in_size, out_size; /* floats per sample */
     int max_batch;         /* the largest batch the arena is planned for (set before setup) */
-    bool need_dx;          /* backward must produce dx (false only for a first layer whose
-                            * input gradient nobody wants; set before setup) */
+    bool need_dx;          /* backward must produce dx (false for a linear or conv2d layer
+                            * below which nothing learns, unless the input gradient is kept;
+                            * set before setup) */
+    bool no_backward;      /* nothing at or below it learns (a flatten, dropout or activation
+                            * before the first layer with parameters): backward stops above it */
     int n_params, n_buffers;
     ns__tensor_slot params[NS__MAX_LAYER_PARAMS];
     ns__tensor_slot buffers[NS__MAX_LAYER_BUFFERS];

@@ -166,14 +166,20 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         memcpy(l->in_shape, shape, sizeof shape);
         l->in_size = shape_size(ndim, shape);
         l->max_batch = m->opts.max_batch;
-        /* The first layer's input gradient is kept only on request; linear and conv2d can
-         * skip it (their backward then does no input-gradient work at all). */
-        l->need_dx = i > 0 || m->opts.keep_input_grad ||
+        /* An input gradient is wanted only where a layer below learns (or on request): a
+         * linear or conv2d layer with nothing learning below it skips its input-gradient
+         * product, and parameterless layers below the first that learns (the flatten the short
+         * form puts first, say) take no part in backward at all. */
+        bool learns_below = m->opts.keep_input_grad;
+        for (int j = 0; j < i && !learns_below; j++)
+            learns_below = m->layers[j].n_params > 0;
+        l->need_dx = learns_below ||
                      (l->spec.kind != NS_LAYER_LINEAR && l->spec.kind != NS_LAYER_CONV2D);
         size_t per_sample = 0, fixed = 0;
         ns_status st = l->type->setup(ctx, l, &per_sample, &fixed);
         if (st != NS_OK)
             return st;
+        l->no_backward = !learns_below && l->n_params == 0;
         const char *name = ns_layer_kind_name(l->spec.kind);
         char text[96], count[48];
         int64_t out_values, f[NS_MAX_DIMS];
@@ -560,6 +566,8 @@ ns_status ns_model_backward(ns_model *model, const float *dy)
     const float *d = dy;
     for (int i = model->n_layers - 1; i >= 0; i--) {
         ns__layer *l = &model->layers[i];
+        if (l->no_backward)
+            break; /* nothing at or below it learns */
         const float *x = i == 0 ? model->last_x : model->layers[i - 1].y;
         l->type->backward(l, x, d, model->last_batch);
         d = l->dx;

@@ -318,6 +318,67 @@ static void test_determinism(void **state)
     assert_true(a[29] < a[0]); /* and it learns */
 }
 
+/* Layers below the first that learns take no part in backward (a flatten before the first
+ * linear, as the short form puts on images): the parameter gradients are those of the same
+ * network without them, bit for bit, and with the input gradient kept it is still there. */
+static void test_backward_stops_below_the_first_learner(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    static const char with[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"relu\"},"
+                               " {\"type\": \"linear\", \"units\": 5}, {\"type\": \"tanh\"},"
+                               " {\"type\": \"linear\", \"units\": 2}]}";
+    static const char without[] = "{\"layers\": [{\"type\": \"relu\"},"
+                                  " {\"type\": \"linear\", \"units\": 5}, {\"type\": \"tanh\"},"
+                                  " {\"type\": \"linear\", \"units\": 2}]}";
+    ns_spec *sa = NULL, *sb = NULL;
+    NS_ASSERT_OK(ctx, ns_spec_parse(ctx, with, strlen(with), "with", &sa));
+    NS_ASSERT_OK(ctx, ns_spec_parse(ctx, without, strlen(without), "without", &sb));
+    ns_build_opts ba, bb;
+    ns_build_opts_default(&ba, 1);
+    ba.input_ndim = 3;
+    ba.input_shape[0] = 1, ba.input_shape[1] = 3, ba.input_shape[2] = 4;
+    ba.max_batch = 4;
+    ba.seed = 9;
+    ns_build_opts_default(&bb, 12);
+    bb.max_batch = 4;
+    bb.seed = 9;
+    float x[4 * 12], dy[4 * 2];
+    ns_test_fill_uniform(x, 48, 1, -1, 1);
+    ns_test_fill_uniform(dy, 8, 2, -1, 1);
+    for (int keep = 0; keep < 2; keep++) {
+        ba.keep_input_grad = bb.keep_input_grad = keep;
+        ns_model *a = NULL, *b = NULL;
+        NS_ASSERT_OK(ctx, ns_model_build(ctx, sa, &ba, &a));
+        NS_ASSERT_OK(ctx, ns_model_build(ctx, sb, &bb, &b));
+        assert_int_equal(ns_model_param_count(a), ns_model_param_count(b));
+        size_t n = ns_model_param_count(a);
+        memcpy(ns_model_params(a), ns_model_params(b), n * sizeof(float));
+        const float *ya, *yb;
+        NS_ASSERT_OK(ctx, ns_model_forward(a, x, 4, true, &ya));
+        NS_ASSERT_OK(ctx, ns_model_forward(b, x, 4, true, &yb));
+        assert_memory_equal(ya, yb, 8 * sizeof(float));
+        ns_model_zero_grad(a);
+        ns_model_zero_grad(b);
+        NS_ASSERT_OK(ctx, ns_model_backward(a, dy));
+        NS_ASSERT_OK(ctx, ns_model_backward(b, dy));
+        assert_memory_equal(ns_model_grads(a), ns_model_grads(b), n * sizeof(float));
+        if (keep) {
+            assert_non_null(ns_model_input_grad(a));
+            assert_memory_equal(ns_model_input_grad(a), ns_model_input_grad(b),
+                                48 * sizeof(float));
+        } else {
+            assert_null(ns_model_input_grad(a));
+        }
+        ns_model_free(a);
+        ns_model_free(b);
+    }
+    ns_spec_free(sa);
+    ns_spec_free(sb);
+    ns_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_build_out_of_memory),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_backward_stops_below_the_first_learner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

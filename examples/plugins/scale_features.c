@@ -98,4 +98,5 @@ static const ns_card_def scale_card = {
     .run = scale_run,
 };
 
+NS_CARDS_PLUGIN_ABI_DEFINE;
 ns_status netsmith_register_cards(ns_cards *cards) { return ns_card_register(cards, &scale_card); }

@@ -236,6 +236,13 @@ int ns_cards_count(const ns_cards *cards);
 #define NS_CARDS_PLUGIN_SYMBOL "netsmith_register_cards"
 typedef ns_status (*ns_cards_plugin_fn)(ns_cards *cards);
 ns_status netsmith_register_cards(ns_cards *cards);
+/* The layout of ns_card_def and what it points to, as a plugin was built against it: a plugin
+ * also defines NS_CARDS_PLUGIN_ABI_DEFINE (one line at file scope), and one built against
+ * another layout is refused instead of read as garbage. */
+#define NS_CARDS_PLUGIN_ABI 1
+#define NS_CARDS_PLUGIN_ABI_SYMBOL "netsmith_plugin_abi"
+#define NS_CARDS_PLUGIN_ABI_DEFINE const int netsmith_plugin_abi = NS_CARDS_PLUGIN_ABI
+extern const int netsmith_plugin_abi;
 /* Loads the plugin at path (a name without '/' is taken in the current directory, not
  * searched for) and runs its registration function; the object stays loaded until
  * ns_cards_free. Errors (the registry is then as before): NS_ERR_IO when the file cannot be

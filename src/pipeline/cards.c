@@ -164,6 +164,12 @@ ns_status ns_cards_load_plugin(ns_cards *c, const char *path)
     void *h = dlopen(local, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *why = dlerror();
+        if (why != NULL && strstr(why, "undefined symbol: ns_") != NULL)
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "plugin %s: %s; the program loading it must export netsmith's "
+                             "functions (link libnetsmith.so, or the static library with "
+                             "ENABLE_EXPORTS and WHOLE_ARCHIVE, as the netsmith command does)",
+                             path, why);
         return ns_errorf(ctx, NS_ERR_FORMAT, "plugin %s: not a loadable shared object (%s); %s",
                          path, why ? why : "dlopen failed", fix);
     }
@@ -176,6 +182,21 @@ ns_status ns_cards_load_plugin(ns_cards *c, const char *path)
                          " (ns_status " NS_CARDS_PLUGIN_SYMBOL "(ns_cards *cards)); define it "
                          "with C linkage and default visibility",
                          path);
+    }
+    const int *abi = dlsym(h, NS_CARDS_PLUGIN_ABI_SYMBOL);
+    if (abi == NULL || *abi != NS_CARDS_PLUGIN_ABI) {
+        int got = abi ? *abi : 0;
+        dlclose(h);
+        if (got == 0)
+            return ns_errorf(ctx, NS_ERR_FORMAT,
+                             "plugin %s: does not say which card layout it was built against; "
+                             "add the line NS_CARDS_PLUGIN_ABI_DEFINE; (from netsmith/pipeline.h) "
+                             "and rebuild it",
+                             path);
+        return ns_errorf(ctx, NS_ERR_FORMAT,
+                         "plugin %s: was built against card layout %d, this netsmith has %d; "
+                         "rebuild it against this netsmith's headers",
+                         path, got, NS_CARDS_PLUGIN_ABI);
     }
     ns_cards_plugin_fn fn;
     memcpy(&fn, &sym, sizeof fn);

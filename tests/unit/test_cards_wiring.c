@@ -204,6 +204,11 @@ static void test_plugin_errors(void **state)
     NS_ASSERT_STATUS(f->ctx, ns_cards_load_plugin(f->cards, NS_LIBRARY_SO), NS_ERR_NOTFOUND);
     NS_ASSERT_MSG_HAS(f->ctx, "has no function netsmith_register_cards");
 #endif
+#ifdef NS_OTHER_ABI_SO
+    /* one built against another card layout */
+    NS_ASSERT_STATUS(f->ctx, ns_cards_load_plugin(f->cards, NS_OTHER_ABI_SO), NS_ERR_FORMAT);
+    NS_ASSERT_MSG_HAS(f->ctx, "was built against card layout 2, this netsmith has 1");
+#endif
     assert_int_equal(ns_cards_count(f->cards), before);
 }
 

@@ -18,8 +18,16 @@ extern "C" {
 #define NS_VERSION_PATCH 0
 #define NS_VERSION_STRING "0.1.0"
 
+/* Marks the library's public functions: the library is built with -fvisibility=hidden, so
+ * these are all its shared object exports (its ns__ internals stay inside). */
+#if defined(__GNUC__) || defined(__clang__)
+#define NS_API __attribute__((visibility("default")))
+#else
+#define NS_API
+#endif
+
 /* Returns NS_VERSION_STRING of the library actually linked. */
-const char *ns_version(void);
+NS_API const char *ns_version(void);
 
 /* What the products run on: the BLAS library netsmith loaded at run time, its version, its
  * kernel set and why that one, e.g. "OpenBLAS 0.3.21 (libopenblas.so.0), core Haswell: chosen
@@ -29,12 +37,12 @@ const char *ns_version(void);
  * kept unless it names kernels older than the CPU's, NETSMITH_BLAS=<library> loads another
  * CBLAS library (BLIS) or oneDNN. When no BLAS could be loaded the text says why. Loads the
  * BLAS on first call (ns_ctx_new does too); the string is static, never NULL; thread-safe. */
-const char *ns_kernel_path(void);
+NS_API const char *ns_kernel_path(void);
 
 /* Sets the loaded BLAS's own thread count, for the whole process (OpenBLAS or BLIS; other
  * libraries are left as they are). n < 1 is ignored. Products split over a context's threads
  * (ns_ctx_set_threads) only while this is 1. Thread-safe, but not during a product. */
-void ns_blas_set_threads(int n);
+NS_API void ns_blas_set_threads(int n);
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -60,7 +68,7 @@ typedef enum ns_status {
 } ns_status;
 
 /* A static, never-NULL description of a status ("unknown status" for others). */
-const char *ns_status_str(ns_status status);
+NS_API const char *ns_status_str(ns_status status);
 
 /* Always-on assertion for programmer errors (never for user input). */
 #define NS_ASSERT(cond)                                                                            \
@@ -88,9 +96,9 @@ typedef struct ns_ctx ns_ctx;
  * in a process also loads the BLAS (ns_kernel_path). Returns NS_ERR_NOMEM if the context
  * itself cannot be allocated, NS_ERR_UNSUPPORTED if no BLAS can be loaded (ns_kernel_path
  * says why); *out is NULL then. */
-ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
+NS_API ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
 /* Frees the context. Every handle made from it must already be freed. NULL is a no-op. */
-void ns_ctx_free(ns_ctx *ctx);
+NS_API void ns_ctx_free(ns_ctx *ctx);
 
 /* ---- threads ------------------------------------------------------------------------ */
 
@@ -116,33 +124,33 @@ void ns_ctx_free(ns_ctx *ctx);
  * workers spin about 0.1 ms after each parallel call (not at all while OpenBLAS has threads
  * of its own, which would then wait for the core), then sleep. Not to be called while
  * another thread uses the context. */
-ns_status ns_ctx_set_threads(ns_ctx *ctx, int n);
+NS_API ns_status ns_ctx_set_threads(ns_ctx *ctx, int n);
 /* The context's thread count (set, or the default). */
-int ns_ctx_threads(const ns_ctx *ctx);
+NS_API int ns_ctx_threads(const ns_ctx *ctx);
 /* The default thread count: 1 (see ns_ctx_set_threads). */
-int ns_ctx_default_threads(void);
+NS_API int ns_ctx_default_threads(void);
 
 /* The message of the last failed call on this context (or a handle made from it),
  * "" if none. Valid until the next failing call. Never NULL. */
-const char *ns_errmsg(const ns_ctx *ctx);
+NS_API const char *ns_errmsg(const ns_ctx *ctx);
 /* Clears the message. */
-void ns_errclear(ns_ctx *ctx);
+NS_API void ns_errclear(ns_ctx *ctx);
 
 /* Records a formatted message and returns status, so callers can write
  * `return ns_errorf(ctx, NS_ERR_PARSE, "spec.json: %s ...", ...);` */
-ns_status ns_errorf(ns_ctx *ctx, ns_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+NS_API ns_status ns_errorf(ns_ctx *ctx, ns_status status, const char *fmt, ...)
+           __attribute__((format(printf, 3, 4)));
+NS_API ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
+           __attribute__((format(printf, 3, 0)));
 
 /* Allocation through the context's hooks. ns_alloc/ns_calloc record an
  * out-of-memory message on failure and return NULL. size 0 returns NULL without error. */
-void *ns_alloc(ns_ctx *ctx, size_t size);
-void *ns_calloc(ns_ctx *ctx, size_t count, size_t size);
-void *ns_realloc(ns_ctx *ctx, void *ptr, size_t size);
-void ns_dealloc(ns_ctx *ctx, void *ptr);
+NS_API void *ns_alloc(ns_ctx *ctx, size_t size);
+NS_API void *ns_calloc(ns_ctx *ctx, size_t count, size_t size);
+NS_API void *ns_realloc(ns_ctx *ctx, void *ptr, size_t size);
+NS_API void ns_dealloc(ns_ctx *ctx, void *ptr);
 /* A copy of s (NUL-terminated) through the hooks, or NULL on out of memory. */
-char *ns_strdup(ns_ctx *ctx, const char *s);
+NS_API char *ns_strdup(ns_ctx *ctx, const char *s);
 
 /* ---- progress and cancellation (every long call takes one) ------------------------------ */
 
@@ -158,8 +166,8 @@ typedef struct ns_progress {
 
 /* Reports progress; returns NS_ERR_CANCELLED (with a message) when asked to stop.
  * progress may be NULL. */
-ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
-                             double done, double total);
+NS_API ns_status ns_progress_report(ns_ctx *ctx, const ns_progress *progress, const char *stage,
+                                    double done, double total);
 
 /* ---- settings --------------------------------------------------------------- */
 
@@ -195,14 +203,14 @@ typedef struct ns_arena {
 } ns_arena;
 
 /* Allocates cap bytes for the arena. Returns NS_ERR_NOMEM on failure. */
-ns_status ns_arena_init(ns_ctx *ctx, ns_arena *arena, size_t cap);
-void ns_arena_deinit(ns_ctx *ctx, ns_arena *arena);
+NS_API ns_status ns_arena_init(ns_ctx *ctx, ns_arena *arena, size_t cap);
+NS_API void ns_arena_deinit(ns_ctx *ctx, ns_arena *arena);
 /* n floats from the arena, 64-byte aligned; NULL when the plan was too small
  * (a programmer error: plans are computed from the same shapes). */
-float *ns_arena_floats(ns_arena *arena, size_t n);
+NS_API float *ns_arena_floats(ns_arena *arena, size_t n);
 static inline void ns_arena_reset(ns_arena *arena) { arena->used = 0; }
 /* Bytes an allocation of n floats occupies, for planning. */
-size_t ns_arena_plan_floats(size_t n);
+NS_API size_t ns_arena_plan_floats(size_t n);
 
 /* ---- random numbers ---------------------------------------------------------- */
 
@@ -225,21 +233,21 @@ typedef struct ns_rng {
     int used; /* how many of buf were consumed (4 = refill) */
 } ns_rng;
 
-void ns_rng_init(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step);
+NS_API void ns_rng_init(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step);
 /* A sub-stream, e.g. one per layer: same seed/purpose/step, different lane. */
-void ns_rng_init_lane(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step,
-                      uint32_t lane);
-uint32_t ns_rng_u32(ns_rng *rng);
+NS_API void ns_rng_init_lane(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step,
+                             uint32_t lane);
+NS_API uint32_t ns_rng_u32(ns_rng *rng);
 /* Uniform in [0, 1) with 24 random bits. */
-float ns_rng_uniform(ns_rng *rng);
+NS_API float ns_rng_uniform(ns_rng *rng);
 /* n uniforms in [0, 1): exactly the values n calls of ns_rng_uniform would give, faster. */
-void ns_rng_fill_uniform(ns_rng *rng, float *out, size_t n);
+NS_API void ns_rng_fill_uniform(ns_rng *rng, float *out, size_t n);
 /* Uniform in [lo, hi). */
-float ns_rng_uniform_range(ns_rng *rng, float lo, float hi);
+NS_API float ns_rng_uniform_range(ns_rng *rng, float lo, float hi);
 /* Standard normal (Box-Muller on two uniforms). */
-float ns_rng_normal(ns_rng *rng);
+NS_API float ns_rng_normal(ns_rng *rng);
 /* Uniform integer in [0, n), unbiased. n > 0. */
-uint32_t ns_rng_below(ns_rng *rng, uint32_t n);
+NS_API uint32_t ns_rng_below(ns_rng *rng, uint32_t n);
 
 /* ---- tensors -------------------------------------------------------------------- */
 
@@ -253,8 +261,8 @@ typedef struct ns_tensor {
 } ns_tensor;
 
 /* Number of elements (1 for ndim 0). */
-int64_t ns_tensor_numel(const ns_tensor *t);
-ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape);
+NS_API int64_t ns_tensor_numel(const ns_tensor *t);
+NS_API ns_tensor ns_tensor_view(float *data, int ndim, const int64_t *shape);
 
 /* One batch, as Prepare Batch yields it and the training loop takes it: x[n, F] float
  * features; y[n, T] regression targets or labels[n] class indices (the other NULL).

@@ -19,40 +19,40 @@ extern "C" {
  * read from several threads at once). */
 typedef struct ns_dataset ns_dataset;
 
-void ns_dataset_free(ns_dataset *ds);
+NS_API void ns_dataset_free(ns_dataset *ds);
 
-const char *ns_dataset_name(const ns_dataset *ds);
-int64_t ns_dataset_rows(const ns_dataset *ds);
+NS_API const char *ns_dataset_name(const ns_dataset *ds);
+NS_API int64_t ns_dataset_rows(const ns_dataset *ds);
 /* Features per sample (the product of the input shape). */
-int ns_dataset_feature_count(const ns_dataset *ds);
+NS_API int ns_dataset_feature_count(const ns_dataset *ds);
 /* The per-sample shape ({13}, or {1, 28, 28} for images); returns ndim. */
-int ns_dataset_input_shape(const ns_dataset *ds, int shape[NS_MAX_DIMS - 1]);
-ns_task ns_dataset_task(const ns_dataset *ds);
+NS_API int ns_dataset_input_shape(const ns_dataset *ds, int shape[NS_MAX_DIMS - 1]);
+NS_API ns_task ns_dataset_task(const ns_dataset *ds);
 /* Regression: target columns; classification: 1. */
-int ns_dataset_target_count(const ns_dataset *ds);
+NS_API int ns_dataset_target_count(const ns_dataset *ds);
 /* Classification: the number of classes (0 for regression). */
-int ns_dataset_class_count(const ns_dataset *ds);
+NS_API int ns_dataset_class_count(const ns_dataset *ds);
 /* Names: "" when unknown; NULL for an index out of range. */
-const char *ns_dataset_class_name(const ns_dataset *ds, int i);
-const char *ns_dataset_feature_name(const ns_dataset *ds, int i);
-const char *ns_dataset_target_name(const ns_dataset *ds, int i);
+NS_API const char *ns_dataset_class_name(const ns_dataset *ds, int i);
+NS_API const char *ns_dataset_feature_name(const ns_dataset *ds, int i);
+NS_API const char *ns_dataset_target_name(const ns_dataset *ds, int i);
 
 /* Byte images: the factor their bytes are multiplied by on the way out (1/255: [0, 1]);
  * 0 for float features. */
-float ns_dataset_byte_scale(const ns_dataset *ds);
+NS_API float ns_dataset_byte_scale(const ns_dataset *ds);
 /* One-hot encoded text columns (CSV with one_hot): how many, and group g's source column
  * name, with its x columns [*first, *first + *width) (named "column=value", the values in
  * their slot order). NULL for g out of range; first and width may be NULL. */
-int ns_dataset_one_hot_count(const ns_dataset *ds);
-const char *ns_dataset_one_hot(const ns_dataset *ds, int g, int *first, int *width);
+NS_API int ns_dataset_one_hot_count(const ns_dataset *ds);
+NS_API const char *ns_dataset_one_hot(const ns_dataset *ds, int g, int *first, int *width);
 
 /* One sample: x[F] (normalised as the dataset is), and y[T] for regression or *label for
  * classification (either may be NULL). row in [0, rows). */
-void ns_dataset_row(const ns_dataset *ds, int64_t row, float *x, float *y, int32_t *label);
+NS_API void ns_dataset_row(const ns_dataset *ds, int64_t row, float *x, float *y, int32_t *label);
 
 /* A hash (FNV-1a 64) of the rows as this view sees them (stored features, targets, order)
  * and of its normalisation, for checkpoints that must refuse other data. */
-uint64_t ns_dataset_hash(const ns_dataset *ds);
+NS_API uint64_t ns_dataset_hash(const ns_dataset *ds);
 
 /* ---- Data Load ------------------------------------------------------------------------------ */
 
@@ -96,7 +96,7 @@ typedef struct ns_csv_options {
 
 /* The defaults: detect the delimiter, a header row, the last column as target, every other
  * column a feature, AUTO task, max_classes 20, no one-hot, missing values are errors. */
-void ns_csv_options_default(ns_csv_options *opts);
+NS_API void ns_csv_options_default(ns_csv_options *opts);
 
 /* Reads a CSV file into a dataset of float features x[rows, F] and either float targets
  * y[rows, T] (regression) or class labels (classification).
@@ -129,20 +129,20 @@ void ns_csv_options_default(ns_csv_options *opts);
  * NS_ERR_NOMEM; NS_ERR_CANCELLED when progress asks to stop (checked every 65536 rows).
  * opts may be NULL for the defaults. The dataset is named after the file ("data/iris.csv"
  * gives "iris"). Thread safety: concurrent loads on different contexts are safe. */
-ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
-                           const ns_progress *progress, ns_dataset **out);
+NS_API ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                                  const ns_progress *progress, ns_dataset **out);
 /* The same over text[len] in memory (need not be NUL-terminated; text may be NULL when len is
  * 0); name (NULL: "csv") is used in messages and as the dataset's name. */
-ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const char *name,
-                            const ns_csv_options *opts, const ns_progress *progress,
-                            ns_dataset **out);
+NS_API ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const char *name,
+                                   const ns_csv_options *opts, const ns_progress *progress,
+                                   ns_dataset **out);
 
 /* The column names of a CSV file's header (what ns_data_load_csv would name them: "0", "1",
  * ... with no_header or for an empty name), without reading the rows. Only opts->delimiter
  * and opts->no_header are used (opts may be NULL). *names (count of them) is allocated on ctx:
  * free each name and the array with ns_dealloc. Errors as ns_data_load_csv's for the header. */
-ns_status ns_data_csv_columns(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
-                              char ***names, int *count);
+NS_API ns_status ns_data_csv_columns(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
+                                     char ***names, int *count);
 
 /* What kind of source ns_data_load would take a source for. */
 typedef enum ns_data_source_kind {
@@ -152,14 +152,14 @@ typedef enum ns_data_source_kind {
     NS_DATA_SOURCE_DATASET_FILE, /* written by ns_dataset_save */
     NS_DATA_SOURCE_MISSING       /* neither a built-in nor a file that can be opened */
 } ns_data_source_kind;
-ns_data_source_kind ns_data_source_kind_of(const char *source);
+NS_API ns_data_source_kind ns_data_source_kind_of(const char *source);
 
 /* Reads IDX files (MNIST format, gzipped or not): images [N, H, W] uint8 become samples of
  * shape [1, H, W] scaled to [0, 1] (kept as bytes, converted per batch); labels [N] uint8
  * become classes "0".."9" (or up to 255). labels_path NULL looks beside the images for the
  * matching "labels" file. Magic, dimensions and truncation are checked (NS_ERR_FORMAT). */
-ns_status ns_data_load_idx(ns_ctx *ctx, const char *images_path, const char *labels_path,
-                           const ns_progress *progress, ns_dataset **out);
+NS_API ns_status ns_data_load_idx(ns_ctx *ctx, const char *images_path, const char *labels_path,
+                                  const ns_progress *progress, ns_dataset **out);
 
 /* A built-in dataset. */
 typedef struct ns_builtin_info {
@@ -173,10 +173,10 @@ typedef struct ns_builtin_info {
     bool has_test_split;     /* an official train/test split */
 } ns_builtin_info;
 
-int ns_data_builtin_count(void);
-const ns_builtin_info *ns_data_builtin(int i);
+NS_API int ns_data_builtin_count(void);
+NS_API const ns_builtin_info *ns_data_builtin(int i);
 /* NULL if no built-in has this name. */
-const ns_builtin_info *ns_data_builtin_find(const char *name);
+NS_API const ns_builtin_info *ns_data_builtin_find(const char *name);
 
 /* Data Load by source: a built-in name, an IDX images file (".idx", "-ubyte", "-ubyte.gz"),
  * a dataset file written by ns_dataset_save (".safetensors", or any file that starts as a
@@ -184,8 +184,8 @@ const ns_builtin_info *ns_data_builtin_find(const char *name);
  * *test receives the official test set when the source has one
  * (fashion-mnist), else NULL; test may be NULL to ignore it. A missing fashion-mnist says
  * which Debian package to install. opts (may be NULL) applies to CSV sources. */
-ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
-                       const ns_progress *progress, ns_dataset **out, ns_dataset **test);
+NS_API ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
+                              const ns_progress *progress, ns_dataset **out, ns_dataset **test);
 
 /* ---- features as a model takes them ---------------------------------------------------------- */
 
@@ -210,8 +210,8 @@ typedef struct ns_one_hot_column {
  * row: refused rather than encoded as zeros, which would predict silently from nothing), a
  * column that is text where a number is taken or numbers where text is, or byte images;
  * NS_ERR_NOMEM. Thread safety: reads ds only. */
-ns_status ns_data_arrange(const ns_dataset *ds, const char *source, const char *const *names,
-                          int n, const ns_one_hot_column *groups, int n_groups, ns_dataset **out);
+NS_API ns_status ns_data_arrange(const ns_dataset *ds, const char *source, const char *const *names,
+                                 int n, const ns_one_hot_column *groups, int n_groups, ns_dataset **out);
 
 /* ---- dataset files --------------------------------------------------------------------------- */
 
@@ -232,7 +232,7 @@ ns_status ns_data_arrange(const ns_dataset *ds, const char *source, const char *
  * of some rows is gathered into a copy first (rows x features bytes or floats); a dataset over
  * all its store's rows in order is written straight from the store. Thread safety: reads ds
  * only (like any dataset reader), uses ds's context. */
-ns_status ns_dataset_save(const ns_dataset *ds, const char *path);
+NS_API ns_status ns_dataset_save(const ns_dataset *ds, const char *path);
 /* Reads a file written by ns_dataset_save into a new dataset on ctx (its own store, with the
  * normalisation restored on the view): same rows, order, names, task, classes, byte scale,
  * and so the same ns_dataset_hash, rows (ns_dataset_row) and batches. The file goes through
@@ -243,7 +243,7 @@ ns_status ns_dataset_save(const ns_dataset *ds, const char *path);
  * outside [0, classes), a non-finite x, y, shift or scale, or a zero scale; NS_ERR_NOMEM
  * (nothing leaks). On success *out is owned by the caller (ns_dataset_free); on failure it is
  * NULL. Thread safety: concurrent loads on different contexts are safe. */
-ns_status ns_dataset_load_file(ns_ctx *ctx, const char *path, ns_dataset **out);
+NS_API ns_status ns_dataset_load_file(ns_ctx *ctx, const char *path, ns_dataset **out);
 
 /* ---- Data Split ---------------------------------------------------------------------------- */
 
@@ -258,7 +258,7 @@ typedef struct ns_split_options {
                                 ratios that add up to 1 itself (test 0) */
 } ns_split_options;
 
-void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, seed 0 */
+NS_API void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, seed 0 */
 
 /* Data Split: divides ds's rows into train/val/test views (sharing ds's storage and keeping
  * its normalisation; rows in shuffled order), deterministic for a seed. Part sizes: cut points
@@ -272,17 +272,17 @@ void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, see
  * Errors (on ds's context; all outputs NULL): NS_ERR_INVALID for a negative, non-finite or
  * all-zero ratio, ratios that do not add up to 1 under exact_sum (naming them and their sum),
  * or a part with a positive ratio that would get 0 rows (naming the part and the row count); NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. */
-ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_dataset **train,
-                        ns_dataset **val, ns_dataset **test);
+NS_API ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_dataset **train,
+                               ns_dataset **val, ns_dataset **test);
 
 /* ---- Normalize ----------------------------------------------------------------------------- */
 
 typedef enum ns_norm_kind { NS_NORM_NONE = 0, NS_NORM_STANDARD, NS_NORM_MINMAX } ns_norm_kind;
 
 /* "none", "standard", "minmax"; NULL for another value. */
-const char *ns_norm_kind_name(ns_norm_kind kind);
+NS_API const char *ns_norm_kind_name(ns_norm_kind kind);
 /* Those names, and "zscore", "min-max", "min_max"; NS_ERR_NOTFOUND otherwise (no message). */
-ns_status ns_norm_kind_parse(const char *name, ns_norm_kind *out);
+NS_API ns_status ns_norm_kind_parse(const char *name, ns_norm_kind *out);
 
 /* A fitted normalisation: x' = (x - shift[j]) * scale[j] per feature. Plain data owned by
  * the caller (ns_norm_deinit). standard: shift = mean, scale = 1/std (population std, as
@@ -301,28 +301,28 @@ typedef struct ns_norm {
  * gives shift 0 and scale 1. *out's arrays are allocated on ctx; *out is zeroed on failure.
  * Errors: NS_ERR_INVALID (unknown kind, no rows), NS_ERR_NONFINITE (a non-finite value,
  * naming the feature), NS_ERR_NOMEM. */
-ns_status ns_norm_fit(ns_ctx *ctx, const ns_dataset *train, ns_norm_kind kind, ns_norm *out);
+NS_API ns_status ns_norm_fit(ns_ctx *ctx, const ns_dataset *train, ns_norm_kind kind, ns_norm *out);
 /* Frees the arrays and zeroes *norm; norm may be NULL or already deinitialised. */
-void ns_norm_deinit(ns_ctx *ctx, ns_norm *norm);
+NS_API void ns_norm_deinit(ns_ctx *ctx, ns_norm *norm);
 /* A view of ds (same rows, same storage) with the normalisation applied to every row it
  * yields, replacing any earlier one (NS_NORM_NONE: a view without normalisation). The view
  * copies the fit, so norm may be deinitialised afterwards. Errors (on ds's context):
  * NS_ERR_SHAPE if the feature counts differ, NS_ERR_INVALID for a non-finite value or a zero
  * scale, NS_ERR_NOMEM. */
-ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_dataset **out);
+NS_API ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_dataset **out);
 /* The normalisation a view of ds applies (a Normalize card's, or a split's), borrowed: valid
  * while ds lives. false (and *out of kind NONE) when it applies none. */
-bool ns_dataset_normalization(const ns_dataset *ds, ns_norm *out);
+NS_API bool ns_dataset_normalization(const ns_dataset *ds, ns_norm *out);
 /* The fit as JSON text ({"kind": "standard", "shift": [...], "scale": [...]}), for model
  * metadata; every float prints as the shortest text that reads back to the same bits (-0
  * included). *json is allocated on ctx (free with ns_dealloc). NS_ERR_INVALID for a fit
  * ns_data_normalize would refuse. */
-ns_status ns_norm_to_json(ns_ctx *ctx, const ns_norm *norm, char **json);
+NS_API ns_status ns_norm_to_json(ns_ctx *ctx, const ns_norm *norm, char **json);
 /* Reads what ns_norm_to_json writes, checking it: the three keys and no others, a known kind,
  * non-empty arrays of the same length, every value a finite float and every scale non-zero.
  * Errors are NS_ERR_PARSE with a message naming source (NULL: "normalisation") and the key
  * or element ("model.safetensors: "scale"[3] is 0; ..."); *out is zeroed on failure. */
-ns_status ns_norm_from_json(ns_ctx *ctx, const char *json, const char *source, ns_norm *out);
+NS_API ns_status ns_norm_from_json(ns_ctx *ctx, const char *json, const char *source, ns_norm *out);
 
 /* ---- Prepare Batch ---------------------------------------------------------------------------- */
 
@@ -345,11 +345,11 @@ typedef struct ns_batcher ns_batcher;
  * dataset and writes its buffers (never the context). Errors (on ds's context):
  * NS_ERR_INVALID for bad options, NS_ERR_UNSUPPORTED beyond 2^32 rows, NS_ERR_NOMEM (also when
  * the thread cannot start). */
-ns_status ns_batcher_new(const ns_dataset *ds, const ns_batch_options *opts, ns_batcher **out);
+NS_API ns_status ns_batcher_new(const ns_dataset *ds, const ns_batch_options *opts, ns_batcher **out);
 /* Stops and joins the thread, frees everything. NULL is a no-op. */
-void ns_batcher_free(ns_batcher *b);
+NS_API void ns_batcher_free(ns_batcher *b);
 /* Batches in one epoch: ceil(rows / batch_size), or floor with drop_last. */
-int64_t ns_batcher_count(const ns_batcher *b);
+NS_API int64_t ns_batcher_count(const ns_batcher *b);
 /* Prepare Batch: batch `index` of `epoch` (epoch >= 0): the rows order[index * bs ..
  * min((index + 1) * bs, rows)) of the epoch's order, a Fisher-Yates permutation drawn from
  * (seed, NS_RNG_SHUFFLE, epoch) (row order with no_shuffle), normalised as ds is. Any order
@@ -357,7 +357,7 @@ int64_t ns_batcher_count(const ns_batcher *b);
  * exactly what the synchronous path does and is fastest when batches are read in order
  * (across epochs too). out's pointers are valid until the next get or free. NS_ERR_INVALID
  * for an index outside [0, count) or a negative epoch (message on ds's context). */
-ns_status ns_batcher_get(ns_batcher *b, int64_t epoch, int64_t index, ns_batch *out);
+NS_API ns_status ns_batcher_get(ns_batcher *b, int64_t epoch, int64_t index, ns_batch *out);
 
 #ifdef __cplusplus
 }

@@ -40,9 +40,9 @@ typedef enum ns_dtype {
 } ns_dtype;
 
 /* The format's name of a dtype ("F32"), a static string; NULL when out of range. */
-const char *ns_dtype_name(ns_dtype dtype);
+NS_API const char *ns_dtype_name(ns_dtype dtype);
 /* Bytes per element; 0 when out of range. */
-size_t ns_dtype_size(ns_dtype dtype);
+NS_API size_t ns_dtype_size(ns_dtype dtype);
 
 /* The header may be at most this many bytes. */
 #define NS_ST_MAX_HEADER 100000000ULL
@@ -82,23 +82,23 @@ typedef struct ns_st_file ns_st_file;
  * shapes ([]) and zero-size tensors are accepted. The result is owned by the caller.
  * A file that cannot be read is NS_ERR_IO; a tensor of more than NS_ST_MAX_DIMS dimensions is
  * NS_ERR_UNSUPPORTED. *out is NULL on failure. */
-ns_status ns_st_open(ns_ctx *ctx, const char *path, ns_st_file **out);
+NS_API ns_status ns_st_open(ns_ctx *ctx, const char *path, ns_st_file **out);
 /* The same over a buffer (copied); name is used in messages (NULL: "(buffer)"). */
-ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const char *name,
-                      ns_st_file **out);
+NS_API ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const char *name,
+                             ns_st_file **out);
 /* Frees the file and everything handed out from it. NULL is a no-op. */
-void ns_st_close(ns_st_file *f);
+NS_API void ns_st_close(ns_st_file *f);
 
-int ns_st_count(const ns_st_file *f);
+NS_API int ns_st_count(const ns_st_file *f);
 /* 0 <= i < ns_st_count(f) (asserted). */
-const ns_st_tensor *ns_st_get(const ns_st_file *f, int i);
+NS_API const ns_st_tensor *ns_st_get(const ns_st_file *f, int i);
 /* NULL if absent. O(log n). */
-const ns_st_tensor *ns_st_find(const ns_st_file *f, const char *name);
-int ns_st_meta_count(const ns_st_file *f);
+NS_API const ns_st_tensor *ns_st_find(const ns_st_file *f, const char *name);
+NS_API int ns_st_meta_count(const ns_st_file *f);
 /* 0 <= i < ns_st_meta_count(f) (asserted); entries in header order. */
-const ns_st_meta *ns_st_meta_get(const ns_st_file *f, int i);
+NS_API const ns_st_meta *ns_st_meta_get(const ns_st_file *f, int i);
 /* NULL if absent. */
-const char *ns_st_meta_find(const ns_st_file *f, const char *key);
+NS_API const char *ns_st_meta_find(const ns_st_file *f, const char *key);
 
 /* Writes tensors (in the given order, data packed back to back) and metadata to path,
  * atomically (ns_file_writer: a temporary file of its own beside path, flushed, fsync'ed,
@@ -110,12 +110,12 @@ const char *ns_st_meta_find(const ns_st_file *f, const char *key);
  * the path and the system error, removes the temporary file and leaves an old file at path
  * as it was; when only the final directory sync fails, the new file is already in place and
  * the message says so. */
-ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
-                      const ns_st_meta *meta, int n_meta);
+NS_API ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
+                             const ns_st_meta *meta, int n_meta);
 /* The same into a buffer allocated with the context's hooks (*out, *len). */
-ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n,
-                          const ns_st_meta *meta, int n_meta, unsigned char **out,
-                          size_t *len);
+NS_API ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n,
+                                 const ns_st_meta *meta, int n_meta, unsigned char **out,
+                                 size_t *len);
 
 /* ---- atomic file writes -------------------------------------------------------------- */
 
@@ -132,27 +132,27 @@ typedef struct ns_file_writer ns_file_writer;
  * it). Errors: NS_ERR_IO naming path, the directory and the system error (no directory, no
  * permission, no free name after many tries); NS_ERR_NOMEM. On success *out is owned by the
  * caller (ns_file_writer_close); on failure it is NULL and nothing is left behind. */
-ns_status ns_file_writer_open(ns_ctx *ctx, const char *path, ns_file_writer **out);
+NS_API ns_status ns_file_writer_open(ns_ctx *ctx, const char *path, ns_file_writer **out);
 /* The stream to write into (binary; do not fclose it). Valid until commit or close. */
-FILE *ns_file_writer_stream(ns_file_writer *w);
+NS_API FILE *ns_file_writer_stream(ns_file_writer *w);
 /* Puts the file in place: flushes and checks the stream (any earlier failed write counts),
  * fsyncs and closes the file, renames it over path and fsyncs the directory. Errors:
  * NS_ERR_IO naming path, the step and the system error (a full disk, a file size limit:
  * "No space left on device", "File too large"); the temporary file is then removed and an old
  * file at path is left as it was, except when only the directory sync failed: the new file
  * is then in place and the message says so. Call it once; close the writer either way. */
-ns_status ns_file_writer_commit(ns_file_writer *w);
+NS_API ns_status ns_file_writer_commit(ns_file_writer *w);
 /* Frees the writer; a writer not committed is abandoned (its temporary file removed, path
  * untouched). NULL is a no-op. */
-void ns_file_writer_close(ns_file_writer *w);
+NS_API void ns_file_writer_close(ns_file_writer *w);
 
 /* Writes len bytes (data may be NULL when len is 0) to path atomically, as above. */
-ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len);
+NS_API ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len);
 /* Writes a JSON value (jansson's json_t) to path atomically, dumped with jansson's flags (as
  * json_dump_file would, which is not atomic). NULL json is NS_ERR_NOMEM naming path (for
  * the result of a json_pack that ran out of memory). */
 struct json_t;
-ns_status ns_write_json(ns_ctx *ctx, const char *path, const struct json_t *json, size_t flags);
+NS_API ns_status ns_write_json(ns_ctx *ctx, const char *path, const struct json_t *json, size_t flags);
 
 /* ---- directory locks ---------------------------------------------------------------------- */
 
@@ -173,10 +173,10 @@ typedef struct ns_dir_lock ns_dir_lock;
  * the lock file (a symbolic link, a hard link or a special file at the lock file's name is
  * refused, never followed or truncated); NS_ERR_NOMEM. On success *out is owned by the
  * caller (ns_dir_lock_close); on failure NULL. Thread safety: as any call on ctx. */
-ns_status ns_dir_lock_open(ns_ctx *ctx, const char *dir, const char *role, const char *fix,
-                           ns_dir_lock **out);
+NS_API ns_status ns_dir_lock_open(ns_ctx *ctx, const char *dir, const char *role, const char *fix,
+                                  ns_dir_lock **out);
 /* Releases the lock (the lock file stays, emptied) and frees it. NULL is a no-op. */
-void ns_dir_lock_close(ns_dir_lock *lock);
+NS_API void ns_dir_lock_close(ns_dir_lock *lock);
 
 /* ---- model files ---------------------------------------------------------------------- */
 
@@ -184,14 +184,14 @@ void ns_dir_lock_close(ns_dir_lock *lock);
  * metadata "format": "pt", "netsmith.version", "netsmith.spec" (canonical JSON),
  * "netsmith.input_shape" and "netsmith.output_size", plus extra (may be NULL) entries.
  * Refuses (NS_ERR_NONFINITE) to save non-finite weights. */
-ns_status ns_model_save(ns_model *model, const char *path, const ns_st_meta *extra, int n_extra);
+NS_API ns_status ns_model_save(ns_model *model, const char *path, const ns_st_meta *extra, int n_extra);
 /* Rebuilds a model from a file written by ns_model_save (spec and shapes from metadata,
  * weights from tensors). Missing, extra or mis-shaped tensors are NS_ERR_FORMAT naming
  * the tensor. max_batch 0 means the default. */
-ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out);
+NS_API ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out);
 /* Loads matching tensors of an open file into an existing model (every model tensor must
  * be present with the same shape, dtype F32, or I64 for counters). */
-ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
+NS_API ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
 
 /* ---- training state files ---------------------------------------------------------------- */
 
@@ -211,7 +211,7 @@ ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
  * atomically (ns_st_write). Errors (on the model's context): NS_ERR_NONFINITE for
  * non-finite weights (gradients are saved whatever they hold), NS_ERR_IO, NS_ERR_NOMEM.
  * Thread safety: reads the model only. */
-ns_status ns_model_save_state(ns_model *model, const char *path);
+NS_API ns_status ns_model_save_state(ns_model *model, const char *path);
 /* Rebuilds a model from a state file with the same max_batch (and keep_input_grad) and
  * restores gradients, forward count and the last forward, so ns_model_backward(dy) gives
  * bit-identical gradients and the next training forward draws the same dropout masks as the
@@ -223,7 +223,7 @@ ns_status ns_model_save_state(ns_model *model, const char *path);
  * has the wrong dtype or shape (an arena of another size means the file was written by a
  * netsmith whose activation layout differs); NS_ERR_NOMEM (nothing leaks). On success *out is
  * owned by the caller (ns_model_free); on failure it is NULL. */
-ns_status ns_model_load_state(ns_ctx *ctx, const char *path, ns_model **out);
+NS_API ns_status ns_model_load_state(ns_ctx *ctx, const char *path, ns_model **out);
 
 /* Saves an optimizer's full state: its settings (every field of ns_optim_config, lr as last
  * set), completed steps and moments. Tensors: "optim.<moment name>" F32 [param_count] per
@@ -234,7 +234,7 @@ ns_status ns_model_load_state(ns_ctx *ctx, const char *path, ns_model **out);
  * "centered", "step_count", "param_count", "moments": [names in block order]}. The model is
  * not saved (ns_model_save_state does that). Written atomically. Errors (on the optimizer's
  * context): NS_ERR_IO, NS_ERR_NOMEM. Thread safety: reads the optimizer only. */
-ns_status ns_optim_save_state(const ns_optim *opt, const char *path);
+NS_API ns_status ns_optim_save_state(const ns_optim *opt, const char *path);
 /* Reads an optimizer state file and makes an optimizer over `model` (as ns_optim_new) with
  * those settings, step count and moments, so its next step is the one the saved optimizer
  * would have taken. Errors (on the model's context): those of ns_st_open; NS_ERR_FORMAT
@@ -243,7 +243,7 @@ ns_status ns_optim_save_state(const ns_optim *opt, const char *path);
  * when the moments were saved for another number of parameters than the model has (load it
  * with the model it was saved with); NS_ERR_INVALID for settings ns_optim_new refuses;
  * NS_ERR_NOMEM. On success *out is owned by the caller (ns_optim_free); on failure NULL. */
-ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out);
+NS_API ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out);
 
 /* ---- YAML ----------------------------------------------------------------------------------- */
 
@@ -251,18 +251,18 @@ ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out)
  * Plain scalars become null (null, ~, empty), booleans (true/false), integers, reals or
  * strings; quoted scalars stay strings. Anchors, aliases, tags and several documents are
  * refused. Errors: NS_ERR_PARSE naming source, line and column. *json is allocated on ctx. */
-ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
-                          char **json);
+NS_API ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
+                                 char **json);
 
 /* Reads a whole file into memory allocated with the context's hooks (plus a NUL, not counted
  * in *len); the caller frees *out with ns_dealloc. NS_ERR_IO names the file and the system
  * error. */
-ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
+NS_API ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
 /* Creates a directory and its missing parents (as mkdir -p). NS_ERR_IO names the directory
  * that could not be made and why. */
-ns_status ns_make_dirs(ns_ctx *ctx, const char *path);
+NS_API ns_status ns_make_dirs(ns_ctx *ctx, const char *path);
 /* Creates the directory a file path lies in (nothing for a bare file name). */
-ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path);
+NS_API ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path);
 
 #ifdef __cplusplus
 }

@@ -45,15 +45,15 @@ typedef enum ns_metric_id {
 
 /* Finds a metric by its exact name ("val_" prefixes are the caller's to strip). Returns
  * NS_ERR_NOTFOUND (and leaves *id unchanged) for any other name, NULL included. Pure. */
-ns_status ns_metric_find(const char *name, ns_metric_id *id);
+NS_API ns_status ns_metric_find(const char *name, ns_metric_id *id);
 /* The metric's fixed name (a static string), or NULL for an id out of range. */
-const char *ns_metric_name(ns_metric_id id);
+NS_API const char *ns_metric_name(ns_metric_id id);
 /* Whether a larger value is better (accuracy, r2) rather than smaller (loss, mse). False for
  * n and for an id out of range. */
-bool ns_metric_higher_is_better(ns_metric_id id);
+NS_API bool ns_metric_higher_is_better(ns_metric_id id);
 /* Whether the metric is computed for the task: loss and n for every task (NS_TASK_AUTO
  * included), the others for their own task only. False for an id out of range. */
-bool ns_metric_applies(ns_metric_id id, ns_task task);
+NS_API bool ns_metric_applies(ns_metric_id id, ns_task task);
 
 /* ---- values ------------------------------------------------------------------------------ */
 
@@ -87,7 +87,7 @@ typedef struct ns_metric_values {
 } ns_metric_values;
 
 /* The value of metric id in v (n as a double); NaN for an id out of range. Pure. */
-double ns_metric_value(const ns_metric_values *v, ns_metric_id id);
+NS_API double ns_metric_value(const ns_metric_values *v, ns_metric_id id);
 
 /* ---- the accumulator -------------------------------------------------------------------- */
 
@@ -103,11 +103,11 @@ typedef struct ns_metrics ns_metrics;
  * class 1 is predicted when the logit is > 0); for regression the number of targets.
  * Errors: NS_ERR_INVALID for another task or outputs < 1; NS_ERR_NOMEM (nothing leaks).
  * On success *out is owned by the caller (ns_metrics_free); on failure it is NULL. */
-ns_status ns_metrics_new(ns_ctx *ctx, ns_task task, int outputs, ns_metrics **out);
+NS_API ns_status ns_metrics_new(ns_ctx *ctx, ns_task task, int outputs, ns_metrics **out);
 /* Frees the accumulator. NULL is a no-op. */
-void ns_metrics_free(ns_metrics *m);
+NS_API void ns_metrics_free(ns_metrics *m);
 /* Forgets every sample added (e.g. at the start of an epoch); keeps task and outputs. */
-void ns_metrics_reset(ns_metrics *m);
+NS_API void ns_metrics_reset(ns_metrics *m);
 
 /* Adds one batch of n samples. pred[n, K]: logits for classification (the predicted class is
  * the first maximal logit; for K == 1, logit > 0), predictions for regression. y[n, K]:
@@ -118,18 +118,18 @@ void ns_metrics_reset(ns_metrics *m);
  * Errors leave the accumulator unchanged: NS_ERR_INVALID for n < 0, missing pred, targets or
  * labels, a label out of range (the message names the batch row and the sample number);
  * NS_ERR_NONFINITE for a NaN/Inf prediction or target (naming row and column) or loss_sum. */
-ns_status ns_metrics_add(ns_metrics *m, const float *pred, const float *y, const int32_t *labels,
-                         int n, double loss_sum);
+NS_API ns_status ns_metrics_add(ns_metrics *m, const float *pred, const float *y, const int32_t *labels,
+                                int n, double loss_sum);
 
 /* Computes the metrics of every sample added so far into *out (the other task's fields NaN).
  * The accumulator is unchanged; compute may be called any number of times.
  * Errors: NS_ERR_STATE when no sample was added (*out unchanged). */
-ns_status ns_metrics_compute(const ns_metrics *m, ns_metric_values *out);
+NS_API ns_status ns_metrics_compute(const ns_metrics *m, ns_metric_values *out);
 
 /* The confusion matrix [C, C], row-major: [t * C + p] counts samples of true class t
  * predicted as p. *classes (may be NULL) receives C. Borrowed: valid until ns_metrics_free,
  * its counts change with add and reset. For regression: NULL, and *classes = 0. */
-const int64_t *ns_metrics_confusion(const ns_metrics *m, int *classes);
+NS_API const int64_t *ns_metrics_confusion(const ns_metrics *m, int *classes);
 
 /* The running state as a flat array of doubles, for checkpoints taken mid-epoch: counts
  * (exact below 2^53), sums and their compensations, so a restored accumulator continues
@@ -137,9 +137,9 @@ const int64_t *ns_metrics_confusion(const ns_metrics *m, int *classes);
  * state_get writes it to out[state_len]. state_set restores it into an accumulator made with
  * the same task and outputs; NS_ERR_INVALID (accumulator unchanged) when n differs from
  * state_len or the counts are not non-negative integers that agree with each other. */
-size_t ns_metrics_state_len(const ns_metrics *m);
-void ns_metrics_state_get(const ns_metrics *m, double *out);
-ns_status ns_metrics_state_set(ns_metrics *m, const double *in, size_t n);
+NS_API size_t ns_metrics_state_len(const ns_metrics *m);
+NS_API void ns_metrics_state_get(const ns_metrics *m, double *out);
+NS_API ns_status ns_metrics_state_set(ns_metrics *m, const double *in, size_t n);
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 
@@ -149,8 +149,8 @@ ns_status ns_metrics_state_set(ns_metrics *m, const double *in, size_t n);
  * "confusion_matrix": [[...], ...] of confusion[classes, classes] (as ns_metrics_confusion
  * gives; classes >= 1). *json is allocated through ctx's hooks: free it with ns_dealloc.
  * Errors: NS_ERR_NOMEM (*json NULL, nothing leaks). */
-ns_status ns_metrics_to_json(ns_ctx *ctx, const ns_metric_values *values, const int64_t *confusion,
-                             int classes, char **json);
+NS_API ns_status ns_metrics_to_json(ns_ctx *ctx, const ns_metric_values *values, const int64_t *confusion,
+                                    int classes, char **json);
 
 #ifdef __cplusplus
 }

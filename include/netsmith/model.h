@@ -42,9 +42,9 @@ typedef enum ns_layer_kind {
 } ns_layer_kind;
 
 /* "linear", ... (a static string); NULL for an out-of-range kind. */
-const char *ns_layer_kind_name(ns_layer_kind kind);
+NS_API const char *ns_layer_kind_name(ns_layer_kind kind);
 /* Looks a kind up by its exact spec name; NS_ERR_NOTFOUND if unknown or NULL. */
-ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
+NS_API ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
 
 /* One layer of a spec. Fields that do not apply to the kind keep their defaults. The 2-D
  * layers work on NCHW data: a sample is [C, H, W], and pairs are [height, width]. */
@@ -76,7 +76,7 @@ typedef struct ns_layer_spec {
  * global_avgpool2d and (0, 0) otherwise (adaptive_avgpool2d needs it set),
  * count_include_pad true. Padding bytes are zeroed, so two equal layer specs compare equal
  * with memcmp. */
-void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
+NS_API void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
 
 /* ---- specs -------------------------------------------------------------------------- */
 
@@ -142,30 +142,30 @@ typedef struct ns_spec ns_spec;
  * e.g. "spec.json: layers[2].p: expected a number in [0, 1), got 1.5". NS_ERR_NOMEM if an
  * allocation fails (nothing leaks). On success *out is a new spec owned by the caller
  * (ns_spec_free); on failure *out is NULL. */
-ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
-                        ns_spec **out);
+NS_API ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
+                               ns_spec **out);
 /* Reads a file and parses it with its path as SOURCE. NS_ERR_IO names the path and the
  * system's reason if it cannot be read; otherwise as ns_spec_parse. */
-ns_status ns_spec_load(ns_ctx *ctx, const char *path, ns_spec **out);
+NS_API ns_status ns_spec_load(ns_ctx *ctx, const char *path, ns_spec **out);
 /* Frees a spec; NULL is a no-op. */
-void ns_spec_free(ns_spec *spec);
+NS_API void ns_spec_free(ns_spec *spec);
 /* A deep copy on the same context; NS_ERR_NOMEM on failure (*out NULL). */
-ns_status ns_spec_clone(const ns_spec *spec, ns_spec **out);
+NS_API ns_status ns_spec_clone(const ns_spec *spec, ns_spec **out);
 /* The context the spec allocates through (for ns_dealloc of to_json/expand results). */
-ns_ctx *ns_spec_ctx(const ns_spec *spec);
+NS_API ns_ctx *ns_spec_ctx(const ns_spec *spec);
 
 /* Canonical JSON: fixed key order, every setting explicit (defaults included, null for "not
  * given"), shortest round-trip numbers (reals always with a '.' or exponent, integers
  * without), two-space indent, one layer per line, trailing newline. The short form stays
  * short. parse(print(s)) prints the same text. *out is allocated with the spec's context;
  * free it with ns_dealloc(ns_spec_ctx(spec), *out). NS_ERR_NOMEM on failure. */
-ns_status ns_spec_to_json(const ns_spec *spec, char **out);
+NS_API ns_status ns_spec_to_json(const ns_spec *spec, char **out);
 
-ns_spec_form ns_spec_get_form(const ns_spec *spec);
-const ns_train_settings *ns_spec_training(const ns_spec *spec);
+NS_API ns_spec_form ns_spec_get_form(const ns_spec *spec);
+NS_API const ns_train_settings *ns_spec_training(const ns_spec *spec);
 /* Output size given by the spec (short form "output_size", or the last linear layer's
  * units in the layer form); 0 if the spec leaves it to the data. */
-int ns_spec_output_size(const ns_spec *spec);
+NS_API int ns_spec_output_size(const ns_spec *spec);
 
 /* The layer list the spec expands to for a given output size. Short form: linear(h),
  * activation, dropout(p) if p > 0 for each hidden size h, then linear(output size); layer
@@ -173,15 +173,15 @@ int ns_spec_output_size(const ns_spec *spec);
  * Errors: NS_ERR_SHAPE if both are non-zero and differ, NS_ERR_INVALID if a short-form spec
  * has none and none is given (or output_size < 0), NS_ERR_NOMEM. *out ([*count]) is owned by
  * the caller: ns_dealloc(ns_spec_ctx(spec), *out). */
-ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out,
-                         int *count);
+NS_API ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_spec **out,
+                                int *count);
 /* As ns_spec_expand, for samples of input_ndim dimensions (ns_build_opts.input_ndim): a
  * short-form spec given samples of more than one dimension (images [C, H, W]) starts with a
  * flatten layer, which counts in the tensor names as in the layer-list form (the first linear
  * layer's weight is then "1.weight"). For input_ndim 1, and for the layer-list form, the
  * same as ns_spec_expand. ns_model_build expands a spec this way. */
-ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int output_size,
-                               ns_layer_spec **out, int *count);
+NS_API ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int output_size,
+                                      ns_layer_spec **out, int *count);
 
 /* ---- models ---------------------------------------------------------------------------- */
 
@@ -198,7 +198,7 @@ typedef struct ns_build_opts {
 } ns_build_opts;
 
 /* Fills build options for a flat input of input_size features. */
-void ns_build_opts_default(ns_build_opts *opts, int input_size);
+NS_API void ns_build_opts_default(ns_build_opts *opts, int input_size);
 
 /* Builds real layers with initialised weights (PyTorch's default distributions).
  * The spec is copied. Errors: NS_ERR_SHAPE (e.g. a layer that cannot take the input, or sizes
@@ -207,20 +207,20 @@ void ns_build_opts_default(ns_build_opts *opts, int input_size);
  * layer's input, padded input, window, stride and output are at most 2^24 along an axis; the
  * message names the layer and the setting), NS_ERR_INVALID (bad options), NS_ERR_NOMEM
  * (nothing leaks). */
-ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
-                         ns_model **out);
-void ns_model_free(ns_model *model);
+NS_API ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                                ns_model **out);
+NS_API void ns_model_free(ns_model *model);
 
-ns_ctx *ns_model_ctx(const ns_model *model);
-const ns_spec *ns_model_spec(const ns_model *model);
-int ns_model_input_size(const ns_model *model);  /* features per sample */
-int ns_model_output_size(const ns_model *model); /* outputs per sample */
-int ns_model_max_batch(const ns_model *model);
+NS_API ns_ctx *ns_model_ctx(const ns_model *model);
+NS_API const ns_spec *ns_model_spec(const ns_model *model);
+NS_API int ns_model_input_size(const ns_model *model);  /* features per sample */
+NS_API int ns_model_output_size(const ns_model *model); /* outputs per sample */
+NS_API int ns_model_max_batch(const ns_model *model);
 /* The options the model was built with (input shape, output size, seed, ...). */
-const ns_build_opts *ns_model_build_opts(const ns_model *model);
-int ns_model_layer_count(const ns_model *model);
+NS_API const ns_build_opts *ns_model_build_opts(const ns_model *model);
+NS_API int ns_model_layer_count(const ns_model *model);
 /* The i-th layer's settings (kind, units, ...). */
-const ns_layer_spec *ns_model_layer(const ns_model *model, int i);
+NS_API const ns_layer_spec *ns_model_layer(const ns_model *model, int i);
 
 /* What one layer makes of a sample: for the layer table of `netsmith inspect` and the
  * Architectures page. */
@@ -235,7 +235,7 @@ typedef struct ns_layer_shape {
 /* Layer i of a built model (0 <= i < ns_model_layer_count); the input's shape is in
  * ns_model_build_opts. NS_ERR_INVALID (on the model's context) for a layer that does not
  * exist, with *out zeroed. Reads the model only. */
-ns_status ns_model_layer_shape(const ns_model *model, int i, ns_layer_shape *out);
+NS_API ns_status ns_model_layer_shape(const ns_model *model, int i, ns_layer_shape *out);
 /* The same for every layer of the model a spec would build with opts (input shape, output
  * size), without building it: no weights are made or initialised, so it is cheap for large
  * networks. The checks and errors are ns_model_build's (NS_ERR_SHAPE naming the layer and
@@ -243,14 +243,14 @@ ns_status ns_model_layer_shape(const ns_model *model, int i, ns_layer_shape *out
  * spec with no output size from either, NS_ERR_NOMEM). *out ([*count], the expanded layers in
  * order, a short-form spec's flatten included) is allocated on ctx: ns_dealloc(ctx, *out);
  * NULL and 0 on failure. */
-ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
-                               ns_layer_shape **out, int *count);
+NS_API ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
+                                      ns_layer_shape **out, int *count);
 
 /* The flat blocks: all trainable parameters, and their gradients, same layout.
  * Tensors are views into them. */
-float *ns_model_params(ns_model *model);
-float *ns_model_grads(ns_model *model);
-size_t ns_model_param_count(const ns_model *model);
+NS_API float *ns_model_params(ns_model *model);
+NS_API float *ns_model_grads(ns_model *model);
+NS_API size_t ns_model_param_count(const ns_model *model);
 
 /* Named tensors in PyTorch nn.Sequential state_dict order and names ("0.weight", ...):
  * parameters and buffers (running_mean, running_var; num_batches_tracked is int64 and is
@@ -263,39 +263,39 @@ typedef struct ns_named_tensor {
     int64_t shape[NS_MAX_DIMS];
     bool trainable;
 } ns_named_tensor;
-int ns_model_tensor_count(const ns_model *model);
-ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out);
+NS_API int ns_model_tensor_count(const ns_model *model);
+NS_API ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out);
 /* Finds a tensor by state_dict name; NS_ERR_NOTFOUND otherwise. */
-ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tensor *out);
+NS_API ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tensor *out);
 
 /* Forward Pass. x[batch, input_size] -> *y[batch, output_size] (points into the model's
  * arena, valid until the next forward). training selects dropout and batch statistics.
  * batch must be in [1, max_batch]. x is borrowed: it must stay unchanged until the
  * backward of this forward. No allocation. Not reentrant on one model. */
-ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool training,
-                           const float **y);
+NS_API ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool training,
+                                  const float **y);
 /* Backward Pass. dy[batch, output_size] is the gradient of the loss with respect to the
  * last forward's output; gradients are accumulated (+=) into the gradient block.
  * Requires a preceding training-mode forward (NS_ERR_STATE otherwise). */
-ns_status ns_model_backward(ns_model *model, const float *dy);
+NS_API ns_status ns_model_backward(ns_model *model, const float *dy);
 /* Forgets the last forward pass (a later backward fails with NS_ERR_STATE). Callers that ran
  * forward passes over their own buffers call it before freeing them, since the model keeps a
  * pointer to the last input for backward (and training-state files copy it). */
-void ns_model_forget_forward(ns_model *model);
+NS_API void ns_model_forget_forward(ns_model *model);
 /* The gradient with respect to the last forward's input x[batch, input_size], valid after
  * a backward until the next forward; NULL unless the model was built with keep_input_grad. */
-const float *ns_model_input_grad(const ns_model *model);
+NS_API const float *ns_model_input_grad(const ns_model *model);
 /* Zero Gradients: one memset of the gradient block. */
-void ns_model_zero_grad(ns_model *model);
+NS_API void ns_model_zero_grad(ns_model *model);
 
 /* How many training-mode forwards this model has run; it selects the dropout stream.
  * Part of the training state (saved in checkpoints). */
-uint64_t ns_model_forward_count(const ns_model *model);
-void ns_model_set_forward_count(ns_model *model, uint64_t n);
-uint64_t ns_model_seed(const ns_model *model);
+NS_API uint64_t ns_model_forward_count(const ns_model *model);
+NS_API void ns_model_set_forward_count(ns_model *model, uint64_t n);
+NS_API uint64_t ns_model_seed(const ns_model *model);
 
 /* Copies parameters and buffers from src, which must have the same architecture. */
-ns_status ns_model_copy_weights(ns_model *dst, const ns_model *src);
+NS_API ns_status ns_model_copy_weights(ns_model *dst, const ns_model *src);
 
 #ifdef __cplusplus
 }

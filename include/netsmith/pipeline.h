@@ -44,14 +44,14 @@ typedef enum ns_value_kind {
         NS_VALUE_KIND_COUNT
 } ns_value_kind;
 
-const char *ns_value_kind_name(ns_value_kind kind);
-const char *ns_value_kind_doc(ns_value_kind kind);
+NS_API const char *ns_value_kind_name(ns_value_kind kind);
+NS_API const char *ns_value_kind_doc(ns_value_kind kind);
 /* NS_VALUE_NONE for an unknown name. */
-ns_value_kind ns_value_kind_parse(const char *name);
+NS_API ns_value_kind ns_value_kind_parse(const char *name);
 /* What a file of this kind holds, for an input given as a file (netsmith card --in): the
  * JSON format of the small kinds (a batch_index: {"epoch": 0, "index": 3, "batch_size": 32,
  * ...}), or which command writes the others. A static string. */
-const char *ns_value_kind_file_doc(ns_value_kind kind);
+NS_API const char *ns_value_kind_file_doc(ns_value_kind kind);
 
 /* A value: reference counted, owned by the run. Models and optimizers are objects changed in
  * place by the training cards: every wire that carries one carries the same object. */
@@ -101,25 +101,25 @@ typedef struct ns_history_value {
     ns_epoch_report *reports; /* [epochs] */
 } ns_history_value;
 
-ns_value_kind ns_value_get_kind(const ns_value *v);
+NS_API ns_value_kind ns_value_get_kind(const ns_value *v);
 /* The payload, or NULL when v is not of that kind. The value keeps ownership. */
-ns_dataset *ns_value_dataset(const ns_value *v);
-ns_spec *ns_value_spec(const ns_value *v);
-const ns_data_shape *ns_value_data_shape(const ns_value *v);
-ns_model *ns_value_model(const ns_value *v);
-ns_optim *ns_value_optim(const ns_value *v);
-const ns_batch_pos *ns_value_batch_pos(const ns_value *v);
-const ns_batch *ns_value_batch(const ns_value *v);
+NS_API ns_dataset *ns_value_dataset(const ns_value *v);
+NS_API ns_spec *ns_value_spec(const ns_value *v);
+NS_API const ns_data_shape *ns_value_data_shape(const ns_value *v);
+NS_API ns_model *ns_value_model(const ns_value *v);
+NS_API ns_optim *ns_value_optim(const ns_value *v);
+NS_API const ns_batch_pos *ns_value_batch_pos(const ns_value *v);
+NS_API const ns_batch *ns_value_batch(const ns_value *v);
 /* A batch value's widths: floats per sample in x and in y (0 with labels). */
-void ns_value_batch_widths(const ns_value *v, int *features, int *targets);
-const ns_tensor2 *ns_value_tensor(const ns_value *v);
-const ns_loss_value *ns_value_loss(const ns_value *v);
-const ns_metrics_value *ns_value_metrics(const ns_value *v);
-const ns_history_value *ns_value_history(const ns_value *v);
-bool ns_value_integer(const ns_value *v, int64_t *out);
-const char *ns_value_file(const ns_value *v);
+NS_API void ns_value_batch_widths(const ns_value *v, int *features, int *targets);
+NS_API const ns_tensor2 *ns_value_tensor(const ns_value *v);
+NS_API const ns_loss_value *ns_value_loss(const ns_value *v);
+NS_API const ns_metrics_value *ns_value_metrics(const ns_value *v);
+NS_API const ns_history_value *ns_value_history(const ns_value *v);
+NS_API bool ns_value_integer(const ns_value *v, int64_t *out);
+NS_API const char *ns_value_file(const ns_value *v);
 /* The object a model or optimizer value is (the id of the card that made it); "" otherwise. */
-const char *ns_value_object(const ns_value *v);
+NS_API const char *ns_value_object(const ns_value *v);
 
 /* ---- cards -------------------------------------------------------------------------------- */
 
@@ -155,76 +155,76 @@ typedef struct ns_card_def {
 } ns_card_def;
 
 /* Inside run and check. */
-ns_ctx *ns_card_ctx(ns_card_call *c);
-const char *ns_card_id(ns_card_call *c);
+NS_API ns_ctx *ns_card_ctx(ns_card_call *c);
+NS_API const char *ns_card_id(ns_card_call *c);
 /* The value wired to an input port, NULL when an optional port is not wired. */
-ns_value *ns_card_in(ns_card_call *c, const char *port);
+NS_API ns_value *ns_card_in(ns_card_call *c, const char *port);
 /* Settings (after defaults and --set overrides); NS_ERR_NOTFOUND when absent. */
-bool ns_card_has(ns_card_call *c, const char *name);
-int64_t ns_card_int(ns_card_call *c, const char *name);
-double ns_card_number(ns_card_call *c, const char *name);
-bool ns_card_bool(ns_card_call *c, const char *name);
-const char *ns_card_string(ns_card_call *c, const char *name); /* "" when absent */
+NS_API bool ns_card_has(ns_card_call *c, const char *name);
+NS_API int64_t ns_card_int(ns_card_call *c, const char *name);
+NS_API double ns_card_number(ns_card_call *c, const char *name);
+NS_API bool ns_card_bool(ns_card_call *c, const char *name);
+NS_API const char *ns_card_string(ns_card_call *c, const char *name); /* "" when absent */
 /* A list setting into out[cap]; returns its length (-1 if absent). */
-int ns_card_list(ns_card_call *c, const char *name, double *out, int cap);
+NS_API int ns_card_list(ns_card_call *c, const char *name, double *out, int cap);
 /* An input file named in a setting: a relative path is taken relative to the pipeline
  * file's directory (returns path itself when absolute, or when the card runs alone). Owned by
  * the call until the next ns_card_input_path; NULL when out of memory. */
-const char *ns_card_input_path(ns_card_call *c, const char *path);
+NS_API const char *ns_card_input_path(ns_card_call *c, const char *path);
 /* The settings as JSON text, every one (for open-settings cards); owned by the call; NULL
  * when out of memory. */
-const char *ns_card_settings_json(ns_card_call *c);
-const ns_progress *ns_card_progress(ns_card_call *c);
+NS_API const char *ns_card_settings_json(ns_card_call *c);
+NS_API const ns_progress *ns_card_progress(ns_card_call *c);
 /* Reports that the card finished `done` of `total` iterations (the Train card: epochs), as a
  * loop does: an NS_CARD_ITERATION event for this card. */
-void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t total);
+NS_API void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t total);
 /* State a card keeps across the iterations of a loop (batchers, buffers): *slot starts NULL;
  * free_fn is called when the run ends. */
-void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *));
+NS_API void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *));
 
 /* Outputs: the call takes the payload over (set_* free it on failure). */
-ns_status ns_card_out_dataset(ns_card_call *c, const char *port, ns_dataset *ds);
-ns_status ns_card_out_spec(ns_card_call *c, const char *port, ns_spec *spec);
-ns_status ns_card_out_data_shape(ns_card_call *c, const char *port, const ns_data_shape *s);
+NS_API ns_status ns_card_out_dataset(ns_card_call *c, const char *port, ns_dataset *ds);
+NS_API ns_status ns_card_out_spec(ns_card_call *c, const char *port, ns_spec *spec);
+NS_API ns_status ns_card_out_data_shape(ns_card_call *c, const char *port, const ns_data_shape *s);
 /* A new model object (named after this card). */
-ns_status ns_card_out_model(ns_card_call *c, const char *port, ns_model *model);
+NS_API ns_status ns_card_out_model(ns_card_call *c, const char *port, ns_model *model);
 /* A new optimizer object bound to the model value (which it keeps alive). */
-ns_status ns_card_out_optim(ns_card_call *c, const char *port, ns_optim *opt, ns_value *model);
-ns_status ns_card_out_batch_pos(ns_card_call *c, const char *port, const ns_batch_pos *p);
+NS_API ns_status ns_card_out_optim(ns_card_call *c, const char *port, ns_optim *opt, ns_value *model);
+NS_API ns_status ns_card_out_batch_pos(ns_card_call *c, const char *port, const ns_batch_pos *p);
 /* Borrowed batch memory: valid until this card runs again (or the run ends). features: floats
  * per sample in x; targets: floats per sample in y (0 when the batch has labels). */
-ns_status ns_card_out_batch(ns_card_call *c, const char *port, const ns_batch *b, int features,
-                            int targets);
+NS_API ns_status ns_card_out_batch(ns_card_call *c, const char *port, const ns_batch *b, int features,
+                                   int targets);
 /* Copies t. */
-ns_status ns_card_out_tensor(ns_card_call *c, const char *port, const float *data, int64_t rows,
-                             int cols);
-ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, const float *grad,
-                           int64_t rows, int cols, ns_loss_kind kind);
+NS_API ns_status ns_card_out_tensor(ns_card_call *c, const char *port, const float *data, int64_t rows,
+                                    int cols);
+NS_API ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, const float *grad,
+                                  int64_t rows, int cols, ns_loss_kind kind);
 /* Copies the confusion matrix and class names (either may be NULL). */
-ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
-                              const ns_metric_values *values, int classes,
-                              const int64_t *confusion, const char *const *class_names);
+NS_API ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
+                                     const ns_metric_values *values, int classes,
+                                     const int64_t *confusion, const char *const *class_names);
 /* Copies the reports. */
-ns_status ns_card_out_history(ns_card_call *c, const char *port, ns_task task,
-                              const ns_epoch_report *reports, int epochs);
-ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t v);
-ns_status ns_card_out_file(ns_card_call *c, const char *port, const char *path);
+NS_API ns_status ns_card_out_history(ns_card_call *c, const char *port, ns_task task,
+                                     const ns_epoch_report *reports, int epochs);
+NS_API ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t v);
+NS_API ns_status ns_card_out_file(ns_card_call *c, const char *port, const char *path);
 /* Passes an input value on unchanged (the same object). */
-ns_status ns_card_out_same(ns_card_call *c, const char *port, ns_value *v);
+NS_API ns_status ns_card_out_same(ns_card_call *c, const char *port, ns_value *v);
 
 /* ---- the registry ------------------------------------------------------------------------ */
 
 typedef struct ns_cards ns_cards;
 
 /* A registry holding the built-in cards. */
-ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out);
+NS_API ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out);
 /* Frees the registry; with pipelines made from it still alive, it (and its plugins, whose code
  * their cards run) goes when the last of them is freed. */
-void ns_cards_free(ns_cards *cards);
+NS_API void ns_cards_free(ns_cards *cards);
 /* Adds a card (def and everything it points to must outlive the registry). NS_ERR_INVALID
  * for a duplicate name or a malformed definition (naming what is wrong). */
-ns_status ns_card_register(ns_cards *cards, const ns_card_def *def);
-int ns_cards_count(const ns_cards *cards);
+NS_API ns_status ns_card_register(ns_cards *cards, const ns_card_def *def);
+NS_API int ns_cards_count(const ns_cards *cards);
 
 /* Plugins: an application's own cards in a shared object, for netsmith run and netsmith card
  * (--plugin FILE.so, or NETSMITH_PLUGINS). The object defines, with C linkage,
@@ -235,7 +235,7 @@ int ns_cards_count(const ns_cards *cards);
  * host share one library. See examples/plugins/. */
 #define NS_CARDS_PLUGIN_SYMBOL "netsmith_register_cards"
 typedef ns_status (*ns_cards_plugin_fn)(ns_cards *cards);
-ns_status netsmith_register_cards(ns_cards *cards);
+NS_API ns_status netsmith_register_cards(ns_cards *cards);
 /* The layout of ns_card_def and what it points to, as a plugin was built against it: a plugin
  * also defines NS_CARDS_PLUGIN_ABI_DEFINE (one line at file scope), and one built against
  * another layout is refused instead of read as garbage. */
@@ -251,21 +251,21 @@ extern const int netsmith_plugin_abi;
  * status when it fails (a duplicate card name is NS_ERR_INVALID naming the card), with the
  * message of ns_card_register; NS_ERR_INVALID when it registers nothing. Every message
  * names the file. Not thread safe (as the registry). */
-ns_status ns_cards_load_plugin(ns_cards *cards, const char *path);
+NS_API ns_status ns_cards_load_plugin(ns_cards *cards, const char *path);
 /* Every plugin of a ':'-separated list (the NETSMITH_PLUGINS form; empty entries skipped;
  * NULL or "" loads nothing), in order, stopping at the first error. */
-ns_status ns_cards_load_plugins(ns_cards *cards, const char *paths);
-const ns_card_def *ns_cards_get(const ns_cards *cards, int i);
-const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name);
+NS_API ns_status ns_cards_load_plugins(ns_cards *cards, const char *paths);
+NS_API const ns_card_def *ns_cards_get(const ns_cards *cards, int i);
+NS_API const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name);
 /* The registered card an unknown name most likely means, or NULL: the same name in other
  * spelling ("ZeroGrad", "zero-grad"), the name another card-based tool gives it
  * ("zero_gradients", "forward_pass", "compute_loss", "split_data", "predict", ...), or a
  * card name (or such a name) within a typo or two. The result is the card's own name (owned
  * by its definition). */
-const char *ns_cards_suggest(const ns_cards *cards, const char *name);
+NS_API const char *ns_cards_suggest(const ns_cards *cards, const char *name);
 /* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas.
  * *json allocated on the registry's context (ns_dealloc). */
-ns_status ns_cards_to_json(const ns_cards *cards, char **json);
+NS_API ns_status ns_cards_to_json(const ns_cards *cards, char **json);
 
 /* ---- pipelines --------------------------------------------------------------------------- */
 
@@ -276,15 +276,15 @@ typedef struct ns_pipeline ns_pipeline;
  * right kind that exists where it is used, no cycles. Messages name the file, line and card
  * id and say how to fix it. overrides (may be NULL) are "card.setting=value" strings applied
  * before the checks (value parsed as YAML). */
-ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const char *source,
-                            const char *const *overrides, int n_overrides, ns_pipeline **out);
-ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
-                           int n_overrides, ns_pipeline **out);
-void ns_pipeline_free(ns_pipeline *p);
-const char *ns_pipeline_name(const ns_pipeline *p);
+NS_API ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const char *source,
+                                   const char *const *overrides, int n_overrides, ns_pipeline **out);
+NS_API ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
+                                  int n_overrides, ns_pipeline **out);
+NS_API void ns_pipeline_free(ns_pipeline *p);
+NS_API const char *ns_pipeline_name(const ns_pipeline *p);
 /* Top-level cards in run order. */
-int ns_pipeline_card_count(const ns_pipeline *p);
-const char *ns_pipeline_card_id(const ns_pipeline *p, int i);
+NS_API int ns_pipeline_card_count(const ns_pipeline *p);
+NS_API const char *ns_pipeline_card_id(const ns_pipeline *p, int i);
 
 typedef enum ns_card_event_kind {
     NS_CARD_STARTED = 0,
@@ -294,7 +294,7 @@ typedef enum ns_card_event_kind {
     NS_CARD_ITERATION /* a loop finished an iteration (epoch, or batch of a batch loop) */
 } ns_card_event_kind;
 
-const char *ns_card_event_kind_name(ns_card_event_kind kind);
+NS_API const char *ns_card_event_kind_name(ns_card_event_kind kind);
 
 typedef struct ns_card_event {
     ns_card_event_kind kind;
@@ -317,13 +317,13 @@ typedef struct ns_run_options {
 
 /* Runs the pipeline. On failure the message names the card; outputs made so far stay
  * readable with ns_pipeline_output. A pipeline can run once per ns_pipeline_parse. */
-ns_status ns_pipeline_run(ns_pipeline *p, const ns_run_options *opts);
+NS_API ns_status ns_pipeline_run(ns_pipeline *p, const ns_run_options *opts);
 /* An output of a top-level card after a run ("card.port"), or NULL. */
-ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref);
+NS_API ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref);
 /* Every output of a top-level card (a loop: what it passes on) into names/values[cap] (values
  * NULL where none was made); returns the count, -1 for an unknown card. */
-int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns_value **values,
-                        int cap);
+NS_API int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns_value **values,
+                               int cap);
 
 /* ---- values as files (--state, netsmith card) ------------------------------------------ */
 
@@ -331,20 +331,20 @@ int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns
  * batches, tensors and losses; JSON for specs, shapes, positions, metrics, integers and
  * files); *path_out (may be NULL) receives the file name allocated on ctx. An optimizer file
  * names its model's file (written beside it when model_path is NULL). */
-ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const char *port,
-                        char **path_out);
+NS_API ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const char *port,
+                               char **path_out);
 /* Reads a value file of the given kind. An optimizer binds to bind_model (a model value)
  * when given, else to the model file it names. */
-ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_value *bind_model,
-                        ns_value **out);
-void ns_value_release(ns_value *v);
+NS_API ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_value *bind_model,
+                               ns_value **out);
+NS_API void ns_value_release(ns_value *v);
 
 /* Runs one card alone: inputs from files (name=path pairs), outputs written into out_dir,
  * with a manifest (out_dir/outputs.json: port -> file, kind). settings is a JSON object text
  * (may be NULL). Models and optimizers passed in are written back under out_dir as well. */
-ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const *in_names,
-                            const char *const *in_paths, int n_in, const char *settings_json,
-                            const char *out_dir, const ns_progress *progress);
+NS_API ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const *in_names,
+                                   const char *const *in_paths, int n_in, const char *settings_json,
+                                   const char *out_dir, const ns_progress *progress);
 
 #ifdef __cplusplus
 }

@@ -30,56 +30,56 @@ extern "C" {
  * aliases (the names the seed's cards and configs used: optimizer_type, learning_rate / lr,
  * gradient_clip / clip_norm, net / net_config, optimizer_config.betas, ...). A flag is the
  * name with dashes (--batch-size), a key of a YAML/JSON run config the name itself. */
-const ns_setting_def *ns_run_settings(int *count);
+NS_API const ns_setting_def *ns_run_settings(int *count);
 /* The setting of a name or alias; NULL when unknown. */
-const ns_setting_def *ns_run_setting_find(const char *name);
+NS_API const ns_setting_def *ns_run_setting_find(const char *name);
 /* A setting's other names, '|'-separated ("lr|optimizer_config.lr"); NULL when none. */
-const char *ns_run_setting_aliases(const char *name);
+NS_API const char *ns_run_setting_aliases(const char *name);
 
 /* The settings given for a run, by their canonical names; a setting not given reads as its
  * default. A config belongs to one thread at a time. */
 typedef struct ns_run_config ns_run_config;
 
-ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out);
-void ns_run_config_free(ns_run_config *cfg);
-ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **out);
-ns_ctx *ns_run_config_ctx(const ns_run_config *cfg);
+NS_API ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out);
+NS_API void ns_run_config_free(ns_run_config *cfg);
+NS_API ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **out);
+NS_API ns_ctx *ns_run_config_ctx(const ns_run_config *cfg);
 /* One setting (a name or an alias) from a JSON value ("0.01", "[0.9, 0.99]", "\"adam\"");
  * later values win. Errors (NS_ERR_INVALID) name source and the key and say what is wrong:
  * an unknown key (with a did-you-mean), a wrong type, a value out of range, a wrong choice. */
-ns_status ns_run_config_set(ns_run_config *cfg, const char *name, const char *json_value,
-                            const char *source);
+NS_API ns_status ns_run_config_set(ns_run_config *cfg, const char *name, const char *json_value,
+                                   const char *source);
 /* One setting from a flag's text, read by its type: numbers strictly, booleans
  * true/false/1/0, lists as "0.7,0.15,0.15", the model as a name or a {...} spec. */
-ns_status ns_run_config_set_text(ns_run_config *cfg, const char *name, const char *text,
-                                 const char *source);
+NS_API ns_status ns_run_config_set_text(ns_run_config *cfg, const char *name, const char *text,
+                                        const char *source);
 /* A mapping of settings (JSON object text: a card's settings, an API body). A group mapping
  * (optimizer_config, scheduler_config, early_stopping, data_config) holds settings by their
  * short names. */
-ns_status ns_run_config_merge(ns_run_config *cfg, const char *json_object, const char *source);
+NS_API ns_status ns_run_config_merge(ns_run_config *cfg, const char *json_object, const char *source);
 /* A run config file (YAML or JSON). Relative paths of files it reads (model, data, labels)
  * are taken from the file's directory, as a pipeline's are; files it writes from the current
  * directory. */
-ns_status ns_run_config_load(ns_run_config *cfg, const char *path);
+NS_API ns_status ns_run_config_load(ns_run_config *cfg, const char *path);
 /* The rules between settings a run needs: a model and data, resume with a checkpoint_dir,
  * no single output for several seeds. NS_ERR_INVALID naming the settings. ns_run checks them
  * too; a face calls it to refuse a config before it starts. */
-ns_status ns_run_config_check(const ns_run_config *cfg);
+NS_API ns_status ns_run_config_check(const ns_run_config *cfg);
 /* Whether a setting was given (not null). */
-bool ns_run_config_has(const ns_run_config *cfg, const char *name);
+NS_API bool ns_run_config_has(const ns_run_config *cfg, const char *name);
 /* A setting's value, given or its default (0, false, "" or -1 when it has none). */
-int64_t ns_run_config_int(const ns_run_config *cfg, const char *name);
-double ns_run_config_number(const ns_run_config *cfg, const char *name);
-bool ns_run_config_bool(const ns_run_config *cfg, const char *name);
-const char *ns_run_config_string(const ns_run_config *cfg, const char *name);
+NS_API int64_t ns_run_config_int(const ns_run_config *cfg, const char *name);
+NS_API double ns_run_config_number(const ns_run_config *cfg, const char *name);
+NS_API bool ns_run_config_bool(const ns_run_config *cfg, const char *name);
+NS_API const char *ns_run_config_string(const ns_run_config *cfg, const char *name);
 /* A list setting into out[cap]; returns its length (-1 when it has none). */
-int ns_run_config_list(const ns_run_config *cfg, const char *name, double *out, int cap);
+NS_API int ns_run_config_list(const ns_run_config *cfg, const char *name, double *out, int cap);
 /* The settings given as a JSON object under their canonical names (reads back with
  * ns_run_config_merge to the same config). *json on the config's context (ns_dealloc). */
-ns_status ns_run_config_to_json(const ns_run_config *cfg, char **json);
+NS_API ns_status ns_run_config_to_json(const ns_run_config *cfg, char **json);
 /* The run config's JSON schema (every setting: type, range, default, description, aliases),
  * for a web form or a tuner's search space. *json on ctx (ns_dealloc). */
-ns_status ns_run_config_schema(ns_ctx *ctx, char **json);
+NS_API ns_status ns_run_config_schema(ns_ctx *ctx, char **json);
 
 /* ---- events ------------------------------------------------------------------------------ */
 
@@ -97,7 +97,7 @@ typedef enum ns_run_event_kind {
     NS_RUN_FAILED        /* the run failed or was cancelled (message) */
 } ns_run_event_kind;
 
-const char *ns_run_event_kind_name(ns_run_event_kind kind);
+NS_API const char *ns_run_event_kind_name(ns_run_event_kind kind);
 
 typedef struct ns_run_seed ns_run_seed;
 
@@ -143,7 +143,7 @@ typedef struct ns_fit_result {
     char *settings_json;         /* every training setting as used (JSON object) */
 } ns_fit_result;
 
-void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r);
+NS_API void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r);
 
 /* What ns_fit trains: spec (a blueprint, built for train's shape with cfg's seed) or model
  * (already built; its weights are the start) — exactly one non-NULL. optim (may be NULL) is
@@ -164,9 +164,9 @@ typedef struct ns_fit_input {
  * holds the model; on NS_ERR_NONFINITE or NS_ERR_CANCELLED *result still holds the model and
  * history so far (the model's weights are finite). A borrowed optimizer's model is trained in
  * place (result->model is then that model, not owned by the result). */
-ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
-                 const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
-                 ns_fit_result *result);
+NS_API ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
+                        const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
+                        ns_fit_result *result);
 
 /* ---- a whole run ------------------------------------------------------------------------- */
 
@@ -228,12 +228,12 @@ typedef struct ns_run_record {
  * set on ctx (ns_ctx_set_threads). *record (may be NULL) gets the
  * record also when the run fails (record->status, record->error); free it with
  * ns_run_record_free. */
-ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hooks,
-                 ns_run_record **record);
-void ns_run_record_free(ns_run_record *record);
+NS_API ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hooks,
+                        ns_run_record **record);
+NS_API void ns_run_record_free(ns_run_record *record);
 /* The record as JSON (settings, data, per-seed history and metrics, summary, provenance).
  * *json on ctx (ns_dealloc). */
-ns_status ns_run_record_to_json(ns_ctx *ctx, const ns_run_record *record, char **json);
+NS_API ns_status ns_run_record_to_json(ns_ctx *ctx, const ns_run_record *record, char **json);
 
 /* Model files with their data description: the normalisation, the task, class labels and
  * target names (all in __metadata__), next to the weights. */
@@ -256,14 +256,14 @@ typedef struct ns_model_info {
 } ns_model_info;
 
 /* Saves model + info (+ extra metadata). */
-ns_status ns_fit_save(ns_model *model, const ns_model_info *info, const char *path);
+NS_API ns_status ns_fit_save(ns_model *model, const ns_model_info *info, const char *path);
 /* Loads a model file and its info (info fields are allocated on ctx; ns_model_info_deinit). */
-ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **model,
-                      ns_model_info *info);
-void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info);
-/* The info of a training result and its training dataset: copies (ns_model_info_deinit). */
-ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_dataset *ds,
+NS_API ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **model,
                              ns_model_info *info);
+NS_API void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info);
+/* The info of a training result and its training dataset: copies (ns_model_info_deinit). */
+NS_API ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_dataset *ds,
+                                    ns_model_info *info);
 
 /* The Evaluate card over a raw dataset: applies info's normalisation, runs the model in
  * evaluation mode with info's task loss, and accumulates into acc (made by the caller with
@@ -271,21 +271,21 @@ ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_datas
  * ns_metrics_confusion. batch 0 means the model's max_batch. A classifier's data classes are
  * matched to the model's by name (ns_fit_class_map), so data with some of the classes, or in
  * another order, scores right; a class the model does not know is NS_ERR_INVALID. */
-ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                          int batch, ns_metrics *acc);
+NS_API ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
+                                 int batch, ns_metrics *acc);
 
 /* Inference: out[rows, outputs] model outputs in evaluation mode for every row of data
  * (normalised by info's fit). For classification also probabilities (softmax, or sigmoid for
  * one logit) when probs is non-NULL: probs[rows, classes]. */
-ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                         float *out, float *probs);
+NS_API ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
+                                float *out, float *probs);
 
 /* Writes predictions as CSV to f: for a classifier "row,label,p_<class>,..." from
  * probs[rows, C] (C = k, or 2 for one logit), for a regression "row,<target>,..." from
  * out[rows, k]. Names come from info, else from ds, else numbers; fields are quoted as
  * RFC 4180 needs. Check ferror(f) afterwards. */
-void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
-                              int64_t rows, int k, const float *out, const float *probs);
+NS_API void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
+                                     int64_t rows, int k, const float *out, const float *probs);
 
 /* ==== data for a run ============================================================================
  * How every face reads data: the Data Load card (settings target, task, labels, features,
@@ -308,7 +308,7 @@ typedef struct ns_data_options {
 } ns_data_options;
 
 /* Everything unset: no source, CSV defaults (ns_csv_options_default). */
-void ns_data_options_default(ns_data_options *opts);
+NS_API void ns_data_options_default(ns_data_options *opts);
 
 /* Sets one option from its text, by the Data Load card's setting name: "source", "target",
  * "features", "exclude", "labels" (strings, borrowed: they must outlive opts), "task"
@@ -316,14 +316,14 @@ void ns_data_options_default(ns_data_options *opts);
  * (one character, or "\t" / "tab"), "missing" (error|drop|fill_mean), "max_classes" (an
  * integer >= 2). NS_ERR_INVALID names the setting and its allowed values; NS_ERR_NOTFOUND
  * for an unknown name. */
-ns_status ns_data_options_set(ns_ctx *ctx, ns_data_options *opts, const char *name,
-                              const char *value);
+NS_API ns_status ns_data_options_set(ns_ctx *ctx, ns_data_options *opts, const char *name,
+                                     const char *value);
 
 /* Data Load by the options: ns_data_load (or ns_data_load_idx with labels). *test receives an
  * official test set when the source has one, else NULL (test may be NULL). Errors as those
  * loaders', NS_ERR_INVALID for a missing source. */
-ns_status ns_data_open(ns_ctx *ctx, const ns_data_options *opts, const ns_progress *progress,
-                       ns_dataset **data, ns_dataset **test);
+NS_API ns_status ns_data_open(ns_ctx *ctx, const ns_data_options *opts, const ns_progress *progress,
+                              ns_dataset **data, ns_dataset **test);
 
 /* Data Load for a trained model (eval, predict): the data read the way the model was trained.
  * With the model's feature names (info->features > 0): the features are selected and ordered
@@ -336,22 +336,22 @@ ns_status ns_data_open(ns_ctx *ctx, const ns_data_options *opts, const ns_progre
  * by position as ns_data_open does, with the model's task. opts->task AUTO means the model's.
  * Messages name the source: "data.csv has no column 'RM' that the model takes; ...".
  * Outputs and ownership as ns_data_open's. */
-ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts,
-                                 const ns_model_info *info, bool need_target,
-                                 const ns_progress *progress, ns_dataset **data,
-                                 ns_dataset **test);
+NS_API ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts,
+                                        const ns_model_info *info, bool need_target,
+                                        const ns_progress *progress, ns_dataset **data,
+                                        ns_dataset **test);
 
 /* The training data's columns of ds (feature names unless images or unnamed, one-hot groups,
  * target columns, byte scale) into info's column fields (copies, freed by
  * ns_model_info_deinit); other fields are left alone. NS_ERR_NOMEM. */
-ns_status ns_model_info_columns(ns_ctx *ctx, const ns_dataset *ds, ns_model_info *info);
+NS_API ns_status ns_model_info_columns(ns_ctx *ctx, const ns_dataset *ds, ns_model_info *info);
 
 /* map[i] receives the model's class for data class i (map holds ns_dataset_class_count(ds)
  * entries), matched by name, or by number when the model has no class names or the data's
  * names are only numbers ("0", "1", ...). *identity says whether map[i] == i throughout.
  * NS_ERR_INVALID names a class the model does not know (and the model's classes). */
-ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_dataset *ds,
-                           int32_t *map, bool *identity);
+NS_API ns_status ns_fit_class_map(ns_ctx *ctx, const ns_model_info *info, const ns_dataset *ds,
+                                  int32_t *map, bool *identity);
 
 #ifdef __cplusplus
 }

@@ -26,10 +26,10 @@ typedef enum ns_loss_kind {
         NS_LOSS_KIND_COUNT
 } ns_loss_kind;
 
-const char *ns_loss_kind_name(ns_loss_kind kind);
+NS_API const char *ns_loss_kind_name(ns_loss_kind kind);
 /* Accepts the names above and the aliases "l1", "crossentropy", "ce",
  * "binary_cross_entropy", "bce_with_logits". NS_ERR_NOTFOUND otherwise. */
-ns_status ns_loss_kind_parse(const char *name, ns_loss_kind *out);
+NS_API ns_status ns_loss_kind_parse(const char *name, ns_loss_kind *out);
 
 typedef enum ns_reduction { NS_REDUCE_MEAN = 0, NS_REDUCE_SUM = 1 } ns_reduction;
 
@@ -41,7 +41,7 @@ typedef struct ns_loss_config {
     const float *class_weights; /* cross_entropy: [outputs], finite and >= 0, or NULL (borrowed) */
 } ns_loss_config;
 
-void ns_loss_config_default(ns_loss_config *cfg, ns_loss_kind kind);
+NS_API void ns_loss_config_default(ns_loss_config *cfg, ns_loss_kind kind);
 
 /* The targets of a batch: regression and bce use values[batch, outputs];
  * cross_entropy uses labels[batch] in [0, outputs). */
@@ -59,9 +59,9 @@ typedef struct ns_targets {
  * its default (label_smoothing on mse, ...), a label out of range or a bce target outside
  * [0, 1] (the message names the row), or mean cross_entropy whose target classes all weigh 0;
  * NS_ERR_NONFINITE for a NaN/Inf prediction or target (the message names row and column). */
-ns_status ns_loss_compute(ns_ctx *ctx, const ns_loss_config *cfg, const float *pred,
-                          const ns_targets *targets, int batch, int outputs, double *loss,
-                          float *dpred);
+NS_API ns_status ns_loss_compute(ns_ctx *ctx, const ns_loss_config *cfg, const float *pred,
+                                 const ns_targets *targets, int batch, int outputs, double *loss,
+                                 float *dpred);
 
 /* ---- optimizers -------------------------------------------------------------- */
 
@@ -78,8 +78,8 @@ typedef enum ns_optim_kind {
         NS_OPTIM_KIND_COUNT
 } ns_optim_kind;
 
-const char *ns_optim_kind_name(ns_optim_kind kind);
-ns_status ns_optim_kind_parse(const char *name, ns_optim_kind *out);
+NS_API const char *ns_optim_kind_name(ns_optim_kind kind);
+NS_API ns_status ns_optim_kind_parse(const char *name, ns_optim_kind *out);
 
 /* Every setting of torch.optim's SGD, Adam, AdamW and RMSprop (maximize and foreach aside).
  * Defaults (ns_optim_config_default) in comments; ranges are checked by ns_optim_new.
@@ -105,7 +105,7 @@ typedef struct ns_optim_config {
 } ns_optim_config;
 
 /* Fills cfg with PyTorch's defaults for kind (every field, whatever the kind). */
-void ns_optim_config_default(ns_optim_config *cfg, ns_optim_kind kind);
+NS_API void ns_optim_config_default(ns_optim_config *cfg, ns_optim_kind kind);
 
 /* Gradient clipping applied inside a step, before the update. 0 turns either off; a negative
  * or non-finite bound makes ns_optim_step fail with NS_ERR_INVALID. With both set, norm
@@ -123,12 +123,12 @@ typedef struct ns_optim ns_optim;
  * context. cfg is copied. The model must outlive the optimizer and its blocks must not move.
  * Errors: NS_ERR_INVALID names the bad setting and how to fix it; NS_ERR_NOMEM leaks nothing.
  * On success *out is owned by the caller (ns_optim_free); on failure it is NULL. */
-ns_status ns_optim_new(ns_model *model, const ns_optim_config *cfg, ns_optim **out);
+NS_API ns_status ns_optim_new(ns_model *model, const ns_optim_config *cfg, ns_optim **out);
 /* Frees the optimizer and its moments (not the model). NULL is a no-op. */
-void ns_optim_free(ns_optim *opt);
+NS_API void ns_optim_free(ns_optim *opt);
 
 /* Zero Gradients (of the optimizer's model): one memset of the gradient block. */
-void ns_optim_zero_grad(ns_optim *opt);
+NS_API void ns_optim_zero_grad(ns_optim *opt);
 /* Optimizer Step: measures the global gradient norm (double accumulation), clips (clip may
  * be NULL; see ns_clip for the order), then updates every parameter in one fused pass with
  * PyTorch's rule for the kind, and counts the step. Clipped gradients are written back to the
@@ -136,44 +136,44 @@ void ns_optim_zero_grad(ns_optim *opt);
  * norm before clipping, also when the step fails on it. A non-finite gradient fails with
  * NS_ERR_NONFINITE (the message names the step, counted from 1, and the first bad index)
  * and leaves weights, moments, gradients and the step count unchanged. No allocation. */
-ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm);
+NS_API ns_status ns_optim_step(ns_optim *opt, const ns_clip *clip, double *grad_norm);
 
 /* The learning rate of the next step. set_lr takes a finite lr >= 0 (asserted; schedules
  * only produce such rates). */
-double ns_optim_lr(const ns_optim *opt);
-void ns_optim_set_lr(ns_optim *opt, double lr);
+NS_API double ns_optim_lr(const ns_optim *opt);
+NS_API void ns_optim_set_lr(ns_optim *opt, double lr);
 /* The settings in use (lr as last set). Valid while the optimizer lives. */
-const ns_optim_config *ns_optim_get_config(const ns_optim *opt);
+NS_API const ns_optim_config *ns_optim_get_config(const ns_optim *opt);
 /* The model an optimizer updates (NULL for one over raw blocks). */
-ns_model *ns_optim_model(const ns_optim *opt);
+NS_API ns_model *ns_optim_model(const ns_optim *opt);
 /* Completed steps: Adam's bias corrections use step_count + 1, and SGD's momentum buffer
  * counts as empty while it is 0 (the next step copies the gradient into it). Restore it
  * together with the moments when resuming; steps >= 0. */
-int64_t ns_optim_step_count(const ns_optim *opt);
-void ns_optim_set_step_count(ns_optim *opt, int64_t steps);
+NS_API int64_t ns_optim_step_count(const ns_optim *opt);
+NS_API void ns_optim_set_step_count(ns_optim *opt, int64_t steps);
 /* The moment block: moment_count x param_count floats, moment i at i * param_count
  * (adam, adamw: exp_avg, exp_avg_sq [, max_exp_avg_sq with amsgrad]; sgd: momentum_buffer
  * when momentum > 0, else none; rmsprop: square_avg [, momentum_buffer when momentum > 0]
  * [, grad_avg when centered]). NULL when there are no moments or no parameters. The names
  * (PyTorch's state keys) come from ns_optim_moment_name; NULL for i out of range. */
-float *ns_optim_moments(ns_optim *opt);
-int ns_optim_moment_count(const ns_optim *opt);
-const char *ns_optim_moment_name(const ns_optim *opt, int i);
+NS_API float *ns_optim_moments(ns_optim *opt);
+NS_API int ns_optim_moment_count(const ns_optim *opt);
+NS_API const char *ns_optim_moment_name(const ns_optim *opt, int i);
 /* Parameters the optimizer updates (the model's param_count): each moment's length. */
-size_t ns_optim_param_count(const ns_optim *opt);
+NS_API size_t ns_optim_param_count(const ns_optim *opt);
 /* The context the optimizer was made with (its messages and allocations go there). */
-ns_ctx *ns_optim_ctx(const ns_optim *opt);
+NS_API ns_ctx *ns_optim_ctx(const ns_optim *opt);
 
 /* Global L2 norm of g[n], accumulated in double in a fixed order (deterministic). Non-finite
  * exactly when some element is. */
-double ns_grad_norm(const float *g, size_t n);
+NS_API double ns_grad_norm(const float *g, size_t n);
 /* Scales g[n] so its norm is at most max_norm (PyTorch's clip_grad_norm_: factor
  * max_norm / (norm + 1e-6), only when below 1). Returns the norm before clipping. A non-finite
  * norm, or max_norm <= 0, leaves g unchanged. */
-double ns_clip_grad_norm(float *g, size_t n, double max_norm);
+NS_API double ns_clip_grad_norm(float *g, size_t n, double max_norm);
 /* Clamps every g[i] to [-max_value, max_value] (PyTorch's clip_grad_value_); NaN stays NaN.
  * max_value <= 0 leaves g unchanged. */
-void ns_clip_grad_value(float *g, size_t n, double max_value);
+NS_API void ns_clip_grad_value(float *g, size_t n, double max_value);
 
 /* ---- learning-rate schedules --------------------------------------------------- */
 
@@ -202,8 +202,8 @@ typedef enum ns_sched_kind {
         NS_SCHED_KIND_COUNT
 } ns_sched_kind;
 
-const char *ns_sched_kind_name(ns_sched_kind kind);
-ns_status ns_sched_kind_parse(const char *name, ns_sched_kind *out);
+NS_API const char *ns_sched_kind_name(ns_sched_kind kind);
+NS_API ns_status ns_sched_kind_parse(const char *name, ns_sched_kind *out);
 
 #define NS_SCHED_MAX_MILESTONES 16
 
@@ -238,7 +238,7 @@ typedef struct ns_sched_config {
 
 /* Fills cfg with PyTorch's defaults (every field, whatever the kind); milestones, t_max and
  * total_steps have none and must be set for their kinds. */
-void ns_sched_config_default(ns_sched_config *cfg, ns_sched_kind kind);
+NS_API void ns_sched_config_default(ns_sched_config *cfg, ns_sched_kind kind);
 
 /* Schedule state: plain data, so a checkpoint saves it by value. */
 typedef struct ns_sched {
@@ -257,13 +257,13 @@ typedef struct ns_sched {
  * step 0 (warmup: base_lr * start_factor; onecycle: max_lr / div_factor). ctx only receives
  * the message: NS_ERR_INVALID names a bad setting and how to fix it (sched is then
  * unchanged). The caller applies sched->lr with ns_optim_set_lr. */
-ns_status ns_sched_init(ns_ctx *ctx, ns_sched *sched, const ns_sched_config *cfg, double base_lr);
+NS_API ns_status ns_sched_init(ns_ctx *ctx, ns_sched *sched, const ns_sched_config *cfg, double base_lr);
 /* Advances one step (an epoch, or a batch for onecycle) and returns the new learning rate,
  * as PyTorch's scheduler.step() followed by get_last_lr(). metric is used only by plateau
  * (a NaN metric counts as no improvement). Onecycle's rate never goes below 0 (PyTorch's
  * linear anneal dips below at step total_steps), and holds past total_steps (PyTorch raises
  * there). Never fails, never allocates. */
-double ns_sched_step(ns_sched *sched, double metric);
+NS_API double ns_sched_step(ns_sched *sched, double metric);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ typedef struct ns_batch_source {
 /* The loss's targets for a batch: its labels for cross-entropy; float values otherwise (made
  * in tvals[b->n] from the labels of a one-logit binary classifier). The Train card and the
  * Calculate Loss card share it. */
-ns_targets ns_batch_targets(const ns_loss_config *loss, const ns_batch *b, float *tvals);
+NS_API ns_targets ns_batch_targets(const ns_loss_config *loss, const ns_batch *b, float *tvals);
 
 /* Early stopping on a monitored metric. */
 typedef struct ns_early_stop {
@@ -51,7 +51,7 @@ typedef struct ns_train_config {
 
 /* Fills defaults: 50 epochs, Adam (lr 1e-3), MSE, no schedule, no clipping, no early stop,
  * monitor "val_loss". */
-void ns_train_config_default(ns_train_config *cfg);
+NS_API void ns_train_config_default(ns_train_config *cfg);
 
 /* What one epoch did. */
 typedef struct ns_epoch_report {
@@ -86,7 +86,7 @@ typedef enum ns_stop_reason {
     NS_STOP_NONFINITE  /* the non-finite guard */
 } ns_stop_reason;
 
-const char *ns_stop_reason_name(ns_stop_reason r);
+NS_API const char *ns_stop_reason_name(ns_stop_reason r);
 
 /* The trainer's own state: plain data, saved in checkpoints. The model (weights, buffers,
  * forward count) and optimizer (moments, step count) hold the rest. */
@@ -108,30 +108,30 @@ typedef struct ns_trainer_state {
  * that the trainer borrows (it must outlive the trainer): training goes on from its settings,
  * moments, step count and learning rate, and cfg->optim is not used. NULL makes one from
  * cfg->optim. The schedule comes from cfg. NS_ERR_INVALID names a bad setting. */
-ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
-                         ns_task task, int classes, ns_trainer **out);
-void ns_trainer_free(ns_trainer *t);
+NS_API ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
+                                ns_task task, int classes, ns_trainer **out);
+NS_API void ns_trainer_free(ns_trainer *t);
 
-ns_model *ns_trainer_model(ns_trainer *t);
-ns_optim *ns_trainer_optim(ns_trainer *t);
-const ns_train_config *ns_trainer_config(const ns_trainer *t);
-ns_trainer_state *ns_trainer_get_state(ns_trainer *t);
+NS_API ns_model *ns_trainer_model(ns_trainer *t);
+NS_API ns_optim *ns_trainer_optim(ns_trainer *t);
+NS_API const ns_train_config *ns_trainer_config(const ns_trainer *t);
+NS_API ns_trainer_state *ns_trainer_get_state(ns_trainer *t);
 /* The weights of the best epoch so far (same layout as the parameter and buffer blocks),
  * or NULL when early stopping with restore_best is off. */
-float *ns_trainer_best_params(ns_trainer *t);
-float *ns_trainer_best_buffers(ns_trainer *t);
+NS_API float *ns_trainer_best_params(ns_trainer *t);
+NS_API float *ns_trainer_best_buffers(ns_trainer *t);
 
 /* The per-epoch history so far. */
-int ns_trainer_history_count(const ns_trainer *t);
-const ns_epoch_report *ns_trainer_history(const ns_trainer *t, int i);
+NS_API int ns_trainer_history_count(const ns_trainer *t);
+NS_API const ns_epoch_report *ns_trainer_history(const ns_trainer *t, int i);
 /* Replaces the history (resume). */
-ns_status ns_trainer_set_history(ns_trainer *t, const ns_epoch_report *reports, int n);
+NS_API ns_status ns_trainer_set_history(ns_trainer *t, const ns_epoch_report *reports, int n);
 
 /* The running training metrics of the current epoch as a flat array of doubles (for
  * checkpoints taken mid-epoch): its length, a copy into values[len], and back. */
-size_t ns_trainer_epoch_state_len(const ns_trainer *t);
-void ns_trainer_epoch_state(const ns_trainer *t, double *values);
-ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t n);
+NS_API size_t ns_trainer_epoch_state_len(const ns_trainer *t);
+NS_API void ns_trainer_epoch_state(const ns_trainer *t, double *values);
+NS_API ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t n);
 
 /* The Train card's loop: trains from the current state to cfg->epochs (or until stopped).
  * val may be NULL. progress (may be NULL) is called after every batch with
@@ -139,14 +139,14 @@ ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t
  * (completed, early stop, callback stop), NS_ERR_CANCELLED when cancelled, NS_ERR_NONFINITE
  * when the guard stopped it (the message names epoch and step and gives a hint); the state
  * says why either way. A finished trainer returns NS_OK at once. */
-ns_status ns_trainer_run(ns_trainer *t, const ns_batch_source *train, const ns_batch_source *val,
-                         const ns_train_callbacks *callbacks, const ns_progress *progress);
+NS_API ns_status ns_trainer_run(ns_trainer *t, const ns_batch_source *train, const ns_batch_source *val,
+                                const ns_train_callbacks *callbacks, const ns_progress *progress);
 
 /* The Evaluate card: runs model in evaluation mode over every batch of epoch 0 of src and
  * accumulates into acc (reset first; made by the caller for the model's task), with the
  * loss of cfg (NULL: no loss). Read the result with ns_metrics_compute. */
-ns_status ns_evaluate(ns_model *model, const ns_loss_config *loss, const ns_batch_source *src,
-                      ns_metrics *acc);
+NS_API ns_status ns_evaluate(ns_model *model, const ns_loss_config *loss, const ns_batch_source *src,
+                             ns_metrics *acc);
 
 #ifdef __cplusplus
 }

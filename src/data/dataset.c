@@ -250,8 +250,19 @@ void ns__dataset_prefetch(const ns_dataset *ds, const int64_t *rows, int n)
     }
 }
 
-NS__CPU_CLONES void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows, int64_t first,
-                                       int n, float *x, float *y, int32_t *labels)
+/* The CPU-cloned loop is file-local: a global target_clones function's resolver would be
+ * exported from the shared library whatever -fvisibility says. */
+static NS__CPU_CLONES void gather(const ns_dataset *ds, const int64_t *rows, int64_t first, int n,
+                                  float *x, float *y, int32_t *labels);
+
+void ns__dataset_gather(const ns_dataset *ds, const int64_t *rows, int64_t first, int n, float *x,
+                        float *y, int32_t *labels)
+{
+    gather(ds, rows, first, n, x, y, labels);
+}
+
+static NS__CPU_CLONES void gather(const ns_dataset *ds, const int64_t *rows, int64_t first, int n,
+                                  float *x, float *y, int32_t *labels)
 {
     const ns__data_store *s = ds->store;
     size_t f = (size_t)s->features, t = (size_t)s->targets;

@@ -20,14 +20,32 @@
 
 /* y[n] = max(x, 0); written so that a NaN passes through (as torch) and reaches the loss's
  * non-finite check instead of silently becoming 0. */
-NS__CPU_CLONES void ns_relu_forward(float *y, const float *x, size_t n)
+/* The CPU-cloned loop is file-local (a global target_clones function's resolver would be
+ * exported); ns_relu_forward calls it. */
+static NS__CPU_CLONES void relu_forward_impl(float *y, const float *x, size_t n);
+
+void ns_relu_forward(float *y, const float *x, size_t n)
+{
+    relu_forward_impl(y, x, n);
+}
+
+static NS__CPU_CLONES void relu_forward_impl(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
 /* dx[n] += dy * (y > 0); torch's threshold_backward tests the output, so x = 0 passes none. */
-NS__CPU_CLONES void ns_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+/* The CPU-cloned loop is file-local (a global target_clones function's resolver would be
+ * exported); ns_relu_backward calls it. */
+static NS__CPU_CLONES void relu_backward_impl(float *dx, const float *dy, const float *y, size_t n);
+
+void ns_relu_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    relu_backward_impl(dx, dy, y, n);
+}
+
+static NS__CPU_CLONES void relu_backward_impl(float *dx, const float *dy, const float *y, size_t n)
 {
     /* Branch-free so it vectorises (a data-dependent branch mispredicts on real activations). */
     for (size_t i = 0; i < n; i++)
@@ -35,7 +53,16 @@ NS__CPU_CLONES void ns_relu_backward(float *dx, const float *dy, const float *y,
 }
 
 /* dx[n] = dy * (y > 0), for a dx that needs no accumulation (no clearing pass first). */
-NS__CPU_CLONES void ns_relu_backward_set(float *dx, const float *dy, const float *y, size_t n)
+/* The CPU-cloned loop is file-local (a global target_clones function's resolver would be
+ * exported); ns_relu_backward_set calls it. */
+static NS__CPU_CLONES void relu_backward_set_impl(float *dx, const float *dy, const float *y, size_t n);
+
+void ns_relu_backward_set(float *dx, const float *dy, const float *y, size_t n)
+{
+    relu_backward_set_impl(dx, dy, y, n);
+}
+
+static NS__CPU_CLONES void relu_backward_set_impl(float *dx, const float *dy, const float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;

@@ -290,7 +290,16 @@ const char *ns_optim_moment_name(const ns_optim *opt, int i)
 
 /* ---- gradient norm and clipping ------------------------------------------------------ */
 
-NS__CPU_CLONES double ns_grad_norm(const float *g, size_t n)
+/* The CPU-cloned loop is file-local (a global target_clones function's resolver would be
+ * exported); ns_grad_norm calls it. */
+static NS__CPU_CLONES double grad_norm_impl(const float *g, size_t n);
+
+double ns_grad_norm(const float *g, size_t n)
+{
+    return grad_norm_impl(g, n);
+}
+
+static NS__CPU_CLONES double grad_norm_impl(const float *g, size_t n)
 {
     /* Sixteen partial sums (four vectors of four doubles) keep the adds' latency off the
      * critical path; the order is fixed, so the result is the same on every run and at any

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The shared library's public face: it exports the functions the public headers declare (NS_API)
+# and nothing else; no ns__ internal, no symbol outside the ns_ prefix.
+# usage: exports_test.sh LIBNETSMITH.so SOURCE_DIR
+set -u
+lib=$1
+src=$2
+failed=0
+exported=$(nm -D --defined-only "$lib" | awk '{ print $3 }' | sort -u)
+internal=$(printf '%s\n' "$exported" | grep -vE '^ns_[a-z][a-z0-9_]*$')
+if [ -n "$internal" ]; then
+    echo "FAIL: $lib exports symbols outside the public ns_ functions:" >&2
+    printf '%s\n' "$internal" | head -20 | sed 's/^/    /' >&2
+    failed=1
+fi
+# every function a public header declares is exported (static inline ones and the assertion
+# helper behind NS_ASSERT apart)
+declared=$(grep -hoE '^NS_API [^(]*\b(ns_[a-z0-9_]+)\(' "$src"/include/netsmith/*.h |
+    grep -oE 'ns_[a-z0-9_]+\($' | tr -d '(' | sort -u)
+missing=$(comm -23 <(printf '%s\n' "$declared") <(printf '%s\n' "$exported"))
+if [ -n "$missing" ]; then
+    echo "FAIL: functions the public headers declare that $lib does not export:" >&2
+    printf '%s\n' "$missing" | head -20 | sed 's/^/    /' >&2
+    failed=1
+fi
+# and no public declaration without NS_API
+bare=$(grep -nE '^(const |unsigned )?[a-z_][a-z0-9_]*[ *]+\**ns_[a-z0-9_]+\(|^FILE \*ns_' \
+    "$src"/include/netsmith/*.h | grep -v 'static inline')
+if [ -n "$bare" ]; then
+    echo "FAIL: public declarations without NS_API:" >&2
+    printf '%s\n' "$bare" | head -20 | sed 's/^/    /' >&2
+    failed=1
+fi
+echo "$(printf '%s\n' "$exported" | wc -l) exported, $(printf '%s\n' "$declared" | wc -l) declared"
+exit $failed

@@ -51,6 +51,13 @@ test-release: test-deps
 	cmake --build --preset release -j $(JOBS)
 	ctest --preset release -j $(JOBS)
 
+# The tests that use threads (the context's pool, the batcher's prefetch thread, parallel
+# convolutions, runs at 2 threads, pipelines, directory locks) under the thread sanitizer.
+test-tsan: test-deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS)
+
 # The fuzz targets (tests/fuzz: libFuzzer with the address and undefined-behaviour sanitizers,
 # built with clang): a short seeded run of each over its committed corpus and regression inputs.
 test-fuzz: test-deps
@@ -67,15 +74,16 @@ test-kernels: test-release
 
 # Every test: in a debug build, under the address and undefined-behaviour sanitizers, in the
 # optimised build (whose hot loops also have AVX2/FMA copies picked at run time), the golden
-# and integration tests on the generic kernels, and the fuzz targets' short runs.
-test: test-dev test-asan test-release test-kernels test-fuzz
+# and integration tests on the generic kernels, the threaded tests under the thread sanitizer,
+# and the fuzz targets' short runs.
+test: test-dev test-asan test-release test-kernels test-tsan test-fuzz
 
 # Fuzzing: each target (FUZZ_TARGETS, default all) for FUZZ_SECONDS, one after the other, into
 # a scratch corpus under build/fuzz/work (the committed corpora stay as they are); a finding is
 # reported with its path and the command that reproduces it (tests/fuzz/run_fuzz.sh).
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
-.PHONY: test-fuzz test-kernels fuzz
+.PHONY: test-fuzz test-kernels test-tsan fuzz
 fuzz: test-deps
 	cmake --preset fuzz >/dev/null
 	cmake --build --preset fuzz -j $(JOBS)

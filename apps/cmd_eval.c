@@ -137,7 +137,7 @@ int cmd_eval(int argc, char **argv)
 
     ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(model), &acc);
     if (st == NS_OK) /* classes matched to the model's by name */
-        st = ns_fit_evaluate(model, &info, ds, 0, acc);
+        st = ns_fit_evaluate(model, &info, ds, 0, acc, NULL);
     ns_metric_values v;
     if (st == NS_OK)
         st = ns_metrics_compute(acc, &v);

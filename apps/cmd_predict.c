@@ -119,7 +119,7 @@ int cmd_predict(int argc, char **argv)
     if (info.task == NS_TASK_CLASSIFICATION)
         probs = ns_alloc(ctx, n * (size_t)width * sizeof *probs);
     if (out == NULL || (info.task == NS_TASK_CLASSIFICATION && probs == NULL) ||
-        ns_fit_predict(model, &info, ds, out, probs) != NS_OK) {
+        ns_fit_predict(model, &info, ds, out, probs, NULL) != NS_OK) {
         rc = cli_fail("predict", ctx);
         goto out;
     }

@@ -270,15 +270,18 @@ NS_API ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const n
  * ns_metrics_new for info's task; reset first). Read it with ns_metrics_compute and
  * ns_metrics_confusion. batch 0 means the model's max_batch. A classifier's data classes are
  * matched to the model's by name (ns_fit_class_map), so data with some of the classes, or in
- * another order, scores right; a class the model does not know is NS_ERR_INVALID. */
+ * another order, scores right; a class the model does not know is NS_ERR_INVALID. progress (may
+ * be NULL) gets (batches done, batches) under the stage "evaluate" and can cancel
+ * (NS_ERR_CANCELLED). */
 NS_API ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                                 int batch, ns_metrics *acc);
+                                 int batch, ns_metrics *acc, const ns_progress *progress);
 
 /* Inference: out[rows, outputs] model outputs in evaluation mode for every row of data
  * (normalised by info's fit). For classification also probabilities (softmax, or sigmoid for
- * one logit) when probs is non-NULL: probs[rows, classes]. */
+ * one logit) when probs is non-NULL: probs[rows, classes]. progress (may be NULL) gets (batches
+ * done, batches) under the stage "predict" and can cancel (NS_ERR_CANCELLED). */
 NS_API ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                                float *out, float *probs);
+                                float *out, float *probs, const ns_progress *progress);
 
 /* Writes predictions as CSV to f: for a classifier "row,label,p_<class>,..." from
  * probs[rows, C] (C = k, or 2 for one logit), for a regression "row,<target>,..." from

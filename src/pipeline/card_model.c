@@ -227,7 +227,8 @@ static ns_status eval_run(ns_card_call *c)
     ns_metrics *acc = NULL;
     ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
-        st = ns_fit_evaluate(m, &info, ds, (int)ns_card_int(c, "batch_size"), acc);
+        st = ns_fit_evaluate(m, &info, ds, (int)ns_card_int(c, "batch_size"), acc,
+                                 ns_card_progress(c));
     ns_metric_values v;
     if (st == NS_OK)
         st = ns_metrics_compute(acc, &v);
@@ -280,7 +281,7 @@ static ns_status infer_run(ns_card_call *c)
                    : NULL;
     ns_status st = out == NULL || (cls && (probs || path) && p == NULL) ? NS_ERR_NOMEM : NS_OK;
     if (st == NS_OK)
-        st = ns_fit_predict(m, &info, ds, out, p);
+        st = ns_fit_predict(m, &info, ds, out, p, ns_card_progress(c));
     if (st == NS_OK)
         st = ns_card_out_tensor(c, "predictions", probs ? p : out, rows, probs ? width : k);
     if (st == NS_OK && path != NULL) {

@@ -120,8 +120,24 @@ static ns_status relabel_get(void *ud, int64_t epoch, int64_t index, ns_batch *o
     return NS_OK;
 }
 
+/* A batch source that reports each batch to a progress hook (which can cancel). */
+typedef struct reporting {
+    ns_batch_source inner;
+    ns_ctx *ctx;
+    const ns_progress *progress;
+    const char *stage;
+} reporting;
+
+static ns_status reporting_get(void *ud, int64_t epoch, int64_t index, ns_batch *out)
+{
+    reporting *r = ud;
+    ns_status st = ns_progress_report(r->ctx, r->progress, r->stage, (double)index,
+                                      (double)r->inner.batches);
+    return st == NS_OK ? r->inner.get(r->inner.ud, epoch, index, out) : st;
+}
+
 ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                          int batch, ns_metrics *acc)
+                          int batch, ns_metrics *acc, const ns_progress *progress)
 {
     ns_ctx *ctx = ns_model_ctx(model);
     ns_dataset *view = NULL;
@@ -177,7 +193,12 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
         if (st != NS_OK)
             goto done;
     }
-    st = ns_evaluate(model, &lc, &src, acc);
+    reporting rep = {src, ctx, progress, "evaluate"};
+    ns_batch_source reported = {src.batches, reporting_get, &rep};
+    st = ns_evaluate(model, &lc, progress ? &reported : &src, acc);
+    if (st == NS_OK)
+        st = ns_progress_report(ctx, progress, "evaluate", (double)src.batches,
+                                (double)src.batches);
 done:
     ns_model_forget_forward(model);
     ns_dealloc(ctx, r.labels);
@@ -188,7 +209,7 @@ done:
 }
 
 ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
-                         float *out, float *probs)
+                         float *out, float *probs, const ns_progress *progress)
 {
     ns_dataset *view = NULL;
     ns_batcher *b = NULL;
@@ -219,6 +240,8 @@ ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_da
             }
         }
         row += batch.n;
+        st = ns_progress_report(ns_model_ctx(model), progress, "predict", (double)(i + 1),
+                                (double)ns_batcher_count(b));
     }
     ns_model_forget_forward(model);
     ns_batcher_free(b);

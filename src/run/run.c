@@ -476,13 +476,13 @@ static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char
 }
 
 static ns_status evaluate_part(ns_model *m, const ns_model_info *info, const ns_dataset *ds,
-                               ns_metric_values *out)
+                               const ns_progress *progress, ns_metric_values *out)
 {
     ns_ctx *ctx = ns_model_ctx(m);
     ns_metrics *acc = NULL;
     ns_status st = ns_metrics_new(ctx, info->task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
-        st = ns_fit_evaluate(m, info, ds, 0, acc);
+        st = ns_fit_evaluate(m, info, ds, 0, acc, progress);
     if (st == NS_OK)
         st = ns_metrics_compute(acc, out);
     ns_metrics_free(acc);
@@ -773,11 +773,11 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         if (st == NS_OK)
             st = ns_model_info_from(ctx, &res, tr, &info);
         if (st == NS_OK)
-            st = evaluate_part(res.model, &info, tr, &sr->train);
+            st = evaluate_part(res.model, &info, tr, hooks ? hooks->progress : NULL, &sr->train);
         if (st == NS_OK && va != NULL)
-            st = evaluate_part(res.model, &info, va, &sr->val);
+            st = evaluate_part(res.model, &info, va, hooks ? hooks->progress : NULL, &sr->val);
         if (st == NS_OK && test != NULL)
-            st = evaluate_part(res.model, &info, test, &sr->test);
+            st = evaluate_part(res.model, &info, test, hooks ? hooks->progress : NULL, &sr->test);
         sr->has_val = va != NULL;
         sr->has_test = test != NULL;
         if (st == NS_OK) {

@@ -45,7 +45,7 @@ static double mean_test_metric(const char *dataset, ns_metric_id metric)
         NS_ASSERT_OK(ctx, ns_model_info_from(ctx, &res, tr, &info));
         ns_metrics *acc = NULL;
         NS_ASSERT_OK(ctx, ns_metrics_new(ctx, res.task, ns_model_output_size(res.model), &acc));
-        NS_ASSERT_OK(ctx, ns_fit_evaluate(res.model, &info, te, 0, acc));
+        NS_ASSERT_OK(ctx, ns_fit_evaluate(res.model, &info, te, 0, acc, NULL));
         ns_metric_values v;
         NS_ASSERT_OK(ctx, ns_metrics_compute(acc, &v));
         double x = ns_metric_value(&v, metric);

@@ -440,6 +440,63 @@ static void test_run_errors(void **state)
     ns_ctx_free(ctx);
 }
 
+/* Evaluate and predict report each batch to the progress hook, which can cancel them. */
+typedef struct counted {
+    int calls;
+    double last_done, last_total;
+} counted;
+
+static bool count_progress(void *ud, const char *stage, double done, double total)
+{
+    counted *c = ud;
+    (void)stage;
+    c->calls++;
+    c->last_done = done;
+    c->last_total = total;
+    return true;
+}
+
+static void test_evaluate_and_predict_progress(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    char *dir = tmpdir();
+    ns_run_config *cfg = iris_config(ctx, dir, "\"epochs\": 1, \"eval_batch\": 16");
+    ns_run_record *rec = NULL;
+    NS_ASSERT_OK(ctx, ns_run(ctx, cfg, NULL, &rec));
+    ns_model *m = NULL;
+    ns_model_info info;
+    NS_ASSERT_OK(ctx, ns_fit_load(ctx, rec->seeds[0].model_path, 16, &m, &info));
+    ns_dataset *data = NULL;
+    NS_ASSERT_OK(ctx, ns_data_load(ctx, "iris", NULL, NULL, &data, NULL));
+    ns_metrics *acc = NULL;
+    NS_ASSERT_OK(ctx, ns_metrics_new(ctx, info.task, ns_model_output_size(m), &acc));
+    counted c = {0};
+    ns_progress p = {count_progress, &c, NULL};
+    NS_ASSERT_OK(ctx, ns_fit_evaluate(m, &info, data, 16, acc, &p));
+    assert_true(c.calls >= 10); /* 150 rows in batches of 16 */
+    NS_ASSERT_CLOSE(c.last_done, c.last_total, 0, 0);
+    float *out = malloc(150 * 3 * sizeof *out);
+    memset(&c, 0, sizeof c);
+    NS_ASSERT_OK(ctx, ns_fit_predict(m, &info, data, out, NULL, &p));
+    assert_int_equal(c.calls, 10);
+    atomic_int stop = 1;
+    ns_progress cancel = {NULL, NULL, &stop};
+    NS_ASSERT_STATUS(ctx, ns_fit_evaluate(m, &info, data, 16, acc, &cancel), NS_ERR_CANCELLED);
+    NS_ASSERT_STATUS(ctx, ns_fit_predict(m, &info, data, out, NULL, &cancel), NS_ERR_CANCELLED);
+    free(out);
+    ns_metrics_free(acc);
+    ns_dataset_free(data);
+    ns_model_info_deinit(ctx, &info);
+    ns_model_free(m);
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    rmrf(dir);
+    free(dir);
+    ns_ctx_free(ctx);
+}
+
 /* ---- allocation failure -------------------------------------------------------------------- */
 
 static void test_run_out_of_memory(void **state)
@@ -498,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_events_in_order),
         cmocka_unit_test(test_cancel_and_resume),
         cmocka_unit_test(test_run_errors),
+        cmocka_unit_test(test_evaluate_and_predict_progress),
         cmocka_unit_test(test_run_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

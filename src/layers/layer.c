@@ -89,6 +89,30 @@ void ns__layer_clear_dx(ns__layer *l, int batch)
         memset(l->dx, 0, (size_t)batch * (size_t)l->in_size * sizeof(float));
 }
 
+
+/* ---- the kinds' names (the layers own their kinds) -------------------------------------- */
+
+#define NS__NAME_ROW(name, str) str,
+static const char *const layer_kind_names[NS_LAYER_KIND_COUNT] = {NS_LAYER_KIND_MAP(NS__NAME_ROW)};
+#undef NS__NAME_ROW
+
+const char *ns_layer_kind_name(ns_layer_kind kind)
+{
+    return (kind >= 0 && kind < NS_LAYER_KIND_COUNT) ? layer_kind_names[kind] : NULL;
+}
+
+ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out)
+{
+    NS_ASSERT(out != NULL);
+    for (int i = 0; name != NULL && i < NS_LAYER_KIND_COUNT; i++) {
+        if (strcmp(layer_kind_names[i], name) == 0) {
+            *out = (ns_layer_kind)i;
+            return NS_OK;
+        }
+    }
+    return NS_ERR_NOTFOUND;
+}
+
 /* ---- 2-D layers ----------------------------------------------------------------------- */
 
 const char *ns__shape_text(char *buf, size_t cap, int ndim, const int *shape)

@@ -26,29 +26,6 @@
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* ---- names ---------------------------------------------------------------------------------- */
-
-#define NS__NAME_ROW(name, str) str,
-static const char *const layer_kind_names[NS_LAYER_KIND_COUNT] = {NS_LAYER_KIND_MAP(NS__NAME_ROW)};
-#undef NS__NAME_ROW
-
-const char *ns_layer_kind_name(ns_layer_kind kind)
-{
-    return (kind >= 0 && kind < NS_LAYER_KIND_COUNT) ? layer_kind_names[kind] : NULL;
-}
-
-ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out)
-{
-    NS_ASSERT(out != NULL);
-    for (int i = 0; name != NULL && i < NS_LAYER_KIND_COUNT; i++) {
-        if (strcmp(layer_kind_names[i], name) == 0) {
-            *out = (ns_layer_kind)i;
-            return NS_OK;
-        }
-    }
-    return NS_ERR_NOTFOUND;
-}
-
 void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
 {
     NS_ASSERT(ls != NULL && kind >= 0 && kind < NS_LAYER_KIND_COUNT);
@@ -656,7 +633,7 @@ static const char *kinds_taking(char *buf, size_t cap, ns__setting s)
     int n = 0;
     for (int k = 0; k < NS_LAYER_KIND_COUNT; k++)
         if (kind_settings[k] & SET_BIT(s))
-            names[n++] = layer_kind_names[k];
+            names[n++] = ns_layer_kind_name((ns_layer_kind)k);
     return list_names(buf, cap, names, n);
 }
 
@@ -765,7 +742,7 @@ static const char *need_text(ns_layer_kind kind)
 static ns_status check_layer(const parser *ps, const char *path, unsigned given, ns_layer_spec *ls)
 {
     char sub[96];
-    const char *name = layer_kind_names[ls->kind];
+    const char *name = ns_layer_kind_name(ls->kind);
     if ((given & kind_required[ls->kind]) != kind_required[ls->kind])
         return fail(ps, path, "%s needs %s", name, need_text(ls->kind));
     if (ls->kind == NS_LAYER_CONV2D) {
@@ -818,6 +795,9 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
 static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_layer_spec *ls)
 {
     char got[GOT_CAP], sub[96], list[512], tmp[SHOW_MAX + 4];
+    const char *layer_kind_names[NS_LAYER_KIND_COUNT]; /* the layers' table of kinds */
+    for (int k = 0; k < NS_LAYER_KIND_COUNT; k++)
+        layer_kind_names[k] = ns_layer_kind_name((ns_layer_kind)k);
     if (!json_is_object(v))
         return fail(ps, path, "expected a layer object such as {\"type\": \"relu\"}, got %s",
                     describe(got, sizeof got, v));

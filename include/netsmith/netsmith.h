@@ -4,6 +4,7 @@
 
 #include "netsmith/core.h"
 #include "netsmith/data.h"
+#include "netsmith/format.h"
 #include "netsmith/io.h"
 #include "netsmith/kernels.h"
 #include "netsmith/metrics.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "netsmith/io.h"
+#include "netsmith/format.h"
 
 struct ns_dir_lock {
     ns_ctx *ctx;

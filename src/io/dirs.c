@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
-#include "netsmith/io.h"
+#include "netsmith/format.h"
 
 ns_status ns_make_dirs(ns_ctx *ctx, const char *path)
 {

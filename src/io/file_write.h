@@ -3,7 +3,7 @@
 #ifndef NETSMITH_IO_FILE_WRITE_H
 #define NETSMITH_IO_FILE_WRITE_H
 
-#include "netsmith/io.h"
+#include "netsmith/format.h"
 
 /* How many temporary names an open tries before it gives up (each taken name is skipped). */
 #define NS__TMP_ATTEMPTS 64

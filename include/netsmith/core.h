@@ -233,6 +233,8 @@ typedef struct ns_rng {
     int used; /* how many of buf were consumed (4 = refill) */
 } ns_rng;
 
+/* Seeds a stream from (seed, purpose, step): the same three give the same numbers whatever
+ * else ran before. */
 NS_API void ns_rng_init(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step);
 /* A sub-stream, e.g. one per layer: same seed/purpose/step, different lane. */
 NS_API void ns_rng_init_lane(ns_rng *rng, uint64_t seed, uint32_t purpose, uint64_t step,

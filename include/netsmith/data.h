@@ -19,8 +19,11 @@ extern "C" {
  * read from several threads at once). */
 typedef struct ns_dataset ns_dataset;
 
+/* Frees a dataset or view (its reference to the shared storage); NULL is a no-op. */
 NS_API void ns_dataset_free(ns_dataset *ds);
 
+/* The dataset's name (a built-in's, or the file's base name), borrowed: valid while ds lives;
+ * and its rows (in this view). */
 NS_API const char *ns_dataset_name(const ns_dataset *ds);
 NS_API int64_t ns_dataset_rows(const ns_dataset *ds);
 /* Features per sample (the product of the input shape). */
@@ -152,6 +155,8 @@ typedef enum ns_data_source_kind {
     NS_DATA_SOURCE_DATASET_FILE, /* written by ns_dataset_save */
     NS_DATA_SOURCE_MISSING       /* neither a built-in nor a file that can be opened */
 } ns_data_source_kind;
+/* What a data source names: a built-in, an IDX, CSV or saved-dataset file, or nothing that
+ * can be opened (no error is set; it only looks). */
 NS_API ns_data_source_kind ns_data_source_kind_of(const char *source);
 
 /* Reads IDX files (MNIST format, gzipped or not): images [N, H, W] uint8 become samples of
@@ -173,6 +178,8 @@ typedef struct ns_builtin_info {
     bool has_test_split;     /* an official train/test split */
 } ns_builtin_info;
 
+/* The built-in datasets: how many, and the i-th (0 <= i < count; static data, not to be
+ * freed). */
 NS_API int ns_data_builtin_count(void);
 NS_API const ns_builtin_info *ns_data_builtin(int i);
 /* NULL if no built-in has this name. */
@@ -258,7 +265,8 @@ typedef struct ns_split_options {
                                 ratios that add up to 1 itself (test 0) */
 } ns_split_options;
 
-NS_API void ns_split_options_default(ns_split_options *opts); /* 0.7 / 0.15 / 0.15, seed 0 */
+/* Fills opts with the defaults: ratios 0.7 / 0.15 / 0.15, seed 0, stratified. */
+NS_API void ns_split_options_default(ns_split_options *opts);
 
 /* Data Split: divides ds's rows into train/val/test views (sharing ds's storage and keeping
  * its normalisation; rows in shuffled order), deterministic for a seed. Part sizes: cut points

@@ -88,6 +88,7 @@ NS_API ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const cha
 /* Frees the file and everything handed out from it. NULL is a no-op. */
 NS_API void ns_st_close(ns_st_file *f);
 
+/* The number of tensors in the file. */
 NS_API int ns_st_count(const ns_st_file *f);
 /* 0 <= i < ns_st_count(f) (asserted). */
 NS_API const ns_st_tensor *ns_st_get(const ns_st_file *f, int i);
@@ -151,6 +152,7 @@ NS_API ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, 
  * json_dump_file would, which is not atomic). NULL json is NS_ERR_NOMEM naming path (for
  * the result of a json_pack that ran out of memory). */
 struct json_t;
+/* Writes a jansson value (json_dumpf flags) to path atomically, as ns_write_file does. */
 NS_API ns_status ns_write_json(ns_ctx *ctx, const char *path, const struct json_t *json, size_t flags);
 
 /* ---- directory locks ---------------------------------------------------------------------- */

@@ -161,6 +161,8 @@ NS_API ns_ctx *ns_spec_ctx(const ns_spec *spec);
  * free it with ns_dealloc(ns_spec_ctx(spec), *out). NS_ERR_NOMEM on failure. */
 NS_API ns_status ns_spec_to_json(const ns_spec *spec, char **out);
 
+/* The spec's form (short or layer list) and its training settings (borrowed: valid while the
+ * spec lives; defaults for what it does not say). */
 NS_API ns_spec_form ns_spec_get_form(const ns_spec *spec);
 NS_API const ns_train_settings *ns_spec_training(const ns_spec *spec);
 /* Output size given by the spec (short form "output_size", or the last linear layer's
@@ -211,6 +213,7 @@ NS_API ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build
                                 ns_model **out);
 NS_API void ns_model_free(ns_model *model);
 
+/* A built model's context, its spec (borrowed, the model's own copy) and sizes. */
 NS_API ns_ctx *ns_model_ctx(const ns_model *model);
 NS_API const ns_spec *ns_model_spec(const ns_model *model);
 NS_API int ns_model_input_size(const ns_model *model);  /* features per sample */
@@ -263,6 +266,8 @@ typedef struct ns_named_tensor {
     int64_t shape[NS_MAX_DIMS];
     bool trainable;
 } ns_named_tensor;
+/* The model's tensors in state_dict order: how many, and the i-th (0 <= i < count, else
+ * NS_ERR_INVALID). out views the model's blocks: valid while the model lives. */
 NS_API int ns_model_tensor_count(const ns_model *model);
 NS_API ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out);
 /* Finds a tensor by state_dict name; NS_ERR_NOTFOUND otherwise. */

@@ -44,6 +44,8 @@ typedef enum ns_value_kind {
         NS_VALUE_KIND_COUNT
 } ns_value_kind;
 
+/* A kind's name ("dataset", ...) and one line about it (static strings; NULL for an unknown
+ * kind). */
 NS_API const char *ns_value_kind_name(ns_value_kind kind);
 NS_API const char *ns_value_kind_doc(ns_value_kind kind);
 /* NS_VALUE_NONE for an unknown name. */
@@ -101,6 +103,7 @@ typedef struct ns_history_value {
     ns_epoch_report *reports; /* [epochs] */
 } ns_history_value;
 
+/* The kind of a value. */
 NS_API ns_value_kind ns_value_get_kind(const ns_value *v);
 /* The payload, or NULL when v is not of that kind. The value keeps ownership. */
 NS_API ns_dataset *ns_value_dataset(const ns_value *v);
@@ -235,6 +238,7 @@ NS_API int ns_cards_count(const ns_cards *cards);
  * host share one library. See examples/plugins/. */
 #define NS_CARDS_PLUGIN_SYMBOL "netsmith_register_cards"
 typedef ns_status (*ns_cards_plugin_fn)(ns_cards *cards);
+/* What a plugin defines (not the library): registers the plugin's cards. */
 NS_API ns_status netsmith_register_cards(ns_cards *cards);
 /* The layout of ns_card_def and what it points to, as a plugin was built against it: a plugin
  * also defines NS_CARDS_PLUGIN_ABI_DEFINE (one line at file scope), and one built against
@@ -294,6 +298,7 @@ typedef enum ns_card_event_kind {
     NS_CARD_ITERATION /* a loop finished an iteration (epoch, or batch of a batch loop) */
 } ns_card_event_kind;
 
+/* The event's name ("started", "finished", ...; a static string). */
 NS_API const char *ns_card_event_kind_name(ns_card_event_kind kind);
 
 typedef struct ns_card_event {

@@ -40,6 +40,9 @@ NS_API const char *ns_run_setting_aliases(const char *name);
  * default. A config belongs to one thread at a time. */
 typedef struct ns_run_config ns_run_config;
 
+/* A config with nothing given (every setting reads as its default); *out is the caller's
+ * (ns_run_config_free; NULL is a no-op); NS_ERR_NOMEM. A copy holds the same settings
+ * (ns_run_config_copy). ns_run_config_ctx: the context it was made on. */
 NS_API ns_status ns_run_config_new(ns_ctx *ctx, ns_run_config **out);
 NS_API void ns_run_config_free(ns_run_config *cfg);
 NS_API ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **out);
@@ -97,6 +100,7 @@ typedef enum ns_run_event_kind {
     NS_RUN_FAILED        /* the run failed or was cancelled (message) */
 } ns_run_event_kind;
 
+/* The event's name ("started", "epoch", ...; a static string, "unknown" out of range). */
 NS_API const char *ns_run_event_kind_name(ns_run_event_kind kind);
 
 typedef struct ns_run_seed ns_run_seed;
@@ -143,6 +147,8 @@ typedef struct ns_fit_result {
     char *settings_json;         /* every training setting as used (JSON object) */
 } ns_fit_result;
 
+/* Frees what a result owns (the model unless borrowed, the history, the settings) and zeroes
+ * it; r may be NULL or freed already. */
 NS_API void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r);
 
 /* What ns_fit trains: spec (a blueprint, built for train's shape with cfg's seed) or model

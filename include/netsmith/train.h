@@ -26,6 +26,7 @@ typedef enum ns_loss_kind {
         NS_LOSS_KIND_COUNT
 } ns_loss_kind;
 
+/* The kind's name ("mse", ...; a static string, NULL out of range). */
 NS_API const char *ns_loss_kind_name(ns_loss_kind kind);
 /* Accepts the names above and the aliases "l1", "crossentropy", "ce",
  * "binary_cross_entropy", "bce_with_logits". NS_ERR_NOTFOUND otherwise. */
@@ -41,6 +42,8 @@ typedef struct ns_loss_config {
     const float *class_weights; /* cross_entropy: [outputs], finite and >= 0, or NULL (borrowed) */
 } ns_loss_config;
 
+/* Fills cfg for kind with PyTorch's defaults: mean reduction, huber_delta 1, no label
+ * smoothing, no class weights. */
 NS_API void ns_loss_config_default(ns_loss_config *cfg, ns_loss_kind kind);
 
 /* The targets of a batch: regression and bce use values[batch, outputs];
@@ -78,6 +81,8 @@ typedef enum ns_optim_kind {
         NS_OPTIM_KIND_COUNT
 } ns_optim_kind;
 
+/* The kind's name ("sgd", "adam", "adamw", "rmsprop"; static) and back (NS_ERR_NOTFOUND for
+ * another name, with no message). */
 NS_API const char *ns_optim_kind_name(ns_optim_kind kind);
 NS_API ns_status ns_optim_kind_parse(const char *name, ns_optim_kind *out);
 
@@ -202,6 +207,8 @@ typedef enum ns_sched_kind {
         NS_SCHED_KIND_COUNT
 } ns_sched_kind;
 
+/* The kind's name ("constant", "step", ...; static) and back (NS_ERR_NOTFOUND for another
+ * name, with no message). */
 NS_API const char *ns_sched_kind_name(ns_sched_kind kind);
 NS_API ns_status ns_sched_kind_parse(const char *name, ns_sched_kind *out);
 

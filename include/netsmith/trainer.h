@@ -86,6 +86,7 @@ typedef enum ns_stop_reason {
     NS_STOP_NONFINITE  /* the non-finite guard */
 } ns_stop_reason;
 
+/* The reason's name ("completed", "early", ...; a static string). */
 NS_API const char *ns_stop_reason_name(ns_stop_reason r);
 
 /* The trainer's own state: plain data, saved in checkpoints. The model (weights, buffers,
@@ -112,6 +113,8 @@ NS_API ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_
                                 ns_task task, int classes, ns_trainer **out);
 NS_API void ns_trainer_free(ns_trainer *t);
 
+/* The trainer's model and optimizer (borrowed or its own: both live as long as the trainer),
+ * its settings and its state (the trainer's own, changed as it runs). */
 NS_API ns_model *ns_trainer_model(ns_trainer *t);
 NS_API ns_optim *ns_trainer_optim(ns_trainer *t);
 NS_API const ns_train_config *ns_trainer_config(const ns_trainer *t);

@@ -31,5 +31,17 @@ if [ -n "$bare" ]; then
     printf '%s\n' "$bare" | head -20 | sed 's/^/    /' >&2
     failed=1
 fi
+# and every public declaration (or the group it heads) has a comment above it
+undocumented=$(awk '
+    FNR == 1 { prev = ""; grp = 0 }
+    /^NS_API/ { if (!grp && prev !~ /\*\/ *$/) print FILENAME ":" FNR ": " $0; grp = 1; next }
+    /^       / && grp { next }
+    { grp = 0; if ($0 !~ /^ *$/) prev = $0; else prev = "" }
+' "$src"/include/netsmith/*.h)
+if [ -n "$undocumented" ]; then
+    echo "FAIL: public declarations without a comment:" >&2
+    printf '%s\n' "$undocumented" | head -20 | sed 's/^/    /' >&2
+    failed=1
+fi
 echo "$(printf '%s\n' "$exported" | wc -l) exported, $(printf '%s\n' "$declared" | wc -l) declared"
 exit $failed

@@ -11,6 +11,10 @@
 #define NS__CSV_MAX_ONE_HOT 1000            /* distinct values of a one-hot column */
 #define NS__CSV_PROGRESS_ROWS 65536         /* rows between progress reports */
 
+/* Grows *p (an array of *cap items of size bytes) to hold need items, doubling; false when out
+ * of memory (the old array stays). */
+bool ns__csv_grow(ns_ctx *ctx, void **p, size_t *cap, size_t need, size_t size);
+
 /* ---- distinct values ------------------------------------------------------------------------- */
 
 /* A set of byte strings (text values, or the 8 bytes of a double for numeric classes), in

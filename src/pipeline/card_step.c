@@ -174,7 +174,8 @@ static const ns_port_def loss_out[] = {
 /* The loss settings of a card (loss_type null: from the data). */
 static ns_status loss_config(ns_card_call *c, bool labels, int outputs, ns_loss_config *cfg)
 {
-    ns_loss_kind kind = labels ? (outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY) : NS_LOSS_MSE;
+    ns_loss_kind kind =
+        ns__default_loss(labels ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION, outputs);
     if (ns_card_has(c, "loss_type") &&
         ns_loss_kind_parse(ns_card_string(c, "loss_type"), &kind) != NS_OK)
         return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID, "unknown loss_type '%s'",

@@ -175,9 +175,7 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
         goto done;
     ns_loss_config lc;
     int outputs = ns_model_output_size(model);
-    ns_loss_config_default(&lc, info->task == NS_TASK_CLASSIFICATION
-                                    ? (outputs == 1 ? NS_LOSS_BCE : NS_LOSS_CROSS_ENTROPY)
-                                    : NS_LOSS_MSE);
+    ns_loss_config_default(&lc, ns__default_loss(info->task, outputs));
     ns_batch_source src = ns__batcher_source(b);
     if (info->task == NS_TASK_CLASSIFICATION) {
         int dc = ns_dataset_class_count(data);

@@ -577,7 +577,6 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         ns_dealloc(ctx, rec);
         return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
     }
-    rec->threads = ns_ctx_threads(ctx);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);

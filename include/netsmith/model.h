@@ -4,79 +4,13 @@
 #define NETSMITH_MODEL_H
 
 #include "netsmith/core.h"
+#include "netsmith/layers.h"
+#include "netsmith/vocab.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- layer kinds ---------------------------------------------------------------- */
-
-/* X(enum name, spec name). One row per layer type. */
-#define NS_LAYER_KIND_MAP(X)                                                                       \
-    X(LINEAR, "linear")                                                                            \
-    X(RELU, "relu")                                                                                \
-    X(LEAKY_RELU, "leaky_relu")                                                                    \
-    X(ELU, "elu")                                                                                  \
-    X(GELU, "gelu")                                                                                \
-    X(SILU, "silu")                                                                                \
-    X(TANH, "tanh")                                                                                \
-    X(SIGMOID, "sigmoid")                                                                          \
-    X(SOFTMAX, "softmax")                                                                          \
-    X(DROPOUT, "dropout")                                                                          \
-    X(BATCHNORM1D, "batchnorm1d")                                                                  \
-    X(LAYERNORM, "layernorm")                                                                      \
-    X(FLATTEN, "flatten")                                                                          \
-    X(CONV2D, "conv2d")                                                                            \
-    X(MAXPOOL2D, "maxpool2d")                                                                      \
-    X(AVGPOOL2D, "avgpool2d")                                                                      \
-    X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d")                                                    \
-    X(GLOBAL_AVGPOOL2D, "global_avgpool2d")                                                        \
-    X(BATCHNORM2D, "batchnorm2d")                                                                  \
-    X(DROPOUT2D, "dropout2d")
-
-typedef enum ns_layer_kind {
-#define NS__LAYER_ENUM(name, str) NS_LAYER_##name,
-    NS_LAYER_KIND_MAP(NS__LAYER_ENUM)
-#undef NS__LAYER_ENUM
-        NS_LAYER_KIND_COUNT
-} ns_layer_kind;
-
-/* "linear", ... (a static string); NULL for an out-of-range kind. */
-NS_API const char *ns_layer_kind_name(ns_layer_kind kind);
-/* Looks a kind up by its exact spec name; NS_ERR_NOTFOUND if unknown or NULL. */
-NS_API ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
-
-/* One layer of a spec. Fields that do not apply to the kind keep their defaults. The 2-D
- * layers work on NCHW data: a sample is [C, H, W], and pairs are [height, width]. */
-typedef struct ns_layer_spec {
-    ns_layer_kind kind;
-    int units;      /* linear: output features (> 0) */
-    bool bias;      /* linear, conv2d: with bias (default true) */
-    double alpha;   /* leaky_relu: negative slope (0.01); elu: alpha (1.0) */
-    bool tanh_approx; /* gelu: the tanh approximation (default false: exact erf) */
-    double p;       /* dropout, dropout2d: drop probability in [0, 1) */
-    double eps;     /* batchnorm1d, batchnorm2d, layernorm: 1e-5 */
-    double momentum; /* batchnorm1d, batchnorm2d: running-statistics momentum (0.1) */
-    bool affine;    /* batchnorm1d, batchnorm2d, layernorm: learnable scale and shift (true) */
-    int filters;    /* conv2d: output channels (> 0; torch's out_channels) */
-    int kernel[2];  /* conv2d, maxpool2d, avgpool2d: window [kh, kw] (> 0) */
-    int stride[2];  /* conv2d (1, 1); maxpool2d, avgpool2d: 0 means "the kernel" */
-    int padding[2]; /* conv2d, maxpool2d, avgpool2d: per side, >= 0 (0, 0) */
-    int dilation[2]; /* conv2d: (1, 1) */
-    int groups;     /* conv2d: 1; divides the input channels and filters */
-    int output_size[2]; /* adaptive_avgpool2d: [oh, ow]; global_avgpool2d: (1, 1) */
-    bool count_include_pad; /* avgpool2d: padding zeros count in the divisor (true) */
-} ns_layer_spec;
-
-/* Fills a layer spec of this kind with PyTorch's defaults: units 0 (a linear layer needs
- * them set), bias true, alpha 0.01 for leaky_relu and 1.0 for elu (0 otherwise),
- * tanh_approx false, p 0.5, eps 1e-5, momentum 0.1, affine true; filters 0 and kernel
- * (0, 0) (conv2d and the pools need them set), stride (1, 1) for conv2d and (0, 0) = the
- * kernel for the pools, padding (0, 0), dilation (1, 1), groups 1, output_size (1, 1) for
- * global_avgpool2d and (0, 0) otherwise (adaptive_avgpool2d needs it set),
- * count_include_pad true. Padding bytes are zeroed, so two equal layer specs compare equal
- * with memcmp. */
-NS_API void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
 
 /* ---- specs -------------------------------------------------------------------------- */
 
@@ -85,11 +19,6 @@ typedef enum ns_spec_form {
     NS_SPEC_LAYERS = 1 /* {"layers": [{"type": ...}, ...], "training": {...}} */
 } ns_spec_form;
 
-typedef enum ns_task {
-    NS_TASK_AUTO = 0, /* decided from the data */
-    NS_TASK_REGRESSION,
-    NS_TASK_CLASSIFICATION
-} ns_task;
 
 /* Training settings carried by a spec. Strings are short names ("adam", "mse");
  * "" means "not given, choose from the task". */
@@ -254,6 +183,11 @@ NS_API ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns
 NS_API float *ns_model_params(ns_model *model);
 NS_API float *ns_model_grads(ns_model *model);
 NS_API size_t ns_model_param_count(const ns_model *model);
+/* The block of running statistics (batch norms' running_mean and running_var, in tensor
+ * order) and its length; NULL and 0 for a model without them. A view: valid while the model
+ * lives. */
+NS_API float *ns_model_buffers(ns_model *model);
+NS_API size_t ns_model_buffer_count(const ns_model *model);
 
 /* Named tensors in PyTorch nn.Sequential state_dict order and names ("0.weight", ...):
  * parameters and buffers (running_mean, running_var; num_batches_tracked is int64 and is

@@ -5,6 +5,7 @@
 
 #include "netsmith/core.h"
 #include "netsmith/model.h"
+#include "netsmith/vocab.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -12,25 +13,6 @@ extern "C" {
 
 /* ---- losses ------------------------------------------------------------------ */
 
-#define NS_LOSS_KIND_MAP(X)                                                                        \
-    X(MSE, "mse")                                                                                  \
-    X(MAE, "mae")                                                                                  \
-    X(HUBER, "huber")                                                                              \
-    X(CROSS_ENTROPY, "cross_entropy")                                                              \
-    X(BCE, "bce")
-
-typedef enum ns_loss_kind {
-#define NS__LOSS_ENUM(name, str) NS_LOSS_##name,
-    NS_LOSS_KIND_MAP(NS__LOSS_ENUM)
-#undef NS__LOSS_ENUM
-        NS_LOSS_KIND_COUNT
-} ns_loss_kind;
-
-/* The kind's name ("mse", ...; a static string, NULL out of range). */
-NS_API const char *ns_loss_kind_name(ns_loss_kind kind);
-/* Accepts the names above and the aliases "l1", "crossentropy", "ce",
- * "binary_cross_entropy", "bce_with_logits". NS_ERR_NOTFOUND otherwise. */
-NS_API ns_status ns_loss_kind_parse(const char *name, ns_loss_kind *out);
 
 typedef enum ns_reduction { NS_REDUCE_MEAN = 0, NS_REDUCE_SUM = 1 } ns_reduction;
 
@@ -68,23 +50,6 @@ NS_API ns_status ns_loss_compute(ns_ctx *ctx, const ns_loss_config *cfg, const f
 
 /* ---- optimizers -------------------------------------------------------------- */
 
-#define NS_OPTIM_KIND_MAP(X)                                                                       \
-    X(SGD, "sgd")                                                                                  \
-    X(ADAM, "adam")                                                                                \
-    X(ADAMW, "adamw")                                                                              \
-    X(RMSPROP, "rmsprop")
-
-typedef enum ns_optim_kind {
-#define NS__OPTIM_ENUM(name, str) NS_OPTIM_##name,
-    NS_OPTIM_KIND_MAP(NS__OPTIM_ENUM)
-#undef NS__OPTIM_ENUM
-        NS_OPTIM_KIND_COUNT
-} ns_optim_kind;
-
-/* The kind's name ("sgd", "adam", "adamw", "rmsprop"; static) and back (NS_ERR_NOTFOUND for
- * another name, with no message). */
-NS_API const char *ns_optim_kind_name(ns_optim_kind kind);
-NS_API ns_status ns_optim_kind_parse(const char *name, ns_optim_kind *out);
 
 /* Every setting of torch.optim's SGD, Adam, AdamW and RMSprop (maximize and foreach aside).
  * Defaults (ns_optim_config_default) in comments; ranges are checked by ns_optim_new.
@@ -182,35 +147,6 @@ NS_API void ns_clip_grad_value(float *g, size_t n, double max_value);
 
 /* ---- learning-rate schedules --------------------------------------------------- */
 
-/* Each kind reproduces its torch.optim.lr_scheduler class's get_last_lr() sequence, using
- * PyTorch's recursive forms so the doubles agree:
- * constant (the rate never changes); step (StepLR): step_size, gamma; multistep (MultiStepLR):
- * milestones, gamma; exponential (ExponentialLR): gamma; cosine (CosineAnnealingLR): t_max,
- * eta_min; warmup (LinearLR): start_factor, end_factor, total_iters; onecycle (OneCycleLR,
- * three_phase false, no momentum cycling): max_lr, total_steps, pct_start, div_factor,
- * final_div_factor, anneal; plateau (ReduceLROnPlateau, eps 1e-8): mode, factor, patience,
- * threshold, threshold mode, cooldown, min_lr. */
-#define NS_SCHED_KIND_MAP(X)                                                                       \
-    X(CONSTANT, "constant")                                                                        \
-    X(STEP, "step")                                                                                \
-    X(MULTISTEP, "multistep")                                                                      \
-    X(EXPONENTIAL, "exponential")                                                                  \
-    X(COSINE, "cosine")                                                                            \
-    X(WARMUP, "warmup")                                                                            \
-    X(ONECYCLE, "onecycle")                                                                        \
-    X(PLATEAU, "plateau")
-
-typedef enum ns_sched_kind {
-#define NS__SCHED_ENUM(name, str) NS_SCHED_##name,
-    NS_SCHED_KIND_MAP(NS__SCHED_ENUM)
-#undef NS__SCHED_ENUM
-        NS_SCHED_KIND_COUNT
-} ns_sched_kind;
-
-/* The kind's name ("constant", "step", ...; static) and back (NS_ERR_NOTFOUND for another
- * name, with no message). */
-NS_API const char *ns_sched_kind_name(ns_sched_kind kind);
-NS_API ns_status ns_sched_kind_parse(const char *name, ns_sched_kind *out);
 
 #define NS_SCHED_MAX_MILESTONES 16
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/blas.h"
-#include "internal.h"
+#include "core/ctx_private.h"
 
 const char *ns_version(void) { return NS_VERSION_STRING; }
 
@@ -135,6 +135,12 @@ void *ns_realloc(ns_ctx *ctx, void *ptr, size_t size)
     if (p == NULL)
         ns_errorf(ctx, NS_ERR_NOMEM, "out of memory allocating %zu bytes", size);
     return p;
+}
+
+void *ns__realloc_quiet(ns_ctx *ctx, void *ptr, size_t size)
+{
+    NS_ASSERT(size > 0);
+    return ctx->alloc.realloc(ctx->alloc.ud, ptr, size);
 }
 
 void ns_dealloc(ns_ctx *ctx, void *ptr)

@@ -1,9 +1,15 @@
-/* Name tables for the kinds that specs, configs and the command line spell out:
- * losses, optimizers and schedules (declared in train.h, kept here at the bottom so
- * the spec parser can validate names without reaching up into the training module). */
+/* Name tables of the vocabulary (netsmith/vocab.h): tasks, losses, optimizers and schedules,
+ * which specs, configs, cards and the command line spell out. */
 #include <string.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/vocab.h"
+
+static const char *const task_names[] = {
+    [NS_TASK_AUTO] = "auto",
+    [NS_TASK_REGRESSION] = "regression",
+    [NS_TASK_CLASSIFICATION] = "classification",
+};
 
 #define NS__NAME_ROW(name, str) str,
 static const char *const loss_names[] = {NS_LOSS_KIND_MAP(NS__NAME_ROW)};
@@ -20,6 +26,21 @@ static ns_status lookup(const char *const *names, int count, const char *name, i
         }
     }
     return NS_ERR_NOTFOUND;
+}
+
+const char *ns_task_name(ns_task task)
+{
+    return (task >= 0 && task < (int)(sizeof task_names / sizeof task_names[0])) ? task_names[task]
+                                                                               : NULL;
+}
+
+ns_status ns_task_parse(const char *name, ns_task *out)
+{
+    int k;
+    ns_status st = lookup(task_names, (int)(sizeof task_names / sizeof task_names[0]), name, &k);
+    if (st == NS_OK)
+        *out = (ns_task)k;
+    return st;
 }
 
 const char *ns_loss_kind_name(ns_loss_kind kind)

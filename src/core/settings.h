@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
 
 /* "a whole number", "a number", ... */
 const char *ns__setting_type_name(ns_setting_type t);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
 
 /* Names longer than this get no suggestion. */
 #define SUGGEST_MAX 32

@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "core/blas.h"
-#include "internal.h"
+#include "core/ctx_private.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -241,6 +241,8 @@ int ns_ctx_threads(const ns_ctx *ctx)
 {
     return ctx->threads;
 }
+
+int ns__ctx_width(const ns_ctx *ctx) { return ctx != NULL ? ctx->threads : 1; }
 
 int ns__gemm_width(const ns_ctx *ctx)
 {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 /* ds's feature named name, or -1. */
 static int feature_index(const ns__data_store *s, const char *name)

@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 /* More prefetched batches than this would only use memory. */
 #define MAX_PREFETCH 1024

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 /* Where Debian's dataset-fashion-mnist package puts its files. */
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "data/csv_private.h"
 
 /* ---- fields ---------------------------------------------------------------------------------- */
 

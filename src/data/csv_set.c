@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "data/csv_private.h"
 
 /* ---- distinct-value sets --------------------------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "data/csv.h"
+#include "data/csv_private.h"
 
 #define MAX_COLUMNS (1 << 24)
 
@@ -683,13 +683,8 @@ static ns_status start_spec(ns__csv *c, const int *order, int n_order)
  * error (and leaves no message behind). */
 static float *shrink(ns__csv *c, float *p, size_t size)
 {
-    char msg[NS__ERRMSG_CAP];
-    memcpy(msg, c->ctx->msg, sizeof msg);
-    float *q = ns_realloc(c->ctx, p, size);
-    if (q != NULL)
-        return q;
-    memcpy(c->ctx->msg, msg, sizeof msg);
-    return p;
+    float *q = ns__realloc_quiet(c->ctx, p, size);
+    return q != NULL ? q : p;
 }
 
 /* Makes the store from the scan's rows when every used column is numeric (and the class

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 ns_status ns__store_new(ns_ctx *ctx, const char *name, int64_t rows, int x_ndim,
                         const int *x_shape, bool bytes, ns_task task, int targets,

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 #define META_DATASET "netsmith.dataset"
 #define META_VERSION "netsmith.version"
@@ -93,7 +93,7 @@ static ns_status meta_json(const ns_dataset *ds, const char *path, char **out)
     if (st == NS_OK) {
         json_object_set_new(o, "version", json_integer(FORMAT_VERSION));
         json_object_set_new(o, "name", name);
-        json_object_set_new(o, "task", json_string(ns__task_name(s->task)));
+        json_object_set_new(o, "task", json_string(ns_task_name(s->task)));
         json_object_set_new(o, "rows", json_integer((json_int_t)ds->rows));
         json_object_set_new(o, "input_shape", shape);
         json_object_set_new(o, "targets", json_integer(s->targets));

@@ -15,7 +15,7 @@
 
 #include <zlib.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 #define IDX_TYPE_U8 0x08
 #define IDX_MAX_DIMS 3

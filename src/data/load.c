@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 /* Room for one float as ns_norm_to_json prints it ("-1.17549435e-38" and a ".0" at most). */
 #define FLOAT_TEXT 32

@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 #define PARTS 3
 #define SUM_TOLERANCE 1e-6 /* exact_sum: how far from 1 the ratios may add up */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "io/io_internal.h"
 
 #define META_SPEC "netsmith.spec"
 #define META_INPUT "netsmith.input_shape"
@@ -35,7 +35,7 @@ static ns_status check_finite(ns_model *m, const char *path)
         size_t numel = named_numel(&t);
         for (size_t k = 0; k < numel; k++)
             if (!isfinite(t.data[k]))
-                return ns_errorf(m->ctx, NS_ERR_NONFINITE,
+                return ns_errorf(ns_model_ctx(m), NS_ERR_NONFINITE,
                                  "%s: not saved: tensor %s holds a non-finite value at index %zu "
                                  "(training diverged: lower the learning rate or normalise the "
                                  "data)",
@@ -47,7 +47,7 @@ static ns_status check_finite(ns_model *m, const char *path)
 ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *more, int n_more,
                           const ns_st_meta *extra, int n_extra)
 {
-    ns_ctx *ctx = m->ctx;
+    ns_ctx *ctx = ns_model_ctx(m);
     ns_status st = check_finite(m, path);
     if (st != NS_OK)
         return st;
@@ -78,15 +78,16 @@ ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *mor
     }
     for (int i = 0; i < n_more; i++)
         ts[n + i] = more[i];
-    st = ns_spec_to_json(m->spec, &spec_json);
+    st = ns_spec_to_json(ns_model_spec(m), &spec_json);
+    const ns_build_opts *bo = ns_model_build_opts(m);
     if (st != NS_OK)
         goto done;
     char input[64] = "[", output[24];
-    for (int d = 0; d < m->opts.input_ndim; d++)
+    for (int d = 0; d < bo->input_ndim; d++)
         snprintf(input + strlen(input), sizeof input - strlen(input), "%s%d", d ? ", " : "",
-                 m->opts.input_shape[d]);
+                 bo->input_shape[d]);
     strcat(input, "]");
-    snprintf(output, sizeof output, "%d", m->output_size);
+    snprintf(output, sizeof output, "%d", ns_model_output_size(m));
     int k = 0;
     meta[k++] = (ns_st_meta){"format", "pt"};
     meta[k++] = (ns_st_meta){META_VERSION, NS_VERSION_STRING};
@@ -95,7 +96,7 @@ ns_status ns__model_write(ns_model *m, const char *path, const ns_st_tensor *mor
     meta[k++] = (ns_st_meta){META_OUTPUT, output};
     /* The seed picks the dropout stream, so a resumed run must get it back. */
     char seed[24];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->opts.seed);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)bo->seed);
     meta[k++] = (ns_st_meta){META_SEED, seed};
     for (int i = 0; i < n_extra; i++)
         meta[k++] = extra[i];
@@ -119,7 +120,7 @@ static bool is_layer_tensor(const char *name) { return isdigit((unsigned char)na
 
 ns_status ns_model_load_weights(ns_model *m, const ns_st_file *f)
 {
-    ns_ctx *ctx = m->ctx;
+    ns_ctx *ctx = ns_model_ctx(m);
     int n = ns_model_tensor_count(m);
     for (int i = 0; i < n; i++) {
         ns_named_tensor t;
@@ -244,10 +245,10 @@ ns_status ns__model_from_file(ns_ctx *ctx, const ns_st_file *f, const char *path
     st = ns_model_build(ctx, spec, &bo, &m);
     if (st != NS_OK)
         goto done;
-    if (m->output_size != (int)outsz) {
+    if (ns_model_output_size(m) != (int)outsz) {
         st = ns_errorf(ctx, NS_ERR_FORMAT,
                        "%s: __metadata__." META_OUTPUT " says %ld outputs but the spec builds %d",
-                       path, outsz, m->output_size);
+                       path, outsz, ns_model_output_size(m));
         ns_model_free(m);
         m = NULL;
         goto done;

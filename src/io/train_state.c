@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "io/io_internal.h"
+#include "model/model_internal.h"
 
 #define META_STATE "netsmith.state"
 #define META_OPTIM "netsmith.optimizer"
@@ -160,44 +161,50 @@ static const char *const state_keys[] = {"version",     "max_batch",     "keep_i
 ns_status ns_model_save_state(ns_model *m, const char *path)
 {
     NS_ASSERT(m != NULL && path != NULL);
-    ns_ctx *ctx = m->ctx;
-    if (m->forward_count > (uint64_t)INT64_MAX)
+    ns_ctx *ctx = ns_model_ctx(m);
+    uint64_t count = ns_model_forward_count(m);
+    if (count > (uint64_t)INT64_MAX)
         return fail(ctx, NS_ERR_UNSUPPORTED, path,
                     "cannot save a forward count above 2^63 - 1 (%llu); reset it with "
                     "ns_model_set_forward_count",
-                    (unsigned long long)m->forward_count);
-    bool fwd = m->have_forward;
-    size_t in_floats = fwd ? (size_t)m->last_batch * (size_t)m->input_size : 0;
-    size_t arena = fwd ? m->arena.used : 0;
+                    (unsigned long long)count);
+    const ns_build_opts *bo = ns_model_build_opts(m);
+    ns__model_forward last;
+    ns__model_last_forward(m, &last);
+    bool fwd = last.have;
+    int input_size = ns_model_input_size(m);
+    size_t in_floats = fwd ? (size_t)last.batch * (size_t)input_size : 0;
+    size_t arena = fwd ? last.arena_bytes : 0;
     json_t *j =
         json_pack("{si si sb si sI sb si sb sI}", "version", FORMAT_VERSION, "max_batch",
-                  m->opts.max_batch, "keep_input_grad", (int)m->opts.keep_input_grad, "output_size",
-                  m->opts.output_size, "forward_count", (json_int_t)m->forward_count,
-                  "have_forward", (int)fwd, "last_batch", fwd ? m->last_batch : 0, "last_training",
-                  (int)(fwd && m->last_training), "arena_bytes", (json_int_t)arena);
+                  bo->max_batch, "keep_input_grad", (int)bo->keep_input_grad, "output_size",
+                  bo->output_size, "forward_count", (json_int_t)count, "have_forward", (int)fwd,
+                  "last_batch", fwd ? last.batch : 0, "last_training", (int)(fwd && last.training),
+                  "arena_bytes", (json_int_t)arena);
     char *state = dump(ctx, j);
     if (state == NULL)
         return fail(ctx, NS_ERR_NOMEM, path, "out of memory saving the training state");
     ns_st_tensor ts[3];
     int n = 0;
+    size_t np = ns_model_param_count(m);
     ts[n++] = (ns_st_tensor){.name = T_GRADS,
                              .dtype = NS_DTYPE_F32,
                              .ndim = 1,
-                             .shape = {(int64_t)m->n_params},
-                             .data = m->grads,
-                             .nbytes = m->n_params * sizeof(float)};
+                             .shape = {(int64_t)np},
+                             .data = ns_model_grads(m),
+                             .nbytes = np * sizeof(float)};
     if (fwd) {
         ts[n++] = (ns_st_tensor){.name = T_INPUT,
                                  .dtype = NS_DTYPE_F32,
                                  .ndim = 2,
-                                 .shape = {m->last_batch, m->input_size},
-                                 .data = m->last_x,
+                                 .shape = {last.batch, input_size},
+                                 .data = last.x,
                                  .nbytes = in_floats * sizeof(float)};
         ts[n++] = (ns_st_tensor){.name = T_ARENA,
                                  .dtype = NS_DTYPE_U8,
                                  .ndim = 1,
                                  .shape = {(int64_t)arena},
-                                 .data = m->arena.base,
+                                 .data = last.arena,
                                  .nbytes = arena};
     }
     ns_st_meta meta[1] = {{META_STATE, state}};
@@ -256,7 +263,7 @@ static ns_status parse_state(ns_ctx *ctx, const char *path, const char *text, mo
 static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *path,
                                const model_state *s)
 {
-    ns_ctx *ctx = m->ctx;
+    ns_ctx *ctx = ns_model_ctx(m);
     int nf = ns_st_count(f);
     for (int i = 0; i < nf; i++) {
         const char *name = ns_st_get(f, i)->name;
@@ -269,52 +276,46 @@ static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *pat
                         "it again",
                         name, s->have_forward ? "" : "without a last forward");
     }
-    if (s->output_size != 0 && s->output_size != m->output_size)
+    int outputs = ns_model_output_size(m);
+    if (s->output_size != 0 && s->output_size != outputs)
         return fail(ctx, NS_ERR_FORMAT, path,
                     "__metadata__." META_STATE ".output_size is %d but the model has %d outputs; "
                     "the file is damaged: save it again",
-                    s->output_size, m->output_size);
-    m->opts.output_size = s->output_size;
+                    s->output_size, outputs);
+    ns__model_set_built_output(m, s->output_size);
     const ns_st_tensor *t;
-    int64_t gshape[1] = {(int64_t)m->n_params};
+    int64_t gshape[1] = {(int64_t)ns_model_param_count(m)};
     ns_status st = want(ctx, f, path, T_GRADS, NS_DTYPE_F32, 1, gshape, "the gradient block", &t);
     if (st != NS_OK)
         return st;
     if (t->nbytes > 0)
-        memcpy(m->grads, t->data, t->nbytes);
-    m->forward_count = s->forward_count;
+        memcpy(ns_model_grads(m), t->data, t->nbytes);
+    ns_model_set_forward_count(m, s->forward_count);
     if (!s->have_forward)
         return NS_OK;
-    int64_t xshape[2] = {s->last_batch, m->input_size};
+    const ns_st_tensor *x;
+    int64_t xshape[2] = {s->last_batch, ns_model_input_size(m)};
     if ((st = want(ctx, f, path, T_INPUT, NS_DTYPE_F32, 2, xshape, "the last forward's input",
-                   &t)) != NS_OK)
+                   &x)) != NS_OK)
         return st;
-    m->owned_x = ns_alloc(ctx, t->nbytes);
-    if (m->owned_x == NULL)
-        return NS_ERR_NOMEM;
-    memcpy(m->owned_x, t->data, t->nbytes);
-    int64_t ashape[1] = {(int64_t)m->arena.used};
-    if (s->arena_bytes != m->arena.used)
+    size_t arena = ns__model_arena_bytes(m);
+    int64_t ashape[1] = {(int64_t)arena};
+    if (s->arena_bytes != arena)
         return fail(ctx, NS_ERR_FORMAT, path,
                     "the saved activation arena has %zu bytes but this model's has %zu: the file "
                     "was written by a netsmith whose activation layout differs; run the forward "
                     "pass again in this version",
-                    s->arena_bytes, m->arena.used);
+                    s->arena_bytes, arena);
     if ((st = want(ctx, f, path, T_ARENA, NS_DTYPE_U8, 1, ashape, "the activation arena", &t)) !=
         NS_OK)
         return st;
-    if (t->nbytes > 0)
-        memcpy(m->arena.base, t->data, t->nbytes);
-    m->last_x = m->owned_x;
-    m->last_batch = s->last_batch;
-    m->last_training = s->last_training;
-    /* The arena is the file's bytes: what backward would index by must be checked first. */
-    if ((st = ns__model_check_restored(ctx, m)) != NS_OK)
+    st = ns__model_restore_forward(m, x->data, s->last_batch, s->last_training,
+                                   t->data);
+    if (st == NS_ERR_FORMAT)
         return ns_errorf(ctx, st,
                          "%s: the saved activation arena is damaged: %s; save the state again",
                          path, ns_errmsg(ctx));
-    m->have_forward = true;
-    return NS_OK;
+    return st;
 }
 
 static ns_status load_state_open(ns_ctx *ctx, const ns_st_file *f, const char *path, ns_model **out)
@@ -333,10 +334,10 @@ static ns_status load_state_open(ns_ctx *ctx, const ns_st_file *f, const char *p
         return st;
     if (s.keep_input_grad) {
         /* Keeping the input gradient changes the arena's plan, so build again with it. */
-        ns_build_opts bo = m->opts;
+        ns_build_opts bo = *ns_model_build_opts(m);
         bo.keep_input_grad = true;
         ns_model *k = NULL;
-        st = ns_model_build(ctx, m->spec, &bo, &k);
+        st = ns_model_build(ctx, ns_model_spec(m), &bo, &k);
         if (st == NS_OK)
             st = ns_model_copy_weights(k, m);
         ns_model_free(m);

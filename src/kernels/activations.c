@@ -3,7 +3,7 @@
  * formulas. Forward overwrites its output; backward accumulates (+=) into dx. */
 #include <math.h>
 
-#include "internal.h"
+#include "kernels/kernels_internal.h"
 #include "netsmith/kernels.h"
 
 /* The transcendental functions are evaluated in double and rounded once to float: the result

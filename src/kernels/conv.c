@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "core/blas.h"
-#include "internal.h"
+#include "kernels/kernels_internal.h"
 #include "netsmith/kernels.h"
 
 int ns_conv2d_out_len(int in, int kernel, int stride, int padding, int dilation)

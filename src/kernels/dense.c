@@ -13,7 +13,7 @@
  * thread count, one thread or eight compute each element with the same calls, on any BLAS. */
 
 #include "core/blas.h"
-#include "internal.h"
+#include "kernels/kernels_internal.h"
 #include "netsmith/kernels.h"
 
 /* Least multiply-adds (M*N*K) of one piece: about 25 us of one core, well above the cost of a

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kernels/kernels_internal.h"
 #include "netsmith/kernels.h"
 
 static int imax(int a, int b)

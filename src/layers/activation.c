@@ -1,6 +1,6 @@
 /* Elementwise activation layers (relu, leaky_relu, elu, gelu, silu, tanh, sigmoid) and
  * softmax over the features: no parameters, output shape = input shape. */
-#include "internal.h"
+#include "layers/layer.h"
 
 static ns_status act_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

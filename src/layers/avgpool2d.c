@@ -2,7 +2,7 @@
  * average pooling to a fixed output size, adaptive_avgpool2d (torch.nn.AdaptiveAvgPool2d)
  * and global_avgpool2d (the same to [1, 1]; the output stays [C, 1, 1] as in PyTorch, so a
  * flatten goes before a linear layer). No parameters, no saved state. */
-#include "internal.h"
+#include "layers/layer.h"
 
 static bool is_adaptive(const ns__layer *l)
 {

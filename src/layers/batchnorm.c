@@ -3,7 +3,7 @@
  * implementation, two table rows: they differ only in the input ranks they accept
  * (batchnorm1d [C] or [C, L], batchnorm2d [C, H, W] per sample). Channels are the first
  * per-sample dimension; spatial is the product of the rest (L, H * W or 1). */
-#include "internal.h"
+#include "layers/layer.h"
 
 static int bn_channels(const ns__layer *l)
 {

@@ -9,7 +9,8 @@
 #include <stdio.h>
 
 #include "core/checked.h"
-#include "internal.h"
+#include "layers/layer.h"
+#include "kernels/kernels_internal.h"
 
 /* Most floats one work buffer (col, and dcol) may take. A chunk of samples shares one im2col
  * and one col2im pass; the GEMMs run sample by sample either way (conv.c), so a large chunk

@@ -1,7 +1,7 @@
 /* dropout: inverted dropout (torch.nn.Dropout); the identity in evaluation mode. */
 #include <string.h>
 
-#include "internal.h"
+#include "layers/layer.h"
 
 static ns_status dropout_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

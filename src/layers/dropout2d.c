@@ -3,7 +3,7 @@
  * evaluation mode. */
 #include <string.h>
 
-#include "internal.h"
+#include "layers/layer.h"
 
 static ns_status dropout2d_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

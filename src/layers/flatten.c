@@ -1,7 +1,7 @@
 /* flatten: [B, d1, d2, ...] -> [B, d1*d2*...] (torch.nn.Flatten); the data is unchanged. */
 #include <string.h>
 
-#include "internal.h"
+#include "layers/layer.h"
 
 static ns_status flatten_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/checked.h"
-#include "internal.h"
+#include "layers/layer.h"
 
 extern const ns__layer_type ns__linear_type, ns__relu_type, ns__leaky_relu_type, ns__elu_type,
     ns__gelu_type, ns__silu_type, ns__tanh_type, ns__sigmoid_type, ns__softmax_type,
@@ -111,6 +111,34 @@ ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out)
         }
     }
     return NS_ERR_NOTFOUND;
+}
+
+/* ---- a layer's defaults ---------------------------------------------------------------- */
+
+void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
+{
+    NS_ASSERT(ls != NULL && kind >= 0 && kind < NS_LAYER_KIND_COUNT);
+    /* Zero the padding too, so equal specs compare equal with memcmp. */
+    memset(ls, 0, sizeof *ls);
+    ls->kind = kind;
+    ls->units = 0; /* linear: required in a spec */
+    ls->bias = true;
+    /* One field serves leaky_relu's negative_slope and elu's alpha; other kinds ignore it. */
+    ls->alpha = kind == NS_LAYER_LEAKY_RELU ? 0.01 : kind == NS_LAYER_ELU ? 1.0 : 0.0;
+    ls->tanh_approx = false;
+    ls->p = 0.5;
+    ls->eps = 1e-5;
+    ls->momentum = 0.1;
+    ls->affine = true;
+    /* conv2d and the pools: filters and kernel must be set; a pool's stride 0 is its kernel. */
+    bool pool = kind == NS_LAYER_MAXPOOL2D || kind == NS_LAYER_AVGPOOL2D;
+    for (int d = 0; d < 2; d++) {
+        ls->stride[d] = pool ? 0 : 1;
+        ls->dilation[d] = 1;
+        ls->output_size[d] = kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : 0;
+    }
+    ls->groups = 1;
+    ls->count_include_pad = true;
 }
 
 /* ---- 2-D layers ----------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* layernorm: normalisation over the last dimension of each sample (torch.nn.LayerNorm with
  * normalized_shape = the last dimension). */
-#include "internal.h"
+#include "layers/layer.h"
 
 static int ln_cols(const ns__layer *l) { return l->in_shape[l->in_ndim - 1]; }
 static int ln_rows(const ns__layer *l, int batch)

@@ -2,7 +2,8 @@
 #include <math.h>
 
 #include "core/checked.h"
-#include "internal.h"
+#include "layers/layer.h"
+#include "kernels/kernels_internal.h"
 
 static ns_status linear_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

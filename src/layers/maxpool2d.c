@@ -3,7 +3,7 @@
  * came from, and backward routes the gradient there. */
 #include <stdint.h>
 
-#include "internal.h"
+#include "layers/layer.h"
 
 static ns_status maxpool_setup(ns_ctx *ctx, ns__layer *l, size_t *per_sample, size_t *fixed)
 {

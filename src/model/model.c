@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/checked.h"
-#include "internal.h"
+#include "model/model_private.h"
 
 #define NS__DEFAULT_MAX_BATCH 256
 
@@ -422,6 +422,8 @@ int ns_model_layer_count(const ns_model *model) { return model->n_layers; }
 float *ns_model_params(ns_model *model) { return model->params; }
 float *ns_model_grads(ns_model *model) { return model->grads; }
 size_t ns_model_param_count(const ns_model *model) { return model->n_params; }
+float *ns_model_buffers(ns_model *model) { return model->buffers; }
+size_t ns_model_buffer_count(const ns_model *model) { return model->n_buffers; }
 uint64_t ns_model_forward_count(const ns_model *model) { return model->forward_count; }
 void ns_model_set_forward_count(ns_model *model, uint64_t n) { model->forward_count = n; }
 uint64_t ns_model_seed(const ns_model *model) { return model->opts.seed; }
@@ -592,15 +594,52 @@ void ns_model_forget_forward(ns_model *model)
     model->last_batch = 0;
 }
 
-ns_status ns__model_check_restored(ns_ctx *ctx, const ns_model *m)
+void ns__model_last_forward(const ns_model *m, ns__model_forward *out)
 {
+    *out = (ns__model_forward){.have = m->have_forward,
+                               .batch = m->have_forward ? m->last_batch : 0,
+                               .training = m->have_forward && m->last_training,
+                               .x = m->have_forward ? m->last_x : NULL,
+                               .arena = m->arena.base,
+                               .arena_bytes = m->arena.used};
+}
+
+size_t ns__model_arena_bytes(const ns_model *m) { return m->arena.used; }
+
+void ns__model_set_built_output(ns_model *m, int output_size) { m->opts.output_size = output_size; }
+
+ns_status ns__model_restore_forward(ns_model *m, const void *x, int batch, bool training,
+                                    const void *arena)
+{
+    ns_model_forget_forward(m);
+    if (batch < 1 || batch > m->opts.max_batch)
+        return ns_errorf(m->ctx, NS_ERR_INVALID,
+                         "a restored forward of %d samples is outside [1, %d] (the model's "
+                         "max_batch)",
+                         batch, m->opts.max_batch);
+    size_t bytes = (size_t)batch * (size_t)m->input_size * sizeof(float);
+    float *copy = ns_alloc(m->ctx, bytes);
+    if (copy == NULL)
+        return NS_ERR_NOMEM;
+    memcpy(copy, x, bytes);
+    ns_dealloc(m->ctx, m->owned_x);
+    m->owned_x = copy;
+    if (m->arena.used > 0)
+        memcpy(m->arena.base, arena, m->arena.used);
+    m->last_x = m->owned_x;
+    m->last_batch = batch;
+    m->last_training = training;
+    /* The arena is the file's bytes: what backward would index by is checked first. */
     for (int i = 0; i < m->n_layers; i++) {
         const ns__layer *l = &m->layers[i];
         if (l->type->check_restored != NULL) {
-            ns_status st = l->type->check_restored(ctx, l, m->last_batch);
-            if (st != NS_OK)
+            ns_status st = l->type->check_restored(m->ctx, l, batch);
+            if (st != NS_OK) {
+                ns_model_forget_forward(m);
                 return st;
+            }
         }
     }
+    m->have_forward = true;
     return NS_OK;
 }

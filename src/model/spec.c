@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 
 /* A layer-list spec longer than this is almost certainly a mistake; it also keeps counts in int. */
 #define SPEC_MAX_LAYERS 4096
@@ -25,32 +25,6 @@
 #define SUGGEST_MAX 32
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
-{
-    NS_ASSERT(ls != NULL && kind >= 0 && kind < NS_LAYER_KIND_COUNT);
-    /* Zero the padding too, so equal specs compare equal with memcmp. */
-    memset(ls, 0, sizeof *ls);
-    ls->kind = kind;
-    ls->units = 0; /* linear: required in a spec */
-    ls->bias = true;
-    /* One field serves leaky_relu's negative_slope and elu's alpha; other kinds ignore it. */
-    ls->alpha = kind == NS_LAYER_LEAKY_RELU ? 0.01 : kind == NS_LAYER_ELU ? 1.0 : 0.0;
-    ls->tanh_approx = false;
-    ls->p = 0.5;
-    ls->eps = 1e-5;
-    ls->momentum = 0.1;
-    ls->affine = true;
-    /* conv2d and the pools: filters and kernel must be set; a pool's stride 0 is its kernel. */
-    bool pool = kind == NS_LAYER_MAXPOOL2D || kind == NS_LAYER_AVGPOOL2D;
-    for (int d = 0; d < 2; d++) {
-        ls->stride[d] = pool ? 0 : 1;
-        ls->dilation[d] = 1;
-        ls->output_size[d] = kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : 0;
-    }
-    ls->groups = 1;
-    ls->count_include_pad = true;
-}
 
 static const char *const setting_names[NS__SETTING_COUNT] = {
     [NS__SETTING_UNITS] = "units",
@@ -117,18 +91,6 @@ bool ns__setting_applies(ns_layer_kind kind, ns__setting s)
 {
     NS_ASSERT(kind >= 0 && kind < NS_LAYER_KIND_COUNT && s >= 0 && s < NS__SETTING_COUNT);
     return (kind_settings[kind] & SET_BIT(s)) != 0;
-}
-
-static const char *const task_names[] = {
-    [NS_TASK_AUTO] = "auto",
-    [NS_TASK_REGRESSION] = "regression",
-    [NS_TASK_CLASSIFICATION] = "classification",
-};
-
-const char *ns__task_name(ns_task task)
-{
-    NS_ASSERT(task >= 0 && task < COUNT_OF(task_names));
-    return task_names[task];
 }
 
 /* The short form's hidden activations; "gelu_tanh" is gelu with the tanh approximation. */
@@ -496,11 +458,14 @@ static ns_status parse_training_value(const parser *ps, const char *path, int wh
     case TR_WEIGHT_DECAY:
         return get_real(ps, path, v, 0.0, false, HUGE_VAL, false, "a number >= 0",
                         &tr->weight_decay);
-    case TR_TASK:
+    case TR_TASK: {
+        const char *task_names[] = {ns_task_name(NS_TASK_AUTO), ns_task_name(NS_TASK_REGRESSION),
+                                    ns_task_name(NS_TASK_CLASSIFICATION)};
         st = get_name(ps, path, v, "task", task_names, COUNT_OF(task_names), &k);
         if (st == NS_OK)
             tr->task = (ns_task)k;
         return st;
+    }
     }
     NS_ASSERT(!"unreachable training key");
     return NS_ERR_INVALID;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 
 /* A growing string through the context's hooks. After a failed allocation every append is a
  * no-op and failed stays set, so the printer checks once at the end. */
@@ -156,7 +156,7 @@ static void put_training(obj *o, const ns_train_settings *tr)
     else
         put_null(o, "loss"); /* choose from the task */
     put_real(o, "weight_decay", tr->weight_decay);
-    put_str(o, "task", ns__task_name(tr->task));
+    put_str(o, "task", ns_task_name(tr->task));
 }
 
 static void put_short(sbuf *b, const ns_spec *spec)

@@ -2,9 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "data/dataset.h"
 #include "netsmith/run.h"
-#include "pipeline/pipeline_internal.h"
+#include "pipeline/pipeline_private.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

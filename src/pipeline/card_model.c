@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
 #include "netsmith/run.h"
 #include "netsmith/io.h"
-#include "pipeline/pipeline_internal.h"
+#include "pipeline/pipeline_private.h"
 #include "run/run_internal.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))

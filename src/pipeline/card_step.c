@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "netsmith/trainer.h"
-#include "pipeline/pipeline_internal.h"
+#include "pipeline/pipeline_private.h"
 #include "run/run_internal.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "core/settings.h"
-#include "pipeline/pipeline_exec.h"
+#include "pipeline/exec_private.h"
 #include "run/run_internal.h"
 
 #define MAX_CARDS 256

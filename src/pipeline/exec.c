@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "netsmith/io.h"
-#include "pipeline/pipeline_exec.h"
+#include "pipeline/exec_private.h"
 
 static double now_s(void)
 {

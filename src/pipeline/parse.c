@@ -12,7 +12,7 @@
 
 #include "core/settings.h"
 #include "netsmith/io.h"
-#include "pipeline/pipeline_exec.h"
+#include "pipeline/exec_private.h"
 
 #define MAX_NODES 512
 

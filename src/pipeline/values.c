@@ -11,7 +11,7 @@
 
 #include "netsmith/io.h"
 #include "netsmith/metrics.h"
-#include "pipeline/pipeline_internal.h"
+#include "pipeline/pipeline_private.h"
 #include "run/run_internal.h"
 
 static const char *const kind_names[] = {
@@ -197,7 +197,7 @@ static json_t *shape_json(const ns_data_shape *s)
     for (int i = 0; i < s->ndim; i++)
         json_array_append_new(dims, json_integer(s->shape[i]));
     return json_pack("{s:o, s:i, s:s, s:i}", "shape", dims, "outputs", s->outputs, "task",
-                     ns__task_name(s->task), "classes", s->classes);
+                     ns_task_name(s->task), "classes", s->classes);
 }
 
 /* The fields of metric values, for history files (every field, NaN as null). */
@@ -242,7 +242,7 @@ static json_t *history_json(const ns_history_value *h)
         json_object_set_new(e, "improved", json_boolean(r->improved));
         json_array_append_new(epochs, e);
     }
-    return json_pack("{s:s, s:o}", "task", ns__task_name(h->task), "epochs", epochs);
+    return json_pack("{s:s, s:o}", "task", ns_task_name(h->task), "epochs", epochs);
 }
 
 static json_t *pos_json(const ns_batch_pos *p)
@@ -370,7 +370,7 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
             json_error_t e;
             json_t *j = json_loads(json, 0, &e);
             if (j != NULL) {
-                json_object_set_new(j, "task", json_string(ns__task_name(m->task)));
+                json_object_set_new(j, "task", json_string(ns_task_name(m->task)));
                 if (m->class_names != NULL) {
                     json_t *names = json_array();
                     for (int i = 0; i < m->classes; i++)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_internal.h"
 #include "run/run_internal.h"
 
 #define META_CKPT "netsmith.checkpoint"
@@ -169,7 +170,7 @@ ns_status ns__checkpoint_save(ns_trainer *t, const ns_model_info *info,
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return ns_errorf(ctx, NS_ERR_IO, "%s: cannot create the checkpoint directory: %s", dir,
                          strerror(errno));
-    size_t np = ns_model_param_count(m), nb = m->n_buffers;
+    size_t np = ns_model_param_count(m), nb = ns_model_buffer_count(m);
     int nmom = ns_optim_moment_count(opt);
     int nh = ns_trainer_history_count(t);
     size_t elen = ns_trainer_epoch_state_len(t);
@@ -391,7 +392,7 @@ ns_status ns__checkpoint_restore(ns_trainer *t, const ns_st_file *f, const char 
     ns_optim *opt = ns_trainer_optim(t);
     ns_ctx *ctx = ns_model_ctx(m);
     ns_trainer_state *s = ns_trainer_get_state(t);
-    size_t np = ns_model_param_count(m), nb = m->n_buffers;
+    size_t np = ns_model_param_count(m), nb = ns_model_buffer_count(m);
     ns_status st = NS_OK;
     for (int k = 0; k < ns_optim_moment_count(opt); k++) {
         char name[48];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/io_internal.h"
 #include "run/run_internal.h"
 
 #define META_TASK "netsmith.task"

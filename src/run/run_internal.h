@@ -5,7 +5,14 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/data.h"
+#include "netsmith/io.h"
+#include "netsmith/kernels.h"
+#include "netsmith/metrics.h"
+#include "netsmith/model.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 #include "netsmith/run.h"
 
 /* Metadata entries (up to 4) describing info; owned[3] receive strings the caller frees. */

@@ -3,7 +3,10 @@
  * torch.nn.functional in PyTorch 1.13, plus d loss / d pred. Sums are taken in double. */
 #include <math.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/metrics.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 void ns_loss_config_default(ns_loss_config *cfg, ns_loss_kind kind)
 {

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/metrics.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 /* ---- the name table ------------------------------------------------------------------ */
 
@@ -128,7 +131,7 @@ ns_status ns_metrics_new(ns_ctx *ctx, ns_task task, int outputs, ns_metrics **ou
     if (task != NS_TASK_CLASSIFICATION && task != NS_TASK_REGRESSION)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "metrics: task %s; decide classification or regression first",
-                         ns__task_name(task) != NULL ? ns__task_name(task) : "(unknown)");
+                         ns_task_name(task) != NULL ? ns_task_name(task) : "(unknown)");
     if (outputs < 1)
         return ns_errorf(ctx, NS_ERR_INVALID, "metrics: %d outputs; a model has at least 1",
                          outputs);
@@ -419,7 +422,7 @@ ns_status ns_metrics_state_set(ns_metrics *m, const double *in, size_t n)
     if (n != want)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "metrics state: %zu values, this accumulator (%s, %d outputs) has %zu", n,
-                         ns__task_name(m->task), m->outputs, want);
+                         ns_task_name(m->task), m->outputs, want);
     if (!is_count(in[0]) || !isfinite(in[1]) || !isfinite(in[2]))
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "metrics state: the sample count or loss sum is not valid");

@@ -4,7 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/metrics.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 #include "train/optim_internal.h"
 
 /* Adam with amsgrad keeps three moments; no kind keeps more. */

@@ -4,7 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/metrics.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 /* Python's math.pi: the same double, so cosines match PyTorch's to the bit. M_PI is not
  * declared in strict ISO C mode. */

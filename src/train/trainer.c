@@ -7,7 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/metrics.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 struct ns_trainer {
     ns_ctx *ctx;
@@ -167,7 +170,7 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *
             st = NS_ERR_NOMEM;
     }
     if (st == NS_OK && cfg->early.restore_best) {
-        size_t np = ns_model_param_count(model), nb = model->n_buffers;
+        size_t np = ns_model_param_count(model), nb = ns_model_buffer_count(model);
         t->best_params = ns_alloc(ctx, (np ? np : 1) * sizeof(float));
         t->best_buffers = ns_alloc(ctx, (nb ? nb : 1) * sizeof(float));
         if (!t->best_params || !t->best_buffers)
@@ -333,16 +336,18 @@ static void snapshot_best(ns_trainer *t)
 {
     if (t->best_params == NULL)
         return;
-    memcpy(t->best_params, t->model->params, t->model->n_params * sizeof(float));
-    memcpy(t->best_buffers, t->model->buffers, t->model->n_buffers * sizeof(float));
+    memcpy(t->best_params, ns_model_params(t->model), ns_model_param_count(t->model) * sizeof(float));
+    memcpy(t->best_buffers, ns_model_buffers(t->model),
+           ns_model_buffer_count(t->model) * sizeof(float));
 }
 
 static void restore_best(ns_trainer *t)
 {
     if (t->best_params == NULL || t->state.best_epoch < 0)
         return;
-    memcpy(t->model->params, t->best_params, t->model->n_params * sizeof(float));
-    memcpy(t->model->buffers, t->best_buffers, t->model->n_buffers * sizeof(float));
+    memcpy(ns_model_params(t->model), t->best_params, ns_model_param_count(t->model) * sizeof(float));
+    memcpy(ns_model_buffers(t->model), t->best_buffers,
+           ns_model_buffer_count(t->model) * sizeof(float));
 }
 
 /* After the epoch's batches: validation, the report, schedule and early stopping. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "fuzz_util.h"
-#include "internal.h"
+#include "model/model_private.h"
 
 #define BATCH 2
 #define MAX_COST 2e7

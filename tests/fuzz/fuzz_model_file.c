@@ -4,7 +4,7 @@
  * with batch 2 when that is cheap, and its tensors are listed and looked up by name. */
 #include "fuzz_model.h"
 #include "fuzz_util.h"
-#include "internal.h"
+#include "io/io_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 
 #include "fuzz_model.h"
 #include "fuzz_util.h"
-#include "internal.h"
+#include "model/model_private.h"
 
 static void check_print(ns_ctx *ctx, const ns_spec *spec)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "io/yaml_doc.h"
+#include "format/yaml_doc.h"
 
 static void walk(const ns__yaml_doc *doc, const json_t *node, int depth)
 {

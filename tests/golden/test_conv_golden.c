@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 #include "testutil.h"
 
 /* Outputs and input gradients agree with PyTorch to 1e-5 relative. Entries near zero get an

@@ -13,7 +13,7 @@
 
 #include "testutil.h"
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 #include "testutil.h"
 
 #define FASHION_SPEC NS_SOURCE_DIR "/examples/specs/fashion_cnn.json"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 #include "testutil.h"
 
 static ns_ctx *new_ctx(void)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 #include "testutil.h"
 
 static ns_ctx *new_ctx(void)

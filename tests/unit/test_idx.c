@@ -11,7 +11,7 @@
 
 #include "testutil.h"
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 static char tmpdir[64];
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
 #include "testutil.h"
 
 static const char *comma_locale;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 #include "testutil.h"
 
 /* A regression dataset from x[rows, f] (float), or from bytes xu[rows, f] when xu != NULL. */

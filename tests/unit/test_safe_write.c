@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/file_write.h"
+#include "format/file_write.h"
 #include "testutil.h"
 
 static ns_ctx *new_ctx(void)

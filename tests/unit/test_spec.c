@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model/model_private.h"
 #include "testutil.h"
 
 #define SPEC_DIR NS_SOURCE_DIR "/examples/specs"

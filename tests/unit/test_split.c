@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 #include "testutil.h"
 
 #define F 2

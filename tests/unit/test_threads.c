@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/ctx_private.h"
+#include "kernels/kernels_internal.h"
 #include "train/optim_internal.h"
 #include "testutil.h"
 

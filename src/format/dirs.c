@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
 #include "netsmith/format.h"
 
 ns_status ns_make_dirs(ns_ctx *ctx, const char *path)

@@ -1,4 +1,4 @@
-/* Internals of the atomic file writer (io/file_write.c) that the tests reach: the temporary
+/* Internals of the atomic file writer (format/file_write.c) that the tests reach: the temporary
  * names it tries, and an open that draws them from a given seed instead of a random one. */
 #ifndef NETSMITH_IO_FILE_WRITE_H
 #define NETSMITH_IO_FILE_WRITE_H

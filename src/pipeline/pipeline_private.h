@@ -4,8 +4,9 @@
 
 #include <jansson.h>
 
-#include "internal.h"
-#include "io/yaml_doc.h"
+#include "core/core_internal.h"
+#include "netsmith/netsmith.h"
+#include "format/yaml_doc.h"
 #include "netsmith/pipeline.h"
 
 struct ns_value {

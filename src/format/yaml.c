@@ -6,8 +6,9 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "internal.h"
-#include "io/yaml_doc.h"
+#include "core/core_internal.h"
+#include "netsmith/format.h"
+#include "format/yaml_doc.h"
 
 #define MAX_DEPTH 64
 

@@ -13,8 +13,9 @@
 
 #include <jansson.h>
 
-#include "internal.h"
-#include "io/file_write.h"
+#include "core/core_internal.h"
+#include "netsmith/format.h"
+#include "format/file_write.h"
 
 struct ns_file_writer {
     ns_ctx *ctx;

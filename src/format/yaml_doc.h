@@ -5,7 +5,8 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/format.h"
 
 typedef struct ns__ypos {
     const json_t *node; /* a mapping or sequence */

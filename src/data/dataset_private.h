@@ -5,7 +5,8 @@
 
 #include <stdatomic.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/format.h"
 #include "netsmith/data.h"
 
 /* The rows as loaded. Shared by every view; freed with the last one. Its memory belongs to

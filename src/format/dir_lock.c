@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
 #include "netsmith/format.h"
 
 struct ns_dir_lock {

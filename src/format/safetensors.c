@@ -12,7 +12,8 @@
 
 #include <jansson.h>
 
-#include "internal.h"
+#include "core/core_internal.h"
+#include "netsmith/format.h"
 
 /* ---- dtypes ---------------------------------------------------------------------------------- */
 

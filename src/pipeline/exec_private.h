@@ -2,7 +2,7 @@
 #ifndef NETSMITH_PIPELINE_EXEC_H
 #define NETSMITH_PIPELINE_EXEC_H
 
-#include "pipeline/pipeline_internal.h"
+#include "pipeline/pipeline_private.h"
 
 struct ns_pipeline {
     ns_ctx *ctx;

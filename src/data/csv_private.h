@@ -5,7 +5,7 @@
 
 #include <locale.h>
 
-#include "data/dataset.h"
+#include "data/dataset_private.h"
 
 #define NS__CSV_MAX_FIELD ((size_t)1 << 20) /* bytes; a longer field is an error */
 #define NS__CSV_MAX_ONE_HOT 1000            /* distinct values of a one-hot column */

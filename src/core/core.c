@@ -275,6 +275,16 @@ int ns__snprintf_c(char *buf, size_t cap, const char *fmt, ...)
     return n;
 }
 
+/* Doubles as they print in canonical JSON: integral values keep a ".0" so they read as reals. */
+void ns__format_real(char *buf, size_t cap, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e16) {
+        ns__snprintf_c(buf, cap, "%.1f", v); /* "0.0" under any locale */
+        return;
+    }
+    ns__format_double(buf, cap, v);
+}
+
 void ns__format_double(char *buf, size_t cap, double v)
 {
     if (!isfinite(v)) {

@@ -70,6 +70,9 @@ int ns__gemm_width(const ns_ctx *ctx);
 /* Shortest text that reads back as the same double ("0.2", "1e-05"); buf >= 32 bytes. Always
  * with a '.', whatever locale the application set. */
 void ns__format_double(char *buf, size_t cap, double v);
+/* A double as canonical JSON prints it: shortest round-trip text, and integral values keep a
+ * ".0" ("1.0", "100.0") so reals read as reals; buf >= 32 bytes. */
+void ns__format_real(char *buf, size_t cap, double v);
 /* strtod and snprintf in the C locale on this thread, whatever locale the application set
  * (setlocale(LC_ALL, "") under de_DE would read and write "0,5"): every number the library
  * reads from or writes into a file goes through these (or jansson, which does the same). */

@@ -62,9 +62,6 @@ const char *ns__setting_name(ns__setting s);
 bool ns__setting_applies(ns_layer_kind kind, ns__setting s);
 /* The short form's activation name ("relu", "gelu_tanh", ...); NULL if kind is not one. */
 const char *ns__activation_name(ns_layer_kind kind, bool tanh_approx);
-/* A double as canonical JSON prints it: shortest round-trip text, and integral values keep a
- * ".0" ("1.0", "100.0") so reals read as reals; buf >= 32 bytes. */
-void ns__format_real(char *buf, size_t cap, double v);
 
 /* A deep copy of spec whose memory belongs to ctx (which may differ from the spec's). */
 ns_status ns__spec_clone_ctx(ns_ctx *ctx, const ns_spec *spec, ns_spec **out);

@@ -11,18 +11,13 @@
 
 #include <jansson.h>
 
+#include "format/json_read.h"
 #include "model/model_private.h"
 
 /* A layer-list spec longer than this is almost certainly a mistake; it also keeps counts in int. */
 #define SPEC_MAX_LAYERS 4096
 /* Spec files are small; refuse to slurp anything larger into memory. */
 #define SPEC_MAX_FILE_BYTES ((size_t)16 << 20)
-/* User text (keys, names) quoted in a message is clipped to this many characters. */
-#define SHOW_MAX 48
-/* Room for describe(): a quoted, clipped string or a number. */
-#define GOT_CAP (SHOW_MAX + 32)
-/* Names longer than this get no "did you mean" suggestion. */
-#define SUGGEST_MAX 32
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -147,254 +142,9 @@ static const char *const top_keys[] = {
 };
 static const char *const model_types[] = {"deep_neural_network", "mlp"};
 
-static int find_name(const char *const *names, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
+/* ---- messages: the JSON reader (format/json_read.h) ------------------------------------ */
 
-/* ---- messages ------------------------------------------------------------------------------- */
-
-/* Where the parse is: the context that receives messages and the name of the text. */
-typedef struct parser {
-    ns_ctx *ctx;
-    const char *source;
-} parser;
-
-/* Records "SOURCE: PATH: what" (or "SOURCE: what" for an empty path) and returns
- * NS_ERR_PARSE. */
-__attribute__((format(printf, 3, 4))) static ns_status fail(const parser *ps, const char *path,
-                                                            const char *fmt, ...)
-{
-    char what[NS__ERRMSG_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    if (path[0] == '\0')
-        return ns_errorf(ps->ctx, NS_ERR_PARSE, "%s: %s", ps->source, what);
-    return ns_errorf(ps->ctx, NS_ERR_PARSE, "%s: %s: %s", ps->source, path, what);
-}
-
-/* Copies user text for a message: at most SHOW_MAX characters, control characters and quotes
- * replaced, "..." when clipped. buf holds at least SHOW_MAX + 4 bytes. */
-static const char *show(char *buf, size_t cap, const char *s)
-{
-    NS_ASSERT(cap >= SHOW_MAX + 4);
-    size_t n = 0;
-    for (; s[n] != '\0' && n < SHOW_MAX; n++) {
-        unsigned char c = (unsigned char)s[n];
-        buf[n] = (c < 0x20 || c == 0x7f || c == '\'' || c == '"') ? '?' : (char)c;
-    }
-    if (s[n] != '\0') {
-        memcpy(buf + n, "...", 3);
-        n += 3;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-/* "a, b, c" */
-static const char *list_names(char *buf, size_t cap, const char *const *names, int n)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && len < cap; i++) {
-        int w = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", names[i]);
-        if (w < 0)
-            break;
-        len += (size_t)w;
-    }
-    return buf;
-}
-
-/* "; did you mean 'x'?" or "" */
-static const char *hint(char *buf, size_t cap, const char *got, const char *const *cands, int n)
-{
-    const char *s = ns__suggest(got, cands, n);
-    if (s == NULL)
-        buf[0] = '\0';
-    else
-        snprintf(buf, cap, "; did you mean '%s'?", s);
-    return buf;
-}
-
-/* Doubles as they print in canonical JSON: integral values keep a ".0" so they read as reals. */
-void ns__format_real(char *buf, size_t cap, double v)
-{
-    if (v == floor(v) && fabs(v) < 1e16) {
-        ns__snprintf_c(buf, cap, "%.1f", v); /* "0.0" under any locale */
-        return;
-    }
-    ns__format_double(buf, cap, v);
-}
-
-/* What a JSON value is, for "expected X, got Y". */
-static const char *describe(char *buf, size_t cap, const json_t *v)
-{
-    char tmp[SHOW_MAX + 4];
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        snprintf(buf, cap, "the string \"%s\"", show(tmp, sizeof tmp, json_string_value(v)));
-        return buf;
-    case JSON_INTEGER:
-        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    case JSON_REAL:
-        ns__format_real(buf, cap, json_real_value(v));
-        return buf;
-    case JSON_TRUE:
-        return "true";
-    case JSON_FALSE:
-        return "false";
-    case JSON_NULL:
-        return "null";
-    }
-    return "an unknown value";
-}
-
-/* "prefix.key", or "key" at the top level. */
-static const char *join(char *buf, size_t cap, const char *prefix, const char *key)
-{
-    char tmp[SHOW_MAX + 4];
-    snprintf(buf, cap, "%s%s%s", prefix, prefix[0] ? "." : "", show(tmp, sizeof tmp, key));
-    return buf;
-}
-
-/* "prefix[i]" */
-static const char *index_path(char *buf, size_t cap, const char *prefix, size_t i)
-{
-    snprintf(buf, cap, "%s[%zu]", prefix, i);
-    return buf;
-}
-
-/* "PATH: unknown key; known keys: a, b; did you mean 'x'?" The suggestion is drawn from
- * cands (which may hold more than the known keys, e.g. the other form's). */
-static ns_status fail_unknown_key(const parser *ps, const char *path, const char *key,
-                                  const char *const *known, int n, const char *const *cands,
-                                  int n_cands)
-{
-    char list[512], h[SUGGEST_MAX + 32];
-    return fail(ps, path, "unknown key; known keys: %s%s", list_names(list, sizeof list, known, n),
-                hint(h, sizeof h, key, cands, n_cands));
-}
-
-/* "PATH: unknown WHAT 'x'; known WHATs: a, b; did you mean 'y'?" (WHAT a singular noun) */
-static ns_status fail_unknown_name(const parser *ps, const char *path, const char *what,
-                                   const char *got, const char *const *known, int n)
-{
-    char list[512], h[SUGGEST_MAX + 32], tmp[SHOW_MAX + 4];
-    size_t w = strlen(what);
-    return fail(ps, path, "unknown %s '%s'; known %s%s: %s%s", what, show(tmp, sizeof tmp, got),
-                what, w > 0 && what[w - 1] == 's' ? "es" : "s",
-                list_names(list, sizeof list, known, n), hint(h, sizeof h, got, known, n));
-}
-
-/* ---- typed values --------------------------------------------------------------------------- */
-
-/* An integer in [min, INT_MAX]. Reals are accepted when integral (64.0), so tools that write
- * every number as a float still work. want describes the range ("a positive integer"). */
-static ns_status get_int(const parser *ps, const char *path, const json_t *v, int min,
-                         const char *want, int *out)
-{
-    char got[GOT_CAP];
-    bool ok = false;
-    long long i = 0;
-    if (json_is_integer(v)) {
-        i = json_integer_value(v);
-        ok = true;
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d == floor(d) && d >= (double)INT_MIN && d <= (double)INT_MAX) {
-            i = (long long)d;
-            ok = true;
-        }
-    }
-    if (!ok || i < min || i > INT_MAX)
-        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
-    *out = (int)i;
-    return NS_OK;
-}
-
-/* A number in the range lo..hi, each end open or closed; want describes it ("a number in
- * [0, 1)"). JSON cannot spell NaN or infinity, so every value that parses is finite. */
-static ns_status get_real(const parser *ps, const char *path, const json_t *v, double lo,
-                          bool lo_open, double hi, bool hi_open, const char *want, double *out)
-{
-    char got[GOT_CAP];
-    if (!json_is_number(v))
-        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
-    double d = json_number_value(v);
-    if (d < lo || (lo_open && d == lo) || d > hi || (hi_open && d == hi) || !isfinite(d))
-        return fail(ps, path, "expected %s, got %s", want, describe(got, sizeof got, v));
-    *out = d == 0.0 ? 0.0 : d; /* no negative zero: it would print as "-0.0" */
-    return NS_OK;
-}
-
-static ns_status get_bool(const parser *ps, const char *path, const json_t *v, bool *out)
-{
-    char got[GOT_CAP];
-    if (!json_is_boolean(v))
-        return fail(ps, path, "expected true or false, got %s", describe(got, sizeof got, v));
-    *out = json_is_true(v);
-    return NS_OK;
-}
-
-/* An integer >= min, or a pair [h, w] of them (kernel, stride, padding, ...); one integer
- * means both. want describes one integer ("a positive integer"). */
-static ns_status get_pair(const parser *ps, const char *path, const json_t *v, int min,
-                          const char *want, int out[2])
-{
-    char got[GOT_CAP], sub[128];
-    if (json_is_array(v)) {
-        size_t n = json_array_size(v);
-        if (n != 2)
-            return fail(ps, path, "expected %s or [h, w], got an array of %zu", want, n);
-        for (size_t i = 0; i < 2; i++) {
-            ns_status st = get_int(ps, index_path(sub, sizeof sub, path, i), json_array_get(v, i),
-                                   min, want, &out[i]);
-            if (st != NS_OK)
-                return st;
-        }
-        return NS_OK;
-    }
-    if (!json_is_number(v))
-        return fail(ps, path, "expected %s or [h, w], got %s", want, describe(got, sizeof got, v));
-    char both[64];
-    snprintf(both, sizeof both, "%s or [h, w]", want);
-    ns_status st = get_int(ps, path, v, min, both, &out[0]);
-    out[1] = out[0];
-    return st;
-}
-
-/* "PATH: expected a WHAT name (one of a, b), got Y" for a value that is not a string. */
-static ns_status fail_not_name(const parser *ps, const char *path, const json_t *v,
-                               const char *what, const char *const *known, int n)
-{
-    char got[GOT_CAP], list[512];
-    return fail(ps, path, "expected a%s %s name (one of %s), got %s",
-                strchr("aeiou", what[0]) ? "n" : "", what, list_names(list, sizeof list, known, n),
-                describe(got, sizeof got, v));
-}
-
-/* A string naming one of known[] (what: "activation"); *index receives its position. */
-static ns_status get_name(const parser *ps, const char *path, const json_t *v, const char *what,
-                          const char *const *known, int n, int *index)
-{
-    if (!json_is_string(v))
-        return fail_not_name(ps, path, v, what, known, n);
-    int i = find_name(known, n, json_string_value(v));
-    if (i < 0)
-        return fail_unknown_name(ps, path, what, json_string_value(v), known, n);
-    *index = i;
-    return NS_OK;
-}
+typedef ns__json_reader parser;
 
 /* ---- training settings ---------------------------------------------------------------------- */
 
@@ -418,12 +168,12 @@ static ns_status parse_training_value(const parser *ps, const char *path, int wh
     ns_status st;
     switch (which) {
     case TR_LEARNING_RATE:
-        return get_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number",
-                        &tr->learning_rate);
+        return ns__jr_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number",
+                           &tr->learning_rate);
     case TR_EPOCHS:
-        return get_int(ps, path, v, 1, "a positive integer", &tr->epochs);
+        return ns__jr_int(ps, path, v, 1, "a positive integer", &tr->epochs);
     case TR_BATCH_SIZE:
-        return get_int(ps, path, v, 1, "a positive integer", &tr->batch_size);
+        return ns__jr_int(ps, path, v, 1, "a positive integer", &tr->batch_size);
     case TR_OPTIMIZER: {
         /* Parsed by the name table, so any alias it learns is accepted here too. */
         const char *names[NS_OPTIM_KIND_COUNT];
@@ -431,10 +181,10 @@ static ns_status parse_training_value(const parser *ps, const char *path, int wh
             names[i] = ns_optim_kind_name((ns_optim_kind)i);
         ns_optim_kind o;
         if (!json_is_string(v))
-            return fail_not_name(ps, path, v, "optimizer", names, NS_OPTIM_KIND_COUNT);
+            return ns__jr_not_name(ps, path, v, "optimizer", names, NS_OPTIM_KIND_COUNT);
         if (ns_optim_kind_parse(json_string_value(v), &o) != NS_OK)
-            return fail_unknown_name(ps, path, "optimizer", json_string_value(v), names,
-                                     NS_OPTIM_KIND_COUNT);
+            return ns__jr_unknown_name(ps, path, "optimizer", json_string_value(v), names,
+                                       NS_OPTIM_KIND_COUNT);
         snprintf(tr->optimizer, sizeof tr->optimizer, "%s", ns_optim_kind_name(o));
         return NS_OK;
     }
@@ -448,20 +198,20 @@ static ns_status parse_training_value(const parser *ps, const char *path, int wh
             return NS_OK;
         }
         if (!json_is_string(v))
-            return fail_not_name(ps, path, v, "loss", names, NS_LOSS_KIND_COUNT);
+            return ns__jr_not_name(ps, path, v, "loss", names, NS_LOSS_KIND_COUNT);
         if (ns_loss_kind_parse(json_string_value(v), &l) != NS_OK)
-            return fail_unknown_name(ps, path, "loss", json_string_value(v), names,
-                                     NS_LOSS_KIND_COUNT);
+            return ns__jr_unknown_name(ps, path, "loss", json_string_value(v), names,
+                                       NS_LOSS_KIND_COUNT);
         snprintf(tr->loss, sizeof tr->loss, "%s", ns_loss_kind_name(l));
         return NS_OK;
     }
     case TR_WEIGHT_DECAY:
-        return get_real(ps, path, v, 0.0, false, HUGE_VAL, false, "a number >= 0",
-                        &tr->weight_decay);
+        return ns__jr_real(ps, path, v, 0.0, false, HUGE_VAL, false, "a number >= 0",
+                           &tr->weight_decay);
     case TR_TASK: {
         const char *task_names[] = {ns_task_name(NS_TASK_AUTO), ns_task_name(NS_TASK_REGRESSION),
                                     ns_task_name(NS_TASK_CLASSIFICATION)};
-        st = get_name(ps, path, v, "task", task_names, COUNT_OF(task_names), &k);
+        st = ns__jr_name(ps, path, v, "task", task_names, COUNT_OF(task_names), &k);
         if (st == NS_OK)
             tr->task = (ns_task)k;
         return st;
@@ -475,21 +225,23 @@ static ns_status parse_training_value(const parser *ps, const char *path, int wh
 
 static ns_status parse_hidden(const parser *ps, const json_t *v, ns_spec *spec)
 {
-    char got[GOT_CAP], path[32];
+    char got[NS__JR_GOT_CAP], path[32];
     if (!json_is_array(v))
-        return fail(ps, "hidden_layers",
-                    "expected an array of positive integers (e.g. [64, 32], or [] for a linear "
-                    "model), got %s",
-                    describe(got, sizeof got, v));
+        return ns__jr_fail(
+            ps, "hidden_layers",
+            "expected an array of positive integers (e.g. [64, 32], or [] for a linear "
+            "model), got %s",
+            ns__jr_describe(got, sizeof got, v));
     size_t n = json_array_size(v);
     if (n > NS__MAX_HIDDEN)
-        return fail(ps, "hidden_layers",
-                    "at most %d hidden layers, got %zu; use the layer-list form (\"layers\") for "
-                    "deeper networks",
-                    NS__MAX_HIDDEN, n);
+        return ns__jr_fail(
+            ps, "hidden_layers",
+            "at most %d hidden layers, got %zu; use the layer-list form (\"layers\") for "
+            "deeper networks",
+            NS__MAX_HIDDEN, n);
     for (size_t i = 0; i < n; i++) {
-        ns_status st = get_int(ps, index_path(path, sizeof path, "hidden_layers", i),
-                               json_array_get(v, i), 1, "a positive integer", &spec->hidden[i]);
+        ns_status st = ns__jr_int(ps, ns__jr_index(path, sizeof path, "hidden_layers", i),
+                                  json_array_get(v, i), 1, "a positive integer", &spec->hidden[i]);
         if (st != NS_OK)
             return st;
     }
@@ -500,12 +252,12 @@ static ns_status parse_hidden(const parser *ps, const json_t *v, ns_spec *spec)
 static ns_status parse_short_key(const parser *ps, const char *key, const json_t *v, ns_spec *spec)
 {
     const char *act_names[COUNT_OF(activations)];
-    int which = find_name(short_keys, COUNT_OF(short_keys), key), k;
+    int which = ns__jr_find(short_keys, COUNT_OF(short_keys), key), k;
     ns_status st;
     switch (which) {
     case SHORT_MODEL_TYPE:
         /* Every alias prints as the first, canonical name. */
-        st = get_name(ps, key, v, "model type", model_types, COUNT_OF(model_types), &k);
+        st = ns__jr_name(ps, key, v, "model type", model_types, COUNT_OF(model_types), &k);
         if (st == NS_OK)
             snprintf(spec->model_type, sizeof spec->model_type, "%s", model_types[0]);
         return st;
@@ -514,21 +266,21 @@ static ns_status parse_short_key(const parser *ps, const char *key, const json_t
     case SHORT_ACTIVATION:
         for (int i = 0; i < COUNT_OF(activations); i++)
             act_names[i] = activations[i].name;
-        st = get_name(ps, key, v, "activation", act_names, COUNT_OF(activations), &k);
+        st = ns__jr_name(ps, key, v, "activation", act_names, COUNT_OF(activations), &k);
         if (st == NS_OK) {
             spec->activation = activations[k].kind;
             spec->activation_tanh_approx = activations[k].tanh_approx;
         }
         return st;
     case SHORT_DROPOUT:
-        return get_real(ps, key, v, 0.0, false, 1.0, true, "a number in [0, 1)", &spec->dropout);
+        return ns__jr_real(ps, key, v, 0.0, false, 1.0, true, "a number in [0, 1)", &spec->dropout);
     case SHORT_OUTPUT_SIZE:
         if (json_is_null(v)) { /* explicit "from the data" */
             spec->output_size = 0;
             return NS_OK;
         }
-        return get_int(ps, key, v, 1, "a positive integer or null (from the data)",
-                       &spec->output_size);
+        return ns__jr_int(ps, key, v, 1, "a positive integer or null (from the data)",
+                          &spec->output_size);
     default:
         NS_ASSERT(which >= SHORT_FIRST_TRAINING);
         return parse_training_value(ps, key, which - SHORT_FIRST_TRAINING, v, &spec->training);
@@ -541,15 +293,16 @@ static ns_status parse_short(const parser *ps, json_t *root, ns_spec *spec)
     for (void *it = json_object_iter(root); it != NULL; it = json_object_iter_next(root, it)) {
         const char *key = json_object_iter_key(it);
         json_t *v = json_object_iter_value(it);
-        if (find_name(short_keys, COUNT_OF(short_keys), key) < 0) {
-            if (find_name(layer_form_keys, COUNT_OF(layer_form_keys), key) >= 0)
-                return fail(ps, key,
-                            "only the layer-list form (a spec with \"layers\") takes this key, "
-                            "but this is a short-form spec; remove \"%s\" or list every layer "
-                            "under \"layers\"",
-                            key);
-            return fail_unknown_key(ps, key, key, short_keys, COUNT_OF(short_keys), top_keys,
-                                    COUNT_OF(top_keys));
+        if (ns__jr_find(short_keys, COUNT_OF(short_keys), key) < 0) {
+            if (ns__jr_find(layer_form_keys, COUNT_OF(layer_form_keys), key) >= 0)
+                return ns__jr_fail(
+                    ps, key,
+                    "only the layer-list form (a spec with \"layers\") takes this key, "
+                    "but this is a short-form spec; remove \"%s\" or list every layer "
+                    "under \"layers\"",
+                    key);
+            return ns__jr_unknown_key(ps, key, key, short_keys, COUNT_OF(short_keys), top_keys,
+                                      COUNT_OF(top_keys));
         }
         ns_status st = parse_short_key(ps, key, v, spec);
         if (st != NS_OK)
@@ -558,10 +311,11 @@ static ns_status parse_short(const parser *ps, json_t *root, ns_spec *spec)
     }
     /* model_type may be left out (it has one value); the network itself may not. */
     if (!have_hidden)
-        return fail(ps, "",
-                    "missing key \"hidden_layers\"; a spec is either the short form "
-                    "{\"model_type\": \"deep_neural_network\", \"hidden_layers\": [64, 32], ...} "
-                    "([] for a linear model) or the layer-list form {\"layers\": [...]}");
+        return ns__jr_fail(
+            ps, "",
+            "missing key \"hidden_layers\"; a spec is either the short form "
+            "{\"model_type\": \"deep_neural_network\", \"hidden_layers\": [64, 32], ...} "
+            "([] for a linear model) or the layer-list form {\"layers\": [...]}");
     return NS_OK;
 }
 
@@ -569,7 +323,7 @@ static ns_status parse_short(const parser *ps, json_t *root, ns_spec *spec)
 
 static ns_status parse_input(const parser *ps, const json_t *v, ns_spec *spec)
 {
-    char got[GOT_CAP], path[32];
+    char got[NS__JR_GOT_CAP], path[32];
     const char *want = "expected null or 1 to 3 positive integers (the per-sample shape, e.g. "
                        "[13] or [1, 28, 28])";
     if (json_is_null(v)) {
@@ -577,13 +331,14 @@ static ns_status parse_input(const parser *ps, const json_t *v, ns_spec *spec)
         return NS_OK;
     }
     if (!json_is_array(v))
-        return fail(ps, "input", "%s, got %s", want, describe(got, sizeof got, v));
+        return ns__jr_fail(ps, "input", "%s, got %s", want, ns__jr_describe(got, sizeof got, v));
     size_t n = json_array_size(v);
     if (n < 1 || n > NS_MAX_DIMS - 1)
-        return fail(ps, "input", "%s, got %zu numbers", want, n);
+        return ns__jr_fail(ps, "input", "%s, got %zu numbers", want, n);
     for (size_t i = 0; i < n; i++) {
-        ns_status st = get_int(ps, index_path(path, sizeof path, "input", i), json_array_get(v, i),
-                               1, "a positive integer", &spec->input_shape[i]);
+        ns_status st =
+            ns__jr_int(ps, ns__jr_index(path, sizeof path, "input", i), json_array_get(v, i), 1,
+                       "a positive integer", &spec->input_shape[i]);
         if (st != NS_OK)
             return st;
     }
@@ -599,7 +354,7 @@ static const char *kinds_taking(char *buf, size_t cap, ns__setting s)
     for (int k = 0; k < NS_LAYER_KIND_COUNT; k++)
         if (kind_settings[k] & SET_BIT(s))
             names[n++] = ns_layer_kind_name((ns_layer_kind)k);
-    return list_names(buf, cap, names, n);
+    return ns__jr_list(buf, cap, names, n);
 }
 
 /* conv2d's padding "same" until parse_layer turns it into numbers. */
@@ -613,19 +368,19 @@ static ns_status parse_setting(const parser *ps, const char *path, ns__setting s
     ns_status st;
     switch (s) {
     case NS__SETTING_UNITS:
-        return get_int(ps, path, v, 1, "a positive integer", &ls->units);
+        return ns__jr_int(ps, path, v, 1, "a positive integer", &ls->units);
     case NS__SETTING_FILTERS:
-        return get_int(ps, path, v, 1, "a positive integer", &ls->filters);
+        return ns__jr_int(ps, path, v, 1, "a positive integer", &ls->filters);
     case NS__SETTING_GROUPS:
-        return get_int(ps, path, v, 1, "a positive integer", &ls->groups);
+        return ns__jr_int(ps, path, v, 1, "a positive integer", &ls->groups);
     case NS__SETTING_OUTPUT_SIZE:
-        return get_pair(ps, path, v, 1, "a positive integer", ls->output_size);
+        return ns__jr_pair(ps, path, v, 1, "a positive integer", ls->output_size);
     case NS__SETTING_KERNEL:
-        return get_pair(ps, path, v, 1, "a positive integer", ls->kernel);
+        return ns__jr_pair(ps, path, v, 1, "a positive integer", ls->kernel);
     case NS__SETTING_STRIDE:
-        return get_pair(ps, path, v, 1, "a positive integer", ls->stride);
+        return ns__jr_pair(ps, path, v, 1, "a positive integer", ls->stride);
     case NS__SETTING_DILATION:
-        return get_pair(ps, path, v, 1, "a positive integer", ls->dilation);
+        return ns__jr_pair(ps, path, v, 1, "a positive integer", ls->dilation);
     case NS__SETTING_PADDING:
         if (json_is_string(v) && ls->kind == NS_LAYER_CONV2D) {
             const char *text = json_string_value(v);
@@ -638,31 +393,33 @@ static ns_status parse_setting(const parser *ps, const char *path, ns__setting s
                 return NS_OK;
             }
         }
-        return get_pair(ps, path, v, 0,
-                        ls->kind == NS_LAYER_CONV2D ? "\"valid\", \"same\", a non-negative integer"
-                                                    : "a non-negative integer",
-                        ls->padding);
+        return ns__jr_pair(ps, path, v, 0,
+                           ls->kind == NS_LAYER_CONV2D
+                               ? "\"valid\", \"same\", a non-negative integer"
+                               : "a non-negative integer",
+                           ls->padding);
     case NS__SETTING_COUNT_INCLUDE_PAD:
-        return get_bool(ps, path, v, &ls->count_include_pad);
+        return ns__jr_bool(ps, path, v, &ls->count_include_pad);
     case NS__SETTING_BIAS:
-        return get_bool(ps, path, v, &ls->bias);
+        return ns__jr_bool(ps, path, v, &ls->bias);
     case NS__SETTING_NEGATIVE_SLOPE:
     case NS__SETTING_ALPHA:
-        return get_real(ps, path, v, -HUGE_VAL, false, HUGE_VAL, false, "a number", &ls->alpha);
+        return ns__jr_real(ps, path, v, -HUGE_VAL, false, HUGE_VAL, false, "a number", &ls->alpha);
     case NS__SETTING_APPROXIMATE:
-        st = get_name(ps, path, v, "approximation", approx, COUNT_OF(approx), &k);
+        st = ns__jr_name(ps, path, v, "approximation", approx, COUNT_OF(approx), &k);
         if (st == NS_OK)
             ls->tanh_approx = k == 1;
         return st;
     case NS__SETTING_P:
-        return get_real(ps, path, v, 0.0, false, 1.0, true, "a number in [0, 1)", &ls->p);
+        return ns__jr_real(ps, path, v, 0.0, false, 1.0, true, "a number in [0, 1)", &ls->p);
     case NS__SETTING_EPS:
-        return get_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number", &ls->eps);
+        return ns__jr_real(ps, path, v, 0.0, true, HUGE_VAL, false, "a positive number", &ls->eps);
     case NS__SETTING_MOMENTUM:
-        return get_real(ps, path, v, 0.0, false, 1.0, false, "a number in [0, 1]", &ls->momentum);
+        return ns__jr_real(ps, path, v, 0.0, false, 1.0, false, "a number in [0, 1]",
+                           &ls->momentum);
     case NS__SETTING_AFFINE:
     case NS__SETTING_ELEMENTWISE_AFFINE:
-        return get_bool(ps, path, v, &ls->affine);
+        return ns__jr_bool(ps, path, v, &ls->affine);
     case NS__SETTING_COUNT:
         break;
     }
@@ -709,36 +466,39 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
     char sub[96];
     const char *name = ns_layer_kind_name(ls->kind);
     if ((given & kind_required[ls->kind]) != kind_required[ls->kind])
-        return fail(ps, path, "%s needs %s", name, need_text(ls->kind));
+        return ns__jr_fail(ps, path, "%s needs %s", name, need_text(ls->kind));
     if (ls->kind == NS_LAYER_CONV2D) {
         if (ls->padding[0] == PADDING_SAME) {
-            join(sub, sizeof sub, path, "padding");
+            ns__jr_join(sub, sizeof sub, path, "padding");
             if (ls->stride[0] != 1 || ls->stride[1] != 1)
-                return fail(ps, sub,
-                            "padding \"same\" needs stride 1 (as in PyTorch); give the padding "
-                            "as numbers for a strided convolution");
+                return ns__jr_fail(
+                    ps, sub,
+                    "padding \"same\" needs stride 1 (as in PyTorch); give the padding "
+                    "as numbers for a strided convolution");
             for (int d = 0; d < 2; d++) {
                 /* In 64 bits: each factor may be as large as an int. */
                 int64_t total = (int64_t)ls->dilation[d] * (int64_t)(ls->kernel[d] - 1);
                 if (total % 2 != 0)
-                    return fail(ps, sub,
-                                "padding \"same\" with kernel %d (dilation %d) needs %lld "
-                                "padding, which cannot be split evenly between the two sides; use "
-                                "an odd kernel or give the padding as numbers",
-                                ls->kernel[d], ls->dilation[d], (long long)total);
+                    return ns__jr_fail(
+                        ps, sub,
+                        "padding \"same\" with kernel %d (dilation %d) needs %lld "
+                        "padding, which cannot be split evenly between the two sides; use "
+                        "an odd kernel or give the padding as numbers",
+                        ls->kernel[d], ls->dilation[d], (long long)total);
                 if (total / 2 > INT_MAX)
-                    return fail(ps, sub,
-                                "padding \"same\" with kernel %d (dilation %d) needs %lld padding "
-                                "on each side, more than a setting can hold (%d); use a smaller "
-                                "kernel or dilation",
-                                ls->kernel[d], ls->dilation[d], (long long)(total / 2), INT_MAX);
+                    return ns__jr_fail(
+                        ps, sub,
+                        "padding \"same\" with kernel %d (dilation %d) needs %lld padding "
+                        "on each side, more than a setting can hold (%d); use a smaller "
+                        "kernel or dilation",
+                        ls->kernel[d], ls->dilation[d], (long long)(total / 2), INT_MAX);
                 ls->padding[d] = (int)(total / 2);
             }
         }
         if (ls->filters % ls->groups != 0)
-            return fail(ps, join(sub, sizeof sub, path, "groups"),
-                        "groups %d does not divide filters %d; use a divisor of the filters",
-                        ls->groups, ls->filters);
+            return ns__jr_fail(ps, ns__jr_join(sub, sizeof sub, path, "groups"),
+                               "groups %d does not divide filters %d; use a divisor of the filters",
+                               ls->groups, ls->filters);
     }
     if (ls->kind == NS_LAYER_MAXPOOL2D || ls->kind == NS_LAYER_AVGPOOL2D) {
         if (!(given & SET_BIT(NS__SETTING_STRIDE))) /* PyTorch: stride=None is the kernel */
@@ -747,10 +507,11 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
         if (ls->padding[0] > ls->kernel[0] / 2 || ls->padding[1] > ls->kernel[1] / 2) {
             char p[32], k[32], most[32];
             int half[2] = {ls->kernel[0] / 2, ls->kernel[1] / 2};
-            return fail(ps, join(sub, sizeof sub, path, "padding"),
-                        "padding %s is more than half the kernel %s; use at most %s",
-                        pair_text(p, sizeof p, ls->padding), pair_text(k, sizeof k, ls->kernel),
-                        pair_text(most, sizeof most, half));
+            return ns__jr_fail(ps, ns__jr_join(sub, sizeof sub, path, "padding"),
+                               "padding %s is more than half the kernel %s; use at most %s",
+                               pair_text(p, sizeof p, ls->padding),
+                               pair_text(k, sizeof k, ls->kernel),
+                               pair_text(most, sizeof most, half));
         }
     }
     return NS_OK;
@@ -759,32 +520,32 @@ static ns_status check_layer(const parser *ps, const char *path, unsigned given,
 /* One element of "layers" at path ("layers[2]"). */
 static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_layer_spec *ls)
 {
-    char got[GOT_CAP], sub[96], list[512], tmp[SHOW_MAX + 4];
+    char got[NS__JR_GOT_CAP], sub[96], list[512], tmp[NS__JR_SHOW_CAP];
     const char *layer_kind_names[NS_LAYER_KIND_COUNT]; /* the layers' table of kinds */
     for (int k = 0; k < NS_LAYER_KIND_COUNT; k++)
         layer_kind_names[k] = ns_layer_kind_name((ns_layer_kind)k);
     if (!json_is_object(v))
-        return fail(ps, path, "expected a layer object such as {\"type\": \"relu\"}, got %s",
-                    describe(got, sizeof got, v));
+        return ns__jr_fail(ps, path, "expected a layer object such as {\"type\": \"relu\"}, got %s",
+                           ns__jr_describe(got, sizeof got, v));
     const json_t *type = json_object_get(v, "type");
     if (type == NULL)
-        return fail(ps, path,
-                    "missing key \"type\"; e.g. {\"type\": \"linear\", \"units\": 64}; "
-                    "known types: %s",
-                    list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT));
+        return ns__jr_fail(ps, path,
+                           "missing key \"type\"; e.g. {\"type\": \"linear\", \"units\": 64}; "
+                           "known types: %s",
+                           ns__jr_list(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT));
     if (!json_is_string(type))
-        return fail(ps, join(sub, sizeof sub, path, "type"),
-                    "expected a layer type name (one of %s), got %s",
-                    list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
-                    describe(got, sizeof got, type));
+        return ns__jr_fail(ps, ns__jr_join(sub, sizeof sub, path, "type"),
+                           "expected a layer type name (one of %s), got %s",
+                           ns__jr_list(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
+                           ns__jr_describe(got, sizeof got, type));
     ns_layer_kind kind;
     if (ns_layer_kind_parse(json_string_value(type), &kind) != NS_OK) {
-        char h[SUGGEST_MAX + 32];
-        return fail(
-            ps, path, "unknown layer type '%s'; known types: %s%s",
-            show(tmp, sizeof tmp, json_string_value(type)),
-            list_names(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
-            hint(h, sizeof h, json_string_value(type), layer_kind_names, NS_LAYER_KIND_COUNT));
+        char h[NS__JR_HINT_CAP];
+        return ns__jr_fail(ps, path, "unknown layer type '%s'; known types: %s%s",
+                           ns__jr_show(tmp, sizeof tmp, json_string_value(type)),
+                           ns__jr_list(list, sizeof list, layer_kind_names, NS_LAYER_KIND_COUNT),
+                           ns__jr_hint(h, sizeof h, json_string_value(type), layer_kind_names,
+                                       NS_LAYER_KIND_COUNT));
     }
     ns_layer_spec_default(ls, kind);
 
@@ -801,27 +562,27 @@ static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_l
         json_t *val = json_object_iter_value(it);
         if (strcmp(key, "type") == 0)
             continue;
-        join(sub, sizeof sub, path, key);
-        int s = find_name(setting_names, NS__SETTING_COUNT, key);
+        ns__jr_join(sub, sizeof sub, path, key);
+        int s = ns__jr_find(setting_names, NS__SETTING_COUNT, key);
         if (s < 0) {
-            char h[SUGGEST_MAX + 32];
-            return fail(ps, sub, "unknown key; known keys for %s: %s%s", layer_kind_names[kind],
-                        list_names(list, sizeof list, keys, n_keys),
-                        hint(h, sizeof h, key, keys, n_keys));
+            char h[NS__JR_HINT_CAP];
+            return ns__jr_fail(ps, sub, "unknown key; known keys for %s: %s%s",
+                               layer_kind_names[kind], ns__jr_list(list, sizeof list, keys, n_keys),
+                               ns__jr_hint(h, sizeof h, key, keys, n_keys));
         }
         if (!(kind_settings[kind] & SET_BIT(s))) {
             char owners[128];
             if (n_keys == 1)
-                return fail(ps, sub,
-                            "%s has no setting '%s' (that is a setting of %s); %s takes "
-                            "no settings",
-                            layer_kind_names[kind], key,
-                            kinds_taking(owners, sizeof owners, (ns__setting)s),
-                            layer_kind_names[kind]);
-            return fail(ps, sub, "%s has no setting '%s' (that is a setting of %s); %s takes %s",
-                        layer_kind_names[kind], key,
-                        kinds_taking(owners, sizeof owners, (ns__setting)s), layer_kind_names[kind],
-                        list_names(list, sizeof list, keys + 1, n_keys - 1));
+                return ns__jr_fail(ps, sub,
+                                   "%s has no setting '%s' (that is a setting of %s); %s takes "
+                                   "no settings",
+                                   layer_kind_names[kind], key,
+                                   kinds_taking(owners, sizeof owners, (ns__setting)s),
+                                   layer_kind_names[kind]);
+            return ns__jr_fail(
+                ps, sub, "%s has no setting '%s' (that is a setting of %s); %s takes %s",
+                layer_kind_names[kind], key, kinds_taking(owners, sizeof owners, (ns__setting)s),
+                layer_kind_names[kind], ns__jr_list(list, sizeof list, keys + 1, n_keys - 1));
         }
         ns_status st = parse_setting(ps, sub, (ns__setting)s, val, ls);
         if (st != NS_OK)
@@ -833,25 +594,25 @@ static ns_status parse_layer(const parser *ps, const char *path, json_t *v, ns_l
 
 static ns_status parse_layers(const parser *ps, const json_t *v, ns_spec *spec)
 {
-    char got[GOT_CAP], path[32];
+    char got[NS__JR_GOT_CAP], path[32];
     if (!json_is_array(v))
-        return fail(ps, "layers", "expected an array of layer objects, got %s",
-                    describe(got, sizeof got, v));
+        return ns__jr_fail(ps, "layers", "expected an array of layer objects, got %s",
+                           ns__jr_describe(got, sizeof got, v));
     size_t n = json_array_size(v);
     if (n == 0)
-        return fail(ps, "layers",
-                    "expected at least one layer, e.g. [{\"type\": \"linear\", "
-                    "\"units\": 1}]");
+        return ns__jr_fail(ps, "layers",
+                           "expected at least one layer, e.g. [{\"type\": \"linear\", "
+                           "\"units\": 1}]");
     if (n > SPEC_MAX_LAYERS)
-        return fail(ps, "layers", "at most %d layers, got %zu", SPEC_MAX_LAYERS, n);
+        return ns__jr_fail(ps, "layers", "at most %d layers, got %zu", SPEC_MAX_LAYERS, n);
     if (spec->layers != NULL) /* a duplicate "layers" key is rejected by the JSON reader */
-        return fail(ps, "layers", "given twice");
+        return ns__jr_fail(ps, "layers", "given twice");
     spec->layers = ns_calloc(ps->ctx, n, sizeof *spec->layers);
     if (spec->layers == NULL)
         return NS_ERR_NOMEM;
     spec->n_layers = (int)n;
     for (size_t i = 0; i < n; i++) {
-        ns_status st = parse_layer(ps, index_path(path, sizeof path, "layers", i),
+        ns_status st = parse_layer(ps, ns__jr_index(path, sizeof path, "layers", i),
                                    json_array_get(v, i), &spec->layers[i]);
         if (st != NS_OK)
             return st;
@@ -861,19 +622,20 @@ static ns_status parse_layers(const parser *ps, const json_t *v, ns_spec *spec)
 
 static ns_status parse_training(const parser *ps, json_t *v, ns_train_settings *tr)
 {
-    char got[GOT_CAP], path[96];
+    char got[NS__JR_GOT_CAP], path[96];
     if (!json_is_object(v))
-        return fail(ps, "training",
-                    "expected an object such as {\"learning_rate\": 0.001, \"epochs\": 50}, got %s",
-                    describe(got, sizeof got, v));
+        return ns__jr_fail(
+            ps, "training",
+            "expected an object such as {\"learning_rate\": 0.001, \"epochs\": 50}, got %s",
+            ns__jr_describe(got, sizeof got, v));
     for (void *it = json_object_iter(v); it != NULL; it = json_object_iter_next(v, it)) {
         const char *key = json_object_iter_key(it);
         json_t *val = json_object_iter_value(it);
-        join(path, sizeof path, "training", key);
-        int which = find_name(training_keys, COUNT_OF(training_keys), key);
+        ns__jr_join(path, sizeof path, "training", key);
+        int which = ns__jr_find(training_keys, COUNT_OF(training_keys), key);
         if (which < 0)
-            return fail_unknown_key(ps, path, key, training_keys, COUNT_OF(training_keys),
-                                    training_keys, COUNT_OF(training_keys));
+            return ns__jr_unknown_key(ps, path, key, training_keys, COUNT_OF(training_keys),
+                                      training_keys, COUNT_OF(training_keys));
         ns_status st = parse_training_value(ps, path, which, val, tr);
         if (st != NS_OK)
             return st;
@@ -887,7 +649,7 @@ static ns_status parse_layer_form(const parser *ps, json_t *root, ns_spec *spec)
         const char *key = json_object_iter_key(it);
         json_t *v = json_object_iter_value(it);
         ns_status st;
-        switch (find_name(layer_form_keys, COUNT_OF(layer_form_keys), key)) {
+        switch (ns__jr_find(layer_form_keys, COUNT_OF(layer_form_keys), key)) {
         case 0:
             st = parse_input(ps, v, spec);
             break;
@@ -898,18 +660,20 @@ static ns_status parse_layer_form(const parser *ps, json_t *root, ns_spec *spec)
             st = parse_training(ps, v, &spec->training);
             break;
         default:
-            if (find_name(training_keys, COUNT_OF(training_keys), key) >= 0)
-                return fail(ps, key,
-                            "a short-form key in a layer-list spec (one with \"layers\"); move "
-                            "it into \"training\": {\"%s\": ...}",
-                            key);
-            if (find_name(short_keys, COUNT_OF(short_keys), key) >= 0)
-                return fail(ps, key,
-                            "a short-form key in a layer-list spec (one with \"layers\"); use one "
-                            "form: either \"model_type\" and \"hidden_layers\", or \"layers\" "
-                            "listing every layer");
-            return fail_unknown_key(ps, key, key, layer_form_keys, COUNT_OF(layer_form_keys),
-                                    top_keys, COUNT_OF(top_keys));
+            if (ns__jr_find(training_keys, COUNT_OF(training_keys), key) >= 0)
+                return ns__jr_fail(
+                    ps, key,
+                    "a short-form key in a layer-list spec (one with \"layers\"); move "
+                    "it into \"training\": {\"%s\": ...}",
+                    key);
+            if (ns__jr_find(short_keys, COUNT_OF(short_keys), key) >= 0)
+                return ns__jr_fail(
+                    ps, key,
+                    "a short-form key in a layer-list spec (one with \"layers\"); use one "
+                    "form: either \"model_type\" and \"hidden_layers\", or \"layers\" "
+                    "listing every layer");
+            return ns__jr_unknown_key(ps, key, key, layer_form_keys, COUNT_OF(layer_form_keys),
+                                      top_keys, COUNT_OF(top_keys));
         }
         if (st != NS_OK)
             return st;
@@ -930,38 +694,20 @@ static void spec_default(ns_spec *spec, ns_ctx *ctx)
 }
 
 /* Turns a JSON syntax error into "SOURCE:LINE:COL: what". */
-static ns_status fail_syntax(ns_ctx *ctx, const char *source, const json_error_t *err)
-{
-    if (json_error_code(err) == json_error_out_of_memory)
-        return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory reading the JSON", source);
-    int line = err->line > 0 ? err->line : 1, col = err->column > 0 ? err->column : 1;
-    const char *near = strstr(err->text, "near '");
-    if (json_error_code(err) == json_error_duplicate_key && near != NULL) {
-        char key[SHOW_MAX + 8];
-        size_t n = strlen(near + 6);
-        /* near + 6 is the quoted key followed by a closing quote. */
-        snprintf(key, sizeof key, "%.*s", (int)(n > 0 ? n - 1 : 0), near + 6);
-        return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d:%d: duplicate key %s; each key may appear once",
-                         source, line, col, key);
-    }
-    return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d:%d: %s", source, line, col, err->text);
-}
-
 ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
                         ns_spec **out)
 {
     NS_ASSERT(ctx != NULL && out != NULL && (json != NULL || len == 0));
     *out = NULL;
-    const parser ps = {ctx, source != NULL ? source : "<spec>"};
-    json_error_t err;
-    json_t *root = json_loadb(json != NULL ? json : "", len, JSON_REJECT_DUPLICATES, &err);
-    if (root == NULL)
-        return fail_syntax(ctx, ps.source, &err);
-    ns_status st;
-    char got[GOT_CAP];
+    const parser ps = {ctx, source != NULL ? source : "<spec>", NS_ERR_PARSE};
+    json_t *root = NULL;
+    ns_status st = ns__jr_load(&ps, json, len, &root);
+    if (st != NS_OK)
+        return st;
+    char got[NS__JR_GOT_CAP];
     if (!json_is_object(root)) {
-        st = fail(&ps, "", "expected a JSON object at the top level, got %s",
-                  describe(got, sizeof got, root));
+        st = ns__jr_fail(&ps, "", "expected a JSON object at the top level, got %s",
+                         ns__jr_describe(got, sizeof got, root));
         json_decref(root);
         return st;
     }

@@ -18,87 +18,14 @@ static const char about[] =
 /* ---- one layer ----------------------------------------------------------------------------------
  */
 
-static const char *task_name(ns_task task)
-{
-    return task == NS_TASK_CLASSIFICATION ? "classification"
-           : task == NS_TASK_REGRESSION   ? "regression"
-                                          : "auto";
-}
-
-/* "3" for a square pair, "3x5" otherwise. */
-static const char *pair(char *buf, size_t cap, const int v[2])
-{
-    if (v[0] == v[1])
-        snprintf(buf, cap, "%d", v[0]);
-    else
-        snprintf(buf, cap, "%dx%d", v[0], v[1]);
-    return buf;
-}
-
 /* The settings of a layer that differ by kind, PyTorch's names ("units=64", "p=0.2");
  * unknown_units prints a linear layer's units as "?" (left to the data). */
 static void settings(char *buf, size_t cap, const ns_layer_spec *ls, bool unknown_units)
 {
-    char a[24], b[24], c[24];
-    buf[0] = '\0';
-    switch (ls->kind) {
-    case NS_LAYER_LINEAR:
-        if (unknown_units)
-            snprintf(buf, cap, "units=? (from the data)%s", ls->bias ? "" : ", bias=false");
-        else
-            snprintf(buf, cap, "units=%d%s", ls->units, ls->bias ? "" : ", bias=false");
-        break;
-    case NS_LAYER_LEAKY_RELU:
-        snprintf(buf, cap, "negative_slope=%g", ls->alpha);
-        break;
-    case NS_LAYER_ELU:
-        snprintf(buf, cap, "alpha=%g", ls->alpha);
-        break;
-    case NS_LAYER_GELU:
-        snprintf(buf, cap, "approximate=%s", ls->tanh_approx ? "tanh" : "none");
-        break;
-    case NS_LAYER_DROPOUT:
-    case NS_LAYER_DROPOUT2D:
-        snprintf(buf, cap, "p=%g", ls->p);
-        break;
-    case NS_LAYER_BATCHNORM1D:
-    case NS_LAYER_BATCHNORM2D:
-        snprintf(buf, cap, "eps=%g, momentum=%g%s", ls->eps, ls->momentum,
-                 ls->affine ? "" : ", affine=false");
-        break;
-    case NS_LAYER_LAYERNORM:
-        snprintf(buf, cap, "eps=%g%s", ls->eps, ls->affine ? "" : ", elementwise_affine=false");
-        break;
-    case NS_LAYER_CONV2D: {
-        int n = snprintf(buf, cap, "filters=%d, kernel=%s, stride=%s, padding=%s", ls->filters,
-                         pair(a, sizeof a, ls->kernel), pair(b, sizeof b, ls->stride),
-                         pair(c, sizeof c, ls->padding));
-        if (ls->dilation[0] != 1 || ls->dilation[1] != 1)
-            n += snprintf(buf + n, cap - (size_t)n, ", dilation=%s",
-                          pair(a, sizeof a, ls->dilation));
-        if (ls->groups != 1)
-            n += snprintf(buf + n, cap - (size_t)n, ", groups=%d", ls->groups);
-        if (!ls->bias)
-            snprintf(buf + n, cap - (size_t)n, ", bias=false");
-        break;
-    }
-    case NS_LAYER_MAXPOOL2D:
-    case NS_LAYER_AVGPOOL2D: {
-        int stride[2] = {ls->stride[0] > 0 ? ls->stride[0] : ls->kernel[0],
-                         ls->stride[1] > 0 ? ls->stride[1] : ls->kernel[1]};
-        snprintf(buf, cap, "kernel=%s, stride=%s, padding=%s%s", pair(a, sizeof a, ls->kernel),
-                 pair(b, sizeof b, stride), pair(c, sizeof c, ls->padding),
-                 ls->kind == NS_LAYER_AVGPOOL2D && !ls->count_include_pad
-                     ? ", count_include_pad=false"
-                     : "");
-        break;
-    }
-    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
-        snprintf(buf, cap, "output_size=%s", pair(a, sizeof a, ls->output_size));
-        break;
-    default:
-        break;
-    }
+    if (unknown_units)
+        snprintf(buf, cap, "units=? (from the data)%s", ls->bias ? "" : ", bias=false");
+    else
+        ns_layer_spec_text(ls, buf, cap);
 }
 
 static const char *shape_text(char *buf, size_t cap, int ndim, const int *shape)
@@ -181,7 +108,7 @@ static void print_training(const ns_spec *spec, bool of_model)
            of_model ? "blueprint's training settings (a run may set others):\n         "
                     : "training:",
            t->optimizer, t->learning_rate, t->weight_decay, t->epochs, t->batch_size,
-           t->loss[0] ? t->loss : "(from the task)", task_name(t->task));
+           t->loss[0] ? t->loss : "(from the task)", ns_task_name(t->task));
 }
 
 /* A model file in a run directory: what the run used and did, from its record beside it. */
@@ -244,7 +171,8 @@ static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool h
         printf("\n");
         print_layers(model, NULL, 0, false);
     } else {
-        if (ns_spec_expand_input(spec, have_input ? bo->input_ndim : 1, unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
+        if (ns_spec_expand_input(spec, have_input ? bo->input_ndim : 1,
+                                 unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
             rc = cli_fail("inspect", ctx);
             goto out;
         }

@@ -11,28 +11,29 @@ extern "C" {
 
 /* ---- layer kinds ---------------------------------------------------------------- */
 
-/* X(enum name, spec name). One row per layer type. */
+/* X(ENUM, name): one row per layer kind, whose file src/layers/NAME.c (or its family's file)
+ * defines ns__NAME_type, its row of settings, shape rule, forward and backward. */
 #define NS_LAYER_KIND_MAP(X)                                                                       \
-    X(LINEAR, "linear")                                                                            \
-    X(RELU, "relu")                                                                                \
-    X(LEAKY_RELU, "leaky_relu")                                                                    \
-    X(ELU, "elu")                                                                                  \
-    X(GELU, "gelu")                                                                                \
-    X(SILU, "silu")                                                                                \
-    X(TANH, "tanh")                                                                                \
-    X(SIGMOID, "sigmoid")                                                                          \
-    X(SOFTMAX, "softmax")                                                                          \
-    X(DROPOUT, "dropout")                                                                          \
-    X(BATCHNORM1D, "batchnorm1d")                                                                  \
-    X(LAYERNORM, "layernorm")                                                                      \
-    X(FLATTEN, "flatten")                                                                          \
-    X(CONV2D, "conv2d")                                                                            \
-    X(MAXPOOL2D, "maxpool2d")                                                                      \
-    X(AVGPOOL2D, "avgpool2d")                                                                      \
-    X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d")                                                    \
-    X(GLOBAL_AVGPOOL2D, "global_avgpool2d")                                                        \
-    X(BATCHNORM2D, "batchnorm2d")                                                                  \
-    X(DROPOUT2D, "dropout2d")
+    X(LINEAR, linear)                                                                            \
+    X(RELU, relu)                                                                                \
+    X(LEAKY_RELU, leaky_relu)                                                                    \
+    X(ELU, elu)                                                                                  \
+    X(GELU, gelu)                                                                                \
+    X(SILU, silu)                                                                                \
+    X(TANH, tanh)                                                                                \
+    X(SIGMOID, sigmoid)                                                                          \
+    X(SOFTMAX, softmax)                                                                          \
+    X(DROPOUT, dropout)                                                                          \
+    X(BATCHNORM1D, batchnorm1d)                                                                  \
+    X(LAYERNORM, layernorm)                                                                      \
+    X(FLATTEN, flatten)                                                                          \
+    X(CONV2D, conv2d)                                                                            \
+    X(MAXPOOL2D, maxpool2d)                                                                      \
+    X(AVGPOOL2D, avgpool2d)                                                                      \
+    X(ADAPTIVE_AVGPOOL2D, adaptive_avgpool2d)                                                    \
+    X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                        \
+    X(BATCHNORM2D, batchnorm2d)                                                                  \
+    X(DROPOUT2D, dropout2d)
 
 typedef enum ns_layer_kind {
 #define NS__LAYER_ENUM(name, str) NS_LAYER_##name,
@@ -48,6 +49,9 @@ NS_API ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
 
 /* One layer of a spec. Fields that do not apply to the kind keep their defaults. The 2-D
  * layers work on NCHW data: a sample is [C, H, W], and pairs are [height, width]. */
+/* Room for the settings of layer kinds without a named field in ns_layer_spec. */
+#define NS_LAYER_ARGS 4
+
 typedef struct ns_layer_spec {
     ns_layer_kind kind;
     int units;      /* linear: output features (> 0) */
@@ -66,6 +70,8 @@ typedef struct ns_layer_spec {
     int groups;     /* conv2d: 1; divides the input channels and filters */
     int output_size[2]; /* adaptive_avgpool2d: [oh, ow]; global_avgpool2d: (1, 1) */
     bool count_include_pad; /* avgpool2d: padding zeros count in the divisor (true) */
+    double args[NS_LAYER_ARGS]; /* the settings of kinds without a field above (softplus'
+                                 * beta, threshold); each kind's row says which is which (0) */
 } ns_layer_spec;
 
 /* Fills a layer spec of this kind with PyTorch's defaults: units 0 (a linear layer needs
@@ -74,9 +80,15 @@ typedef struct ns_layer_spec {
  * (0, 0) (conv2d and the pools need them set), stride (1, 1) for conv2d and (0, 0) = the
  * kernel for the pools, padding (0, 0), dilation (1, 1), groups 1, output_size (1, 1) for
  * global_avgpool2d and (0, 0) otherwise (adaptive_avgpool2d needs it set),
- * count_include_pad true. Padding bytes are zeroed, so two equal layer specs compare equal
- * with memcmp. */
+ * count_include_pad true, args as the kind's row says (0 otherwise). Padding bytes are
+ * zeroed, so two equal layer specs compare equal with memcmp. */
 NS_API void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
+
+/* The settings of a layer that differ by kind, with PyTorch's names, as `netsmith inspect`
+ * shows them: "units=64, bias=false", "kernel=3, stride=1, padding=1", "p=0.2" ("" for a kind
+ * without settings). Defaults are left out except for the settings that say what the layer
+ * is. Written into buf (cap bytes, clipped), which it returns. */
+NS_API const char *ns_layer_spec_text(const ns_layer_spec *ls, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
  * implementation, two table rows: they differ only in the input ranks they accept
  * (batchnorm1d [C] or [C, L], batchnorm2d [C, H, W] per sample). Channels are the first
  * per-sample dimension; spatial is the product of the rest (L, H * W or 1). */
+#include <stddef.h>
+
 #include "layers/layer.h"
 
 static int bn_channels(const ns__layer *l)
@@ -100,9 +102,29 @@ static void bn_backward(ns__layer *l, const float *x, const float *dy, int batch
                           bn_spatial(l));
 }
 
-const ns__layer_type ns__batchnorm1d_type = {.kind = NS_LAYER_BATCHNORM1D, .setup = bn1d_setup,
-                                             .init = bn_init, .forward = bn_forward,
+static const ns__layer_setting momentum = {.name = "momentum",
+                                           .type = NS__LSET_REAL,
+                                           .offset = offsetof(ns_layer_spec, momentum),
+                                           .def = 0.1,
+                                           .lo = 0.0,
+                                           .hi = 1.0,
+                                           .want = "a number in [0, 1]",
+                                           .show_always = true};
+static const ns__layer_setting affine = {
+    .name = "affine", .type = NS__LSET_BOOL, .offset = offsetof(ns_layer_spec, affine), .def = 1};
+static const ns__layer_setting *const bn_settings[] = {&ns__lset_eps, &momentum, &affine, NULL};
+
+const ns__layer_type ns__batchnorm1d_type = {.kind = NS_LAYER_BATCHNORM1D,
+                                             .settings = bn_settings,
+                                             .flags = NS__LAYER_BATCH_STATS,
+                                             .setup = bn1d_setup,
+                                             .init = bn_init,
+                                             .forward = bn_forward,
                                              .backward = bn_backward};
-const ns__layer_type ns__batchnorm2d_type = {.kind = NS_LAYER_BATCHNORM2D, .setup = bn2d_setup,
-                                             .init = bn_init, .forward = bn_forward,
+const ns__layer_type ns__batchnorm2d_type = {.kind = NS_LAYER_BATCHNORM2D,
+                                             .settings = bn_settings,
+                                             .flags = NS__LAYER_BATCH_STATS,
+                                             .setup = bn2d_setup,
+                                             .init = bn_init,
+                                             .forward = bn_forward,
                                              .backward = bn_backward};

@@ -5,8 +5,11 @@
  * survives from forward to backward, which reuses it. With more than one thread in the
  * model's context, the kernels split the batch (conv.c); the workers' own col and dcol are
  * their pool scratch, so the layer's scratch does not depend on the thread count. */
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/checked.h"
 #include "layers/layer.h"
@@ -142,6 +145,113 @@ static void conv_backward(ns__layer *l, const float *x, const float *dy, int bat
                             batch, &w, 1);
 }
 
-const ns__layer_type ns__conv2d_type = {.kind = NS_LAYER_CONV2D, .setup = conv_setup,
-                                        .init = conv_init, .forward = conv_forward,
-                                        .backward = conv_backward};
+/* ---- settings ------------------------------------------------------------------------- */
+
+/* Padding "same" until conv_check turns it into numbers. */
+#define PADDING_SAME (-1)
+
+/* conv2d's padding: "valid" (0), "same" (resolved by conv_check) or numbers. */
+static ns_status parse_padding(const ns__json_reader *r, const char *path, const json_t *v,
+                               ns_layer_spec *ls)
+{
+    if (json_is_string(v)) {
+        const char *text = json_string_value(v);
+        if (strcmp(text, "valid") == 0) {
+            ls->padding[0] = ls->padding[1] = 0;
+            return NS_OK;
+        }
+        if (strcmp(text, "same") == 0) {
+            ls->padding[0] = ls->padding[1] = PADDING_SAME;
+            return NS_OK;
+        }
+    }
+    return ns__jr_pair(r, path, v, 0, "\"valid\", \"same\", a non-negative integer", ls->padding);
+}
+
+static const ns__layer_setting filters = {.name = "filters",
+                                          .type = NS__LSET_INT,
+                                          .offset = offsetof(ns_layer_spec, filters),
+                                          .min = 1,
+                                          .want = "a positive integer",
+                                          .required = true,
+                                          .show_always = true};
+static const ns__layer_setting stride = {.name = "stride",
+                                         .type = NS__LSET_PAIR,
+                                         .offset = offsetof(ns_layer_spec, stride),
+                                         .def = 1,
+                                         .min = 1,
+                                         .want = "a positive integer",
+                                         .show_always = true};
+static const ns__layer_setting padding = {.name = "padding",
+                                          .type = NS__LSET_PAIR,
+                                          .offset = offsetof(ns_layer_spec, padding),
+                                          .min = 0,
+                                          .want = "\"valid\", \"same\", a non-negative integer",
+                                          .show_always = true,
+                                          .parse = parse_padding};
+static const ns__layer_setting dilation = {.name = "dilation",
+                                           .type = NS__LSET_PAIR,
+                                           .offset = offsetof(ns_layer_spec, dilation),
+                                           .def = 1,
+                                           .min = 1,
+                                           .want = "a positive integer"};
+static const ns__layer_setting groups = {.name = "groups",
+                                         .type = NS__LSET_INT,
+                                         .offset = offsetof(ns_layer_spec, groups),
+                                         .def = 1,
+                                         .min = 1,
+                                         .want = "a positive integer"};
+static const ns__layer_setting *const conv_settings[] = {
+    &filters, &ns__lset_kernel, &stride, &padding, &dilation, &groups, &ns__lset_bias, NULL};
+
+/* Padding "same" (stride 1, as in PyTorch, and an even total so both sides get the same), and
+ * groups that divide the filters. */
+static ns_status conv_check(const ns__json_reader *r, const char *path, unsigned given,
+                            ns_layer_spec *ls)
+{
+    (void)given;
+    char sub[96];
+    if (ls->padding[0] == PADDING_SAME) {
+        ns__jr_join(sub, sizeof sub, path, "padding");
+        if (ls->stride[0] != 1 || ls->stride[1] != 1)
+            return ns__jr_fail(r, sub,
+                               "padding \"same\" needs stride 1 (as in PyTorch); give the padding "
+                               "as numbers for a strided convolution");
+        for (int d = 0; d < 2; d++) {
+            /* In 64 bits: each factor may be as large as an int. */
+            int64_t total = (int64_t)ls->dilation[d] * (int64_t)(ls->kernel[d] - 1);
+            if (total % 2 != 0)
+                return ns__jr_fail(r, sub,
+                                   "padding \"same\" with kernel %d (dilation %d) needs %lld "
+                                   "padding, which cannot be split evenly between the two sides; "
+                                   "use an odd kernel or give the padding as numbers",
+                                   ls->kernel[d], ls->dilation[d], (long long)total);
+            if (total / 2 > INT_MAX)
+                return ns__jr_fail(r, sub,
+                                   "padding \"same\" with kernel %d (dilation %d) needs %lld "
+                                   "padding on each side, more than a setting can hold (%d); use "
+                                   "a smaller kernel or dilation",
+                                   ls->kernel[d], ls->dilation[d], (long long)(total / 2), INT_MAX);
+            ls->padding[d] = (int)(total / 2);
+        }
+    }
+    if (ls->filters % ls->groups != 0)
+        return ns__jr_fail(r, ns__jr_join(sub, sizeof sub, path, "groups"),
+                           "groups %d does not divide filters %d; use a divisor of the filters",
+                           ls->groups, ls->filters);
+    return NS_OK;
+}
+
+const ns__layer_type ns__conv2d_type = {
+    .kind = NS_LAYER_CONV2D,
+    .settings = conv_settings,
+    .needs = "\"filters\" (its number of output channels) and \"kernel\", e.g. {\"type\": "
+             "\"conv2d\", \"filters\": 32, \"kernel\": 3}",
+    .example = "{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3}",
+    .flags = NS__LAYER_OUTPUT_UNREAD | NS__LAYER_DX_OPTIONAL,
+    .size_hint = "fewer filters or a larger stride",
+    .check = conv_check,
+    .setup = conv_setup,
+    .init = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward};

@@ -44,5 +44,10 @@ static void dropout_backward(ns__layer *l, const float *x, const float *dy, int 
     ns_dropout_backward(l->dx, dy, l->scratch, n);
 }
 
-const ns__layer_type ns__dropout_type = {.kind = NS_LAYER_DROPOUT, .setup = dropout_setup,
-                                         .forward = dropout_forward, .backward = dropout_backward};
+static const ns__layer_setting *const dropout_settings[] = {&ns__lset_p, NULL};
+
+const ns__layer_type ns__dropout_type = {.kind = NS_LAYER_DROPOUT,
+                                         .settings = dropout_settings,
+                                         .setup = dropout_setup,
+                                         .forward = dropout_forward,
+                                         .backward = dropout_backward};

@@ -54,6 +54,10 @@ static void dropout2d_backward(ns__layer *l, const float *x, const float *dy, in
                           plane_of(l));
 }
 
-const ns__layer_type ns__dropout2d_type = {.kind = NS_LAYER_DROPOUT2D, .setup = dropout2d_setup,
+static const ns__layer_setting *const dropout2d_settings[] = {&ns__lset_p, NULL};
+
+const ns__layer_type ns__dropout2d_type = {.kind = NS_LAYER_DROPOUT2D,
+                                           .settings = dropout2d_settings,
+                                           .setup = dropout2d_setup,
                                            .forward = dropout2d_forward,
                                            .backward = dropout2d_backward};

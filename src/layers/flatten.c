@@ -27,5 +27,7 @@ static void flatten_backward(ns__layer *l, const float *x, const float *dy, int 
         memcpy(l->dx, dy, (size_t)batch * (size_t)l->in_size * sizeof(float));
 }
 
-const ns__layer_type ns__flatten_type = {.kind = NS_LAYER_FLATTEN, .setup = flatten_setup,
-                                         .forward = flatten_forward, .backward = flatten_backward};
+const ns__layer_type ns__flatten_type = {.kind = NS_LAYER_FLATTEN,
+                                         .setup = flatten_setup,
+                                         .forward = flatten_forward,
+                                         .backward = flatten_backward};

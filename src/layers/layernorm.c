@@ -1,8 +1,13 @@
 /* layernorm: normalisation over the last dimension of each sample (torch.nn.LayerNorm with
  * normalized_shape = the last dimension). */
+#include <stddef.h>
+
 #include "layers/layer.h"
 
-static int ln_cols(const ns__layer *l) { return l->in_shape[l->in_ndim - 1]; }
+static int ln_cols(const ns__layer *l)
+{
+    return l->in_shape[l->in_ndim - 1];
+}
 static int ln_rows(const ns__layer *l, int batch)
 {
     return batch * (l->in_size / ln_cols(l));
@@ -38,10 +43,9 @@ static void ln_forward(ns__layer *l, const float *x, int batch, bool training, n
     (void)training;
     (void)rng;
     int rows = ln_rows(l, batch);
-    ns_layernorm_forward(l->y, l->scratch, l->scratch + rows, x,
-                         l->spec.affine ? l->params[0].data : NULL,
-                         l->spec.affine ? l->params[1].data : NULL, rows, ln_cols(l),
-                         (float)l->spec.eps);
+    ns_layernorm_forward(
+        l->y, l->scratch, l->scratch + rows, x, l->spec.affine ? l->params[0].data : NULL,
+        l->spec.affine ? l->params[1].data : NULL, rows, ln_cols(l), (float)l->spec.eps);
 }
 
 static void ln_backward(ns__layer *l, const float *x, const float *dy, int batch)
@@ -54,6 +58,15 @@ static void ln_backward(ns__layer *l, const float *x, const float *dy, int batch
                           ln_cols(l));
 }
 
-const ns__layer_type ns__layernorm_type = {.kind = NS_LAYER_LAYERNORM, .setup = ln_setup,
-                                           .init = ln_init, .forward = ln_forward,
+static const ns__layer_setting elementwise_affine = {.name = "elementwise_affine",
+                                                     .type = NS__LSET_BOOL,
+                                                     .offset = offsetof(ns_layer_spec, affine),
+                                                     .def = 1};
+static const ns__layer_setting *const ln_settings[] = {&ns__lset_eps, &elementwise_affine, NULL};
+
+const ns__layer_type ns__layernorm_type = {.kind = NS_LAYER_LAYERNORM,
+                                           .settings = ln_settings,
+                                           .setup = ln_setup,
+                                           .init = ln_init,
+                                           .forward = ln_forward,
                                            .backward = ln_backward};

@@ -1,4 +1,5 @@
 /* linear: y[B,out] = x[B,in] . W[out,in]^T + b[out]  (torch.nn.Linear) */
+#include <stddef.h>
 #include <math.h>
 
 #include "core/checked.h"
@@ -62,6 +63,24 @@ static void linear_backward(ns__layer *l, const float *x, const float *dy, int b
                            l->in_size, l->out_size);
 }
 
-const ns__layer_type ns__linear_type = {.kind = NS_LAYER_LINEAR, .setup = linear_setup,
-                                        .init = linear_init, .forward = linear_forward,
-                                        .backward = linear_backward};
+static const ns__layer_setting units = {.name = "units",
+                                        .type = NS__LSET_INT,
+                                        .offset = offsetof(ns_layer_spec, units),
+                                        .min = 1,
+                                        .want = "a positive integer",
+                                        .required = true,
+                                        .show_always = true};
+static const ns__layer_setting *const linear_settings[] = {&units, &ns__lset_bias, NULL};
+
+const ns__layer_type ns__linear_type = {
+    .kind = NS_LAYER_LINEAR,
+    .settings = linear_settings,
+    .needs =
+        "\"units\" (its number of output features), e.g. {\"type\": \"linear\", \"units\": 64}",
+    .example = "{\"type\": \"linear\", \"units\": 3}",
+    .flags = NS__LAYER_OUTPUT_UNREAD | NS__LAYER_DX_OPTIONAL,
+    .size_hint = "fewer units",
+    .setup = linear_setup,
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward};

@@ -1,6 +1,7 @@
 /* maxpool2d: the maximum of each window of each channel (torch.nn.MaxPool2d, dilation 1,
  * floor mode); padding counts as -infinity. The forward saves, per output, where its maximum
  * came from, and backward routes the gradient there. */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "layers/layer.h"
@@ -63,6 +64,17 @@ static ns_status maxpool_check_restored(ns_ctx *ctx, const ns__layer *l, int bat
     return NS_OK;
 }
 
-const ns__layer_type ns__maxpool2d_type = {.kind = NS_LAYER_MAXPOOL2D, .setup = maxpool_setup,
-                                           .forward = maxpool_forward, .backward = maxpool_backward,
-                                           .check_restored = maxpool_check_restored};
+/* The stride second: ns__pool_check looks for it there. */
+static const ns__layer_setting *const maxpool_settings[] = {&ns__lset_kernel, &ns__lset_pool_stride,
+                                                            &ns__lset_pool_padding, NULL};
+
+const ns__layer_type ns__maxpool2d_type = {
+    .kind = NS_LAYER_MAXPOOL2D,
+    .settings = maxpool_settings,
+    .needs = "\"kernel\" (the window size), e.g. {\"type\": \"maxpool2d\", \"kernel\": 2}",
+    .example = "{\"type\": \"maxpool2d\", \"kernel\": 2}",
+    .check = ns__pool_check,
+    .setup = maxpool_setup,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+    .check_restored = maxpool_check_restored};

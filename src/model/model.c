@@ -36,8 +36,9 @@ static ns_status check_opts(ns_ctx *ctx, const ns_build_opts *o)
                              "build: input dimension %d must be positive, got %d", i,
                              o->input_shape[i]);
     if (o->max_batch < 0 || o->output_size < 0)
-        return ns_errorf(ctx, NS_ERR_INVALID, "build: max_batch and output_size must not be "
-                                              "negative");
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "build: max_batch and output_size must not be "
+                         "negative");
     int64_t n;
     if (!ns__numel_i64(o->input_ndim, o->input_shape, &n) || n > NS__MAX_VALUES) {
         char shape[96], count[48];
@@ -64,16 +65,8 @@ static int shape_size(int ndim, const int *shape)
 /* What makes a layer's output large, for "use ... (or a smaller batch size)". */
 static const char *size_hint(ns_layer_kind kind)
 {
-    switch (kind) {
-    case NS_LAYER_LINEAR:
-        return "fewer units";
-    case NS_LAYER_CONV2D:
-        return "fewer filters or a larger stride";
-    case NS_LAYER_ADAPTIVE_AVGPOOL2D:
-        return "a smaller output_size";
-    default:
-        return "smaller layers before it";
-    }
+    const char *hint = ns__layer_type_get(kind)->size_hint;
+    return hint != NULL ? hint : "smaller layers before it";
 }
 
 /* Checks the spec's optional "input" against the data's shape. */
@@ -112,20 +105,21 @@ void ns_model_free(ns_model *model)
     ns_dealloc(ctx, model);
 }
 
-/* A relu after a linear or conv2d layer works in place: its output overwrites that layer's
- * (whose backward reads its input, never its output), and its input gradient overwrites the
+/* A layer that may run in place (NS__LAYER_IN_PLACE: relu) after one whose backward never
+ * reads its output (NS__LAYER_OUTPUT_UNREAD: linear, conv2d) works in place: its output
+ * overwrites that layer's, and its input gradient overwrites the
  * gradient it receives (the next layer's dx, read by nobody else). Values do not change; the
  * arena loses two activation-sized buffers per such relu (a third of a small CNN's). */
-static bool relu_shares_y(const ns_model *m, int i)
+static bool shares_y(const ns_model *m, int i)
 {
     const ns__layer *l = m->layers;
-    return i > 0 && l[i].spec.kind == NS_LAYER_RELU &&
-           (l[i - 1].spec.kind == NS_LAYER_LINEAR || l[i - 1].spec.kind == NS_LAYER_CONV2D);
+    return i > 0 && (l[i].type->flags & NS__LAYER_IN_PLACE) &&
+           (l[i - 1].type->flags & NS__LAYER_OUTPUT_UNREAD);
 }
 
 static bool relu_shares_dx(const ns_model *m, int i)
 {
-    return relu_shares_y(m, i) && i + 1 < m->n_layers;
+    return shares_y(m, i) && i + 1 < m->n_layers;
 }
 
 /* *bytes += the arena bytes of n floats (ns_arena_plan_floats); false on overflow. */
@@ -173,8 +167,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         bool learns_below = m->opts.keep_input_grad;
         for (int j = 0; j < i && !learns_below; j++)
             learns_below = m->layers[j].n_params > 0;
-        l->need_dx = learns_below ||
-                     (l->spec.kind != NS_LAYER_LINEAR && l->spec.kind != NS_LAYER_CONV2D);
+        l->need_dx = learns_below || !(l->type->flags & NS__LAYER_DX_OPTIONAL);
         size_t per_sample = 0, fixed = 0;
         ns_status st = l->type->setup(ctx, l, &per_sample, &fixed);
         if (st != NS_OK)
@@ -216,7 +209,7 @@ static ns_status plan_layers(ns_model *m, size_t *arena_bytes)
         bool need_dx = l->need_dx;
         size_t scratch = 0;
         ok = ok && ns__mul_size(per_sample, B, &scratch) && ns__add_size(scratch, fixed, &scratch);
-        if (ok && !relu_shares_y(m, i))
+        if (ok && !shares_y(m, i))
             ok = arena_add(arena_bytes, B * (size_t)l->out_size);
         if (ok && need_dx && !relu_shares_dx(m, i))
             ok = arena_add(arena_bytes, B * (size_t)l->in_size);
@@ -252,8 +245,8 @@ static void carve(ns_model *m)
             bo += l->buffers[b].numel;
         }
         size_t scratch = (size_t)(uintptr_t)l->scratch;
-        l->y = relu_shares_y(m, i) ? m->layers[i - 1].y
-                                   : ns_arena_floats(&m->arena, B * (size_t)l->out_size);
+        l->y = shares_y(m, i) ? m->layers[i - 1].y
+                              : ns_arena_floats(&m->arena, B * (size_t)l->out_size);
         l->dx = l->dx && !relu_shares_dx(m, i) ? ns_arena_floats(&m->arena, B * (size_t)l->in_size)
                                                : NULL;
         l->scratch = scratch ? ns_arena_floats(&m->arena, scratch) : NULL;
@@ -413,20 +406,62 @@ ns_status ns_spec_layer_shapes(ns_ctx *ctx, const ns_spec *spec, const ns_build_
 
 /* ---- accessors ----------------------------------------------------------------------- */
 
-ns_ctx *ns_model_ctx(const ns_model *model) { return model->ctx; }
-const ns_spec *ns_model_spec(const ns_model *model) { return model->spec; }
-int ns_model_input_size(const ns_model *model) { return model->input_size; }
-int ns_model_output_size(const ns_model *model) { return model->output_size; }
-int ns_model_max_batch(const ns_model *model) { return model->opts.max_batch; }
-int ns_model_layer_count(const ns_model *model) { return model->n_layers; }
-float *ns_model_params(ns_model *model) { return model->params; }
-float *ns_model_grads(ns_model *model) { return model->grads; }
-size_t ns_model_param_count(const ns_model *model) { return model->n_params; }
-float *ns_model_buffers(ns_model *model) { return model->buffers; }
-size_t ns_model_buffer_count(const ns_model *model) { return model->n_buffers; }
-uint64_t ns_model_forward_count(const ns_model *model) { return model->forward_count; }
-void ns_model_set_forward_count(ns_model *model, uint64_t n) { model->forward_count = n; }
-uint64_t ns_model_seed(const ns_model *model) { return model->opts.seed; }
+ns_ctx *ns_model_ctx(const ns_model *model)
+{
+    return model->ctx;
+}
+const ns_spec *ns_model_spec(const ns_model *model)
+{
+    return model->spec;
+}
+int ns_model_input_size(const ns_model *model)
+{
+    return model->input_size;
+}
+int ns_model_output_size(const ns_model *model)
+{
+    return model->output_size;
+}
+int ns_model_max_batch(const ns_model *model)
+{
+    return model->opts.max_batch;
+}
+int ns_model_layer_count(const ns_model *model)
+{
+    return model->n_layers;
+}
+float *ns_model_params(ns_model *model)
+{
+    return model->params;
+}
+float *ns_model_grads(ns_model *model)
+{
+    return model->grads;
+}
+size_t ns_model_param_count(const ns_model *model)
+{
+    return model->n_params;
+}
+float *ns_model_buffers(ns_model *model)
+{
+    return model->buffers;
+}
+size_t ns_model_buffer_count(const ns_model *model)
+{
+    return model->n_buffers;
+}
+uint64_t ns_model_forward_count(const ns_model *model)
+{
+    return model->forward_count;
+}
+void ns_model_set_forward_count(ns_model *model, uint64_t n)
+{
+    model->forward_count = n;
+}
+uint64_t ns_model_seed(const ns_model *model)
+{
+    return model->opts.seed;
+}
 
 const ns_layer_spec *ns_model_layer(const ns_model *model, int i)
 {
@@ -434,7 +469,10 @@ const ns_layer_spec *ns_model_layer(const ns_model *model, int i)
     return &model->layers[i].spec;
 }
 
-const ns_build_opts *ns_model_build_opts(const ns_model *model) { return &model->opts; }
+const ns_build_opts *ns_model_build_opts(const ns_model *model)
+{
+    return &model->opts;
+}
 
 int ns_model_tensor_count(const ns_model *model)
 {
@@ -522,14 +560,14 @@ ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool trai
     NS_ASSERT(model && x && y);
     if (batch < 1 || batch > model->opts.max_batch)
         return ns_errorf(model->ctx, NS_ERR_INVALID,
-                         "forward: batch size %d is outside [1, %d] (the model's max_batch)",
-                         batch, model->opts.max_batch);
+                         "forward: batch size %d is outside [1, %d] (the model's max_batch)", batch,
+                         model->opts.max_batch);
     if (training) {
         for (int i = 0; i < model->n_layers; i++) {
             const ns__layer *l = &model->layers[i];
             /* Batch statistics need more than one value per channel: batch * H * W > 1. */
-            bool bn = l->spec.kind == NS_LAYER_BATCHNORM1D || l->spec.kind == NS_LAYER_BATCHNORM2D;
-            if (bn && batch * (l->in_size / l->in_shape[0]) < 2)
+            bool stats = (l->type->flags & NS__LAYER_BATCH_STATS) != 0;
+            if (stats && batch * (l->in_size / l->in_shape[0]) < 2)
                 return ns_errorf(model->ctx, NS_ERR_SHAPE,
                                  "forward: layers[%d] (%s) needs more than one value per "
                                  "feature in training mode; use a batch of at least 2 (or "
@@ -543,8 +581,7 @@ ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool trai
         ns__layer *l = &model->layers[i];
         ns_rng rng;
         /* The dropout stream of this forward and this layer: (seed, purpose, forward count). */
-        ns_rng_init_lane(&rng, model->opts.seed, NS_RNG_DROPOUT, model->forward_count,
-                         (uint32_t)i);
+        ns_rng_init_lane(&rng, model->opts.seed, NS_RNG_DROPOUT, model->forward_count, (uint32_t)i);
         l->type->forward(l, in, batch, training, &rng);
         in = l->y;
     }
@@ -604,9 +641,15 @@ void ns__model_last_forward(const ns_model *m, ns__model_forward *out)
                                .arena_bytes = m->arena.used};
 }
 
-size_t ns__model_arena_bytes(const ns_model *m) { return m->arena.used; }
+size_t ns__model_arena_bytes(const ns_model *m)
+{
+    return m->arena.used;
+}
 
-void ns__model_set_built_output(ns_model *m, int output_size) { m->opts.output_size = output_size; }
+void ns__model_set_built_output(ns_model *m, int output_size)
+{
+    m->opts.output_size = output_size;
+}
 
 ns_status ns__model_restore_forward(ns_model *m, const void *x, int batch, bool training,
                                     const void *arena)

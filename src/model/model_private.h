@@ -32,34 +32,6 @@ struct ns_spec {
     ns_train_settings training;
 };
 
-/* Layer settings a spec can spell out (PyTorch's argument names), in canonical print order.
- * Shared by the parser (spec.c) and the canonical printer (spec_print.c). */
-typedef enum ns__setting {
-    NS__SETTING_UNITS,              /* linear */
-    NS__SETTING_FILTERS,            /* conv2d */
-    NS__SETTING_OUTPUT_SIZE,        /* adaptive_avgpool2d: int or [h, w] */
-    NS__SETTING_KERNEL,             /* conv2d, maxpool2d, avgpool2d: int or [h, w] */
-    NS__SETTING_STRIDE,             /* conv2d, maxpool2d, avgpool2d: int or [h, w] */
-    NS__SETTING_PADDING,            /* conv2d ("valid", "same" too), maxpool2d, avgpool2d */
-    NS__SETTING_DILATION,           /* conv2d: int or [h, w] */
-    NS__SETTING_GROUPS,             /* conv2d */
-    NS__SETTING_COUNT_INCLUDE_PAD,  /* avgpool2d */
-    NS__SETTING_BIAS,               /* linear, conv2d */
-    NS__SETTING_NEGATIVE_SLOPE,     /* leaky_relu (ns_layer_spec.alpha) */
-    NS__SETTING_ALPHA,              /* elu (ns_layer_spec.alpha) */
-    NS__SETTING_APPROXIMATE,        /* gelu: "none" | "tanh" */
-    NS__SETTING_P,                  /* dropout, dropout2d */
-    NS__SETTING_EPS,                /* batchnorm1d, batchnorm2d, layernorm */
-    NS__SETTING_MOMENTUM,           /* batchnorm1d, batchnorm2d */
-    NS__SETTING_AFFINE,             /* batchnorm1d, batchnorm2d (ns_layer_spec.affine) */
-    NS__SETTING_ELEMENTWISE_AFFINE, /* layernorm (ns_layer_spec.affine) */
-    NS__SETTING_COUNT
-} ns__setting;
-
-/* The setting's JSON key ("units", "negative_slope", ...). */
-const char *ns__setting_name(ns__setting s);
-/* Whether a layer of this kind takes the setting. */
-bool ns__setting_applies(ns_layer_kind kind, ns__setting s);
 /* The short form's activation name ("relu", "gelu_tanh", ...); NULL if kind is not one. */
 const char *ns__activation_name(ns_layer_kind kind, bool tanh_approx);
 

@@ -176,67 +176,30 @@ static void put_short(sbuf *b, const ns_spec *spec)
     obj_close(&o);
 }
 
-/* {"type": "linear", "units": 64, "bias": true}: only the settings the kind takes. */
+/* {"type": "linear", "units": 64, "bias": true}: the settings the kind's row lists, in its
+ * order. */
 static void put_layer(sbuf *b, const ns_layer_spec *ls)
 {
     obj o = obj_open(b, "", true);
     put_str(&o, "type", ns_layer_kind_name(ls->kind));
-    for (int s = 0; s < NS__SETTING_COUNT; s++) {
-        if (!ns__setting_applies(ls->kind, (ns__setting)s))
-            continue;
-        const char *k = ns__setting_name((ns__setting)s);
-        switch ((ns__setting)s) {
-        case NS__SETTING_UNITS:
-            put_int(&o, k, ls->units);
+    const ns__layer_type *t = ns__layer_type_get(ls->kind);
+    for (int i = 0; t->settings != NULL && t->settings[i] != NULL; i++) {
+        const ns__layer_setting *s = t->settings[i];
+        switch (s->type) {
+        case NS__LSET_INT:
+            put_int(&o, s->name, *NS__LSET_INT_AT(ls, s));
             break;
-        case NS__SETTING_FILTERS:
-            put_int(&o, k, ls->filters);
+        case NS__LSET_PAIR:
+            put_pair(&o, s->name, NS__LSET_INT_AT(ls, s));
             break;
-        case NS__SETTING_GROUPS:
-            put_int(&o, k, ls->groups);
+        case NS__LSET_REAL:
+            put_real(&o, s->name, *NS__LSET_REAL_AT(ls, s));
             break;
-        case NS__SETTING_OUTPUT_SIZE:
-            put_pair(&o, k, ls->output_size);
+        case NS__LSET_BOOL:
+            put_bool(&o, s->name, *NS__LSET_BOOL_AT(ls, s));
             break;
-        case NS__SETTING_KERNEL:
-            put_pair(&o, k, ls->kernel);
-            break;
-        case NS__SETTING_STRIDE:
-            put_pair(&o, k, ls->stride);
-            break;
-        case NS__SETTING_PADDING:
-            put_pair(&o, k, ls->padding);
-            break;
-        case NS__SETTING_DILATION:
-            put_pair(&o, k, ls->dilation);
-            break;
-        case NS__SETTING_COUNT_INCLUDE_PAD:
-            put_bool(&o, k, ls->count_include_pad);
-            break;
-        case NS__SETTING_BIAS:
-            put_bool(&o, k, ls->bias);
-            break;
-        case NS__SETTING_NEGATIVE_SLOPE:
-        case NS__SETTING_ALPHA:
-            put_real(&o, k, ls->alpha);
-            break;
-        case NS__SETTING_APPROXIMATE:
-            put_str(&o, k, ls->tanh_approx ? "tanh" : "none");
-            break;
-        case NS__SETTING_P:
-            put_real(&o, k, ls->p);
-            break;
-        case NS__SETTING_EPS:
-            put_real(&o, k, ls->eps);
-            break;
-        case NS__SETTING_MOMENTUM:
-            put_real(&o, k, ls->momentum);
-            break;
-        case NS__SETTING_AFFINE:
-        case NS__SETTING_ELEMENTWISE_AFFINE:
-            put_bool(&o, k, ls->affine);
-            break;
-        case NS__SETTING_COUNT:
+        case NS__LSET_NAMED:
+            put_str(&o, s->name, s->names[*NS__LSET_BOOL_AT(ls, s) ? 1 : 0]);
             break;
         }
     }

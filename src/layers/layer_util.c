@@ -1,44 +1,13 @@
-/* The layer-type table: one row per layer kind, and helpers layers use during setup. */
+/* What the layer files share, below them all: the kinds' names, the helpers of setup, the
+ * settings several kinds take, the 2-D geometry and the pools' check. The table of kinds is in
+ * layer_table.c, above the layer files. */
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/checked.h"
 #include "layers/layer.h"
-
-extern const ns__layer_type ns__linear_type, ns__relu_type, ns__leaky_relu_type, ns__elu_type,
-    ns__gelu_type, ns__silu_type, ns__tanh_type, ns__sigmoid_type, ns__softmax_type,
-    ns__dropout_type, ns__batchnorm1d_type, ns__layernorm_type, ns__flatten_type, ns__conv2d_type,
-    ns__maxpool2d_type, ns__avgpool2d_type, ns__adaptive_avgpool2d_type, ns__global_avgpool2d_type,
-    ns__batchnorm2d_type, ns__dropout2d_type;
-
-static const ns__layer_type *const layer_types[NS_LAYER_KIND_COUNT] = {
-    [NS_LAYER_LINEAR] = &ns__linear_type,
-    [NS_LAYER_RELU] = &ns__relu_type,
-    [NS_LAYER_LEAKY_RELU] = &ns__leaky_relu_type,
-    [NS_LAYER_ELU] = &ns__elu_type,
-    [NS_LAYER_GELU] = &ns__gelu_type,
-    [NS_LAYER_SILU] = &ns__silu_type,
-    [NS_LAYER_TANH] = &ns__tanh_type,
-    [NS_LAYER_SIGMOID] = &ns__sigmoid_type,
-    [NS_LAYER_SOFTMAX] = &ns__softmax_type,
-    [NS_LAYER_DROPOUT] = &ns__dropout_type,
-    [NS_LAYER_BATCHNORM1D] = &ns__batchnorm1d_type,
-    [NS_LAYER_LAYERNORM] = &ns__layernorm_type,
-    [NS_LAYER_FLATTEN] = &ns__flatten_type,
-    [NS_LAYER_CONV2D] = &ns__conv2d_type,
-    [NS_LAYER_MAXPOOL2D] = &ns__maxpool2d_type,
-    [NS_LAYER_AVGPOOL2D] = &ns__avgpool2d_type,
-    [NS_LAYER_ADAPTIVE_AVGPOOL2D] = &ns__adaptive_avgpool2d_type,
-    [NS_LAYER_GLOBAL_AVGPOOL2D] = &ns__global_avgpool2d_type,
-    [NS_LAYER_BATCHNORM2D] = &ns__batchnorm2d_type,
-    [NS_LAYER_DROPOUT2D] = &ns__dropout2d_type,
-};
-
-const ns__layer_type *ns__layer_type_get(ns_layer_kind kind)
-{
-    NS_ASSERT(kind >= 0 && kind < NS_LAYER_KIND_COUNT && layer_types[kind] != NULL);
-    return layer_types[kind];
-}
 
 void ns__layer_add_param(ns__layer *l, const char *name, int ndim, int64_t d0, int64_t d1)
 {
@@ -89,10 +58,9 @@ void ns__layer_clear_dx(ns__layer *l, int batch)
         memset(l->dx, 0, (size_t)batch * (size_t)l->in_size * sizeof(float));
 }
 
-
 /* ---- the kinds' names (the layers own their kinds) -------------------------------------- */
 
-#define NS__NAME_ROW(name, str) str,
+#define NS__NAME_ROW(name, str) #str,
 static const char *const layer_kind_names[NS_LAYER_KIND_COUNT] = {NS_LAYER_KIND_MAP(NS__NAME_ROW)};
 #undef NS__NAME_ROW
 
@@ -113,32 +81,77 @@ ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out)
     return NS_ERR_NOTFOUND;
 }
 
-/* ---- a layer's defaults ---------------------------------------------------------------- */
+/* ---- settings several kinds share ------------------------------------------------------ */
 
-void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind)
+const ns__layer_setting ns__lset_bias = {
+    .name = "bias", .type = NS__LSET_BOOL, .offset = offsetof(ns_layer_spec, bias), .def = 1};
+const ns__layer_setting ns__lset_p = {.name = "p",
+                                      .type = NS__LSET_REAL,
+                                      .offset = offsetof(ns_layer_spec, p),
+                                      .def = 0.5,
+                                      .lo = 0.0,
+                                      .hi = 1.0,
+                                      .hi_open = true,
+                                      .want = "a number in [0, 1)",
+                                      .show_always = true};
+const ns__layer_setting ns__lset_eps = {.name = "eps",
+                                        .type = NS__LSET_REAL,
+                                        .offset = offsetof(ns_layer_spec, eps),
+                                        .def = 1e-5,
+                                        .lo = 0.0,
+                                        .lo_open = true,
+                                        .hi = HUGE_VAL,
+                                        .want = "a positive number",
+                                        .show_always = true};
+const ns__layer_setting ns__lset_kernel = {.name = "kernel",
+                                           .type = NS__LSET_PAIR,
+                                           .offset = offsetof(ns_layer_spec, kernel),
+                                           .min = 1,
+                                           .want = "a positive integer",
+                                           .required = true,
+                                           .show_always = true};
+const ns__layer_setting ns__lset_pool_stride = {.name = "stride",
+                                                .type = NS__LSET_PAIR,
+                                                .offset = offsetof(ns_layer_spec, stride),
+                                                .def = 0, /* the kernel (PyTorch's None) */
+                                                .min = 1,
+                                                .want = "a positive integer",
+                                                .show_always = true,
+                                                .zero_is_kernel = true};
+const ns__layer_setting ns__lset_pool_padding = {.name = "padding",
+                                                 .type = NS__LSET_PAIR,
+                                                 .offset = offsetof(ns_layer_spec, padding),
+                                                 .min = 0,
+                                                 .want = "a non-negative integer",
+                                                 .show_always = true};
+
+/* "3" or "[3, 5]", as a pair setting is written. */
+static const char *pair_json(char *buf, size_t cap, const int *v)
 {
-    NS_ASSERT(ls != NULL && kind >= 0 && kind < NS_LAYER_KIND_COUNT);
-    /* Zero the padding too, so equal specs compare equal with memcmp. */
-    memset(ls, 0, sizeof *ls);
-    ls->kind = kind;
-    ls->units = 0; /* linear: required in a spec */
-    ls->bias = true;
-    /* One field serves leaky_relu's negative_slope and elu's alpha; other kinds ignore it. */
-    ls->alpha = kind == NS_LAYER_LEAKY_RELU ? 0.01 : kind == NS_LAYER_ELU ? 1.0 : 0.0;
-    ls->tanh_approx = false;
-    ls->p = 0.5;
-    ls->eps = 1e-5;
-    ls->momentum = 0.1;
-    ls->affine = true;
-    /* conv2d and the pools: filters and kernel must be set; a pool's stride 0 is its kernel. */
-    bool pool = kind == NS_LAYER_MAXPOOL2D || kind == NS_LAYER_AVGPOOL2D;
-    for (int d = 0; d < 2; d++) {
-        ls->stride[d] = pool ? 0 : 1;
-        ls->dilation[d] = 1;
-        ls->output_size[d] = kind == NS_LAYER_GLOBAL_AVGPOOL2D ? 1 : 0;
+    if (v[0] == v[1])
+        snprintf(buf, cap, "%d", v[0]);
+    else
+        snprintf(buf, cap, "[%d, %d]", v[0], v[1]);
+    return buf;
+}
+
+ns_status ns__pool_check(const ns__json_reader *r, const char *path, unsigned given,
+                         ns_layer_spec *ls)
+{
+    char sub[96];
+    /* The stride is the second of a pool's settings (kernel, stride, padding, ...). */
+    if (!(given & (1u << 1))) /* PyTorch: stride=None is the kernel */
+        memcpy(ls->stride, ls->kernel, sizeof ls->stride);
+    /* padding > kernel / 2 is 2 * padding > kernel without overflowing an int */
+    if (ls->padding[0] > ls->kernel[0] / 2 || ls->padding[1] > ls->kernel[1] / 2) {
+        char p[32], k[32], most[32];
+        int half[2] = {ls->kernel[0] / 2, ls->kernel[1] / 2};
+        return ns__jr_fail(r, ns__jr_join(sub, sizeof sub, path, "padding"),
+                           "padding %s is more than half the kernel %s; use at most %s",
+                           pair_json(p, sizeof p, ls->padding), pair_json(k, sizeof k, ls->kernel),
+                           pair_json(most, sizeof most, half));
     }
-    ls->groups = 1;
-    ls->count_include_pad = true;
+    return NS_OK;
 }
 
 /* ---- 2-D layers ----------------------------------------------------------------------- */

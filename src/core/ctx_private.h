@@ -1,5 +1,5 @@
-/* The context's struct and its pool, private to core (core.c, threads.c). Other modules use
- * the context only through netsmith/core.h and core/core_internal.h. */
+/* The context's struct and its pool, private to core (core.c, ctx.c, threads.c). Other
+ * modules use the context only through netsmith/core.h and core/core_internal.h. */
 #ifndef NETSMITH_CTX_PRIVATE_H
 #define NETSMITH_CTX_PRIVATE_H
 

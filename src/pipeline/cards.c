@@ -1,5 +1,6 @@
-/* The card registry (built-in cards plus an application's own), the palette as JSON schemas,
- * and what a card's run function sees: inputs, settings, outputs, scratch state. */
+/* The card registry (the built-in cards, which card_table.c registers, plus an application's
+ * own), the palette as JSON schemas, and what a card's run function sees: inputs, settings,
+ * outputs, scratch state. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -85,25 +86,13 @@ ns_status ns_card_register(ns_cards *c, const ns_card_def *d)
     return NS_OK;
 }
 
-ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out)
+ns_status ns__cards_empty(ns_ctx *ctx, ns_cards **out)
 {
     *out = NULL;
     ns_cards *c = ns_calloc(ctx, 1, sizeof *c);
     if (c == NULL)
         return NS_ERR_NOMEM;
     c->ctx = ctx;
-    ns_status st = NS_OK;
-    const ns_card_def *tables[] = {ns__data_cards, ns__model_cards, ns__step_cards};
-    const int counts[] = {ns__data_card_count, ns__model_card_count, ns__step_card_count};
-    for (int t = 0; t < 3 && st == NS_OK; t++)
-        for (int i = 0; i < counts[t] && st == NS_OK; i++)
-            st = ns_card_register(c, &tables[t][i]);
-    if (st == NS_OK)
-        st = ns_card_register(c, &ns__loop_card);
-    if (st != NS_OK) {
-        ns_cards_free(c);
-        return st;
-    }
     *out = c;
     return NS_OK;
 }

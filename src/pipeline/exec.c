@@ -19,57 +19,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const ns__input *loop_in(const ns__node *loop, const char *name)
-{
-    for (int i = 0; i < loop->n_in; i++)
-        if (strcmp(loop->in[i].port, name) == 0)
-            return &loop->in[i];
-    return NULL;
-}
-
-ns_value *ns__input_value(const ns__input *in)
-{
-    if (in->value != NULL)
-        return in->value;
-    if (in->src == NULL)
-        return NULL;
-    if (in->src_port >= 0)
-        return in->src->out[in->src_port];
-    if (strcmp(in->src_name, "epoch") == 0)
-        return in->src->loop_epoch;
-    if (strcmp(in->src_name, "batch_index") == 0)
-        return in->src->loop_pos;
-    const ns__input *li = loop_in(in->src, in->src_name);
-    return li ? ns__input_value(li) : NULL;
-}
-
 static const char *const event_names[] = {"started", "finished", "failed", "skipped",
                                           "iteration"};
 
 const char *ns_card_event_kind_name(ns_card_event_kind k)
 {
     return (unsigned)k < 5 ? event_names[k] : "unknown";
-}
-
-void ns__pipeline_release_values(ns_pipeline *p)
-{
-    for (int i = 0; i < p->n_nodes; i++) {
-        ns__node *n = p->nodes[i];
-        for (int j = 0; n->out && j < n->def->n_outputs; j++) {
-            ns_value_release(n->out[j]);
-            n->out[j] = NULL;
-        }
-        for (int j = 0; j < n->n_in; j++) {
-            ns_value_release(n->in[j].value);
-            n->in[j].value = NULL;
-        }
-        ns_value_release(n->loop_epoch);
-        ns_value_release(n->loop_pos);
-        n->loop_epoch = n->loop_pos = NULL;
-        if (n->scratch != NULL && n->scratch_free != NULL)
-            n->scratch_free(n->scratch);
-        n->scratch = NULL;
-    }
 }
 
 /* ---- one card ---------------------------------------------------------------------------- */
@@ -418,7 +373,7 @@ ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref)
         if (strlen(n->id) != (size_t)(dot - ref) || strncmp(n->id, ref, (size_t)(dot - ref)))
             continue;
         if (n->def->is_loop) {
-            const ns__input *li = loop_in(n, dot + 1);
+            const ns__input *li = ns__loop_input(n, dot + 1);
             return li ? ns__input_value(li) : NULL;
         }
         for (int j = 0; j < n->def->n_outputs; j++)

@@ -317,15 +317,6 @@ static bool is_ancestor(const ns__node *a, const ns__node *n)
     return false;
 }
 
-/* A loop's exposed names: its inputs, and inside it epoch and batch_index. */
-static const ns__input *loop_input(const ns__node *loop, const char *name)
-{
-    for (int i = 0; i < loop->n_in; i++)
-        if (strcmp(loop->in[i].port, name) == 0)
-            return &loop->in[i];
-    return NULL;
-}
-
 /* "a" or "an" before a kind's name. */
 static const char *article(const char *word)
 {
@@ -340,7 +331,7 @@ static ns_value_kind loop_kind(const ns__node *loop, const char *name, int depth
         return NS_VALUE_INTEGER;
     if (strcmp(name, "batch_index") == 0)
         return NS_VALUE_BATCH_INDEX;
-    const ns__input *in = loop_input(loop, name);
+    const ns__input *in = ns__loop_input(loop, name);
     return in ? ref_kind(in, depth + 1) : NS_VALUE_NONE;
 }
 
@@ -470,7 +461,7 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
                         "input '%s' uses '%s', which exists only inside loop '%s' while it "
                         "runs; move this card into the loop",
                         w->port, w->ref, s->id);
-        if (!own && loop_input(s, w->src_name) == NULL) {
+        if (!own && ns__loop_input(s, w->src_name) == NULL) {
             char list[256] = "epoch, batch_index";
             size_t used = strlen(list);
             for (int i = 0; i < s->n_in; i++)

@@ -105,7 +105,11 @@ ns_status ns__card_run_config(ns_card_call *c, const ns_setting_def *defs, int n
 /* The loop card's definition (the executor runs it). */
 extern const ns_card_def ns__loop_card;
 
-/* Built-in card tables (one per file). */
+/* A registry with no cards yet (cards.c); ns_cards_new (card_table.c) registers the built-in
+ * ones in it. */
+ns_status ns__cards_empty(ns_ctx *ctx, ns_cards **out);
+
+/* Built-in card tables (one per file; card_table.c registers them). */
 extern const ns_card_def ns__data_cards[];
 extern const int ns__data_card_count;
 extern const ns_card_def ns__model_cards[];
@@ -113,8 +117,12 @@ extern const int ns__model_card_count;
 extern const ns_card_def ns__step_cards[];
 extern const int ns__step_card_count;
 
-/* The value of a node's output or exposed loop value for an input, or NULL if not made yet. */
+/* The value of a node's output or exposed loop value for an input, or NULL if not made yet
+ * (node_values.c). */
 ns_value *ns__input_value(const ns__input *in);
+/* A loop's input named name, or NULL (a loop exposes its inputs by name, and inside it epoch
+ * and batch_index). */
+const ns__input *ns__loop_input(const ns__node *loop, const char *name);
 
 /* Settings shared by every card (execution place). */
 extern const ns_setting_def ns__common_settings[];

@@ -113,12 +113,44 @@ def call_violations(src, objdir):
                     found.add(f"call {rel} ({mod}) -> {s} in {where[s]} ({dm})")
                 if where[s] != rel:
                     needs.setdefault(rel, set()).add(where[s])
-    # two files of one module that use each other: a knot to untie (one should sit below)
-    for a, deps in needs.items():
-        for b in deps:
-            if a < b and a in needs.get(b, set()):
-                found.add(f"cycle {a} <-> {b}")
+    # files that use each other, directly or round a longer loop: a knot to untie (one should
+    # sit below the others). Each strongly connected set of files is one knot.
+    for knot in knots(needs):
+        found.add("cycle " + " <-> ".join(sorted(knot)))
     return sorted(found)
+
+
+def knots(graph):
+    """The strongly connected sets of more than one node of graph (node -> set of nodes)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    nodes = sorted(set(graph) | {n for ds in graph.values() for n in ds})
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(comp)
+
+    sys.setrecursionlimit(10000)
+    for v in nodes:
+        if v not in index:
+            visit(v)
+    return out
 
 
 def main():

@@ -95,7 +95,7 @@ typedef struct ns_ctx ns_ctx;
 /* Makes a context. alloc may be NULL for the C library's malloc; it is copied. The first call
  * in a process also loads the BLAS (ns_kernel_path). Returns NS_ERR_NOMEM if the context
  * itself cannot be allocated, NS_ERR_UNSUPPORTED if no BLAS can be loaded (ns_kernel_path
- * says why); *out is NULL then. */
+ * says why); *out is NULL then. On success *out is the caller's: ns_ctx_free. */
 NS_API ns_status ns_ctx_new(const ns_allocator *alloc, ns_ctx **out);
 /* Frees the context. Every handle made from it must already be freed. NULL is a no-op. */
 NS_API void ns_ctx_free(ns_ctx *ctx);
@@ -202,7 +202,8 @@ typedef struct ns_arena {
     size_t used; /* bytes */
 } ns_arena;
 
-/* Allocates cap bytes for the arena. Returns NS_ERR_NOMEM on failure. */
+/* Allocates cap bytes for the arena (cap 0 allocates nothing). Returns NS_ERR_NOMEM on failure
+ * (arena is then zeroed). The block is the caller's: ns_arena_deinit frees it. */
 NS_API ns_status ns_arena_init(ns_ctx *ctx, ns_arena *arena, size_t cap);
 NS_API void ns_arena_deinit(ns_ctx *ctx, ns_arena *arena);
 /* n floats from the arena, 64-byte aligned; NULL when the plan was too small

@@ -129,13 +129,17 @@ NS_API void ns_csv_options_default(ns_csv_options *opts);
  * with its name) and saying how to fix it; NS_ERR_NOTFOUND for a column in opts that is not
  * in the file (the message lists the columns, with a did-you-mean when one is close);
  * NS_ERR_INVALID for contradictory or bad options; NS_ERR_IO if the file cannot be read;
+ * NS_ERR_UNSUPPORTED past a size limit (2^24 columns, 2^31 distinct values in a column);
  * NS_ERR_NOMEM; NS_ERR_CANCELLED when progress asks to stop (checked every 65536 rows).
  * opts may be NULL for the defaults. The dataset is named after the file ("data/iris.csv"
- * gives "iris"). Thread safety: concurrent loads on different contexts are safe. */
+ * gives "iris"). On success *out is the caller's: ns_dataset_free. Thread safety: concurrent
+ * loads on different contexts are safe. */
 NS_API ns_status ns_data_load_csv(ns_ctx *ctx, const char *path, const ns_csv_options *opts,
                                   const ns_progress *progress, ns_dataset **out);
 /* The same over text[len] in memory (need not be NUL-terminated; text may be NULL when len is
- * 0); name (NULL: "csv") is used in messages and as the dataset's name. */
+ * 0); name (NULL: "csv") is used in messages and as the dataset's name. Errors as
+ * ns_data_load_csv's, less NS_ERR_IO. *out is the caller's: ns_dataset_free; NULL on
+ * failure. */
 NS_API ns_status ns_data_parse_csv(ns_ctx *ctx, const char *text, size_t len, const char *name,
                                    const ns_csv_options *opts, const ns_progress *progress,
                                    ns_dataset **out);
@@ -162,7 +166,10 @@ NS_API ns_data_source_kind ns_data_source_kind_of(const char *source);
 /* Reads IDX files (MNIST format, gzipped or not): images [N, H, W] uint8 become samples of
  * shape [1, H, W] scaled to [0, 1] (kept as bytes, converted per batch); labels [N] uint8
  * become classes "0".."9" (or up to 255). labels_path NULL looks beside the images for the
- * matching "labels" file. Magic, dimensions and truncation are checked (NS_ERR_FORMAT). */
+ * matching "labels" file. Magic, dimensions and truncation are checked (NS_ERR_FORMAT).
+ * Errors: NS_ERR_FORMAT also for label and image counts that differ; NS_ERR_IO for a file
+ * that cannot be opened or read, or no labels file beside the images; NS_ERR_CANCELLED;
+ * NS_ERR_NOMEM. *out is the caller's: ns_dataset_free; NULL on failure. */
 NS_API ns_status ns_data_load_idx(ns_ctx *ctx, const char *images_path, const char *labels_path,
                                   const ns_progress *progress, ns_dataset **out);
 
@@ -190,7 +197,12 @@ NS_API const ns_builtin_info *ns_data_builtin_find(const char *name);
  * safetensors file does; loaded with ns_dataset_load_file, opts not used), or a CSV path.
  * *test receives the official test set when the source has one
  * (fashion-mnist), else NULL; test may be NULL to ignore it. A missing fashion-mnist says
- * which Debian package to install. opts (may be NULL) applies to CSV sources. */
+ * which Debian package to install. opts (may be NULL) applies to CSV sources. Errors: those
+ * of the loader the source goes to (ns_data_parse_csv for a built-in CSV, ns_data_load_csv,
+ * ns_data_load_idx, ns_dataset_load_file); NS_ERR_NOTFOUND for a source that is neither a
+ * file nor a built-in (listing the built-ins) and for a missing fashion-mnist package;
+ * NS_ERR_IO for a file that exists but cannot be opened. *out and *test are the caller's:
+ * ns_dataset_free each; both NULL on failure. */
 NS_API ns_status ns_data_load(ns_ctx *ctx, const char *source, const ns_csv_options *opts,
                               const ns_progress *progress, ns_dataset **out, ns_dataset **test);
 
@@ -216,7 +228,8 @@ typedef struct ns_one_hot_column {
  * one-hot column that the group does not list (an unseen category, naming value, column and
  * row: refused rather than encoded as zeros, which would predict silently from nothing), a
  * column that is text where a number is taken or numbers where text is, or byte images;
- * NS_ERR_NOMEM. Thread safety: reads ds only. */
+ * NS_ERR_NOMEM. *out is the caller's (on ds's context): ns_dataset_free. Thread safety: reads
+ * ds only. */
 NS_API ns_status ns_data_arrange(const ns_dataset *ds, const char *source, const char *const *names,
                                  int n, const ns_one_hot_column *groups, int n_groups, ns_dataset **out);
 
@@ -279,7 +292,9 @@ NS_API void ns_split_options_default(ns_split_options *opts);
  * test = 0. opts NULL means the defaults; out-parameters may be NULL to drop a part.
  * Errors (on ds's context; all outputs NULL): NS_ERR_INVALID for a negative, non-finite or
  * all-zero ratio, ratios that do not add up to 1 under exact_sum (naming them and their sum),
- * or a part with a positive ratio that would get 0 rows (naming the part and the row count); NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. */
+ * or a part with a positive ratio that would get 0 rows (naming the part and the row count);
+ * NS_ERR_UNSUPPORTED beyond 2^32 - 1 rows; NS_ERR_NOMEM. Each part returned is the caller's:
+ * ns_dataset_free. */
 NS_API ns_status ns_data_split(const ns_dataset *ds, const ns_split_options *opts, ns_dataset **train,
                                ns_dataset **val, ns_dataset **test);
 
@@ -306,7 +321,8 @@ typedef struct ns_norm {
 /* Fits on a (training) dataset: the raw stored features of its rows (a normalisation the view
  * already has is ignored; byte images are fitted on x/255, the values batches hold), summed in
  * double. A constant feature (min == max) gets shift = its value and scale 1. NS_NORM_NONE
- * gives shift 0 and scale 1. *out's arrays are allocated on ctx; *out is zeroed on failure.
+ * gives shift 0 and scale 1. *out's arrays are allocated on ctx and are the caller's:
+ * ns_norm_deinit(ctx, out); *out is zeroed on failure.
  * Errors: NS_ERR_INVALID (unknown kind, no rows), NS_ERR_NONFINITE (a non-finite value,
  * naming the feature), NS_ERR_NOMEM. */
 NS_API ns_status ns_norm_fit(ns_ctx *ctx, const ns_dataset *train, ns_norm_kind kind, ns_norm *out);
@@ -316,20 +332,22 @@ NS_API void ns_norm_deinit(ns_ctx *ctx, ns_norm *norm);
  * yields, replacing any earlier one (NS_NORM_NONE: a view without normalisation). The view
  * copies the fit, so norm may be deinitialised afterwards. Errors (on ds's context):
  * NS_ERR_SHAPE if the feature counts differ, NS_ERR_INVALID for a non-finite value or a zero
- * scale, NS_ERR_NOMEM. */
+ * scale, NS_ERR_NOMEM. *out is the caller's: ns_dataset_free; NULL on failure. */
 NS_API ns_status ns_data_normalize(const ns_dataset *ds, const ns_norm *norm, ns_dataset **out);
 /* The normalisation a view of ds applies (a Normalize card's, or a split's), borrowed: valid
  * while ds lives. false (and *out of kind NONE) when it applies none. */
 NS_API bool ns_dataset_normalization(const ns_dataset *ds, ns_norm *out);
 /* The fit as JSON text ({"kind": "standard", "shift": [...], "scale": [...]}), for model
  * metadata; every float prints as the shortest text that reads back to the same bits (-0
- * included). *json is allocated on ctx (free with ns_dealloc). NS_ERR_INVALID for a fit
- * ns_data_normalize would refuse. */
+ * included). *json is allocated on ctx (free with ns_dealloc); NULL on failure. NS_ERR_INVALID
+ * for an unknown kind, missing arrays, a non-finite shift or scale or a zero scale;
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_norm_to_json(ns_ctx *ctx, const ns_norm *norm, char **json);
 /* Reads what ns_norm_to_json writes, checking it: the three keys and no others, a known kind,
  * non-empty arrays of the same length, every value a finite float and every scale non-zero.
  * Errors are NS_ERR_PARSE with a message naming source (NULL: "normalisation") and the key
- * or element ("model.safetensors: "scale"[3] is 0; ..."); *out is zeroed on failure. */
+ * or element ("model.safetensors: "scale"[3] is 0; ..."), or NS_ERR_NOMEM. *out's arrays are
+ * the caller's: ns_norm_deinit(ctx, out); *out is zeroed on failure. */
 NS_API ns_status ns_norm_from_json(ns_ctx *ctx, const char *json, const char *source, ns_norm *out);
 
 /* ---- Prepare Batch ---------------------------------------------------------------------------- */
@@ -352,7 +370,7 @@ typedef struct ns_batcher ns_batcher;
  * handle it belongs to the thread that uses ds's context; its own thread only reads the
  * dataset and writes its buffers (never the context). Errors (on ds's context):
  * NS_ERR_INVALID for bad options, NS_ERR_UNSUPPORTED beyond 2^32 rows, NS_ERR_NOMEM (also when
- * the thread cannot start). */
+ * the thread cannot start). *out is the caller's: ns_batcher_free; NULL on failure. */
 NS_API ns_status ns_batcher_new(const ns_dataset *ds, const ns_batch_options *opts, ns_batcher **out);
 /* Stops and joins the thread, frees everything. NULL is a no-op. */
 NS_API void ns_batcher_free(ns_batcher *b);

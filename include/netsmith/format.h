@@ -80,9 +80,10 @@ typedef struct ns_st_file ns_st_file;
  * shape x dtype, trailing or missing bytes, a NUL in a name. An empty header ({}), scalar
  * shapes ([]) and zero-size tensors are accepted. The result is owned by the caller.
  * A file that cannot be read is NS_ERR_IO; a tensor of more than NS_ST_MAX_DIMS dimensions is
- * NS_ERR_UNSUPPORTED. *out is NULL on failure. */
+ * NS_ERR_UNSUPPORTED; NS_ERR_NOMEM. *out is the caller's: ns_st_close; NULL on failure. */
 NS_API ns_status ns_st_open(ns_ctx *ctx, const char *path, ns_st_file **out);
-/* The same over a buffer (copied); name is used in messages (NULL: "(buffer)"). */
+/* The same over a buffer (copied); name is used in messages (NULL: "(buffer)"). Errors as
+ * ns_st_open's, less NS_ERR_IO. *out is the caller's: ns_st_close; NULL on failure. */
 NS_API ns_status ns_st_parse(ns_ctx *ctx, const void *buf, size_t len, const char *name,
                              ns_st_file **out);
 /* Frees the file and everything handed out from it. NULL is a no-op. */
@@ -109,10 +110,12 @@ NS_API const char *ns_st_meta_find(const ns_st_file *f, const char *key);
  * NS_ERR_INVALID naming the tensor, and nothing is written. A failed write is NS_ERR_IO naming
  * the path and the system error, removes the temporary file and leaves an old file at path
  * as it was; when only the final directory sync fails, the new file is already in place and
- * the message says so. */
+ * the message says so. NS_ERR_NOMEM when building the header runs out of memory. */
 NS_API ns_status ns_st_write(ns_ctx *ctx, const char *path, const ns_st_tensor *tensors, int n,
                              const ns_st_meta *meta, int n_meta);
-/* The same into a buffer allocated with the context's hooks (*out, *len). */
+/* The same into a buffer allocated with the context's hooks (*out, *len). Errors:
+ * NS_ERR_INVALID as for ns_st_write (also a header over NS_ST_MAX_HEADER), NS_ERR_NOMEM.
+ * *out is the caller's: ns_dealloc; NULL (and *len 0) on failure. */
 NS_API ns_status ns_st_serialize(ns_ctx *ctx, const ns_st_tensor *tensors, int n,
                                  const ns_st_meta *meta, int n_meta, unsigned char **out,
                                  size_t *len);
@@ -146,13 +149,16 @@ NS_API ns_status ns_file_writer_commit(ns_file_writer *w);
  * untouched). NULL is a no-op. */
 NS_API void ns_file_writer_close(ns_file_writer *w);
 
-/* Writes len bytes (data may be NULL when len is 0) to path atomically, as above. */
+/* Writes len bytes (data may be NULL when len is 0) to path atomically, as above. Errors as
+ * ns_file_writer_open's and ns_file_writer_commit's (NS_ERR_IO, NS_ERR_NOMEM); NS_ERR_IO
+ * also when a write into the temporary file fails (path is then unchanged). */
 NS_API ns_status ns_write_file(ns_ctx *ctx, const char *path, const void *data, size_t len);
-/* Writes a JSON value (jansson's json_t) to path atomically, dumped with jansson's flags (as
- * json_dump_file would, which is not atomic). NULL json is NS_ERR_NOMEM naming path (for
- * the result of a json_pack that ran out of memory). */
+/* jansson's value type (format.h does not include jansson.h). */
 struct json_t;
-/* Writes a jansson value (json_dumpf flags) to path atomically, as ns_write_file does. */
+/* Writes a JSON value (jansson's json_t) to path atomically, dumped with jansson's flags (as
+ * json_dump_file would, which is not atomic). Errors as ns_write_file's; NS_ERR_NOMEM also
+ * for a NULL json, naming path (the result of a json_pack that ran out of memory), and when
+ * jansson runs out of memory dumping it. */
 NS_API ns_status ns_write_json(ns_ctx *ctx, const char *path, const struct json_t *json, size_t flags);
 
 /* ---- directory locks ---------------------------------------------------------------------- */
@@ -184,18 +190,20 @@ NS_API void ns_dir_lock_close(ns_dir_lock *lock);
 /* Converts a YAML document (mappings, sequences, scalars; JSON is YAML too) to JSON text.
  * Plain scalars become null (null, ~, empty), booleans (true/false), integers, reals or
  * strings; quoted scalars stay strings. Anchors, aliases, tags and several documents are
- * refused. Errors: NS_ERR_PARSE naming source, line and column. *json is allocated on ctx. */
+ * refused. Errors: NS_ERR_PARSE naming source, line and column (also for an empty document);
+ * NS_ERR_NOMEM. *json is the caller's: ns_dealloc; NULL on failure. */
 NS_API ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,
                                  char **json);
 
 /* Reads a whole file into memory allocated with the context's hooks (plus a NUL, not counted
  * in *len); the caller frees *out with ns_dealloc. NS_ERR_IO names the file and the system
- * error. */
+ * error; NS_ERR_NOMEM names the file. *out is NULL and *len 0 on failure. */
 NS_API ns_status ns_read_file(ns_ctx *ctx, const char *path, char **out, size_t *len);
 /* Creates a directory and its missing parents (as mkdir -p). NS_ERR_IO names the directory
- * that could not be made and why. */
+ * that could not be made and why, or a path of 4096 bytes or more. */
 NS_API ns_status ns_make_dirs(ns_ctx *ctx, const char *path);
-/* Creates the directory a file path lies in (nothing for a bare file name). */
+/* Creates the directory a file path lies in (nothing for a bare file name). Errors as
+ * ns_make_dirs's. */
 NS_API ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path);
 
 #ifdef __cplusplus

@@ -19,14 +19,22 @@ extern "C" {
 /* Saves the model's parameters and buffers under nn.Sequential state_dict names, with
  * metadata "format": "pt", "netsmith.version", "netsmith.spec" (canonical JSON),
  * "netsmith.input_shape" and "netsmith.output_size", plus extra (may be NULL) entries.
- * Refuses (NS_ERR_NONFINITE) to save non-finite weights. */
+ * Refuses (NS_ERR_NONFINITE) to save non-finite weights. Written atomically (ns_st_write).
+ * Other errors (on the model's context): those of ns_st_write (NS_ERR_IO; NS_ERR_INVALID for
+ * an extra entry that is not valid UTF-8 or repeats a key), NS_ERR_NOMEM. */
 NS_API ns_status ns_model_save(ns_model *model, const char *path, const ns_st_meta *extra, int n_extra);
 /* Rebuilds a model from a file written by ns_model_save (spec and shapes from metadata,
  * weights from tensors). Missing, extra or mis-shaped tensors are NS_ERR_FORMAT naming
- * the tensor. max_batch 0 means the default. */
+ * the tensor. max_batch 0 means the default. Errors: those of ns_st_open (NS_ERR_IO,
+ * NS_ERR_FORMAT, ...); NS_ERR_FORMAT naming the file for missing or bad metadata or an output
+ * size the spec does not build; those of ns_spec_parse for the stored spec and of
+ * ns_model_build; NS_ERR_NOMEM. *out is the caller's: ns_model_free; NULL on failure. */
 NS_API ns_status ns_model_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **out);
 /* Loads matching tensors of an open file into an existing model (every model tensor must
- * be present with the same shape, dtype F32, or I64 for counters). */
+ * be present with the same shape, dtype F32, or I64 for counters). Errors (on the model's
+ * context): NS_ERR_FORMAT naming a tensor that is missing, has another dtype or shape, or is
+ * a layer tensor ("<index>.<name>") the model does not have. Tensors are copied as they are
+ * checked, so after a failure the model may hold some of the file's weights. */
 NS_API ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
 
 /* ---- training state files ---------------------------------------------------------------- */
@@ -45,7 +53,8 @@ NS_API ns_status ns_model_load_weights(ns_model *model, const ns_st_file *f);
  * then (as backward requires). The arena is saved whole: max_batch x the activations of
  * every layer, so build with a max_batch near the batch size to keep files small. Written
  * atomically (ns_st_write). Errors (on the model's context): NS_ERR_NONFINITE for
- * non-finite weights (gradients are saved whatever they hold), NS_ERR_IO, NS_ERR_NOMEM.
+ * non-finite weights (gradients are saved whatever they hold), NS_ERR_UNSUPPORTED for a
+ * forward count above 2^63 - 1, NS_ERR_IO, NS_ERR_NOMEM.
  * Thread safety: reads the model only. */
 NS_API ns_status ns_model_save_state(ns_model *model, const char *path);
 /* Rebuilds a model from a state file with the same max_batch (and keep_input_grad) and

@@ -74,11 +74,13 @@ typedef struct ns_spec ns_spec;
 NS_API ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *source,
                                ns_spec **out);
 /* Reads a file and parses it with its path as SOURCE. NS_ERR_IO names the path and the
- * system's reason if it cannot be read; otherwise as ns_spec_parse. */
+ * system's reason if it cannot be read, or says it is larger than 16 MiB; NS_ERR_NOMEM;
+ * otherwise as ns_spec_parse. *out is the caller's: ns_spec_free; NULL on failure. */
 NS_API ns_status ns_spec_load(ns_ctx *ctx, const char *path, ns_spec **out);
 /* Frees a spec; NULL is a no-op. */
 NS_API void ns_spec_free(ns_spec *spec);
-/* A deep copy on the same context; NS_ERR_NOMEM on failure (*out NULL). */
+/* A deep copy on the same context; NS_ERR_NOMEM on failure (*out NULL). *out is the caller's:
+ * ns_spec_free. */
 NS_API ns_status ns_spec_clone(const ns_spec *spec, ns_spec **out);
 /* The context the spec allocates through (for ns_dealloc of to_json/expand results). */
 NS_API ns_ctx *ns_spec_ctx(const ns_spec *spec);
@@ -110,7 +112,9 @@ NS_API ns_status ns_spec_expand(const ns_spec *spec, int output_size, ns_layer_s
  * short-form spec given samples of more than one dimension (images [C, H, W]) starts with a
  * flatten layer, which counts in the tensor names as in the layer-list form (the first linear
  * layer's weight is then "1.weight"). For input_ndim 1, and for the layer-list form, the
- * same as ns_spec_expand. ns_model_build expands a spec this way. */
+ * same as ns_spec_expand. ns_model_build expands a spec this way. Errors (on the spec's
+ * context) as ns_spec_expand's; *out ([*count]) is the caller's as there:
+ * ns_dealloc(ns_spec_ctx(spec), *out); NULL and 0 on failure. */
 NS_API ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int output_size,
                                       ns_layer_spec **out, int *count);
 
@@ -136,10 +140,13 @@ NS_API void ns_build_opts_default(ns_build_opts *opts, int input_size);
  * past the limits: one tensor, be it a sample's input or output, a parameter, an activation
  * of max_batch samples or one sample's im2col matrix, holds at most 2^31 - 1 values, and a 2-D
  * layer's input, padded input, window, stride and output are at most 2^24 along an axis; the
- * message names the layer and the setting), NS_ERR_INVALID (bad options), NS_ERR_NOMEM
- * (nothing leaks). */
+ * message names the layer and the setting; also a spec "input" or output size that
+ * disagrees with opts), NS_ERR_INVALID (bad options, or a short-form spec with no output size
+ * from either), NS_ERR_NOMEM (nothing leaks). *out is the caller's: ns_model_free; NULL on
+ * failure. */
 NS_API ns_status ns_model_build(ns_ctx *ctx, const ns_spec *spec, const ns_build_opts *opts,
                                 ns_model **out);
+/* Frees a model and everything it owns; NULL is a no-op. */
 NS_API void ns_model_free(ns_model *model);
 
 /* A built model's context, its spec (borrowed, the model's own copy) and sizes. */
@@ -200,17 +207,20 @@ typedef struct ns_named_tensor {
     int64_t shape[NS_MAX_DIMS];
     bool trainable;
 } ns_named_tensor;
-/* The model's tensors in state_dict order: how many, and the i-th (0 <= i < count, else
- * NS_ERR_INVALID). out views the model's blocks: valid while the model lives. */
+/* The model's tensors in state_dict order: how many, and the i-th (0 <= i < count; an i past
+ * the end is NS_ERR_NOTFOUND). out views the model's blocks: valid while the model lives. */
 NS_API int ns_model_tensor_count(const ns_model *model);
 NS_API ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out);
-/* Finds a tensor by state_dict name; NS_ERR_NOTFOUND otherwise. */
+/* Finds a tensor by state_dict name; NS_ERR_NOTFOUND (on the model's context) otherwise. */
 NS_API ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tensor *out);
 
 /* Forward Pass. x[batch, input_size] -> *y[batch, output_size] (points into the model's
  * arena, valid until the next forward). training selects dropout and batch statistics.
  * batch must be in [1, max_batch]. x is borrowed: it must stay unchanged until the
- * backward of this forward. No allocation. Not reentrant on one model. */
+ * backward of this forward. No allocation. Not reentrant on one model. Errors (on the
+ * model's context): NS_ERR_INVALID for a batch outside [1, max_batch]; NS_ERR_SHAPE in
+ * training mode when a batch norm layer would see one value per feature or channel (batch x H
+ * x W < 2). *y is the model's, never the caller's to free. */
 NS_API ns_status ns_model_forward(ns_model *model, const float *x, int batch, bool training,
                                   const float **y);
 /* Backward Pass. dy[batch, output_size] is the gradient of the loss with respect to the
@@ -233,7 +243,9 @@ NS_API uint64_t ns_model_forward_count(const ns_model *model);
 NS_API void ns_model_set_forward_count(ns_model *model, uint64_t n);
 NS_API uint64_t ns_model_seed(const ns_model *model);
 
-/* Copies parameters and buffers from src, which must have the same architecture. */
+/* Copies parameters and buffers from src, which must have the same architecture:
+ * NS_ERR_SHAPE (on dst's context) when the layer kinds, their input and output sizes or the
+ * parameter and buffer counts differ. */
 NS_API ns_status ns_model_copy_weights(ns_model *dst, const ns_model *src);
 
 #ifdef __cplusplus

@@ -185,41 +185,54 @@ NS_API void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t tota
  * free_fn is called when the run ends. */
 NS_API void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *));
 
-/* Outputs: the call takes the payload over (set_* free it on failure). */
+/* Outputs: each puts a new value on the card's output port (replacing one set before). A
+ * dataset, spec, model or optimizer passed in becomes the value's: the call takes it over and
+ * frees it on failure too, so the card must not free it either way. Plain payloads (shape,
+ * position) are copied. Errors (on the call's context): NS_ERR_INVALID when the card has no
+ * output of that name and kind; NS_ERR_NOMEM. */
 NS_API ns_status ns_card_out_dataset(ns_card_call *c, const char *port, ns_dataset *ds);
 NS_API ns_status ns_card_out_spec(ns_card_call *c, const char *port, ns_spec *spec);
 NS_API ns_status ns_card_out_data_shape(ns_card_call *c, const char *port, const ns_data_shape *s);
-/* A new model object (named after this card). */
+/* A new model object (named after this card); model is taken over. Errors as
+ * ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_model(ns_card_call *c, const char *port, ns_model *model);
-/* A new optimizer object bound to the model value (which it keeps alive). */
+/* A new optimizer object bound to the model value (which it keeps alive); opt is taken over.
+ * (ns_card_out_batch_pos copies the position.) Errors as ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_optim(ns_card_call *c, const char *port, ns_optim *opt, ns_value *model);
 NS_API ns_status ns_card_out_batch_pos(ns_card_call *c, const char *port, const ns_batch_pos *p);
 /* Borrowed batch memory: valid until this card runs again (or the run ends). features: floats
- * per sample in x; targets: floats per sample in y (0 when the batch has labels). */
+ * per sample in x; targets: floats per sample in y (0 when the batch has labels). The batch's
+ * arrays stay the caller's (not copied, not freed). Errors as ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_batch(ns_card_call *c, const char *port, const ns_batch *b, int features,
                                    int targets);
-/* Copies t. */
+/* Copies data[rows, cols] (a predictions value); the loss copies grad[rows, cols]. The
+ * arrays stay the caller's. Errors as ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_tensor(ns_card_call *c, const char *port, const float *data, int64_t rows,
                                     int cols);
 NS_API ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, const float *grad,
                                   int64_t rows, int cols, ns_loss_kind kind);
-/* Copies the confusion matrix and class names (either may be NULL). */
+/* Copies the confusion matrix and class names (either may be NULL). Errors as
+ * ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
                                      const ns_metric_values *values, int classes,
                                      const int64_t *confusion, const char *const *class_names);
-/* Copies the reports. */
+/* Copies the reports (and the integer, and the path of a file value). Errors as
+ * ns_card_out_dataset's. */
 NS_API ns_status ns_card_out_history(ns_card_call *c, const char *port, ns_task task,
                                      const ns_epoch_report *reports, int epochs);
 NS_API ns_status ns_card_out_integer(ns_card_call *c, const char *port, int64_t v);
 NS_API ns_status ns_card_out_file(ns_card_call *c, const char *port, const char *path);
-/* Passes an input value on unchanged (the same object). */
+/* Passes an input value on unchanged (the same object, one more reference; v stays the
+ * caller's). Errors as ns_card_out_dataset's; NS_ERR_INVALID also for a NULL v. */
 NS_API ns_status ns_card_out_same(ns_card_call *c, const char *port, ns_value *v);
 
 /* ---- the registry ------------------------------------------------------------------------ */
 
 typedef struct ns_cards ns_cards;
 
-/* A registry holding the built-in cards. */
+/* A registry holding the built-in cards. Errors: NS_ERR_NOMEM (NS_ERR_INVALID from
+ * ns_card_register only if a built-in card were malformed). *out is the caller's:
+ * ns_cards_free; NULL on failure. */
 NS_API ns_status ns_cards_new(ns_ctx *ctx, ns_cards **out);
 /* Frees the registry; with pipelines made from it still alive, it (and its plugins, whose code
  * their cards run) goes when the last of them is freed. */
@@ -238,7 +251,8 @@ NS_API int ns_cards_count(const ns_cards *cards);
  * host share one library. See examples/plugins/. */
 #define NS_CARDS_PLUGIN_SYMBOL "netsmith_register_cards"
 typedef ns_status (*ns_cards_plugin_fn)(ns_cards *cards);
-/* What a plugin defines (not the library): registers the plugin's cards. */
+/* What a plugin defines (not the library): registers the plugin's cards. Its errors are its
+ * own; ns_card_register's (NS_ERR_INVALID) are the usual ones. */
 NS_API ns_status netsmith_register_cards(ns_cards *cards);
 /* The layout of ns_card_def and what it points to, as a plugin was built against it: a plugin
  * also defines NS_CARDS_PLUGIN_ABI_DEFINE (one line at file scope), and one built against
@@ -253,11 +267,15 @@ extern const int netsmith_plugin_abi;
  * read, NS_ERR_FORMAT when it is not a loadable shared object (with the loader's reason:
  * dlerror), NS_ERR_NOTFOUND when it has no netsmith_register_cards, and the function's own
  * status when it fails (a duplicate card name is NS_ERR_INVALID naming the card), with the
- * message of ns_card_register; NS_ERR_INVALID when it registers nothing. Every message
- * names the file. Not thread safe (as the registry). */
+ * message of ns_card_register; NS_ERR_INVALID when it registers nothing, for an empty path,
+ * a path of 4096 bytes or more, or more plugins than the registry holds; NS_ERR_FORMAT also
+ * when the plugin lacks NS_CARDS_PLUGIN_ABI_DEFINE or was built against another layout.
+ * Every message names the file. Not thread safe (as the registry). */
 NS_API ns_status ns_cards_load_plugin(ns_cards *cards, const char *path);
 /* Every plugin of a ':'-separated list (the NETSMITH_PLUGINS form; empty entries skipped;
- * NULL or "" loads nothing), in order, stopping at the first error. */
+ * NULL or "" loads nothing), in order, stopping at the first error. Errors as
+ * ns_cards_load_plugin's (the plugins loaded before the failing one stay loaded);
+ * NS_ERR_INVALID for an entry of 4096 bytes or more. */
 NS_API ns_status ns_cards_load_plugins(ns_cards *cards, const char *paths);
 NS_API const ns_card_def *ns_cards_get(const ns_cards *cards, int i);
 NS_API const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name);
@@ -268,7 +286,8 @@ NS_API const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name)
  * by its definition). */
 NS_API const char *ns_cards_suggest(const ns_cards *cards, const char *name);
 /* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas.
- * *json allocated on the registry's context (ns_dealloc). */
+ * *json allocated on the registry's context (ns_dealloc); NULL on failure. Errors:
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_cards_to_json(const ns_cards *cards, char **json);
 
 /* ---- pipelines --------------------------------------------------------------------------- */
@@ -279,12 +298,19 @@ typedef struct ns_pipeline ns_pipeline;
  * and of its type, every required input wired, every wire naming an existing output of the
  * right kind that exists where it is used, no cycles. Messages name the file, line and card
  * id and say how to fix it. overrides (may be NULL) are "card.setting=value" strings applied
- * before the checks (value parsed as YAML). */
+ * before the checks (value parsed as YAML). Errors (on the registry's context): NS_ERR_PARSE
+ * for text that is not YAML (naming file, line and column); NS_ERR_INVALID for every failed
+ * check and bad override; a card's own check function's status; NS_ERR_NOMEM. *out is the
+ * caller's: ns_pipeline_free (the pipeline keeps the registry alive); NULL on failure.
+ * ns_pipeline_load reads the file first: its errors are also ns_read_file's (NS_ERR_IO). */
 NS_API ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const char *source,
                                    const char *const *overrides, int n_overrides, ns_pipeline **out);
 NS_API ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
                                   int n_overrides, ns_pipeline **out);
+/* Frees the pipeline with the values its cards made (ns_pipeline_output's pointers go with
+ * it). NULL is a no-op. */
 NS_API void ns_pipeline_free(ns_pipeline *p);
+/* The pipeline's name (its "pipeline" key, else "pipeline"), borrowed. */
 NS_API const char *ns_pipeline_name(const ns_pipeline *p);
 /* Top-level cards in run order. */
 NS_API int ns_pipeline_card_count(const ns_pipeline *p);
@@ -321,12 +347,20 @@ typedef struct ns_run_options {
 } ns_run_options;
 
 /* Runs the pipeline. On failure the message names the card; outputs made so far stay
- * readable with ns_pipeline_output. A pipeline can run once per ns_pipeline_parse. */
+ * readable with ns_pipeline_output. A pipeline can run once per ns_pipeline_parse. Errors:
+ * a failing card's own status, its message prefixed with file, line and card; NS_ERR_STATE
+ * for a second run, a state_dir another run holds, a card input with no value or a card that
+ * made no required output; NS_ERR_NOTFOUND for a `from` card the pipeline lacks or saved
+ * outputs missing from state_dir; NS_ERR_INVALID for a `from` card inside a loop, `from`
+ * without state_dir, or a loop with too few rows for a batch; NS_ERR_CANCELLED; the errors of
+ * ns_value_load and ns_value_save for state_dir (NS_ERR_IO, NS_ERR_FORMAT, NS_ERR_NOMEM). */
 NS_API ns_status ns_pipeline_run(ns_pipeline *p, const ns_run_options *opts);
-/* An output of a top-level card after a run ("card.port"), or NULL. */
+/* An output of a top-level card after a run ("card.port"), or NULL. Borrowed: the
+ * pipeline's until ns_pipeline_free. */
 NS_API ns_value *ns_pipeline_output(ns_pipeline *p, const char *ref);
 /* Every output of a top-level card (a loop: what it passes on) into names/values[cap] (values
- * NULL where none was made); returns the count, -1 for an unknown card. */
+ * NULL where none was made); returns the count, -1 for an unknown card. Names and values are
+ * borrowed, as ns_pipeline_output's. */
 NS_API int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns_value **values,
                                int cap);
 
@@ -334,19 +368,36 @@ NS_API int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **na
 
 /* Writes a value into dir as <port>.<ext> (safetensors for datasets, models, optimizers,
  * batches, tensors and losses; JSON for specs, shapes, positions, metrics, integers and
- * files); *path_out (may be NULL) receives the file name allocated on ctx. An optimizer file
- * names its model's file (written beside it when model_path is NULL). */
+ * files); dir must exist. *path_out (may be NULL) receives the file's path, the caller's:
+ * ns_dealloc(ctx, *path_out); NULL on failure. An optimizer's model is written beside it as
+ * <port>.model.safetensors, where ns_value_load looks for it. A model's normalisation goes
+ * beside it as <port>.safetensors.norm.json. Errors: those of the kind's writer
+ * (ns_dataset_save, ns_model_save_state, ns_optim_save_state, ns_st_write, ns_write_json):
+ * NS_ERR_IO, NS_ERR_INVALID, NS_ERR_NONFINITE for a model with non-finite weights,
+ * NS_ERR_NOMEM; NS_ERR_INVALID for a value of no known kind. */
 NS_API ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const char *port,
                                char **path_out);
 /* Reads a value file of the given kind. An optimizer binds to bind_model (a model value)
- * when given, else to the model file it names. */
+ * when given, else to the model file beside it (<name>.model.safetensors). Errors: those of
+ * the kind's reader (ns_dataset_load_file, ns_spec_load, ns_model_load_state,
+ * ns_optim_load_state, ns_st_open, ns_norm_from_json); NS_ERR_PARSE for a JSON kind's file
+ * that cannot be read or parsed or holds bad fields; NS_ERR_FORMAT for a file that does not
+ * describe a value of the kind; NS_ERR_IO; NS_ERR_NOMEM. *out is the caller's:
+ * ns_value_release; NULL on failure. */
 NS_API ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_value *bind_model,
                                ns_value **out);
+/* Drops one reference; the last frees the value and its payload. NULL is a no-op. */
 NS_API void ns_value_release(ns_value *v);
 
 /* Runs one card alone: inputs from files (name=path pairs), outputs written into out_dir,
  * with a manifest (out_dir/outputs.json: port -> file, kind). settings is a JSON object text
- * (may be NULL). Models and optimizers passed in are written back under out_dir as well. */
+ * (may be NULL). Models and optimizers passed in are written back under out_dir as well.
+ * Errors (on the registry's context): NS_ERR_NOTFOUND for an unknown card; NS_ERR_INVALID for
+ * a loop card, an input the card lacks, a required input not given, a batch position that
+ * does not fit its dataset, or settings the card refuses; NS_ERR_PARSE for settings_json
+ * that is not a JSON object; an input file's ns_value_load errors (the message names the
+ * input); the card's own status; NS_ERR_STATE when out_dir is locked by another run; the
+ * errors of writing the outputs (NS_ERR_IO, NS_ERR_NOMEM). */
 NS_API ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const *in_names,
                                    const char *const *in_paths, int n_in, const char *settings_json,
                                    const char *out_dir, const ns_progress *progress);

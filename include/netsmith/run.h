@@ -49,20 +49,28 @@ NS_API ns_status ns_run_config_copy(const ns_run_config *cfg, ns_run_config **ou
 NS_API ns_ctx *ns_run_config_ctx(const ns_run_config *cfg);
 /* One setting (a name or an alias) from a JSON value ("0.01", "[0.9, 0.99]", "\"adam\"");
  * later values win. Errors (NS_ERR_INVALID) name source and the key and say what is wrong:
- * an unknown key (with a did-you-mean), a wrong type, a value out of range, a wrong choice. */
+ * an unknown key (with a did-you-mean), a wrong type, a value out of range, a wrong choice;
+ * NS_ERR_PARSE when json_value is not JSON (the config is unchanged after either);
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_run_config_set(ns_run_config *cfg, const char *name, const char *json_value,
                                    const char *source);
 /* One setting from a flag's text, read by its type: numbers strictly, booleans
- * true/false/1/0, lists as "0.7,0.15,0.15", the model as a name or a {...} spec. */
+ * true/false/1/0 (or yes/no), lists as "0.7,0.15,0.15", the model as a name or a {...} spec.
+ * Errors as ns_run_config_set's (NS_ERR_INVALID for text its type does not read); NS_ERR_PARSE
+ * for a {...} that is not a YAML or JSON mapping. */
 NS_API ns_status ns_run_config_set_text(ns_run_config *cfg, const char *name, const char *text,
                                         const char *source);
 /* A mapping of settings (JSON object text: a card's settings, an API body). A group mapping
  * (optimizer_config, scheduler_config, early_stopping, data_config) holds settings by their
- * short names. */
+ * short names. Errors: NS_ERR_PARSE for text that is not JSON; NS_ERR_INVALID for JSON that
+ * is not an object or an unknown key in a group, and the errors of ns_run_config_set for each
+ * key; NS_ERR_NOMEM. The keys before a bad one stay set. */
 NS_API ns_status ns_run_config_merge(ns_run_config *cfg, const char *json_object, const char *source);
 /* A run config file (YAML or JSON). Relative paths of files it reads (model, data, labels)
  * are taken from the file's directory, as a pipeline's are; files it writes from the current
- * directory. */
+ * directory. Errors: ns_read_file's (NS_ERR_IO) and ns_yaml_to_json's (NS_ERR_PARSE), then as
+ * ns_run_config_merge's; NS_ERR_NOTFOUND for a relative input path that names no file in the
+ * config's directory but does from the current one (the message says how to write it). */
 NS_API ns_status ns_run_config_load(ns_run_config *cfg, const char *path);
 /* The rules between settings a run needs: a model and data, resume with a checkpoint_dir,
  * no single output for several seeds. NS_ERR_INVALID naming the settings. ns_run checks them
@@ -78,10 +86,12 @@ NS_API const char *ns_run_config_string(const ns_run_config *cfg, const char *na
 /* A list setting into out[cap]; returns its length (-1 when it has none). */
 NS_API int ns_run_config_list(const ns_run_config *cfg, const char *name, double *out, int cap);
 /* The settings given as a JSON object under their canonical names (reads back with
- * ns_run_config_merge to the same config). *json on the config's context (ns_dealloc). */
+ * ns_run_config_merge to the same config). *json on the config's context (ns_dealloc); NULL
+ * on failure. Errors: NS_ERR_NOMEM. */
 NS_API ns_status ns_run_config_to_json(const ns_run_config *cfg, char **json);
 /* The run config's JSON schema (every setting: type, range, default, description, aliases),
- * for a web form or a tuner's search space. *json on ctx (ns_dealloc). */
+ * for a web form or a tuner's search space. *json on ctx (ns_dealloc); NULL on failure.
+ * Errors: NS_ERR_NOMEM. */
 NS_API ns_status ns_run_config_schema(ns_ctx *ctx, char **json);
 
 /* ---- events ------------------------------------------------------------------------------ */
@@ -169,7 +179,13 @@ typedef struct ns_fit_input {
  * be NULL) get the batch, epoch and checkpoint events and the progress. On NS_OK *result
  * holds the model; on NS_ERR_NONFINITE or NS_ERR_CANCELLED *result still holds the model and
  * history so far (the model's weights are finite). A borrowed optimizer's model is trained in
- * place (result->model is then that model, not owned by the result). */
+ * place (result->model is then that model, not owned by the result). Other errors: the
+ * trainer's, and NS_ERR_INVALID for bad settings, a train set without rows, an optimizer of
+ * another model or one given with resume; NS_ERR_SHAPE for a model whose inputs or outputs do
+ * not fit the data; NS_ERR_STATE for a checkpoint_dir another run holds, or when resuming
+ * from a checkpoint made for another spec, settings or data; those of building the model and
+ * of reading or writing checkpoints; NS_ERR_NOMEM. *result is the caller's whatever the
+ * status: ns_fit_result_free (a failure that leaves no model leaves nothing else to free). */
 NS_API ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
                         const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
                         ns_fit_result *result);
@@ -233,12 +249,20 @@ typedef struct ns_run_record {
  * trained on from, its data read by its columns, categories and targets. A threads setting is
  * set on ctx (ns_ctx_set_threads). *record (may be NULL) gets the
  * record also when the run fails (record->status, record->error); free it with
- * ns_run_record_free. */
+ * ns_run_record_free (it is NULL only when the record itself ran out of memory). Errors:
+ * NS_ERR_INVALID for settings ns_run_config_check or the split refuses, or a bad threads or
+ * model_config; NS_ERR_NOTFOUND for a model that is neither a file nor a named blueprint; the
+ * errors of loading the model (ns_spec_load, ns_fit_load) and the data (ns_data_open), of
+ * ns_data_split and ns_fit (NS_ERR_NONFINITE, NS_ERR_CANCELLED, ...), of evaluating and of
+ * saving the model; NS_ERR_STATE for a run_dir another run holds or that holds another run's
+ * record (without resume); NS_ERR_IO for directories and files it cannot write;
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hooks,
                         ns_run_record **record);
+/* Frees a record and everything it holds. NULL is a no-op. */
 NS_API void ns_run_record_free(ns_run_record *record);
 /* The record as JSON (settings, data, per-seed history and metrics, summary, provenance).
- * *json on ctx (ns_dealloc). */
+ * *json on ctx (ns_dealloc); NULL on failure. Errors: NS_ERR_NOMEM. */
 NS_API ns_status ns_run_record_to_json(ns_ctx *ctx, const ns_run_record *record, char **json);
 
 /* Model files with their data description: the normalisation, the task, class labels and
@@ -261,13 +285,21 @@ typedef struct ns_model_info {
     float input_scale;           /* byte images: the factor bytes were multiplied by; else 0 */
 } ns_model_info;
 
-/* Saves model + info (+ extra metadata). */
+/* Saves model + info (+ extra metadata). Errors (on the model's context): those of
+ * ns_model_save (NS_ERR_NONFINITE, NS_ERR_IO, ...); NS_ERR_INVALID for a normalisation
+ * ns_norm_to_json refuses; NS_ERR_NOMEM. */
 NS_API ns_status ns_fit_save(ns_model *model, const ns_model_info *info, const char *path);
-/* Loads a model file and its info (info fields are allocated on ctx; ns_model_info_deinit). */
+/* Loads a model file and its info. Errors: those of ns_model_load; NS_ERR_FORMAT naming the
+ * file for metadata that is malformed or does not fit the model (task, labels, targets,
+ * columns, input scale, a normalisation of another width); ns_norm_from_json's NS_ERR_PARSE;
+ * NS_ERR_NOMEM. *model is the caller's: ns_model_free; info's fields are allocated on ctx:
+ * ns_model_info_deinit(ctx, info). On failure *model is NULL and *info zeroed. */
 NS_API ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **model,
                              ns_model_info *info);
+/* Frees what info's fields hold and zeroes it. */
 NS_API void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info);
-/* The info of a training result and its training dataset: copies (ns_model_info_deinit). */
+/* The info of a training result and its training dataset: copies, the caller's
+ * (ns_model_info_deinit). Errors: NS_ERR_NOMEM (*info zeroed). */
 NS_API ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const ns_dataset *ds,
                                     ns_model_info *info);
 
@@ -278,14 +310,17 @@ NS_API ns_status ns_model_info_from(ns_ctx *ctx, const ns_fit_result *r, const n
  * matched to the model's by name (ns_fit_class_map), so data with some of the classes, or in
  * another order, scores right; a class the model does not know is NS_ERR_INVALID. progress (may
  * be NULL) gets (batches done, batches) under the stage "evaluate" and can cancel
- * (NS_ERR_CANCELLED). */
+ * (NS_ERR_CANCELLED). NS_ERR_SHAPE when data's features or regression targets do not match
+ * the model; NS_ERR_INVALID when data's task is not the model's. */
 NS_API ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_dataset *data,
                                  int batch, ns_metrics *acc, const ns_progress *progress);
 
 /* Inference: out[rows, outputs] model outputs in evaluation mode for every row of data
  * (normalised by info's fit). For classification also probabilities (softmax, or sigmoid for
  * one logit) when probs is non-NULL: probs[rows, classes]. progress (may be NULL) gets (batches
- * done, batches) under the stage "predict" and can cancel (NS_ERR_CANCELLED). */
+ * done, batches) under the stage "predict" and can cancel (NS_ERR_CANCELLED). NS_ERR_SHAPE
+ * when data's feature count is not the model's input size; the errors of ns_data_normalize
+ * for info's fit; NS_ERR_NOMEM. */
 NS_API ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_dataset *data,
                                 float *out, float *probs, const ns_progress *progress);
 
@@ -330,7 +365,8 @@ NS_API ns_status ns_data_options_set(ns_ctx *ctx, ns_data_options *opts, const c
 
 /* Data Load by the options: ns_data_load (or ns_data_load_idx with labels). *test receives an
  * official test set when the source has one, else NULL (test may be NULL). Errors as those
- * loaders', NS_ERR_INVALID for a missing source. */
+ * loaders', NS_ERR_INVALID for a missing source. *data and *test are the caller's:
+ * ns_dataset_free each; NULL on failure. */
 NS_API ns_status ns_data_open(ns_ctx *ctx, const ns_data_options *opts, const ns_progress *progress,
                               ns_dataset **data, ns_dataset **test);
 
@@ -352,7 +388,8 @@ NS_API ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts
 
 /* The training data's columns of ds (feature names unless images or unnamed, one-hot groups,
  * target columns, byte scale) into info's column fields (copies, freed by
- * ns_model_info_deinit); other fields are left alone. NS_ERR_NOMEM. */
+ * ns_model_info_deinit); other fields are left alone. NS_ERR_NOMEM; what was copied before
+ * the failure stays in info, for ns_model_info_deinit. */
 NS_API ns_status ns_model_info_columns(ns_ctx *ctx, const ns_dataset *ds, ns_model_info *info);
 
 /* map[i] receives the model's class for data class i (map holds ns_dataset_class_count(ds)

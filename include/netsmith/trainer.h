@@ -108,9 +108,15 @@ typedef struct ns_trainer_state {
  * classes is the class count (informational). optim, when not NULL, is an optimizer of model
  * that the trainer borrows (it must outlive the trainer): training goes on from its settings,
  * moments, step count and learning rate, and cfg->optim is not used. NULL makes one from
- * cfg->optim. The schedule comes from cfg. NS_ERR_INVALID names a bad setting. */
+ * cfg->optim. The schedule comes from cfg. Errors (on the model's context): NS_ERR_INVALID
+ * names a bad setting (epochs < 1, an optimizer of another model, a task that is neither
+ * regression nor classification, an unknown monitor metric or one of the other task, an
+ * optimizer or schedule setting ns_optim_new or ns_sched_init refuses); NS_ERR_NOMEM.
+ * *out is the caller's: ns_trainer_free (which frees the optimizer only when the trainer
+ * made it); NULL on failure. */
 NS_API ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
                                 ns_task task, int classes, ns_trainer **out);
+/* Frees the trainer (and the optimizer it made, not a borrowed one). NULL is a no-op. */
 NS_API void ns_trainer_free(ns_trainer *t);
 
 /* The trainer's model and optimizer (borrowed or its own: both live as long as the trainer),
@@ -127,11 +133,13 @@ NS_API float *ns_trainer_best_buffers(ns_trainer *t);
 /* The per-epoch history so far. */
 NS_API int ns_trainer_history_count(const ns_trainer *t);
 NS_API const ns_epoch_report *ns_trainer_history(const ns_trainer *t, int i);
-/* Replaces the history (resume). */
+/* Replaces the history (resume) with a copy of reports[n]. NS_ERR_INVALID for n < 0 or more
+ * reports than cfg->epochs. */
 NS_API ns_status ns_trainer_set_history(ns_trainer *t, const ns_epoch_report *reports, int n);
 
 /* The running training metrics of the current epoch as a flat array of doubles (for
- * checkpoints taken mid-epoch): its length, a copy into values[len], and back. */
+ * checkpoints taken mid-epoch): its length, a copy into values[len], and back. Setting it has
+ * the errors of ns_metrics_state_set (NS_ERR_INVALID, the state unchanged). */
 NS_API size_t ns_trainer_epoch_state_len(const ns_trainer *t);
 NS_API void ns_trainer_epoch_state(const ns_trainer *t, double *values);
 NS_API ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t n);
@@ -141,13 +149,18 @@ NS_API ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values,
  * (steps done, steps planned) and can cancel. Returns NS_OK when training ended normally
  * (completed, early stop, callback stop), NS_ERR_CANCELLED when cancelled, NS_ERR_NONFINITE
  * when the guard stopped it (the message names epoch and step and gives a hint); the state
- * says why either way. A finished trainer returns NS_OK at once. */
+ * says why either way. A finished trainer returns NS_OK at once. NS_ERR_INVALID when train
+ * has no batches, or a validation metric is monitored and val has none. Any other error of
+ * the batch sources, the forward and backward passes, the loss, the metrics or the optimizer
+ * step is returned as it came. */
 NS_API ns_status ns_trainer_run(ns_trainer *t, const ns_batch_source *train, const ns_batch_source *val,
                                 const ns_train_callbacks *callbacks, const ns_progress *progress);
 
 /* The Evaluate card: runs model in evaluation mode over every batch of epoch 0 of src and
  * accumulates into acc (reset first; made by the caller for the model's task), with the
- * loss of cfg (NULL: no loss). Read the result with ns_metrics_compute. */
+ * loss of cfg (NULL: no loss). Read the result with ns_metrics_compute. Errors: those of
+ * src->get, ns_model_forward (NS_ERR_INVALID for a batch over max_batch), ns_loss_compute and
+ * ns_metrics_add (NS_ERR_INVALID, NS_ERR_NONFINITE), returned as they came; NS_ERR_NOMEM. */
 NS_API ns_status ns_evaluate(ns_model *model, const ns_loss_config *loss, const ns_batch_source *src,
                              ns_metrics *acc);
 

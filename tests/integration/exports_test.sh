@@ -43,5 +43,37 @@ if [ -n "$undocumented" ]; then
     printf '%s\n' "$undocumented" | head -20 | sed 's/^/    /' >&2
     failed=1
 fi
+# and every public function that returns ns_status says which errors it returns: the comment
+# above it (or above the group it belongs to) names an NS_ERR_ code or says "errors" ("Errors
+# as ns_x's", "the errors of ns_y")
+unnamed=$(awk '
+    FNR == 1 { cmt = ""; inc = 0; grp = 0 }
+    inc {
+        buf = buf " " $0
+        if ($0 ~ /\*\//) { inc = 0; cmt = $0 ~ /\*\/ *$/ ? buf : "" }
+        next
+    }
+    /^NS_API/ {
+        if (!grp) head = cmt
+        grp = 1
+        if ($0 ~ /^NS_API ns_status / && head !~ /NS_ERR_|[Ee]rrors/) {
+            name = $0; sub(/\(.*/, "", name); sub(/.* \**/, "", name)
+            print FILENAME ":" FNR ": " name
+        }
+        next
+    }
+    /^       / && grp { next }
+    /^ *\/\*/ {
+        grp = 0; buf = $0; cmt = ""
+        if ($0 ~ /\*\/ *$/) cmt = buf; else if ($0 !~ /\*\//) inc = 1
+        next
+    }
+    { grp = 0; cmt = "" }
+' "$src"/include/netsmith/*.h)
+if [ -n "$unnamed" ]; then
+    echo "FAIL: public functions returning ns_status whose comment names no error:" >&2
+    printf '%s\n' "$unnamed" | sed 's/^/    /' >&2
+    failed=1
+fi
 echo "$(printf '%s\n' "$exported" | wc -l) exported, $(printf '%s\n' "$declared" | wc -l) declared"
 exit $failed

@@ -14,26 +14,27 @@ extern "C" {
 /* X(ENUM, name): one row per layer kind, whose file src/layers/NAME.c (or its family's file)
  * defines ns__NAME_type, its row of settings, shape rule, forward and backward. */
 #define NS_LAYER_KIND_MAP(X)                                                                       \
-    X(LINEAR, linear)                                                                            \
-    X(RELU, relu)                                                                                \
-    X(LEAKY_RELU, leaky_relu)                                                                    \
-    X(ELU, elu)                                                                                  \
-    X(GELU, gelu)                                                                                \
-    X(SILU, silu)                                                                                \
-    X(TANH, tanh)                                                                                \
-    X(SIGMOID, sigmoid)                                                                          \
-    X(SOFTMAX, softmax)                                                                          \
-    X(DROPOUT, dropout)                                                                          \
-    X(BATCHNORM1D, batchnorm1d)                                                                  \
-    X(LAYERNORM, layernorm)                                                                      \
-    X(FLATTEN, flatten)                                                                          \
-    X(CONV2D, conv2d)                                                                            \
-    X(MAXPOOL2D, maxpool2d)                                                                      \
-    X(AVGPOOL2D, avgpool2d)                                                                      \
-    X(ADAPTIVE_AVGPOOL2D, adaptive_avgpool2d)                                                    \
-    X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                        \
-    X(BATCHNORM2D, batchnorm2d)                                                                  \
-    X(DROPOUT2D, dropout2d)
+    X(LINEAR, linear)                                                                              \
+    X(RELU, relu)                                                                                  \
+    X(LEAKY_RELU, leaky_relu)                                                                      \
+    X(ELU, elu)                                                                                    \
+    X(GELU, gelu)                                                                                  \
+    X(SILU, silu)                                                                                  \
+    X(TANH, tanh)                                                                                  \
+    X(SIGMOID, sigmoid)                                                                            \
+    X(SOFTMAX, softmax)                                                                            \
+    X(DROPOUT, dropout)                                                                            \
+    X(BATCHNORM1D, batchnorm1d)                                                                    \
+    X(LAYERNORM, layernorm)                                                                        \
+    X(FLATTEN, flatten)                                                                            \
+    X(CONV2D, conv2d)                                                                              \
+    X(MAXPOOL2D, maxpool2d)                                                                        \
+    X(AVGPOOL2D, avgpool2d)                                                                        \
+    X(ADAPTIVE_AVGPOOL2D, adaptive_avgpool2d)                                                      \
+    X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                          \
+    X(BATCHNORM2D, batchnorm2d)                                                                    \
+    X(DROPOUT2D, dropout2d)                                                                        \
+    /* a new kind: one row above this line */
 
 typedef enum ns_layer_kind {
 #define NS__LAYER_ENUM(name, str) NS_LAYER_##name,
@@ -54,22 +55,22 @@ NS_API ns_status ns_layer_kind_parse(const char *name, ns_layer_kind *out);
 
 typedef struct ns_layer_spec {
     ns_layer_kind kind;
-    int units;      /* linear: output features (> 0) */
-    bool bias;      /* linear, conv2d: with bias (default true) */
-    double alpha;   /* leaky_relu: negative slope (0.01); elu: alpha (1.0) */
-    bool tanh_approx; /* gelu: the tanh approximation (default false: exact erf) */
-    double p;       /* dropout, dropout2d: drop probability in [0, 1) */
-    double eps;     /* batchnorm1d, batchnorm2d, layernorm: 1e-5 */
-    double momentum; /* batchnorm1d, batchnorm2d: running-statistics momentum (0.1) */
-    bool affine;    /* batchnorm1d, batchnorm2d, layernorm: learnable scale and shift (true) */
-    int filters;    /* conv2d: output channels (> 0; torch's out_channels) */
-    int kernel[2];  /* conv2d, maxpool2d, avgpool2d: window [kh, kw] (> 0) */
-    int stride[2];  /* conv2d (1, 1); maxpool2d, avgpool2d: 0 means "the kernel" */
-    int padding[2]; /* conv2d, maxpool2d, avgpool2d: per side, >= 0 (0, 0) */
-    int dilation[2]; /* conv2d: (1, 1) */
-    int groups;     /* conv2d: 1; divides the input channels and filters */
+    int units;          /* linear: output features (> 0) */
+    bool bias;          /* linear, conv2d: with bias (default true) */
+    double alpha;       /* leaky_relu: negative slope (0.01); elu: alpha (1.0) */
+    bool tanh_approx;   /* gelu: the tanh approximation (default false: exact erf) */
+    double p;           /* dropout, dropout2d: drop probability in [0, 1) */
+    double eps;         /* batchnorm1d, batchnorm2d, layernorm: 1e-5 */
+    double momentum;    /* batchnorm1d, batchnorm2d: running-statistics momentum (0.1) */
+    bool affine;        /* batchnorm1d, batchnorm2d, layernorm: learnable scale and shift (true) */
+    int filters;        /* conv2d: output channels (> 0; torch's out_channels) */
+    int kernel[2];      /* conv2d, maxpool2d, avgpool2d: window [kh, kw] (> 0) */
+    int stride[2];      /* conv2d (1, 1); maxpool2d, avgpool2d: 0 means "the kernel" */
+    int padding[2];     /* conv2d, maxpool2d, avgpool2d: per side, >= 0 (0, 0) */
+    int dilation[2];    /* conv2d: (1, 1) */
+    int groups;         /* conv2d: 1; divides the input channels and filters */
     int output_size[2]; /* adaptive_avgpool2d: [oh, ow]; global_avgpool2d: (1, 1) */
-    bool count_include_pad; /* avgpool2d: padding zeros count in the divisor (true) */
+    bool count_include_pad;     /* avgpool2d: padding zeros count in the divisor (true) */
     double args[NS_LAYER_ARGS]; /* the settings of kinds without a field above (softplus'
                                  * beta, threshold); each kind's row says which is which (0) */
 } ns_layer_spec;

@@ -34,6 +34,7 @@ extern "C" {
     X(GLOBAL_AVGPOOL2D, global_avgpool2d)                                                          \
     X(BATCHNORM2D, batchnorm2d)                                                                    \
     X(DROPOUT2D, dropout2d)                                                                        \
+    X(SOFTPLUS, softplus)                                                                          \
     /* a new kind: one row above this line */
 
 typedef enum ns_layer_kind {

@@ -102,6 +102,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_layers(int argc, char **argv);
 int cmd_datasets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_card(int argc, char **argv);

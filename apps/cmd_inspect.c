@@ -292,3 +292,51 @@ int cmd_inspect(int argc, char **argv)
     ns_ctx_free(ctx);
     return rc;
 }
+
+int cmd_layers(int argc, char **argv)
+{
+    static const char layers_usage[] = "[KIND ...] [--json]";
+    static const char layers_about[] =
+        "Lists the layer kinds a layer-list spec can use, with their settings (PyTorch's\n"
+        "argument names), ranges and defaults. --json prints each kind's JSON schema.";
+    cli_flag flags[] = {{"--json", NULL, NULL, "JSON schemas", NULL}};
+    cli_args a = {.cmd = "layers", .flags = flags, .n_flags = 1};
+    bool done;
+    int rc = cli_parse(&a, argc, argv, layers_usage, layers_about, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    for (int k = 0; k < a.n_pos; k++) {
+        ns_layer_kind kind;
+        if (ns_layer_kind_parse(a.pos[k], &kind) != NS_OK) {
+            cli_error("layers", "no layer kind named '%s'; 'netsmith layers' lists them", a.pos[k]);
+            return CLI_USAGE;
+        }
+    }
+    if (cli_has(&a, "--json")) {
+        ns_ctx *ctx = NULL;
+        if (ns_ctx_new(NULL, &ctx) != NS_OK) {
+            cli_error("layers", "out of memory");
+            return CLI_ERROR;
+        }
+        char *json = NULL;
+        if (ns_layer_schema(ctx, &json) == NS_OK)
+            printf("%s\n", json);
+        else
+            rc = cli_fail("layers", ctx);
+        ns_dealloc(ctx, json);
+        ns_ctx_free(ctx);
+        return rc;
+    }
+    for (int k = 0; k < NS_LAYER_KIND_COUNT; k++) {
+        const char *name = ns_layer_kind_name((ns_layer_kind)k);
+        bool wanted = a.n_pos == 0;
+        for (int i = 0; i < a.n_pos; i++)
+            wanted |= strcmp(a.pos[i], name) == 0;
+        if (!wanted)
+            continue;
+        char doc[1024];
+        ns_layer_settings_doc((ns_layer_kind)k, doc, sizeof doc);
+        printf("%-20s %s\n", name, doc[0] != '\0' ? doc : "(no settings)");
+    }
+    return CLI_OK;
+}

@@ -15,6 +15,7 @@ static const struct {
     {"eval", cmd_eval, "evaluate a model on data"},
     {"predict", cmd_predict, "predict with a model"},
     {"inspect", cmd_inspect, "show a spec's or model's layers, shapes and settings"},
+    {"layers", cmd_layers, "list the layer kinds and their settings"},
     {"datasets", cmd_datasets, "list the built-in datasets"},
     {"run", cmd_run, "check and run a pipeline file of cards"},
     {"card", cmd_card, "run one card alone over files"},

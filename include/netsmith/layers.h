@@ -92,6 +92,18 @@ NS_API void ns_layer_spec_default(ns_layer_spec *ls, ns_layer_kind kind);
  * is. Written into buf (cap bytes, clipped), which it returns. */
 NS_API const char *ns_layer_spec_text(const ns_layer_spec *ls, char *buf, size_t cap);
 
+/* The settings a kind takes, in words: "units: a positive integer, required; bias: true or
+ * false (default true)" ("" for a kind without settings). Written into buf (cap bytes,
+ * clipped), which it returns. */
+NS_API const char *ns_layer_settings_doc(ns_layer_kind kind, char *buf, size_t cap);
+
+/* Every layer kind as a JSON schema of its spec object, keyed by the kind's name: its
+ * settings with their types, ranges, defaults and which are required ({"linear": {"type":
+ * "object", "properties": {"type": {"const": "linear"}, "units": {"type": "integer", "minimum":
+ * 1}, ...}, "required": ["type", "units"], ...}}), for a form or a check outside the library.
+ * *json on ctx (ns_dealloc); NULL on failure. Errors: NS_ERR_NOMEM. */
+NS_API ns_status ns_layer_schema(ns_ctx *ctx, char **json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -136,7 +136,7 @@ static const ns__layer_setting alpha = {.name = "alpha",
                                         .want = "a number",
                                         .show_always = true};
 static const ns__layer_setting *const elu_settings[] = {&alpha, NULL};
-static const char *const approximations[] = {"none", "tanh"};
+static const char *const approximations[] = {"none", "tanh", NULL};
 static const ns__layer_setting approximate = {.name = "approximate",
                                               .type = NS__LSET_NAMED,
                                               .offset = offsetof(ns_layer_spec, tanh_approx),

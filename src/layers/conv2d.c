@@ -182,11 +182,13 @@ static const ns__layer_setting stride = {.name = "stride",
                                          .min = 1,
                                          .want = "a positive integer",
                                          .show_always = true};
+static const char *const padding_names[] = {"valid", "same", NULL};
 static const ns__layer_setting padding = {.name = "padding",
                                           .type = NS__LSET_PAIR,
                                           .offset = offsetof(ns_layer_spec, padding),
                                           .min = 0,
                                           .want = "\"valid\", \"same\", a non-negative integer",
+                                          .names = padding_names,
                                           .show_always = true,
                                           .parse = parse_padding};
 static const ns__layer_setting dilation = {.name = "dilation",

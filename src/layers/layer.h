@@ -82,7 +82,8 @@ typedef struct ns__layer_setting {
     double lo, hi; /* REAL: the range, each end open or closed */
     bool lo_open, hi_open;
     const char *want;         /* the range in words for messages: "a positive integer" */
-    const char *const *names; /* NAMED: {the name of false, the name of true} */
+    const char *const *names; /* NAMED: {the name of false, the name of true, NULL}; for a
+                               * setting with its own parse, names it also takes ("same") */
     bool required;            /* a spec must give it (PyTorch's required arguments) */
     bool show_always;    /* ns_layer_spec_text writes it always, else only when not the default */
     bool zero_is_kernel; /* a pool's stride: 0 stands for the kernel */

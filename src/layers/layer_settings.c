@@ -3,6 +3,7 @@
  * a new kind's settings come with its row. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layers/layer.h"
@@ -253,4 +254,141 @@ const char *ns_layer_spec_text(const ns_layer_spec *ls, char *buf, size_t cap)
         len += (size_t)w;
     }
     return buf;
+}
+
+const char *ns_layer_settings_doc(ns_layer_kind kind, char *buf, size_t cap)
+{
+    NS_ASSERT(buf != NULL && cap > 0);
+    buf[0] = '\0';
+    if (kind < 0 || kind >= NS_LAYER_KIND_COUNT)
+        return buf;
+    const ns__layer_type *t = ns__layer_type_get(kind);
+    size_t len = 0;
+    for (int i = 0; t->settings != NULL && t->settings[i] != NULL && len < cap; i++) {
+        const ns__layer_setting *s = t->settings[i];
+        char what[160], def[48] = "";
+        switch (s->type) {
+        case NS__LSET_INT:
+        case NS__LSET_PAIR:
+            snprintf(what, sizeof what, "%s%s", s->want,
+                     s->type == NS__LSET_PAIR ? " or [h, w]" : "");
+            if (s->zero_is_kernel)
+                snprintf(def, sizeof def, "the kernel");
+            else
+                snprintf(def, sizeof def, "%d", (int)s->def);
+            break;
+        case NS__LSET_REAL:
+            snprintf(what, sizeof what, "%s", s->want);
+            ns__snprintf_c(def, sizeof def, "%g", s->def);
+            break;
+        case NS__LSET_BOOL:
+            snprintf(what, sizeof what, "true or false");
+            snprintf(def, sizeof def, "%s", s->def != 0.0 ? "true" : "false");
+            break;
+        case NS__LSET_NAMED:
+            snprintf(what, sizeof what, "%s or %s", s->names[0], s->names[1]);
+            snprintf(def, sizeof def, "%s", s->names[s->def != 0.0 ? 1 : 0]);
+            break;
+        }
+        int w = s->required ? snprintf(buf + len, cap - len, "%s%s: %s, required", len ? "; " : "",
+                                       s->name, what)
+                            : snprintf(buf + len, cap - len, "%s%s: %s (default %s)",
+                                       len ? "; " : "", s->name, what, def);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
+/* ---- the kinds as JSON schemas -------------------------------------------------------------- */
+
+static json_t *setting_schema(const ns__layer_setting *s)
+{
+    json_t *j = NULL;
+    switch (s->type) {
+    case NS__LSET_INT:
+        j = json_pack("{s:s, s:i}", "type", "integer", "minimum", s->min);
+        if (j != NULL && !s->required)
+            json_object_set_new(j, "default", json_integer((json_int_t)s->def));
+        break;
+    case NS__LSET_PAIR: {
+        json_t *one = json_pack("{s:s, s:i}", "type", "integer", "minimum", s->min);
+        json_t *two = json_pack("{s:s, s:O, s:i, s:i}", "type", "array", "items", one, "minItems",
+                                2, "maxItems", 2);
+        j = json_pack("{s:[oo]}", "oneOf", one, two);
+        json_t *names = json_array();
+        for (int i = 0; s->names != NULL && s->names[i] != NULL; i++)
+            json_array_append_new(names, json_string(s->names[i]));
+        if (j != NULL && names != NULL && json_array_size(names) > 0)
+            json_array_append_new(json_object_get(j, "oneOf"),
+                                  json_pack("{s:s, s:O}", "type", "string", "enum", names));
+        json_decref(names);
+        if (j != NULL && !s->required && !s->zero_is_kernel)
+            json_object_set_new(j, "default", json_integer((json_int_t)s->def));
+        break;
+    }
+    case NS__LSET_REAL:
+        j = json_pack("{s:s, s:f}", "type", "number", "default", s->def);
+        if (j != NULL && isfinite(s->lo))
+            json_object_set_new(j, s->lo_open ? "exclusiveMinimum" : "minimum", json_real(s->lo));
+        if (j != NULL && isfinite(s->hi))
+            json_object_set_new(j, s->hi_open ? "exclusiveMaximum" : "maximum", json_real(s->hi));
+        break;
+    case NS__LSET_BOOL:
+        j = json_pack("{s:s, s:b}", "type", "boolean", "default", s->def != 0.0);
+        break;
+    case NS__LSET_NAMED:
+        j = json_pack("{s:s, s:[ss], s:s}", "type", "string", "enum", s->names[0], s->names[1],
+                      "default", s->names[s->def != 0.0 ? 1 : 0]);
+        break;
+    }
+    if (j != NULL && s->want != NULL && s->type != NS__LSET_NAMED) {
+        char d[128];
+        snprintf(d, sizeof d, "%s%s", s->want, s->zero_is_kernel ? " (default: the kernel)" : "");
+        json_object_set_new(j, "description", json_string(d));
+    }
+    return j;
+}
+
+ns_status ns_layer_schema(ns_ctx *ctx, char **json)
+{
+    NS_ASSERT(ctx != NULL && json != NULL);
+    *json = NULL;
+    json_t *all = json_object();
+    bool ok = all != NULL;
+    for (int k = 0; ok && k < NS_LAYER_KIND_COUNT; k++) {
+        const ns__layer_type *t = ns__layer_type_get((ns_layer_kind)k);
+        const char *name = ns_layer_kind_name((ns_layer_kind)k);
+        json_t *props = json_pack("{s:{s:s}}", "type", "const", name);
+        json_t *required = json_pack("[s]", "type");
+        for (int i = 0;
+             props != NULL && required != NULL && t->settings != NULL && t->settings[i] != NULL;
+             i++) {
+            const ns__layer_setting *s = t->settings[i];
+            json_t *one = setting_schema(s);
+            ok = one != NULL && json_object_set_new(props, s->name, one) == 0 &&
+                 (!s->required || json_array_append_new(required, json_string(s->name)) == 0);
+            if (!ok)
+                break;
+        }
+        json_t *kind = props != NULL && required != NULL
+                           ? json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties",
+                                       props, "required", required, "additionalProperties", 0)
+                           : NULL;
+        if (kind == NULL) {
+            ok = false;
+            break;
+        }
+        if (t->needs != NULL)
+            json_object_set_new(kind, "description", json_string(t->needs));
+        ok = ok && json_object_set_new(all, name, kind) == 0;
+    }
+    char *text = ok ? json_dumps(all, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(all);
+    if (text == NULL)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing the layer kinds' schemas");
+    *json = ns_strdup(ctx, text);
+    free(text);
+    return *json != NULL ? NS_OK : NS_ERR_NOMEM;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "layers/layer.h"
 #include "testutil.h"
 
@@ -227,11 +229,48 @@ static void test_gradients(void **state)
     ns_ctx_free(ctx);
 }
 
+/* The schemas name every kind, its settings and its required ones, as the rows say. */
+static void test_schema(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    char *text = NULL;
+    NS_ASSERT_OK(ctx, ns_layer_schema(ctx, &text));
+    json_error_t err;
+    json_t *all = json_loads(text, 0, &err);
+    assert_non_null(all);
+    assert_int_equal(json_object_size(all), NS_LAYER_KIND_COUNT);
+    for (int k = 0; k < NS_LAYER_KIND_COUNT; k++) {
+        const char *name = ns_layer_kind_name((ns_layer_kind)k);
+        json_t *kind = json_object_get(all, name);
+        assert_non_null(kind);
+        assert_true(json_is_false(json_object_get(kind, "additionalProperties")));
+        json_t *props = json_object_get(kind, "properties"),
+               *req = json_object_get(kind, "required");
+        const ns__layer_type *t = ns__layer_type_get((ns_layer_kind)k);
+        size_t n = 0, n_req = 0;
+        for (int i = 0; t->settings != NULL && t->settings[i] != NULL; i++, n++) {
+            assert_non_null(json_object_get(props, t->settings[i]->name));
+            n_req += t->settings[i]->required;
+        }
+        assert_int_equal(json_object_size(props), 1 + n);
+        assert_int_equal(json_array_size(req), 1 + n_req);
+        char doc[1024];
+        ns_layer_settings_doc((ns_layer_kind)k, doc, sizeof doc);
+        assert_true(n == 0 ? doc[0] == '\0' : strstr(doc, t->settings[0]->name) == doc);
+    }
+    json_decref(all);
+    ns_dealloc(ctx, text);
+    ns_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_messages),
         cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,7 @@ expect_range() {
     fi
 }
 
-COMMANDS="define build train eval predict inspect datasets"
+COMMANDS="define build train eval predict inspect layers datasets"
 
 # ---- version and help -------------------------------------------------------------------------
 
@@ -115,6 +115,20 @@ expect_match "inspect spec" out 'epochs 20'
 run 0 inspect spec.json --input-size 4 --output-size 3
 expect_match "inspect spec with sizes" out '^total parameters: 243 '
 expect_match "inspect spec with sizes" out '^ +6 +linear +units=3 +\[3\] +27$'
+
+# ---- layers: the kinds and their settings, from the rows ---------------------------------------
+
+run 0 layers
+expect_match "layers lists linear" out '^linear +units: a positive integer, required; bias: true or false \(default true\)$'
+expect_match "layers lists softplus" out '^softplus +beta: a positive number \(default 1\); threshold: a number \(default 20\)$'
+expect_match "layers lists relu" out '^relu +\(no settings\)$'
+run 0 layers maxpool2d
+expect_match "layers KIND" out 'stride: a positive integer or \[h, w\] \(default the kernel\)'
+expect_no_match "layers KIND lists that kind alone" out '^linear'
+run 0 layers --json
+expect_match "layers --json" out '"required": \['
+run 2 layers convd
+expect_match "layers with an unknown kind" err "no layer kind named 'convd'"
 
 run 0 build spec.json --input-size 4 --output-size 3 --seed 7 -o built.safetensors
 expect_match "build summary" out '7 layers, 243 parameters'

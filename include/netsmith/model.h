@@ -55,7 +55,8 @@ typedef struct ns_train_settings {
  *           padding, dilation, groups, bias; maxpool2d kernel (required), stride (default:
  *           the kernel), padding; avgpool2d the same and count_include_pad;
  *           adaptive_avgpool2d output_size (required); global_avgpool2d (none; output
- *           [C, 1, 1]); batchnorm2d eps, momentum, affine; dropout2d p. kernel, stride,
+ *           [C, 1, 1]); batchnorm2d eps, momentum, affine; dropout2d p; softplus beta,
+ *           threshold (`netsmith layers` and ns_layer_schema list them all). kernel, stride,
  *           padding, dilation and output_size are an integer or [h, w]; conv2d's padding may
  *           also be "valid" (0) or "same" (stride 1, and dilation * (kernel - 1) even so both
  *           sides get the same padding). They print as one integer when h == w, and a

@@ -497,6 +497,11 @@ static void fill_named(ns_named_tensor *out, int layer, const ns__tensor_slot *s
 
 ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out)
 {
+    const int asked = i;
+    if (i < 0)
+        return ns_errorf(model->ctx, NS_ERR_NOTFOUND,
+                         "model has no tensor number %d; tensors are numbered from 0 to %d", i,
+                         ns_model_tensor_count(model) - 1);
     for (int li = 0; li < model->n_layers; li++) {
         ns__layer *l = &model->layers[li];
         if (i < l->n_params) {
@@ -520,7 +525,9 @@ ns_status ns_model_tensor(ns_model *model, int i, ns_named_tensor *out)
             i--;
         }
     }
-    return ns_errorf(model->ctx, NS_ERR_NOTFOUND, "model has no tensor number %d", i);
+    return ns_errorf(model->ctx, NS_ERR_NOTFOUND,
+                     "model has no tensor number %d; tensors are numbered from 0 to %d", asked,
+                     ns_model_tensor_count(model) - 1);
 }
 
 ns_status ns_model_find_tensor(ns_model *model, const char *name, ns_named_tensor *out)

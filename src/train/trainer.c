@@ -22,8 +22,8 @@ struct ns_trainer {
     int classes;
     ns_trainer_state state;
     ns_metrics *train_acc, *val_acc;
-    float *dpred;  /* [max_batch, outputs] */
-    float *tvals;  /* [max_batch] float targets made from labels (binary bce) */
+    float *dpred; /* [max_batch, outputs] */
+    float *tvals; /* [max_batch] float targets made from labels (binary bce) */
     /* early stopping and plateau monitors */
     int monitor_id;
     bool monitor_val;
@@ -63,6 +63,14 @@ static double now_seconds(void)
 }
 
 /* "val_accuracy" -> (accuracy, on validation); "loss" -> (loss, on training). */
+/* What the plateau schedule watches: its own monitor, else early stopping's, else val_loss. */
+static const char *plateau_monitor(const ns_train_config *cfg)
+{
+    return cfg->plateau_monitor[0] ? cfg->plateau_monitor
+           : cfg->early.monitor[0] ? cfg->early.monitor
+                                   : "val_loss";
+}
+
 static ns_status parse_monitor(ns_ctx *ctx, const char *what, const char *name, ns_task task,
                                int *id, bool *on_val)
 {
@@ -102,8 +110,8 @@ void ns_trainer_free(ns_trainer *t)
     ns_dealloc(ctx, t);
 }
 
-ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim,
-                         ns_task task, int classes, ns_trainer **out)
+ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *optim, ns_task task,
+                         int classes, ns_trainer **out)
 {
     ns_ctx *ctx = ns_model_ctx(model);
     *out = NULL;
@@ -115,8 +123,9 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *
                          "train: the optimizer given was made for another model; make one for "
                          "this model");
     if (task != NS_TASK_REGRESSION && task != NS_TASK_CLASSIFICATION)
-        return ns_errorf(ctx, NS_ERR_INVALID, "train: the task must be regression or "
-                                              "classification (decide it from the data first)");
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "train: the task must be regression or "
+                         "classification (decide it from the data first)");
     ns_trainer *t = ns_calloc(ctx, 1, sizeof *t);
     if (t == NULL)
         return NS_ERR_NOMEM;
@@ -134,16 +143,14 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *
     int metric_width = outputs; /* a one-logit binary classifier has width 1 (2 classes) */
 
     if (cfg->early.patience > 0 || cfg->early.restore_best)
-        st = parse_monitor(ctx, "early stopping monitor", cfg->early.monitor, task,
-                           &t->monitor_id, &t->monitor_val);
+        st = parse_monitor(ctx, "early stopping monitor", cfg->early.monitor, task, &t->monitor_id,
+                           &t->monitor_val);
     if (st == NS_OK) {
         int mode = cfg->early.mode;
         t->monitor_max = mode == 2 || (mode == 0 && ns_metric_higher_is_better(t->monitor_id));
-        const char *pm = cfg->plateau_monitor[0]  ? cfg->plateau_monitor
-                         : cfg->early.monitor[0] ? cfg->early.monitor
-                                                 : "val_loss";
         if (cfg->sched.kind == NS_SCHED_PLATEAU)
-            st = parse_monitor(ctx, "plateau monitor", pm, task, &t->plateau_id, &t->plateau_val);
+            st = parse_monitor(ctx, "plateau monitor", plateau_monitor(cfg), task, &t->plateau_id,
+                               &t->plateau_val);
     }
     if (st == NS_OK && optim != NULL) {
         t->optim = optim;
@@ -184,13 +191,34 @@ ns_status ns_trainer_new(ns_model *model, const ns_train_config *cfg, ns_optim *
     return NS_OK;
 }
 
-ns_model *ns_trainer_model(ns_trainer *t) { return t->model; }
-ns_optim *ns_trainer_optim(ns_trainer *t) { return t->optim; }
-const ns_train_config *ns_trainer_config(const ns_trainer *t) { return &t->cfg; }
-ns_trainer_state *ns_trainer_get_state(ns_trainer *t) { return &t->state; }
-float *ns_trainer_best_params(ns_trainer *t) { return t->best_params; }
-float *ns_trainer_best_buffers(ns_trainer *t) { return t->best_buffers; }
-int ns_trainer_history_count(const ns_trainer *t) { return t->n_history; }
+ns_model *ns_trainer_model(ns_trainer *t)
+{
+    return t->model;
+}
+ns_optim *ns_trainer_optim(ns_trainer *t)
+{
+    return t->optim;
+}
+const ns_train_config *ns_trainer_config(const ns_trainer *t)
+{
+    return &t->cfg;
+}
+ns_trainer_state *ns_trainer_get_state(ns_trainer *t)
+{
+    return &t->state;
+}
+float *ns_trainer_best_params(ns_trainer *t)
+{
+    return t->best_params;
+}
+float *ns_trainer_best_buffers(ns_trainer *t)
+{
+    return t->best_buffers;
+}
+int ns_trainer_history_count(const ns_trainer *t)
+{
+    return t->n_history;
+}
 
 const ns_epoch_report *ns_trainer_history(const ns_trainer *t, int i)
 {
@@ -209,7 +237,10 @@ ns_status ns_trainer_set_history(ns_trainer *t, const ns_epoch_report *reports, 
     return NS_OK;
 }
 
-size_t ns_trainer_epoch_state_len(const ns_trainer *t) { return ns_metrics_state_len(t->train_acc); }
+size_t ns_trainer_epoch_state_len(const ns_trainer *t)
+{
+    return ns_metrics_state_len(t->train_acc);
+}
 
 void ns_trainer_epoch_state(const ns_trainer *t, double *values)
 {
@@ -221,7 +252,8 @@ ns_status ns_trainer_set_epoch_state(ns_trainer *t, const double *values, size_t
     return ns_metrics_state_set(t->train_acc, values, n);
 }
 
-/* ---- one step --------------------------------------------------------------------------------- */
+/* ---- one step ---------------------------------------------------------------------------------
+ */
 
 /* The loss's targets for a batch: labels for cross-entropy; float values otherwise (made in
  * tvals[n] from labels for a single-logit binary classifier). */
@@ -272,16 +304,16 @@ static ns_status train_step(ns_trainer *t, const ns_batch *b, int64_t epoch, dou
     st = ns_model_backward(m, t->dpred);
     if (st != NS_OK)
         return st;
-    st = ns_optim_step(t->optim, (t->cfg.clip.max_norm > 0 || t->cfg.clip.max_value > 0)
-                                     ? &t->cfg.clip
-                                     : NULL,
-                       NULL);
+    st = ns_optim_step(
+        t->optim, (t->cfg.clip.max_norm > 0 || t->cfg.clip.max_value > 0) ? &t->cfg.clip : NULL,
+        NULL);
     if (st == NS_ERR_NONFINITE)
         return nonfinite(t, epoch, "gradient");
     return st;
 }
 
-/* ---- evaluation ----------------------------------------------------------------------------------- */
+/* ---- evaluation
+ * ----------------------------------------------------------------------------------- */
 
 static ns_status eval_into(ns_model *model, const ns_loss_config *loss, const ns_batch_source *src,
                            ns_metrics *acc, float *tvals)
@@ -325,7 +357,8 @@ ns_status ns_evaluate(ns_model *model, const ns_loss_config *loss, const ns_batc
     return st;
 }
 
-/* ---- epochs ----------------------------------------------------------------------------------------- */
+/* ---- epochs
+ * ----------------------------------------------------------------------------------------- */
 
 static double monitored(const ns_epoch_report *r, int id, bool on_val)
 {
@@ -336,7 +369,8 @@ static void snapshot_best(ns_trainer *t)
 {
     if (t->best_params == NULL)
         return;
-    memcpy(t->best_params, ns_model_params(t->model), ns_model_param_count(t->model) * sizeof(float));
+    memcpy(t->best_params, ns_model_params(t->model),
+           ns_model_param_count(t->model) * sizeof(float));
     memcpy(t->best_buffers, ns_model_buffers(t->model),
            ns_model_buffer_count(t->model) * sizeof(float));
 }
@@ -345,7 +379,8 @@ static void restore_best(ns_trainer *t)
 {
     if (t->best_params == NULL || t->state.best_epoch < 0)
         return;
-    memcpy(ns_model_params(t->model), t->best_params, ns_model_param_count(t->model) * sizeof(float));
+    memcpy(ns_model_params(t->model), t->best_params,
+           ns_model_param_count(t->model) * sizeof(float));
     memcpy(ns_model_buffers(t->model), t->best_buffers,
            ns_model_buffer_count(t->model) * sizeof(float));
 }
@@ -381,8 +416,7 @@ static ns_status end_epoch(ns_trainer *t, const ns_batch_source *val, ns_epoch_r
     if (t->cfg.early.patience > 0 || t->cfg.early.restore_best) {
         double v = monitored(r, t->monitor_id, t->monitor_val);
         double d = t->cfg.early.min_delta;
-        bool better = s->best_epoch < 0 ||
-                      (t->monitor_max ? v > s->best + d : v < s->best - d);
+        bool better = s->best_epoch < 0 || (t->monitor_max ? v > s->best + d : v < s->best - d);
         if (better) {
             s->best = v;
             s->best_epoch = s->epoch;
@@ -424,14 +458,14 @@ ns_status ns_trainer_run(ns_trainer *t, const ns_batch_source *train, const ns_b
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "train: '%s' is monitored but there is no validation data; give a "
                          "validation split or monitor a training metric such as \"loss\"",
-                         t->monitor_val ? t->cfg.early.monitor : t->cfg.plateau_monitor);
+                         t->monitor_val ? t->cfg.early.monitor : plateau_monitor(&t->cfg));
     double planned = (double)t->cfg.epochs * (double)train->batches;
     while (!s->stopped) {
         if (s->batch == 0) {
             ns_metrics_reset(t->train_acc);
         }
         t->epoch_start = now_seconds();
-        for (; s->batch < train->batches; ) {
+        for (; s->batch < train->batches;) {
             ns_batch b;
             ns_status st = train->get(train->ud, s->epoch, s->batch, &b);
             if (st != NS_OK)

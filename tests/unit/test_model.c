@@ -65,6 +65,12 @@ static void test_seed_blueprint_layout(void **state)
     assert_int_equal(t.shape[0], 64);
     assert_int_equal(t.shape[1], 128);
     NS_ASSERT_STATUS(ctx, ns_model_find_tensor(m, "1.weight", &t), NS_ERR_NOTFOUND);
+    /* Numbers outside [0, count) are refused, and the message names the one asked for. */
+    NS_ASSERT_STATUS(ctx, ns_model_tensor(m, -1, &t), NS_ERR_NOTFOUND);
+    assert_non_null(
+        strstr(ns_errmsg(ctx), "no tensor number -1; tensors are numbered from 0 to 7"));
+    NS_ASSERT_STATUS(ctx, ns_model_tensor(m, 8, &t), NS_ERR_NOTFOUND);
+    assert_non_null(strstr(ns_errmsg(ctx), "no tensor number 8;"));
     ns_model_free(m);
     ns_spec_free(spec);
     ns_ctx_free(ctx);
@@ -205,7 +211,8 @@ static void test_build_errors(void **state)
     ns_model *m = NULL;
     ns_build_opts bo;
     /* The spec's optional input shape must match the data. */
-    ns_spec *spec = parse(ctx, "{\"input\": [13], \"layers\": [{\"type\": \"linear\", \"units\": 1}]}");
+    ns_spec *spec =
+        parse(ctx, "{\"input\": [13], \"layers\": [{\"type\": \"linear\", \"units\": 1}]}");
     ns_build_opts_default(&bo, 12);
     NS_ASSERT_STATUS(ctx, ns_model_build(ctx, spec, &bo, &m), NS_ERR_SHAPE);
     NS_ASSERT_MSG_HAS(ctx, "expects input [13] but the data has [12]");
@@ -219,7 +226,8 @@ static void test_build_errors(void **state)
     NS_ASSERT_STATUS(ctx, ns_model_build(ctx, spec, &bo, &m), NS_ERR_SHAPE);
     NS_ASSERT_MSG_HAS(ctx, "add a flatten layer");
     ns_spec_free(spec);
-    spec = parse(ctx, "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"units\": 4}]}");
+    spec =
+        parse(ctx, "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"units\": 4}]}");
     NS_ASSERT_OK(ctx, ns_model_build(ctx, spec, &bo, &m));
     assert_int_equal(ns_model_input_size(m), 15);
     ns_model_free(m);
@@ -242,10 +250,11 @@ static void test_build_out_of_memory(void **state)
     (void)state;
     ns_ctx *pctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &pctx), NS_OK);
-    ns_spec *spec = parse(pctx, "{\"layers\": [{\"type\": \"linear\", \"units\": 16},"
-                                " {\"type\": \"batchnorm1d\"}, {\"type\": \"relu\"},"
-                                " {\"type\": \"dropout\", \"p\": 0.1},"
-                                " {\"type\": \"layernorm\"}, {\"type\": \"linear\", \"units\": 2}]}");
+    ns_spec *spec =
+        parse(pctx, "{\"layers\": [{\"type\": \"linear\", \"units\": 16},"
+                    " {\"type\": \"batchnorm1d\"}, {\"type\": \"relu\"},"
+                    " {\"type\": \"dropout\", \"p\": 0.1},"
+                    " {\"type\": \"layernorm\"}, {\"type\": \"linear\", \"units\": 2}]}");
     int failures = 0;
     for (size_t n = 1;; n++) {
         ns_test_alloc ta = {0};
@@ -366,8 +375,7 @@ static void test_backward_stops_below_the_first_learner(void **state)
         assert_memory_equal(ns_model_grads(a), ns_model_grads(b), n * sizeof(float));
         if (keep) {
             assert_non_null(ns_model_input_grad(a));
-            assert_memory_equal(ns_model_input_grad(a), ns_model_input_grad(b),
-                                48 * sizeof(float));
+            assert_memory_equal(ns_model_input_grad(a), ns_model_input_grad(b), 48 * sizeof(float));
         } else {
             assert_null(ns_model_input_grad(a));
         }

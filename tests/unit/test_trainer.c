@@ -175,9 +175,33 @@ static void test_early_stopping_restores_best(void **state)
     assert_int_equal(ns_trainer_history_count(t), 3);
     assert_true(ns_trainer_history(t, 0)->improved);
     assert_false(ns_trainer_history(t, 1)->improved);
-    assert_memory_equal(ns_model_params(m), epoch0_params,
-                        ns_model_param_count(m) * sizeof(float));
+    assert_memory_equal(ns_model_params(m), epoch0_params, ns_model_param_count(m) * sizeof(float));
     free(epoch0_params);
+    ns_trainer_free(t);
+    ns_model_free(m);
+    free(a);
+    ns_ctx_free(ctx);
+}
+
+/* A plateau schedule with no monitor of its own watches val_loss; without validation data the
+ * message names it. */
+static void test_plateau_needs_validation(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    arrays *a = calloc(1, sizeof *a);
+    fill(a, 0.1f);
+    ns_batch_source src = {ROWS / BS, arrays_get, a};
+    ns_train_config cfg;
+    ns_train_config_default(&cfg);
+    cfg.epochs = 2;
+    ns_sched_config_default(&cfg.sched, NS_SCHED_PLATEAU);
+    ns_model *m = make_model(ctx, 2);
+    ns_trainer *t = NULL;
+    NS_ASSERT_OK(ctx, ns_trainer_new(m, &cfg, NULL, NS_TASK_REGRESSION, 0, &t));
+    NS_ASSERT_STATUS(ctx, ns_trainer_run(t, &src, NULL, NULL, NULL), NS_ERR_INVALID);
+    NS_ASSERT_MSG_HAS(ctx, "'val_loss' is monitored but there is no validation data");
     ns_trainer_free(t);
     ns_model_free(m);
     free(a);
@@ -240,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_train_card_equals_step_cards),
         cmocka_unit_test(test_nonfinite_guard),
         cmocka_unit_test(test_early_stopping_restores_best),
+        cmocka_unit_test(test_plateau_needs_validation),
         cmocka_unit_test(test_callbacks_and_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

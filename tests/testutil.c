@@ -112,6 +112,25 @@ double ns_test_json_number(json_t *obj, const char *name)
     return json_number_value(v);
 }
 
+double ns_test_grad_error(float *v, const float *analytic, size_t n, float h, double floor,
+                          ns_test_objective f, void *ud)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = v[i];
+        v[i] = keep + h;
+        double up = f(ud);
+        v[i] = keep - h;
+        double down = f(ud);
+        v[i] = keep;
+        double num = (up - down) / (2.0 * (double)h);
+        double err = fabs((double)analytic[i] - num) / fmax(fabs(num), floor);
+        if (err > worst)
+            worst = err;
+    }
+    return worst;
+}
+
 void ns_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
 {
     ns_rng rng;

@@ -48,6 +48,12 @@ double ns_test_json_number(json_t *obj, const char *name);
 /* Case `name` of a fixture file's root object (file names it in the failure message). */
 json_t *ns_test_json_case(json_t *root, const char *file, const char *name);
 
+/* A central-difference gradient check of f (an objective in double) over v[n]: the largest
+ * |analytic - numeric| / max(|numeric|, floor) with step h. v is changed and put back. */
+typedef double (*ns_test_objective)(void *ud);
+double ns_test_grad_error(float *v, const float *analytic, size_t n, float h, double floor,
+                          ns_test_objective f, void *ud);
+
 /* Deterministic test data: uniform in [lo, hi). */
 void ns_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 

@@ -39,24 +39,22 @@ static double objective(ns_model *m, const float *x, const float *r)
 
 /* Max over elements of |analytic - numeric| / max(|numeric|, 1e-3): float central differences
  * with h = 1e-2 have truncation and rounding error around 1e-3 relative, so the bound is 2e-2. */
+typedef struct probe {
+    ns_model *m;
+    const float *x, *r;
+} probe;
+
+static double probe_objective(void *ud)
+{
+    const probe *p = ud;
+    return objective(p->m, p->x, p->r);
+}
+
 static double check(ns_model *m, float *v, const float *analytic, size_t n, const float *x,
                     const float *r)
 {
-    const float h = 1e-2f;
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        float keep = v[i];
-        v[i] = keep + h;
-        double up = objective(m, x, r);
-        v[i] = keep - h;
-        double down = objective(m, x, r);
-        v[i] = keep;
-        double num = (up - down) / (2.0 * (double)h);
-        double err = fabs((double)analytic[i] - num) / fmax(fabs(num), 1e-3);
-        if (err > worst)
-            worst = err;
-    }
-    return worst;
+    probe p = {m, x, r};
+    return ns_test_grad_error(v, analytic, n, 1e-2f, 1e-3, probe_objective, &p);
 }
 
 static void test_model_gradients(void **state)

@@ -175,12 +175,11 @@ ns_status ns_model_save_state(ns_model *m, const char *path)
     int input_size = ns_model_input_size(m);
     size_t in_floats = fwd ? (size_t)last.batch * (size_t)input_size : 0;
     size_t arena = fwd ? last.arena_bytes : 0;
-    json_t *j =
-        json_pack("{si si sb si sI sb si sb sI}", "version", FORMAT_VERSION, "max_batch",
-                  bo->max_batch, "keep_input_grad", (int)bo->keep_input_grad, "output_size",
-                  bo->output_size, "forward_count", (json_int_t)count, "have_forward", (int)fwd,
-                  "last_batch", fwd ? last.batch : 0, "last_training", (int)(fwd && last.training),
-                  "arena_bytes", (json_int_t)arena);
+    json_t *j = json_pack("{si si sb si sI sb si sb sI}", "version", FORMAT_VERSION, "max_batch",
+                          bo->max_batch, "keep_input_grad", (int)bo->keep_input_grad, "output_size",
+                          bo->output_size, "forward_count", (json_int_t)count, "have_forward",
+                          (int)fwd, "last_batch", fwd ? last.batch : 0, "last_training",
+                          (int)(fwd && last.training), "arena_bytes", (json_int_t)arena);
     char *state = dump(ctx, j);
     if (state == NULL)
         return fail(ctx, NS_ERR_NOMEM, path, "out of memory saving the training state");
@@ -309,8 +308,7 @@ static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *pat
     if ((st = want(ctx, f, path, T_ARENA, NS_DTYPE_U8, 1, ashape, "the activation arena", &t)) !=
         NS_OK)
         return st;
-    st = ns__model_restore_forward(m, x->data, s->last_batch, s->last_training,
-                                   t->data);
+    st = ns__model_restore_forward(m, x->data, s->last_batch, s->last_training, t->data);
     if (st == NS_ERR_FORMAT)
         return ns_errorf(ctx, st,
                          "%s: the saved activation arena is damaged: %s; save the state again",

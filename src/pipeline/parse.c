@@ -28,11 +28,11 @@ static ns_status fail(ns_pipeline *p, int line, const ns__node *n, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (n != NULL && n->def != NULL)
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s '%s' %s", p->source, line,
-                         n->def->name, n->id, msg);
-    if (n != NULL)
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: card '%s': %s", p->source, line,
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s '%s' %s", p->source, line, n->def->name,
                          n->id, msg);
+    if (n != NULL)
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: card '%s': %s", p->source, line, n->id,
+                         msg);
     return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s", p->source, line, msg);
 }
 
@@ -81,8 +81,8 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
                     "card id '%s' must be 1 to 48 letters, digits, '_' or '-'", id);
     if (find_node(p, id) != NULL)
         return fail(p, line_of(p, obj, "id"), NULL,
-                    "two cards have the id '%s' (line %d and here): give each card its own id",
-                    id, find_node(p, id)->line);
+                    "two cards have the id '%s' (line %d and here): give each card its own id", id,
+                    find_node(p, id)->line);
     ns__node *n = ns_calloc(p->ctx, 1, sizeof *n);
     if (n == NULL)
         return NS_ERR_NOMEM;
@@ -111,7 +111,8 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
     }
     const char *card = json_string_value(json_object_get(obj, "card"));
     if (card == NULL)
-        return fail(p, line, n, "needs a card name (card: data_load, train, ...; see netsmith cards)");
+        return fail(p, line, n,
+                    "needs a card name (card: data_load, train, ...; see netsmith cards)");
     n->def = ns_cards_find(p->cards, card);
     if (n->def == NULL) {
         char h[96];
@@ -170,8 +171,8 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
         for (int i = 0; i < p->n_nodes; i++)
             ids[i] = p->nodes[i]->id;
         char h[96];
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "--set '%s': %s has no card '%s'%s", ov,
-                         p->source, id, ns__did_you_mean(h, sizeof h, id, ids, p->n_nodes));
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "--set '%s': %s has no card '%s'%s", ov, p->source,
+                         id, ns__did_you_mean(h, sizeof h, id, ids, p->n_nodes));
     }
     ns__yaml_doc d;
     const char *text = eq + 1;
@@ -193,7 +194,8 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
     return NS_OK;
 }
 
-/* ---- settings ----------------------------------------------------------------------------------- */
+/* ---- settings -----------------------------------------------------------------------------------
+ */
 
 static const ns_setting_def *find_setting(const ns_card_def *d, const char *name)
 {
@@ -231,9 +233,8 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
             int line = ov ? n->line : line_of(p, with, key);
             const ns_setting_def *s = find_setting(n->def, key);
             /* one vocabulary: a setting's other names (lr, loss_type, optimizer_type, ...) */
-            const ns_setting_def *rs = s == NULL && strchr(key, '.') == NULL
-                                           ? ns_run_setting_find(key)
-                                           : NULL;
+            const ns_setting_def *rs =
+                s == NULL && strchr(key, '.') == NULL ? ns_run_setting_find(key) : NULL;
             if (rs != NULL)
                 s = find_setting(n->def, rs->name);
             if (s == NULL && !n->def->open_settings) {
@@ -246,8 +247,8 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                 char h[96], list[512] = "";
                 size_t used = 0;
                 for (int i = 0; i < k && used < sizeof list - 40; i++)
-                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
-                                             i ? ", " : "", names[i]);
+                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                             names[i]);
                 return fail(p, line, n, "has no setting '%s'%s; its settings are %s", key,
                             ns__did_you_mean(h, sizeof h, key, names, k), list);
             }
@@ -376,8 +377,8 @@ static const char *kind_hint(const ns_cards *cards, ns_value_kind want, ns_value
             return buf;
         }
     /* otherwise: the cards that make one */
-    size_t used = (size_t)snprintf(buf, cap, "wire an output of kind %s (made by",
-                                   ns_value_kind_name(want));
+    size_t used =
+        (size_t)snprintf(buf, cap, "wire an output of kind %s (made by", ns_value_kind_name(want));
     int found = 0;
     for (int i = 0; i < ns_cards_count(cards) && used < cap - 40; i++) {
         const ns_card_def *d = ns_cards_get(cards, i);
@@ -745,8 +746,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
 }
 
 static ns_status parse(ns_cards *cards, const char *text, size_t len, const char *source,
-                      const char *const *overrides, int n_overrides, bool alone,
-                      ns_pipeline **out)
+                       const char *const *overrides, int n_overrides, bool alone, ns_pipeline **out)
 {
     *out = NULL;
     ns_ctx *ctx = ns__cards_ctx(cards);
@@ -783,8 +783,7 @@ ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const
     return parse(cards, text, len, source, overrides, n_overrides, false, out);
 }
 
-ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len,
-                                   ns_pipeline **out)
+ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len, ns_pipeline **out)
 {
     return parse(cards, text, len, "card", NULL, 0, true, out);
 }
@@ -804,8 +803,14 @@ ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const 
     return st;
 }
 
-const char *ns_pipeline_name(const ns_pipeline *p) { return p->name; }
-int ns_pipeline_card_count(const ns_pipeline *p) { return p->n_top; }
+const char *ns_pipeline_name(const ns_pipeline *p)
+{
+    return p->name;
+}
+int ns_pipeline_card_count(const ns_pipeline *p)
+{
+    return p->n_top;
+}
 const char *ns_pipeline_card_id(const ns_pipeline *p, int i)
 {
     return i >= 0 && i < p->n_top ? p->top[i]->id : NULL;

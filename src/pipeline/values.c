@@ -14,16 +14,14 @@
 #include "pipeline/pipeline_private.h"
 #include "run/run_internal.h"
 
-static const char *const kind_names[] = {
-    "none",
+static const char *const kind_names[] = {"none",
 #define NS__VK_NAME(e, name, doc) name,
-    NS_VALUE_KINDS(NS__VK_NAME)
+                                         NS_VALUE_KINDS(NS__VK_NAME)
 #undef NS__VK_NAME
 };
-static const char *const kind_docs[] = {
-    "nothing",
+static const char *const kind_docs[] = {"nothing",
 #define NS__VK_DOC(e, name, doc) doc,
-    NS_VALUE_KINDS(NS__VK_DOC)
+                                        NS_VALUE_KINDS(NS__VK_DOC)
 #undef NS__VK_DOC
 };
 
@@ -113,10 +111,16 @@ void ns_value_release(ns_value *v)
     ns_dealloc(ctx, v);
 }
 
-ns_value_kind ns_value_get_kind(const ns_value *v) { return v ? v->kind : NS_VALUE_NONE; }
+ns_value_kind ns_value_get_kind(const ns_value *v)
+{
+    return v ? v->kind : NS_VALUE_NONE;
+}
 
 #define ACCESS(ret, fn, K, expr)                                                                   \
-    ret fn(const ns_value *v) { return v && v->kind == NS_VALUE_##K ? (expr) : NULL; }
+    ret fn(const ns_value *v)                                                                      \
+    {                                                                                              \
+        return v && v->kind == NS_VALUE_##K ? (expr) : NULL;                                       \
+    }
 ACCESS(ns_dataset *, ns_value_dataset, DATASET, v->u.dataset)
 ACCESS(ns_spec *, ns_value_spec, MODEL_SPEC, v->u.spec)
 ACCESS(const ns_data_shape *, ns_value_data_shape, DATA_SHAPE, &v->u.shape)
@@ -204,7 +208,10 @@ static json_t *shape_json(const ns_data_shape *s)
 #define MV_FIELDS(X)                                                                               \
     X(loss) X(accuracy) X(precision_macro) X(recall_macro) X(f1_macro) X(mse) X(rmse) X(mae) X(r2)
 
-static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+static json_t *num(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
 
 static json_t *values_json(const ns_metric_values *v)
 {
@@ -249,23 +256,32 @@ static json_t *pos_json(const ns_batch_pos *p)
 {
     char seed[24];
     snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
-    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:b, s:s}", "epoch", (json_int_t)p->epoch,
-                     "index", (json_int_t)p->index, "batches", (json_int_t)p->batches,
-                     "batch_size", p->batch_size, "shuffle", p->shuffle, "drop_last",
-                     p->drop_last, "seed", seed);
+    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:b, s:s}", "epoch", (json_int_t)p->epoch, "index",
+                     (json_int_t)p->index, "batches", (json_int_t)p->batches, "batch_size",
+                     p->batch_size, "shuffle", p->shuffle, "drop_last", p->drop_last, "seed", seed);
 }
 
 static ns_status save_batch(ns_ctx *ctx, const ns_value *v, const char *path)
 {
     const ns_batch *b = &v->u.batch;
-    ns_st_tensor t[2] = {{.name = "x", .dtype = NS_DTYPE_F32, .ndim = 2,
-                          .shape = {b->n, v->features}, .data = b->x,
+    ns_st_tensor t[2] = {{.name = "x",
+                          .dtype = NS_DTYPE_F32,
+                          .ndim = 2,
+                          .shape = {b->n, v->features},
+                          .data = b->x,
                           .nbytes = (size_t)b->n * (size_t)v->features * sizeof(float)}};
     if (b->labels != NULL)
-        t[1] = (ns_st_tensor){.name = "labels", .dtype = NS_DTYPE_I32, .ndim = 1, .shape = {b->n},
-                              .data = b->labels, .nbytes = (size_t)b->n * sizeof(int32_t)};
+        t[1] = (ns_st_tensor){.name = "labels",
+                              .dtype = NS_DTYPE_I32,
+                              .ndim = 1,
+                              .shape = {b->n},
+                              .data = b->labels,
+                              .nbytes = (size_t)b->n * sizeof(int32_t)};
     else
-        t[1] = (ns_st_tensor){.name = "y", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {b->n, v->targets},
+        t[1] = (ns_st_tensor){.name = "y",
+                              .dtype = NS_DTYPE_F32,
+                              .ndim = 2,
+                              .shape = {b->n, v->targets},
                               .data = b->y,
                               .nbytes = (size_t)b->n * (size_t)v->targets * sizeof(float)};
     char pos[64];
@@ -313,8 +329,7 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
             if (npath == NULL)
                 st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
             else if (unlink(npath) != 0 && errno != ENOENT)
-                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot remove it: %s", npath,
-                               strerror(errno));
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot remove it: %s", npath, strerror(errno));
             ns_dealloc(ctx, npath);
         }
         if (st == NS_OK && v->norm.kind != NS_NORM_NONE) {
@@ -345,8 +360,11 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         break;
     case NS_VALUE_PREDICTIONS: {
         const ns_tensor2 *t = &v->u.tensor;
-        ns_st_tensor st_t = {.name = "predictions", .dtype = NS_DTYPE_F32, .ndim = 2,
-                             .shape = {t->rows, t->cols}, .data = t->data,
+        ns_st_tensor st_t = {.name = "predictions",
+                             .dtype = NS_DTYPE_F32,
+                             .ndim = 2,
+                             .shape = {t->rows, t->cols},
+                             .data = t->data,
                              .nbytes = (size_t)t->rows * (size_t)t->cols * sizeof(float)};
         st = ns_st_write(ctx, path, &st_t, 1, NULL, 0);
         break;
@@ -355,7 +373,10 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         const ns_loss_value *l = &v->u.loss;
         ns_st_tensor t[2] = {
             {.name = "value", .dtype = NS_DTYPE_F64, .ndim = 0, .data = &l->value, .nbytes = 8},
-            {.name = "grad", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {l->grad.rows, l->grad.cols},
+            {.name = "grad",
+             .dtype = NS_DTYPE_F32,
+             .ndim = 2,
+             .shape = {l->grad.rows, l->grad.cols},
              .data = l->grad.data,
              .nbytes = (size_t)l->grad.rows * (size_t)l->grad.cols * sizeof(float)}};
         ns_st_meta meta[] = {{"netsmith.loss", ns_loss_kind_name(l->kind)}};
@@ -406,8 +427,8 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
 
 static ns_status bad(ns_ctx *ctx, const char *path, const char *what)
 {
-    return ns_errorf(ctx, NS_ERR_FORMAT, "%s: %s; write it with netsmith run --state or netsmith card",
-                     path, what);
+    return ns_errorf(ctx, NS_ERR_FORMAT,
+                     "%s: %s; write it with netsmith run --state or netsmith card", path, what);
 }
 
 static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
@@ -436,7 +457,8 @@ static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
     memcpy(mem, x->data, xb);
     memcpy(mem + xb, y ? y->data : lab->data, yb);
     v->owned = mem;
-    v->u.batch = (ns_batch){.x = (const float *)mem, .n = (int)x->shape[0], .epoch = ep, .index = ix};
+    v->u.batch =
+        (ns_batch){.x = (const float *)mem, .n = (int)x->shape[0], .epoch = ep, .index = ix};
     if (y) {
         v->u.batch.y = (const float *)(mem + xb);
         v->targets = (int)y->shape[1];
@@ -521,8 +543,8 @@ static ns_status read_batch_pos(ns_ctx *ctx, const char *path, json_t *j, ns_bat
         }
         if (k == 4 || k == 5) { /* shuffle, drop_last */
             if (!json_is_boolean(val))
-                return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be true or false; %s",
-                                 path, key, how);
+                return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be true or false; %s", path,
+                                 key, how);
             *(k == 4 ? &p->shuffle : &p->drop_last) = json_is_true(val);
             continue;
         }
@@ -631,10 +653,11 @@ static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
     case NS_VALUE_METRICS: {
         ns_metrics_value *m = &v->u.metrics;
         const char *task = json_string_value(json_object_get(j, "task"));
-        m->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                                                          : NS_TASK_REGRESSION;
+        m->task =
+            task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION;
         values_read(j, m->task == NS_TASK_CLASSIFICATION, &m->values);
-        json_t *cm = json_object_get(j, "confusion_matrix"), *names = json_object_get(j, "class_names");
+        json_t *cm = json_object_get(j, "confusion_matrix"),
+               *names = json_object_get(j, "class_names");
         int k = json_is_array(cm) ? (int)json_array_size(cm) : 0;
         if (k > 0 && k <= 65536) {
             m->confusion = ns_calloc(ctx, (size_t)k * (size_t)k, sizeof(int64_t));
@@ -668,8 +691,8 @@ static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
         const char *task = json_string_value(json_object_get(j, "task"));
         json_t *eps = json_object_get(j, "epochs");
         ok = task != NULL && json_is_array(eps);
-        h->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                                                          : NS_TASK_REGRESSION;
+        h->task =
+            task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION;
         h->epochs = ok ? (int)json_array_size(eps) : 0;
         h->reports = ns_calloc(ctx, (size_t)(h->epochs ? h->epochs : 1), sizeof *h->reports);
         if (h->reports == NULL)
@@ -749,9 +772,8 @@ ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_va
             /* the model file written beside it */
             size_t n = strlen(path);
             const char *ext = ".safetensors";
-            size_t base = n >= strlen(ext) && !strcmp(path + n - strlen(ext), ext)
-                              ? n - strlen(ext)
-                              : n;
+            size_t base =
+                n >= strlen(ext) && !strcmp(path + n - strlen(ext), ext) ? n - strlen(ext) : n;
             char *mpath = ns_alloc(ctx, base + 32);
             if (mpath == NULL) {
                 st = NS_ERR_NOMEM;

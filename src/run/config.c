@@ -46,14 +46,12 @@ const ns_setting_def ns__run_setting_table[] = {
     {"eps", NS_SETTING_NUMBER, "1e-8", NULL, "adam, adamw and rmsprop: added to the denominator",
      1e-300, 1},
     {"amsgrad", NS_SETTING_BOOL, "false", NULL, "adam and adamw: the AMSGrad variant", 0, 0},
-    {"alpha", NS_SETTING_NUMBER, "0.99", NULL, "rmsprop: the smoothing constant", 0,
-     0.999999999},
+    {"alpha", NS_SETTING_NUMBER, "0.99", NULL, "rmsprop: the smoothing constant", 0, 0.999999999},
     {"centered", NS_SETTING_BOOL, "false", NULL, "rmsprop: the centered variant", 0, 0},
     /* the loss */
     {"loss", NS_SETTING_STRING, "null", "mse|mae|huber|cross_entropy|bce",
      "default: the blueprint's, else cross_entropy for class labels and mse otherwise", 0, 0},
-    {"reduction", NS_SETTING_STRING, "\"mean\"", "mean|sum", "average or sum over the batch", 0,
-     0},
+    {"reduction", NS_SETTING_STRING, "\"mean\"", "mean|sum", "average or sum over the batch", 0, 0},
     {"huber_delta", NS_SETTING_NUMBER, "1.0", NULL, "huber: where it turns linear", 1e-12, 1e12},
     {"label_smoothing", NS_SETTING_NUMBER, "0", NULL, "cross_entropy: in [0, 1]", 0, 1},
     /* the schedule */
@@ -62,40 +60,43 @@ const ns_setting_def ns__run_setting_table[] = {
      "how the learning rate changes: per epoch, onecycle per step, plateau on the monitored "
      "metric",
      0, 0},
-    {"step_size", NS_SETTING_INT, "null", NULL, "step: epochs between drops (default epochs/3)",
-     1, 1e9},
+    {"step_size", NS_SETTING_INT, "null", NULL, "step: epochs between drops (default epochs/3)", 1,
+     1e9},
     {"gamma", NS_SETTING_NUMBER, "null", NULL,
      "step, multistep: the drop factor (0.1); exponential: the factor per epoch (0.95)", 1e-12,
      1e12},
     {"milestones", NS_SETTING_LIST, "null", NULL, "multistep: the epochs where the rate drops", 1,
      1e9},
-    {"t_max", NS_SETTING_INT, "null", NULL, "cosine: the epochs of the half period (default "
-                                            "epochs)",
+    {"t_max", NS_SETTING_INT, "null", NULL,
+     "cosine: the epochs of the half period (default "
+     "epochs)",
      1, 1e9},
     {"eta_min", NS_SETTING_NUMBER, "0", NULL, "cosine: the lowest rate", 0, 1e6},
     {"start_factor", NS_SETTING_NUMBER, "0.333333333333333315", NULL,
      "warmup: the first epoch's factor of the rate", 1e-12, 1},
     {"end_factor", NS_SETTING_NUMBER, "1", NULL, "warmup: the last factor", 0, 1},
-    {"total_iters", NS_SETTING_INT, "null", NULL, "warmup: epochs of the ramp (default "
-                                                  "epochs/10)",
+    {"total_iters", NS_SETTING_INT, "null", NULL,
+     "warmup: epochs of the ramp (default "
+     "epochs/10)",
      1, 1e9},
     {"max_lr", NS_SETTING_NUMBER, "0", NULL, "onecycle: the peak rate (0: the learning rate)", 0,
      1e6},
     {"total_steps", NS_SETTING_INT, "null", NULL,
      "onecycle: steps of the cycle (default epochs x batches)", 2, 2147483647},
-    {"pct_start", NS_SETTING_NUMBER, "0.3", NULL, "onecycle: the rising part of the cycle",
-     1e-9, 0.999999999},
+    {"pct_start", NS_SETTING_NUMBER, "0.3", NULL, "onecycle: the rising part of the cycle", 1e-9,
+     0.999999999},
     {"div_factor", NS_SETTING_NUMBER, "25", NULL, "onecycle: max_lr / initial rate", 1e-12, 1e12},
-    {"final_div_factor", NS_SETTING_NUMBER, "10000", NULL, "onecycle: initial / final rate",
-     1e-12, 1e12},
-    {"anneal_strategy", NS_SETTING_STRING, "\"cos\"", "cos|linear", "onecycle: the annealing",
-     0, 0},
+    {"final_div_factor", NS_SETTING_NUMBER, "10000", NULL, "onecycle: initial / final rate", 1e-12,
+     1e12},
+    {"anneal_strategy", NS_SETTING_STRING, "\"cos\"", "cos|linear", "onecycle: the annealing", 0,
+     0},
     {"plateau_factor", NS_SETTING_NUMBER, "0.1", NULL, "plateau: the drop factor", 1e-12,
      0.999999999},
     {"plateau_patience", NS_SETTING_INT, "10", NULL,
      "plateau: epochs without improvement before a drop", 0, 1e9},
-    {"threshold", NS_SETTING_NUMBER, "1e-4", NULL, "plateau: the relative improvement that "
-                                                   "counts",
+    {"threshold", NS_SETTING_NUMBER, "1e-4", NULL,
+     "plateau: the relative improvement that "
+     "counts",
      0, 1e12},
     {"cooldown", NS_SETTING_INT, "0", NULL, "plateau: epochs after a drop that do not count", 0,
      1e9},
@@ -106,25 +107,24 @@ const ns_setting_def ns__run_setting_table[] = {
     {"min_delta", NS_SETTING_NUMBER, "0", NULL, "an improvement must beat the best by more", 0,
      1e12},
     {"monitor", NS_SETTING_STRING, "\"val_loss\"", NULL,
-     "the metric early stopping and plateau watch: val_loss, val_accuracy, loss, val_rmse, ...",
-     0, 0},
+     "the metric early stopping and plateau watch: val_loss, val_accuracy, loss, val_rmse, ...", 0,
+     0},
     {"restore_best", NS_SETTING_BOOL, "false", NULL, "end with the weights of the best epoch", 0,
      0},
     {"gradient_clip", NS_SETTING_NUMBER, "0", NULL,
      "scale gradients to at most this global L2 norm (0: off)", 0, 1e12},
-    {"clip_value", NS_SETTING_NUMBER, "0", NULL, "clamp each gradient to +-this (0: off)", 0,
-     1e12},
+    {"clip_value", NS_SETTING_NUMBER, "0", NULL, "clamp each gradient to +-this (0: off)", 0, 1e12},
     /* the loop */
-    {"epochs", NS_SETTING_INT, "null", NULL, "passes over the training rows (default: the "
-                                            "blueprint's)",
+    {"epochs", NS_SETTING_INT, "null", NULL,
+     "passes over the training rows (default: the "
+     "blueprint's)",
      1, 1e9},
     {"batch_size", NS_SETTING_INT, "null", NULL, "rows per step (default: the blueprint's)", 1,
      1e7},
     {"shuffle", NS_SETTING_BOOL, "true", NULL, "a new row order every epoch", 0, 0},
     {"drop_last", NS_SETTING_BOOL, "false", NULL, "skip a final short batch", 0, 0},
     {"eval_batch", NS_SETTING_INT, "256", NULL,
-     "rows per forward pass when scoring (and the largest batch the built model takes)", 1,
-     1e7},
+     "rows per forward pass when scoring (and the largest batch the built model takes)", 1, 1e7},
     {"seed", NS_SETTING_INT, "null", NULL,
      "weights, dropout, split and shuffling (default 0; in a pipeline, the pipeline's seed)", 0,
      9.2233720368547748e18},
@@ -142,8 +142,7 @@ const ns_setting_def ns__run_setting_table[] = {
     {"data", NS_SETTING_STRING, NULL, NULL,
      "a built-in dataset name, a CSV file or an IDX images file", 0, 0},
     {"target", NS_SETTING_STRING, "null", NULL,
-     "the target column(s) by name or 0-based index, comma-separated (default: the last)", 0,
-     0},
+     "the target column(s) by name or 0-based index, comma-separated (default: the last)", 0, 0},
     {"task", NS_SETTING_STRING, "\"auto\"", "auto|classification|regression",
      "auto: text or few integer values make classes, otherwise regression", 0, 0},
     {"labels", NS_SETTING_STRING, "null", NULL,
@@ -170,8 +169,7 @@ const ns_setting_def ns__run_setting_table[] = {
      "train once per seed (the report gives the mean and standard deviation)", 0,
      9007199254740991.0},
     {"threads", NS_SETTING_INT, "null", NULL,
-     "threads for training and evaluation (results are the same at any count)", 1,
-     NS_MAX_THREADS},
+     "threads for training and evaluation (results are the same at any count)", 1, NS_MAX_THREADS},
     {"prefetch", NS_SETTING_INT, "0", NULL, "batches prepared ahead by a background thread", 0,
      1024},
     /* checkpoints and the record */
@@ -252,8 +250,6 @@ static const char *const aliases[][2] = {
 
 #define settings ns__run_setting_table
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
-
-
 
 /* Files a run reads: relative paths in a file are taken from the file's directory. */
 static const char *const input_paths[] = {"model", "data", "labels"};
@@ -371,7 +367,6 @@ ns_status ns_run_config_copy(const ns_run_config *src, ns_run_config **out)
     return NS_OK;
 }
 
-
 /* An unknown name: the message with a did-you-mean over names and aliases. */
 static ns_status unknown(ns_run_config *c, const char *source, const char *key)
 {
@@ -381,8 +376,8 @@ static ns_status unknown(ns_run_config *c, const char *source, const char *key)
     int k = 0;
     for (int i = 0; i < N_SETTINGS; i++) {
         names[k++] = settings[i].name;
-        for (const char *p = ns_run_setting_aliases(settings[i].name); p && *p &&
-                                                                       k < N_SETTINGS * 5;) {
+        for (const char *p = ns_run_setting_aliases(settings[i].name);
+             p && *p && k < N_SETTINGS * 5;) {
             const char *bar = strchr(p, '|');
             size_t n = bar ? (size_t)(bar - p) : strlen(p);
             if (used + n + 1 <= sizeof storage) {
@@ -452,15 +447,14 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                          source);
     if (strcmp(s->name, "seeds") == 0 && json_is_array(v)) {
         if (json_array_size(v) < 1 || json_array_size(v) > NS_RUN_MAX_SEEDS)
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: seeds: must list 1 to %d seeds, not %zu", source,
-                             NS_RUN_MAX_SEEDS, json_array_size(v));
+            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: seeds: must list 1 to %d seeds, not %zu",
+                             source, NS_RUN_MAX_SEEDS, json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++) {
             double x = json_number_value(json_array_get(v, i));
             if (x != floor(x))
                 return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: seeds[%zu] is %.15g; every seed is a whole number",
-                                 source, i, x);
+                                 "%s: seeds[%zu] is %.15g; every seed is a whole number", source, i,
+                                 x);
             for (size_t k = 0; k < i; k++)
                 if (json_number_value(json_array_get(v, k)) == x)
                     return ns_errorf(c->ctx, NS_ERR_INVALID,
@@ -470,8 +464,8 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     }
     if (strcmp(s->name, "milestones") == 0 && json_is_array(v) &&
         json_array_size(v) > NS_SCHED_MAX_MILESTONES)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones: holds at most %d epochs",
-                         source, NS_SCHED_MAX_MILESTONES);
+        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones: holds at most %d epochs", source,
+                         NS_SCHED_MAX_MILESTONES);
     if (strcmp(s->name, "model") == 0 && !json_is_string(v) && !json_is_object(v))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
                          "%s: model: must be a file name, a named blueprint (mlp) or a spec "
@@ -479,8 +473,7 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                          source);
     if (strcmp(s->name, "model_config") == 0 && !json_is_object(v) && !json_is_null(v))
         return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model_config: must be a mapping like {nodes: 64, layers: 2}",
-                         source);
+                         "%s: model_config: must be a mapping like {nodes: 64, layers: 2}", source);
     json_t *copy = json_deep_copy(v);
     if (copy == NULL || json_object_set_new(c->values, s->name, copy) != 0)
         return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
@@ -542,8 +535,8 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
         else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0 || strcmp(text, "no") == 0)
             v = json_false();
         else
-            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: must be true or false, not '%s'",
-                             source, text);
+            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: must be true or false, not '%s'", source,
+                             text);
         break;
     case NS_SETTING_LIST: {
         v = json_array();
@@ -574,9 +567,8 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             part[n] = '\0';
             if (!parse_number(part, &x)) {
                 json_decref(v);
-                return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: element %d ('%s') is not a number", source, i + 1,
-                                 part);
+                return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: element %d ('%s') is not a number",
+                                 source, i + 1, part);
             }
             json_array_append_new(v, x == floor(x) && fabs(x) < 9e15 ? json_integer((json_int_t)x)
                                                                      : json_real(x));
@@ -597,8 +589,7 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             v = json_loads(json, 0, &err);
             ns_dealloc(c->ctx, json);
             if (v == NULL)
-                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: not a mapping: %s", source,
-                                 err.text);
+                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: not a mapping: %s", source, err.text);
         } else {
             v = json_string(text);
         }
@@ -621,7 +612,6 @@ static bool is_group(const char *key)
             return true;
     return false;
 }
-
 
 /* A relative input path in a file in base_dir is taken from base_dir: one rule, a pipeline's.
  * Names that are not files stay: a built-in dataset (data: iris) and a named blueprint
@@ -748,7 +738,8 @@ ns_status ns_run_config_load(ns_run_config *c, const char *path)
     return st;
 }
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading ----------------------------------------------------------------------------------
+ */
 
 bool ns_run_config_has(const ns_run_config *c, const char *name)
 {
@@ -774,8 +765,9 @@ const json_t *ns__run_config_get(const ns_run_config *c, const char *name)
 int64_t ns_run_config_int(const ns_run_config *c, const char *name)
 {
     json_t *v = value_of(c, name);
-    return v == NULL ? 0 : json_is_integer(v) ? (int64_t)json_integer_value(v)
-                                              : (int64_t)json_number_value(v);
+    return v == NULL            ? 0
+           : json_is_integer(v) ? (int64_t)json_integer_value(v)
+                                : (int64_t)json_number_value(v);
 }
 
 double ns_run_config_number(const ns_run_config *c, const char *name)
@@ -819,7 +811,9 @@ ns_status ns_run_config_schema(ns_ctx *ctx, char **json)
 {
     json_t *props = json_object(), *req = json_array();
     for (int i = 0; i < N_SETTINGS; i++) {
-        json_object_set_new(props, settings[i].name, ns__setting_schema(&settings[i], ns_run_setting_aliases(settings[i].name)));
+        json_object_set_new(
+            props, settings[i].name,
+            ns__setting_schema(&settings[i], ns_run_setting_aliases(settings[i].name)));
         if (settings[i].default_json == NULL)
             json_array_append_new(req, json_string(settings[i].name));
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/settings.h"
+#include "format/json_read.h"
 #include "netsmith/io.h"
 #include "pipeline/exec_private.h"
 
@@ -98,10 +99,7 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
     json_object_foreach(obj, key, val)
     {
         static const char *const keys[] = {"id", "card", "in", "with", "cards"};
-        bool known = false;
-        for (int i = 0; i < 5; i++)
-            known |= strcmp(key, keys[i]) == 0;
-        if (!known) {
+        if (ns__jr_find(keys, 5, key) < 0) {
             char h[96];
             return fail(p, line_of(p, obj, key), n,
                         "has an unknown key '%s'%s; a card has id, card, in, with (and "
@@ -244,13 +242,10 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                     names[k++] = n->def->settings[i].name;
                 for (int i = 0; i < ns__common_setting_count; i++)
                     names[k++] = ns__common_settings[i].name;
-                char h[96], list[512] = "";
-                size_t used = 0;
-                for (int i = 0; i < k && used < sizeof list - 40; i++)
-                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                             names[i]);
+                char h[96], list[512];
                 return fail(p, line, n, "has no setting '%s'%s; its settings are %s", key,
-                            ns__did_you_mean(h, sizeof h, key, names, k), list);
+                            ns__did_you_mean(h, sizeof h, key, names, k),
+                            ns__jr_list(list, sizeof list, names, k));
             }
             if (s != NULL) {
                 ns_status st = check_setting(p, n, s, key, v, line);
@@ -412,16 +407,13 @@ static ns_status read_inputs(ns_pipeline *p, ns__node *n)
         w->port = key; /* owned by the document */
         if (!n->def->is_loop && !find_port(n->def->inputs, n->def->n_inputs, key, NULL)) {
             const char *names[32];
-            char list[256] = "", h[96];
-            size_t used = 0;
-            for (int i = 0; i < n->def->n_inputs && i < 32; i++) {
-                names[i] = n->def->inputs[i].name;
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                         names[i]);
-            }
+            char list[256], h[96];
+            int k = 0;
+            for (; k < n->def->n_inputs && k < 32; k++)
+                names[k] = n->def->inputs[k].name;
             return fail(p, w->line, n, "has no input '%s'%s; its inputs are %s", key,
-                        ns__did_you_mean(h, sizeof h, key, names, n->def->n_inputs),
-                        n->def->n_inputs ? list : "none");
+                        ns__did_you_mean(h, sizeof h, key, names, k),
+                        k ? ns__jr_list(list, sizeof list, names, k) : "none");
         }
         if (n->def->is_loop && strcmp(key, "batch_index") == 0)
             return fail(p, w->line, n, "'%s' is made by the loop itself; do not wire it", key);
@@ -484,18 +476,16 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
     } else {
         if (!find_port(s->def->outputs, s->def->n_outputs, w->src_name, &w->src_port)) {
             const char *names[32];
-            char list[256] = "", h[96];
-            size_t used = 0;
-            for (int i = 0; i < s->def->n_outputs && i < 32; i++) {
-                names[i] = s->def->outputs[i].name;
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                         names[i]);
-            }
+            char list[256], h[96];
+            int k = 0;
+            for (; k < s->def->n_outputs && k < 32; k++)
+                names[k] = s->def->outputs[k].name;
             return fail(p, w->line, n,
                         "input '%s' names '%s', but %s '%s' has no output '%s'%s; its outputs "
                         "are %s",
                         w->port, w->ref, s->def->name, s->id, w->src_name,
-                        ns__did_you_mean(h, sizeof h, w->src_name, names, s->def->n_outputs), list);
+                        ns__did_you_mean(h, sizeof h, w->src_name, names, k),
+                        ns__jr_list(list, sizeof list, names, k));
         }
     }
     if (is_ancestor(n, s))
@@ -693,10 +683,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
     json_object_foreach(root, key, v)
     {
         static const char *const keys[] = {"pipeline", "description", "seed", "cards"};
-        bool known = false;
-        for (int i = 0; i < 4; i++)
-            known |= strcmp(key, keys[i]) == 0;
-        if (!known) {
+        if (ns__jr_find(keys, 4, key) < 0) {
             char h[96];
             return fail(p, line_of(p, root, key), NULL,
                         "unknown key '%s'%s; a pipeline has pipeline, description, seed and "

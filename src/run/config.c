@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/settings.h"
+#include "format/json_read.h"
 #include "run/run_internal.h"
 
 /* Groups: a mapping under one of these keys holds settings by their short names, as
@@ -367,6 +368,12 @@ ns_status ns_run_config_copy(const ns_run_config *src, ns_run_config **out)
     return NS_OK;
 }
 
+/* The reader of settings from source ("run.yaml", "--epochs"): "SOURCE: NAME: what". */
+static ns__json_reader reader(const ns_run_config *c, const char *source)
+{
+    return (ns__json_reader){c->ctx, source, NS_ERR_INVALID, NULL};
+}
+
 /* An unknown name: the message with a did-you-mean over names and aliases. */
 static ns_status unknown(ns_run_config *c, const char *source, const char *key)
 {
@@ -389,12 +396,13 @@ static ns_status unknown(ns_run_config *c, const char *source, const char *key)
             p += n + (bar != NULL);
         }
     }
-    char hint[160];
-    const char *dym = ns__did_you_mean(hint, sizeof hint, key, names, k);
-    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                     "%s: unknown setting '%s'%s; the settings are listed by 'netsmith train "
-                     "--help' (and as a JSON schema by 'netsmith train --schema')",
-                     source, key, dym ? dym : "");
+    char hint[160], shown[NS__JR_SHOW_CAP];
+    const ns__json_reader r = reader(c, source);
+    return ns__jr_fail(&r, "",
+                       "unknown setting '%s'%s; the settings are listed by 'netsmith train "
+                       "--help' (and as a JSON schema by 'netsmith train --schema')",
+                       ns__jr_show(shown, sizeof shown, key),
+                       ns__did_you_mean(hint, sizeof hint, key, names, k));
 }
 
 /* Sets one setting from a JSON value (borrowed). key may be an alias. */
@@ -403,6 +411,7 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     const ns_setting_def *s = ns_run_setting_find(key);
     if (s == NULL)
         return unknown(c, source, key);
+    const ns__json_reader rd = reader(c, source), *r = &rd;
     char why[400];
     const char *bad = ns__setting_check(s, v, why, sizeof why);
     bool flag = strncmp(source, "--", 2) == 0;
@@ -417,63 +426,51 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                  (int)(quoted ? gl - 2 : gl), quoted ? g + 1 : g);
         free(got);
     }
-    if (bad != NULL && flag)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: %s", source, why);
-    if (bad != NULL)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: %s: %s", source, key, why);
+    if (bad != NULL) /* a flag names itself */
+        return ns__jr_fail(r, flag ? "" : key, "%s", why);
     /* Shapes the table cannot say. */
     if (strcmp(s->name, "split") == 0 && json_is_array(v) &&
         (json_array_size(v) < 2 || json_array_size(v) > 3))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: split: must be [train, val] or [train, val, test] ratios, not %zu "
-                         "numbers",
-                         source, json_array_size(v));
+        return ns__jr_fail(r, "split",
+                           "must be [train, val] or [train, val, test] ratios, not %zu numbers",
+                           json_array_size(v));
     if (strcmp(s->name, "split") == 0 && json_is_array(v)) {
-        double sum = 0, r[3] = {0, 0, 0};
+        double sum = 0, ratio[3] = {0, 0, 0};
         for (size_t i = 0; i < json_array_size(v); i++)
-            sum += r[i] = json_number_value(json_array_get(v, i));
+            sum += ratio[i] = json_number_value(json_array_get(v, i));
         if (fabs(sum - 1.0) > 1e-6)
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: split: the ratios %g, %g, %g sum to %g, not 1; give ratios "
-                             "that sum to 1, like 0.7,0.15,0.15",
-                             source, r[0], r[1], r[2], sum);
-        if (!(r[0] > 0))
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: split: the training ratio must be above 0", source);
+            return ns__jr_fail(r, "split",
+                               "the ratios %g, %g, %g sum to %g, not 1; give ratios that sum to "
+                               "1, like 0.7,0.15,0.15",
+                               ratio[0], ratio[1], ratio[2], sum);
+        if (!(ratio[0] > 0))
+            return ns__jr_fail(r, "split", "the training ratio must be above 0");
     }
     if (strcmp(s->name, "betas") == 0 && json_is_array(v) && json_array_size(v) != 2)
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: betas: must be two numbers [beta1, beta2], like [0.9, 0.999]",
-                         source);
+        return ns__jr_fail(r, "betas", "must be two numbers [beta1, beta2], like [0.9, 0.999]");
     if (strcmp(s->name, "seeds") == 0 && json_is_array(v)) {
         if (json_array_size(v) < 1 || json_array_size(v) > NS_RUN_MAX_SEEDS)
-            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: seeds: must list 1 to %d seeds, not %zu",
-                             source, NS_RUN_MAX_SEEDS, json_array_size(v));
+            return ns__jr_fail(r, "seeds", "must list 1 to %d seeds, not %zu", NS_RUN_MAX_SEEDS,
+                               json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++) {
             double x = json_number_value(json_array_get(v, i));
             if (x != floor(x))
-                return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: seeds[%zu] is %.15g; every seed is a whole number", source, i,
-                                 x);
+                return ns__jr_fail(r, "", "seeds[%zu] is %.15g; every seed is a whole number", i,
+                                   x);
             for (size_t k = 0; k < i; k++)
                 if (json_number_value(json_array_get(v, k)) == x)
-                    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                     "%s: seeds[%zu] repeats seed %.15g; give each seed once",
-                                     source, i, x);
+                    return ns__jr_fail(r, "", "seeds[%zu] repeats seed %.15g; give each seed once",
+                                       i, x);
         }
     }
     if (strcmp(s->name, "milestones") == 0 && json_is_array(v) &&
         json_array_size(v) > NS_SCHED_MAX_MILESTONES)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones: holds at most %d epochs", source,
-                         NS_SCHED_MAX_MILESTONES);
+        return ns__jr_fail(r, "milestones", "holds at most %d epochs", NS_SCHED_MAX_MILESTONES);
     if (strcmp(s->name, "model") == 0 && !json_is_string(v) && !json_is_object(v))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model: must be a file name, a named blueprint (mlp) or a spec "
-                         "mapping",
-                         source);
+        return ns__jr_fail(r, "model",
+                           "must be a file name, a named blueprint (mlp) or a spec mapping");
     if (strcmp(s->name, "model_config") == 0 && !json_is_object(v) && !json_is_null(v))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model_config: must be a mapping like {nodes: 64, layers: 2}", source);
+        return ns__jr_fail(r, "model_config", "must be a mapping like {nodes: 64, layers: 2}");
     json_t *copy = json_deep_copy(v);
     if (copy == NULL || json_object_set_new(c->values, s->name, copy) != 0)
         return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
@@ -487,12 +484,15 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
 ns_status ns_run_config_set(ns_run_config *c, const char *name, const char *json_value,
                             const char *source)
 {
-    json_error_t err;
-    json_t *v = json_loads(json_value, JSON_DECODE_ANY, &err);
-    if (v == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: %s: not a JSON value: %s", source, name,
-                         err.text);
-    ns_status st = set_value(c, source, name, v);
+    /* the value's syntax errors name the setting: "SOURCE: NAME:1:4: what" */
+    char where[256];
+    snprintf(where, sizeof where, "%.120s: %.120s", source, name);
+    const ns__json_reader text = {c->ctx, where, NS_ERR_PARSE, NULL};
+    json_t *v = NULL;
+    ns_status st = ns__jr_load(&text, json_value, strlen(json_value), &v);
+    if (st != NS_OK)
+        return st;
+    st = set_value(c, source, name, v);
     json_decref(v);
     return st;
 }
@@ -585,11 +585,11 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             ns_status st = ns_yaml_to_json(c->ctx, text, strlen(text), source, &json);
             if (st != NS_OK)
                 return st;
-            json_error_t err;
-            v = json_loads(json, 0, &err);
+            const ns__json_reader r = {c->ctx, source, NS_ERR_PARSE, NULL};
+            st = ns__jr_load(&r, json, strlen(json), &v);
             ns_dealloc(c->ctx, json);
-            if (v == NULL)
-                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: not a mapping: %s", source, err.text);
+            if (st != NS_OK)
+                return st;
         } else {
             v = json_string(text);
         }
@@ -654,9 +654,12 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
                                     const char *base_dir)
 {
     json_object_clear(c->paths);
+    const ns__json_reader r = reader(c, source);
+    char got[NS__JR_GOT_CAP], shown[NS__JR_SHOW_CAP];
     if (!json_is_object(obj))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: a run config is a mapping of settings (epochs: 10, ...)", source);
+        return ns__jr_fail(&r, "",
+                           "a run config is a mapping of settings (epochs: 10, ...), got %s",
+                           ns__jr_describe(got, sizeof got, obj));
     const char *key;
     json_t *v;
     char where[600], alias[160];
@@ -673,10 +676,10 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
                 snprintf(where, sizeof where, "%.400s", source);
                 const ns_setting_def *s = ns_run_setting_find(alias);
                 if (s == NULL)
-                    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                     "%s: unknown setting '%s' in %s; see 'netsmith train "
-                                     "--help' for what %s holds",
-                                     source, k2, key, key);
+                    return ns__jr_fail(&r, "",
+                                       "unknown setting '%s' in %s; see 'netsmith train --help' "
+                                       "for what %s holds",
+                                       ns__jr_show(shown, sizeof shown, k2), key, key);
                 st = set_value(c, where, alias, v2);
                 if (st != NS_OK)
                     return st;
@@ -701,11 +704,13 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
 
 ns_status ns_run_config_merge(ns_run_config *c, const char *json_object_text, const char *source)
 {
-    json_error_t err;
-    json_t *obj = json_loads(json_object_text, 0, &err);
-    if (obj == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: line %d: %s", source, err.line, err.text);
-    ns_status st = ns__run_config_merge_json(c, obj, source, NULL);
+    const ns__json_reader r = {c->ctx, source, NS_ERR_PARSE, NULL};
+    json_t *obj = NULL;
+    /* a key given twice: the later value wins, as with two calls */
+    ns_status st = ns__jr_load_last_wins(&r, json_object_text, strlen(json_object_text), &obj);
+    if (st != NS_OK)
+        return st;
+    st = ns__run_config_merge_json(c, obj, source, NULL);
     json_decref(obj);
     return st;
 }
@@ -720,11 +725,13 @@ ns_status ns_run_config_load(ns_run_config *c, const char *path)
     ns_dealloc(c->ctx, text);
     if (st != NS_OK)
         return st;
-    json_error_t err;
-    json_t *obj = json_loads(json, 0, &err);
+    /* the YAML reader has checked the syntax (with the file's lines) and writes valid JSON */
+    const ns__json_reader r = {c->ctx, path, NS_ERR_PARSE, NULL};
+    json_t *obj = NULL;
+    st = ns__jr_load(&r, json, strlen(json), &obj);
     ns_dealloc(c->ctx, json);
-    if (obj == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: %s", path, err.text);
+    if (st != NS_OK)
+        return st;
     /* relative input paths are taken from the file's directory */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);

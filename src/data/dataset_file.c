@@ -8,12 +8,12 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset_private.h"
+#include "format/json_read.h"
 
 #define META_DATASET "netsmith.dataset"
 #define META_VERSION "netsmith.version"
@@ -231,86 +231,61 @@ typedef struct meta_info {
     ns_norm_kind norm_kind;
 } meta_info;
 
-__attribute__((format(printf, 4, 5))) static ns_status fail(ns_ctx *ctx, ns_status st,
-                                                            const char *path, const char *fmt, ...)
-{
-    char buf[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return ns_errorf(ctx, st, "%s: %s", path, buf);
-}
-
 #define RESAVE "save the dataset again with ns_dataset_save"
-
-/* An integer member in [lo, hi]. */
-static ns_status get_int(ns_ctx *ctx, const char *path, json_t *o, const char *key, int64_t lo,
-                         int64_t hi, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL || !json_is_integer(v) || json_integer_value(v) < lo ||
-        json_integer_value(v) > hi)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".%s must be an integer in [%lld, %lld]%s; " RESAVE, key,
-                    (long long)lo, (long long)hi, v == NULL ? " and is missing" : "");
-    *out = json_integer_value(v);
-    return NS_OK;
-}
+/* Where the metadata sits, for messages. */
+#define META_PATH "__metadata__." META_DATASET
 
 /* A member that must be an array of n strings. */
-static ns_status get_names(ns_ctx *ctx, const char *path, json_t *o, const char *key, int n,
+static ns_status get_names(const ns__json_reader *r, json_t *o, const char *key, int n,
                            json_t **out)
 {
     json_t *a = json_object_get(o, key);
-    bool ok = a != NULL && json_is_array(a) && json_array_size(a) == (size_t)n;
+    bool ok = json_is_array(a) && json_array_size(a) == (size_t)n;
     for (int i = 0; ok && i < n; i++)
         ok = json_is_string(json_array_get(a, (size_t)i));
-    if (!ok)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".%s must be a list of %d strings; " RESAVE, key, n);
+    if (!ok) {
+        char want[48];
+        snprintf(want, sizeof want, "a list of %d strings", n);
+        if (json_is_array(a) && json_array_size(a) != (size_t)n)
+            return ns__jr_fail(r, META_PATH, "%s must be %s, got a list of %zu; %s", key, want,
+                               json_array_size(a), r->fix);
+        return ns__jr_member_fail(r, META_PATH, key, a, want);
+    }
     *out = a;
     return NS_OK;
 }
 
-static ns_status parse_meta(ns_ctx *ctx, const char *path, json_t *o, bool bytes, meta_info *m)
+static ns_status parse_meta(const ns__json_reader *r, json_t *o, bool bytes, meta_info *m)
 {
     static const char *const keys[] = {"version",       "name",         "task",       "rows",
                                        "input_shape",   "targets",      "classes",    "class_names",
                                        "feature_names", "target_names", "byte_scale", "normalized",
                                        "norm_kind"};
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; !known && i < sizeof keys / sizeof keys[0]; i++)
-            known = strcmp(key, keys[i]) == 0;
-        if (!known)
-            return fail(ctx, NS_ERR_PARSE, path,
-                        META_DATASET " has an unknown key \"%s\"; remove it or " RESAVE, key);
-    }
+    /* The version first: a newer file's keys are news, not damage. */
     int64_t iv = 0;
-    ns_status st = get_int(ctx, path, o, "version", 0, INT_MAX, &iv);
+    ns_status st = ns__jr_member_int64(r, META_PATH, o, "version", 0, INT_MAX, &iv);
     if (st != NS_OK)
         return st;
     if (iv != FORMAT_VERSION)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    "dataset file format version %lld is not known to netsmith %s (it reads "
-                    "version %d); use a newer netsmith",
-                    (long long)iv, NS_VERSION_STRING, FORMAT_VERSION);
-    m->name = json_string_value(json_object_get(o, "name"));
-    if (m->name == NULL)
-        return fail(ctx, NS_ERR_PARSE, path, META_DATASET ".name must be a string; " RESAVE);
-    const char *task = json_string_value(json_object_get(o, "task"));
-    if (task != NULL && strcmp(task, "regression") == 0)
+        return ns__jr_fail(r, META_PATH,
+                           "format version %lld is not known to netsmith %s (it reads version "
+                           "%d); use a newer netsmith",
+                           (long long)iv, NS_VERSION_STRING, FORMAT_VERSION);
+    if ((st = ns__jr_keys(r, META_PATH, o, keys, (int)(sizeof keys / sizeof keys[0]))) != NS_OK)
+        return st;
+    if ((st = ns__jr_member_string(r, META_PATH, o, "name", "a string", &m->name)) != NS_OK)
+        return st;
+    static const char *const want_task = "\"regression\" or \"classification\"";
+    const char *task = NULL;
+    if ((st = ns__jr_member_string(r, META_PATH, o, "task", want_task, &task)) != NS_OK)
+        return st;
+    if (strcmp(task, "regression") == 0)
         m->task = NS_TASK_REGRESSION;
-    else if (task != NULL && strcmp(task, "classification") == 0)
+    else if (strcmp(task, "classification") == 0)
         m->task = NS_TASK_CLASSIFICATION;
     else
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".task must be \"regression\" or \"classification\"; " RESAVE);
-    if ((st = get_int(ctx, path, o, "rows", 0, INT64_MAX / 2, &m->rows)) != NS_OK)
+        return ns__jr_member_fail(r, META_PATH, "task", json_object_get(o, "task"), want_task);
+    if ((st = ns__jr_member_int64(r, META_PATH, o, "rows", 0, INT64_MAX / 2, &m->rows)) != NS_OK)
         return st;
     json_t *shape = json_object_get(o, "input_shape");
     size_t nd = json_is_array(shape) ? json_array_size(shape) : 0;
@@ -325,31 +300,30 @@ static ns_status parse_meta(ns_ctx *ctx, const char *path, json_t *o, bool bytes
             ok = features <= INT_MAX;
         }
     }
-    if (!ok)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".input_shape must be a list of 1 to %d positive integers "
-                                 "whose product fits an int; " RESAVE,
-                    NS_MAX_DIMS - 1);
+    if (!ok) {
+        char want[96];
+        snprintf(want, sizeof want, "a list of 1 to %d positive integers whose product fits an int",
+                 NS_MAX_DIMS - 1);
+        return ns__jr_member_fail(r, META_PATH, "input_shape", shape, want);
+    }
     m->x_ndim = (int)nd;
     m->features = (int)features;
     bool cls = m->task == NS_TASK_CLASSIFICATION;
-    if ((st = get_int(ctx, path, o, "targets", 1, cls ? 1 : INT_MAX, &iv)) != NS_OK)
+    if ((st = ns__jr_member_int64(r, META_PATH, o, "targets", 1, cls ? 1 : INT_MAX, &iv)) != NS_OK)
         return st;
     m->targets = (int)iv;
-    if ((st = get_int(ctx, path, o, "classes", 0, cls ? INT_MAX : 0, &iv)) != NS_OK)
+    if ((st = ns__jr_member_int64(r, META_PATH, o, "classes", 0, cls ? INT_MAX : 0, &iv)) != NS_OK)
         return st;
     m->classes = (int)iv;
-    if ((st = get_names(ctx, path, o, "class_names", m->classes, &m->class_names)) != NS_OK ||
-        (st = get_names(ctx, path, o, "target_names", m->targets, &m->target_names)) != NS_OK)
+    if ((st = get_names(r, o, "class_names", m->classes, &m->class_names)) != NS_OK ||
+        (st = get_names(r, o, "target_names", m->targets, &m->target_names)) != NS_OK)
         return st;
     json_t *fn = json_object_get(o, "feature_names");
     if (bytes) {
         if (fn != NULL && !json_is_null(fn))
-            return fail(ctx, NS_ERR_PARSE, path,
-                        META_DATASET
-                        ".feature_names must be null for byte images (x is U8); " RESAVE);
-    } else if ((st = get_names(ctx, path, o, "feature_names", m->features, &m->feature_names)) !=
-               NS_OK) {
+            return ns__jr_member_fail(r, META_PATH, "feature_names", fn,
+                                      "null for byte images (x is U8)");
+    } else if ((st = get_names(r, o, "feature_names", m->features, &m->feature_names)) != NS_OK) {
         return st;
     }
     json_t *bs = json_object_get(o, "byte_scale");
@@ -357,30 +331,29 @@ static ns_status parse_meta(ns_ctx *ctx, const char *path, json_t *o, bool bytes
         m->byte_scale = json_is_real(bs) ? json_real_value(bs) : 0.0;
         if (!(isfinite(m->byte_scale) && m->byte_scale > 0.0 &&
               (double)(float)m->byte_scale == m->byte_scale))
-            return fail(ctx, NS_ERR_PARSE, path,
-                        META_DATASET ".byte_scale must be a positive real that is a float "
-                                     "(1/255 as a float for images); " RESAVE);
+            return ns__jr_member_fail(r, META_PATH, "byte_scale", bs,
+                                      "a positive real that is a float (1/255 as a float for "
+                                      "images)");
         m->has_byte_scale = true;
     } else if (bs != NULL) {
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".byte_scale is only for byte images, but x is F32; remove it");
+        return ns__jr_fail(r, META_PATH,
+                           "byte_scale is only for byte images, but x is F32; remove it");
     }
-    json_t *nz = json_object_get(o, "normalized");
-    if (!json_is_boolean(nz))
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".normalized must be true or false; " RESAVE);
-    m->normalized = json_is_true(nz);
+    if ((st = ns__jr_member_bool(r, META_PATH, o, "normalized", &m->normalized)) != NS_OK)
+        return st;
     json_t *nk = json_object_get(o, "norm_kind");
     if (m->normalized) {
-        if (!json_is_string(nk) ||
-            ns_norm_kind_parse(json_string_value(nk), &m->norm_kind) != NS_OK)
-            return fail(ctx, NS_ERR_PARSE, path,
-                        META_DATASET ".norm_kind must be \"standard\", \"minmax\" or \"none\" "
-                                     "when normalized is true; " RESAVE);
+        static const char *const want_norm =
+            "\"standard\", \"minmax\" or \"none\" when normalized is true";
+        const char *kind = NULL;
+        if ((st = ns__jr_member_string(r, META_PATH, o, "norm_kind", want_norm, &kind)) != NS_OK)
+            return st;
+        if (ns_norm_kind_parse(kind, &m->norm_kind) != NS_OK)
+            return ns__jr_member_fail(r, META_PATH, "norm_kind", nk, want_norm);
     } else if (nk != NULL) {
-        return fail(ctx, NS_ERR_PARSE, path,
-                    META_DATASET ".norm_kind is only for a normalised dataset (normalized is "
-                                 "false); remove it");
+        return ns__jr_fail(r, META_PATH,
+                           "norm_kind is only for a normalised dataset (normalized is false); "
+                           "remove it");
     }
     return NS_OK;
 }
@@ -398,7 +371,7 @@ static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape)
 
 /* Finds tensor `name` and checks it is dtype [shape]: a missing tensor, a different row count
  * (dimension 0) and any other mismatch each get their own message. */
-static ns_status want(ns_ctx *ctx, const ns_st_file *f, const char *path, const char *name,
+static ns_status want(const ns__json_reader *r, const ns_st_file *f, const char *name,
                       ns_dtype dtype, int ndim, const int64_t *shape, const ns_st_tensor **out)
 {
     const ns_st_tensor *t = ns_st_find(f, name);
@@ -406,8 +379,8 @@ static ns_status want(ns_ctx *ctx, const ns_st_file *f, const char *path, const 
     char a[128], b[128];
     shape_text(b, sizeof b, ndim, shape);
     if (t == NULL)
-        return fail(ctx, NS_ERR_PARSE, path, "tensor \"%s\" (%s [%s]) is missing; " RESAVE, name,
-                    ns_dtype_name(dtype), b);
+        return ns__jr_fail(r, "", "tensor \"%s\" (%s [%s]) is missing; " RESAVE, name,
+                           ns_dtype_name(dtype), b);
     bool same = t->dtype == dtype && t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = t->shape[d] == shape[d];
@@ -416,12 +389,12 @@ static ns_status want(ns_ctx *ctx, const ns_st_file *f, const char *path, const 
     shape_text(a, sizeof a, t->ndim, t->shape);
     if (t->dtype == dtype && t->ndim == ndim && ndim >= 1 && t->shape[0] != shape[0] &&
         strcmp(name, T_SHIFT) != 0 && strcmp(name, T_SCALE) != 0)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    "tensor \"%s\" has %lld rows but " META_DATASET ".rows says %lld; " RESAVE,
-                    name, (long long)t->shape[0], (long long)shape[0]);
-    return fail(ctx, NS_ERR_PARSE, path,
-                "tensor \"%s\" is %s [%s] but " META_DATASET " describes %s [%s]; " RESAVE, name,
-                ns_dtype_name(t->dtype), a, ns_dtype_name(dtype), b);
+        return ns__jr_fail(
+            r, "", "tensor \"%s\" has %lld rows but " META_DATASET ".rows says %lld; " RESAVE, name,
+            (long long)t->shape[0], (long long)shape[0]);
+    return ns__jr_fail(r, "",
+                       "tensor \"%s\" is %s [%s] but " META_DATASET " describes %s [%s]; " RESAVE,
+                       name, ns_dtype_name(t->dtype), a, ns_dtype_name(dtype), b);
 }
 
 /* The first non-finite of v[n], or n. */
@@ -463,25 +436,28 @@ static ns_status fill_store(ns_ctx *ctx, const char *path, const meta_info *m, b
     if (s->xf != NULL) {
         size_t bad = first_nonfinite(s->xf, rows * f);
         if (bad < rows * f)
-            st = fail(ctx, NS_ERR_INVALID, path,
-                      "x[%zu][%zu] is not finite; a dataset holds finite features only (fix the "
-                      "source data and save it again)",
-                      bad / f, bad % f);
+            st = ns_errorf(
+                ctx, NS_ERR_INVALID,
+                "%s: x[%zu][%zu] is not finite; a dataset holds finite features only (fix the "
+                "source data and save it again)",
+                path, bad / f, bad % f);
     }
     if (st == NS_OK && s->y != NULL) {
         size_t bad = first_nonfinite(s->y, rows * t);
         if (bad < rows * t)
-            st = fail(ctx, NS_ERR_INVALID, path,
-                      "y[%zu][%zu] is not finite; a dataset holds finite targets only (fix the "
-                      "source data and save it again)",
-                      bad / t, bad % t);
+            st = ns_errorf(
+                ctx, NS_ERR_INVALID,
+                "%s: y[%zu][%zu] is not finite; a dataset holds finite targets only (fix the "
+                "source data and save it again)",
+                path, bad / t, bad % t);
     }
     for (size_t r = 0; st == NS_OK && s->labels != NULL && r < rows; r++)
         if (s->labels[r] < 0 || s->labels[r] >= m->classes)
-            st = fail(ctx, NS_ERR_INVALID, path,
-                      "labels[%zu] is %d, outside the %d classes [0, %d); a label must index "
-                      "" META_DATASET ".class_names",
-                      r, (int)s->labels[r], m->classes, m->classes);
+            st = ns_errorf(
+                ctx, NS_ERR_INVALID,
+                "%s: labels[%zu] is %d, outside the %d classes [0, %d); a label must index "
+                "" META_DATASET ".class_names",
+                path, r, (int)s->labels[r], m->classes, m->classes);
     if (st == NS_OK && !bytes)
         st = copy_names(ctx, m->feature_names, s->feature_names, m->features);
     if (st == NS_OK)
@@ -518,11 +494,12 @@ static ns_status set_norm(ns_ctx *ctx, const char *path, ns_dataset *ds, ns_norm
     memcpy(ds->scale, scale->data, f * sizeof(float));
     for (size_t j = 0; j < f; j++)
         if (!isfinite(ds->shift[j]) || !isfinite(ds->scale[j]) || ds->scale[j] == 0.0f)
-            return fail(ctx, NS_ERR_INVALID, path,
-                        "the normalisation of feature %zu (shift %g, scale %g) is not usable: "
-                        "shift and scale must be finite and the scale non-zero; fit it again "
-                        "and save the dataset again",
-                        j, (double)ds->shift[j], (double)ds->scale[j]);
+            return ns_errorf(
+                ctx, NS_ERR_INVALID,
+                "%s: the normalisation of feature %zu (shift %g, scale %g) is not usable: "
+                "shift and scale must be finite and the scale non-zero; fit it again "
+                "and save the dataset again",
+                path, j, (double)ds->shift[j], (double)ds->scale[j]);
     ds->has_norm = true;
     ds->norm_kind = kind;
     return NS_OK;
@@ -530,38 +507,33 @@ static ns_status set_norm(ns_ctx *ctx, const char *path, ns_dataset *ds, ns_norm
 
 static ns_status load_open(ns_ctx *ctx, const ns_st_file *f, const char *path, ns_dataset **out)
 {
+    /* The metadata and the tensors are read as one text, the file: messages name the file. */
+    const ns__json_reader rd = {ctx, path, NS_ERR_PARSE, RESAVE}, *r = &rd;
     const char *text = ns_st_meta_find(f, META_DATASET);
     if (text == NULL)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    "not a netsmith dataset file: __metadata__ has no \"" META_DATASET "\" entry "
-                    "(a model or checkpoint file? datasets are written by ns_dataset_save)");
+        return ns__jr_fail(r, "",
+                           "not a netsmith dataset file: __metadata__ has no \"" META_DATASET
+                           "\" entry (a model or checkpoint file? datasets are written by "
+                           "ns_dataset_save)");
     const ns_st_tensor *tx = ns_st_find(f, T_X);
     if (tx == NULL)
-        return fail(ctx, NS_ERR_PARSE, path, "tensor \"x\" (the features) is missing; " RESAVE);
+        return ns__jr_fail(r, "", "tensor \"x\" (the features) is missing; " RESAVE);
     if (tx->dtype != NS_DTYPE_U8 && tx->dtype != NS_DTYPE_F32)
-        return fail(ctx, NS_ERR_PARSE, path,
-                    "tensor \"x\" is %s; a dataset's features are U8 (byte images) or F32; " RESAVE,
-                    ns_dtype_name(tx->dtype));
+        return ns__jr_fail(r, "",
+                           "tensor \"x\" is %s; a dataset's features are U8 (byte images) or "
+                           "F32; " RESAVE,
+                           ns_dtype_name(tx->dtype));
     bool bytes = tx->dtype == NS_DTYPE_U8;
 
-    json_error_t jerr;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root)) {
-        ns_status st = root == NULL
-                           ? fail(ctx, NS_ERR_PARSE, path,
-                                  "__metadata__." META_DATASET " is not valid JSON (column %d: "
-                                  "%s); " RESAVE,
-                                  jerr.column, jerr.text)
-                           : fail(ctx, NS_ERR_PARSE, path,
-                                  "__metadata__." META_DATASET " must be a JSON object; " RESAVE);
-        json_decref(root);
+    json_t *root = NULL;
+    ns_status st = ns__jr_load_entry(r, META_PATH, text, &root);
+    if (st != NS_OK)
         return st;
-    }
     meta_info m;
     memset(&m, 0, sizeof m);
     ns__data_store *s = NULL;
     ns_dataset *ds = NULL;
-    ns_status st = parse_meta(ctx, path, root, bytes, &m);
+    st = parse_meta(r, root, bytes, &m);
     if (st != NS_OK)
         goto done;
 
@@ -575,10 +547,9 @@ static ns_status load_open(ns_ctx *ctx, const ns_st_file *f, const char *path, n
             strcmp(name, T_X) == 0 || strcmp(name, ylabel) == 0 ||
             (m.normalized && (strcmp(name, T_SHIFT) == 0 || strcmp(name, T_SCALE) == 0));
         if (!expected) {
-            st = fail(ctx, NS_ERR_PARSE, path,
-                      "unexpected tensor \"%s\" in a %s dataset file%s; " RESAVE, name,
-                      cls ? "classification" : "regression",
-                      m.normalized ? "" : " without normalisation");
+            st = ns__jr_fail(r, "", "unexpected tensor \"%s\" in a %s dataset file%s; " RESAVE,
+                             name, cls ? "classification" : "regression",
+                             m.normalized ? "" : " without normalisation");
             goto done;
         }
     }
@@ -587,13 +558,12 @@ static ns_status load_open(ns_ctx *ctx, const ns_st_file *f, const char *path, n
         xshape[1 + d] = m.x_shape[d];
     const ns_st_tensor *ty = NULL, *shift = NULL, *scale = NULL;
     int64_t yshape[2] = {m.rows, m.targets}, fshape[1] = {m.features};
-    if ((st = want(ctx, f, path, T_X, tx->dtype, 1 + m.x_ndim, xshape, &tx)) != NS_OK ||
-        (st = want(ctx, f, path, ylabel, cls ? NS_DTYPE_I32 : NS_DTYPE_F32, cls ? 1 : 2, yshape,
-                   &ty)) != NS_OK)
+    if ((st = want(r, f, T_X, tx->dtype, 1 + m.x_ndim, xshape, &tx)) != NS_OK ||
+        (st = want(r, f, ylabel, cls ? NS_DTYPE_I32 : NS_DTYPE_F32, cls ? 1 : 2, yshape, &ty)) !=
+            NS_OK)
         goto done;
-    if (m.normalized &&
-        ((st = want(ctx, f, path, T_SHIFT, NS_DTYPE_F32, 1, fshape, &shift)) != NS_OK ||
-         (st = want(ctx, f, path, T_SCALE, NS_DTYPE_F32, 1, fshape, &scale)) != NS_OK))
+    if (m.normalized && ((st = want(r, f, T_SHIFT, NS_DTYPE_F32, 1, fshape, &shift)) != NS_OK ||
+                         (st = want(r, f, T_SCALE, NS_DTYPE_F32, 1, fshape, &scale)) != NS_OK))
         goto done;
 
     if ((st = fill_store(ctx, path, &m, bytes, tx, ty, &s)) != NS_OK)

@@ -7,17 +7,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "core/core_internal.h"
 
 /* What is read: the context that receives messages, the text's name in them ("spec.json"),
- * and the status a failure returns (NS_OK stands for NS_ERR_PARSE). */
+ * the status a failure returns (NS_OK stands for NS_ERR_PARSE), and how to repair the text
+ * ("the file is damaged: save it again"; NULL for nothing to say). The reader's own messages
+ * (its getters', unknown keys', syntax errors') end with "; FIX"; a message the caller writes
+ * with ns__jr_fail names its own fix (r->fix where it is the usual one). */
 typedef struct ns__json_reader {
     ns_ctx *ctx;
     const char *source;
     ns_status status;
+    const char *fix;
 } ns__json_reader;
 
 /* User text (keys, names) quoted in a message is clipped to this many characters. */
@@ -30,7 +35,7 @@ typedef struct ns__json_reader {
 #define NS__JR_HINT_CAP 64
 
 /* Records "SOURCE: PATH: what" (or "SOURCE: what" for an empty path) and returns the
- * reader's status. */
+ * reader's status. The fix is the caller's to write: r->fix is not added. */
 ns_status ns__jr_fail(const ns__json_reader *r, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* "PATH: unknown key; known keys: a, b; did you mean 'x'?" The suggestion is drawn from
@@ -44,6 +49,11 @@ ns_status ns__jr_unknown_name(const ns__json_reader *r, const char *path, const 
 /* "PATH: expected a WHAT name (one of a, b), got Y" for a value that is not a string. */
 ns_status ns__jr_not_name(const ns__json_reader *r, const char *path, const json_t *v,
                           const char *what, const char *const *known, int n);
+/* Checks that every key of the object o (at path) is one of known[n]. The first that is not:
+ * "PATH: unknown key "k" (did you mean 'x'?); known keys: a, b". The path is the object's, so
+ * the message quotes the key (ns__jr_unknown_key's path ends with it). */
+ns_status ns__jr_keys(const ns__json_reader *r, const char *path, json_t *o,
+                      const char *const *known, int n);
 
 /* An integer in [min, INT_MAX]; integral reals (64.0) count. want describes the range ("a
  * positive integer"). */
@@ -61,10 +71,40 @@ ns_status ns__jr_pair(const ns__json_reader *r, const char *path, const json_t *
 ns_status ns__jr_name(const ns__json_reader *r, const char *path, const json_t *v, const char *what,
                       const char *const *known, int n, int *index);
 
+/* Members of the object at path, named in the message rather than in the path (files whose
+ * messages say "PATH: max_batch must be an integer in [1, 64], got 0"): "PATH: KEY must be
+ * WANT, got Y", or "PATH: KEY must be WANT, but it is missing" for v NULL. The getters below
+ * give this message; callers give it for a value they check further. */
+ns_status ns__jr_member_fail(const ns__json_reader *r, const char *path, const char *key,
+                             const json_t *v, const char *want);
+/* Member key of o: an integer in [lo, hi] (integral reals count), described as "an integer in
+ * [lo, hi]", or "an integer of at least LO" when hi is INT64_MAX. */
+ns_status ns__jr_member_int64(const ns__json_reader *r, const char *path, const json_t *o,
+                              const char *key, int64_t lo, int64_t hi, int64_t *out);
+/* Member key of o: true or false. */
+ns_status ns__jr_member_bool(const ns__json_reader *r, const char *path, const json_t *o,
+                             const char *key, bool *out);
+/* Member key of o: a string, which *out points to (it lives as long as o); want describes the
+ * string expected ("a string", "\"regression\" or \"classification\""), for this message and
+ * for the caller's ns__jr_member_fail when the string is not one it knows. */
+ns_status ns__jr_member_string(const ns__json_reader *r, const char *path, const json_t *o,
+                               const char *key, const char *want, const char **out);
+
 /* Parses text[len] (need not be NUL-terminated; NULL is empty) into *out (the caller's:
- * json_decref), rejecting duplicate keys. Errors: "SOURCE:LINE:COL: what" with the reader's
- * status, "duplicate key \"k\"; each key may appear once", NS_ERR_NOMEM. */
+ * json_decref): any JSON value, whose type the caller checks; duplicate keys are rejected.
+ * Errors: "SOURCE:LINE:COL: what" with the reader's status, "duplicate key \"k\"; each key
+ * may appear once", NS_ERR_NOMEM. */
 ns_status ns__jr_load(const ns__json_reader *r, const char *text, size_t len, json_t **out);
+/* ns__jr_load for a text in which a key given again replaces its earlier value (a run
+ * config's mapping, where later values win). */
+ns_status ns__jr_load_last_wins(const ns__json_reader *r, const char *text, size_t len,
+                                json_t **out);
+/* Parses JSON text that sits inside the source at path (a metadata entry of a safetensors
+ * file: "__metadata__.netsmith.state") and must be an object, into *out (the caller's:
+ * json_decref); duplicate keys are rejected. Errors: "SOURCE: PATH is not valid JSON (line L,
+ * column C: what)", "SOURCE: PATH: expected a JSON object, got Y", NS_ERR_NOMEM. */
+ns_status ns__jr_load_entry(const ns__json_reader *r, const char *path, const char *text,
+                            json_t **out);
 
 /* The position of name in names[n], or -1. */
 int ns__jr_find(const char *const *names, int n, const char *name);

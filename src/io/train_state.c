@@ -4,11 +4,11 @@
  * exactly where the last one stopped. */
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/json_read.h"
 #include "io/io_internal.h"
 #include "model/model_internal.h"
 
@@ -21,15 +21,13 @@
 #define T_INPUT "state.input"
 #define T_ARENA "state.arena"
 
-__attribute__((format(printf, 4, 5))) static ns_status fail(ns_ctx *ctx, ns_status st,
-                                                            const char *path, const char *fmt, ...)
+/* What a defect of a state file's text asks for. */
+#define DAMAGED "the file is damaged: save it again"
+
+/* A reader of a state file: its metadata and tensors, in its messages. */
+static ns__json_reader reader(ns_ctx *ctx, const char *path)
 {
-    char buf[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return ns_errorf(ctx, st, "%s: %s", path, buf);
+    return (ns__json_reader){ctx, path, NS_ERR_FORMAT, DAMAGED};
 }
 
 /* The JSON text of j on ctx (j is consumed); NULL when out of memory. */
@@ -42,81 +40,30 @@ static char *dump(ns_ctx *ctx, json_t *j)
     return copy;
 }
 
-/* Parses a metadata entry that must be a JSON object whose keys are all in keys[n]. */
-static ns_status parse_object(ns_ctx *ctx, const char *path, const char *entry, const char *text,
-                              const char *const *keys, size_t n, json_t **out)
-{
-    json_error_t jerr;
-    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    *out = NULL;
-    if (o == NULL)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__.%s is not valid JSON (column %d: %s); the file is damaged: "
-                    "save it again",
-                    entry, jerr.column, jerr.text);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__.%s must be a JSON object; the file is damaged: save it again",
-                    entry);
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(o, key, v)
-    {
-        bool known = false;
-        for (size_t i = 0; !known && i < n; i++)
-            known = strcmp(key, keys[i]) == 0;
-        if (!known) {
-            ns_status st = fail(ctx, NS_ERR_FORMAT, path,
-                                "__metadata__.%s has an unknown key \"%s\"; remove it (or use "
-                                "the netsmith that wrote the file)",
-                                entry, key);
-            json_decref(o);
-            return st;
-        }
-    }
-    *out = o;
-    return NS_OK;
-}
-
-/* An integer member in [lo, hi]. */
-static ns_status get_int(ns_ctx *ctx, const char *path, const char *entry, json_t *o,
-                         const char *key, int64_t lo, int64_t hi, int64_t *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL || !json_is_integer(v) || json_integer_value(v) < lo ||
-        json_integer_value(v) > hi)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__.%s.%s must be an integer in [%lld, %lld]%s; the file is "
-                    "damaged: save it again",
-                    entry, key, (long long)lo, (long long)hi, v == NULL ? " (it is missing)" : "");
-    *out = json_integer_value(v);
-    return NS_OK;
-}
-
-static ns_status get_bool(ns_ctx *ctx, const char *path, const char *entry, json_t *o,
-                          const char *key, bool *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_boolean(v))
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__.%s.%s must be true or false%s; the file is damaged: save it "
-                    "again",
-                    entry, key, v == NULL ? " (it is missing)" : "");
-    *out = json_is_true(v);
-    return NS_OK;
-}
-
-static ns_status check_version(ns_ctx *ctx, const char *path, const char *entry, json_t *o)
+static ns_status check_version(const ns__json_reader *r, const char *path, json_t *o)
 {
     int64_t v = 0;
-    ns_status st = get_int(ctx, path, entry, o, "version", 0, INT_MAX, &v);
+    ns_status st = ns__jr_member_int64(r, path, o, "version", 0, INT_MAX, &v);
     if (st == NS_OK && v != FORMAT_VERSION)
-        st = fail(ctx, NS_ERR_FORMAT, path,
-                  "__metadata__.%s: format version %lld is not known to netsmith %s (it reads "
-                  "version %d); use a newer netsmith",
-                  entry, (long long)v, NS_VERSION_STRING, FORMAT_VERSION);
+        st = ns__jr_fail(r, path,
+                         "format version %lld is not known to netsmith %s (it reads version %d); "
+                         "use a newer netsmith",
+                         (long long)v, NS_VERSION_STRING, FORMAT_VERSION);
+    return st;
+}
+
+/* Parses the metadata entry at path ("__metadata__.netsmith.state"), which must be a JSON
+ * object of this format version whose keys are all in keys[n]. The version comes first: a
+ * newer file's keys are news, not damage. */
+static ns_status parse_object(const ns__json_reader *r, const char *path, const char *text,
+                              const char *const *keys, size_t n, json_t **out)
+{
+    ns_status st = ns__jr_load_entry(r, path, text, out);
+    if (st == NS_OK && ((st = check_version(r, path, *out)) != NS_OK ||
+                        (st = ns__jr_keys(r, path, *out, keys, (int)n)) != NS_OK)) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -129,7 +76,7 @@ static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape)
 }
 
 /* Finds tensor name and checks that it is dtype [shape]. */
-static ns_status want(ns_ctx *ctx, const ns_st_file *f, const char *path, const char *name,
+static ns_status want(const ns__json_reader *r, const ns_st_file *f, const char *name,
                       ns_dtype dtype, int ndim, const int64_t *shape, const char *why,
                       const ns_st_tensor **out)
 {
@@ -138,17 +85,16 @@ static ns_status want(ns_ctx *ctx, const ns_st_file *f, const char *path, const 
     char a[128], b[128];
     shape_text(b, sizeof b, ndim, shape);
     if (t == NULL)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "tensor \"%s\" (%s [%s], %s) is missing; the file is damaged: save it again",
-                    name, ns_dtype_name(dtype), b, why);
+        return ns__jr_fail(r, "", "tensor \"%s\" (%s [%s], %s) is missing; " DAMAGED, name,
+                           ns_dtype_name(dtype), b, why);
     bool same = t->dtype == dtype && t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = t->shape[d] == shape[d];
     if (same)
         return NS_OK;
     shape_text(a, sizeof a, t->ndim, t->shape);
-    return fail(ctx, NS_ERR_FORMAT, path, "tensor \"%s\" is %s [%s] but %s needs %s [%s]", name,
-                ns_dtype_name(t->dtype), a, why, ns_dtype_name(dtype), b);
+    return ns__jr_fail(r, "", "tensor \"%s\" is %s [%s] but %s needs %s [%s]; " DAMAGED, name,
+                       ns_dtype_name(t->dtype), a, why, ns_dtype_name(dtype), b);
 }
 
 /* ---- models -------------------------------------------------------------------------------------
@@ -164,10 +110,10 @@ ns_status ns_model_save_state(ns_model *m, const char *path)
     ns_ctx *ctx = ns_model_ctx(m);
     uint64_t count = ns_model_forward_count(m);
     if (count > (uint64_t)INT64_MAX)
-        return fail(ctx, NS_ERR_UNSUPPORTED, path,
-                    "cannot save a forward count above 2^63 - 1 (%llu); reset it with "
-                    "ns_model_set_forward_count",
-                    (unsigned long long)count);
+        return ns_errorf(ctx, NS_ERR_UNSUPPORTED,
+                         "%s: cannot save a forward count above 2^63 - 1 (%llu); reset it with "
+                         "ns_model_set_forward_count",
+                         path, (unsigned long long)count);
     const ns_build_opts *bo = ns_model_build_opts(m);
     ns__model_forward last;
     ns__model_last_forward(m, &last);
@@ -175,15 +121,14 @@ ns_status ns_model_save_state(ns_model *m, const char *path)
     int input_size = ns_model_input_size(m);
     size_t in_floats = fwd ? (size_t)last.batch * (size_t)input_size : 0;
     size_t arena = fwd ? last.arena_bytes : 0;
-    json_t *j =
-        json_pack("{si si sb si sI sb si sb sI}", "version", FORMAT_VERSION, "max_batch",
-                  bo->max_batch, "keep_input_grad", (int)bo->keep_input_grad, "output_size",
-                  bo->output_size, "forward_count", (json_int_t)count, "have_forward", (int)fwd,
-                  "last_batch", fwd ? last.batch : 0, "last_training", (int)(fwd && last.training),
-                  "arena_bytes", (json_int_t)arena);
+    json_t *j = json_pack("{si si sb si sI sb si sb sI}", "version", FORMAT_VERSION, "max_batch",
+                          bo->max_batch, "keep_input_grad", (int)bo->keep_input_grad, "output_size",
+                          bo->output_size, "forward_count", (json_int_t)count, "have_forward",
+                          (int)fwd, "last_batch", fwd ? last.batch : 0, "last_training",
+                          (int)(fwd && last.training), "arena_bytes", (json_int_t)arena);
     char *state = dump(ctx, j);
     if (state == NULL)
-        return fail(ctx, NS_ERR_NOMEM, path, "out of memory saving the training state");
+        return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory saving the training state", path);
     ns_st_tensor ts[3];
     int n = 0;
     size_t np = ns_model_param_count(m);
@@ -225,45 +170,42 @@ typedef struct model_state {
     size_t arena_bytes;
 } model_state;
 
-static ns_status parse_state(ns_ctx *ctx, const char *path, const char *text, model_state *s)
+static ns_status parse_state(const ns__json_reader *r, const char *text, model_state *s)
 {
+    static const char *const p = "__metadata__." META_STATE;
     json_t *o = NULL;
-    ns_status st = parse_object(ctx, path, META_STATE, text, state_keys,
-                                sizeof state_keys / sizeof state_keys[0], &o);
+    ns_status st =
+        parse_object(r, p, text, state_keys, sizeof state_keys / sizeof state_keys[0], &o);
     if (st != NS_OK)
         return st;
     int64_t v[5];
-    if ((st = check_version(ctx, path, META_STATE, o)) == NS_OK &&
-        (st = get_int(ctx, path, META_STATE, o, "max_batch", 1, INT_MAX, &v[0])) == NS_OK &&
-        (st = get_bool(ctx, path, META_STATE, o, "keep_input_grad", &s->keep_input_grad)) ==
-            NS_OK &&
-        (st = get_int(ctx, path, META_STATE, o, "output_size", 0, INT_MAX, &v[1])) == NS_OK &&
-        (st = get_int(ctx, path, META_STATE, o, "forward_count", 0, INT64_MAX, &v[2])) == NS_OK &&
-        (st = get_bool(ctx, path, META_STATE, o, "have_forward", &s->have_forward)) == NS_OK &&
-        (st = get_int(ctx, path, META_STATE, o, "last_batch", s->have_forward ? 1 : 0,
-                      s->have_forward ? v[0] : 0, &v[3])) == NS_OK &&
-        (st = get_bool(ctx, path, META_STATE, o, "last_training", &s->last_training)) == NS_OK &&
-        (st = get_int(ctx, path, META_STATE, o, "arena_bytes", 0, s->have_forward ? INT64_MAX : 0,
-                      &v[4])) == NS_OK) {
+    if ((st = ns__jr_member_int64(r, p, o, "max_batch", 1, INT_MAX, &v[0])) == NS_OK &&
+        (st = ns__jr_member_bool(r, p, o, "keep_input_grad", &s->keep_input_grad)) == NS_OK &&
+        (st = ns__jr_member_int64(r, p, o, "output_size", 0, INT_MAX, &v[1])) == NS_OK &&
+        (st = ns__jr_member_int64(r, p, o, "forward_count", 0, INT64_MAX, &v[2])) == NS_OK &&
+        (st = ns__jr_member_bool(r, p, o, "have_forward", &s->have_forward)) == NS_OK &&
+        (st = ns__jr_member_int64(r, p, o, "last_batch", s->have_forward ? 1 : 0,
+                                  s->have_forward ? v[0] : 0, &v[3])) == NS_OK &&
+        (st = ns__jr_member_bool(r, p, o, "last_training", &s->last_training)) == NS_OK &&
+        (st = ns__jr_member_int64(r, p, o, "arena_bytes", 0, s->have_forward ? INT64_MAX : 0,
+                                  &v[4])) == NS_OK) {
         s->max_batch = (int)v[0];
         s->output_size = (int)v[1];
         s->forward_count = (uint64_t)v[2];
         s->last_batch = (int)v[3];
         s->arena_bytes = (size_t)v[4];
         if (s->last_training && !s->have_forward)
-            st = fail(ctx, NS_ERR_FORMAT, path,
-                      "__metadata__." META_STATE ": last_training is true without a forward "
-                      "(have_forward false); the file is damaged: save it again");
+            st = ns__jr_fail(
+                r, p, "last_training is true without a forward (have_forward false); %s", r->fix);
     }
     json_decref(o);
     return st;
 }
 
 /* Restores gradients, forward count and the last forward into a freshly loaded model. */
-static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *path,
+static ns_status restore_state(const ns__json_reader *r, ns_model *m, const ns_st_file *f,
                                const model_state *s)
 {
-    ns_ctx *ctx = ns_model_ctx(m);
     int nf = ns_st_count(f);
     for (int i = 0; i < nf; i++) {
         const char *name = ns_st_get(f, i)->name;
@@ -271,21 +213,18 @@ static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *pat
             strcmp(name, T_GRADS) == 0 ||
             (s->have_forward && (strcmp(name, T_INPUT) == 0 || strcmp(name, T_ARENA) == 0));
         if (strncmp(name, "state.", 6) == 0 && !known)
-            return fail(ctx, NS_ERR_FORMAT, path,
-                        "unexpected tensor \"%s\" in a state file %s; the file is damaged: save "
-                        "it again",
-                        name, s->have_forward ? "" : "without a last forward");
+            return ns__jr_fail(r, "", "unexpected tensor \"%s\" in a state file%s; " DAMAGED, name,
+                               s->have_forward ? "" : " without a last forward");
     }
     int outputs = ns_model_output_size(m);
     if (s->output_size != 0 && s->output_size != outputs)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__." META_STATE ".output_size is %d but the model has %d outputs; "
-                    "the file is damaged: save it again",
-                    s->output_size, outputs);
+        return ns__jr_fail(r, "__metadata__." META_STATE,
+                           "output_size is %d but the model has %d outputs; " DAMAGED,
+                           s->output_size, outputs);
     ns__model_set_built_output(m, s->output_size);
     const ns_st_tensor *t;
     int64_t gshape[1] = {(int64_t)ns_model_param_count(m)};
-    ns_status st = want(ctx, f, path, T_GRADS, NS_DTYPE_F32, 1, gshape, "the gradient block", &t);
+    ns_status st = want(r, f, T_GRADS, NS_DTYPE_F32, 1, gshape, "the gradient block", &t);
     if (st != NS_OK)
         return st;
     if (t->nbytes > 0)
@@ -295,26 +234,23 @@ static ns_status restore_state(ns_model *m, const ns_st_file *f, const char *pat
         return NS_OK;
     const ns_st_tensor *x;
     int64_t xshape[2] = {s->last_batch, ns_model_input_size(m)};
-    if ((st = want(ctx, f, path, T_INPUT, NS_DTYPE_F32, 2, xshape, "the last forward's input",
-                   &x)) != NS_OK)
+    if ((st = want(r, f, T_INPUT, NS_DTYPE_F32, 2, xshape, "the last forward's input", &x)) !=
+        NS_OK)
         return st;
     size_t arena = ns__model_arena_bytes(m);
     int64_t ashape[1] = {(int64_t)arena};
     if (s->arena_bytes != arena)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "the saved activation arena has %zu bytes but this model's has %zu: the file "
-                    "was written by a netsmith whose activation layout differs; run the forward "
-                    "pass again in this version",
-                    s->arena_bytes, arena);
-    if ((st = want(ctx, f, path, T_ARENA, NS_DTYPE_U8, 1, ashape, "the activation arena", &t)) !=
-        NS_OK)
+        return ns__jr_fail(r, "",
+                           "the saved activation arena has %zu bytes but this model's has %zu: "
+                           "the file was written by a netsmith whose activation layout differs; "
+                           "run the forward pass again in this version",
+                           s->arena_bytes, arena);
+    if ((st = want(r, f, T_ARENA, NS_DTYPE_U8, 1, ashape, "the activation arena", &t)) != NS_OK)
         return st;
-    st = ns__model_restore_forward(m, x->data, s->last_batch, s->last_training,
-                                   t->data);
+    st = ns__model_restore_forward(m, x->data, s->last_batch, s->last_training, t->data);
     if (st == NS_ERR_FORMAT)
-        return ns_errorf(ctx, st,
-                         "%s: the saved activation arena is damaged: %s; save the state again",
-                         path, ns_errmsg(ctx));
+        return ns__jr_fail(r, "", "the saved activation arena is damaged: %s; save the state again",
+                           ns_errmsg(r->ctx));
     return st;
 }
 
@@ -323,9 +259,10 @@ static ns_status load_state_open(ns_ctx *ctx, const ns_st_file *f, const char *p
     const char *text = ns_st_meta_find(f, META_STATE);
     if (text == NULL) /* a plain model file: no gradients, no forward yet */
         return ns__model_from_file(ctx, f, path, 0, out);
+    const ns__json_reader r = reader(ctx, path);
     model_state s;
     memset(&s, 0, sizeof s);
-    ns_status st = parse_state(ctx, path, text, &s);
+    ns_status st = parse_state(&r, text, &s);
     if (st != NS_OK)
         return st;
     ns_model *m = NULL;
@@ -344,7 +281,7 @@ static ns_status load_state_open(ns_ctx *ctx, const ns_st_file *f, const char *p
         m = k;
     }
     if (st == NS_OK)
-        st = restore_state(m, f, path, &s);
+        st = restore_state(&r, m, f, &s);
     if (st != NS_OK) {
         ns_model_free(m);
         m = NULL;
@@ -423,7 +360,7 @@ ns_status ns_optim_save_state(const ns_optim *opt, const char *path)
                                 (json_int_t)np, "moments", names);
     char *meta_text = dump(ctx, j);
     if (meta_text == NULL)
-        return fail(ctx, NS_ERR_NOMEM, path, "out of memory saving the optimizer");
+        return ns_errorf(ctx, NS_ERR_NOMEM, "%s: out of memory saving the optimizer", path);
     double reals[N_REALS];
     config_reals(c, reals);
     ns_st_tensor ts[N_REALS + MAX_MOMENTS];
@@ -460,52 +397,48 @@ typedef struct optim_state {
     json_t *moments; /* the names, borrowed from the parsed object */
 } optim_state;
 
-static ns_status parse_optim(ns_ctx *ctx, const ns_st_file *f, const char *path, json_t *o,
+static ns_status parse_optim(const ns__json_reader *r, const ns_st_file *f, json_t *o,
                              optim_state *s)
 {
-    ns_status st = check_version(ctx, path, META_OPTIM, o);
-    if (st != NS_OK)
-        return st;
-    const char *kind = json_string_value(json_object_get(o, "kind"));
+    static const char *const p = "__metadata__." META_OPTIM;
+    static const char *const want_kind = "sgd, adam, adamw or rmsprop";
+    const char *kind = NULL;
+    ns_status st;
     ns_optim_kind k;
-    if (kind == NULL || ns_optim_kind_parse(kind, &k) != NS_OK)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__." META_OPTIM ".kind must be sgd, adam, adamw or rmsprop%s%s%s; "
-                    "the file is damaged: save it again",
-                    kind ? " (got \"" : "", kind ? kind : "", kind ? "\")" : "");
+    if ((st = ns__jr_member_string(r, p, o, "kind", want_kind, &kind)) != NS_OK)
+        return st;
+    if (ns_optim_kind_parse(kind, &k) != NS_OK)
+        return ns__jr_member_fail(r, p, "kind", json_object_get(o, "kind"), want_kind);
     ns_optim_config_default(&s->cfg, k);
-    if ((st = get_bool(ctx, path, META_OPTIM, o, "nesterov", &s->cfg.nesterov)) != NS_OK ||
-        (st = get_bool(ctx, path, META_OPTIM, o, "amsgrad", &s->cfg.amsgrad)) != NS_OK ||
-        (st = get_bool(ctx, path, META_OPTIM, o, "centered", &s->cfg.centered)) != NS_OK ||
-        (st = get_int(ctx, path, META_OPTIM, o, "step_count", 0, INT64_MAX, &s->steps)) != NS_OK ||
-        (st = get_int(ctx, path, META_OPTIM, o, "param_count", 0, INT64_MAX, &s->param_count)) !=
-            NS_OK)
+    if ((st = ns__jr_member_bool(r, p, o, "nesterov", &s->cfg.nesterov)) != NS_OK ||
+        (st = ns__jr_member_bool(r, p, o, "amsgrad", &s->cfg.amsgrad)) != NS_OK ||
+        (st = ns__jr_member_bool(r, p, o, "centered", &s->cfg.centered)) != NS_OK ||
+        (st = ns__jr_member_int64(r, p, o, "step_count", 0, INT64_MAX, &s->steps)) != NS_OK ||
+        (st = ns__jr_member_int64(r, p, o, "param_count", 0, INT64_MAX, &s->param_count)) != NS_OK)
         return st;
     s->moments = json_object_get(o, "moments");
     bool ok = json_is_array(s->moments) && json_array_size(s->moments) <= MAX_MOMENTS;
     for (size_t i = 0; ok && i < json_array_size(s->moments); i++)
         ok = json_is_string(json_array_get(s->moments, i));
-    if (!ok)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__." META_OPTIM ".moments must be a list of at most %d names; "
-                    "the file is damaged: save it again",
-                    MAX_MOMENTS);
+    if (!ok) {
+        char want_names[48];
+        snprintf(want_names, sizeof want_names, "a list of at most %d names", MAX_MOMENTS);
+        return ns__jr_member_fail(r, p, "moments", s->moments, want_names);
+    }
     double reals[N_REALS];
-    for (int r = 0; r < N_REALS; r++) {
+    for (int i = 0; i < N_REALS; i++) {
         const ns_st_tensor *t;
-        if ((st = want(ctx, f, path, real_names[r], NS_DTYPE_F64, 0, NULL,
-                       "the optimizer's "
-                       "setting",
+        if ((st = want(r, f, real_names[i], NS_DTYPE_F64, 0, NULL, "the optimizer's setting",
                        &t)) != NS_OK)
             return st;
-        memcpy(&reals[r], t->data, sizeof(double));
+        memcpy(&reals[i], t->data, sizeof(double));
     }
     reals_config(reals, &s->cfg);
     return NS_OK;
 }
 
 /* Checks the file's moments against the new optimizer's layout and copies them in. */
-static ns_status restore_moments(ns_ctx *ctx, const ns_st_file *f, const char *path,
+static ns_status restore_moments(const ns__json_reader *r, const ns_st_file *f,
                                  const optim_state *s, ns_optim *opt)
 {
     int nm = ns_optim_moment_count(opt);
@@ -515,25 +448,25 @@ static ns_status restore_moments(ns_ctx *ctx, const ns_st_file *f, const char *p
         same = strcmp(json_string_value(json_array_get(s->moments, (size_t)k)),
                       ns_optim_moment_name(opt, k)) == 0;
     if (!same)
-        return fail(ctx, NS_ERR_FORMAT, path,
-                    "__metadata__." META_OPTIM ".moments does not list the %d moment(s) a %s "
-                    "optimizer with these settings keeps; the file is damaged: save it again",
-                    nm, ns_optim_kind_name(ns_optim_get_config(opt)->kind));
+        return ns__jr_fail(r, "__metadata__." META_OPTIM,
+                           "moments does not list the %d moment(s) a %s optimizer with these "
+                           "settings keeps; " DAMAGED,
+                           nm, ns_optim_kind_name(ns_optim_get_config(opt)->kind));
     /* Every tensor must be a setting or a listed moment. */
     int nf = ns_st_count(f);
     for (int i = 0; i < nf; i++) {
         const char *name = ns_st_get(f, i)->name;
         bool known = false;
-        for (int r = 0; !known && r < N_REALS; r++)
-            known = strcmp(name, real_names[r]) == 0;
+        for (int k = 0; !known && k < N_REALS; k++)
+            known = strcmp(name, real_names[k]) == 0;
         for (int k = 0; !known && k < nm; k++)
             known = strncmp(name, "optim.", 6) == 0 &&
                     strcmp(name + 6, ns_optim_moment_name(opt, k)) == 0;
         if (!known)
-            return fail(ctx, NS_ERR_FORMAT, path,
-                        "unexpected tensor \"%s\" in an optimizer state file (a %s optimizer "
-                        "keeps %d moment(s)); the file is damaged: save it again",
-                        name, ns_optim_kind_name(ns_optim_get_config(opt)->kind), nm);
+            return ns__jr_fail(r, "",
+                               "unexpected tensor \"%s\" in an optimizer state file (a %s "
+                               "optimizer keeps %d moment(s)); " DAMAGED,
+                               name, ns_optim_kind_name(ns_optim_get_config(opt)->kind), nm);
     }
     float *moments = ns_optim_moments(opt);
     int64_t shape[1] = {(int64_t)np};
@@ -541,7 +474,7 @@ static ns_status restore_moments(ns_ctx *ctx, const ns_st_file *f, const char *p
         char name[MOMENT_NAME_CAP];
         snprintf(name, sizeof name, "optim.%s", ns_optim_moment_name(opt, k));
         const ns_st_tensor *t;
-        ns_status st = want(ctx, f, path, name, NS_DTYPE_F32, 1, shape, "an optimizer moment", &t);
+        ns_status st = want(r, f, name, NS_DTYPE_F32, 1, shape, "an optimizer moment", &t);
         if (st != NS_OK)
             return st;
         if (np > 0)
@@ -559,30 +492,31 @@ ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out)
     ns_st_file *f = NULL;
     json_t *o = NULL;
     ns_optim *opt = NULL;
+    const ns__json_reader r = reader(ctx, path);
     ns_status st = ns_st_open(ctx, path, &f);
     if (st != NS_OK)
         return st;
     const char *text = ns_st_meta_find(f, META_OPTIM);
     if (text == NULL) {
-        st = fail(ctx, NS_ERR_FORMAT, path,
-                  "not an optimizer state file: __metadata__ has no \"" META_OPTIM "\" entry "
-                  "(optimizer files are written by ns_optim_save_state)");
+        st = ns__jr_fail(&r, "",
+                         "not an optimizer state file: __metadata__ has no \"" META_OPTIM
+                         "\" entry (optimizer files are written by ns_optim_save_state)");
         goto done;
     }
-    st = parse_object(ctx, path, META_OPTIM, text, optim_keys,
+    st = parse_object(&r, "__metadata__." META_OPTIM, text, optim_keys,
                       sizeof optim_keys / sizeof optim_keys[0], &o);
     if (st != NS_OK)
         goto done;
     optim_state s;
     memset(&s, 0, sizeof s);
-    if ((st = parse_optim(ctx, f, path, o, &s)) != NS_OK)
+    if ((st = parse_optim(&r, f, o, &s)) != NS_OK)
         goto done;
     size_t np = ns_model_param_count(model);
     if (s.param_count != (int64_t)np) {
-        st = fail(ctx, NS_ERR_SHAPE, path,
-                  "the optimizer's moments are for %lld parameters but the model has %zu; load "
-                  "it with the model it was saved with",
-                  (long long)s.param_count, np);
+        st = ns_errorf(ctx, NS_ERR_SHAPE,
+                       "%s: the optimizer's moments are for %lld parameters but the model has "
+                       "%zu; load it with the model it was saved with",
+                       path, (long long)s.param_count, np);
         goto done;
     }
     st = ns_optim_new(model, &s.cfg, &opt);
@@ -590,7 +524,7 @@ ns_status ns_optim_load_state(ns_model *model, const char *path, ns_optim **out)
         st = ns_errorf(ctx, st, "%s: %s", path, ns_errmsg(ctx));
         goto done;
     }
-    st = restore_moments(ctx, f, path, &s, opt);
+    st = restore_moments(&r, f, &s, opt);
 done:
     if (st != NS_OK) {
         ns_optim_free(opt);

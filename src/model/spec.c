@@ -387,7 +387,7 @@ ns_status ns_spec_parse(ns_ctx *ctx, const char *json, size_t len, const char *s
 {
     NS_ASSERT(ctx != NULL && out != NULL && (json != NULL || len == 0));
     *out = NULL;
-    const parser ps = {ctx, source != NULL ? source : "<spec>", NS_ERR_PARSE};
+    const parser ps = {ctx, source != NULL ? source : "<spec>", NS_ERR_PARSE, NULL};
     json_t *root = NULL;
     ns_status st = ns__jr_load(&ps, json, len, &root);
     if (st != NS_OK)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/settings.h"
+#include "format/json_read.h"
 #include "netsmith/io.h"
 #include "pipeline/exec_private.h"
 
@@ -28,11 +29,11 @@ static ns_status fail(ns_pipeline *p, int line, const ns__node *n, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (n != NULL && n->def != NULL)
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s '%s' %s", p->source, line,
-                         n->def->name, n->id, msg);
-    if (n != NULL)
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: card '%s': %s", p->source, line,
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s '%s' %s", p->source, line, n->def->name,
                          n->id, msg);
+    if (n != NULL)
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: card '%s': %s", p->source, line, n->id,
+                         msg);
     return ns_errorf(p->ctx, NS_ERR_INVALID, "%s:%d: %s", p->source, line, msg);
 }
 
@@ -81,8 +82,8 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
                     "card id '%s' must be 1 to 48 letters, digits, '_' or '-'", id);
     if (find_node(p, id) != NULL)
         return fail(p, line_of(p, obj, "id"), NULL,
-                    "two cards have the id '%s' (line %d and here): give each card its own id",
-                    id, find_node(p, id)->line);
+                    "two cards have the id '%s' (line %d and here): give each card its own id", id,
+                    find_node(p, id)->line);
     ns__node *n = ns_calloc(p->ctx, 1, sizeof *n);
     if (n == NULL)
         return NS_ERR_NOMEM;
@@ -98,10 +99,7 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
     json_object_foreach(obj, key, val)
     {
         static const char *const keys[] = {"id", "card", "in", "with", "cards"};
-        bool known = false;
-        for (int i = 0; i < 5; i++)
-            known |= strcmp(key, keys[i]) == 0;
-        if (!known) {
+        if (ns__jr_find(keys, 5, key) < 0) {
             char h[96];
             return fail(p, line_of(p, obj, key), n,
                         "has an unknown key '%s'%s; a card has id, card, in, with (and "
@@ -111,7 +109,8 @@ static ns_status read_card(ns_pipeline *p, json_t *obj, ns__node *parent, int li
     }
     const char *card = json_string_value(json_object_get(obj, "card"));
     if (card == NULL)
-        return fail(p, line, n, "needs a card name (card: data_load, train, ...; see netsmith cards)");
+        return fail(p, line, n,
+                    "needs a card name (card: data_load, train, ...; see netsmith cards)");
     n->def = ns_cards_find(p->cards, card);
     if (n->def == NULL) {
         char h[96];
@@ -170,8 +169,8 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
         for (int i = 0; i < p->n_nodes; i++)
             ids[i] = p->nodes[i]->id;
         char h[96];
-        return ns_errorf(p->ctx, NS_ERR_INVALID, "--set '%s': %s has no card '%s'%s", ov,
-                         p->source, id, ns__did_you_mean(h, sizeof h, id, ids, p->n_nodes));
+        return ns_errorf(p->ctx, NS_ERR_INVALID, "--set '%s': %s has no card '%s'%s", ov, p->source,
+                         id, ns__did_you_mean(h, sizeof h, id, ids, p->n_nodes));
     }
     ns__yaml_doc d;
     const char *text = eq + 1;
@@ -193,7 +192,8 @@ static ns_status apply_override(ns_pipeline *p, const char *ov)
     return NS_OK;
 }
 
-/* ---- settings ----------------------------------------------------------------------------------- */
+/* ---- settings -----------------------------------------------------------------------------------
+ */
 
 static const ns_setting_def *find_setting(const ns_card_def *d, const char *name)
 {
@@ -231,9 +231,8 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
             int line = ov ? n->line : line_of(p, with, key);
             const ns_setting_def *s = find_setting(n->def, key);
             /* one vocabulary: a setting's other names (lr, loss_type, optimizer_type, ...) */
-            const ns_setting_def *rs = s == NULL && strchr(key, '.') == NULL
-                                           ? ns_run_setting_find(key)
-                                           : NULL;
+            const ns_setting_def *rs =
+                s == NULL && strchr(key, '.') == NULL ? ns_run_setting_find(key) : NULL;
             if (rs != NULL)
                 s = find_setting(n->def, rs->name);
             if (s == NULL && !n->def->open_settings) {
@@ -243,13 +242,10 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                     names[k++] = n->def->settings[i].name;
                 for (int i = 0; i < ns__common_setting_count; i++)
                     names[k++] = ns__common_settings[i].name;
-                char h[96], list[512] = "";
-                size_t used = 0;
-                for (int i = 0; i < k && used < sizeof list - 40; i++)
-                    used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
-                                             i ? ", " : "", names[i]);
+                char h[96], list[512];
                 return fail(p, line, n, "has no setting '%s'%s; its settings are %s", key,
-                            ns__did_you_mean(h, sizeof h, key, names, k), list);
+                            ns__did_you_mean(h, sizeof h, key, names, k),
+                            ns__jr_list(list, sizeof list, names, k));
             }
             if (s != NULL) {
                 ns_status st = check_setting(p, n, s, key, v, line);
@@ -367,8 +363,8 @@ static const char *kind_hint(const ns_cards *cards, ns_value_kind want, ns_value
             return buf;
         }
     /* otherwise: the cards that make one */
-    size_t used = (size_t)snprintf(buf, cap, "wire an output of kind %s (made by",
-                                   ns_value_kind_name(want));
+    size_t used =
+        (size_t)snprintf(buf, cap, "wire an output of kind %s (made by", ns_value_kind_name(want));
     int found = 0;
     for (int i = 0; i < ns_cards_count(cards) && used < cap - 40; i++) {
         const ns_card_def *d = ns_cards_get(cards, i);
@@ -402,16 +398,13 @@ static ns_status read_inputs(ns_pipeline *p, ns__node *n)
         w->port = key; /* owned by the document */
         if (!n->def->is_loop && !find_port(n->def->inputs, n->def->n_inputs, key, NULL)) {
             const char *names[32];
-            char list[256] = "", h[96];
-            size_t used = 0;
-            for (int i = 0; i < n->def->n_inputs && i < 32; i++) {
-                names[i] = n->def->inputs[i].name;
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                         names[i]);
-            }
+            char list[256], h[96];
+            int k = 0;
+            for (; k < n->def->n_inputs && k < 32; k++)
+                names[k] = n->def->inputs[k].name;
             return fail(p, w->line, n, "has no input '%s'%s; its inputs are %s", key,
-                        ns__did_you_mean(h, sizeof h, key, names, n->def->n_inputs),
-                        n->def->n_inputs ? list : "none");
+                        ns__did_you_mean(h, sizeof h, key, names, k),
+                        k ? ns__jr_list(list, sizeof list, names, k) : "none");
         }
         if (n->def->is_loop && strcmp(key, "batch_index") == 0)
             return fail(p, w->line, n, "'%s' is made by the loop itself; do not wire it", key);
@@ -474,18 +467,16 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
     } else {
         if (!find_port(s->def->outputs, s->def->n_outputs, w->src_name, &w->src_port)) {
             const char *names[32];
-            char list[256] = "", h[96];
-            size_t used = 0;
-            for (int i = 0; i < s->def->n_outputs && i < 32; i++) {
-                names[i] = s->def->outputs[i].name;
-                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                                         names[i]);
-            }
+            char list[256], h[96];
+            int k = 0;
+            for (; k < s->def->n_outputs && k < 32; k++)
+                names[k] = s->def->outputs[k].name;
             return fail(p, w->line, n,
                         "input '%s' names '%s', but %s '%s' has no output '%s'%s; its outputs "
                         "are %s",
                         w->port, w->ref, s->def->name, s->id, w->src_name,
-                        ns__did_you_mean(h, sizeof h, w->src_name, names, s->def->n_outputs), list);
+                        ns__did_you_mean(h, sizeof h, w->src_name, names, k),
+                        ns__jr_list(list, sizeof list, names, k));
         }
     }
     if (is_ancestor(n, s))
@@ -683,10 +674,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
     json_object_foreach(root, key, v)
     {
         static const char *const keys[] = {"pipeline", "description", "seed", "cards"};
-        bool known = false;
-        for (int i = 0; i < 4; i++)
-            known |= strcmp(key, keys[i]) == 0;
-        if (!known) {
+        if (ns__jr_find(keys, 4, key) < 0) {
             char h[96];
             return fail(p, line_of(p, root, key), NULL,
                         "unknown key '%s'%s; a pipeline has pipeline, description, seed and "
@@ -736,8 +724,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
 }
 
 static ns_status parse(ns_cards *cards, const char *text, size_t len, const char *source,
-                      const char *const *overrides, int n_overrides, bool alone,
-                      ns_pipeline **out)
+                       const char *const *overrides, int n_overrides, bool alone, ns_pipeline **out)
 {
     *out = NULL;
     ns_ctx *ctx = ns__cards_ctx(cards);
@@ -774,8 +761,7 @@ ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const
     return parse(cards, text, len, source, overrides, n_overrides, false, out);
 }
 
-ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len,
-                                   ns_pipeline **out)
+ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len, ns_pipeline **out)
 {
     return parse(cards, text, len, "card", NULL, 0, true, out);
 }
@@ -795,8 +781,14 @@ ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const 
     return st;
 }
 
-const char *ns_pipeline_name(const ns_pipeline *p) { return p->name; }
-int ns_pipeline_card_count(const ns_pipeline *p) { return p->n_top; }
+const char *ns_pipeline_name(const ns_pipeline *p)
+{
+    return p->name;
+}
+int ns_pipeline_card_count(const ns_pipeline *p)
+{
+    return p->n_top;
+}
 const char *ns_pipeline_card_id(const ns_pipeline *p, int i)
 {
     return i >= 0 && i < p->n_top ? p->top[i]->id : NULL;

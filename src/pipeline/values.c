@@ -2,6 +2,7 @@
  * arrays, datasets, models and optimizers; JSON for the small ones). */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,21 +10,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format/json_read.h"
 #include "netsmith/io.h"
 #include "netsmith/metrics.h"
 #include "pipeline/pipeline_private.h"
 #include "run/run_internal.h"
 
-static const char *const kind_names[] = {
-    "none",
+static const char *const kind_names[] = {"none",
 #define NS__VK_NAME(e, name, doc) name,
-    NS_VALUE_KINDS(NS__VK_NAME)
+                                         NS_VALUE_KINDS(NS__VK_NAME)
 #undef NS__VK_NAME
 };
-static const char *const kind_docs[] = {
-    "nothing",
+static const char *const kind_docs[] = {"nothing",
 #define NS__VK_DOC(e, name, doc) doc,
-    NS_VALUE_KINDS(NS__VK_DOC)
+                                        NS_VALUE_KINDS(NS__VK_DOC)
 #undef NS__VK_DOC
 };
 
@@ -113,10 +113,16 @@ void ns_value_release(ns_value *v)
     ns_dealloc(ctx, v);
 }
 
-ns_value_kind ns_value_get_kind(const ns_value *v) { return v ? v->kind : NS_VALUE_NONE; }
+ns_value_kind ns_value_get_kind(const ns_value *v)
+{
+    return v ? v->kind : NS_VALUE_NONE;
+}
 
 #define ACCESS(ret, fn, K, expr)                                                                   \
-    ret fn(const ns_value *v) { return v && v->kind == NS_VALUE_##K ? (expr) : NULL; }
+    ret fn(const ns_value *v)                                                                      \
+    {                                                                                              \
+        return v && v->kind == NS_VALUE_##K ? (expr) : NULL;                                       \
+    }
 ACCESS(ns_dataset *, ns_value_dataset, DATASET, v->u.dataset)
 ACCESS(ns_spec *, ns_value_spec, MODEL_SPEC, v->u.spec)
 ACCESS(const ns_data_shape *, ns_value_data_shape, DATA_SHAPE, &v->u.shape)
@@ -182,13 +188,16 @@ static ns_status write_json(ns_ctx *ctx, const char *path, json_t *j)
     return st;
 }
 
-static ns_status read_json(ns_ctx *ctx, const char *path, json_t **out)
+/* Reads the JSON file of r (any JSON value) into *out. */
+static ns_status read_json(const ns__json_reader *r, json_t **out)
 {
-    json_error_t e;
-    *out = json_load_file(path, JSON_DECODE_ANY, &e);
-    if (*out == NULL)
-        return ns_errorf(ctx, NS_ERR_PARSE, "%s:%d: %s", path, e.line, e.text);
-    return NS_OK;
+    char *text = NULL;
+    size_t len = 0;
+    ns_status st = ns_read_file(r->ctx, r->source, &text, &len);
+    if (st == NS_OK)
+        st = ns__jr_load(r, text, len, out);
+    ns_dealloc(r->ctx, text);
+    return st;
 }
 
 static json_t *shape_json(const ns_data_shape *s)
@@ -204,7 +213,10 @@ static json_t *shape_json(const ns_data_shape *s)
 #define MV_FIELDS(X)                                                                               \
     X(loss) X(accuracy) X(precision_macro) X(recall_macro) X(f1_macro) X(mse) X(rmse) X(mae) X(r2)
 
-static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+static json_t *num(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
 
 static json_t *values_json(const ns_metric_values *v)
 {
@@ -249,23 +261,32 @@ static json_t *pos_json(const ns_batch_pos *p)
 {
     char seed[24];
     snprintf(seed, sizeof seed, "%" PRIu64, p->seed);
-    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:b, s:s}", "epoch", (json_int_t)p->epoch,
-                     "index", (json_int_t)p->index, "batches", (json_int_t)p->batches,
-                     "batch_size", p->batch_size, "shuffle", p->shuffle, "drop_last",
-                     p->drop_last, "seed", seed);
+    return json_pack("{s:I, s:I, s:I, s:i, s:b, s:b, s:s}", "epoch", (json_int_t)p->epoch, "index",
+                     (json_int_t)p->index, "batches", (json_int_t)p->batches, "batch_size",
+                     p->batch_size, "shuffle", p->shuffle, "drop_last", p->drop_last, "seed", seed);
 }
 
 static ns_status save_batch(ns_ctx *ctx, const ns_value *v, const char *path)
 {
     const ns_batch *b = &v->u.batch;
-    ns_st_tensor t[2] = {{.name = "x", .dtype = NS_DTYPE_F32, .ndim = 2,
-                          .shape = {b->n, v->features}, .data = b->x,
+    ns_st_tensor t[2] = {{.name = "x",
+                          .dtype = NS_DTYPE_F32,
+                          .ndim = 2,
+                          .shape = {b->n, v->features},
+                          .data = b->x,
                           .nbytes = (size_t)b->n * (size_t)v->features * sizeof(float)}};
     if (b->labels != NULL)
-        t[1] = (ns_st_tensor){.name = "labels", .dtype = NS_DTYPE_I32, .ndim = 1, .shape = {b->n},
-                              .data = b->labels, .nbytes = (size_t)b->n * sizeof(int32_t)};
+        t[1] = (ns_st_tensor){.name = "labels",
+                              .dtype = NS_DTYPE_I32,
+                              .ndim = 1,
+                              .shape = {b->n},
+                              .data = b->labels,
+                              .nbytes = (size_t)b->n * sizeof(int32_t)};
     else
-        t[1] = (ns_st_tensor){.name = "y", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {b->n, v->targets},
+        t[1] = (ns_st_tensor){.name = "y",
+                              .dtype = NS_DTYPE_F32,
+                              .ndim = 2,
+                              .shape = {b->n, v->targets},
                               .data = b->y,
                               .nbytes = (size_t)b->n * (size_t)v->targets * sizeof(float)};
     char pos[64];
@@ -313,8 +334,7 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
             if (npath == NULL)
                 st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
             else if (unlink(npath) != 0 && errno != ENOENT)
-                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot remove it: %s", npath,
-                               strerror(errno));
+                st = ns_errorf(ctx, NS_ERR_IO, "%s: cannot remove it: %s", npath, strerror(errno));
             ns_dealloc(ctx, npath);
         }
         if (st == NS_OK && v->norm.kind != NS_NORM_NONE) {
@@ -345,8 +365,11 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         break;
     case NS_VALUE_PREDICTIONS: {
         const ns_tensor2 *t = &v->u.tensor;
-        ns_st_tensor st_t = {.name = "predictions", .dtype = NS_DTYPE_F32, .ndim = 2,
-                             .shape = {t->rows, t->cols}, .data = t->data,
+        ns_st_tensor st_t = {.name = "predictions",
+                             .dtype = NS_DTYPE_F32,
+                             .ndim = 2,
+                             .shape = {t->rows, t->cols},
+                             .data = t->data,
                              .nbytes = (size_t)t->rows * (size_t)t->cols * sizeof(float)};
         st = ns_st_write(ctx, path, &st_t, 1, NULL, 0);
         break;
@@ -355,7 +378,10 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
         const ns_loss_value *l = &v->u.loss;
         ns_st_tensor t[2] = {
             {.name = "value", .dtype = NS_DTYPE_F64, .ndim = 0, .data = &l->value, .nbytes = 8},
-            {.name = "grad", .dtype = NS_DTYPE_F32, .ndim = 2, .shape = {l->grad.rows, l->grad.cols},
+            {.name = "grad",
+             .dtype = NS_DTYPE_F32,
+             .ndim = 2,
+             .shape = {l->grad.rows, l->grad.cols},
              .data = l->grad.data,
              .nbytes = (size_t)l->grad.rows * (size_t)l->grad.cols * sizeof(float)}};
         ns_st_meta meta[] = {{"netsmith.loss", ns_loss_kind_name(l->kind)}};
@@ -404,10 +430,14 @@ ns_status ns_value_save(ns_ctx *ctx, const ns_value *v, const char *dir, const c
 
 /* ---- reading back ---------------------------------------------------------------------------- */
 
-static ns_status bad(ns_ctx *ctx, const char *path, const char *what)
+/* How to repair a value file netsmith writes, and a batch_index file (written by hand too). */
+#define REWRITE "write it with netsmith run --state or netsmith card"
+#define BATCH_POS_HOW "see 'netsmith cards prepare_batch' for the format"
+
+/* The reader of the value file at path: a file that does not hold its kind is NS_ERR_FORMAT. */
+static ns__json_reader value_reader(ns_ctx *ctx, const char *path)
 {
-    return ns_errorf(ctx, NS_ERR_FORMAT, "%s: %s; write it with netsmith run --state or netsmith card",
-                     path, what);
+    return (ns__json_reader){ctx, path, NS_ERR_FORMAT, REWRITE};
 }
 
 static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
@@ -425,7 +455,9 @@ static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
         (y && (y->dtype != NS_DTYPE_F32 || y->ndim != 2 || y->shape[0] != x->shape[0])) ||
         (lab && (lab->dtype != NS_DTYPE_I32 || lab->ndim != 1 || lab->shape[0] != x->shape[0]))) {
         ns_st_close(f);
-        return bad(ctx, path, "not a batch file (tensors x and y or labels, netsmith.batch)");
+        const ns__json_reader r = value_reader(ctx, path);
+        return ns__jr_fail(
+            &r, "", "not a batch file (tensors x and y or labels, netsmith.batch); %s", r.fix);
     }
     size_t xb = x->nbytes, yb = y ? y->nbytes : lab->nbytes;
     char *mem = ns_alloc(ctx, xb + yb + 8);
@@ -436,7 +468,8 @@ static ns_status load_batch(ns_ctx *ctx, const char *path, ns_value *v)
     memcpy(mem, x->data, xb);
     memcpy(mem + xb, y ? y->data : lab->data, yb);
     v->owned = mem;
-    v->u.batch = (ns_batch){.x = (const float *)mem, .n = (int)x->shape[0], .epoch = ep, .index = ix};
+    v->u.batch =
+        (ns_batch){.x = (const float *)mem, .n = (int)x->shape[0], .epoch = ep, .index = ix};
     if (y) {
         v->u.batch.y = (const float *)(mem + xb);
         v->targets = (int)y->shape[1];
@@ -455,10 +488,11 @@ static ns_status load_floats(ns_ctx *ctx, const char *path, const char *name, ns
     ns_status st = ns_st_open(ctx, path, &f);
     if (st != NS_OK)
         return st;
+    const ns__json_reader r = value_reader(ctx, path);
     const ns_st_tensor *g = ns_st_find(f, name);
     if (g == NULL || g->dtype != NS_DTYPE_F32 || g->ndim != 2) {
         ns_st_close(f);
-        return bad(ctx, path, "the F32 matrix is missing");
+        return ns__jr_fail(&r, "", "the F32 matrix \"%s\" is missing; %s", name, r.fix);
     }
     if (value != NULL) {
         const ns_st_tensor *vt = ns_st_find(f, "value");
@@ -466,7 +500,7 @@ static ns_status load_floats(ns_ctx *ctx, const char *path, const char *name, ns
         if (vt == NULL || vt->dtype != NS_DTYPE_F64 || vt->nbytes != 8 || k == NULL ||
             ns_loss_kind_parse(k, kind) != NS_OK) {
             ns_st_close(f);
-            return bad(ctx, path, "not a loss file (value, grad, netsmith.loss)");
+            return ns__jr_fail(&r, "", "not a loss file (value, grad, netsmith.loss); %s", r.fix);
         }
         memcpy(value, vt->data, 8);
     }
@@ -482,47 +516,33 @@ static ns_status load_floats(ns_ctx *ctx, const char *path, const char *name, ns
     return NS_OK;
 }
 
-static int int_of(const json_t *o, const char *key, bool *ok)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        *ok = false;
-    return json_is_integer(v) ? (int)json_integer_value(v) : 0;
-}
-
 /* A batch_index file (NS__BATCH_POS_FILE_DOC), written by netsmith or by hand; batches is 0
- * when the file leaves it to the dataset. */
-static ns_status read_batch_pos(ns_ctx *ctx, const char *path, json_t *j, ns_batch_pos *p)
+ * when the file leaves it to the dataset. Its messages quote the key ("\"index\" must be ..."). */
+static ns_status read_batch_pos(const ns__json_reader *r, json_t *j, ns_batch_pos *p)
 {
     static const char *const keys[] = {"epoch",   "index",     "batch_size", "batches",
                                        "shuffle", "drop_last", "seed"};
     enum { N_KEYS = (int)(sizeof keys / sizeof keys[0]) };
-    const char *how = "see 'netsmith cards prepare_batch' for the format";
+    char got[NS__JR_GOT_CAP];
     memset(p, 0, sizeof *p);
     p->shuffle = true;
     if (!json_is_object(j))
-        return ns_errorf(ctx, NS_ERR_PARSE,
-                         "%s: a batch_index file is a JSON object such as {\"epoch\": 0, "
-                         "\"index\": 0, \"batch_size\": 32}; %s",
-                         path, how);
+        return ns__jr_fail(r, "",
+                           "a batch_index file is a JSON object such as {\"epoch\": 0, "
+                           "\"index\": 0, \"batch_size\": 32}, got %s; %s",
+                           ns__jr_describe(got, sizeof got, j), r->fix);
+    ns_status st = ns__jr_keys(r, "", j, keys, N_KEYS);
+    if (st != NS_OK)
+        return st;
     const char *key;
     json_t *val;
     json_object_foreach(j, key, val)
     {
-        int k = 0;
-        while (k < N_KEYS && strcmp(key, keys[k]) != 0)
-            k++;
-        if (k == N_KEYS) {
-            char h[96];
-            return ns_errorf(ctx, NS_ERR_PARSE,
-                             "%s: unknown key \"%s\"%s; a batch_index file has epoch, index, "
-                             "batch_size, batches, shuffle, drop_last and seed",
-                             path, key, ns__did_you_mean(h, sizeof h, key, keys, N_KEYS));
-        }
+        int k = ns__jr_find(keys, N_KEYS, key);
         if (k == 4 || k == 5) { /* shuffle, drop_last */
             if (!json_is_boolean(val))
-                return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be true or false; %s",
-                                 path, key, how);
+                return ns__jr_fail(r, "", "\"%s\" must be true or false, got %s; %s", key,
+                                   ns__jr_describe(got, sizeof got, val), r->fix);
             *(k == 4 ? &p->shuffle : &p->drop_last) = json_is_true(val);
             continue;
         }
@@ -539,18 +559,21 @@ static ns_status read_batch_pos(ns_ctx *ctx, const char *path, json_t *j, ns_bat
                 ok = errno == 0 && *end == '\0';
             }
             if (!ok)
-                return ns_errorf(ctx, NS_ERR_PARSE,
-                                 "%s: \"seed\" must be a non-negative integer (or its digits "
-                                 "as a string); %s",
-                                 path, how);
+                return ns__jr_fail(r, "",
+                                   "\"seed\" must be a non-negative integer (or its digits as a "
+                                   "string), got %s; %s",
+                                   ns__jr_describe(got, sizeof got, val), r->fix);
             continue;
         }
         json_int_t x = json_is_integer(val) ? json_integer_value(val) : -1;
         json_int_t lo = k == 2 || k == 3 ? 1 : 0;
         json_int_t hi = k == 2 ? INT32_MAX : INT64_MAX;
-        if (!json_is_integer(val) || x < lo || x > hi)
-            return ns_errorf(ctx, NS_ERR_PARSE, "%s: \"%s\" must be an integer of at least %d; %s",
-                             path, key, (int)lo, how);
+        if (!json_is_integer(val) || x < lo)
+            return ns__jr_fail(r, "", "\"%s\" must be an integer of at least %d, got %s; %s", key,
+                               (int)lo, ns__jr_describe(got, sizeof got, val), r->fix);
+        if (x > hi)
+            return ns__jr_fail(r, "", "\"%s\" must be at most %lld, got %s; %s", key, (long long)hi,
+                               ns__jr_describe(got, sizeof got, val), r->fix);
         if (k == 0)
             p->epoch = x;
         else if (k == 1)
@@ -561,15 +584,15 @@ static ns_status read_batch_pos(ns_ctx *ctx, const char *path, json_t *j, ns_bat
             p->batches = x;
     }
     if (p->batch_size == 0 || !json_object_get(j, "index"))
-        return ns_errorf(ctx, NS_ERR_PARSE,
-                         "%s: a batch_index file needs \"%s\" (e.g. {\"epoch\": 0, \"index\": 0, "
-                         "\"batch_size\": 32}); %s",
-                         path, p->batch_size == 0 ? "batch_size" : "index", how);
+        return ns__jr_fail(r, "",
+                           "a batch_index file needs \"%s\" (e.g. {\"epoch\": 0, \"index\": 0, "
+                           "\"batch_size\": 32}); %s",
+                           p->batch_size == 0 ? "batch_size" : "index", r->fix);
     if (p->batches > 0 && p->index >= p->batches)
-        return ns_errorf(ctx, NS_ERR_PARSE,
-                         "%s: \"index\" %lld is past the last batch (\"batches\" is %lld; "
-                         "batches count from 0)",
-                         path, (long long)p->index, (long long)p->batches);
+        return ns__jr_fail(r, "",
+                           "\"index\" %lld is past the last batch (\"batches\" is %lld; batches "
+                           "count from 0)",
+                           (long long)p->index, (long long)p->batches);
     return NS_OK;
 }
 
@@ -599,112 +622,159 @@ const char *ns_value_kind_file_doc(ns_value_kind k)
     }
 }
 
-static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
+/* A data_shape file: {"shape": [13], "outputs": 1, "task": "regression", "classes": 0}. */
+static ns_status read_data_shape(const ns__json_reader *r, const json_t *j, ns_data_shape *s)
 {
-    json_t *j = NULL;
-    ns_status st = read_json(ctx, path, &j);
+    json_t *dims = json_object_get(j, "shape");
+    char want[64], path[32];
+    snprintf(want, sizeof want, "a list of 1 to %d positive integers", NS_MAX_DIMS - 1);
+    if (!json_is_array(dims) || json_array_size(dims) < 1 ||
+        json_array_size(dims) > NS_MAX_DIMS - 1)
+        return ns__jr_member_fail(r, "", "shape", dims, want);
+    ns_status st = NS_OK;
+    for (size_t i = 0; st == NS_OK && i < json_array_size(dims); i++)
+        st = ns__jr_int(r, ns__jr_index(path, sizeof path, "shape", i), json_array_get(dims, i), 1,
+                        "a positive integer", &s->shape[i]);
+    s->ndim = (int)json_array_size(dims);
+    int64_t outputs = 0, classes = 0;
+    if (st != NS_OK ||
+        (st = ns__jr_member_int64(r, "", j, "outputs", 0, INT_MAX, &outputs)) != NS_OK ||
+        (st = ns__jr_member_int64(r, "", j, "classes", 0, INT_MAX, &classes)) != NS_OK)
+        return st;
+    s->outputs = (int)outputs;
+    s->classes = (int)classes;
+    s->task = NS_TASK_AUTO;
+    json_t *task = json_object_get(j, "task");
+    static const char *const want_task = "\"auto\", \"regression\" or \"classification\"";
+    if (task != NULL &&
+        (!json_is_string(task) || ns_task_parse(json_string_value(task), &s->task) != NS_OK))
+        return ns__jr_member_fail(r, "", "task", task, want_task);
+    return NS_OK;
+}
+
+/* A metrics file, as ns_metrics_to_json writes it with the task and the class names; a
+ * metric it lacks (or gives as null) reads as NaN. */
+static ns_status read_metrics(const ns__json_reader *r, const json_t *j, ns_metrics_value *m)
+{
+    ns_ctx *ctx = r->ctx;
+    const char *task = json_string_value(json_object_get(j, "task"));
+    m->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION;
+    values_read(j, m->task == NS_TASK_CLASSIFICATION, &m->values);
+    json_t *cm = json_object_get(j, "confusion_matrix"), *names = json_object_get(j, "class_names");
+    int k = json_is_array(cm) ? (int)json_array_size(cm) : 0;
+    if (k == 0 || k > 65536)
+        return NS_OK;
+    m->confusion = ns_calloc(ctx, (size_t)k * (size_t)k, sizeof(int64_t));
+    m->classes = k;
+    if (m->confusion == NULL)
+        return NS_ERR_NOMEM;
+    for (int row = 0; row < k; row++) {
+        json_t *cells = json_array_get(cm, (size_t)row);
+        if (!json_is_array(cells) || json_array_size(cells) != (size_t)k) {
+            char path[48], got[NS__JR_GOT_CAP];
+            return ns__jr_fail(r, ns__jr_index(path, sizeof path, "confusion_matrix", (size_t)row),
+                               "expected a row of %d counts, got %s; %s", k,
+                               ns__jr_describe(got, sizeof got, cells), r->fix);
+        }
+        for (int c = 0; c < k; c++)
+            m->confusion[row * k + c] = json_integer_value(json_array_get(cells, (size_t)c));
+    }
+    if (json_is_array(names) && json_array_size(names) == (size_t)k) {
+        m->class_names = ns_calloc(ctx, (size_t)k, sizeof(char *));
+        for (int c = 0; m->class_names && c < k; c++) {
+            const char *s = json_string_value(json_array_get(names, (size_t)c));
+            m->class_names[c] = ns_strdup(ctx, s ? s : "");
+        }
+    }
+    return NS_OK;
+}
+
+/* A history file: {"task": ..., "epochs": [{"epoch": 1, ..., "train": {...}}, ...]}. */
+static ns_status read_history(const ns__json_reader *r, const json_t *j, ns_history_value *h)
+{
+    static const char *const want_task = "\"regression\" or \"classification\"";
+    const char *task = NULL;
+    ns_task t = NS_TASK_AUTO;
+    ns_status st = ns__jr_member_string(r, "", j, "task", want_task, &task);
     if (st != NS_OK)
         return st;
-    bool ok = true;
-    switch (v->kind) {
-    case NS_VALUE_DATA_SHAPE: {
-        json_t *dims = json_object_get(j, "shape");
-        ns_data_shape *s = &v->u.shape;
-        ok = json_is_array(dims) && json_array_size(dims) >= 1 &&
-             json_array_size(dims) <= NS_MAX_DIMS - 1;
-        for (size_t i = 0; ok && i < json_array_size(dims); i++) {
-            ok = json_is_integer(json_array_get(dims, i));
-            s->shape[i] = (int)json_integer_value(json_array_get(dims, i));
+    if (ns_task_parse(task, &t) != NS_OK)
+        return ns__jr_member_fail(r, "", "task", json_object_get(j, "task"), want_task);
+    json_t *eps = json_object_get(j, "epochs");
+    if (!json_is_array(eps))
+        return ns__jr_member_fail(r, "", "epochs", eps, "a list of epoch reports");
+    h->task = t == NS_TASK_CLASSIFICATION ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION;
+    h->epochs = (int)json_array_size(eps);
+    h->reports = ns_calloc(r->ctx, (size_t)(h->epochs ? h->epochs : 1), sizeof *h->reports);
+    if (h->reports == NULL)
+        return NS_ERR_NOMEM;
+    bool cls = h->task == NS_TASK_CLASSIFICATION;
+    for (int i = 0; i < h->epochs; i++) {
+        json_t *e = json_array_get(eps, (size_t)i);
+        ns_epoch_report *rep = &h->reports[i];
+        if (!json_is_object(e) || !json_is_object(json_object_get(e, "train"))) {
+            char path[48], got[NS__JR_GOT_CAP];
+            return ns__jr_fail(r, ns__jr_index(path, sizeof path, "epochs", (size_t)i),
+                               "expected an epoch report with a \"train\" object, got %s; %s",
+                               ns__jr_describe(got, sizeof got, e), r->fix);
         }
-        s->ndim = (int)json_array_size(dims);
-        s->outputs = int_of(j, "outputs", &ok);
-        s->classes = int_of(j, "classes", &ok);
-        const char *task = json_string_value(json_object_get(j, "task"));
-        s->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                  : task && !strcmp(task, "regression")   ? NS_TASK_REGRESSION
-                                                          : NS_TASK_AUTO;
-        break;
+        rep->epoch = (int)json_integer_value(json_object_get(e, "epoch"));
+        rep->epochs = (int)json_integer_value(json_object_get(e, "epochs"));
+        rep->step = json_integer_value(json_object_get(e, "step"));
+        rep->lr = json_number_value(json_object_get(e, "lr"));
+        rep->seconds = json_number_value(json_object_get(e, "seconds"));
+        rep->improved = json_is_true(json_object_get(e, "improved"));
+        values_read(json_object_get(e, "train"), cls, &rep->train);
+        json_t *val = json_object_get(e, "val");
+        rep->has_val = json_is_object(val);
+        if (rep->has_val)
+            values_read(val, cls, &rep->val);
     }
-    case NS_VALUE_BATCH_INDEX:
-        st = read_batch_pos(ctx, path, j, &v->u.pos);
-        break;
-    case NS_VALUE_METRICS: {
-        ns_metrics_value *m = &v->u.metrics;
-        const char *task = json_string_value(json_object_get(j, "task"));
-        m->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                                                          : NS_TASK_REGRESSION;
-        values_read(j, m->task == NS_TASK_CLASSIFICATION, &m->values);
-        json_t *cm = json_object_get(j, "confusion_matrix"), *names = json_object_get(j, "class_names");
-        int k = json_is_array(cm) ? (int)json_array_size(cm) : 0;
-        if (k > 0 && k <= 65536) {
-            m->confusion = ns_calloc(ctx, (size_t)k * (size_t)k, sizeof(int64_t));
-            m->classes = k;
-            if (m->confusion == NULL) {
-                st = NS_ERR_NOMEM;
-                break;
-            }
-            for (int r = 0; ok && r < k; r++) {
-                json_t *row = json_array_get(cm, (size_t)r);
-                ok = json_is_array(row) && json_array_size(row) == (size_t)k;
-                for (int c = 0; ok && c < k; c++)
-                    m->confusion[r * k + c] = json_integer_value(json_array_get(row, (size_t)c));
-            }
-            if (ok && json_is_array(names) && json_array_size(names) == (size_t)k) {
-                m->class_names = ns_calloc(ctx, (size_t)k, sizeof(char *));
-                for (int c = 0; m->class_names && c < k; c++) {
-                    const char *s = json_string_value(json_array_get(names, (size_t)c));
-                    m->class_names[c] = ns_strdup(ctx, s ? s : "");
-                }
-            }
-        }
-        break;
-    }
-    case NS_VALUE_INTEGER:
-        ok = json_is_integer(j);
+    return NS_OK;
+}
+
+static ns_status load_json_value(ns_ctx *ctx, const char *path, ns_value *v)
+{
+    /* A syntax error, and any defect of a batch_index file (written by hand too), is a parse
+     * error; a file netsmith writes that does not hold its kind is a format error. */
+    bool pos = v->kind == NS_VALUE_BATCH_INDEX;
+    const ns__json_reader text = {ctx, path, NS_ERR_PARSE, pos ? BATCH_POS_HOW : REWRITE};
+    const ns__json_reader r = value_reader(ctx, path);
+    json_t *j = NULL;
+    ns_status st = read_json(&text, &j);
+    if (st != NS_OK)
+        return st;
+    char got[NS__JR_GOT_CAP];
+    bool object = v->kind == NS_VALUE_DATA_SHAPE || v->kind == NS_VALUE_METRICS ||
+                  v->kind == NS_VALUE_HISTORY;
+    if (object && !json_is_object(j))
+        st = ns__jr_fail(&r, "", "expected %s, got %s; %s",
+                         v->kind == NS_VALUE_DATA_SHAPE
+                             ? "an object such as {\"shape\": [13], \"outputs\": 1, \"task\": "
+                               "\"regression\", \"classes\": 0}"
+                         : v->kind == NS_VALUE_METRICS ? "an object of metrics"
+                                                       : "an object with the task and the epochs",
+                         ns__jr_describe(got, sizeof got, j), r.fix);
+    else if (v->kind == NS_VALUE_DATA_SHAPE)
+        st = read_data_shape(&r, j, &v->u.shape);
+    else if (v->kind == NS_VALUE_BATCH_INDEX)
+        st = read_batch_pos(&text, j, &v->u.pos);
+    else if (v->kind == NS_VALUE_METRICS)
+        st = read_metrics(&r, j, &v->u.metrics);
+    else if (v->kind == NS_VALUE_HISTORY)
+        st = read_history(&r, j, &v->u.history);
+    else if (v->kind == NS_VALUE_INTEGER && json_is_integer(j))
         v->u.integer = json_integer_value(j);
-        break;
-    case NS_VALUE_HISTORY: {
-        ns_history_value *h = &v->u.history;
-        const char *task = json_string_value(json_object_get(j, "task"));
-        json_t *eps = json_object_get(j, "epochs");
-        ok = task != NULL && json_is_array(eps);
-        h->task = task && !strcmp(task, "classification") ? NS_TASK_CLASSIFICATION
-                                                          : NS_TASK_REGRESSION;
-        h->epochs = ok ? (int)json_array_size(eps) : 0;
-        h->reports = ns_calloc(ctx, (size_t)(h->epochs ? h->epochs : 1), sizeof *h->reports);
-        if (h->reports == NULL)
-            st = NS_ERR_NOMEM;
-        bool cls = h->task == NS_TASK_CLASSIFICATION;
-        for (int i = 0; ok && st == NS_OK && i < h->epochs; i++) {
-            json_t *e = json_array_get(eps, (size_t)i);
-            ns_epoch_report *r = &h->reports[i];
-            ok = json_is_object(e) && json_is_object(json_object_get(e, "train"));
-            r->epoch = (int)json_integer_value(json_object_get(e, "epoch"));
-            r->epochs = (int)json_integer_value(json_object_get(e, "epochs"));
-            r->step = json_integer_value(json_object_get(e, "step"));
-            r->lr = json_number_value(json_object_get(e, "lr"));
-            r->seconds = json_number_value(json_object_get(e, "seconds"));
-            r->improved = json_is_true(json_object_get(e, "improved"));
-            values_read(json_object_get(e, "train"), cls, &r->train);
-            json_t *val = json_object_get(e, "val");
-            r->has_val = json_is_object(val);
-            if (r->has_val)
-                values_read(val, cls, &r->val);
-        }
-        break;
-    }
-    case NS_VALUE_FILE:
-        ok = json_is_string(j);
-        v->u.file = ok ? ns_strdup(ctx, json_string_value(j)) : NULL;
-        if (ok && v->u.file == NULL)
-            st = NS_ERR_NOMEM;
-        break;
-    default:
-        ok = false;
-    }
+    else if (v->kind == NS_VALUE_FILE && json_is_string(j))
+        st = (v->u.file = ns_strdup(ctx, json_string_value(j))) != NULL ? NS_OK : NS_ERR_NOMEM;
+    else if (v->kind == NS_VALUE_INTEGER || v->kind == NS_VALUE_FILE)
+        st = ns__jr_fail(&r, "", "expected %s, got %s; %s",
+                         v->kind == NS_VALUE_INTEGER ? "a whole number" : "a path as a string",
+                         ns__jr_describe(got, sizeof got, j), r.fix);
+    else
+        st = ns__jr_fail(&r, "", "a %s value is not read from JSON; %s",
+                         ns_value_kind_name(v->kind), r.fix);
     json_decref(j);
-    if (st == NS_OK && !ok)
-        st = bad(ctx, path, "its JSON does not describe a value of this kind");
     return st;
 }
 
@@ -749,9 +819,8 @@ ns_status ns_value_load(ns_ctx *ctx, ns_value_kind kind, const char *path, ns_va
             /* the model file written beside it */
             size_t n = strlen(path);
             const char *ext = ".safetensors";
-            size_t base = n >= strlen(ext) && !strcmp(path + n - strlen(ext), ext)
-                              ? n - strlen(ext)
-                              : n;
+            size_t base =
+                n >= strlen(ext) && !strcmp(path + n - strlen(ext), ext) ? n - strlen(ext) : n;
             char *mpath = ns_alloc(ctx, base + 32);
             if (mpath == NULL) {
                 st = NS_ERR_NOMEM;

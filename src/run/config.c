@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/settings.h"
+#include "format/json_read.h"
 #include "run/run_internal.h"
 
 /* Groups: a mapping under one of these keys holds settings by their short names, as
@@ -46,14 +47,12 @@ const ns_setting_def ns__run_setting_table[] = {
     {"eps", NS_SETTING_NUMBER, "1e-8", NULL, "adam, adamw and rmsprop: added to the denominator",
      1e-300, 1},
     {"amsgrad", NS_SETTING_BOOL, "false", NULL, "adam and adamw: the AMSGrad variant", 0, 0},
-    {"alpha", NS_SETTING_NUMBER, "0.99", NULL, "rmsprop: the smoothing constant", 0,
-     0.999999999},
+    {"alpha", NS_SETTING_NUMBER, "0.99", NULL, "rmsprop: the smoothing constant", 0, 0.999999999},
     {"centered", NS_SETTING_BOOL, "false", NULL, "rmsprop: the centered variant", 0, 0},
     /* the loss */
     {"loss", NS_SETTING_STRING, "null", "mse|mae|huber|cross_entropy|bce",
      "default: the blueprint's, else cross_entropy for class labels and mse otherwise", 0, 0},
-    {"reduction", NS_SETTING_STRING, "\"mean\"", "mean|sum", "average or sum over the batch", 0,
-     0},
+    {"reduction", NS_SETTING_STRING, "\"mean\"", "mean|sum", "average or sum over the batch", 0, 0},
     {"huber_delta", NS_SETTING_NUMBER, "1.0", NULL, "huber: where it turns linear", 1e-12, 1e12},
     {"label_smoothing", NS_SETTING_NUMBER, "0", NULL, "cross_entropy: in [0, 1]", 0, 1},
     /* the schedule */
@@ -62,40 +61,43 @@ const ns_setting_def ns__run_setting_table[] = {
      "how the learning rate changes: per epoch, onecycle per step, plateau on the monitored "
      "metric",
      0, 0},
-    {"step_size", NS_SETTING_INT, "null", NULL, "step: epochs between drops (default epochs/3)",
-     1, 1e9},
+    {"step_size", NS_SETTING_INT, "null", NULL, "step: epochs between drops (default epochs/3)", 1,
+     1e9},
     {"gamma", NS_SETTING_NUMBER, "null", NULL,
      "step, multistep: the drop factor (0.1); exponential: the factor per epoch (0.95)", 1e-12,
      1e12},
     {"milestones", NS_SETTING_LIST, "null", NULL, "multistep: the epochs where the rate drops", 1,
      1e9},
-    {"t_max", NS_SETTING_INT, "null", NULL, "cosine: the epochs of the half period (default "
-                                            "epochs)",
+    {"t_max", NS_SETTING_INT, "null", NULL,
+     "cosine: the epochs of the half period (default "
+     "epochs)",
      1, 1e9},
     {"eta_min", NS_SETTING_NUMBER, "0", NULL, "cosine: the lowest rate", 0, 1e6},
     {"start_factor", NS_SETTING_NUMBER, "0.333333333333333315", NULL,
      "warmup: the first epoch's factor of the rate", 1e-12, 1},
     {"end_factor", NS_SETTING_NUMBER, "1", NULL, "warmup: the last factor", 0, 1},
-    {"total_iters", NS_SETTING_INT, "null", NULL, "warmup: epochs of the ramp (default "
-                                                  "epochs/10)",
+    {"total_iters", NS_SETTING_INT, "null", NULL,
+     "warmup: epochs of the ramp (default "
+     "epochs/10)",
      1, 1e9},
     {"max_lr", NS_SETTING_NUMBER, "0", NULL, "onecycle: the peak rate (0: the learning rate)", 0,
      1e6},
     {"total_steps", NS_SETTING_INT, "null", NULL,
      "onecycle: steps of the cycle (default epochs x batches)", 2, 2147483647},
-    {"pct_start", NS_SETTING_NUMBER, "0.3", NULL, "onecycle: the rising part of the cycle",
-     1e-9, 0.999999999},
+    {"pct_start", NS_SETTING_NUMBER, "0.3", NULL, "onecycle: the rising part of the cycle", 1e-9,
+     0.999999999},
     {"div_factor", NS_SETTING_NUMBER, "25", NULL, "onecycle: max_lr / initial rate", 1e-12, 1e12},
-    {"final_div_factor", NS_SETTING_NUMBER, "10000", NULL, "onecycle: initial / final rate",
-     1e-12, 1e12},
-    {"anneal_strategy", NS_SETTING_STRING, "\"cos\"", "cos|linear", "onecycle: the annealing",
-     0, 0},
+    {"final_div_factor", NS_SETTING_NUMBER, "10000", NULL, "onecycle: initial / final rate", 1e-12,
+     1e12},
+    {"anneal_strategy", NS_SETTING_STRING, "\"cos\"", "cos|linear", "onecycle: the annealing", 0,
+     0},
     {"plateau_factor", NS_SETTING_NUMBER, "0.1", NULL, "plateau: the drop factor", 1e-12,
      0.999999999},
     {"plateau_patience", NS_SETTING_INT, "10", NULL,
      "plateau: epochs without improvement before a drop", 0, 1e9},
-    {"threshold", NS_SETTING_NUMBER, "1e-4", NULL, "plateau: the relative improvement that "
-                                                   "counts",
+    {"threshold", NS_SETTING_NUMBER, "1e-4", NULL,
+     "plateau: the relative improvement that "
+     "counts",
      0, 1e12},
     {"cooldown", NS_SETTING_INT, "0", NULL, "plateau: epochs after a drop that do not count", 0,
      1e9},
@@ -106,25 +108,24 @@ const ns_setting_def ns__run_setting_table[] = {
     {"min_delta", NS_SETTING_NUMBER, "0", NULL, "an improvement must beat the best by more", 0,
      1e12},
     {"monitor", NS_SETTING_STRING, "\"val_loss\"", NULL,
-     "the metric early stopping and plateau watch: val_loss, val_accuracy, loss, val_rmse, ...",
-     0, 0},
+     "the metric early stopping and plateau watch: val_loss, val_accuracy, loss, val_rmse, ...", 0,
+     0},
     {"restore_best", NS_SETTING_BOOL, "false", NULL, "end with the weights of the best epoch", 0,
      0},
     {"gradient_clip", NS_SETTING_NUMBER, "0", NULL,
      "scale gradients to at most this global L2 norm (0: off)", 0, 1e12},
-    {"clip_value", NS_SETTING_NUMBER, "0", NULL, "clamp each gradient to +-this (0: off)", 0,
-     1e12},
+    {"clip_value", NS_SETTING_NUMBER, "0", NULL, "clamp each gradient to +-this (0: off)", 0, 1e12},
     /* the loop */
-    {"epochs", NS_SETTING_INT, "null", NULL, "passes over the training rows (default: the "
-                                            "blueprint's)",
+    {"epochs", NS_SETTING_INT, "null", NULL,
+     "passes over the training rows (default: the "
+     "blueprint's)",
      1, 1e9},
     {"batch_size", NS_SETTING_INT, "null", NULL, "rows per step (default: the blueprint's)", 1,
      1e7},
     {"shuffle", NS_SETTING_BOOL, "true", NULL, "a new row order every epoch", 0, 0},
     {"drop_last", NS_SETTING_BOOL, "false", NULL, "skip a final short batch", 0, 0},
     {"eval_batch", NS_SETTING_INT, "256", NULL,
-     "rows per forward pass when scoring (and the largest batch the built model takes)", 1,
-     1e7},
+     "rows per forward pass when scoring (and the largest batch the built model takes)", 1, 1e7},
     {"seed", NS_SETTING_INT, "null", NULL,
      "weights, dropout, split and shuffling (default 0; in a pipeline, the pipeline's seed)", 0,
      9.2233720368547748e18},
@@ -142,8 +143,7 @@ const ns_setting_def ns__run_setting_table[] = {
     {"data", NS_SETTING_STRING, NULL, NULL,
      "a built-in dataset name, a CSV file or an IDX images file", 0, 0},
     {"target", NS_SETTING_STRING, "null", NULL,
-     "the target column(s) by name or 0-based index, comma-separated (default: the last)", 0,
-     0},
+     "the target column(s) by name or 0-based index, comma-separated (default: the last)", 0, 0},
     {"task", NS_SETTING_STRING, "\"auto\"", "auto|classification|regression",
      "auto: text or few integer values make classes, otherwise regression", 0, 0},
     {"labels", NS_SETTING_STRING, "null", NULL,
@@ -170,8 +170,7 @@ const ns_setting_def ns__run_setting_table[] = {
      "train once per seed (the report gives the mean and standard deviation)", 0,
      9007199254740991.0},
     {"threads", NS_SETTING_INT, "null", NULL,
-     "threads for training and evaluation (results are the same at any count)", 1,
-     NS_MAX_THREADS},
+     "threads for training and evaluation (results are the same at any count)", 1, NS_MAX_THREADS},
     {"prefetch", NS_SETTING_INT, "0", NULL, "batches prepared ahead by a background thread", 0,
      1024},
     /* checkpoints and the record */
@@ -252,8 +251,6 @@ static const char *const aliases[][2] = {
 
 #define settings ns__run_setting_table
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
-
-
 
 /* Files a run reads: relative paths in a file are taken from the file's directory. */
 static const char *const input_paths[] = {"model", "data", "labels"};
@@ -371,6 +368,11 @@ ns_status ns_run_config_copy(const ns_run_config *src, ns_run_config **out)
     return NS_OK;
 }
 
+/* The reader of settings from source ("run.yaml", "--epochs"): "SOURCE: NAME: what". */
+static ns__json_reader reader(const ns_run_config *c, const char *source)
+{
+    return (ns__json_reader){c->ctx, source, NS_ERR_INVALID, NULL};
+}
 
 /* An unknown name: the message with a did-you-mean over names and aliases. */
 static ns_status unknown(ns_run_config *c, const char *source, const char *key)
@@ -381,8 +383,8 @@ static ns_status unknown(ns_run_config *c, const char *source, const char *key)
     int k = 0;
     for (int i = 0; i < N_SETTINGS; i++) {
         names[k++] = settings[i].name;
-        for (const char *p = ns_run_setting_aliases(settings[i].name); p && *p &&
-                                                                       k < N_SETTINGS * 5;) {
+        for (const char *p = ns_run_setting_aliases(settings[i].name);
+             p && *p && k < N_SETTINGS * 5;) {
             const char *bar = strchr(p, '|');
             size_t n = bar ? (size_t)(bar - p) : strlen(p);
             if (used + n + 1 <= sizeof storage) {
@@ -394,12 +396,13 @@ static ns_status unknown(ns_run_config *c, const char *source, const char *key)
             p += n + (bar != NULL);
         }
     }
-    char hint[160];
-    const char *dym = ns__did_you_mean(hint, sizeof hint, key, names, k);
-    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                     "%s: unknown setting '%s'%s; the settings are listed by 'netsmith train "
-                     "--help' (and as a JSON schema by 'netsmith train --schema')",
-                     source, key, dym ? dym : "");
+    char hint[160], shown[NS__JR_SHOW_CAP];
+    const ns__json_reader r = reader(c, source);
+    return ns__jr_fail(&r, "",
+                       "unknown setting '%s'%s; the settings are listed by 'netsmith train "
+                       "--help' (and as a JSON schema by 'netsmith train --schema')",
+                       ns__jr_show(shown, sizeof shown, key),
+                       ns__did_you_mean(hint, sizeof hint, key, names, k));
 }
 
 /* Sets one setting from a JSON value (borrowed). key may be an alias. */
@@ -408,6 +411,7 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
     const ns_setting_def *s = ns_run_setting_find(key);
     if (s == NULL)
         return unknown(c, source, key);
+    const ns__json_reader rd = reader(c, source), *r = &rd;
     char why[400];
     const char *bad = ns__setting_check(s, v, why, sizeof why);
     bool flag = strncmp(source, "--", 2) == 0;
@@ -422,65 +426,51 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
                  (int)(quoted ? gl - 2 : gl), quoted ? g + 1 : g);
         free(got);
     }
-    if (bad != NULL && flag)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: %s", source, why);
-    if (bad != NULL)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: %s: %s", source, key, why);
+    if (bad != NULL) /* a flag names itself */
+        return ns__jr_fail(r, flag ? "" : key, "%s", why);
     /* Shapes the table cannot say. */
     if (strcmp(s->name, "split") == 0 && json_is_array(v) &&
         (json_array_size(v) < 2 || json_array_size(v) > 3))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: split: must be [train, val] or [train, val, test] ratios, not %zu "
-                         "numbers",
-                         source, json_array_size(v));
+        return ns__jr_fail(r, "split",
+                           "must be [train, val] or [train, val, test] ratios, not %zu numbers",
+                           json_array_size(v));
     if (strcmp(s->name, "split") == 0 && json_is_array(v)) {
-        double sum = 0, r[3] = {0, 0, 0};
+        double sum = 0, ratio[3] = {0, 0, 0};
         for (size_t i = 0; i < json_array_size(v); i++)
-            sum += r[i] = json_number_value(json_array_get(v, i));
+            sum += ratio[i] = json_number_value(json_array_get(v, i));
         if (fabs(sum - 1.0) > 1e-6)
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: split: the ratios %g, %g, %g sum to %g, not 1; give ratios "
-                             "that sum to 1, like 0.7,0.15,0.15",
-                             source, r[0], r[1], r[2], sum);
-        if (!(r[0] > 0))
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: split: the training ratio must be above 0", source);
+            return ns__jr_fail(r, "split",
+                               "the ratios %g, %g, %g sum to %g, not 1; give ratios that sum to "
+                               "1, like 0.7,0.15,0.15",
+                               ratio[0], ratio[1], ratio[2], sum);
+        if (!(ratio[0] > 0))
+            return ns__jr_fail(r, "split", "the training ratio must be above 0");
     }
     if (strcmp(s->name, "betas") == 0 && json_is_array(v) && json_array_size(v) != 2)
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: betas: must be two numbers [beta1, beta2], like [0.9, 0.999]",
-                         source);
+        return ns__jr_fail(r, "betas", "must be two numbers [beta1, beta2], like [0.9, 0.999]");
     if (strcmp(s->name, "seeds") == 0 && json_is_array(v)) {
         if (json_array_size(v) < 1 || json_array_size(v) > NS_RUN_MAX_SEEDS)
-            return ns_errorf(c->ctx, NS_ERR_INVALID,
-                             "%s: seeds: must list 1 to %d seeds, not %zu", source,
-                             NS_RUN_MAX_SEEDS, json_array_size(v));
+            return ns__jr_fail(r, "seeds", "must list 1 to %d seeds, not %zu", NS_RUN_MAX_SEEDS,
+                               json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++) {
             double x = json_number_value(json_array_get(v, i));
             if (x != floor(x))
-                return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: seeds[%zu] is %.15g; every seed is a whole number",
-                                 source, i, x);
+                return ns__jr_fail(r, "", "seeds[%zu] is %.15g; every seed is a whole number", i,
+                                   x);
             for (size_t k = 0; k < i; k++)
                 if (json_number_value(json_array_get(v, k)) == x)
-                    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                     "%s: seeds[%zu] repeats seed %.15g; give each seed once",
-                                     source, i, x);
+                    return ns__jr_fail(r, "", "seeds[%zu] repeats seed %.15g; give each seed once",
+                                       i, x);
         }
     }
     if (strcmp(s->name, "milestones") == 0 && json_is_array(v) &&
         json_array_size(v) > NS_SCHED_MAX_MILESTONES)
-        return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: milestones: holds at most %d epochs",
-                         source, NS_SCHED_MAX_MILESTONES);
+        return ns__jr_fail(r, "milestones", "holds at most %d epochs", NS_SCHED_MAX_MILESTONES);
     if (strcmp(s->name, "model") == 0 && !json_is_string(v) && !json_is_object(v))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model: must be a file name, a named blueprint (mlp) or a spec "
-                         "mapping",
-                         source);
+        return ns__jr_fail(r, "model",
+                           "must be a file name, a named blueprint (mlp) or a spec mapping");
     if (strcmp(s->name, "model_config") == 0 && !json_is_object(v) && !json_is_null(v))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: model_config: must be a mapping like {nodes: 64, layers: 2}",
-                         source);
+        return ns__jr_fail(r, "model_config", "must be a mapping like {nodes: 64, layers: 2}");
     json_t *copy = json_deep_copy(v);
     if (copy == NULL || json_object_set_new(c->values, s->name, copy) != 0)
         return ns_errorf(c->ctx, NS_ERR_NOMEM, "out of memory");
@@ -494,12 +484,15 @@ static ns_status set_value(ns_run_config *c, const char *source, const char *key
 ns_status ns_run_config_set(ns_run_config *c, const char *name, const char *json_value,
                             const char *source)
 {
-    json_error_t err;
-    json_t *v = json_loads(json_value, JSON_DECODE_ANY, &err);
-    if (v == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: %s: not a JSON value: %s", source, name,
-                         err.text);
-    ns_status st = set_value(c, source, name, v);
+    /* the value's syntax errors name the setting: "SOURCE: NAME:1:4: what" */
+    char where[256];
+    snprintf(where, sizeof where, "%.120s: %.120s", source, name);
+    const ns__json_reader text = {c->ctx, where, NS_ERR_PARSE, NULL};
+    json_t *v = NULL;
+    ns_status st = ns__jr_load(&text, json_value, strlen(json_value), &v);
+    if (st != NS_OK)
+        return st;
+    st = set_value(c, source, name, v);
     json_decref(v);
     return st;
 }
@@ -542,8 +535,8 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
         else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0 || strcmp(text, "no") == 0)
             v = json_false();
         else
-            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: must be true or false, not '%s'",
-                             source, text);
+            return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: must be true or false, not '%s'", source,
+                             text);
         break;
     case NS_SETTING_LIST: {
         v = json_array();
@@ -574,9 +567,8 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             part[n] = '\0';
             if (!parse_number(part, &x)) {
                 json_decref(v);
-                return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                 "%s: element %d ('%s') is not a number", source, i + 1,
-                                 part);
+                return ns_errorf(c->ctx, NS_ERR_INVALID, "%s: element %d ('%s') is not a number",
+                                 source, i + 1, part);
             }
             json_array_append_new(v, x == floor(x) && fabs(x) < 9e15 ? json_integer((json_int_t)x)
                                                                      : json_real(x));
@@ -593,12 +585,11 @@ ns_status ns_run_config_set_text(ns_run_config *c, const char *name, const char 
             ns_status st = ns_yaml_to_json(c->ctx, text, strlen(text), source, &json);
             if (st != NS_OK)
                 return st;
-            json_error_t err;
-            v = json_loads(json, 0, &err);
+            const ns__json_reader r = {c->ctx, source, NS_ERR_PARSE, NULL};
+            st = ns__jr_load(&r, json, strlen(json), &v);
             ns_dealloc(c->ctx, json);
-            if (v == NULL)
-                return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: not a mapping: %s", source,
-                                 err.text);
+            if (st != NS_OK)
+                return st;
         } else {
             v = json_string(text);
         }
@@ -621,7 +612,6 @@ static bool is_group(const char *key)
             return true;
     return false;
 }
-
 
 /* A relative input path in a file in base_dir is taken from base_dir: one rule, a pipeline's.
  * Names that are not files stay: a built-in dataset (data: iris) and a named blueprint
@@ -664,9 +654,12 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
                                     const char *base_dir)
 {
     json_object_clear(c->paths);
+    const ns__json_reader r = reader(c, source);
+    char got[NS__JR_GOT_CAP], shown[NS__JR_SHOW_CAP];
     if (!json_is_object(obj))
-        return ns_errorf(c->ctx, NS_ERR_INVALID,
-                         "%s: a run config is a mapping of settings (epochs: 10, ...)", source);
+        return ns__jr_fail(&r, "",
+                           "a run config is a mapping of settings (epochs: 10, ...), got %s",
+                           ns__jr_describe(got, sizeof got, obj));
     const char *key;
     json_t *v;
     char where[600], alias[160];
@@ -683,10 +676,10 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
                 snprintf(where, sizeof where, "%.400s", source);
                 const ns_setting_def *s = ns_run_setting_find(alias);
                 if (s == NULL)
-                    return ns_errorf(c->ctx, NS_ERR_INVALID,
-                                     "%s: unknown setting '%s' in %s; see 'netsmith train "
-                                     "--help' for what %s holds",
-                                     source, k2, key, key);
+                    return ns__jr_fail(&r, "",
+                                       "unknown setting '%s' in %s; see 'netsmith train --help' "
+                                       "for what %s holds",
+                                       ns__jr_show(shown, sizeof shown, k2), key, key);
                 st = set_value(c, where, alias, v2);
                 if (st != NS_OK)
                     return st;
@@ -711,11 +704,13 @@ ns_status ns__run_config_merge_json(ns_run_config *c, json_t *obj, const char *s
 
 ns_status ns_run_config_merge(ns_run_config *c, const char *json_object_text, const char *source)
 {
-    json_error_t err;
-    json_t *obj = json_loads(json_object_text, 0, &err);
-    if (obj == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: line %d: %s", source, err.line, err.text);
-    ns_status st = ns__run_config_merge_json(c, obj, source, NULL);
+    const ns__json_reader r = {c->ctx, source, NS_ERR_PARSE, NULL};
+    json_t *obj = NULL;
+    /* a key given twice: the later value wins, as with two calls */
+    ns_status st = ns__jr_load_last_wins(&r, json_object_text, strlen(json_object_text), &obj);
+    if (st != NS_OK)
+        return st;
+    st = ns__run_config_merge_json(c, obj, source, NULL);
     json_decref(obj);
     return st;
 }
@@ -730,11 +725,13 @@ ns_status ns_run_config_load(ns_run_config *c, const char *path)
     ns_dealloc(c->ctx, text);
     if (st != NS_OK)
         return st;
-    json_error_t err;
-    json_t *obj = json_loads(json, 0, &err);
+    /* the YAML reader has checked the syntax (with the file's lines) and writes valid JSON */
+    const ns__json_reader r = {c->ctx, path, NS_ERR_PARSE, NULL};
+    json_t *obj = NULL;
+    st = ns__jr_load(&r, json, strlen(json), &obj);
     ns_dealloc(c->ctx, json);
-    if (obj == NULL)
-        return ns_errorf(c->ctx, NS_ERR_PARSE, "%s: %s", path, err.text);
+    if (st != NS_OK)
+        return st;
     /* relative input paths are taken from the file's directory */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -748,7 +745,8 @@ ns_status ns_run_config_load(ns_run_config *c, const char *path)
     return st;
 }
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading ----------------------------------------------------------------------------------
+ */
 
 bool ns_run_config_has(const ns_run_config *c, const char *name)
 {
@@ -774,8 +772,9 @@ const json_t *ns__run_config_get(const ns_run_config *c, const char *name)
 int64_t ns_run_config_int(const ns_run_config *c, const char *name)
 {
     json_t *v = value_of(c, name);
-    return v == NULL ? 0 : json_is_integer(v) ? (int64_t)json_integer_value(v)
-                                              : (int64_t)json_number_value(v);
+    return v == NULL            ? 0
+           : json_is_integer(v) ? (int64_t)json_integer_value(v)
+                                : (int64_t)json_number_value(v);
 }
 
 double ns_run_config_number(const ns_run_config *c, const char *name)
@@ -819,7 +818,9 @@ ns_status ns_run_config_schema(ns_ctx *ctx, char **json)
 {
     json_t *props = json_object(), *req = json_array();
     for (int i = 0; i < N_SETTINGS; i++) {
-        json_object_set_new(props, settings[i].name, ns__setting_schema(&settings[i], ns_run_setting_aliases(settings[i].name)));
+        json_object_set_new(
+            props, settings[i].name,
+            ns__setting_schema(&settings[i], ns_run_setting_aliases(settings[i].name)));
         if (settings[i].default_json == NULL)
             json_array_append_new(req, json_string(settings[i].name));
     }

@@ -59,7 +59,8 @@ NS_API void ns_blas_set_threads(int n);
     X(ERR_STATE, -8, "call out of order")                                                          \
     X(ERR_NONFINITE, -9, "non-finite value")                                                       \
     X(ERR_CANCELLED, -10, "cancelled")                                                             \
-    X(ERR_NOTFOUND, -11, "not found")
+    X(ERR_NOTFOUND, -11, "not found")                                                              \
+    X(ERR_BUSY, -12, "busy: held by another")
 
 typedef enum ns_status {
 #define NS__STATUS_ENUM(name, value, desc) NS_##name = value,

@@ -1,0 +1,276 @@
+/* netsmith store: the registry and the job queue, in the library netsmith_store (the core
+ * library links no database). One interface over two backends: SQLite, embedded, by default
+ * (sqlite:PATH), and PostgreSQL through libpq (postgresql://...), for workers on many
+ * machines. Blobs (weights, checkpoints, run records, data files) live in the store with their
+ * sha256, so workers need no shared filesystem.
+ *
+ * The registry's objects: architectures (named specs, by content hash), datasets (named data
+ * sources), models (named instances of an architecture) with versions (weights, run record,
+ * the job that made it, the parent version it was fine-tuned from) and aliases. Jobs (train,
+ * fine-tune, evaluate) are claimed by workers under a lease with a fencing token: every write
+ * of a running job names its token, and a worker whose lease was taken over can change
+ * nothing. A handle is for one thread; each thread opens its own. */
+#ifndef NETSMITH_STORE_H
+#define NETSMITH_STORE_H
+
+#include "netsmith/core.h"
+#include "netsmith/run.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ns_store ns_store;
+
+/* The store's URL when none is given: $NETSMITH_STORE, else "sqlite:netsmith.db". */
+NS_API const char *ns_store_default_url(void);
+
+/* Opens (and creates or migrates to the current schema) the store at url: "sqlite:PATH"
+ * (a bare path means the same), "postgresql://..." or "postgres://..." (libpq's URI), or NULL
+ * for ns_store_default_url(). *out is the caller's (ns_store_close); NULL on failure. Errors:
+ * NS_ERR_INVALID for a URL of another scheme; NS_ERR_IO for a store that cannot be opened or
+ * created (a read-only file, a server that does not answer), the message naming it and the
+ * cause; NS_ERR_BUSY when it stays locked by another process; NS_ERR_FORMAT for a schema newer
+ * than this netsmith knows; NS_ERR_NOMEM. */
+NS_API ns_status ns_store_open(ns_ctx *ctx, const char *url, ns_store **out);
+/* Closes the store; NULL is a no-op. */
+NS_API void ns_store_close(ns_store *store);
+/* The backend's name ("sqlite", "postgresql") and the schema version in use. */
+NS_API const char *ns_store_backend(const ns_store *store);
+NS_API int ns_store_schema_version(const ns_store *store);
+/* The context the store reports on. */
+NS_API ns_ctx *ns_store_ctx(const ns_store *store);
+
+/* ---- blobs --------------------------------------------------------------------------- */
+
+/* Stores data[n] under its sha256 (once: the same bytes again are a no-op) and writes the
+ * hash as 64 hex digits into sha (65 bytes). Errors: NS_ERR_IO, NS_ERR_BUSY, NS_ERR_NOMEM. */
+NS_API ns_status ns_store_blob_put(ns_store *store, const void *data, size_t n, char sha[65]);
+/* The same for a file's contents. Errors: also NS_ERR_IO for a file that cannot be read. */
+NS_API ns_status ns_store_blob_put_file(ns_store *store, const char *path, char sha[65]);
+/* The blob of that hash: *data on the store's context (ns_dealloc), *n its size. Errors:
+ * NS_ERR_NOTFOUND; NS_ERR_FORMAT when the bytes no longer match the hash; NS_ERR_IO. */
+NS_API ns_status ns_store_blob_get(ns_store *store, const char *sha, void **data, size_t *n);
+/* Writes the blob into path (atomically). Errors: those of ns_store_blob_get, NS_ERR_IO. */
+NS_API ns_status ns_store_blob_get_file(ns_store *store, const char *sha, const char *path);
+
+/* ---- architectures, datasets, models -------------------------------------------------- */
+
+/* An object of the registry as JSON: {"name": ..., "created": ..., ...}. Lists are arrays of
+ * them. *json on the store's context (ns_dealloc). */
+
+/* Registers spec_json (either form; checked with ns_spec_parse, kept in canonical form) as
+ * architecture name. The same name with the same spec again is a no-op. Errors:
+ * NS_ERR_PARSE for a bad spec (the message names source); NS_ERR_STATE when the name holds
+ * another spec; NS_ERR_INVALID for a bad name (letters, digits, '-', '_', '.'; 1 to 64). */
+NS_API ns_status ns_store_arch_add(ns_store *store, const char *name, const char *spec_json,
+                                   const char *source);
+/* {"name", "hash", "spec" (the spec as an object), "created"}. Errors: NS_ERR_NOTFOUND (with
+ * a did-you-mean). */
+NS_API ns_status ns_store_arch_get(ns_store *store, const char *name, char **json);
+NS_API ns_status ns_store_arch_list(ns_store *store, char **json);
+
+/* Registers a data source as dataset name. data_json holds the data settings of a run config
+ * (data, target, labels, delimiter, ...: ns_run_settings' names); a "data" that names a file
+ * (not a built-in dataset) is stored as a blob with its hash, so that a worker elsewhere reads
+ * the same bytes. The same name with the same source again is a no-op. Errors: NS_ERR_INVALID
+ * for an unknown setting or bad name; NS_ERR_STATE when the name holds another source;
+ * NS_ERR_IO for a file that cannot be read. */
+NS_API ns_status ns_store_data_add(ns_store *store, const char *name, const char *data_json);
+/* {"name", "source" (the settings), "hash", "blob" (the file's sha256 or null), "created"}. */
+NS_API ns_status ns_store_data_get(ns_store *store, const char *name, char **json);
+NS_API ns_status ns_store_data_list(ns_store *store, char **json);
+
+/* Creates model name, an instance of architecture arch ("Convert To Model"). The same again
+ * is a no-op. Errors: NS_ERR_NOTFOUND for an unknown architecture; NS_ERR_STATE when the name
+ * is a model of another architecture; NS_ERR_INVALID for a bad name. */
+NS_API ns_status ns_store_model_create(ns_store *store, const char *name, const char *arch);
+/* {"name", "arch", "created", "versions": [{"version", "weights", "record", "job",
+ * "parent": "NAME@V" or null, "metrics", "created"}], "aliases": {"production": 3}}. */
+NS_API ns_status ns_store_model_get(ns_store *store, const char *name, char **json);
+NS_API ns_status ns_store_model_list(ns_store *store, char **json);
+
+/* A model version named by "NAME", "NAME@3" or "NAME@ALIAS" (NAME alone: the latest). */
+typedef struct ns_store_version {
+    int64_t id;
+    char model[72];
+    char arch[72];
+    int version;
+    char weights[65];   /* the safetensors blob's sha256 */
+    char record[65];    /* the run record blob's sha256, or "" */
+    int64_t job;        /* the job that made it, or 0 (imported) */
+    int64_t parent;     /* the version it was fine-tuned from (id), or 0 */
+} ns_store_version;
+
+/* Resolves ref into *out. Errors: NS_ERR_NOTFOUND (the model, version or alias; the message
+ * says which and lists what there is); NS_ERR_INVALID for a malformed ref. */
+NS_API ns_status ns_store_version_get(ns_store *store, const char *ref, ns_store_version *out);
+/* Adds a version of model from a safetensors file (a trained netsmith model or one PyTorch
+ * wrote with nn.Sequential names), checked against the model's architecture: every tensor's
+ * name and shape. *version (may be NULL) gets its number. Errors: NS_ERR_NOTFOUND;
+ * NS_ERR_FORMAT or NS_ERR_SHAPE naming the tensor that does not fit; NS_ERR_IO. */
+NS_API ns_status ns_store_model_import(ns_store *store, const char *model, const char *path,
+                                       int *version);
+/* Points alias (letters, digits, '-', '_') of model at the version ref names. Errors: those of
+ * ns_store_version_get; NS_ERR_INVALID for a bad alias or a number as alias. */
+NS_API ns_status ns_store_alias_set(ns_store *store, const char *ref, const char *alias);
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+#define NS_JOB_KIND_MAP(X)                                                                         \
+    X(TRAIN, train)                                                                                \
+    X(FINETUNE, finetune)                                                                          \
+    X(EVALUATE, evaluate)
+
+typedef enum ns_job_kind {
+#define NS__JOB_KIND_ENUM(E, n) NS_JOB_##E,
+    NS_JOB_KIND_MAP(NS__JOB_KIND_ENUM)
+#undef NS__JOB_KIND_ENUM
+        NS_JOB_KIND_COUNT
+} ns_job_kind;
+
+#define NS_JOB_STATE_MAP(X)                                                                        \
+    X(QUEUED, queued)                                                                              \
+    X(RUNNING, running)                                                                            \
+    X(SUCCEEDED, succeeded)                                                                        \
+    X(FAILED, failed)                                                                              \
+    X(CANCELLED, cancelled)
+
+typedef enum ns_job_state {
+#define NS__JOB_STATE_ENUM(E, n) NS_JOB_##E,
+    NS_JOB_STATE_MAP(NS__JOB_STATE_ENUM)
+#undef NS__JOB_STATE_ENUM
+        NS_JOB_STATE_COUNT
+} ns_job_state;
+
+/* Names ("train", "queued"; static; NULL out of range) and back (NS_ERR_NOTFOUND). */
+NS_API const char *ns_job_kind_name(ns_job_kind kind);
+NS_API ns_status ns_job_kind_parse(const char *name, ns_job_kind *out);
+NS_API const char *ns_job_state_name(ns_job_state state);
+NS_API ns_status ns_job_state_parse(const char *name, ns_job_state *out);
+
+/* Submits a job. params_json by kind:
+ *   train:    {"model": NAME, "data": DATASET, "config": {run settings}}
+ *   finetune: {"from": "NAME[@V]", "to": NAME, "data": DATASET, "freeze": [0, 2],
+ *              "new_head": false, "refit_normalization": false, "config": {...}}
+ *   evaluate: {"model": "NAME[@V]", "data": DATASET}
+ * The objects named must exist (a finetune's destination is created, an instance of the
+ * source's architecture, when missing) and the run settings are checked now, so a bad job is
+ * refused at submission rather than failing on a worker. *id gets the job's number. Errors:
+ * NS_ERR_INVALID or NS_ERR_PARSE for bad parameters (naming the key), NS_ERR_NOTFOUND for an
+ * unknown object, NS_ERR_IO, NS_ERR_BUSY. */
+NS_API ns_status ns_job_submit(ns_store *store, ns_job_kind kind, const char *params_json,
+                               int priority, int64_t *id);
+
+/* A job as the store holds it. Strings are the caller's: ns_job_clear. */
+typedef struct ns_job {
+    int64_t id;
+    ns_job_kind kind;
+    ns_job_state state;
+    int priority;
+    int attempts;          /* claims so far */
+    int64_t lease_token;   /* the fencing token of the latest claim */
+    double lease_expires;  /* seconds since the epoch, by the store's clock */
+    char worker[64];       /* the latest claimant */
+    int64_t epoch, epochs; /* progress: epochs done and planned */
+    bool cancel_requested;
+    char *params;          /* the submitted parameters (JSON) */
+    char *metrics;         /* the last epoch's metrics (JSON object) or NULL */
+    char *error;           /* a failed job's message, or NULL */
+    char *checkpoint;      /* the last checkpoint: {"file": sha256, ...} (JSON) or NULL */
+    char *result;          /* a finished job's result: {"model": NAME, "version": V, ...} */
+    double created, started, finished; /* seconds since the epoch; 0 when not yet */
+} ns_job;
+
+/* Frees a job's strings and zeroes it. */
+NS_API void ns_job_clear(ns_job *job);
+/* Reads job id. Errors: NS_ERR_NOTFOUND, NS_ERR_IO. */
+NS_API ns_status ns_job_get(ns_store *store, int64_t id, ns_job *out);
+/* The job as JSON (every field above, by name). */
+NS_API ns_status ns_job_to_json(ns_ctx *ctx, const ns_job *job, char **json);
+/* The jobs (newest first), those in state `state` only when it is not NS_JOB_STATE_COUNT, as a
+ * JSON array. */
+NS_API ns_status ns_job_list(ns_store *store, ns_job_state state, char **json);
+/* Cancels a queued job at once; asks a running one to stop (its worker sees it at its next
+ * heartbeat and stops within one batch, keeping its last checkpoint). Finished jobs are left
+ * as they are (NS_ERR_STATE). Errors: NS_ERR_NOTFOUND, NS_ERR_STATE. */
+NS_API ns_status ns_job_cancel(ns_store *store, int64_t id);
+/* Queues a failed or cancelled job again; it resumes from its last checkpoint. Errors:
+ * NS_ERR_NOTFOUND; NS_ERR_STATE for a job that is not failed or cancelled. */
+NS_API ns_status ns_job_retry(ns_store *store, int64_t id);
+/* A new job with a finished job's parameters; from_weights makes it a fine-tune of the
+ * version the job made (continuing training from its weights). *id the new job. Errors:
+ * NS_ERR_NOTFOUND; NS_ERR_STATE for a job without a version to start from. */
+NS_API ns_status ns_job_retrain(ns_store *store, int64_t id, bool from_weights, int64_t *new_id);
+
+/* ---- claiming (workers) --------------------------------------------------------------- */
+
+/* What a claim holds: the job and the fencing token every later write must name. */
+typedef struct ns_lease {
+    int64_t job;
+    int64_t token;
+} ns_lease;
+
+/* Claims the most urgent job (highest priority, then oldest) that is queued, or running with
+ * an expired lease (its worker died), for lease_seconds: attempts + 1, a new token. *claimed
+ * says whether there was one; *job (ns_job_clear) and *lease then describe it. Never gives one
+ * job to two workers: the claim is one transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE SKIP
+ * LOCKED at READ COMMITTED on PostgreSQL). Errors: NS_ERR_IO, NS_ERR_BUSY. */
+NS_API ns_status ns_job_claim(ns_store *store, const char *worker, double lease_seconds,
+                              ns_job *job, ns_lease *lease, bool *claimed);
+/* Extends the lease by lease_seconds from now; *cancel (may be NULL) says whether the job was
+ * asked to stop. Errors: NS_ERR_STATE when the lease is no longer this one's (taken over, or
+ * the job ended): the worker must stop and write nothing more; NS_ERR_IO. */
+NS_API ns_status ns_job_heartbeat(ns_store *store, const ns_lease *lease, double lease_seconds,
+                                  bool *cancel);
+/* Records progress: epochs done of planned, and the last epoch's metrics (JSON or NULL).
+ * Errors: NS_ERR_STATE for a lost lease; NS_ERR_IO. */
+NS_API ns_status ns_job_progress(ns_store *store, const ns_lease *lease, int64_t epoch,
+                                 int64_t epochs, const char *metrics_json);
+/* Records the job's checkpoint (a directory's files, stored as blobs first: {"name": sha}).
+ * Errors: NS_ERR_STATE for a lost lease; NS_ERR_IO. */
+NS_API ns_status ns_job_checkpoint(ns_store *store, const ns_lease *lease,
+                                   const char *checkpoint_json);
+/* Ends the job: succeeded (result_json: what it made), failed (error: the message; the
+ * checkpoint stays) or cancelled. Errors: NS_ERR_STATE for a lost lease; NS_ERR_IO. */
+NS_API ns_status ns_job_finish(ns_store *store, const ns_lease *lease, ns_job_state state,
+                               const char *result_json, const char *error);
+/* Adds a version of model made by a job: the weights and the run record from blobs, parent the
+ * version it was fine-tuned from (0: none); fenced by lease like the other writes, in the same
+ * transaction as nothing else. *version gets its number. Errors: NS_ERR_STATE for a lost
+ * lease; NS_ERR_NOTFOUND; NS_ERR_IO. */
+NS_API ns_status ns_store_version_add(ns_store *store, const ns_lease *lease, const char *model,
+                                      const char *weights_sha, const char *record_sha,
+                                      int64_t parent, const char *metrics_json, int *version);
+
+/* ---- workers -------------------------------------------------------------------------- */
+
+typedef struct ns_worker_options {
+    const char *name;       /* the worker's name in the store (default: host:pid) */
+    double lease_seconds;   /* 30 */
+    int jobs;               /* stop after this many jobs (0: never) */
+    bool once;              /* stop when no job is waiting */
+    double poll_seconds;    /* how long to wait between empty claims (0.5) */
+    const char *work_dir;   /* where jobs run (default: a temporary directory) */
+    int64_t checkpoint_steps; /* also checkpoint every this many batches (0: every epoch) */
+    const ns_progress *stop; /* its cancel flag stops the worker (may be NULL) */
+    /* Each job's events, for a face that shows them (may be NULL). */
+    void (*on_event)(void *ud, const ns_job *job, const ns_run_event *ev);
+    void *ud;
+} ns_worker_options;
+
+NS_API void ns_worker_options_default(ns_worker_options *opts);
+/* Claims and runs jobs until opts says to stop: each job runs one ns_run (train, fine-tune) or
+ * an evaluation, checkpointing into the store every epoch, renewing its lease, stopping within
+ * one batch when cancelled or when the lease is lost. A re-claimed job resumes from its last
+ * checkpoint, and its final weights are byte-identical to an uninterrupted run's. A job's own
+ * failure is recorded on the job (its message kept) and the worker goes on. *done (may be
+ * NULL) counts the jobs it ran. Errors: the store's (NS_ERR_IO, NS_ERR_BUSY) when it cannot go
+ * on, NS_ERR_CANCELLED when opts->stop stopped it. */
+NS_API ns_status ns_worker_run(ns_store *store, const ns_worker_options *opts, int *done);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

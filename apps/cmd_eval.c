@@ -111,7 +111,7 @@ int cmd_eval(int argc, char **argv)
     ns_model *model = NULL;
     ns_model_info info;
     memset(&info, 0, sizeof info);
-    ns_dataset *data = NULL, *test = NULL;
+    ns_dataset *data = NULL;
     ns_metrics *acc = NULL;
     if (ns_ctx_new(NULL, &ctx) != NS_OK) {
         cli_error("eval", "out of memory");
@@ -120,24 +120,12 @@ int cmd_eval(int argc, char **argv)
     if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK)
         goto out;
     rc = CLI_ERROR;
-    if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK)
-        goto fail;
     /* read as the model was trained: its columns, categories, target and task */
     ns_data_options dopts;
-    if (cli_data_options(ctx, &a, source, &dopts) != NS_OK ||
-        ns_data_open_for_model(ctx, &dopts, &info, true, NULL, &data, &test) != NS_OK)
+    if (cli_data_options(ctx, &a, source, &dopts) != NS_OK)
         goto fail;
-    const ns_dataset *ds = test ? test : data;
-    if (info.task == NS_TASK_AUTO) { /* a built model never trained: the data's task */
-        int outputs = ns_model_output_size(model);
-        info.task = ns_dataset_task(ds);
-        info.classes = info.task == NS_TASK_CLASSIFICATION ? (outputs == 1 ? 2 : outputs) : 0;
-        info.targets = info.task == NS_TASK_CLASSIFICATION ? 0 : outputs;
-    }
-
-    ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(model), &acc);
-    if (st == NS_OK) /* classes matched to the model's by name */
-        st = ns_fit_evaluate(model, &info, ds, 0, acc, NULL);
+    ns_status st = ns_fit_evaluate_file(ctx, a.pos[0], &dopts, NULL, &model, &info, &data, &acc);
+    const ns_dataset *ds = data;
     ns_metric_values v;
     if (st == NS_OK)
         st = ns_metrics_compute(acc, &v);
@@ -162,7 +150,6 @@ fail:
 out:
     ns_metrics_free(acc);
     ns_dataset_free(data);
-    ns_dataset_free(test);
     ns_model_info_deinit(ctx, &info);
     ns_model_free(model);
     ns_ctx_free(ctx);

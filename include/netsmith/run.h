@@ -386,6 +386,24 @@ NS_API ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts
                                         const ns_progress *progress, ns_dataset **data,
                                         ns_dataset **test);
 
+/* The data settings of a run config (data, target, features, exclude, labels, task, one_hot,
+ * delimiter, no_header, missing, max_classes) as read options; strings are borrowed from cfg
+ * (it must outlive o). Errors: NS_ERR_INVALID for a config without data (the message says
+ * what to give) or a value ns_data_options_set refuses. */
+NS_API ns_status ns_run_config_data_options(const ns_run_config *cfg, ns_data_options *o);
+
+/* A model file evaluated on data, as `netsmith eval` and an evaluate job do it: the model and its
+ * description (ns_fit_load), the data read as the model was trained (ns_data_open_for_model:
+ * its columns, categories and target; a built-in's official test split when it has one), and
+ * the metrics accumulated over it. A model that was built but never trained takes the data's
+ * task. On NS_OK the caller owns *model (ns_model_free), *info (ns_model_info_deinit), *data
+ * (ns_dataset_free: the rows evaluated) and *acc (ns_metrics_free; read it with
+ * ns_metrics_compute and ns_metrics_confusion); on failure all are NULL or empty. Errors:
+ * those of ns_fit_load, ns_data_open_for_model, ns_metrics_new and ns_fit_evaluate. */
+NS_API ns_status ns_fit_evaluate_file(ns_ctx *ctx, const char *path, const ns_data_options *opts,
+                                      const ns_progress *progress, ns_model **model,
+                                      ns_model_info *info, ns_dataset **data, ns_metrics **acc);
+
 /* The training data's columns of ds (feature names unless images or unnamed, one-hot groups,
  * target columns, byte scale) into info's column fields (copies, freed by
  * ns_model_info_deinit); other fields are left alone. NS_ERR_NOMEM; what was copied before

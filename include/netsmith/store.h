@@ -96,10 +96,10 @@ typedef struct ns_store_version {
     char model[72];
     char arch[72];
     int version;
-    char weights[65];   /* the safetensors blob's sha256 */
-    char record[65];    /* the run record blob's sha256, or "" */
-    int64_t job;        /* the job that made it, or 0 (imported) */
-    int64_t parent;     /* the version it was fine-tuned from (id), or 0 */
+    char weights[65]; /* the safetensors blob's sha256 */
+    char record[65];  /* the run record blob's sha256, or "" */
+    int64_t job;      /* the job that made it, or 0 (imported) */
+    int64_t parent;   /* the version it was fine-tuned from (id), or 0 */
 } ns_store_version;
 
 /* Resolves ref into *out. Errors: NS_ERR_NOTFOUND (the model, version or alias; the message
@@ -164,6 +164,7 @@ NS_API ns_status ns_job_submit(ns_store *store, ns_job_kind kind, const char *pa
 
 /* A job as the store holds it. Strings are the caller's: ns_job_clear. */
 typedef struct ns_job {
+    ns_ctx *ctx; /* the context its strings are on */
     int64_t id;
     ns_job_kind kind;
     ns_job_state state;
@@ -174,11 +175,11 @@ typedef struct ns_job {
     char worker[64];       /* the latest claimant */
     int64_t epoch, epochs; /* progress: epochs done and planned */
     bool cancel_requested;
-    char *params;          /* the submitted parameters (JSON) */
-    char *metrics;         /* the last epoch's metrics (JSON object) or NULL */
-    char *error;           /* a failed job's message, or NULL */
-    char *checkpoint;      /* the last checkpoint: {"file": sha256, ...} (JSON) or NULL */
-    char *result;          /* a finished job's result: {"model": NAME, "version": V, ...} */
+    char *params;     /* the submitted parameters (JSON) */
+    char *metrics;    /* the last epoch's metrics (JSON object) or NULL */
+    char *error;      /* a failed job's message, or NULL */
+    char *checkpoint; /* the last checkpoint: {"file": sha256, ...} (JSON) or NULL */
+    char *result;     /* a finished job's result: {"model": NAME, "version": V, ...} */
     double created, started, finished; /* seconds since the epoch; 0 when not yet */
 } ns_job;
 
@@ -235,25 +236,26 @@ NS_API ns_status ns_job_checkpoint(ns_store *store, const ns_lease *lease,
  * checkpoint stays) or cancelled. Errors: NS_ERR_STATE for a lost lease; NS_ERR_IO. */
 NS_API ns_status ns_job_finish(ns_store *store, const ns_lease *lease, ns_job_state state,
                                const char *result_json, const char *error);
-/* Adds a version of model made by a job: the weights and the run record from blobs, parent the
- * version it was fine-tuned from (0: none); fenced by lease like the other writes, in the same
- * transaction as nothing else. *version gets its number. Errors: NS_ERR_STATE for a lost
- * lease; NS_ERR_NOTFOUND; NS_ERR_IO. */
-NS_API ns_status ns_store_version_add(ns_store *store, const ns_lease *lease, const char *model,
-                                      const char *weights_sha, const char *record_sha,
-                                      int64_t parent, const char *metrics_json, int *version);
+/* Ends a job that made a model version, in one transaction: adds version (max + 1) of model
+ * with the weights and the run record (blobs stored first), made by this job, fine-tuned from
+ * parent (a version id; 0: none), and marks the job succeeded with result {"model", "version"}.
+ * A worker that lost its lease adds nothing. *version (may be NULL) gets the number. Errors:
+ * NS_ERR_STATE for a lost lease; NS_ERR_NOTFOUND for an unknown model; NS_ERR_IO. */
+NS_API ns_status ns_job_succeed(ns_store *store, const ns_lease *lease, const char *model,
+                                const char *weights_sha, const char *record_sha, int64_t parent,
+                                const char *metrics_json, int *version);
 
 /* ---- workers -------------------------------------------------------------------------- */
 
 typedef struct ns_worker_options {
-    const char *name;       /* the worker's name in the store (default: host:pid) */
-    double lease_seconds;   /* 30 */
-    int jobs;               /* stop after this many jobs (0: never) */
-    bool once;              /* stop when no job is waiting */
-    double poll_seconds;    /* how long to wait between empty claims (0.5) */
-    const char *work_dir;   /* where jobs run (default: a temporary directory) */
+    const char *name;         /* the worker's name in the store (default: host:pid) */
+    double lease_seconds;     /* 30 */
+    int jobs;                 /* stop after this many jobs (0: never) */
+    bool once;                /* stop when no job is waiting */
+    double poll_seconds;      /* how long to wait between empty claims (0.5) */
+    const char *work_dir;     /* where jobs run (default: a temporary directory) */
     int64_t checkpoint_steps; /* also checkpoint every this many batches (0: every epoch) */
-    const ns_progress *stop; /* its cancel flag stops the worker (may be NULL) */
+    const ns_progress *stop;  /* its cancel flag stops the worker (may be NULL) */
     /* Each job's events, for a face that shows them (may be NULL). */
     void (*on_event)(void *ud, const ns_job *job, const ns_run_event *ev);
     void *ud;

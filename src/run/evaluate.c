@@ -6,7 +6,8 @@
 
 #include "run/run_internal.h"
 
-/* ---- Evaluate and Inference over datasets ----------------------------------------------------------- */
+/* ---- Evaluate and Inference over datasets
+ * ----------------------------------------------------------- */
 
 /* A view of data normalised as the model was trained (or data itself). */
 static ns_status prepared(const ns_model *model, const ns_model_info *info, const ns_dataset *data,
@@ -131,8 +132,8 @@ typedef struct reporting {
 static ns_status reporting_get(void *ud, int64_t epoch, int64_t index, ns_batch *out)
 {
     reporting *r = ud;
-    ns_status st = ns_progress_report(r->ctx, r->progress, r->stage, (double)index,
-                                      (double)r->inner.batches);
+    ns_status st =
+        ns_progress_report(r->ctx, r->progress, r->stage, (double)index, (double)r->inner.batches);
     return st == NS_OK ? r->inner.get(r->inner.ud, epoch, index, out) : st;
 }
 
@@ -162,8 +163,7 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
                        "'%s' has %d target column%s but the model predicts %d; give the "
                        "model's target columns",
                        ns_dataset_name(data), ns_dataset_target_count(data),
-                       ns_dataset_target_count(data) == 1 ? "" : "s",
-                       ns_model_output_size(model));
+                       ns_dataset_target_count(data) == 1 ? "" : "s", ns_model_output_size(model));
     if (st != NS_OK)
         goto done;
     ns_batch_options bo = {.batch_size = batch > 0 && batch <= ns_model_max_batch(model)
@@ -195,8 +195,8 @@ ns_status ns_fit_evaluate(ns_model *model, const ns_model_info *info, const ns_d
     ns_batch_source reported = {src.batches, reporting_get, &rep};
     st = ns_evaluate(model, &lc, progress ? &reported : &src, acc);
     if (st == NS_OK)
-        st = ns_progress_report(ctx, progress, "evaluate", (double)src.batches,
-                                (double)src.batches);
+        st =
+            ns_progress_report(ctx, progress, "evaluate", (double)src.batches, (double)src.batches);
 done:
     ns_model_forget_forward(model);
     ns_dealloc(ctx, r.labels);
@@ -245,4 +245,46 @@ ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, const ns_da
     ns_batcher_free(b);
     ns_dataset_free(view);
     return st;
+}
+
+ns_status ns_fit_evaluate_file(ns_ctx *ctx, const char *path, const ns_data_options *opts,
+                               const ns_progress *progress, ns_model **model, ns_model_info *info,
+                               ns_dataset **data, ns_metrics **acc)
+{
+    *model = NULL;
+    *data = NULL;
+    *acc = NULL;
+    memset(info, 0, sizeof *info);
+    ns_dataset *all = NULL, *test = NULL;
+    ns_status st = ns_fit_load(ctx, path, 0, model, info);
+    if (st == NS_OK)
+        st = ns_data_open_for_model(ctx, opts, info, true, progress, &all, &test);
+    const ns_dataset *ds = test != NULL ? test : all;
+    if (st == NS_OK && info->task == NS_TASK_AUTO) { /* built, never trained: the data's task */
+        int outputs = ns_model_output_size(*model);
+        info->task = ns_dataset_task(ds);
+        info->classes = info->task == NS_TASK_CLASSIFICATION ? (outputs == 1 ? 2 : outputs) : 0;
+        info->targets = info->task == NS_TASK_CLASSIFICATION ? 0 : outputs;
+    }
+    if (st == NS_OK)
+        st = ns_metrics_new(ctx, info->task, ns_model_output_size(*model), acc);
+    if (st == NS_OK) /* classes matched to the model's by name */
+        st = ns_fit_evaluate(*model, info, ds, 0, *acc, progress);
+    if (st != NS_OK) {
+        ns_metrics_free(*acc);
+        *acc = NULL;
+        ns_dataset_free(all);
+        ns_dataset_free(test);
+        ns_model_info_deinit(ctx, info);
+        ns_model_free(*model);
+        *model = NULL;
+        return st;
+    }
+    if (test != NULL) {
+        ns_dataset_free(all);
+        *data = test;
+    } else {
+        *data = all;
+    }
+    return NS_OK;
 }

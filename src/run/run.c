@@ -14,15 +14,14 @@
 
 #include "run/run_internal.h"
 
-static const char *const event_names[] = {"started",  "seed_started", "resumed", "no_checkpoint",
-                                          "batch",    "epoch",        "checkpoint",
-                                          "saved",    "seed_finished", "finished",
-                                          "failed"};
+static const char *const event_names[] = {
+    "started",    "seed_started", "resumed",       "no_checkpoint", "batch", "epoch",
+    "checkpoint", "saved",        "seed_finished", "finished",      "failed"};
 
 const char *ns_run_event_kind_name(ns_run_event_kind kind)
 {
     return (unsigned)kind < sizeof event_names / sizeof event_names[0] ? event_names[kind]
-                                                                         : "unknown";
+                                                                       : "unknown";
 }
 
 static double mono(void)
@@ -91,9 +90,9 @@ static json_t *metrics_json(const ns_metric_values *v)
 
 static json_t *epoch_json(const ns_epoch_report *r)
 {
-    json_t *o = json_pack("{s:i, s:I, s:f, s:f, s:o}", "epoch", r->epoch + 1, "step",
-                          (json_int_t)r->step, "lr", r->lr, "seconds", r->seconds, "train",
-                          metrics_json(&r->train));
+    json_t *o =
+        json_pack("{s:i, s:I, s:f, s:f, s:o}", "epoch", r->epoch + 1, "step", (json_int_t)r->step,
+                  "lr", r->lr, "seconds", r->seconds, "train", metrics_json(&r->train));
     if (o != NULL && r->has_val)
         json_object_set_new(o, "val", metrics_json(&r->val));
     return o;
@@ -113,9 +112,8 @@ static json_t *record_json(const ns_run_record *r)
         json_t *o = json_pack("{s:I, s:s?, s:s?, s:i, s:s, s:b, s:f, s:o, s:o}", "seed",
                               (json_int_t)s->seed, "dir", s->dir, "model", s->model_path,
                               "epochs_run", s->epochs_run, "stop_reason",
-                              ns_stop_reason_name(s->stop_reason), "resumed", s->resumed,
-                              "seconds", s->seconds, "history", h, "train",
-                              metrics_json(&s->train));
+                              ns_stop_reason_name(s->stop_reason), "resumed", s->resumed, "seconds",
+                              s->seconds, "history", h, "train", metrics_json(&s->train));
         if (o != NULL && s->has_val)
             json_object_set_new(o, "val", metrics_json(&s->val));
         if (o != NULL && s->has_test)
@@ -131,10 +129,12 @@ static json_t *record_json(const ns_run_record *r)
         "name", r->data_name, "hash", hash, "rows", (json_int_t)r->rows, "train_rows",
         (json_int_t)r->train_rows, "val_rows", (json_int_t)r->val_rows, "test_rows",
         (json_int_t)r->test_rows, "official_test", r->official_test, "task",
-        r->task == NS_TASK_CLASSIFICATION ? "classification" : "regression", "classes",
-        r->classes, "seeds", seeds, "provenance", "netsmith", r->version, "kernels", r->kernels,
-        "threads", r->threads, "started", r->started, "seconds", r->seconds, "status",
-        r->status == NS_OK ? "succeeded" : r->status == NS_ERR_CANCELLED ? "cancelled" : "failed",
+        r->task == NS_TASK_CLASSIFICATION ? "classification" : "regression", "classes", r->classes,
+        "seeds", seeds, "provenance", "netsmith", r->version, "kernels", r->kernels, "threads",
+        r->threads, "started", r->started, "seconds", r->seconds, "status",
+        r->status == NS_OK              ? "succeeded"
+        : r->status == NS_ERR_CANCELLED ? "cancelled"
+                                        : "failed",
         "error", r->error);
     if (o != NULL && r->n_seeds > 1 && r->n_seeds == r->seeds_planned && r->status == NS_OK &&
         r->seeds[r->n_seeds - 1].model_path != NULL) {
@@ -157,8 +157,8 @@ static json_t *record_json(const ns_run_record *r)
 ns_status ns_run_record_to_json(ns_ctx *ctx, const ns_run_record *r, char **json)
 {
     json_t *o = record_json(r);
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-                   : NULL;
+    char *text =
+        o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(o);
     *json = text ? ns_strdup(ctx, text) : NULL;
     free(text);
@@ -172,8 +172,8 @@ static ns_status write_record(ns_ctx *ctx, const ns_run_record *r)
     json_t *o = record_json(r);
     char path[4200];
     snprintf(path, sizeof path, "%s/record.json", r->run_dir);
-    ns_status st = o ? ns_write_json(ctx, path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                                       JSON_REAL_PRECISION(17))
+    ns_status st = o ? ns_write_json(ctx, path, o,
+                                     JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
                      : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
     if (st == NS_OK && r->n_seeds > 1 && json_object_get(o, "summary") != NULL) {
         snprintf(path, sizeof path, "%s/summary.json", r->run_dir);
@@ -211,27 +211,28 @@ static ns_status csv_write(seed_run *s, const ns_epoch_report *h, int n)
     char *text = ns_alloc(s->ctx, cap);
     if (text == NULL)
         return ns_errorf(s->ctx, NS_ERR_NOMEM, "%s: out of memory", s->csv_path);
-    len += (size_t)snprintf(text, cap, "epoch,step,lr,seconds,loss,n,%s,val_loss,val_%s,val_%s,val_r2\n",
-                            s->cls ? "accuracy" : "rmse", s->cls ? "accuracy" : "rmse",
-                            s->cls ? "f1_macro" : "mae");
+    len += (size_t)snprintf(
+        text, cap, "epoch,step,lr,seconds,loss,n,%s,val_loss,val_%s,val_%s,val_r2\n",
+        s->cls ? "accuracy" : "rmse", s->cls ? "accuracy" : "rmse", s->cls ? "f1_macro" : "mae");
     for (int i = 0; i < n && len < cap; i++) {
         const ns_epoch_report *r = &h[i];
         len += (size_t)ns__snprintf_c(text + len, cap - len, "%d,%lld,%.9g,%.9g,%.9g,%lld,%.9g",
-                                r->epoch + 1, (long long)r->step, r->lr, r->seconds,
-                                r->train.loss, (long long)r->train.n,
-                                s->cls ? r->train.accuracy : r->train.rmse);
+                                      r->epoch + 1, (long long)r->step, r->lr, r->seconds,
+                                      r->train.loss, (long long)r->train.n,
+                                      s->cls ? r->train.accuracy : r->train.rmse);
         if (len >= cap)
             break;
         if (r->has_val)
-            len += (size_t)ns__snprintf_c(text + len, cap - len, ",%.9g,%.9g,%.9g,%.9g\n", r->val.loss,
-                                    s->cls ? r->val.accuracy : r->val.rmse,
-                                    s->cls ? r->val.f1_macro : r->val.mae,
-                                    s->cls ? (double)NAN : r->val.r2);
+            len += (size_t)ns__snprintf_c(text + len, cap - len, ",%.9g,%.9g,%.9g,%.9g\n",
+                                          r->val.loss, s->cls ? r->val.accuracy : r->val.rmse,
+                                          s->cls ? r->val.f1_macro : r->val.mae,
+                                          s->cls ? (double)NAN : r->val.r2);
         else
             len += (size_t)snprintf(text + len, cap - len, ",,,,\n");
     }
-    ns_status st = len < cap ? ns_write_file(s->ctx, s->csv_path, text, len)
-                             : ns_errorf(s->ctx, NS_ERR_IO, "%s: a row too long to write", s->csv_path);
+    ns_status st = len < cap
+                       ? ns_write_file(s->ctx, s->csv_path, text, len)
+                       : ns_errorf(s->ctx, NS_ERR_IO, "%s: a row too long to write", s->csv_path);
     ns_dealloc(s->ctx, text);
     return st;
 }
@@ -292,8 +293,8 @@ static void emit(const ns_run_hooks *hooks, ns_run_event *ev)
 
 /* The blueprint: a spec file, a model file (its weights are the start), a named blueprint, or
  * a spec inline. */
-static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spec,
-                            ns_model **start, ns_model_info *start_info)
+static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spec, ns_model **start,
+                            ns_model_info *start_info)
 {
     const json_t *m = ns__run_config_get(cfg, "model");
     if (m == NULL)
@@ -312,7 +313,8 @@ static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spe
     struct stat sb;
     if (n > 12 && strcmp(name + n - 12, ".safetensors") == 0)
         return ns_fit_load(ctx, name, 0, start, start_info);
-    if (stat(name, &sb) == 0 || strchr(name, '/') != NULL || (n > 5 && strcmp(name + n - 5, ".json") == 0))
+    if (stat(name, &sb) == 0 || strchr(name, '/') != NULL ||
+        (n > 5 && strcmp(name + n - 5, ".json") == 0))
         return ns_spec_load(ctx, name, spec);
     if (strcmp(name, "mlp") != 0 && strcmp(name, "deep_neural_network") != 0)
         return ns_errorf(ctx, NS_ERR_NOTFOUND,
@@ -350,10 +352,9 @@ static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spe
         else
             ok = false;
         if (!ok)
-            return ns_errorf(ctx, NS_ERR_INVALID,
-                             "model_config: %s must be %s", key,
-                             strcmp(key, "nodes") == 0    ? "a whole number from 1 to 1048576"
-                             : strcmp(key, "layers") == 0 ? "a whole number from 0 to 64"
+            return ns_errorf(ctx, NS_ERR_INVALID, "model_config: %s must be %s", key,
+                             strcmp(key, "nodes") == 0     ? "a whole number from 1 to 1048576"
+                             : strcmp(key, "layers") == 0  ? "a whole number from 0 to 64"
                              : strcmp(key, "dropout") == 0 ? "a number"
                                                            : "an activation name");
     }
@@ -370,24 +371,18 @@ static ns_status load_model(ns_ctx *ctx, const ns_run_config *cfg, ns_spec **spe
     return st;
 }
 
-/* The data with its read options (the Data Load card's settings, by the same names). */
-/* bp_task: the blueprint's task (used when the config's is auto); model (may be NULL): a model
- * file trained on from, whose columns, categories and targets the data is read by. */
-static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, ns_task bp_task,
-                           const ns_model_info *model, const ns_progress *progress,
-                           ns_dataset **data, ns_dataset **test)
+ns_status ns_run_config_data_options(const ns_run_config *cfg, ns_data_options *o)
 {
-    *data = *test = NULL;
+    ns_ctx *ctx = ns_run_config_ctx(cfg);
+    ns_data_options_default(o);
     if (!ns_run_config_has(cfg, "data"))
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "data: missing; give a built-in dataset name, a CSV file or an IDX "
                          "images file");
-    ns_data_options o;
-    ns_data_options_default(&o);
-    static const char *const names[] = {"target",  "features",  "exclude", "labels",
-                                        "task",    "one_hot",   "delimiter", "no_header",
+    static const char *const names[] = {"target",  "features",   "exclude",   "labels",
+                                        "task",    "one_hot",    "delimiter", "no_header",
                                         "missing", "max_classes"};
-    o.source = ns_run_config_string(cfg, "data");
+    o->source = ns_run_config_string(cfg, "data");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!ns_run_config_has(cfg, names[i]))
             continue;
@@ -400,10 +395,25 @@ static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, ns_task bp_tas
             snprintf(text, sizeof text, "%lld", (long long)ns_run_config_int(cfg, names[i]));
         else
             v = ns_run_config_string(cfg, names[i]);
-        ns_status st = ns_data_options_set(ctx, &o, names[i], v);
+        ns_status st = ns_data_options_set(ctx, o, names[i], v);
         if (st != NS_OK)
             return st;
     }
+    return NS_OK;
+}
+
+/* The data with its read options. bp_task: the blueprint's task (used when the config's is
+ * auto); model (may be NULL): a model file trained on from, whose columns, categories and
+ * targets the data is read by. */
+static ns_status load_data(ns_ctx *ctx, const ns_run_config *cfg, ns_task bp_task,
+                           const ns_model_info *model, const ns_progress *progress,
+                           ns_dataset **data, ns_dataset **test)
+{
+    *data = *test = NULL;
+    ns_data_options o;
+    ns_status st = ns_run_config_data_options(cfg, &o);
+    if (st != NS_OK)
+        return st;
     if (o.task == NS_TASK_AUTO && model == NULL)
         o.task = bp_task;
     if (model != NULL)
@@ -466,8 +476,9 @@ static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char
             return *out ? NS_OK : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
         }
         if (errno != EEXIST)
-            return ns_errorf(ctx, NS_ERR_IO, "cannot create the run directory %s: %s; give "
-                                             "run_dir",
+            return ns_errorf(ctx, NS_ERR_IO,
+                             "cannot create the run directory %s: %s; give "
+                             "run_dir",
                              buf, strerror(errno));
     }
     return ns_errorf(ctx, NS_ERR_STATE,
@@ -503,8 +514,8 @@ static ns_status write_settings(ns_ctx *ctx, const char *dir, const char *used, 
     json_object_set_new(o, "kernels", json_string(rec->kernels ? rec->kernels : ""));
     char path[4200];
     snprintf(path, sizeof path, "%s/settings.json", dir);
-    ns_status st = ns_write_json(ctx, path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                                   JSON_REAL_PRECISION(17));
+    ns_status st =
+        ns_write_json(ctx, path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(o);
     return st;
 }
@@ -649,7 +660,9 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
             st = ns_spec_to_json(bp, &rec->spec_json);
     }
     if (st == NS_OK) {
-        ns_run_event ev = {.kind = NS_RUN_STARTED, .seeds = n_seeds, .path = rec->run_dir,
+        ns_run_event ev = {.kind = NS_RUN_STARTED,
+                           .seeds = n_seeds,
+                           .path = rec->run_dir,
                            .rows = rec->rows,
                            .test_rows = official ? ns_dataset_rows(official) : 0};
         emit(hooks, &ev);
@@ -677,10 +690,11 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         so.exact_sum = true;
         st = ns_data_split(data, &so, &tr, so.val > 0 ? &va : NULL, so.test > 0 ? &te : NULL);
         const ns_dataset *test = official ? official : te;
-        sr->dir = st == NS_OK ? (n_seeds > 1 ? dupf(ctx, "%s/seed-%llu", rec->run_dir,
-                                                   (unsigned long long)seed)
-                                             : ns_strdup(ctx, rec->run_dir))
-                              : NULL;
+        sr->dir =
+            st == NS_OK
+                ? (n_seeds > 1 ? dupf(ctx, "%s/seed-%llu", rec->run_dir, (unsigned long long)seed)
+                               : ns_strdup(ctx, rec->run_dir))
+                : NULL;
         if (st == NS_OK && sr->dir == NULL)
             st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
         if (st == NS_OK)
@@ -717,17 +731,27 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
             snprintf(kind, sizeof kind, "\"%s\"", ns_norm_kind_name(start_info.norm.kind));
             st = ns_run_config_set(seed_cfg, "normalize", kind, "model");
         }
-        seed_run run = {.ctx = ctx, .rec = rec, .dir = sr->dir, .hooks = hooks, .seed_index = i,
+        seed_run run = {.ctx = ctx,
+                        .rec = rec,
+                        .dir = sr->dir,
+                        .hooks = hooks,
+                        .seed_index = i,
                         .seeds = n_seeds,
-                        .seed = seed, .cls = ns_dataset_task(data) == NS_TASK_CLASSIFICATION};
+                        .seed = seed,
+                        .cls = ns_dataset_task(data) == NS_TASK_CLASSIFICATION};
         if (st == NS_OK) {
             snprintf(run.csv_path, sizeof run.csv_path, "%s/metrics.csv", sr->dir);
             rec->train_rows = ns_dataset_rows(tr);
             rec->val_rows = va ? ns_dataset_rows(va) : 0;
             rec->test_rows = test ? ns_dataset_rows(test) : 0;
-            ns_run_event ev = {.kind = NS_RUN_SEED_STARTED, .seed_index = i, .seeds = n_seeds,
-                               .seed = seed, .path = sr->dir, .train_rows = rec->train_rows,
-                               .val_rows = rec->val_rows, .test_rows = rec->test_rows};
+            ns_run_event ev = {.kind = NS_RUN_SEED_STARTED,
+                               .seed_index = i,
+                               .seeds = n_seeds,
+                               .seed = seed,
+                               .path = sr->dir,
+                               .train_rows = rec->train_rows,
+                               .val_rows = rec->val_rows,
+                               .test_rows = rec->test_rows};
             emit(hooks, &ev);
             ns_fit_input in = {.spec = spec, .model = start, .train = tr, .val = va};
             ns_train_callbacks cb = {NULL, seed_epoch, &run};
@@ -799,7 +823,7 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         if (st == NS_ERR_CANCELLED && res.model != NULL) {
             const char *where = cdir ? ns_run_config_string(seed_cfg, "checkpoint_dir") : stop_dir;
             ns_dealloc(ctx, rec->resume_dir);
-            rec->resume_dir = cdir ? ns_strdup(ctx, cdir)
+            rec->resume_dir = cdir          ? ns_strdup(ctx, cdir)
                               : n_seeds > 1 ? dupf(ctx, "%s/checkpoints", rec->run_dir)
                                             : ns_strdup(ctx, stop_dir);
             const ns_epoch_report *last =
@@ -809,7 +833,9 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
                       "stopped: run again with the same settings, checkpoint_dir %s%s and "
                       "resume to go on",
                       last ? last->epoch + 1 : 0, last && last->epoch == 0 ? "" : "s", where,
-                      cdir ? cdir : n_seeds > 1 ? rec->run_dir : stop_dir,
+                      cdir          ? cdir
+                      : n_seeds > 1 ? rec->run_dir
+                                    : stop_dir,
                       cdir || n_seeds == 1 ? "" : "/checkpoints");
         }
         ns_model_info_deinit(ctx, &info);
@@ -847,8 +873,10 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
     snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
     if (st != NS_OK && rec->error == NULL)
         rec->error = ns_strdup(ctx, msg);
-    ns_run_event ev = {.kind = st == NS_OK ? NS_RUN_FINISHED : NS_RUN_FAILED, .seeds = n_seeds,
-                       .path = rec->run_dir, .message = st == NS_OK ? NULL : msg};
+    ns_run_event ev = {.kind = st == NS_OK ? NS_RUN_FINISHED : NS_RUN_FAILED,
+                       .seeds = n_seeds,
+                       .path = rec->run_dir,
+                       .message = st == NS_OK ? NULL : msg};
     emit(hooks, &ev);
     if (st != NS_OK)
         ns_errorf(ctx, st, "%s", msg);

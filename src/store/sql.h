@@ -31,7 +31,8 @@ typedef struct ns__sql_value {
 #define NS__SQL_I(v) ((ns__sql_value){.type = NS__SQL_INT, .i = (int64_t)(v)})
 #define NS__SQL_R(v) ((ns__sql_value){.type = NS__SQL_REAL, .r = (double)(v)})
 #define NS__SQL_T(v) ((ns__sql_value){.type = (v) != NULL ? NS__SQL_TEXT : NS__SQL_NULL, .s = (v)})
-#define NS__SQL_B(p, len) ((ns__sql_value){.type = NS__SQL_BLOB, .s = (const char *)(p), .n = (len)})
+#define NS__SQL_B(p, len)                                                                          \
+    ((ns__sql_value){.type = NS__SQL_BLOB, .s = (const char *)(p), .n = (len)})
 #define NS__SQL_N ((ns__sql_value){.type = NS__SQL_NULL})
 
 /* The rows a statement returned: values owned by the result (text NUL-terminated, blobs with

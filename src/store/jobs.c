@@ -1,0 +1,267 @@
+/* Jobs as they are submitted: their parameters checked against the registry and the run
+ * settings before anything is queued, so that a bad job is refused at once rather than failing
+ * on a worker; retraining a finished job; and the check that a weights file fits an
+ * architecture (for imports). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "format/json_read.h"
+#include "netsmith/format.h"
+#include "netsmith/io.h"
+#include "netsmith/model.h"
+#include "store/store_private.h"
+
+/* The run settings a job's worker sets itself. */
+static const char *const worker_owned[] = {"model",          "data",   "run_dir",
+                                           "checkpoint_dir", "resume", "output"};
+
+/* Checks a job's "config" (a run config's settings as a JSON object, or absent). */
+static ns_status check_config(ns_store *s, const ns__json_reader *r, json_t *config)
+{
+    if (config == NULL || json_is_null(config))
+        return NS_OK;
+    if (!json_is_object(config))
+        return ns__jr_fail(r, "config", "expected an object of run settings, got %s",
+                           json_is_array(config) ? "an array" : "a value");
+    for (size_t i = 0; i < sizeof worker_owned / sizeof worker_owned[0]; i++)
+        if (json_object_get(config, worker_owned[i]) != NULL)
+            return ns__jr_fail(r, "config",
+                               "'%s' is set by the job itself (from its model and dataset, and "
+                               "in the worker's directory); leave it out",
+                               worker_owned[i]);
+    char *text = json_dumps(config, JSON_COMPACT);
+    if (text == NULL)
+        return NS_ERR_NOMEM;
+    ns_run_config *cfg = NULL;
+    ns_status st = ns_run_config_new(s->ctx, &cfg);
+    if (st == NS_OK)
+        st = ns_run_config_merge(cfg, text, r->source);
+    /* the rules between settings, with stand-ins for what the worker sets */
+    if (st == NS_OK)
+        st = ns_run_config_set(cfg, "model", "\"mlp\"", r->source);
+    if (st == NS_OK)
+        st = ns_run_config_set(cfg, "data", "\"iris\"", r->source);
+    if (st == NS_OK)
+        st = ns_run_config_check(cfg);
+    ns_run_config_free(cfg);
+    free(text);
+    return st;
+}
+
+/* The string member key of o, or a message naming it. */
+static ns_status need_string(const ns__json_reader *r, json_t *o, const char *key, const char **out)
+{
+    return ns__jr_member_string(r, "", o, key, "a name", out);
+}
+
+static ns_status id_exists(ns_store *s, const char *table, const char *what, const char *name,
+                           const char *list_cmd)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE name = ?", table);
+    ns__sql_value a[] = {NS__SQL_T(name)};
+    ns__sql_result *r = NULL;
+    ns_status st = ns__store_exec(s, sql, a, 1, &r, NULL);
+    bool found = st == NS_OK && r != NULL && r->rows > 0;
+    ns__sql_result_free(s->ctx, r);
+    if (st != NS_OK || found)
+        return st;
+    /* the message with its did-you-mean comes from the getter of the object itself */
+    char *json = NULL;
+    if (strcmp(table, "models") == 0)
+        st = ns_store_model_get(s, name, &json);
+    else
+        st = ns_store_data_get(s, name, &json);
+    ns_dealloc(s->ctx, json);
+    (void)what, (void)list_cmd;
+    return st != NS_OK ? st : NS_ERR_NOTFOUND;
+}
+
+ns_status ns_job_submit(ns_store *s, ns_job_kind kind, const char *params_json, int priority,
+                        int64_t *id)
+{
+    char source[48];
+    snprintf(source, sizeof source, "%s job",
+             ns_job_kind_name(kind) != NULL ? ns_job_kind_name(kind) : "unknown");
+    if (kind < 0 || kind >= NS_JOB_KIND_COUNT)
+        return ns_errorf(s->ctx, NS_ERR_INVALID, "unknown kind of job %d", (int)kind);
+    const ns__json_reader r = {s->ctx, source, NS_ERR_INVALID, NULL};
+    json_t *o = NULL;
+    ns_status st = ns__jr_load(&r, params_json, strlen(params_json), &o);
+    if (st != NS_OK)
+        return st;
+    static const char *const train_keys[] = {"model", "data", "config"};
+    static const char *const finetune_keys[] = {
+        "from", "to", "data", "freeze", "new_head", "refit_normalization", "config"};
+    static const char *const evaluate_keys[] = {"model", "data"};
+    const char *model = NULL, *data = NULL;
+    if (!json_is_object(o)) {
+        st = ns__jr_fail(&r, "", "expected a JSON object of the job's parameters");
+    } else if (kind == NS_JOB_TRAIN) {
+        st = ns__jr_keys(&r, "", o, train_keys, 3);
+        if (st == NS_OK && (st = need_string(&r, o, "model", &model)) == NS_OK &&
+            (st = need_string(&r, o, "data", &data)) == NS_OK &&
+            (st = id_exists(s, "models", "model", model, "netsmith model list")) == NS_OK &&
+            (st = id_exists(s, "datasets", "dataset", data, "netsmith data list")) == NS_OK)
+            st = check_config(s, &r, json_object_get(o, "config"));
+    } else if (kind == NS_JOB_EVALUATE) {
+        st = ns__jr_keys(&r, "", o, evaluate_keys, 2);
+        ns_store_version v;
+        if (st == NS_OK && (st = need_string(&r, o, "model", &model)) == NS_OK &&
+            (st = need_string(&r, o, "data", &data)) == NS_OK &&
+            (st = ns_store_version_get(s, model, &v)) == NS_OK)
+            st = id_exists(s, "datasets", "dataset", data, "netsmith data list");
+    } else {
+        st = ns__jr_keys(&r, "", o, finetune_keys, 7);
+        const char *from = NULL, *to = NULL;
+        ns_store_version v;
+        if (st == NS_OK && (st = need_string(&r, o, "from", &from)) == NS_OK &&
+            (st = need_string(&r, o, "to", &to)) == NS_OK &&
+            (st = need_string(&r, o, "data", &data)) == NS_OK &&
+            (st = ns_store_version_get(s, from, &v)) == NS_OK &&
+            (st = id_exists(s, "datasets", "dataset", data, "netsmith data list")) == NS_OK &&
+            (st = check_config(s, &r, json_object_get(o, "config"))) == NS_OK) {
+            json_t *freeze = json_object_get(o, "freeze");
+            if (freeze != NULL && !json_is_array(freeze))
+                st = ns__jr_fail(&r, "freeze", "expected a list of layer numbers, e.g. [0, 2]");
+            for (size_t i = 0; st == NS_OK && freeze != NULL && i < json_array_size(freeze); i++) {
+                char path[32];
+                int layer = 0;
+                st = ns__jr_int(&r, ns__jr_index(path, sizeof path, "freeze", i),
+                                json_array_get(freeze, i), 0, "a layer number >= 0", &layer);
+            }
+            bool b = false;
+            if (st == NS_OK && json_object_get(o, "new_head") != NULL)
+                st = ns__jr_bool(&r, "new_head", json_object_get(o, "new_head"), &b);
+            if (st == NS_OK && json_object_get(o, "refit_normalization") != NULL)
+                st = ns__jr_bool(&r, "refit_normalization",
+                                 json_object_get(o, "refit_normalization"), &b);
+            /* the destination: made an instance of the source's architecture when missing */
+            if (st == NS_OK)
+                st = ns_store_model_create(s, to, v.arch);
+        }
+    }
+    char *text = st == NS_OK ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (st == NS_OK && text == NULL)
+        st = NS_ERR_NOMEM;
+    if (st == NS_OK)
+        st = ns__job_insert(s, kind, text, priority, id);
+    free(text);
+    json_decref(o);
+    return st;
+}
+
+ns_status ns_job_retrain(ns_store *s, int64_t id, bool from_weights, int64_t *new_id)
+{
+    ns_job job;
+    ns_status st = ns_job_get(s, id, &job);
+    if (st != NS_OK)
+        return st;
+    if (!from_weights) {
+        st = ns__job_insert(s, job.kind, job.params, job.priority, new_id);
+        ns_job_clear(&job);
+        return st;
+    }
+    /* continue from the version it made: a fine-tune of it into the same model */
+    json_error_t e;
+    json_t *result = job.result != NULL ? json_loads(job.result, 0, &e) : NULL;
+    json_t *params = json_loads(job.params, 0, &e);
+    const char *model = json_string_value(json_object_get(result, "model"));
+    json_int_t version = json_integer_value(json_object_get(result, "version"));
+    if (job.state != NS_JOB_SUCCEEDED || model == NULL || version < 1 || params == NULL) {
+        st = ns_errorf(s->ctx, NS_ERR_STATE,
+                       "job %lld made no model version to start from (it is %s); retrain it "
+                       "without --from-weights",
+                       (long long)id, ns_job_state_name(job.state));
+    } else {
+        char from[96];
+        snprintf(from, sizeof from, "%s@%lld", model, (long long)version);
+        json_t *ft =
+            json_pack("{s:s, s:s, s:O?, s:O?}", "from", from, "to", model, "data",
+                      json_object_get(params, "data"), "config", json_object_get(params, "config"));
+        char *text = ft != NULL ? json_dumps(ft, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        st = text != NULL ? ns_job_submit(s, NS_JOB_FINETUNE, text, job.priority, new_id)
+                          : NS_ERR_NOMEM;
+        free(text);
+        json_decref(ft);
+    }
+    json_decref(result);
+    json_decref(params);
+    ns_job_clear(&job);
+    return st;
+}
+
+/* ---- does a weights file fit an architecture? --------------------------------------------- */
+
+ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch, const char *path)
+{
+    ns_st_file *f = NULL;
+    ns_status st = ns_st_open(ctx, path, &f);
+    if (st != NS_OK)
+        return st;
+    ns_spec *spec = NULL;
+    st = ns_spec_parse(ctx, spec_json, strlen(spec_json), arch, &spec);
+    ns_build_opts bo;
+    const char *input = ns_st_meta_find(f, "netsmith.input");
+    const char *output = ns_st_meta_find(f, "netsmith.output");
+    const ns_st_tensor *w0 = ns_st_find(f, "0.weight");
+    if (st == NS_OK && input != NULL) {
+        /* a netsmith file: its input shape, e.g. "[13]" or "[1, 28, 28]" */
+        ns_build_opts_default(&bo, 1);
+        bo.input_ndim = 0;
+        for (const char *p = input; *p != '\0' && bo.input_ndim < NS_MAX_DIMS - 1;) {
+            while (*p != '\0' && (*p < '0' || *p > '9'))
+                p++;
+            if (*p == '\0')
+                break;
+            bo.input_shape[bo.input_ndim++] = (int)strtol(p, (char **)&p, 10);
+        }
+        if (bo.input_ndim == 0)
+            st = ns_errorf(ctx, NS_ERR_FORMAT, "%s: netsmith.input '%s' names no shape", path,
+                           input);
+    } else if (st == NS_OK && w0 != NULL && w0->ndim == 2) {
+        /* a plain nn.Sequential starting with Linear: the input size is its weight's columns */
+        ns_build_opts_default(&bo, (int)w0->shape[1]);
+    } else if (st == NS_OK) {
+        st = ns_errorf(ctx, NS_ERR_FORMAT,
+                       "%s: cannot tell the model's input shape: the file has no netsmith.input "
+                       "and does not start with a linear layer's 0.weight; save it with netsmith, "
+                       "or add netsmith.input (e.g. \"[1, 28, 28]\") to its metadata",
+                       path);
+    }
+    if (st == NS_OK && output != NULL)
+        bo.output_size = atoi(output);
+    if (st == NS_OK && output == NULL && ns_spec_output_size(spec) == 0) {
+        /* the output size from the last weight's rows */
+        int last = -1;
+        for (int i = 0; i < ns_st_count(f); i++) {
+            const ns_st_tensor *t = ns_st_get(f, i);
+            int k = atoi(t->name);
+            if (strstr(t->name, ".weight") != NULL && k > last && t->ndim >= 1) {
+                last = k;
+                bo.output_size = (int)t->shape[0];
+            }
+        }
+    }
+    ns_model *m = NULL;
+    if (st == NS_OK) {
+        bo.max_batch = 1;
+        st = ns_model_build(ctx, spec, &bo, &m);
+        if (st != NS_OK)
+            st = ns_errorf(ctx, st, "%s does not fit architecture '%s': %s", path, arch,
+                           ns_errmsg(ctx));
+    }
+    if (st == NS_OK) {
+        st = ns_model_load_weights(m, f);
+        if (st != NS_OK)
+            st = ns_errorf(ctx, st, "%s does not fit architecture '%s': %s", path, arch,
+                           ns_errmsg(ctx));
+    }
+    ns_model_free(m);
+    ns_spec_free(spec);
+    ns_st_close(f);
+    return st;
+}

@@ -1,0 +1,30 @@
+/* The store's struct and what its files share (never installed; the store's files alone). */
+#ifndef NETSMITH_STORE_PRIVATE_H
+#define NETSMITH_STORE_PRIVATE_H
+
+#include "netsmith/store.h"
+#include "store/sql.h"
+
+struct ns_store {
+    ns_ctx *ctx;
+    const ns__sql_backend *backend;
+    ns__sql_conn *conn;
+    char *url;
+    int schema; /* the schema version in use */
+};
+
+/* Runs sql with the dialect's words put in ({now}, {id}, {blob}, {real}, {skip_locked});
+ * otherwise the backend's exec. */
+ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args, int n,
+                         ns__sql_result **result, int64_t *changes);
+/* The sha256 of data[n] as 64 hex digits (sha: 65 bytes). */
+void ns__sha256_hex(const void *data, size_t n, char sha[65]);
+/* Inserts a queued job of kind with params (JSON, already checked); *id its number. */
+ns_status ns__job_insert(ns_store *s, ns_job_kind kind, const char *params, int priority,
+                         int64_t *id);
+/* Checks that the safetensors file at path holds the weights of architecture arch (spec_json
+ * its canonical spec): every tensor's name and shape (jobs.c). Errors: NS_ERR_FORMAT or
+ * NS_ERR_SHAPE naming the tensor; NS_ERR_IO. */
+ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch, const char *path);
+
+#endif

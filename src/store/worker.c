@@ -1,0 +1,522 @@
+/* The worker: claims jobs from the store and runs each one as one ns_run (train, fine-tune) or
+ * an evaluation, in a directory of its own, with its inputs brought out of the store (the
+ * architecture's spec, the dataset's file, the last checkpoint) and its outputs put back (each
+ * checkpoint, the model file, the run record). A thread renews the lease; every write names the
+ * lease's fencing token, so a worker whose lease was taken over stops and writes nothing more.
+ * A re-claimed job resumes from its last checkpoint: ns_run's resume is bit-exact, so the final
+ * weights are the same bytes as an uninterrupted run's. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "netsmith/format.h"
+#include "netsmith/metrics.h"
+#include "netsmith/run.h"
+#include "store/store_private.h"
+
+void ns_worker_options_default(ns_worker_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->lease_seconds = 30.0;
+    o->poll_seconds = 0.5;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- the lease, renewed by a thread of its own ----------------------------------------------- */
+
+typedef struct heartbeat {
+    const char *url;
+    ns_lease lease;
+    double lease_seconds;
+    atomic_int stop;      /* the job ended: the thread returns */
+    atomic_int cancel;    /* the run's cancel flag: set on a cancel request or a lost lease */
+    atomic_int lost;      /* the lease was taken over: write nothing more */
+    atomic_int requested; /* the job was asked to stop */
+    pthread_t thread;
+    bool running;
+} heartbeat;
+
+static void *heartbeat_main(void *arg)
+{
+    heartbeat *h = arg;
+    ns_ctx *ctx = NULL;
+    ns_store *s = NULL;
+    if (ns_ctx_new(NULL, &ctx) != NS_OK)
+        return NULL;
+    double every = h->lease_seconds / 3.0;
+    double waited = 0.0;
+    while (!atomic_load(&h->stop)) {
+        sleep_seconds(0.05);
+        waited += 0.05;
+        if (waited < every)
+            continue;
+        waited = 0.0;
+        if (s == NULL && ns_store_open(ctx, h->url, &s) != NS_OK)
+            continue; /* the store is away: try again; the lease may lapse meanwhile */
+        bool cancel = false;
+        ns_status st = ns_job_heartbeat(s, &h->lease, h->lease_seconds, &cancel);
+        if (st == NS_ERR_STATE) {
+            atomic_store(&h->lost, 1);
+            atomic_store(&h->cancel, 1);
+        } else if (st == NS_OK && cancel) {
+            atomic_store(&h->requested, 1);
+            atomic_store(&h->cancel, 1);
+        } else if (st != NS_OK) {
+            ns_store_close(s); /* reconnect next time */
+            s = NULL;
+        }
+    }
+    ns_store_close(s);
+    ns_ctx_free(ctx);
+    return NULL;
+}
+
+/* ---- one job ------------------------------------------------------------------------------ */
+
+typedef struct job_run {
+    ns_store *store;
+    const ns_worker_options *opts;
+    ns_job *job;
+    ns_lease lease;
+    heartbeat hb;
+    char dir[1024];      /* the job's directory */
+    char ckpt_dir[1100]; /* its checkpoints */
+    ns_status write_st;  /* the first failed store write, if any */
+} job_run;
+
+/* A store write of the running job: a lost lease (or any failure) cancels the run. */
+static void note_write(job_run *j, ns_status st)
+{
+    if (st == NS_OK)
+        return;
+    if (j->write_st == NS_OK)
+        j->write_st = st;
+    if (st == NS_ERR_STATE)
+        atomic_store(&j->hb.lost, 1);
+    atomic_store(&j->hb.cancel, 1);
+}
+
+static void on_event(void *ud, const ns_run_event *ev)
+{
+    job_run *j = ud;
+    ns_ctx *ctx = ns_store_ctx(j->store);
+    if (atomic_load(&j->hb.lost))
+        return;
+    if (ev->kind == NS_RUN_EPOCH && ev->report != NULL) {
+        char *train = NULL, *val = NULL;
+        ns_metrics_to_json(ctx, &ev->report->train, NULL, 0, &train);
+        if (ev->report->has_val)
+            ns_metrics_to_json(ctx, &ev->report->val, NULL, 0, &val);
+        char *metrics = ns_alloc(ctx, (train ? strlen(train) : 4) + (val ? strlen(val) : 4) + 64);
+        if (metrics != NULL)
+            sprintf(metrics, "{\"epoch\": %d, \"train\": %s, \"val\": %s}", ev->report->epoch,
+                    train ? train : "null", val ? val : "null");
+        note_write(j, ns_job_progress(j->store, &j->lease, ev->report->epoch + 1,
+                                      ev->report->epochs, metrics));
+        ns_dealloc(ctx, metrics);
+        ns_dealloc(ctx, train);
+        ns_dealloc(ctx, val);
+    } else if (ev->kind == NS_RUN_CHECKPOINT && ev->path != NULL) {
+        /* the checkpoint file into the store, then the job points at it */
+        char sha[65];
+        ns_status st = ns_store_blob_put_file(j->store, ev->path, sha);
+        const char *base = strrchr(ev->path, '/');
+        base = base != NULL ? base + 1 : ev->path;
+        json_t *c = json_pack("{s:s, s:s}", "file", base, "sha256", sha);
+        char *text = c != NULL ? json_dumps(c, JSON_COMPACT) : NULL;
+        json_decref(c);
+        if (st == NS_OK)
+            st = text != NULL ? ns_job_checkpoint(j->store, &j->lease, text) : NS_ERR_NOMEM;
+        free(text);
+        note_write(j, st);
+    }
+    if (j->opts->on_event != NULL)
+        j->opts->on_event(j->opts->ud, j->job, ev);
+}
+
+/* Sets run setting name to the JSON string of text. */
+static ns_status set_string(ns_run_config *cfg, const char *name, const char *text,
+                            const char *source)
+{
+    json_t *v = json_string(text);
+    char *js = v != NULL ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    ns_status st = js != NULL ? ns_run_config_set(cfg, name, js, source) : NS_ERR_NOMEM;
+    free(js);
+    return st;
+}
+
+/* Brings dataset name out of the store: its settings into cfg, its file (if any) into the
+ * job's directory. */
+static ns_status use_dataset(job_run *j, ns_run_config *cfg, const char *name, const char *source)
+{
+    ns_ctx *ctx = ns_store_ctx(j->store);
+    char *text = NULL;
+    ns_status st = ns_store_data_get(j->store, name, &text);
+    json_error_t e;
+    json_t *d = st == NS_OK ? json_loads(text, 0, &e) : NULL;
+    ns_dealloc(ctx, text);
+    if (st != NS_OK)
+        return st;
+    json_t *src = json_deep_copy(json_object_get(d, "source"));
+    const char *blob = json_string_value(json_object_get(d, "blob"));
+    char path[1200];
+    if (blob != NULL) {
+        snprintf(path, sizeof path, "%s/data-%s", j->dir,
+                 json_string_value(json_object_get(src, "data")));
+        st = ns_store_blob_get_file(j->store, blob, path);
+        if (st == NS_OK)
+            json_object_set_new(src, "data", json_string(path));
+    }
+    const char *labels_blob = json_string_value(json_object_get(src, "labels_blob"));
+    if (st == NS_OK && labels_blob != NULL) {
+        char lpath[1200];
+        snprintf(lpath, sizeof lpath, "%s/labels-%s", j->dir,
+                 json_string_value(json_object_get(src, "labels")));
+        st = ns_store_blob_get_file(j->store, labels_blob, lpath);
+        json_object_set_new(src, "labels", json_string(lpath));
+    }
+    json_object_del(src, "labels_blob");
+    char *settings = st == NS_OK ? json_dumps(src, JSON_COMPACT) : NULL;
+    if (st == NS_OK)
+        st = settings != NULL ? ns_run_config_merge(cfg, settings, source) : NS_ERR_NOMEM;
+    free(settings);
+    json_decref(src);
+    json_decref(d);
+    return st;
+}
+
+/* The run config of a train or fine-tune job; *model_name gets the model it trains. */
+static ns_status job_config(job_run *j, json_t *params, ns_run_config *cfg, const char **model,
+                            int64_t *parent)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    char source[48], path[1200];
+    snprintf(source, sizeof source, "job %lld", (long long)j->job->id);
+    ns_status st = NS_OK;
+    json_t *config = json_object_get(params, "config");
+    if (json_is_object(config)) {
+        char *text = json_dumps(config, JSON_COMPACT);
+        st = text != NULL ? ns_run_config_merge(cfg, text, source) : NS_ERR_NOMEM;
+        free(text);
+    }
+    *parent = 0;
+    if (st == NS_OK && j->job->kind == NS_JOB_TRAIN) {
+        /* the model's architecture as the blueprint */
+        *model = json_string_value(json_object_get(params, "model"));
+        char *mj = NULL, *aj = NULL;
+        st = ns_store_model_get(s, *model, &mj);
+        json_error_t e;
+        json_t *m = st == NS_OK ? json_loads(mj, 0, &e) : NULL;
+        if (st == NS_OK)
+            st = ns_store_arch_get(s, json_string_value(json_object_get(m, "arch")), &aj);
+        json_t *a = st == NS_OK ? json_loads(aj, 0, &e) : NULL;
+        char *spec = a != NULL ? json_dumps(json_object_get(a, "spec"), JSON_INDENT(2)) : NULL;
+        snprintf(path, sizeof path, "%s/spec.json", j->dir);
+        if (st == NS_OK)
+            st = spec != NULL ? ns_write_file(ctx, path, spec, strlen(spec)) : NS_ERR_NOMEM;
+        if (st == NS_OK)
+            st = set_string(cfg, "model", path, source);
+        free(spec);
+        json_decref(a);
+        json_decref(m);
+        ns_dealloc(ctx, mj);
+        ns_dealloc(ctx, aj);
+    } else if (st == NS_OK) {
+        /* a fine-tune: the source version's weights file is the model trained on from */
+        *model = json_string_value(json_object_get(params, "to"));
+        ns_store_version v;
+        st = ns_store_version_get(s, json_string_value(json_object_get(params, "from")), &v);
+        snprintf(path, sizeof path, "%s/source.safetensors", j->dir);
+        if (st == NS_OK)
+            st = ns_store_blob_get_file(s, v.weights, path);
+        if (st == NS_OK)
+            st = set_string(cfg, "model", path, source);
+        *parent = v.id;
+    }
+    if (st == NS_OK)
+        st = use_dataset(j, cfg, json_string_value(json_object_get(params, "data")), source);
+    char run_dir[1200], out[1200];
+    snprintf(run_dir, sizeof run_dir, "%s/run", j->dir);
+    snprintf(out, sizeof out, "%s/model.safetensors", j->dir);
+    if (st == NS_OK)
+        st = set_string(cfg, "run_dir", run_dir, source);
+    if (st == NS_OK)
+        st = set_string(cfg, "checkpoint_dir", j->ckpt_dir, source);
+    if (st == NS_OK)
+        st = set_string(cfg, "output", out, source);
+    if (st == NS_OK && j->opts->checkpoint_steps > 0 &&
+        !ns_run_config_has(cfg, "checkpoint_steps")) {
+        char n[32];
+        snprintf(n, sizeof n, "%lld", (long long)j->opts->checkpoint_steps);
+        st = ns_run_config_set(cfg, "checkpoint_steps", n, source);
+    }
+    /* a job claimed again goes on from its last checkpoint */
+    if (st == NS_OK && j->job->checkpoint != NULL) {
+        json_error_t e;
+        json_t *c = json_loads(j->job->checkpoint, 0, &e);
+        const char *file = json_string_value(json_object_get(c, "file"));
+        const char *sha = json_string_value(json_object_get(c, "sha256"));
+        if (file != NULL && sha != NULL && strchr(file, '/') == NULL) {
+            snprintf(path, sizeof path, "%s/%s", j->ckpt_dir, file);
+            st = ns_store_blob_get_file(s, sha, path);
+            if (st == NS_OK)
+                st = ns_run_config_set(cfg, "resume", "true", source);
+        }
+        json_decref(c);
+    }
+    return st;
+}
+
+/* Runs a train or fine-tune job to its end; the job's state is written here. */
+static ns_status run_training(job_run *j, json_t *params)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    ns_run_config *cfg = NULL;
+    const char *model = NULL;
+    int64_t parent = 0;
+    ns_status st = ns_run_config_new(ctx, &cfg);
+    if (st == NS_OK)
+        st = job_config(j, params, cfg, &model, &parent);
+    ns_run_record *rec = NULL;
+    if (st == NS_OK) {
+        ns_progress progress = {NULL, NULL, &j->hb.cancel};
+        ns_run_hooks hooks = {on_event, j, &progress};
+        st = ns_run(ctx, cfg, &hooks, &rec);
+    }
+    if (atomic_load(&j->hb.lost)) {
+        /* another worker has the job now: nothing more is written */
+    } else if (st == NS_OK && rec != NULL && rec->n_seeds > 0) {
+        char weights[65], record[65] = "";
+        char *rec_json = NULL, *metrics = NULL;
+        const ns_run_seed *seed = &rec->seeds[0];
+        st = ns_store_blob_put_file(s, seed->model_path, weights);
+        if (st == NS_OK && (st = ns_run_record_to_json(ctx, rec, &rec_json)) == NS_OK)
+            st = ns_store_blob_put(s, rec_json, strlen(rec_json), record);
+        const ns_metric_values *final = seed->has_test  ? &seed->test
+                                        : seed->has_val ? &seed->val
+                                                        : &seed->train;
+        if (st == NS_OK)
+            st = ns_metrics_to_json(ctx, final, NULL, 0, &metrics);
+        if (st == NS_OK)
+            st = ns_job_succeed(s, &j->lease, model, weights, record, parent, metrics, NULL);
+        ns_dealloc(ctx, rec_json);
+        ns_dealloc(ctx, metrics);
+    } else if (st == NS_ERR_CANCELLED && atomic_load(&j->hb.requested)) {
+        st = ns_job_finish(s, &j->lease, NS_JOB_CANCELLED, NULL, "cancelled");
+    } else {
+        const char *why = st != NS_OK ? ns_errmsg(ctx) : "the run trained no model";
+        char *msg = ns_strdup(ctx, why[0] != '\0' ? why : ns_status_str(st));
+        ns_status fin = ns_job_finish(s, &j->lease, NS_JOB_FAILED, NULL, msg);
+        ns_dealloc(ctx, msg);
+        st = fin;
+    }
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    return st;
+}
+
+/* Runs an evaluation job: the version's metrics on the dataset's rows. */
+static ns_status run_evaluation(job_run *j, json_t *params)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    char source[48], path[1200];
+    snprintf(source, sizeof source, "job %lld", (long long)j->job->id);
+    ns_store_version v;
+    ns_status st = ns_store_version_get(s, json_string_value(json_object_get(params, "model")), &v);
+    snprintf(path, sizeof path, "%s/model.safetensors", j->dir);
+    if (st == NS_OK)
+        st = ns_store_blob_get_file(s, v.weights, path);
+    ns_run_config *cfg = NULL;
+    if (st == NS_OK)
+        st = ns_run_config_new(ctx, &cfg);
+    if (st == NS_OK)
+        st = use_dataset(j, cfg, json_string_value(json_object_get(params, "data")), source);
+    ns_model *model = NULL;
+    ns_model_info info;
+    memset(&info, 0, sizeof info);
+    ns_dataset *ds = NULL;
+    ns_metrics *acc = NULL;
+    char *metrics = NULL;
+    ns_data_options dopts;
+    if (st == NS_OK)
+        st = ns_run_config_data_options(cfg, &dopts);
+    ns_progress progress = {NULL, NULL, &j->hb.cancel};
+    if (st == NS_OK)
+        st = ns_fit_evaluate_file(ctx, path, &dopts, &progress, &model, &info, &ds, &acc);
+    ns_metric_values values;
+    if (st == NS_OK)
+        st = ns_metrics_compute(acc, &values);
+    int classes = 0;
+    const int64_t *conf = st == NS_OK ? ns_metrics_confusion(acc, &classes) : NULL;
+    if (st == NS_OK)
+        st = ns_metrics_to_json(ctx, &values, conf, classes, &metrics);
+    char *result = NULL;
+    if (st == NS_OK) {
+        json_error_t e;
+        json_t *m = json_loads(metrics, 0, &e);
+        json_t *r =
+            json_pack("{s:s, s:i, s:o?}", "model", v.model, "version", v.version, "metrics", m);
+        char *t = r != NULL ? json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        result = t != NULL ? ns_strdup(ctx, t) : NULL;
+        free(t);
+        json_decref(r);
+    }
+    if (st == NS_OK)
+        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, result, NULL);
+    else if (!atomic_load(&j->hb.lost)) {
+        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
+        st = ns_job_finish(s, &j->lease, NS_JOB_FAILED, NULL, msg);
+        ns_dealloc(ctx, msg);
+    }
+    ns_dealloc(ctx, result);
+    ns_dealloc(ctx, metrics);
+    ns_metrics_free(acc);
+    ns_dataset_free(ds);
+    ns_model_info_deinit(ctx, &info);
+    ns_model_free(model);
+    ns_run_config_free(cfg);
+    return st;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : 0; /* go on: leftovers are only disk */
+}
+
+/* Removes the job's directory and all it holds (never following a link). */
+static void remove_tree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *work_dir, ns_job *job,
+                         const ns_lease *lease)
+{
+    ns_ctx *ctx = ns_store_ctx(s);
+    job_run j;
+    memset(&j, 0, sizeof j);
+    j.store = s;
+    j.opts = o;
+    j.job = job;
+    j.lease = *lease;
+    snprintf(j.dir, sizeof j.dir, "%s/job-%lld-%lld", work_dir, (long long)job->id,
+             (long long)lease->token);
+    snprintf(j.ckpt_dir, sizeof j.ckpt_dir, "%s/checkpoints", j.dir);
+    ns_status st = ns_make_dirs(ctx, j.ckpt_dir);
+    if (st != NS_OK)
+        return st;
+    if (job->cancel_requested) /* cancelled while its last worker was away */
+        return ns_job_finish(s, lease, NS_JOB_CANCELLED, NULL, "cancelled");
+    j.hb.url = s->url;
+    j.hb.lease = *lease;
+    j.hb.lease_seconds = o->lease_seconds;
+    j.hb.running = pthread_create(&j.hb.thread, NULL, heartbeat_main, &j.hb) == 0;
+    json_error_t e;
+    json_t *params = json_loads(job->params, 0, &e);
+    if (params == NULL)
+        st = ns_job_finish(s, lease, NS_JOB_FAILED, NULL, "the job's parameters are not JSON");
+    else if (job->kind == NS_JOB_EVALUATE)
+        st = run_evaluation(&j, params);
+    else
+        st = run_training(&j, params);
+    json_decref(params);
+    atomic_store(&j.hb.stop, 1);
+    if (j.hb.running)
+        pthread_join(j.hb.thread, NULL);
+    remove_tree(j.dir);
+    /* a lost lease is the other worker's job now, not this worker's failure */
+    return st == NS_ERR_STATE && atomic_load(&j.hb.lost) ? NS_OK : st;
+}
+
+ns_status ns_worker_run(ns_store *s, const ns_worker_options *opts, int *done)
+{
+    ns_ctx *ctx = ns_store_ctx(s);
+    ns_worker_options o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        ns_worker_options_default(&o);
+    if (o.lease_seconds <= 0)
+        o.lease_seconds = 30.0;
+    if (o.poll_seconds <= 0)
+        o.poll_seconds = 0.5;
+    if (done != NULL)
+        *done = 0;
+    char name[96];
+    if (o.name == NULL) {
+        char host[64] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
+        o.name = name;
+    }
+    char work[1024];
+    bool own_dir = o.work_dir == NULL;
+    if (own_dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(work, sizeof work, "%s/netsmith-worker-XXXXXX", tmp != NULL ? tmp : "/tmp");
+        if (mkdtemp(work) == NULL)
+            return ns_errorf(ctx, NS_ERR_IO, "%s: cannot make the worker's directory: %s", work,
+                             strerror(errno));
+    } else {
+        snprintf(work, sizeof work, "%s", o.work_dir);
+        ns_status st = ns_make_dirs(ctx, work);
+        if (st != NS_OK)
+            return st;
+    }
+    ns_status st = NS_OK;
+    int ran = 0;
+    while (o.jobs == 0 || ran < o.jobs) {
+        if (o.stop != NULL && o.stop->cancel != NULL && atomic_load(o.stop->cancel)) {
+            st = ns_errorf(ctx, NS_ERR_CANCELLED, "the worker was stopped");
+            break;
+        }
+        ns_job job;
+        ns_lease lease;
+        bool claimed = false;
+        st = ns_job_claim(s, o.name, o.lease_seconds, &job, &lease, &claimed);
+        if (st == NS_ERR_BUSY) {
+            st = NS_OK; /* another worker holds the store for a moment */
+            sleep_seconds(o.poll_seconds);
+            continue;
+        }
+        if (st != NS_OK)
+            break;
+        if (!claimed) {
+            if (o.once)
+                break;
+            sleep_seconds(o.poll_seconds);
+            continue;
+        }
+        st = run_job(s, &o, work, &job, &lease);
+        ns_job_clear(&job);
+        ran++;
+        if (done != NULL)
+            *done = ran;
+        if (st != NS_OK)
+            break;
+    }
+    if (own_dir)
+        rmdir(work);
+    return st;
+}

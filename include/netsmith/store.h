@@ -77,7 +77,9 @@ NS_API ns_status ns_store_arch_list(ns_store *store, char **json);
  * for an unknown setting or bad name; NS_ERR_STATE when the name holds another source;
  * NS_ERR_IO for a file that cannot be read. */
 NS_API ns_status ns_store_data_add(ns_store *store, const char *name, const char *data_json);
-/* {"name", "source" (the settings), "hash", "blob" (the file's sha256 or null), "created"}. */
+/* {"name", "source" (the settings), "hash", "blob" (the file's sha256 or null), "created"};
+ * the list is an array of them by name. *json on the store's context (ns_dealloc). Errors:
+ * NS_ERR_NOTFOUND (with a did-you-mean), NS_ERR_IO, NS_ERR_NOMEM. */
 NS_API ns_status ns_store_data_get(ns_store *store, const char *name, char **json);
 NS_API ns_status ns_store_data_list(ns_store *store, char **json);
 
@@ -86,7 +88,9 @@ NS_API ns_status ns_store_data_list(ns_store *store, char **json);
  * is a model of another architecture; NS_ERR_INVALID for a bad name. */
 NS_API ns_status ns_store_model_create(ns_store *store, const char *name, const char *arch);
 /* {"name", "arch", "created", "versions": [{"version", "weights", "record", "job",
- * "parent": "NAME@V" or null, "metrics", "created"}], "aliases": {"production": 3}}. */
+ * "parent": "NAME@V" or null, "metrics", "created"}], "aliases": {"production": 3}}; the list
+ * is an array of them by name. *json on the store's context (ns_dealloc). Errors:
+ * NS_ERR_NOTFOUND (with a did-you-mean), NS_ERR_IO, NS_ERR_NOMEM. */
 NS_API ns_status ns_store_model_get(ns_store *store, const char *name, char **json);
 NS_API ns_status ns_store_model_list(ns_store *store, char **json);
 
@@ -187,10 +191,11 @@ typedef struct ns_job {
 NS_API void ns_job_clear(ns_job *job);
 /* Reads job id. Errors: NS_ERR_NOTFOUND, NS_ERR_IO. */
 NS_API ns_status ns_job_get(ns_store *store, int64_t id, ns_job *out);
-/* The job as JSON (every field above, by name). */
+/* The job as JSON (every field above, by name), *json on ctx (ns_dealloc). Errors:
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_job_to_json(ns_ctx *ctx, const ns_job *job, char **json);
 /* The jobs (newest first), those in state `state` only when it is not NS_JOB_STATE_COUNT, as a
- * JSON array. */
+ * JSON array on the store's context (ns_dealloc). Errors: NS_ERR_IO, NS_ERR_NOMEM. */
 NS_API ns_status ns_job_list(ns_store *store, ns_job_state state, char **json);
 /* Cancels a queued job at once; asks a running one to stop (its worker sees it at its next
  * heartbeat and stops within one batch, keeping its last checkpoint). Finished jobs are left
@@ -261,6 +266,7 @@ typedef struct ns_worker_options {
     void *ud;
 } ns_worker_options;
 
+/* The defaults above, everything else zero or NULL. */
 NS_API void ns_worker_options_default(ns_worker_options *opts);
 /* Claims and runs jobs until opts says to stop: each job runs one ns_run (train, fine-tune) or
  * an evaluation, checkpointing into the store every epoch, renewing its lease, stopping within

@@ -95,6 +95,27 @@ ns_status cli_load_data(ns_ctx *ctx, const cli_args *a, const char *source, ns_d
 /* Prints metrics as an aligned table row set: "name  value" per metric that applies. */
 void cli_print_metrics(FILE *f, const char *title, const ns_metric_values *v);
 
+/* The run settings as flags (cli_run_flags.c): -c FILE, every setting of the settings table as
+ * --name-with-dashes (and --no-NAME for a switch on by default), its plain aliases, and
+ * --schema, --json, --quiet. */
+#define CLI_RUN_MAX_FLAGS 160
+typedef struct cli_run_flags {
+    const char *cmd;                        /* the command, for messages */
+    cli_flag flags[CLI_RUN_MAX_FLAGS];
+    const char *setting[CLI_RUN_MAX_FLAGS]; /* the setting a flag sets (NULL: the command's own) */
+    bool negates[CLI_RUN_MAX_FLAGS];        /* a switch --no-NAME that turns NAME off */
+    char names[CLI_RUN_MAX_FLAGS][64];
+    char help[CLI_RUN_MAX_FLAGS][200];
+    int n;
+} cli_run_flags;
+/* Builds the table for cmd, leaving out positional (the setting a positional argument gives,
+ * or NULL) and the settings skip[n_skip] (the command sets them itself). */
+void cli_run_flags_build(cli_run_flags *t, const char *cmd, const char *positional,
+                         const char *const *skip, int n_skip);
+/* The settings flags given, into cfg (after a file, so they win). CLI_OK or, after a message,
+ * CLI_USAGE. */
+int cli_run_flags_into(ns_ctx *ctx, const cli_run_flags *t, ns_run_config *cfg);
+
 /* Subcommands. */
 int cmd_define(int argc, char **argv);
 int cmd_build(int argc, char **argv);

@@ -21,125 +21,6 @@ static const char about[] =
     "settings as the flags, under the names below with underscores; flags win over it.\n"
     "--schema prints every setting as a JSON schema.";
 
-/* ---- flags from the settings table ---------------------------------------------------------- */
-
-#define MAX_FLAGS 160
-
-typedef struct flag_table {
-    cli_flag flags[MAX_FLAGS];
-    const char *setting[MAX_FLAGS]; /* the setting a flag sets (NULL: the command's own) */
-    bool negates[MAX_FLAGS];        /* a switch --no-NAME that turns NAME off */
-    char names[MAX_FLAGS][64];
-    char help[MAX_FLAGS][200];
-    int n;
-} flag_table;
-
-static void add_flag(flag_table *t, const char *name, const char *alias, const char *arg,
-                     const char *help, const char *setting)
-{
-    if (t->n == MAX_FLAGS)
-        return;
-    int i = t->n++;
-    snprintf(t->names[i], sizeof t->names[i], "--%s", name);
-    for (char *p = t->names[i] + 2; *p; p++)
-        if (*p == '_')
-            *p = '-';
-    snprintf(t->help[i], sizeof t->help[i], "%s", help);
-    t->flags[i] = (cli_flag){t->names[i], alias, arg, t->help[i], NULL};
-    t->setting[i] = setting;
-}
-
-static const char *arg_of(ns_setting_type type)
-{
-    switch (type) {
-    case NS_SETTING_INT:
-        return "N";
-    case NS_SETTING_NUMBER:
-        return "X";
-    case NS_SETTING_BOOL:
-        return NULL;
-    case NS_SETTING_LIST:
-        return "A,B,..";
-    default:
-        return "VALUE";
-    }
-}
-
-static void build_flags(flag_table *t)
-{
-    t->n = 0;
-    add_flag(t, "config", "-c", "FILE", "a run config (YAML or JSON) with the settings below",
-             NULL);
-    int n;
-    const ns_setting_def *defs = ns_run_settings(&n);
-    for (int i = 0; i < n; i++) {
-        const ns_setting_def *d = &defs[i];
-        if (strcmp(d->name, "model") == 0)
-            continue; /* the positional SPEC|MODEL */
-        /* the help, with its choices and its other names as flags */
-        char help[200], also[80] = "";
-        size_t used = 0;
-        const char *al = ns_run_setting_aliases(d->name);
-        for (const char *p = al; p && *p;) {
-            const char *bar = strchr(p, '|');
-            size_t len = bar ? (size_t)(bar - p) : strlen(p);
-            if (memchr(p, '.', len) == NULL && used < sizeof also - 2) {
-                int k = snprintf(also + used, sizeof also - used, "%s--%.*s", used ? ", " : "",
-                                 (int)len, p);
-                used += k > 0 ? (size_t)k : 0;
-            }
-            p += len + (bar != NULL);
-        }
-        for (char *q = also; *q; q++)
-            if (*q == '_')
-                *q = '-';
-        snprintf(help, sizeof help, "%s%s%s%s%s%s", d->doc, d->choices ? " (" : "",
-                 d->choices ? d->choices : "", d->choices ? ")" : "", also[0] ? "; also " : "",
-                 also);
-        add_flag(t, d->name, strcmp(d->name, "output") == 0 ? "-o" : NULL, arg_of(d->type), help,
-                 d->name);
-        if (d->type == NS_SETTING_BOOL && d->default_json && strcmp(d->default_json, "true") == 0) {
-            char no[48];
-            snprintf(no, sizeof no, "no_%s", d->name);
-            add_flag(t, no, NULL, NULL, "turn it off", d->name);
-            t->negates[t->n - 1] = true;
-        }
-        /* plain aliases are flags too (listed in the help above); grouped ones
-         * (optimizer_config.lr) belong to files */
-        for (const char *p = al; p && *p;) {
-            const char *bar = strchr(p, '|');
-            size_t len = bar ? (size_t)(bar - p) : strlen(p);
-            char name[40];
-            snprintf(name, sizeof name, "%.*s", (int)len, p);
-            if (strchr(name, '.') == NULL) {
-                add_flag(t, name, NULL, arg_of(d->type), "", d->name);
-                t->flags[t->n - 1].help = NULL;
-            }
-            p += len + (bar != NULL);
-        }
-    }
-    add_flag(t, "schema", NULL, NULL, "print the run config's settings as a JSON schema and exit",
-             NULL);
-    add_flag(t, "json", NULL, NULL, "print the metrics as one JSON object", NULL);
-    add_flag(t, "quiet", "-q", NULL, "print no progress", NULL);
-}
-
-/* The flags given, into cfg (after the file, so they win). CLI_OK or CLI_USAGE. */
-static int flags_into(ns_ctx *ctx, const flag_table *t, ns_run_config *cfg)
-{
-    for (int i = 0; i < t->n; i++) {
-        const cli_flag *f = &t->flags[i];
-        if (t->setting[i] == NULL || f->value == NULL)
-            continue;
-        const char *text = f->arg != NULL ? f->value : t->negates[i] ? "false" : "true";
-        if (ns_run_config_set_text(cfg, t->setting[i], text, f->name) != NS_OK) {
-            cli_error("train", "%s", ns_errmsg(ctx));
-            return CLI_USAGE;
-        }
-    }
-    return CLI_OK;
-}
-
 /* ---- progress output ------------------------------------------------------------------------ */
 
 static atomic_int interrupted;
@@ -286,12 +167,12 @@ static void report(ns_ctx *ctx, const view *v, const ns_run_record *r)
 
 int cmd_train(int argc, char **argv)
 {
-    flag_table *t = calloc(1, sizeof *t);
+    cli_run_flags *t = calloc(1, sizeof *t);
     if (t == NULL) {
         cli_error("train", "out of memory");
         return CLI_ERROR;
     }
-    build_flags(t);
+    cli_run_flags_build(t, "train", "model", NULL, 0);
     cli_args a = {"train", t->flags, t->n, {0}, 0};
     bool done;
     int rc = cli_parse(&a, argc, argv, usage, about, &done);
@@ -327,7 +208,7 @@ int cmd_train(int argc, char **argv)
         cli_error("train", "%s", ns_errmsg(ctx));
         goto out;
     }
-    if ((rc = flags_into(ctx, t, cfg)) != CLI_OK)
+    if ((rc = cli_run_flags_into(ctx, t, cfg)) != CLI_OK)
         goto out;
     rc = CLI_USAGE;
     if (!ns_run_config_has(cfg, "model")) {

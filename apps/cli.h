@@ -116,6 +116,12 @@ void cli_run_flags_build(cli_run_flags *t, const char *cmd, const char *position
  * CLI_USAGE. */
 int cli_run_flags_into(ns_ctx *ctx, const cli_run_flags *t, ns_run_config *cfg);
 
+/* Prints a spec's layers (with output shapes and parameter counts when have_input; bo holds
+ * the input and output sizes) and its training settings under title ("spec PATH"), as
+ * `netsmith inspect` does. Returns CLI_OK or, after cmd's message, CLI_ERROR. */
+int cli_print_spec(ns_ctx *ctx, const char *cmd, const char *title, const ns_spec *spec,
+                   ns_build_opts *bo, bool have_input);
+
 /* Subcommands. */
 int cmd_define(int argc, char **argv);
 int cmd_build(int argc, char **argv);
@@ -128,5 +134,11 @@ int cmd_datasets(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_card(int argc, char **argv);
 int cmd_cards(int argc, char **argv);
+int cmd_arch(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_model(int argc, char **argv);
+int cmd_job(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
 
 #endif

@@ -151,21 +151,19 @@ static void print_run(const char *model_path)
 
 /* ---- specs and model files ------------------------------------------------------------------- */
 
-static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool have_input)
+int cli_print_spec(ns_ctx *ctx, const char *cmd, const char *title, const ns_spec *spec,
+                   ns_build_opts *bo, bool have_input)
 {
-    ns_spec *spec = NULL;
     ns_model *model = NULL;
     ns_layer_spec *layers = NULL;
     int n = 0, rc = CLI_OK;
-    if (ns_spec_load(ctx, path, &spec) != NS_OK)
-        return cli_fail("inspect", ctx);
     bool short_form = ns_spec_get_form(spec) == NS_SPEC_SHORT;
     int output = bo->output_size ? bo->output_size : ns_spec_output_size(spec);
     bool unknown_output = output == 0 && short_form;
-    printf("spec %s (%s form)\n", path, short_form ? "short" : "layer-list");
+    printf("%s (%s form)\n", title, short_form ? "short" : "layer-list");
     if (have_input && !unknown_output) {
         if (ns_model_build(ctx, spec, bo, &model) != NS_OK) {
-            rc = cli_fail("inspect", ctx);
+            rc = cli_fail(cmd, ctx);
             goto out;
         }
         printf("\n");
@@ -173,7 +171,7 @@ static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool h
     } else {
         if (ns_spec_expand_input(spec, have_input ? bo->input_ndim : 1,
                                  unknown_output ? 1 : bo->output_size, &layers, &n) != NS_OK) {
-            rc = cli_fail("inspect", ctx);
+            rc = cli_fail(cmd, ctx);
             goto out;
         }
         printf("\n");
@@ -188,6 +186,17 @@ static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool h
 out:
     ns_dealloc(ns_spec_ctx(spec), layers);
     ns_model_free(model);
+    return rc;
+}
+
+static int inspect_spec(ns_ctx *ctx, const char *path, ns_build_opts *bo, bool have_input)
+{
+    ns_spec *spec = NULL;
+    if (ns_spec_load(ctx, path, &spec) != NS_OK)
+        return cli_fail("inspect", ctx);
+    char title[1100];
+    snprintf(title, sizeof title, "spec %s", path);
+    int rc = cli_print_spec(ctx, "inspect", title, spec, bo, have_input);
     ns_spec_free(spec);
     return rc;
 }

@@ -20,6 +20,12 @@ static const struct {
     {"run", cmd_run, "check and run a pipeline file of cards"},
     {"card", cmd_card, "run one card alone over files"},
     {"cards", cmd_cards, "list the cards pipelines can use"},
+    {"arch", cmd_arch, "architectures in the store: add, list, show"},
+    {"data", cmd_data, "datasets in the store: add, list, show"},
+    {"model", cmd_model, "models in the store: create, import, export, versions, aliases"},
+    {"job", cmd_job, "jobs in the queue: submit, list, show, wait, cancel, retry, retrain"},
+    {"worker", cmd_worker, "claim and run jobs from the store"},
+    {"apply", cmd_apply, "make the objects of a file exist in the store"},
 };
 
 static void usage(FILE *f)

@@ -119,6 +119,18 @@ NS_API ns_status ns_store_model_import(ns_store *store, const char *model, const
  * ns_store_version_get; NS_ERR_INVALID for a bad alias or a number as alias. */
 NS_API ns_status ns_store_alias_set(ns_store *store, const char *ref, const char *alias);
 
+/* Makes the objects of a YAML or JSON text exist in the store, as `netsmith apply -f` does: a
+ * list of {kind, metadata: {name}, spec} with kind Architecture ({file: SPEC.json} or the spec
+ * itself), Dataset (run data settings), Model ({arch, source: {file} | {model: NAME[@V]}}) or
+ * ModelJob ({destinationModel, data, training, sourceModel, freeze, newHead}). Applying the
+ * same text again changes nothing (a ModelJob is submitted once, by its name). Relative paths
+ * are from base_dir. *report (ns_dealloc) lists what was done: [{"kind", "name", "action"}].
+ * Objects before a failing one stay applied. Errors: NS_ERR_PARSE naming source, line and key
+ * (an unknown kind or key, a missing name); those of the objects' own calls (NS_ERR_NOTFOUND
+ * for a missing architecture, ...). */
+NS_API ns_status ns_store_apply(ns_store *store, const char *text, size_t len, const char *source,
+                                const char *base_dir, char **report);
+
 /* ---- jobs ----------------------------------------------------------------------------- */
 
 #define NS_JOB_KIND_MAP(X)                                                                         \
@@ -241,6 +253,10 @@ NS_API ns_status ns_job_checkpoint(ns_store *store, const ns_lease *lease,
  * checkpoint stays) or cancelled. Errors: NS_ERR_STATE for a lost lease; NS_ERR_IO. */
 NS_API ns_status ns_job_finish(ns_store *store, const ns_lease *lease, ns_job_state state,
                                const char *result_json, const char *error);
+/* Gives a running job back to the queue (its worker is stopping): queued again, claimable at
+ * once, its checkpoint kept so the next worker resumes from it. Errors: NS_ERR_STATE for a lost
+ * lease; NS_ERR_IO. */
+NS_API ns_status ns_job_release(ns_store *store, const ns_lease *lease);
 /* Ends a job that made a model version, in one transaction: adds version (max + 1) of model
  * with the weights and the run record (blobs stored first), made by this job, fine-tuned from
  * parent (a version id; 0: none), and marks the job succeeded with result {"model", "version"}.

@@ -83,6 +83,12 @@ static ns_status id_exists(ns_store *s, const char *table, const char *what, con
 ns_status ns_job_submit(ns_store *s, ns_job_kind kind, const char *params_json, int priority,
                         int64_t *id)
 {
+    return ns__job_submit_named(s, NULL, kind, params_json, priority, id);
+}
+
+ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
+                               const char *params_json, int priority, int64_t *id)
+{
     char source[48];
     snprintf(source, sizeof source, "%s job",
              ns_job_kind_name(kind) != NULL ? ns_job_kind_name(kind) : "unknown");
@@ -148,7 +154,7 @@ ns_status ns_job_submit(ns_store *s, ns_job_kind kind, const char *params_json, 
     if (st == NS_OK && text == NULL)
         st = NS_ERR_NOMEM;
     if (st == NS_OK)
-        st = ns__job_insert(s, kind, text, priority, id);
+        st = ns__job_insert(s, name, kind, text, priority, id);
     free(text);
     json_decref(o);
     return st;
@@ -161,7 +167,7 @@ ns_status ns_job_retrain(ns_store *s, int64_t id, bool from_weights, int64_t *ne
     if (st != NS_OK)
         return st;
     if (!from_weights) {
-        st = ns__job_insert(s, job.kind, job.params, job.priority, new_id);
+        st = ns__job_insert(s, NULL, job.kind, job.params, job.priority, new_id);
         ns_job_clear(&job);
         return st;
     }

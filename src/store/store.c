@@ -199,7 +199,7 @@ static const char *const schema_v1[] = {
     "CREATE TABLE IF NOT EXISTS aliases (model_id BIGINT NOT NULL REFERENCES models(id), alias "
     "TEXT NOT NULL, version_id BIGINT NOT NULL REFERENCES versions(id), PRIMARY KEY (model_id, "
     "alias))",
-    "CREATE TABLE IF NOT EXISTS jobs (id {id}, kind TEXT NOT NULL, state TEXT NOT NULL, priority "
+    "CREATE TABLE IF NOT EXISTS jobs (id {id}, name TEXT, kind TEXT NOT NULL, state TEXT NOT NULL, priority "
     "INTEGER NOT NULL DEFAULT 0, params TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
     "lease_token BIGINT NOT NULL DEFAULT 0, lease_expires {real} NOT NULL DEFAULT 0, worker TEXT "
     "NOT NULL DEFAULT '', epoch BIGINT NOT NULL DEFAULT 0, epochs BIGINT NOT NULL DEFAULT 0, "
@@ -207,6 +207,7 @@ static const char *const schema_v1[] = {
     "result TEXT, created {real} NOT NULL, started {real} NOT NULL DEFAULT 0, finished {real} "
     "NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, priority, id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_name ON jobs (name) WHERE name IS NOT NULL",
     NULL,
 };
 static const char *const *const schema_versions[] = {schema_v1};
@@ -895,6 +896,17 @@ ns_status ns_store_model_import(ns_store *s, const char *model, const char *path
     return st;
 }
 
+ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_version *from)
+{
+    int64_t model_id = 0, id = 0;
+    int v = 0;
+    ns_status st = id_of(s, "models", "model", model, "netsmith model list", &model_id);
+    if (st == NS_OK && (st = begin(s)) == NS_OK)
+        st = end(s, insert_version(s, model_id, from->weights, from->record, 0, from->id, NULL, &v,
+                                   &id));
+    return st;
+}
+
 ns_status ns_store_alias_set(ns_store *s, const char *ref, const char *alias)
 {
     bool ok = alias != NULL && alias[0] != '\0' && strlen(alias) <= NAME_MAX_LEN &&
@@ -1084,6 +1096,18 @@ ns_status ns_job_cancel(ns_store *s, int64_t id)
     return end(s, st);
 }
 
+ns_status ns__job_named(ns_store *s, const char *name, int64_t *id)
+{
+    *id = 0;
+    ns__sql_value a[] = {NS__SQL_T(name)};
+    ns__sql_result *row = NULL;
+    ns_status st = query_row(s, "SELECT id FROM jobs WHERE name = ?", a, 1, &row);
+    if (st == NS_OK && row != NULL)
+        *id = int_at(row, 0, 0);
+    ns__sql_result_free(s->ctx, row);
+    return st;
+}
+
 ns_status ns_job_retry(ns_store *s, int64_t id)
 {
     ns_job job;
@@ -1107,15 +1131,16 @@ ns_status ns_job_retry(ns_store *s, int64_t id)
     return end(s, st);
 }
 
-ns_status ns__job_insert(ns_store *s, ns_job_kind kind, const char *params, int priority,
-                         int64_t *id)
+ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const char *params,
+                         int priority, int64_t *id)
 {
-    ns__sql_value a[] = {NS__SQL_T(ns_job_kind_name(kind)), NS__SQL_I(priority), NS__SQL_T(params)};
+    ns__sql_value a[] = {NS__SQL_T(name), NS__SQL_T(ns_job_kind_name(kind)), NS__SQL_I(priority),
+                         NS__SQL_T(params)};
     ns__sql_result *row = NULL;
     ns_status st = query_row(s,
-                             "INSERT INTO jobs (kind, state, priority, params, created) VALUES "
-                             "(?, 'queued', ?, ?, {now}) RETURNING id",
-                             a, 3, &row);
+                             "INSERT INTO jobs (name, kind, state, priority, params, created) "
+                             "VALUES (?, ?, 'queued', ?, ?, {now}) RETURNING id",
+                             a, 4, &row);
     if (st == NS_OK && row != NULL)
         *id = int_at(row, 0, 0);
     ns__sql_result_free(s->ctx, row);
@@ -1179,7 +1204,7 @@ static ns_status fenced(ns_store *s, const ns_lease *lease, const char *set,
     snprintf(sql, sizeof sql,
              "UPDATE jobs SET %s WHERE id = ? AND lease_token = ? AND state = 'running'", set);
     ns__sql_value all[8];
-    NS_ASSERT(n + 2 <= 8);
+    NS_ASSERT(n >= 0 && n + 2 <= 8);
     for (int i = 0; i < n; i++)
         all[i] = args[i];
     all[n] = NS__SQL_I(lease->job);
@@ -1226,6 +1251,11 @@ ns_status ns_job_finish(ns_store *s, const ns_lease *lease, ns_job_state state,
                          NS__SQL_T(error)};
     return fenced(s, lease, "state = ?, result = ?, error = ?, finished = {now}, lease_expires = 0",
                   a, 3);
+}
+
+ns_status ns_job_release(ns_store *s, const ns_lease *lease)
+{
+    return fenced(s, lease, "state = 'queued', lease_expires = 0", NULL, 0);
 }
 
 ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,

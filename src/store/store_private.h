@@ -19,12 +19,22 @@ ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args
                          ns__sql_result **result, int64_t *changes);
 /* The sha256 of data[n] as 64 hex digits (sha: 65 bytes). */
 void ns__sha256_hex(const void *data, size_t n, char sha[65]);
-/* Inserts a queued job of kind with params (JSON, already checked); *id its number. */
-ns_status ns__job_insert(ns_store *s, ns_job_kind kind, const char *params, int priority,
-                         int64_t *id);
+/* Inserts a queued job of kind with params (JSON, already checked), named name (NULL: no name;
+ * names are unique); *id its number. */
+ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const char *params,
+                         int priority, int64_t *id);
+/* The job named name, or *id 0 when there is none. */
+ns_status ns__job_named(ns_store *s, const char *name, int64_t *id);
+/* Submits a job as ns_job_submit does, named name (NULL: none). */
+ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
+                               const char *params_json, int priority, int64_t *id);
 /* Checks that the safetensors file at path holds the weights of architecture arch (spec_json
  * its canonical spec): every tensor's name and shape (jobs.c). Errors: NS_ERR_FORMAT or
  * NS_ERR_SHAPE naming the tensor; NS_ERR_IO. */
 ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch, const char *path);
+
+/* Adds a version of model holding from's weights and record, fine-tuned from nothing but
+ * sourced from it (its parent). */
+ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_version *from);
 
 #endif

@@ -42,6 +42,7 @@ static void sleep_seconds(double s)
 
 typedef struct heartbeat {
     const char *url;
+    const ns_progress *worker_stop; /* the worker's own stop flag (may be NULL) */
     ns_lease lease;
     double lease_seconds;
     atomic_int stop;      /* the job ended: the thread returns */
@@ -63,6 +64,9 @@ static void *heartbeat_main(void *arg)
     double waited = 0.0;
     while (!atomic_load(&h->stop)) {
         sleep_seconds(0.05);
+        if (h->worker_stop != NULL && h->worker_stop->cancel != NULL &&
+            atomic_load(h->worker_stop->cancel))
+            atomic_store(&h->cancel, 1); /* the worker stops: the job goes back to the queue */
         waited += 0.05;
         if (waited < every)
             continue;
@@ -322,6 +326,9 @@ static ns_status run_training(job_run *j, json_t *params)
         ns_dealloc(ctx, metrics);
     } else if (st == NS_ERR_CANCELLED && atomic_load(&j->hb.requested)) {
         st = ns_job_finish(s, &j->lease, NS_JOB_CANCELLED, NULL, "cancelled");
+    } else if (st == NS_ERR_CANCELLED) {
+        /* the worker is stopping: the next one resumes the job from its last checkpoint */
+        st = ns_job_release(s, &j->lease);
     } else {
         const char *why = st != NS_OK ? ns_errmsg(ctx) : "the run trained no model";
         char *msg = ns_strdup(ctx, why[0] != '\0' ? why : ns_status_str(st));
@@ -429,6 +436,7 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
     if (job->cancel_requested) /* cancelled while its last worker was away */
         return ns_job_finish(s, lease, NS_JOB_CANCELLED, NULL, "cancelled");
     j.hb.url = s->url;
+    j.hb.worker_stop = o->stop;
     j.hb.lease = *lease;
     j.hb.lease_seconds = o->lease_seconds;
     j.hb.running = pthread_create(&j.hb.thread, NULL, heartbeat_main, &j.hb) == 0;

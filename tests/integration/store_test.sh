@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The registry and the queue from the command line, against the store NETSMITH_TEST_STORE names
+# (a postgresql:// URL, else a fresh SQLite file): arch / data / model / job / worker, job wait's
+# exit status, cancellation, and workers killed with SIGKILL at random moments, whose job another
+# worker resumes, ending with weights byte-identical to `netsmith train` with the same settings.
+# usage: store_test.sh NETSMITH_BINARY SOURCE_DIR
+. "$(dirname "$0")/testlib.sh"
+
+if [ -n "${NETSMITH_TEST_STORE-}" ]; then
+    export NETSMITH_STORE=$NETSMITH_TEST_STORE
+    psql -q -d "$NETSMITH_STORE" -c 'DROP TABLE IF EXISTS aliases, versions, models, datasets,
+        archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1
+else
+    export NETSMITH_STORE=sqlite:$WORK/store.db
+fi
+st_same() { python3 "$SRC/tools/st_compare.py" "$1" "$2" >/dev/null; }
+
+cat >spec.json <<'EOF'
+{"layers": [{"type": "linear", "units": 16}, {"type": "relu"}, {"type": "linear", "units": 1}],
+ "training": {"epochs": 12, "batch_size": 16, "learning_rate": 0.01}}
+EOF
+
+# ---- the registry ---------------------------------------------------------------------------
+
+run 0 arch add house-mlp spec.json
+expect_match "arch add" out '^architecture house-mlp added$'
+run 0 arch add house-mlp spec.json # the same again: a no-op
+run 0 arch list
+expect_match "arch list" out '^house-mlp '
+run 0 arch show house-mlp --input-size 13
+expect_match "arch show" out '^total parameters: 241'
+run 1 arch show house-mpl
+expect_match "arch show, a typo" err "no architecture named 'house-mpl' in the store; did you mean 'house-mlp'\?"
+echo '{"layers": [{"type": "linear", "unit": 4}]}' >bad.json
+run 1 arch add bad bad.json
+expect_match "arch add, a bad spec" err 'bad.json: layers\[0\].unit: unknown key'
+run 0 data add boston --data boston_housing
+run 0 data list
+expect_match "data list" out '^boston '
+printf 'x1,x2,y\n1,2,3\n4,5,9\n7,8,15\n2,2,4\n3,1,4\n5,5,10\n6,1,7\n8,2,10\n' >tiny.csv
+run 0 data add tiny --data tiny.csv --target y
+run 0 data show tiny
+expect_match "data show: the file is in the store" out '"blob": "[0-9a-f]{64}"'
+run 0 model create house --arch house-mlp
+run 1 model create house2 --arch nope
+expect_match "model create, an unknown architecture" err "no architecture named 'nope'"
+run 1 model export house -o x.safetensors
+expect_match "model export without versions" err 'has no versions yet'
+
+# ---- a job, run by a worker ---------------------------------------------------------------
+
+run 0 job submit train --model house --data boston --seed 3 --epochs 12 --json
+job=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+expect_ne "job submit prints the id" "$job" ""
+run 2 job submit train --model house --data boston --epochz 3
+run 1 job submit train --model house --data bostn
+expect_match "job submit, an unknown dataset" err "did you mean 'boston'"
+run 0 job list
+expect_match "job list" out "^$job +train +queued"
+run 0 worker --once --quiet
+run 0 job wait "$job"
+expect_match "job wait: succeeded" out "job $job: train, succeeded, epoch 12/12"
+run 0 model show house
+expect_match "model show: version 1" out '^  1 '
+run 0 model export house@1 -o job.safetensors
+run 0 train spec.json --data boston_housing --seed 3 --epochs 12 -o ref.safetensors --quiet
+if st_same ref.safetensors job.safetensors; then pass; else fail "a job's weights differ from netsmith train's"; fi
+run 0 model alias house@1 production
+run 0 model export house@production -o prod.safetensors
+if cmp -s job.safetensors prod.safetensors; then pass; else fail "@production is not version 1"; fi
+run 0 model import house ref.safetensors
+expect_match "model import" out 'imported as house@2'
+
+# evaluate, retrain, a job that fails
+run 0 job submit evaluate --model house@1 --data boston --json
+ev=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+run 0 worker --once --quiet
+run 0 job wait "$ev" --json
+expect_match "evaluate job: metrics" out '"r2": '
+run 0 job retrain "$job"
+retrain=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' out)
+run 0 job submit train --model house --data tiny --epochs 2 --batch-size 4 --split 0.5,0.5 --json
+tiny=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+run 0 worker --once --quiet
+run 0 job wait "$retrain"
+run 0 job wait "$tiny"
+run 0 model show house --json
+expect_match "three versions" out '"version": 4'
+
+# ---- cancellation reaches a running job ------------------------------------------------------
+
+run 0 job submit train --model house --data boston --seed 5 --epochs 400 --json
+long=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+"$NS" worker --once --quiet --lease 1 >worker.out 2>worker.err &
+wpid=$!
+for _ in $(seq 1 100); do
+    "$NS" job show "$long" >show.out 2>&1
+    grep -q 'running, epoch [1-9]' show.out && break
+    sleep 0.1
+done
+run 0 job cancel "$long"
+wait "$wpid"
+run 1 job wait "$long"
+expect_match "a cancelled job" out "job $long: train, cancelled"
+expect_match "a cancelled job keeps its checkpoint" out 'checkpoint .*"sha256"'
+
+# ---- workers killed at random moments ------------------------------------------------------
+
+# kill_round JOB N_WORKERS: starts N workers, kills them all with SIGKILL after a random moment.
+kill_round() {
+    local pids=()
+    for _ in $(seq 1 "$2"); do
+        "$NS" worker --quiet --lease 1 --checkpoint-steps 3 >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -9 "${pids[@]}" 2>/dev/null
+    wait "${pids[@]}" 2>/dev/null
+}
+for workers in 1 2; do
+    run 0 job submit train --model house --data boston --seed 11 --epochs 25 --json
+    k=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+    for _ in 1 2 3; do kill_round "$k" "$workers"; done
+    sleep 1.2 # the last lease lapses
+    run 0 worker --once --quiet --lease 1
+    run 0 job wait "$k"
+    expect_match "a job after SIGKILLs ($workers workers)" out "job $k: train, succeeded"
+    v=$(sed -n 's/.*"version": \([0-9]*\).*/\1/p' out | head -1)
+    run 0 model export "house@$v" -o killed-$workers.safetensors
+    if [ "$workers" = 1 ]; then
+        run 0 train spec.json --data boston_housing --seed 11 --epochs 25 -o ref11.safetensors --quiet
+    fi
+    if st_same ref11.safetensors killed-$workers.safetensors; then pass; else
+        fail "weights after SIGKILLs ($workers workers) differ from an uninterrupted run's"
+    fi
+done
+
+# ---- a store it cannot use ---------------------------------------------------------------
+
+run 1 job list --store sqlite:/no/such/dir/store.db
+expect_match "a store that cannot be opened" err '/no/such/dir/store.db'
+run 1 job list --store postgresql://nobody@127.0.0.1:1/none
+expect_match "a server that is not there" err 'postgresql'
+
+finish

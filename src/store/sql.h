@@ -88,6 +88,38 @@ typedef struct ns__sql_backend {
     const char *skip_locked; /* appended to the claim's SELECT: "" / " FOR UPDATE SKIP LOCKED" */
 } ns__sql_backend;
 
+/* ---- for the backends ------------------------------------------------------------------ */
+
+/* A result being built value by value, row-major: the values in r->v, their text and blob
+ * bytes (each followed by a NUL) in one growing block r->mem, whose offsets stand in the
+ * values' `i` until ns__sql_build_finish points `s` into it. */
+typedef struct ns__sql_build {
+    ns_ctx *ctx;
+    ns__sql_result *r;
+    size_t count, vcap; /* values appended, and room in r->v */
+    size_t used, cap;   /* bytes of r->mem in use, and allocated */
+} ns__sql_build;
+
+/* Starts a result of cols (>= 1) columns, column i named name(src, i) (copied). Errors:
+ * NS_ERR_NOMEM (b then holds nothing). */
+ns_status ns__sql_build_start(ns__sql_build *b, ns_ctx *ctx, int cols,
+                              const char *(*name)(void *src, int col), void *src);
+/* Appends the next value; text (v->s NUL-terminated) and blob bytes (v->s[v->n]) are copied.
+ * Errors: NS_ERR_NOMEM (b stays as it was: ns__sql_build_abandon frees it). */
+ns_status ns__sql_build_add(ns__sql_build *b, const ns__sql_value *v);
+/* The finished result, the caller's (ns__sql_result_free); the values appended must fill
+ * whole rows. b is spent. */
+ns__sql_result *ns__sql_build_finish(ns__sql_build *b);
+/* Frees what b holds (after a failure); b is spent. */
+void ns__sql_build_abandon(ns__sql_build *b);
+
+/* The statement's first words for a message, whitespace collapsed: "INSERT INTO jobs (kind,
+ * params, ..." (written into buf, cut to cap bytes at a word). */
+const char *ns__sql_head(const char *sql, char *buf, size_t cap);
+/* The busy timeout in milliseconds: 10000, or $NETSMITH_STORE_BUSY_MS when it holds a
+ * positive number (for tests that wait on a lock and should not wait 10 s). */
+int ns__sql_busy_ms(void);
+
 extern const ns__sql_backend ns__sqlite_backend;
 extern const ns__sql_backend ns__postgres_backend;
 

@@ -290,7 +290,8 @@ int cmd_data(int argc, char **argv)
             ns_dealloc(s.ctx, text);
         }
     } else {
-        rc = print_json(&s, ns_store_data_get(s.store, a.pos[1], &text), text);
+        ns_status st = ns_store_data_get(s.store, a.pos[1], &text);
+        rc = print_json(&s, st, text);
     }
     close_session(&s);
     return rc;

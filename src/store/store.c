@@ -165,7 +165,7 @@ static ns_status end(ns_store *s, ns_status st)
 static char *dump(ns_store *s, const json_t *j)
 {
     char *text =
-        j != NULL ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+        j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
     char *out = text != NULL ? ns_strdup(s->ctx, text) : NULL;
     free(text);
     return out;
@@ -1039,7 +1039,7 @@ static json_t *job_json(const ns_job *j)
 ns_status ns_job_to_json(ns_ctx *ctx, const ns_job *job, char **json)
 {
     json_t *j = job_json(job);
-    char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = j != NULL ? json_dumps(j, JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
     *json = text != NULL ? ns_strdup(ctx, text) : NULL;
     free(text);

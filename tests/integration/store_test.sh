@@ -79,13 +79,13 @@ run 0 job wait "$ev" --json
 expect_match "evaluate job: metrics" out '"r2": '
 run 0 job retrain "$job"
 retrain=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' out)
-run 0 job submit train --model house --data tiny --epochs 2 --batch-size 4 --split 0.5,0.5 --json
+run 0 job submit train --model house --data tiny --task regression --epochs 2 --batch-size 4 --split 0.5,0.5 --json
 tiny=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
 run 0 worker --once --quiet
 run 0 job wait "$retrain"
 run 0 job wait "$tiny"
 run 0 model show house --json
-expect_match "three versions" out '"version": 4'
+expect_match "four versions" out '"version": 4'
 
 # ---- cancellation reaches a running job ------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netsmith/store.h"
@@ -120,9 +121,10 @@ static void test_architectures(void **state)
                      ns_store_arch_add(s, "mlp-small", "{\"hidden_layers\": [4]}", "other.json"),
                      NS_ERR_STATE);
     NS_ASSERT_MSG_HAS(ctx, "already in the store with other contents");
-    NS_ASSERT_STATUS(ctx, ns_store_arch_add(s, "broken", "{\"layers\": [{\"type\": \"lienar\"}]}",
-                                            "broken.json"),
-                     NS_ERR_PARSE);
+    NS_ASSERT_STATUS(
+        ctx,
+        ns_store_arch_add(s, "broken", "{\"layers\": [{\"type\": \"lienar\"}]}", "broken.json"),
+        NS_ERR_PARSE);
     NS_ASSERT_MSG_HAS(ctx, "broken.json: layers[0]");
     NS_ASSERT_STATUS(ctx, ns_store_arch_add(s, "no spaces", spec_json, NULL), NS_ERR_INVALID);
     char *json = NULL;
@@ -190,10 +192,9 @@ static void test_submit_checks(void **state)
     ns_store *s = open_fresh(ctx);
     registry(ctx, s);
     int64_t id = 0;
-    NS_ASSERT_STATUS(ctx,
-                     ns_job_submit(s, NS_JOB_TRAIN, "{\"model\": \"flower\", \"data\": \"iris\"}",
-                                   0, &id),
-                     NS_ERR_NOTFOUND);
+    NS_ASSERT_STATUS(
+        ctx, ns_job_submit(s, NS_JOB_TRAIN, "{\"model\": \"flower\", \"data\": \"iris\"}", 0, &id),
+        NS_ERR_NOTFOUND);
     NS_ASSERT_MSG_HAS(ctx, "did you mean 'flowers'");
     NS_ASSERT_STATUS(ctx,
                      ns_job_submit(s, NS_JOB_TRAIN,
@@ -209,10 +210,9 @@ static void test_submit_checks(void **state)
                                    0, &id),
                      NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "set by the job itself");
-    NS_ASSERT_STATUS(ctx,
-                     ns_job_submit(s, NS_JOB_TRAIN, "{\"model\": \"flowers\", \"dat\": \"iris\"}",
-                                   0, &id),
-                     NS_ERR_INVALID);
+    NS_ASSERT_STATUS(
+        ctx, ns_job_submit(s, NS_JOB_TRAIN, "{\"model\": \"flowers\", \"dat\": \"iris\"}", 0, &id),
+        NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "did you mean 'data'");
     NS_ASSERT_OK(ctx, ns_job_submit(s, NS_JOB_TRAIN,
                                     "{\"model\": \"flowers\", \"data\": \"iris\", \"config\": "
@@ -261,7 +261,8 @@ static void test_leases_and_fencing(void **state)
     NS_ASSERT_OK(ctx, ns_job_heartbeat(s, &la, 0.3, NULL));
     NS_ASSERT_OK(ctx, ns_job_progress(s, &la, 1, 3, "{\"loss\": 1.5}"));
     /* w1 goes quiet: its lease lapses and w2 takes the job over with a new token */
-    usleep(500 * 1000);
+    struct timespec half = {0, 500000000};
+    nanosleep(&half, NULL);
     NS_ASSERT_OK(ctx, ns_job_claim(s, "w2", 30, &b, &lb, &got));
     assert_true(got);
     assert_int_equal(b.id, high);
@@ -276,8 +277,7 @@ static void test_leases_and_fencing(void **state)
     NS_ASSERT_STATUS(ctx, ns_job_finish(s, &la, NS_JOB_FAILED, NULL, "stale"), NS_ERR_STATE);
     char sha[65];
     NS_ASSERT_OK(ctx, ns_store_blob_put(s, "w", 1, sha));
-    NS_ASSERT_STATUS(ctx, ns_job_succeed(s, &la, "flowers", sha, "", 0, NULL, NULL),
-                     NS_ERR_STATE);
+    NS_ASSERT_STATUS(ctx, ns_job_succeed(s, &la, "flowers", sha, "", 0, NULL, NULL), NS_ERR_STATE);
     /* the new one can */
     bool cancel = true;
     NS_ASSERT_OK(ctx, ns_job_heartbeat(s, &lb, 30, &cancel));
@@ -473,9 +473,9 @@ static void test_worker_trains(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_and_schema),  cmocka_unit_test(test_blobs),
-        cmocka_unit_test(test_architectures),    cmocka_unit_test(test_datasets_and_models),
-        cmocka_unit_test(test_submit_checks),    cmocka_unit_test(test_leases_and_fencing),
+        cmocka_unit_test(test_open_and_schema),   cmocka_unit_test(test_blobs),
+        cmocka_unit_test(test_architectures),     cmocka_unit_test(test_datasets_and_models),
+        cmocka_unit_test(test_submit_checks),     cmocka_unit_test(test_leases_and_fencing),
         cmocka_unit_test(test_concurrent_claims), cmocka_unit_test(test_worker_trains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

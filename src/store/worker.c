@@ -427,9 +427,12 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
     j.opts = o;
     j.job = job;
     j.lease = *lease;
-    snprintf(j.dir, sizeof j.dir, "%s/job-%lld-%lld", work_dir, (long long)job->id,
-             (long long)lease->token);
-    snprintf(j.ckpt_dir, sizeof j.ckpt_dir, "%s/checkpoints", j.dir);
+    int n = snprintf(j.dir, sizeof j.dir, "%s/job-%lld-%lld", work_dir, (long long)job->id,
+                     (long long)lease->token);
+    if (n < 0 || (size_t)n >= sizeof j.dir ||
+        snprintf(j.ckpt_dir, sizeof j.ckpt_dir, "%s/checkpoints", j.dir) >= (int)sizeof j.ckpt_dir)
+        return ns_errorf(ctx, NS_ERR_INVALID, "%s: the worker's directory's name is too long",
+                         work_dir);
     ns_status st = ns_make_dirs(ctx, j.ckpt_dir);
     if (st != NS_OK)
         return st;

@@ -135,6 +135,70 @@ for workers in 1 2; do
     fi
 done
 
+# ---- declarative objects ---------------------------------------------------------------------
+
+mkdir -p objs
+cp spec.json objs/wine-spec.json
+cat >objs/objects.yaml <<'EOF'
+- kind: Architecture
+  metadata: {name: wine-mlp}
+  spec: {file: wine-spec.json}
+- kind: Architecture
+  metadata: {name: wine-short}
+  spec: {hidden_layers: [8], epochs: 2}
+- kind: Dataset
+  metadata: {name: wine}
+  spec: {data: wine}
+- kind: Model
+  metadata: {name: grapes}
+  spec: {arch: wine-short}
+- kind: Model
+  metadata: {name: house-copy}
+  spec: {source: {model: house@1}}
+- kind: ModelJob
+  metadata: {name: grapes-first}
+  spec:
+    destinationModel: grapes
+    data: wine
+    training: {epochs: 2, seed: 1}
+EOF
+run 0 apply -f objs/objects.yaml
+expect_match "apply: an architecture from a file" out '^Architecture +wine-mlp +created$'
+expect_match "apply: a model from a model" out '^Model +house-copy +created from a model$'
+expect_match "apply: a job" out '^ModelJob +grapes-first +queued as job [0-9]+$'
+run 0 apply -f objs/objects.yaml
+expect_no_match "apply again changes nothing" out 'created|queued'
+expect_match "apply again" out '^ModelJob +grapes-first +unchanged$'
+run 0 model show house-copy --json
+expect_match "a model from a model: its parent" out '"parent": "house@1"'
+cat >objs/bad.yaml <<'EOF'
+- kind: Dataset
+  metadata: {name: d2}
+  spec: {data: iris}
+- kind: Modle
+  metadata: {name: m2}
+  spec: {arch: wine-short}
+EOF
+run 1 apply -f objs/bad.yaml
+expect_match "apply: an unknown kind names the file, line and key" err \
+    "objs/bad.yaml:4: \[1\]: unknown kind 'Modle'; did you mean 'Model'\?"
+cat >objs/bad2.yaml <<'EOF'
+- kind: Model
+  metadata: {name: m3}
+  spec:
+    arch: wine-short
+    sorce: {file: x.safetensors}
+EOF
+run 1 apply -f objs/bad2.yaml
+expect_match "apply: an unknown key" err "objs/bad2.yaml:5: \[0\].spec: unknown key 'sorce'; did you mean 'source'\?"
+cat >objs/bad3.yaml <<'EOF'
+- kind: Model
+  metadata: {name: m4}
+  spec: {arch: no-such-arch}
+EOF
+run 1 apply -f objs/bad3.yaml
+expect_match "apply: a missing architecture" err "no architecture named 'no-such-arch'"
+
 # ---- a store it cannot use ---------------------------------------------------------------
 
 run 1 job list --store sqlite:/no/such/dir/store.db

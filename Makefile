@@ -118,6 +118,7 @@ bench: build
 	bash bench/run_bench.sh
 	bash bench/bench_kernels.sh
 	bash bench/bench_run.sh
+	bash bench/bench_store.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch): every
 # tools/fixtures_*.py (the integration.fixtures_listed test fails when one is missing here).

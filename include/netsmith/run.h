@@ -155,6 +155,9 @@ typedef struct ns_fit_result {
     char loss[24], optimizer[16];
     bool borrowed;               /* model is the borrowed optimizer's (not freed with the result) */
     char *settings_json;         /* every training setting as used (JSON object) */
+    char *transfer_json;         /* trained on from a model or with frozen layers: {"loaded":
+                                    [names], "new": [names] (new_head), "frozen": [layers]};
+                                    else NULL */
 } ns_fit_result;
 
 /* Frees what a result owns (the model unless borrowed, the history, the settings) and zeroes
@@ -238,6 +241,9 @@ typedef struct ns_run_record {
     /* A cancelled run: the checkpoint_dir to give (with resume and the same settings and
      * run_dir) to go on from where it stopped; NULL otherwise. */
     char *resume_dir;
+    /* Trained on from a model file or with frozen layers: {"loaded": [tensor names], "new":
+     * [tensor names of a new head], "frozen": [layers]} (the first seed's); else NULL. */
+    char *transfer_json;
 } ns_run_record;
 
 /* A run: loads the config's data and for each seed splits it (with that seed), normalises, trains

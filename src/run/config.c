@@ -189,6 +189,19 @@ const ns_setting_def ns__run_setting_table[] = {
      "the run's record: settings, per-epoch metrics, results (default: runs/<time>-<data>; "
      "an existing one is refused unless resuming)",
      0, 0},
+    /* training on from a model file (a fine-tune) */
+    {"freeze", NS_SETTING_LIST, "null", NULL,
+     "training on from a model file: the layers (by their number in the tensor names: 0 is "
+     "0.weight and 0.bias) whose weights stay as they are",
+     0, 1e6},
+    {"new_head", NS_SETTING_BOOL, "false", NULL,
+     "training on from a model file with another output size than the data's: a new, freshly "
+     "initialised last layer; the other weights are loaded by name",
+     0, 0},
+    {"refit_normalization", NS_SETTING_BOOL, "false", NULL,
+     "training on from a model file: fit the normalisation on the new data (default: keep the "
+     "model's, which its weights were trained on)",
+     0, 0},
 };
 
 /* Other names of settings: the names the seed's cards and run configs used, and group keys

@@ -20,6 +20,7 @@ void ns_fit_result_free(ns_ctx *ctx, ns_fit_result *r)
     ns_norm_deinit(ctx, &r->norm);
     ns_dealloc(ctx, r->history);
     ns_dealloc(ctx, r->settings_json);
+    ns_dealloc(ctx, r->transfer_json);
     memset(r, 0, sizeof *r);
 }
 
@@ -36,7 +37,8 @@ ns_batch_source ns__batcher_source(ns_batcher *b)
     return s;
 }
 
-/* ---- settings ------------------------------------------------------------------------------------- */
+/* ---- settings
+ * ------------------------------------------------------------------------------------- */
 
 typedef struct resolved {
     ns_task task;
@@ -52,6 +54,9 @@ typedef struct resolved {
     int checkpoint_epochs;
     int64_t checkpoint_steps;
     bool resume;
+    bool new_head; /* training on from a model: a new last layer for another output size */
+    int n_freeze;  /* layers whose weights stay as they are */
+    int freeze[64];
     int prefetch;
 } resolved;
 
@@ -188,13 +193,14 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
                          "train: the task is regression but '%s' has class labels; load it with "
                          "the task set to regression to treat the labels as numbers",
                          ns_dataset_name(train));
-    const char *loss = ns_run_config_has(cfg, "loss") ? ns_run_config_string(cfg, "loss") : ts->loss;
+    const char *loss =
+        ns_run_config_has(cfg, "loss") ? ns_run_config_string(cfg, "loss") : ts->loss;
     if (loss[0] == '\0')
-        r->loss = ns__default_loss(r->task, r->task == NS_TASK_CLASSIFICATION &&
-                                                    model_outputs == 1 &&
-                                                    ns_dataset_class_count(train) == 2
-                                                ? 1
-                                                : 0);
+        r->loss =
+            ns__default_loss(r->task, r->task == NS_TASK_CLASSIFICATION && model_outputs == 1 &&
+                                              ns_dataset_class_count(train) == 2
+                                          ? 1
+                                          : 0);
     else if (ns_loss_kind_parse(loss, &r->loss) != NS_OK)
         return ns_errorf(ctx, NS_ERR_INVALID,
                          "train: unknown loss '%s'; use mse, mae, huber, cross_entropy or bce",
@@ -221,7 +227,8 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
     }
     ns_train_config *c = &r->train;
     ns_train_config_default(c);
-    c->epochs = ns_run_config_has(cfg, "epochs") ? (int)ns_run_config_int(cfg, "epochs") : ts->epochs;
+    c->epochs =
+        ns_run_config_has(cfg, "epochs") ? (int)ns_run_config_int(cfg, "epochs") : ts->epochs;
     r->batch_size = ns_run_config_has(cfg, "batch_size") ? (int)ns_run_config_int(cfg, "batch_size")
                                                          : ts->batch_size;
     ns_status st = ns__resolve_optim(ctx, cfg, spec, &c->optim);
@@ -229,9 +236,8 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
         return st;
     r->optim = c->optim.kind;
     ns_loss_config_default(&c->loss, r->loss);
-    c->loss.reduction = strcmp(ns_run_config_string(cfg, "reduction"), "sum") == 0
-                            ? NS_REDUCE_SUM
-                            : NS_REDUCE_MEAN;
+    c->loss.reduction =
+        strcmp(ns_run_config_string(cfg, "reduction"), "sum") == 0 ? NS_REDUCE_SUM : NS_REDUCE_MEAN;
     if (ns_run_config_has(cfg, "huber_delta"))
         c->loss.huber_delta = ns_run_config_number(cfg, "huber_delta");
     if (ns_run_config_has(cfg, "label_smoothing"))
@@ -261,6 +267,17 @@ static ns_status resolve(ns_ctx *ctx, const ns_spec *spec, const ns_dataset *tra
     r->checkpoint_epochs = (int)ns_run_config_int(cfg, "checkpoint_every");
     r->checkpoint_steps = ns_run_config_int(cfg, "checkpoint_steps");
     r->resume = ns_run_config_bool(cfg, "resume");
+    r->new_head = ns_run_config_bool(cfg, "new_head");
+    double fz[64];
+    int nf = ns_run_config_list(cfg, "freeze", fz, 64);
+    if (nf > 64)
+        return ns_errorf(ctx, NS_ERR_INVALID, "freeze: at most 64 layers, got %d", nf);
+    for (int i = 0; i < nf; i++) {
+        if (fz[i] != (double)(int)fz[i] || fz[i] < 0)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "freeze: expected layer numbers such as [0, 2], got %g", fz[i]);
+        r->freeze[r->n_freeze++] = (int)fz[i];
+    }
     r->prefetch = (int)ns_run_config_int(cfg, "prefetch");
     return NS_OK;
 }
@@ -271,8 +288,9 @@ static char *settings_json(ns_ctx *ctx, const resolved *r)
     const ns_train_config *c = &r->train;
     json_t *j = json_object();
     json_object_set_new(j, "seed", json_integer((json_int_t)r->seed));
-    json_object_set_new(j, "task", json_string(r->task == NS_TASK_CLASSIFICATION ? "classification"
-                                                                                  : "regression"));
+    json_object_set_new(
+        j, "task",
+        json_string(r->task == NS_TASK_CLASSIFICATION ? "classification" : "regression"));
     json_object_set_new(j, "epochs", json_integer(c->epochs));
     json_object_set_new(j, "batch_size", json_integer(r->batch_size));
     json_object_set_new(j, "eval_batch", json_integer(r->eval_batch));
@@ -281,18 +299,19 @@ static char *settings_json(ns_ctx *ctx, const resolved *r)
     json_object_set_new(j, "reduction", json_integer(c->loss.reduction));
     json_object_set_new(j, "optimizer", json_string(ns_optim_kind_name(c->optim.kind)));
     const ns_optim_config *q = &c->optim;
-    json_object_set_new(j, "optim", json_pack("[f f f f b f f f b f b]", q->lr, q->weight_decay,
-                                              q->momentum, q->dampening, q->nesterov, q->beta1,
-                                              q->beta2, q->eps, q->amsgrad, q->alpha, q->centered));
+    json_object_set_new(j, "optim",
+                        json_pack("[f f f f b f f f b f b]", q->lr, q->weight_decay, q->momentum,
+                                  q->dampening, q->nesterov, q->beta1, q->beta2, q->eps, q->amsgrad,
+                                  q->alpha, q->centered));
     const ns_sched_config *s = &c->sched;
     json_object_set_new(j, "schedule", json_string(ns_sched_kind_name(s->kind)));
     json_object_set_new(j, "schedule_settings",
                         json_pack("[i f i f f f i f i f f f b b f i f b i f]", s->step_size,
-                                  s->gamma, s->t_max, s->eta_min, s->start_factor, s->end_factor, s->total_iters,
-                                  s->max_lr, s->total_steps, s->pct_start, s->div_factor,
-                                  s->final_div_factor, s->anneal_linear, s->mode_max, s->factor,
-                                  s->patience, s->threshold, s->threshold_abs, s->cooldown,
-                                  s->min_lr));
+                                  s->gamma, s->t_max, s->eta_min, s->start_factor, s->end_factor,
+                                  s->total_iters, s->max_lr, s->total_steps, s->pct_start,
+                                  s->div_factor, s->final_div_factor, s->anneal_linear, s->mode_max,
+                                  s->factor, s->patience, s->threshold, s->threshold_abs,
+                                  s->cooldown, s->min_lr));
     json_t *ms = json_array();
     for (int i = 0; i < s->n_milestones; i++)
         json_array_append_new(ms, json_integer(s->milestones[i]));
@@ -305,11 +324,11 @@ static char *settings_json(ns_ctx *ctx, const resolved *r)
     /* settings added later appear only when they differ from what runs made before them did,
      * so their checkpoints still resume */
     if (!r->shuffle || r->drop_last)
-        json_object_set_new(j, "batches", json_pack("{sb sb}", "shuffle", r->shuffle,
-                                                    "drop_last", r->drop_last));
+        json_object_set_new(j, "batches",
+                            json_pack("{sb sb}", "shuffle", r->shuffle, "drop_last", r->drop_last));
     if (c->loss.huber_delta != 1.0 || c->loss.label_smoothing != 0.0)
-        json_object_set_new(j, "loss_settings", json_pack("[f f]", c->loss.huber_delta,
-                                                          c->loss.label_smoothing));
+        json_object_set_new(j, "loss_settings",
+                            json_pack("[f f]", c->loss.huber_delta, c->loss.label_smoothing));
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     json_decref(j);
     char *out = text ? ns_strdup(ctx, text) : NULL;
@@ -377,19 +396,29 @@ static char *used_settings_json(ns_ctx *ctx, const ns_run_config *cfg, const res
     SET("monitor", json_string(c->early.monitor));
     SET("eval_batch", json_integer(r->eval_batch));
 #undef SET
-    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))
-                   : NULL;
+    char *text =
+        j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
     char *out = text ? ns_strdup(ctx, text) : NULL;
     free(text);
     return out;
 }
 
-/* ---- checkpoint hooks and events ---------------------------------------------------------------- */
+/* ---- checkpoint hooks and events ----------------------------------------------------------------
+ */
+
+/* The parameters of frozen layers: where they are in the model's block, and their values. */
+typedef struct frozen {
+    size_t n;
+    size_t at[2 * 64], len[2 * 64];
+    float *values; /* the frozen parameters back to back */
+} frozen;
 
 typedef struct fit_run {
     ns_ctx *ctx;
     const resolved *r;
+    frozen *frozen; /* NULL: nothing frozen */
+    ns_model *model;
     const ns_train_callbacks *user;
     const ns_run_hooks *hooks;
     const ns_model_info *info;
@@ -411,7 +440,8 @@ static bool save_checkpoint(fit_run *run, ns_trainer *t, const char *dir)
     char path[4200];
     run->ckpt_status = ns__checkpoint_save(t, run->info, run->id, dir, path, sizeof path);
     if (run->ckpt_status == NS_OK) {
-        ns_run_event ev = {.kind = NS_RUN_CHECKPOINT, .path = path,
+        ns_run_event ev = {.kind = NS_RUN_CHECKPOINT,
+                           .path = path,
                            .epoch = ns_trainer_get_state(t)->epoch,
                            .epochs = ns_trainer_config(t)->epochs};
         emit(run->hooks, &ev);
@@ -419,14 +449,71 @@ static bool save_checkpoint(fit_run *run, ns_trainer *t, const char *dir)
     return run->ckpt_status == NS_OK;
 }
 
+/* Puts the frozen parameters back after a step (the optimizer moved them). */
+static void refreeze(const fit_run *run)
+{
+    if (run->frozen == NULL)
+        return;
+    float *p = ns_model_params(run->model);
+    const float *v = run->frozen->values;
+    for (size_t i = 0; i < run->frozen->n; i++) {
+        memcpy(p + run->frozen->at[i], v, run->frozen->len[i] * sizeof(float));
+        v += run->frozen->len[i];
+    }
+}
+
+/* The frozen layers' parameters of m, copied now (at the start, from the model trained on). */
+static ns_status freeze_layers(ns_ctx *ctx, const resolved *r, ns_model *m, frozen *f)
+{
+    memset(f, 0, sizeof *f);
+    size_t total = 0;
+    float *base = ns_model_params(m);
+    int n = ns_model_tensor_count(m);
+    for (int k = 0; k < r->n_freeze; k++) {
+        bool any = false;
+        for (int i = 0; i < n; i++) {
+            ns_named_tensor t;
+            ns_model_tensor(m, i, &t);
+            if (!t.trainable || atoi(t.name) != r->freeze[k] || f->n == 2 * 64)
+                continue;
+            size_t numel = 1;
+            for (int d = 0; d < t.ndim; d++)
+                numel *= (size_t)t.shape[d];
+            f->at[f->n] = (size_t)(t.data - base);
+            f->len[f->n++] = numel;
+            total += numel;
+            any = true;
+        }
+        if (!any)
+            return ns_errorf(ctx, NS_ERR_INVALID,
+                             "freeze: layer %d has no weights (layers with weights are those of "
+                             "the tensor names: %d.weight, ...); give the number of a layer that "
+                             "learns",
+                             r->freeze[k], r->freeze[k]);
+    }
+    f->values = ns_alloc(ctx, (total > 0 ? total : 1) * sizeof(float));
+    if (f->values == NULL)
+        return NS_ERR_NOMEM;
+    float *v = f->values;
+    for (size_t i = 0; i < f->n; i++) {
+        memcpy(v, base + f->at[i], f->len[i] * sizeof(float));
+        v += f->len[i];
+    }
+    return NS_OK;
+}
+
 static bool on_batch(void *ud, ns_trainer *t, const ns_batch *b, double loss)
 {
     fit_run *run = ud;
+    refreeze(run);
     const ns_trainer_state *s = ns_trainer_get_state(t);
     if (run->hooks != NULL && run->hooks->on_event != NULL) {
-        ns_run_event ev = {.kind = NS_RUN_BATCH, .epoch = s->epoch,
-                           .epochs = ns_trainer_config(t)->epochs, .batch = s->batch,
-                           .batches = run->batches, .loss = loss};
+        ns_run_event ev = {.kind = NS_RUN_BATCH,
+                           .epoch = s->epoch,
+                           .epochs = ns_trainer_config(t)->epochs,
+                           .batch = s->batch,
+                           .batches = run->batches,
+                           .loss = loss};
         emit(run->hooks, &ev);
     }
     int64_t every = run->r->checkpoint_steps;
@@ -442,8 +529,7 @@ static bool on_epoch(void *ud, ns_trainer *t, const ns_epoch_report *r)
 {
     fit_run *run = ud;
     const ns_trainer_state *s = ns_trainer_get_state(t);
-    ns_run_event ev = {.kind = NS_RUN_EPOCH, .epoch = r->epoch, .epochs = r->epochs,
-                       .report = r};
+    ns_run_event ev = {.kind = NS_RUN_EPOCH, .epoch = r->epoch, .epochs = r->epochs, .report = r};
     emit(run->hooks, &ev);
     int every = run->r->checkpoint_epochs;
     bool due = s->stopped || (every > 0 && s->epoch % every == 0);
@@ -468,13 +554,78 @@ static bool normalised(const ns_dataset *ds)
     return ns_dataset_normalization(ds, &view);
 }
 
-/* ---- the Train card ------------------------------------------------------------------------------ */
+/* ---- the Train card
+ * ------------------------------------------------------------------------------ */
 
 ns_status ns_fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
-                 const ns_train_callbacks *callbacks, const ns_run_hooks *hooks,
-                 ns_fit_result *res)
+                 const ns_train_callbacks *callbacks, const ns_run_hooks *hooks, ns_fit_result *res)
 {
     return ns__fit(ctx, cfg, in, callbacks, hooks, NULL, res);
+}
+
+/* spec with a last layer of `outputs` units: the short form's output_size, or the units of the
+ * layer-list form's last linear layer (new_head). */
+static ns_status spec_with_outputs(ns_ctx *ctx, const ns_spec *spec, int outputs, ns_spec **out)
+{
+    char *text = NULL;
+    ns_status st = ns_spec_to_json(spec, &text);
+    if (st != NS_OK)
+        return st;
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    ns_dealloc(ctx, text);
+    if (j == NULL)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    json_t *layers = json_object_get(j, "layers");
+    json_t *last = NULL;
+    for (size_t i = 0; layers != NULL && i < json_array_size(layers); i++) {
+        json_t *l = json_array_get(layers, i);
+        const char *type = json_string_value(json_object_get(l, "type"));
+        if (type != NULL && strcmp(type, "linear") == 0)
+            last = l;
+    }
+    if (layers == NULL)
+        json_object_set_new(j, "output_size", json_integer(outputs));
+    else if (last != NULL)
+        json_object_set_new(last, "units", json_integer(outputs));
+    char *edited = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (layers != NULL && last == NULL) {
+        free(edited);
+        return ns_errorf(ctx, NS_ERR_INVALID,
+                         "new_head: the spec has no linear layer to make anew; give the data's "
+                         "output size to the spec instead");
+    }
+    st = edited != NULL ? ns_spec_parse(ctx, edited, strlen(edited), "new_head", out)
+                        : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    free(edited);
+    return st;
+}
+
+/* Copies into m every tensor of start with the same name and shape; *report gets the names of
+ * those loaded and of those left new. */
+static ns_status copy_matching(ns_ctx *ctx, ns_model *m, ns_model *start, json_t **report)
+{
+    json_t *loaded = json_array(), *fresh = json_array();
+    int n = ns_model_tensor_count(m);
+    for (int i = 0; i < n; i++) {
+        ns_named_tensor a, b;
+        ns_model_tensor(m, i, &a);
+        bool same = ns_model_find_tensor(start, a.name, &b) == NS_OK && a.ndim == b.ndim &&
+                    (a.count == NULL) == (b.count == NULL);
+        size_t numel = 1;
+        for (int d = 0; same && d < a.ndim; d++) {
+            same = a.shape[d] == b.shape[d];
+            numel *= (size_t)a.shape[d];
+        }
+        if (same && a.count != NULL)
+            *a.count = *b.count;
+        else if (same)
+            memcpy(a.data, b.data, numel * sizeof(float));
+        json_array_append_new(same ? loaded : fresh, json_string(a.name));
+    }
+    *report = json_pack("{s:o, s:o}", "loaded", loaded, "new", fresh);
+    return *report != NULL ? NS_OK : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
 }
 
 ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
@@ -519,6 +670,10 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     ns_st_file *ckpt = NULL;
     ns_dir_lock *ckpt_lock = NULL;
     char *spec_json = NULL, *settings = NULL;
+    frozen frz;
+    memset(&frz, 0, sizeof frz);
+    ns_spec *head_spec = NULL; /* the start's spec with a new last layer (new_head) */
+    json_t *transfer = NULL;   /* what a model trained on from gave: loaded, new, frozen */
     ns_model_info info;
     memset(&info, 0, sizeof info);
 
@@ -551,6 +706,14 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     }
     const ns_dataset *trd = tr ? tr : train, *vad = va ? va : val;
 
+    /* A new last layer for another output size: the spec the run is made of changes. */
+    if (start != NULL && r.new_head && ns_model_output_size(start) != r.outputs) {
+        st = spec_with_outputs(ctx, spec, r.outputs, &head_spec);
+        if (st != NS_OK)
+            goto done;
+        spec = head_spec;
+    }
+
     /* The run's identity, for checkpoints. */
     settings = settings_json(ctx, &r);
     st = settings ? ns_spec_to_json(spec, &spec_json)
@@ -569,8 +732,8 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
         if (st != NS_OK)
             goto done;
         if (!found) { /* said, not silent: a worker that resumes whatever is there starts */
-            ns_run_event ev = {.kind = NS_RUN_NO_CHECKPOINT, .path = r.checkpoint_dir,
-                               .epochs = r.train.epochs};
+            ns_run_event ev = {
+                .kind = NS_RUN_NO_CHECKPOINT, .path = r.checkpoint_dir, .epochs = r.train.epochs};
             emit(hooks, &ev);
         }
     }
@@ -583,10 +746,13 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     } else if (!found && start != NULL) {
         ns_build_opts bo = *ns_model_build_opts(start);
         bo.max_batch = max_batch;
-        bo.seed = r.seed; /* the weights are the start's; dropout follows this run's seed */
+        bo.seed = r.seed;      /* the weights are the start's; dropout follows this run's seed */
+        if (head_spec != NULL) /* the new head's size is the spec's now */
+            bo.output_size = ns_spec_get_form(spec) == NS_SPEC_SHORT ? r.outputs : 0;
         st = ns_model_build(ctx, spec, &bo, &model);
         if (st == NS_OK)
-            st = ns_model_copy_weights(model, start);
+            st = head_spec != NULL ? copy_matching(ctx, model, start, &transfer)
+                                   : ns_model_copy_weights(model, start);
         if (st != NS_OK)
             goto done;
     } else if (!found) {
@@ -621,9 +787,13 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
 
     /* Batches: the training order from (seed, shuffle, epoch); validation in order, in batches
      * the model takes. */
-    int vbatch = r.eval_batch <= ns_model_max_batch(model) ? r.eval_batch : ns_model_max_batch(model);
-    ns_batch_options bopt = {.batch_size = r.batch_size, .seed = r.seed, .prefetch = r.prefetch,
-                             .no_shuffle = !r.shuffle, .drop_last = r.drop_last};
+    int vbatch =
+        r.eval_batch <= ns_model_max_batch(model) ? r.eval_batch : ns_model_max_batch(model);
+    ns_batch_options bopt = {.batch_size = r.batch_size,
+                             .seed = r.seed,
+                             .prefetch = r.prefetch,
+                             .no_shuffle = !r.shuffle,
+                             .drop_last = r.drop_last};
     st = ns_batcher_new(trd, &bopt, &tb);
     if (st == NS_OK && vad != NULL && ns_dataset_rows(vad) > 0) {
         ns_batch_options vopt = {.batch_size = vbatch, .no_shuffle = true};
@@ -633,6 +803,8 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
         st = ns_trainer_new(model, &r.train, in->optim, r.task, r.classes, &t);
     if (st == NS_OK && found)
         st = ns__checkpoint_restore(t, ckpt, ckpt_path);
+    if (st == NS_OK && r.n_freeze > 0)
+        st = freeze_layers(ctx, &r, model, &frz);
     if (st != NS_OK)
         goto done;
     res->task = r.task;
@@ -649,7 +821,8 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     if (more != NULL && more->on_start != NULL &&
         (st = more->on_start(more->ud, res->settings_json)) != NS_OK)
         goto done;
-    fit_run run = {ctx, &r, callbacks, hooks, &info, &id, ns_batcher_count(tb), NS_OK};
+    fit_run run = {ctx,   &r,  r.n_freeze > 0 ? &frz : NULL, model, callbacks, hooks,
+                   &info, &id, ns_batcher_count(tb),         NS_OK};
     ns_train_callbacks cb = {on_batch, on_epoch, &run};
     ns_batch_source ts = ns__batcher_source(tb), vs;
     if (vb != NULL)
@@ -658,9 +831,12 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     res->resumed_epoch = ns_trainer_get_state(t)->epoch;
     res->resumed_batch = ns_trainer_get_state(t)->batch;
     if (found) {
-        ns_run_event ev = {.kind = NS_RUN_RESUMED, .path = ckpt_path,
-                           .epoch = res->resumed_epoch, .epochs = r.train.epochs,
-                           .batch = res->resumed_batch, .batches = run.batches};
+        ns_run_event ev = {.kind = NS_RUN_RESUMED,
+                           .path = ckpt_path,
+                           .epoch = res->resumed_epoch,
+                           .epochs = r.train.epochs,
+                           .batch = res->resumed_batch,
+                           .batches = run.batches};
         emit(hooks, &ev);
     }
     st = ns_trainer_run(t, &ts, vb ? &vs : NULL, &cb, hooks ? hooks->progress : NULL);
@@ -695,7 +871,21 @@ ns_status ns__fit(ns_ctx *ctx, const ns_run_config *cfg, const ns_fit_input *in,
     ns_model_forget_forward(model); /* its last input was in the batchers */
     res->model = model;
     model = NULL;
+    if (start != NULL || r.n_freeze > 0) {
+        if (transfer == NULL)
+            transfer = json_object();
+        json_t *fz = json_array();
+        for (int i = 0; i < r.n_freeze; i++)
+            json_array_append_new(fz, json_integer(r.freeze[i]));
+        json_object_set_new(transfer, "frozen", fz);
+        char *text = json_dumps(transfer, JSON_COMPACT);
+        res->transfer_json = text != NULL ? ns_strdup(ctx, text) : NULL;
+        free(text);
+    }
 done:
+    json_decref(transfer);
+    ns_dealloc(ctx, frz.values);
+    ns_spec_free(head_spec);
     ns_dir_lock_close(ckpt_lock);
     ns_model_info_deinit(ctx, &info);
     ns_trainer_free(t);

@@ -64,6 +64,7 @@ void ns_run_record_free(ns_run_record *r)
     ns_dealloc(ctx, r->seeds);
     ns_dealloc(ctx, r->run_dir);
     ns_dealloc(ctx, r->settings_json);
+    ns_dealloc(ctx, r->transfer_json);
     ns_dealloc(ctx, r->spec_json);
     ns_dealloc(ctx, r->data);
     ns_dealloc(ctx, r->data_name);
@@ -136,6 +137,8 @@ static json_t *record_json(const ns_run_record *r)
         : r->status == NS_ERR_CANCELLED ? "cancelled"
                                         : "failed",
         "error", r->error);
+    if (o != NULL && r->transfer_json != NULL)
+        json_object_set_new(o, "transfer", json_loads(r->transfer_json, 0, &err));
     if (o != NULL && r->n_seeds > 1 && r->n_seeds == r->seeds_planned && r->status == NS_OK &&
         r->seeds[r->n_seeds - 1].model_path != NULL) {
         json_t *sum = json_object();
@@ -619,7 +622,9 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         st = load_model(ctx, cfg, &spec, &start, &start_info);
     if (st == NS_OK) {
         const ns_spec *b = spec ? spec : ns_model_spec(start);
-        st = load_data(ctx, cfg, ns_spec_training(b)->task, start ? &start_info : NULL,
+        /* a new head is for other targets: the data is read for itself */
+        bool by_model = start != NULL && !ns_run_config_bool(cfg, "new_head");
+        st = load_data(ctx, cfg, ns_spec_training(b)->task, by_model ? &start_info : NULL,
                        hooks ? hooks->progress : NULL, &data, &official);
     }
     if (st == NS_OK)
@@ -753,11 +758,26 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
                                .val_rows = rec->val_rows,
                                .test_rows = rec->test_rows};
             emit(hooks, &ev);
-            ns_fit_input in = {.spec = spec, .model = start, .train = tr, .val = va};
+            /* ... and, unless refit_normalization, its fitted statistics too: the weights were
+             * trained on inputs normalised by them */
+            ns_dataset *trn = NULL, *van = NULL;
+            bool keep = start != NULL && start_info.norm.kind != NS_NORM_NONE &&
+                        !ns_run_config_has(cfg, "normalize") &&
+                        !ns_run_config_bool(cfg, "refit_normalization");
+            if (keep) {
+                st = ns_data_normalize(tr, &start_info.norm, &trn);
+                if (st == NS_OK && va != NULL)
+                    st = ns_data_normalize(va, &start_info.norm, &van);
+            }
+            ns_fit_input in = {
+                .spec = spec, .model = start, .train = trn ? trn : tr, .val = van ? van : va};
             ns_train_callbacks cb = {NULL, seed_epoch, &run};
             ns_run_hooks sh = {seed_event, &run, hooks ? hooks->progress : NULL};
             ns__fit_more more = {stop_dir, seed_start, &run};
-            st = ns__fit(ctx, seed_cfg, &in, &cb, &sh, &more, &res);
+            if (st == NS_OK)
+                st = ns__fit(ctx, seed_cfg, &in, &cb, &sh, &more, &res);
+            ns_dataset_free(trn);
+            ns_dataset_free(van);
             if (st == NS_OK && run.csv_status != NS_OK)
                 st = ns_errorf(ctx, run.csv_status,
                                "%s; the run stopped after epoch %d and wrote no model",
@@ -779,6 +799,9 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
                 if (st == NS_OK)
                     st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
             }
+            if (rec->transfer_json == NULL && res.transfer_json != NULL &&
+                (rec->transfer_json = ns_strdup(ctx, res.transfer_json)) == NULL && st == NS_OK)
+                st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
             if (rec->settings_json == NULL &&
                 (rec->settings_json = ns_strdup(ctx, res.settings_json)) == NULL && st == NS_OK)
                 st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");

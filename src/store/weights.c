@@ -17,8 +17,8 @@ ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch
     ns_spec *spec = NULL;
     st = ns_spec_parse(ctx, spec_json, strlen(spec_json), arch, &spec);
     ns_build_opts bo;
-    const char *input = ns_st_meta_find(f, "netsmith.input");
-    const char *output = ns_st_meta_find(f, "netsmith.output");
+    const char *input = ns_st_meta_find(f, "netsmith.input_shape");
+    const char *output = ns_st_meta_find(f, "netsmith.output_size");
     const ns_st_tensor *w0 = ns_st_find(f, "0.weight");
     if (st == NS_OK && input != NULL) {
         /* a netsmith file: its input shape, e.g. "[13]" or "[1, 28, 28]" */
@@ -32,17 +32,18 @@ ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch
             bo.input_shape[bo.input_ndim++] = (int)strtol(p, (char **)&p, 10);
         }
         if (bo.input_ndim == 0)
-            st = ns_errorf(ctx, NS_ERR_FORMAT, "%s: netsmith.input '%s' names no shape", path,
+            st = ns_errorf(ctx, NS_ERR_FORMAT, "%s: netsmith.input_shape '%s' names no shape", path,
                            input);
     } else if (st == NS_OK && w0 != NULL && w0->ndim == 2) {
         /* a plain nn.Sequential starting with Linear: the input size is its weight's columns */
         ns_build_opts_default(&bo, (int)w0->shape[1]);
     } else if (st == NS_OK) {
-        st = ns_errorf(ctx, NS_ERR_FORMAT,
-                       "%s: cannot tell the model's input shape: the file has no netsmith.input "
-                       "and does not start with a linear layer's 0.weight; save it with netsmith, "
-                       "or add netsmith.input (e.g. \"[1, 28, 28]\") to its metadata",
-                       path);
+        st = ns_errorf(
+            ctx, NS_ERR_FORMAT,
+            "%s: cannot tell the model's input shape: the file has no netsmith.input_shape "
+            "and does not start with a linear layer's 0.weight; save it with netsmith, "
+            "or add netsmith.input_shape (e.g. \"[1, 28, 28]\") to its metadata",
+            path);
     }
     if (st == NS_OK && output != NULL)
         bo.output_size = atoi(output);

@@ -254,6 +254,15 @@ static ns_status job_config(job_run *j, json_t *params, ns_run_config *cfg, cons
         if (st == NS_OK)
             st = set_string(cfg, "model", path, source);
         *parent = v.id;
+        /* the fine-tune's own settings, by their run setting names */
+        static const char *const keys[] = {"freeze", "new_head", "refit_normalization"};
+        for (int i = 0; st == NS_OK && i < 3; i++) {
+            json_t *val = json_object_get(params, keys[i]);
+            char *text = val != NULL ? json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+            if (text != NULL)
+                st = ns_run_config_set(cfg, keys[i], text, source);
+            free(text);
+        }
     }
     if (st == NS_OK)
         st = use_dataset(j, cfg, json_string_value(json_object_get(params, "data")), source);

@@ -87,6 +87,31 @@ run 0 job wait "$tiny"
 run 0 model show house --json
 expect_match "four versions" out '"version": 4'
 
+# ---- fine-tune: lineage, frozen layers ------------------------------------------------------
+
+run 0 job submit finetune --from house@1 --to house-ft --data boston --freeze 0 --epochs 2 --json
+ft=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+run 0 worker --once --quiet
+run 0 job wait "$ft"
+expect_match "a fine-tune succeeds" out "job $ft: finetune, succeeded"
+run 0 model show house-ft --json
+expect_match "a fine-tune's version has its parent" out '"parent": "house@1"'
+run 0 model export house-ft -o ft.safetensors
+python3 - job.safetensors ft.safetensors >frozen.txt <<'PY'
+import json, struct, sys
+def tensors(p):
+    d = open(p, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+    return {k: d[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+print("frozen" if a["0.weight"] == b["0.weight"] and a["0.bias"] == b["0.bias"] else "moved")
+print("trained" if a["2.weight"] != b["2.weight"] else "same")
+PY
+expect_match "a frozen layer keeps its weights" frozen.txt '^frozen$'
+expect_match "the other layers train" frozen.txt '^trained$'
+run 1 job submit finetune --from house@9 --to x --data boston
+expect_match "fine-tune from a version that is not there" err "model 'house' has no version or alias '9'"
+
 # ---- cancellation reaches a running job ------------------------------------------------------
 
 run 0 job submit train --model house --data boston --seed 5 --epochs 400 --json

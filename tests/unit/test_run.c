@@ -155,8 +155,7 @@ static void test_config_bad_values(void **state)
     /* flags name themselves */
     ns_run_config *cfg = NULL;
     NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
-    NS_ASSERT_STATUS(ctx, ns_run_config_set_text(cfg, "threads", "x", "--threads"),
-                     NS_ERR_INVALID);
+    NS_ASSERT_STATUS(ctx, ns_run_config_set_text(cfg, "threads", "x", "--threads"), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "--threads: expected an integer in [1, 64], got 'x'");
     NS_ASSERT_STATUS(ctx, ns_run_config_set_text(cfg, "betas", "0.9,,0.99", "--betas"),
                      NS_ERR_INVALID);
@@ -301,7 +300,7 @@ static void test_events_in_order(void **state)
     assert_true(rec->seeds[0].has_test && rec->summary_of_test);
     double mean = (rec->seeds[0].test.accuracy + rec->seeds[1].test.accuracy) / 2;
     NS_ASSERT_CLOSE(rec->mean.accuracy, mean, 1e-12, 0);
-    assert_non_null(strstr(rec->settings_json, "\"epochs\": 3"));  /* the blueprint's, resolved */
+    assert_non_null(strstr(rec->settings_json, "\"epochs\": 3")); /* the blueprint's, resolved */
     assert_non_null(strstr(rec->settings_json, "\"optimizer\": \"adam\""));
     assert_null(strstr(rec->settings_json, "-1"));
     char run[600];
@@ -525,8 +524,7 @@ static void test_run_out_of_memory(void **state)
                 fail_msg("allocation %zu failed and the run still succeeded", fail_at);
             ran = true;
         } else if (st != NS_ERR_NOMEM || strstr(ns_errmsg(ctx), "out of memory") == NULL) {
-            fail_msg("allocation %zu failed: status %d, message '%s'", fail_at, st,
-                     ns_errmsg(ctx));
+            fail_msg("allocation %zu failed: status %d, message '%s'", fail_at, st, ns_errmsg(ctx));
         }
         ns_run_record_free(rec);
         ns_run_config_free(cfg);
@@ -538,12 +536,131 @@ static void test_run_out_of_memory(void **state)
         if (fail_at > 400)
             step = 7;
     }
-    fprintf(stderr, "a whole run with checkpoints succeeded once the allocation after %zu was "
-                    "let through\n",
+    fprintf(stderr,
+            "a whole run with checkpoints succeeded once the allocation after %zu was "
+            "let through\n",
             fail_at - step);
     assert_true(fail_at > 100);
     rmrf(dir);
     free(dir);
+}
+
+/* ---- training on from a model file: normalisation kept, frozen layers, a new head ---------- */
+
+/* Runs body (a run config object) and returns its record (the caller frees it). */
+static ns_run_record *run_body(ns_ctx *ctx, const char *body)
+{
+    ns_run_config *cfg = NULL;
+    NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
+    NS_ASSERT_OK(ctx, ns_run_config_merge(cfg, body, "test"));
+    ns_run_record *rec = NULL;
+    NS_ASSERT_OK(ctx, ns_run(ctx, cfg, NULL, &rec));
+    ns_run_config_free(cfg);
+    return rec;
+}
+
+static void tensor(ns_ctx *ctx, const char *path, const char *name, float *out, size_t n)
+{
+    ns_st_file *f = NULL;
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, path, &f));
+    const ns_st_tensor *t = ns_st_find(f, name);
+    assert_non_null(t);
+    assert_true(t->nbytes >= n * sizeof(float));
+    memcpy(out, t->data, n * sizeof(float));
+    ns_st_close(f);
+}
+
+static void test_train_on_from_a_model(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = NULL;
+    assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
+    char *dir = tmpdir();
+    char body[8192], a[512], b[512], c[512];
+    snprintf(a, sizeof a, "%s/a.safetensors", dir);
+    snprintf(b, sizeof b, "%s/b.safetensors", dir);
+    snprintf(c, sizeof c, "%s/c.safetensors", dir);
+    /* a: trained from the blueprint */
+    snprintf(body, sizeof body,
+             "{\"model\": %s, \"data\": \"iris\", \"seed\": 2, \"output\": \"%s\", "
+             "\"run_dir\": \"%s/ra\"}",
+             spec_json, a, dir);
+    ns_run_record_free(run_body(ctx, body));
+    /* b: a trained on, layer 0 frozen: its weights stay, the others move; the normalisation
+     * is a's, not refitted on b's split */
+    snprintf(body, sizeof body,
+             "{\"model\": \"%s\", \"data\": \"iris\", \"seed\": 9, \"epochs\": 2, "
+             "\"freeze\": [0], \"output\": \"%s\", \"run_dir\": \"%s/rb\"}",
+             a, b, dir);
+    ns_run_record *rec = run_body(ctx, body);
+    assert_non_null(rec->transfer_json);
+    assert_non_null(strstr(rec->transfer_json, "\"frozen\":[0]"));
+    ns_run_record_free(rec);
+    float wa[4 * 8], wb[4 * 8], ha[8 * 3], hb[8 * 3];
+    tensor(ctx, a, "0.weight", wa, 32);
+    tensor(ctx, b, "0.weight", wb, 32);
+    assert_memory_equal(wa, wb, sizeof wa);
+    tensor(ctx, a, "2.weight", ha, 24);
+    tensor(ctx, b, "2.weight", hb, 24);
+    assert_true(memcmp(ha, hb, sizeof ha) != 0);
+    ns_st_file *fa = NULL, *fb = NULL;
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, a, &fa));
+    NS_ASSERT_OK(ctx, ns_st_open(ctx, b, &fb));
+    assert_non_null(ns_st_meta_find(fa, "netsmith.norm"));
+    assert_string_equal(ns_st_meta_find(fa, "netsmith.norm"), ns_st_meta_find(fb, "netsmith.norm"));
+    ns_st_close(fa);
+    ns_st_close(fb);
+    /* c: a trained on for five classes, with a new head: 3 outputs become 5 */
+    char csv[600];
+    snprintf(csv, sizeof csv, "%s/five.csv", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "f1,f2,f3,f4,y\n");
+    for (int i = 0; i < 100; i++)
+        fprintf(f, "%d.5,%d,%d.25,%d,%d\n", i % 7, (i * 3) % 11, i % 5, (i * 7) % 13, i % 5);
+    fclose(f);
+    snprintf(body, sizeof body,
+             "{\"model\": \"%s\", \"data\": \"%s\", \"task\": \"classification\", "
+             "\"epochs\": 1, \"new_head\": true, \"output\": \"%s\", \"run_dir\": "
+             "\"%s/rc\"}",
+             a, csv, c, dir);
+    ns_run_config *cfg = NULL;
+    NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
+    NS_ASSERT_OK(ctx, ns_run_config_merge(cfg, body, "test"));
+    rec = NULL;
+    ns_status st = ns_run(ctx, cfg, NULL, &rec);
+    if (st != NS_OK)
+        fail_msg("new head: %s", ns_errmsg(ctx));
+    assert_non_null(strstr(rec->transfer_json, "\"new\":[\"2.weight\",\"2.bias\"]"));
+    assert_non_null(strstr(rec->transfer_json, "\"loaded\":[\"0.weight\",\"0.bias\"]"));
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    /* without new_head the classes have to be the model's */
+    snprintf(body, sizeof body,
+             "{\"model\": \"%s\", \"data\": \"%s\", \"task\": \"classification\", "
+             "\"epochs\": 1, \"run_dir\": \"%s/rd\"}",
+             a, csv, dir);
+    NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
+    NS_ASSERT_OK(ctx, ns_run_config_merge(cfg, body, "test"));
+    rec = NULL;
+    assert_true(ns_run(ctx, cfg, NULL, &rec) != NS_OK);
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    /* a frozen layer without weights is refused */
+    snprintf(body, sizeof body,
+             "{\"model\": \"%s\", \"data\": \"iris\", \"freeze\": [1], \"epochs\": 1, "
+             "\"run_dir\": \"%s/re\"}",
+             a, dir);
+    NS_ASSERT_OK(ctx, ns_run_config_new(ctx, &cfg));
+    NS_ASSERT_OK(ctx, ns_run_config_merge(cfg, body, "test"));
+    rec = NULL;
+    NS_ASSERT_STATUS(ctx, ns_run(ctx, cfg, NULL, &rec), NS_ERR_INVALID);
+    NS_ASSERT_MSG_HAS(ctx, "freeze: layer 1 has no weights");
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    rmrf(dir);
+    free(dir);
+    ns_ctx_free(ctx);
 }
 
 int main(void)
@@ -557,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_run_errors),
         cmocka_unit_test(test_evaluate_and_predict_progress),
         cmocka_unit_test(test_run_out_of_memory),
+        cmocka_unit_test(test_train_on_from_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,8 +164,7 @@ static ns_status end(ns_store *s, ns_status st)
 /* A JSON value as a string on the store's context (NULL when out of memory). */
 static char *dump(ns_store *s, const json_t *j)
 {
-    char *text =
-        j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
     char *out = text != NULL ? ns_strdup(s->ctx, text) : NULL;
     free(text);
     return out;
@@ -199,7 +198,8 @@ static const char *const schema_v1[] = {
     "CREATE TABLE IF NOT EXISTS aliases (model_id BIGINT NOT NULL REFERENCES models(id), alias "
     "TEXT NOT NULL, version_id BIGINT NOT NULL REFERENCES versions(id), PRIMARY KEY (model_id, "
     "alias))",
-    "CREATE TABLE IF NOT EXISTS jobs (id {id}, name TEXT, kind TEXT NOT NULL, state TEXT NOT NULL, priority "
+    "CREATE TABLE IF NOT EXISTS jobs (id {id}, name TEXT, kind TEXT NOT NULL, state TEXT NOT NULL, "
+    "priority "
     "INTEGER NOT NULL DEFAULT 0, params TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
     "lease_token BIGINT NOT NULL DEFAULT 0, lease_expires {real} NOT NULL DEFAULT 0, worker TEXT "
     "NOT NULL DEFAULT '', epoch BIGINT NOT NULL DEFAULT 0, epochs BIGINT NOT NULL DEFAULT 0, "
@@ -680,60 +680,67 @@ ns_status ns_store_model_create(ns_store *s, const char *name, const char *arch)
 }
 
 /* "NAME@V" of a version id, into buf ("" when id is 0 or unknown). */
-static const char *version_ref(ns_store *s, int64_t id, char *buf, size_t cap)
+static ns_status version_ref(ns_store *s, int64_t id, char *buf, size_t cap)
 {
     buf[0] = '\0';
     if (id == 0)
-        return buf;
+        return NS_OK;
     ns__sql_value a[] = {NS__SQL_I(id)};
     ns__sql_result *row = NULL;
-    if (query_row(s,
-                  "SELECT m.name, v.version FROM versions v JOIN models m ON m.id = v.model_id "
-                  "WHERE v.id = ?",
-                  a, 1, &row) == NS_OK &&
-        row != NULL)
+    ns_status st = query_row(s,
+                             "SELECT m.name, v.version FROM versions v JOIN models m ON m.id = "
+                             "v.model_id WHERE v.id = ?",
+                             a, 1, &row);
+    if (st == NS_OK && row != NULL)
         snprintf(buf, cap, "%s@%lld", text_at(row, 0, 0), (long long)int_at(row, 0, 1));
     ns__sql_result_free(s->ctx, row);
-    return buf;
+    return st;
 }
 
-static json_t *model_json(ns_store *s, const char *name, const char *arch, double created,
-                          int64_t model_id)
+/* The model as JSON into *out, its versions and aliases read now. */
+static ns_status model_json(ns_store *s, const char *name, const char *arch, double created,
+                            int64_t model_id, json_t **out)
 {
+    *out = NULL;
     json_t *versions = json_array(), *aliases = json_object();
     ns__sql_value a[] = {NS__SQL_I(model_id)};
     ns__sql_result *r = NULL;
-    if (ns__store_exec(s,
-                       "SELECT version, weights, record, job_id, parent_id, metrics, created "
-                       "FROM versions WHERE model_id = ? ORDER BY version",
-                       a, 1, &r, NULL) == NS_OK) {
-        for (int i = 0; r != NULL && i < r->rows; i++) {
-            char parent[96];
-            json_error_t e;
-            json_t *metrics =
-                text_at(r, i, 5) != NULL ? json_loads(text_at(r, i, 5), 0, &e) : json_null();
-            version_ref(s, int_at(r, i, 4), parent, sizeof parent);
-            json_array_append_new(
-                versions,
-                json_pack("{s:I, s:s?, s:s?, s:o, s:s?, s:o?, s:f}", "version",
-                          (json_int_t)int_at(r, i, 0), "weights", text_at(r, i, 1), "record",
-                          text_at(r, i, 2), "job",
-                          int_at(r, i, 3) ? json_integer((json_int_t)int_at(r, i, 3)) : json_null(),
-                          "parent", parent[0] ? parent : NULL, "metrics", metrics, "created",
-                          real_at(r, i, 6)));
-        }
+    ns_status st = ns__store_exec(s,
+                                  "SELECT version, weights, record, job_id, parent_id, metrics, "
+                                  "created FROM versions WHERE model_id = ? ORDER BY version",
+                                  a, 1, &r, NULL);
+    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++) {
+        char parent[96];
+        json_error_t e;
+        json_t *metrics =
+            text_at(r, i, 5) != NULL ? json_loads(text_at(r, i, 5), 0, &e) : json_null();
+        st = version_ref(s, int_at(r, i, 4), parent, sizeof parent);
+        json_array_append_new(
+            versions,
+            json_pack(
+                "{s:I, s:s?, s:s?, s:o, s:s?, s:o?, s:f}", "version", (json_int_t)int_at(r, i, 0),
+                "weights", text_at(r, i, 1), "record", text_at(r, i, 2), "job",
+                int_at(r, i, 3) ? json_integer((json_int_t)int_at(r, i, 3)) : json_null(), "parent",
+                parent[0] ? parent : NULL, "metrics", metrics, "created", real_at(r, i, 6)));
     }
     ns__sql_result_free(s->ctx, r);
     r = NULL;
-    if (ns__store_exec(s,
-                       "SELECT l.alias, v.version FROM aliases l JOIN versions v ON v.id = "
-                       "l.version_id WHERE l.model_id = ? ORDER BY l.alias",
-                       a, 1, &r, NULL) == NS_OK)
-        for (int i = 0; r != NULL && i < r->rows; i++)
-            json_object_set_new(aliases, text_at(r, i, 0), json_integer(int_at(r, i, 1)));
+    if (st == NS_OK)
+        st = ns__store_exec(s,
+                            "SELECT l.alias, v.version FROM aliases l JOIN versions v ON v.id = "
+                            "l.version_id WHERE l.model_id = ? ORDER BY l.alias",
+                            a, 1, &r, NULL);
+    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
+        json_object_set_new(aliases, text_at(r, i, 0), json_integer(int_at(r, i, 1)));
     ns__sql_result_free(s->ctx, r);
-    return json_pack("{s:s, s:s, s:f, s:o, s:o}", "name", name, "arch", arch, "created", created,
+    if (st != NS_OK) {
+        json_decref(versions);
+        json_decref(aliases);
+        return st;
+    }
+    *out = json_pack("{s:s, s:s, s:f, s:o, s:o}", "name", name, "arch", arch, "created", created,
                      "versions", versions, "aliases", aliases);
+    return *out != NULL ? NS_OK : ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory writing JSON");
 }
 
 ns_status ns_store_model_get(ns_store *s, const char *name, char **json)
@@ -747,11 +754,12 @@ ns_status ns_store_model_get(ns_store *s, const char *name, char **json)
                              a, 1, &row);
     if (st == NS_OK && row == NULL)
         st = not_found(s, "models", "model", name, "netsmith model list");
+    json_t *m = NULL;
     if (st == NS_OK)
-        st = give_json(s,
-                       model_json(s, text_at(row, 0, 0), text_at(row, 0, 1), real_at(row, 0, 2),
-                                  int_at(row, 0, 3)),
-                       json);
+        st = model_json(s, text_at(row, 0, 0), text_at(row, 0, 1), real_at(row, 0, 2),
+                        int_at(row, 0, 3), &m);
+    if (st == NS_OK)
+        st = give_json(s, m, json);
     ns__sql_result_free(s->ctx, row);
     return st;
 }
@@ -765,9 +773,13 @@ ns_status ns_store_model_list(ns_store *s, char **json)
                                   "archs a ON a.id = m.arch_id ORDER BY m.name",
                                   NULL, 0, &r, NULL);
     json_t *all = json_array();
-    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
-        json_array_append_new(all, model_json(s, text_at(r, i, 0), text_at(r, i, 1),
-                                              real_at(r, i, 2), int_at(r, i, 3)));
+    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++) {
+        json_t *m = NULL;
+        st = model_json(s, text_at(r, i, 0), text_at(r, i, 1), real_at(r, i, 2), int_at(r, i, 3),
+                        &m);
+        if (st == NS_OK)
+            json_array_append_new(all, m);
+    }
     ns__sql_result_free(s->ctx, r);
     if (st != NS_OK) {
         json_decref(all);
@@ -944,10 +956,13 @@ ns_status ns_store_alias_set(ns_store *s, const char *ref, const char *alias)
     "id, kind, state, priority, attempts, lease_token, lease_expires, worker, epoch, epochs, "     \
     "cancel_requested, params, metrics, error, checkpoint, result, created, started, finished"
 
-static char *dup_text(ns_store *s, const ns__sql_result *r, int i, int col)
+/* A copy of a text column (NULL for NULL); *failed is set when the copy could not be made. */
+static char *dup_text(ns_store *s, const ns__sql_result *r, int i, int col, bool *failed)
 {
     const char *t = text_at(r, i, col);
-    return t != NULL ? ns_strdup(s->ctx, t) : NULL;
+    char *c = t != NULL ? ns_strdup(s->ctx, t) : NULL;
+    *failed |= t != NULL && c == NULL;
+    return c;
 }
 
 /* Fills job from row i of a JOB_COLUMNS result. */
@@ -968,15 +983,16 @@ static ns_status job_from(ns_store *s, const ns__sql_result *r, int i, ns_job *j
     job->epoch = int_at(r, i, 8);
     job->epochs = int_at(r, i, 9);
     job->cancel_requested = int_at(r, i, 10) != 0;
-    job->params = dup_text(s, r, i, 11);
-    job->metrics = dup_text(s, r, i, 12);
-    job->error = dup_text(s, r, i, 13);
-    job->checkpoint = dup_text(s, r, i, 14);
-    job->result = dup_text(s, r, i, 15);
+    bool failed = false;
+    job->params = dup_text(s, r, i, 11, &failed);
+    job->metrics = dup_text(s, r, i, 12, &failed);
+    job->error = dup_text(s, r, i, 13, &failed);
+    job->checkpoint = dup_text(s, r, i, 14, &failed);
+    job->result = dup_text(s, r, i, 15, &failed);
     job->created = real_at(r, i, 16);
     job->started = real_at(r, i, 17);
     job->finished = real_at(r, i, 18);
-    if (job->params == NULL) {
+    if (failed || job->params == NULL) {
         ns_job_clear(job);
         return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory reading job %lld",
                          (long long)int_at(r, i, 0));

@@ -224,6 +224,28 @@ EOF
 run 1 apply -f objs/bad3.yaml
 expect_match "apply: a missing architecture" err "no architecture named 'no-such-arch'"
 
+# ---- a store that another process holds locked loses no job ----------------------------------
+
+if [ -z "${NETSMITH_TEST_STORE-}" ]; then
+    before=$("$NS" job list --json | grep -o '"id"' | wc -l)
+    python3 - "$WORK/store.db" >lock.out 2>&1 <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(3)
+db.execute("ROLLBACK")
+PY
+    lockpid=$!
+    for _ in $(seq 1 50); do grep -q locked lock.out 2>/dev/null && break; sleep 0.1; done
+    NETSMITH_STORE_BUSY_MS=300 run 1 job submit train --model house --data boston
+    expect_match "a locked store" err 'locked by another process'
+    wait "$lockpid"
+    run 0 job submit train --model house --data boston --json
+    after=$("$NS" job list --json | grep -o '"id"' | wc -l)
+    expect_eq "a locked store lost no job and made none twice" "$after" "$((before + 1))"
+fi
+
 # ---- a store it cannot use ---------------------------------------------------------------
 
 run 1 job list --store sqlite:/no/such/dir/store.db

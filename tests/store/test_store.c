@@ -470,6 +470,92 @@ static void test_worker_trains(void **state)
     ns_ctx_free(ctx);
 }
 
+/* ---- out of memory ----------------------------------------------------------------------- */
+
+/* The registry and the queue with the k-th allocation failing, for every k until the whole
+ * sequence gets through: each failure is an error (never a crash or a silent success), nothing
+ * leaks, and the store stays usable (what failed left nothing half-made). */
+static ns_status sequence(ns_ctx *ctx, ns_store *s, int k)
+{
+    char name[32];
+    snprintf(name, sizeof name, "m%d", k);
+    ns_status st = ns_store_arch_add(s, "mlp", spec_json, "spec.json");
+    if (st == NS_OK)
+        st = ns_store_data_add(s, "iris", "{\"data\": \"iris\"}");
+    if (st == NS_OK)
+        st = ns_store_model_create(s, name, "mlp");
+    char params[128];
+    snprintf(params, sizeof params, "{\"model\": \"%s\", \"data\": \"iris\"}", name);
+    int64_t id = 0;
+    if (st == NS_OK)
+        st = ns_job_submit(s, NS_JOB_TRAIN, params, 0, &id);
+    ns_job j;
+    ns_lease l;
+    bool got = false;
+    if (st == NS_OK)
+        st = ns_job_claim(s, "w", 30, &j, &l, &got);
+    if (st == NS_OK && got) {
+        st = ns_job_progress(s, &l, 1, 2, "{\"loss\": 1}");
+        char sha[65];
+        if (st == NS_OK)
+            st = ns_store_blob_put(s, "abc", 3, sha);
+        if (st == NS_OK)
+            st = ns_job_succeed(s, &l, name, sha, "", 0, NULL, NULL);
+        ns_job_clear(&j);
+    }
+    char *json = NULL;
+    if (st == NS_OK)
+        st = ns_store_model_get(s, name, &json);
+    ns_dealloc(ctx, json);
+    json = NULL;
+    if (st == NS_OK)
+        st = ns_job_list(s, NS_JOB_STATE_COUNT, &json);
+    ns_dealloc(ctx, json);
+    return st;
+}
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    bool done = false;
+    for (int k = 1; !done && k < 5000; k++) {
+        ns_test_alloc ta = {0};
+        ns_allocator al = ns_test_allocator(&ta);
+        ns_ctx *ctx = NULL;
+        assert_int_equal(ns_ctx_new(&al, &ctx), NS_OK);
+        ns_ctx *plain = NULL;
+        assert_int_equal(ns_ctx_new(NULL, &plain), NS_OK);
+        ns_store *fresh = open_fresh(plain); /* a fresh store, made without failures */
+        ns_store_close(fresh);
+        ns_store *s = NULL;
+        ta.fail_at = ta.calls + (size_t)k;
+        ns_status st = ns_store_open(ctx, url, &s);
+        if (st == NS_OK)
+            st = sequence(ctx, s, k);
+        if (st == NS_OK) {
+            done = ta.calls < ta.fail_at; /* the failing allocation was never reached */
+            if (!done)
+                fail_msg("allocation %d failed and the sequence still succeeded", k);
+        } else if (st != NS_ERR_NOMEM && st != NS_ERR_IO) {
+            fail_msg("allocation %d: %s (%s)", k, ns_status_str(st), ns_errmsg(ctx));
+        }
+        ns_store_close(s);
+        /* the store is whole: the same sequence runs through without failures */
+        ta.fail_at = 0;
+        if (st != NS_OK) {
+            ns_store *again = NULL;
+            NS_ASSERT_OK(plain, ns_store_open(plain, url, &again));
+            NS_ASSERT_OK(plain, sequence(plain, again, k));
+            ns_store_close(again);
+        }
+        ns_ctx_free(ctx);
+        ns_ctx_free(plain);
+        if (ta.live != 0)
+            fail_msg("allocation %d: %ld blocks leaked", k, ta.live);
+    }
+    assert_true(done);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_architectures),     cmocka_unit_test(test_datasets_and_models),
         cmocka_unit_test(test_submit_checks),     cmocka_unit_test(test_leases_and_fencing),
         cmocka_unit_test(test_concurrent_claims), cmocka_unit_test(test_worker_trains),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,16 +15,17 @@
 
 static const ns_setting_def define_settings[] = {
     {"file", NS_SETTING_STRING, "null", NULL,
-     "a JSON spec file to read instead of the settings below (relative to the pipeline file)",
-     0, 0},
+     "a JSON spec file to read instead of the settings below (relative to the pipeline file)", 0,
+     0},
     {"hidden_layers", NS_SETTING_LIST, "null", NULL, "units of each hidden layer (blueprint)", 0,
      0},
-    {"activation", NS_SETTING_STRING, "null", NULL, "relu, leaky_relu, elu, gelu, silu, tanh, "
-                                                    "sigmoid (blueprint)", 0, 0},
+    {"activation", NS_SETTING_STRING, "null", NULL,
+     "relu, leaky_relu, elu, gelu, silu, tanh, "
+     "sigmoid (blueprint)",
+     0, 0},
     {"dropout", NS_SETTING_NUMBER, "null", NULL, "dropout after each hidden layer", 0, 1},
     {"layers", NS_SETTING_ANY, "null", NULL,
-     "a layer list ([{type: conv2d, filters: 32, kernel: 3}, ...]) instead of a blueprint", 0,
-     0},
+     "a layer list ([{type: conv2d, filters: 32, kernel: 3}, ...]) instead of a blueprint", 0, 0},
 };
 
 /* The spec JSON of the settings: every given setting but the card's own. */
@@ -91,11 +92,12 @@ static const ns_port_def define_out[] = {
     {"model_spec", NS_VALUE_MODEL_SPEC, false, "the blueprint"},
 };
 
-/* ---- build_model ------------------------------------------------------------------------------ */
+/* ---- build_model ------------------------------------------------------------------------------
+ */
 
 static const ns_setting_def build_settings[] = {
-    {"input_size", NS_SETTING_INT, "null", NULL,
-     "features per sample when no data shape is wired", 1, 1e9},
+    {"input_size", NS_SETTING_INT, "null", NULL, "features per sample when no data shape is wired",
+     1, 1e9},
     {"output_size", NS_SETTING_INT, "null", NULL,
      "outputs (default: what the data needs, else the spec's)", 1, 1e9},
     {"seed", NS_SETTING_INT, "null", NULL,
@@ -143,7 +145,8 @@ static ns_status build_run(ns_card_call *c)
     return st == NS_OK ? ns_card_out_model(c, "model", m) : st;
 }
 
-/* ---- init_optimizer ---------------------------------------------------------------------------- */
+/* ---- init_optimizer ----------------------------------------------------------------------------
+ */
 
 /* The optimizer's settings are the run config's (src/run/config.c): the same names, defaults
  * and ranges as the Train card's and netsmith train's; those not given come from the model's
@@ -227,7 +230,7 @@ static ns_status eval_run(ns_card_call *c)
     ns_status st = ns_metrics_new(ctx, info.task, ns_model_output_size(m), &acc);
     if (st == NS_OK)
         st = ns_fit_evaluate(m, &info, ds, (int)ns_card_int(c, "batch_size"), acc,
-                                 ns_card_progress(c));
+                             ns_card_progress(c));
     ns_metric_values v;
     if (st == NS_OK)
         st = ns_metrics_compute(acc, &v);
@@ -251,7 +254,8 @@ static const ns_setting_def infer_settings[] = {
      "classification: class probabilities instead of logits", 0, 0},
     {"path", NS_SETTING_STRING, "null", NULL,
      "also write the predictions as CSV here (as netsmith predict does), relative to the "
-     "current directory", 0, 0},
+     "current directory",
+     0, 0},
 };
 static const ns_port_def infer_out[] = {
     {"predictions", NS_VALUE_PREDICTIONS, false, "one row of outputs per row of the data"},
@@ -296,6 +300,48 @@ static ns_status infer_run(ns_card_call *c)
     }
     ns_dealloc(ctx, out);
     ns_dealloc(ctx, p);
+    return st;
+}
+
+/* ---- load_model ----------------------------------------------------------------------------- */
+
+static const ns_setting_def load_settings[] = {
+    {"path", NS_SETTING_STRING, NULL, NULL,
+     "the model file to read (safetensors, as netsmith writes it or PyTorch with nn.Sequential "
+     "names and netsmith's metadata), relative to the pipeline file",
+     0, 0},
+    {"max_batch", NS_SETTING_INT, "256", NULL,
+     "the largest batch the model will see (memory is planned for it)", 1, 1e7},
+};
+static const ns_port_def load_out[] = {
+    {"model", NS_VALUE_MODEL, false,
+     "the model with its weights and its normalisation (train on from it, evaluate, predict)"},
+};
+
+static ns_status load_run(ns_card_call *c)
+{
+    ns_ctx *ctx = ns_card_ctx(c);
+    const char *path = ns_card_input_path(c, ns_card_string(c, "path"));
+    if (path == NULL)
+        return NS_ERR_NOMEM;
+    ns_model *m = NULL;
+    ns_model_info info;
+    memset(&info, 0, sizeof info);
+    ns_status st = ns_fit_load(ctx, path, (int)ns_card_int(c, "max_batch"), &m, &info);
+    ns_value *v = NULL;
+    if (st == NS_OK)
+        st = ns__value_new(ctx, NS_VALUE_MODEL, &v);
+    if (st == NS_OK) {
+        v->u.model = m;
+        m = NULL;
+        snprintf(v->object, sizeof v->object, "%s", ns_card_id(c));
+        st = ns__value_set_norm(ctx, v, &info.norm);
+    }
+    if (st == NS_OK)
+        st = ns_card_out_same(c, "model", v);
+    ns_value_release(v);
+    ns_model_free(m);
+    ns_model_info_deinit(ctx, &info);
     return st;
 }
 
@@ -366,22 +412,24 @@ static ns_status save_run(ns_card_call *c)
 }
 
 const ns_card_def ns__model_cards[] = {
-    {"model_define", "Model Define: a blueprint (hidden_layers, activation, dropout) or a layer "
-                     "list, or a spec file",
+    {"model_define",
+     "Model Define: a blueprint (hidden_layers, activation, dropout) or a layer "
+     "list, or a spec file",
      NULL, 0, define_out, N(define_out), define_settings, N(define_settings), define_run,
      define_check, false, true},
-    {"build_model", "Build Model: real layers with initial weights for the data's shape",
-     build_in, N(build_in), build_out, N(build_out), build_settings, N(build_settings), build_run,
-     NULL, false, false},
-    {"init_optimizer", "Initialize Optimizer: SGD, Adam, AdamW or RMSprop bound to a model",
-     optim_in, N(optim_in), optim_out, N(optim_out), ns__run_setting_table + NS__OPTIM_SETTING_FIRST, NS__OPTIM_SETTING_COUNT, optim_run,
-     NULL, false, false},
-    {"evaluate", "Evaluate: metrics of a model on a dataset (evaluation mode)", eval_in,
-     N(eval_in), eval_out, N(eval_out), eval_settings, N(eval_settings), eval_run, NULL, false,
-     false},
-    {"inference", "Inference: the model's outputs for every row of a dataset", eval_in,
-     N(eval_in), infer_out, N(infer_out), infer_settings, N(infer_settings), infer_run, NULL,
+    {"build_model", "Build Model: real layers with initial weights for the data's shape", build_in,
+     N(build_in), build_out, N(build_out), build_settings, N(build_settings), build_run, NULL,
      false, false},
+    {"init_optimizer", "Initialize Optimizer: SGD, Adam, AdamW or RMSprop bound to a model",
+     optim_in, N(optim_in), optim_out, N(optim_out),
+     ns__run_setting_table + NS__OPTIM_SETTING_FIRST, NS__OPTIM_SETTING_COUNT, optim_run, NULL,
+     false, false},
+    {"evaluate", "Evaluate: metrics of a model on a dataset (evaluation mode)", eval_in, N(eval_in),
+     eval_out, N(eval_out), eval_settings, N(eval_settings), eval_run, NULL, false, false},
+    {"inference", "Inference: the model's outputs for every row of a dataset", eval_in, N(eval_in),
+     infer_out, N(infer_out), infer_settings, N(infer_settings), infer_run, NULL, false, false},
+    {"load_model", "Load Model: reads a model file (weights, normalisation) into the pipeline",
+     NULL, 0, load_out, N(load_out), load_settings, N(load_settings), load_run, NULL, false, false},
     {"save_model", "Save Model: writes the model (and its data description) as safetensors",
      save_in, N(save_in), save_out, N(save_out), save_settings, N(save_settings), save_run, NULL,
      false, false},

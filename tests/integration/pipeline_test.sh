@@ -182,5 +182,16 @@ echo "$out" | grep -q "has no card 'nope'" && ok || bad "--set unknown card: $ou
 "$ns" cards --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["cards"]) >= 17' \
     && ok || bad "cards --json"
 
+# a model file brought into a pipeline: load_model then evaluate scores as netsmith eval does
+mkdir -p "$work/lm"
+"$ns" train mlp --data wine --epochs 5 --seed 1 -o "$work/lm/wine.safetensors" --quiet >/dev/null 2>&1 \
+    && ok || bad "train for load_model"
+printf 'pipeline: lm\ncards:\n  - id: data\n    card: data_load\n    with: {name: wine}\n  - id: model\n    card: load_model\n    with: {path: wine.safetensors}\n  - id: eval\n    card: evaluate\n    in: {model: model.model, dataset: data.dataset}\n' >"$work/lm/lm.yaml"
+want=$("$ns" eval "$work/lm/wine.safetensors" --data wine --json | sed -n 's/.*"loss": \([0-9.e-]*\).*/\1/p')
+got=$("$ns" run "$work/lm/lm.yaml" --show eval 2>&1 | sed -n 's/^  loss *\([0-9.]*\)$/\1/p' | tail -1)
+[ -n "$want" ] && [ "$(printf '%.4f' "$want")" = "$got" ] && ok || bad "load_model + evaluate: $got, netsmith eval: $want"
+out=$("$ns" run "$work/lm/lm.yaml" --set model.path=nope.safetensors 2>&1)
+echo "$out" | grep -q "nope.safetensors" && ok || bad "load_model of a missing file: $out"
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

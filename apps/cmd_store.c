@@ -98,12 +98,17 @@ static int need_sub(const cli_args *a, const char *cmd, const char *const *subs,
     return -1;
 }
 
-static int want_pos(const cli_args *a, const char *cmd, int n, const char *what)
+/* The subcommand (its index in subs[n]) when it has its npos[i] positional arguments (the
+ * subcommand's own name included), else -1 after a message showing forms[i]. */
+static int parse_sub(const cli_args *a, const char *cmd, const char *const *subs, const int *npos,
+                     const char *const *forms, int n)
 {
-    if (a->n_pos == n)
-        return CLI_OK;
-    cli_error(cmd, "expected %s", what);
-    return CLI_USAGE;
+    int sub = need_sub(a, cmd, subs, n);
+    if (sub >= 0 && a->n_pos != npos[sub]) {
+        cli_error(cmd, "expected %s", forms[sub]);
+        return -1;
+    }
+    return sub;
 }
 
 /* ---- arch ---------------------------------------------------------------------------------- */
@@ -127,13 +132,11 @@ int cmd_arch(int argc, char **argv)
     if (rc != CLI_OK || done)
         return rc;
     static const char *const subs[] = {"add", "list", "show"};
-    int sub = need_sub(&a, "arch", subs, 3);
+    static const int npos[] = {3, 1, 2};
+    static const char *const forms[] = {"arch add NAME SPEC.json", "arch list", "arch show NAME"};
+    int sub = parse_sub(&a, "arch", subs, npos, forms, 3);
     if (sub < 0)
         return CLI_USAGE;
-    if ((sub == 0 && (rc = want_pos(&a, "arch", 3, "arch add NAME SPEC.json")) != CLI_OK) ||
-        (sub == 1 && (rc = want_pos(&a, "arch", 1, "arch list")) != CLI_OK) ||
-        (sub == 2 && (rc = want_pos(&a, "arch", 2, "arch show NAME")) != CLI_OK))
-        return rc;
     session s;
     if ((rc = open_session(&s, &a, "arch")) != CLI_OK)
         return rc;
@@ -227,13 +230,11 @@ int cmd_data(int argc, char **argv)
     if (rc != CLI_OK || done)
         return rc;
     static const char *const subs[] = {"add", "list", "show"};
-    int sub = need_sub(&a, "data", subs, 3);
+    static const int npos[] = {2, 1, 2};
+    static const char *const forms[] = {"data add NAME --data DATA", "data list", "data show NAME"};
+    int sub = parse_sub(&a, "data", subs, npos, forms, 3);
     if (sub < 0)
         return CLI_USAGE;
-    if ((sub == 0 && (rc = want_pos(&a, "data", 2, "data add NAME --data DATA")) != CLI_OK) ||
-        (sub == 1 && (rc = want_pos(&a, "data", 1, "data list")) != CLI_OK) ||
-        (sub == 2 && (rc = want_pos(&a, "data", 2, "data show NAME")) != CLI_OK))
-        return rc;
     if (sub == 0 && !cli_has(&a, "--data")) {
         cli_error("data", "data add needs --data DATA (a built-in name, a CSV or an IDX file)");
         return CLI_USAGE;
@@ -354,9 +355,6 @@ int cmd_model(int argc, char **argv)
     if (rc != CLI_OK || done)
         return rc;
     static const char *const subs[] = {"create", "list", "show", "import", "export", "alias"};
-    int sub = need_sub(&a, "model", subs, 6);
-    if (sub < 0)
-        return CLI_USAGE;
     static const int npos[] = {2, 1, 2, 3, 2, 3};
     static const char *const forms[] = {"model create NAME --arch ARCH",
                                         "model list",
@@ -364,8 +362,9 @@ int cmd_model(int argc, char **argv)
                                         "model import NAME FILE.safetensors",
                                         "model export NAME[@VERSION] -o FILE",
                                         "model alias NAME@VERSION ALIAS"};
-    if ((rc = want_pos(&a, "model", npos[sub], forms[sub])) != CLI_OK)
-        return rc;
+    int sub = parse_sub(&a, "model", subs, npos, forms, 6);
+    if (sub < 0)
+        return CLI_USAGE;
     if ((sub == 0 && !cli_has(&a, "--arch")) || (sub == 4 && !cli_has(&a, "--output"))) {
         cli_error("model", "expected %s", forms[sub]);
         return CLI_USAGE;

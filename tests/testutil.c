@@ -112,6 +112,18 @@ double ns_test_json_number(json_t *obj, const char *name)
     return json_number_value(v);
 }
 
+double ns_test_probe_objective(void *probe)
+{
+    const ns_test_probe *p = probe;
+    const float *y = NULL;
+    ns_model_set_forward_count(p->m, 0); /* the same dropout mask every time */
+    assert_int_equal(ns_model_forward(p->m, p->x, p->batch, true, &y), NS_OK);
+    double s = 0;
+    for (int i = 0; i < p->batch * p->outputs; i++)
+        s += (double)y[i] * (double)p->r[i];
+    return s;
+}
+
 double ns_test_grad_error(float *v, const float *analytic, size_t n, float h, double floor,
                           ns_test_objective f, void *ud)
 {

@@ -54,6 +54,15 @@ typedef double (*ns_test_objective)(void *ud);
 double ns_test_grad_error(float *v, const float *analytic, size_t n, float h, double floor,
                           ns_test_objective f, void *ud);
 
+/* A model's objective for ns_test_grad_error: L = sum(y * r) over a training-mode forward of
+ * batch samples x with the dropout mask held (the forward count set back to 0 each time). */
+typedef struct ns_test_probe {
+    ns_model *m;
+    const float *x, *r;
+    int batch, outputs;
+} ns_test_probe;
+double ns_test_probe_objective(void *probe);
+
 /* Deterministic test data: uniform in [lo, hi). */
 void ns_test_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 

@@ -461,6 +461,44 @@ static ns_status add_named(ns_store *s, const char *table, const char *what, con
     return end(s, st);
 }
 
+/* ---- listing and showing named objects ------------------------------------------------------ */
+
+typedef json_t *(*row_json_fn)(const ns__sql_result *r, int i);
+
+/* Every row sql selects, each as row_json makes it, as a JSON array in *json. */
+static ns_status list_rows(ns_store *s, const char *sql, row_json_fn row_json, char **json)
+{
+    *json = NULL;
+    ns__sql_result *r = NULL;
+    ns_status st = ns__store_exec(s, sql, NULL, 0, &r, NULL);
+    json_t *all = json_array();
+    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
+        json_array_append_new(all, row_json(r, i));
+    ns__sql_result_free(s->ctx, r);
+    if (st != NS_OK) {
+        json_decref(all);
+        return st;
+    }
+    return give_json(s, all, json);
+}
+
+/* The row sql selects for name, as row_json makes it, in *json; not_found's message when there
+ * is none. */
+static ns_status get_row(ns_store *s, const char *sql, const char *name, const char *table,
+                         const char *what, const char *list_cmd, row_json_fn row_json, char **json)
+{
+    *json = NULL;
+    ns__sql_value a[] = {NS__SQL_T(name)};
+    ns__sql_result *row = NULL;
+    ns_status st = query_row(s, sql, a, 1, &row);
+    if (st == NS_OK && row == NULL)
+        st = not_found(s, table, what, name, list_cmd);
+    if (st == NS_OK)
+        st = give_json(s, row_json(row, 0), json);
+    ns__sql_result_free(s->ctx, row);
+    return st;
+}
+
 /* ---- architectures ------------------------------------------------------------------------ */
 
 ns_status ns_store_arch_add(ns_store *s, const char *name, const char *spec_json,
@@ -498,34 +536,14 @@ static json_t *arch_json(const ns__sql_result *r, int i)
 
 ns_status ns_store_arch_get(ns_store *s, const char *name, char **json)
 {
-    *json = NULL;
-    ns__sql_value a[] = {NS__SQL_T(name)};
-    ns__sql_result *row = NULL;
-    ns_status st =
-        query_row(s, "SELECT name, hash, spec, created FROM archs WHERE name = ?", a, 1, &row);
-    if (st == NS_OK && row == NULL)
-        st = not_found(s, "archs", "architecture", name, "netsmith arch list");
-    if (st == NS_OK)
-        st = give_json(s, arch_json(row, 0), json);
-    ns__sql_result_free(s->ctx, row);
-    return st;
+    return get_row(s, "SELECT name, hash, spec, created FROM archs WHERE name = ?", name, "archs",
+                   "architecture", "netsmith arch list", arch_json, json);
 }
 
 ns_status ns_store_arch_list(ns_store *s, char **json)
 {
-    *json = NULL;
-    ns__sql_result *r = NULL;
-    ns_status st = ns__store_exec(s, "SELECT name, hash, spec, created FROM archs ORDER BY name",
-                                  NULL, 0, &r, NULL);
-    json_t *all = json_array();
-    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
-        json_array_append_new(all, arch_json(r, i));
-    ns__sql_result_free(s->ctx, r);
-    if (st != NS_OK) {
-        json_decref(all);
-        return st;
-    }
-    return give_json(s, all, json);
+    return list_rows(s, "SELECT name, hash, spec, created FROM archs ORDER BY name", arch_json,
+                     json);
 }
 
 /* ---- datasets ------------------------------------------------------------------------------ */
@@ -615,35 +633,14 @@ static json_t *data_json_row(const ns__sql_result *r, int i)
 
 ns_status ns_store_data_get(ns_store *s, const char *name, char **json)
 {
-    *json = NULL;
-    ns__sql_value a[] = {NS__SQL_T(name)};
-    ns__sql_result *row = NULL;
-    ns_status st = query_row(
-        s, "SELECT name, source, hash, blob, created FROM datasets WHERE name = ?", a, 1, &row);
-    if (st == NS_OK && row == NULL)
-        st = not_found(s, "datasets", "dataset", name, "netsmith data list");
-    if (st == NS_OK)
-        st = give_json(s, data_json_row(row, 0), json);
-    ns__sql_result_free(s->ctx, row);
-    return st;
+    return get_row(s, "SELECT name, source, hash, blob, created FROM datasets WHERE name = ?", name,
+                   "datasets", "dataset", "netsmith data list", data_json_row, json);
 }
 
 ns_status ns_store_data_list(ns_store *s, char **json)
 {
-    *json = NULL;
-    ns__sql_result *r = NULL;
-    ns_status st =
-        ns__store_exec(s, "SELECT name, source, hash, blob, created FROM datasets ORDER BY name",
-                       NULL, 0, &r, NULL);
-    json_t *all = json_array();
-    for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
-        json_array_append_new(all, data_json_row(r, i));
-    ns__sql_result_free(s->ctx, r);
-    if (st != NS_OK) {
-        json_decref(all);
-        return st;
-    }
-    return give_json(s, all, json);
+    return list_rows(s, "SELECT name, source, hash, blob, created FROM datasets ORDER BY name",
+                     data_json_row, json);
 }
 
 /* ---- models, versions, aliases --------------------------------------------------------------- */

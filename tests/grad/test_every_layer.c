@@ -44,27 +44,16 @@ static double objective(ns_model *m, const float *x, const float *r)
  * or what float rounding of the objective leaves in a difference quotient (50 ulps of
  * sum |y * r|, over h) when that is more: a batch norm's input gradients are small next to
  * the objective (its inputs are spread over [-8, 8] and divided by their deviation). */
-typedef struct probe {
-    ns_model *m;
-    const float *x, *r;
-} probe;
-
-static double probe_objective(void *ud)
-{
-    const probe *p = ud;
-    return objective(p->m, p->x, p->r);
-}
-
 static double check(ns_model *m, float *v, const float *analytic, size_t n, const float *x,
                     const float *r)
 {
     const float h = 1e-2f;
     double size = 0;
     (void)objective_size(m, x, r, &size);
-    probe p = {m, x, r};
+    ns_test_probe p = {m, x, r, B, OUT};
     return ns_test_grad_error(v, analytic, n, h,
                               fmax(1e-3, 50.0 * (double)FLT_EPSILON * size / (double)h),
-                              probe_objective, &p);
+                              ns_test_probe_objective, &p);
 }
 
 /* Inputs on a shuffled grid 16 / n apart (never closer than 2h, nor within h of 0), so that no

@@ -28,33 +28,17 @@ static const char spec_json[] =
 
 static double objective(ns_model *m, const float *x, const float *r)
 {
-    const float *y = NULL;
-    ns_model_set_forward_count(m, 0); /* the same dropout mask every time */
-    assert_int_equal(ns_model_forward(m, x, B, true, &y), NS_OK);
-    double s = 0;
-    for (int i = 0; i < B * 3; i++)
-        s += (double)y[i] * (double)r[i];
-    return s;
+    ns_test_probe p = {m, x, r, B, 3};
+    return ns_test_probe_objective(&p);
 }
 
 /* Max over elements of |analytic - numeric| / max(|numeric|, 1e-3): float central differences
  * with h = 1e-2 have truncation and rounding error around 1e-3 relative, so the bound is 2e-2. */
-typedef struct probe {
-    ns_model *m;
-    const float *x, *r;
-} probe;
-
-static double probe_objective(void *ud)
-{
-    const probe *p = ud;
-    return objective(p->m, p->x, p->r);
-}
-
 static double check(ns_model *m, float *v, const float *analytic, size_t n, const float *x,
                     const float *r)
 {
-    probe p = {m, x, r};
-    return ns_test_grad_error(v, analytic, n, 1e-2f, 1e-3, probe_objective, &p);
+    ns_test_probe p = {m, x, r, B, 3};
+    return ns_test_grad_error(v, analytic, n, 1e-2f, 1e-3, ns_test_probe_objective, &p);
 }
 
 static void test_model_gradients(void **state)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "netsmith/store.h"
 
 #define MAX_REPEAT 64
 
@@ -162,8 +163,8 @@ static void show_value(const char *ref, const ns_value *v)
         const ns_history_value *h = ns_value_history(v);
         bool cls = h->task == NS_TASK_CLASSIFICATION;
         const char *m = cls ? "accuracy" : "rmse";
-        printf("%6s %12s %12s %12s %12s %9s\n", "epoch", "loss", m, "val_loss", cls ? "val_acc" : "val_rmse",
-               "seconds");
+        printf("%6s %12s %12s %12s %12s %9s\n", "epoch", "loss", m, "val_loss",
+               cls ? "val_acc" : "val_rmse", "seconds");
         for (int i = 0; i < h->epochs; i++) {
             const ns_epoch_report *r = &h->reports[i];
             double a = cls ? r->train.accuracy : r->train.rmse;
@@ -292,6 +293,10 @@ int cmd_run(int argc, char **argv)
         {"--threads", NULL, "N", CLI_THREADS_HELP, NULL},
         {"--quiet", "-q", NULL, "no status lines", NULL},
         {"--plugin", NULL, "FILE.so", PLUGIN_HELP, NULL},
+        {"--store", NULL, "URL",
+         "a store whose models (load_model's model) and datasets (data_load's dataset) the "
+         "pipeline may use: sqlite:PATH or postgresql://...",
+         NULL},
     };
     cli_args a = {.cmd = "run", .flags = flags, .n_flags = sizeof flags / sizeof flags[0]};
     bool done;
@@ -348,10 +353,43 @@ int cmd_run(int argc, char **argv)
         struct sigaction sa = {.sa_handler = on_sigint}, old;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old);
+        /* a store: its models and datasets by name, their files under the state directory
+         * (or a temporary one) */
+        ns_store *store = NULL;
+        void *host_state = NULL;
+        char tmp[] = "/tmp/netsmith-run-XXXXXX";
+        bool made_tmp = false;
+        if (rc == CLI_OK && cli_has(&a, "--store")) {
+            char dir[4096];
+            const char *state = cli_get(&a, "--state");
+            if (state != NULL) {
+                snprintf(dir, sizeof dir, "%s/store-files", state);
+            } else if (mkdtemp(tmp) != NULL) {
+                made_tmp = true;
+                snprintf(dir, sizeof dir, "%s", tmp);
+            } else {
+                snprintf(dir, sizeof dir, "netsmith-store-files");
+            }
+            ns_pipeline_host host;
+            if (ns_store_open(ctx, cli_get(&a, "--store"), &store) != NS_OK ||
+                ns_store_pipeline_host(store, dir, &host, &host_state) != NS_OK)
+                rc = cli_fail("run", ctx);
+            else
+                ns_pipeline_set_host(p, &host);
+        }
         if (rc == CLI_OK && !ui.quiet)
             fprintf(stderr, "pipeline '%s' (%s)\n", ns_pipeline_name(p), a.pos[0]);
         if (rc == CLI_OK && ns_pipeline_run(p, &o) != NS_OK)
             rc = cli_fail("run", ctx);
+        ns_pipeline_set_host(p, NULL);
+        ns_store_pipeline_host_free(store, host_state);
+        ns_store_close(store);
+        if (made_tmp) {
+            char cmd[128];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+            if (system(cmd) != 0)
+                fprintf(stderr, "netsmith run: %s is left behind\n", tmp);
+        }
         sigaction(SIGINT, &old, NULL);
         for (int i = 0; i < n_show && rc == CLI_OK; i++) {
             const char *dot = strchr(shows[i], '.');
@@ -430,7 +468,8 @@ int cmd_card(int argc, char **argv)
     for (int i = 0; i < n_in; i++) {
         const char *eq = strchr(ins[i], '=');
         if (eq == NULL || eq == ins[i] || eq[1] == '\0' || (size_t)(eq - ins[i]) >= 64) {
-            cli_error("card", "--in '%s': write NAME=FILE (e.g. --in model=state/fwd/model.safetensors)",
+            cli_error("card",
+                      "--in '%s': write NAME=FILE (e.g. --in model=state/fwd/model.safetensors)",
                       ins[i]);
             return CLI_USAGE;
         }
@@ -493,7 +532,8 @@ int cmd_card(int argc, char **argv)
     return rc;
 }
 
-/* ---- cards ------------------------------------------------------------------------------------- */
+/* ---- cards -------------------------------------------------------------------------------------
+ */
 
 static const char *setting_type(ns_setting_type t)
 {
@@ -571,8 +611,8 @@ int cmd_cards(int argc, char **argv)
             printf("%s\n  %s\n", d->name, d->doc);
             for (int k = 0; k < d->n_inputs; k++)
                 printf("  in   %-16s %-12s %s%s\n", d->inputs[k].name,
-                       ns_value_kind_name(d->inputs[k].kind), d->inputs[k].optional ? "(optional) " : "",
-                       d->inputs[k].doc);
+                       ns_value_kind_name(d->inputs[k].kind),
+                       d->inputs[k].optional ? "(optional) " : "", d->inputs[k].doc);
             for (int k = 0; k < d->n_outputs; k++)
                 printf("  out  %-16s %-12s %s\n", d->outputs[k].name,
                        ns_value_kind_name(d->outputs[k].kind), d->outputs[k].doc);
@@ -584,7 +624,9 @@ int cmd_cards(int argc, char **argv)
                 printf("  with %-16s %-12s %s\n", s->name, setting_type(s->type), s->doc);
                 bool unset = s->default_json && strcmp(s->default_json, "null") == 0;
                 printf("       %-16s %-12s %s%s%s%s\n", "", "",
-                       !s->default_json ? "required" : unset ? "optional" : "default ",
+                       !s->default_json ? "required"
+                       : unset          ? "optional"
+                                        : "default ",
                        s->default_json && !unset ? s->default_json : "",
                        s->choices ? "; one of " : "", s->choices ? s->choices : "");
             }
@@ -596,8 +638,9 @@ int cmd_cards(int argc, char **argv)
                 continue;
             const char *s = ns_cards_suggest(cards, a.pos[k]);
             if (s != NULL)
-                cli_error("cards", "no card named %s (did you mean '%s'?); 'netsmith cards' "
-                                   "lists them",
+                cli_error("cards",
+                          "no card named %s (did you mean '%s'?); 'netsmith cards' "
+                          "lists them",
                           a.pos[k], s);
             else
                 cli_error("cards", "no card named %s; 'netsmith cards' lists them", a.pos[k]);

@@ -310,6 +310,24 @@ NS_API ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char 
 /* Frees the pipeline with the values its cards made (ns_pipeline_output's pointers go with
  * it). NULL is a no-op. */
 NS_API void ns_pipeline_free(ns_pipeline *p);
+
+/* What a pipeline may ask of the application that runs it: models and datasets by name from a
+ * registry (netsmith_store's ns_store_pipeline_host gives both). Either function may be NULL. */
+typedef struct ns_pipeline_host {
+    /* A model reference ("NAME", "NAME@VERSION", "NAME@ALIAS") as a model file: writes the
+     * file's path into path[cap] (load_model's model setting). Errors with a message, e.g.
+     * NS_ERR_NOTFOUND for an unknown model. */
+    ns_status (*model_file)(void *ud, ns_ctx *ctx, const char *ref, char *path, size_t cap);
+    /* A registered dataset as data settings: *settings_json (on ctx: ns_dealloc) is a JSON
+     * object of the run config's data settings (data: a local file or a built-in name, target,
+     * ...) (data_load's dataset setting). Errors with a message. */
+    ns_status (*dataset)(void *ud, ns_ctx *ctx, const char *name, char **settings_json);
+    void *ud;
+} ns_pipeline_host;
+
+/* Gives the pipeline a host for its runs (copied; NULL: none). Without one, load_model's
+ * model and data_load's dataset settings fail with a message saying to run with a store. */
+NS_API void ns_pipeline_set_host(ns_pipeline *p, const ns_pipeline_host *host);
 /* The pipeline's name (its "pipeline" key, else "pipeline"), borrowed. */
 NS_API const char *ns_pipeline_name(const ns_pipeline *p);
 /* Top-level cards in run order. */

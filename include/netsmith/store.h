@@ -14,6 +14,7 @@
 #define NETSMITH_STORE_H
 
 #include "netsmith/core.h"
+#include "netsmith/pipeline.h"
 #include "netsmith/run.h"
 
 #ifdef __cplusplus
@@ -130,6 +131,16 @@ NS_API ns_status ns_store_alias_set(ns_store *store, const char *ref, const char
  * for a missing architecture, ...). */
 NS_API ns_status ns_store_apply(ns_store *store, const char *text, size_t len, const char *source,
                                 const char *base_dir, char **report);
+
+/* The store as a pipeline's host (ns_pipeline_set_host): load_model's model (NAME[@VERSION])
+ * and data_load's dataset (a registered name) come out of the store, their files written into
+ * dir (made when missing). *state (ns_store_pipeline_host_free) holds what host points to; the
+ * store must outlive both. Errors: NS_ERR_INVALID for a name too long, those of making dir,
+ * NS_ERR_NOMEM. */
+NS_API ns_status ns_store_pipeline_host(ns_store *store, const char *dir, ns_pipeline_host *host,
+                                        void **state);
+/* Frees a host's state; NULL is a no-op. */
+NS_API void ns_store_pipeline_host_free(ns_store *store, void *state);
 
 /* ---- jobs ----------------------------------------------------------------------------- */
 

@@ -29,35 +29,40 @@ static ns_status out_shape(ns_card_call *c, const ns_dataset *ds)
 static const ns_setting_def load_settings[] = {
     {"source", NS_SETTING_STRING, "\"auto\"", "auto|builtin|file",
      "builtin: a built-in dataset by name; file: a CSV, IDX or saved dataset by path; auto: "
-     "whichever of name and path is given", 0, 0},
+     "whichever of name and path is given",
+     0, 0},
     {"name", NS_SETTING_STRING, "null", NULL,
      "a built-in dataset: boston_housing, wine, iris, breast_cancer, fashion-mnist", 0, 0},
     {"path", NS_SETTING_STRING, "null", NULL,
      "a CSV file, an IDX images file or a saved dataset (.safetensors), relative to the "
-     "pipeline file", 0, 0},
+     "pipeline file",
+     0, 0},
+    {"dataset", NS_SETTING_STRING, "null", NULL,
+     "or a dataset in the store, by name, with its own read options (netsmith run --store)", 0, 0},
     {"target", NS_SETTING_STRING, "null", NULL,
      "the target column(s) of a CSV, by name or 0-based index, comma-separated (default: the "
-     "last column)", 0, 0},
+     "last column)",
+     0, 0},
     {"features", NS_SETTING_STRING, "null", NULL,
-     "the feature columns in this order (default: all but the target and excluded ones)", 0,
-     0},
+     "the feature columns in this order (default: all but the target and excluded ones)", 0, 0},
     {"exclude", NS_SETTING_STRING, "null", NULL, "columns to leave out", 0, 0},
     {"task", NS_SETTING_STRING, "\"auto\"", "auto|regression|classification",
      "auto: text or few integer targets are classes", 0, 0},
-    {"delimiter", NS_SETTING_STRING, "null", NULL, "',' ';' or '\\t' (default: detected)", 0,
-     0},
+    {"delimiter", NS_SETTING_STRING, "null", NULL, "',' ';' or '\\t' (default: detected)", 0, 0},
     {"missing", NS_SETTING_STRING, "\"error\"", "error|drop|fill_mean",
      "what to do with empty or NaN fields", 0, 0},
     {"one_hot", NS_SETTING_BOOL, "false", NULL, "turn text features into 0/1 columns", 0, 0},
     {"labels", NS_SETTING_STRING, "null", NULL,
      "an IDX labels file for IDX images, relative to the pipeline file (default: found beside "
-     "the images)", 0, 0},
+     "the images)",
+     0, 0},
     {"max_classes", NS_SETTING_INT, "20", NULL,
      "an integer target with at most this many values is a class label (task auto)", 2, 1e6},
 };
 static const ns_port_def load_out[] = {
-    {"dataset", NS_VALUE_DATASET, false, "the rows (the training set when there is an "
-                                         "official test set)"},
+    {"dataset", NS_VALUE_DATASET, false,
+     "the rows (the training set when there is an "
+     "official test set)"},
     {"test_dataset", NS_VALUE_DATASET, true, "the official test set, when the source has one"},
     {"input_size", NS_VALUE_DATA_SHAPE, false, "the sample shape and the outputs it needs"},
 };
@@ -65,13 +70,16 @@ static const ns_port_def load_out[] = {
 static ns_status load_check(ns_card_call *c)
 {
     bool name = ns_card_has(c, "name"), path = ns_card_has(c, "path");
+    bool registered = ns_card_has(c, "dataset");
     const char *src = ns_card_string(c, "source");
-    if (name == path)
+    if ((int)name + (int)path + (int)registered != 1)
         return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID,
-                         "give exactly one of 'name' (a built-in dataset) and 'path' (a file)");
+                         "give exactly one of 'name' (a built-in dataset), 'path' (a file) and "
+                         "'dataset' (a dataset in the store)");
+    if (registered)
+        return NS_OK;
     if ((!strcmp(src, "builtin") && !name) || (!strcmp(src, "file") && !path))
-        return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID,
-                         "source %s needs the setting '%s'", src,
+        return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID, "source %s needs the setting '%s'", src,
                          !strcmp(src, "builtin") ? "name" : "path");
     const char *d = ns_card_string(c, "delimiter");
     if (ns_card_has(c, "delimiter") && strcmp(d, "\t") != 0 && strlen(d) != 1)
@@ -83,23 +91,66 @@ static ns_status load_check(ns_card_call *c)
         for (int i = 0; i < n && i < 16; i++)
             names[i] = ns_data_builtin(i)->name;
         char h[96];
-        return ns_errorf(ns_card_ctx(c), NS_ERR_NOTFOUND,
-                         "there is no built-in dataset '%s'%s; netsmith datasets lists them",
-                         ns_card_string(c, "name"),
-                         ns__did_you_mean(h, sizeof h, ns_card_string(c, "name"), names,
-                                          n < 16 ? n : 16));
+        return ns_errorf(
+            ns_card_ctx(c), NS_ERR_NOTFOUND,
+            "there is no built-in dataset '%s'%s; netsmith datasets lists them",
+            ns_card_string(c, "name"),
+            ns__did_you_mean(h, sizeof h, ns_card_string(c, "name"), names, n < 16 ? n : 16));
     }
     return NS_OK;
+}
+
+/* A dataset in the store: its own settings, read by the run config's table. */
+static ns_status open_registered(ns_card_call *c, ns_dataset **ds, ns_dataset **test)
+{
+    ns_ctx *ctx = ns_card_ctx(c);
+    const char *name = ns_card_string(c, "dataset");
+    if (c->host == NULL || c->host->dataset == NULL)
+        return ns_errorf(ctx, NS_ERR_UNSUPPORTED,
+                         "dataset '%s' is a dataset in the store: run the pipeline with a store "
+                         "(netsmith run --store URL), or give name or path",
+                         name);
+    char *settings = NULL;
+    ns_status st = c->host->dataset(c->host->ud, ctx, name, &settings);
+    ns_run_config *cfg = NULL;
+    if (st == NS_OK)
+        st = ns_run_config_new(ctx, &cfg);
+    if (st == NS_OK)
+        st = ns_run_config_merge(cfg, settings, name);
+    ns_data_options o;
+    if (st == NS_OK)
+        st = ns_run_config_data_options(cfg, &o);
+    if (st == NS_OK)
+        st = ns_data_open(ctx, &o, ns_card_progress(c), ds, test);
+    ns_run_config_free(cfg);
+    ns_dealloc(ctx, settings);
+    return st;
 }
 
 static ns_status load_run(ns_card_call *c)
 {
     /* the options every face shares (ns_data_options), by setting name */
     ns_ctx *ctx = ns_card_ctx(c);
+    if (ns_card_has(c, "dataset")) {
+        ns_dataset *ds = NULL, *test = NULL;
+        ns_status st = open_registered(c, &ds, &test);
+        if (st != NS_OK)
+            return st;
+        st = out_shape(c, ds);
+        if (st == NS_OK)
+            st = ns_card_out_dataset(c, "dataset", ds);
+        else
+            ns_dataset_free(ds);
+        if (test != NULL && st == NS_OK)
+            st = ns_card_out_dataset(c, "test_dataset", test);
+        else
+            ns_dataset_free(test);
+        return st;
+    }
     ns_data_options o;
     ns_data_options_default(&o);
-    static const char *const strings[] = {"target", "features", "exclude", "task", "delimiter",
-                                          "missing"};
+    static const char *const strings[] = {"target", "features",  "exclude",
+                                          "task",   "delimiter", "missing"};
     ns_status st = NS_OK;
     for (int i = 0; st == NS_OK && i < N(strings); i++)
         if (ns_card_has(c, strings[i]))
@@ -146,8 +197,8 @@ static const ns_setting_def split_settings[] = {
     {"val_ratio", NS_SETTING_NUMBER, "0.0", NULL, "share of rows for validation", 0, 1},
     {"test_ratio", NS_SETTING_NUMBER, "0.2", NULL,
      "share of rows for testing (ignored when an official test set is wired in)", 0, 1},
-    {"random_seed", NS_SETTING_INT, "null", NULL, "the shuffle (default: the pipeline's seed)",
-     0, 1.8e19},
+    {"random_seed", NS_SETTING_INT, "null", NULL, "the shuffle (default: the pipeline's seed)", 0,
+     1.8e19},
     {"stratify", NS_SETTING_BOOL, "true", NULL,
      "keep class proportions in every part (classification)", 0, 0},
     {"normalize", NS_SETTING_STRING, "\"standard\"", "standard|minmax|none",
@@ -231,12 +282,13 @@ static ns_status split_run(ns_card_call *c)
     return st;
 }
 
-/* ---- normalize --------------------------------------------------------------------------------- */
+/* ---- normalize ---------------------------------------------------------------------------------
+ */
 
 static const ns_setting_def norm_settings[] = {
     {"method", NS_SETTING_STRING, "\"standard\"", "standard|minmax|none",
-     "standard: (x - mean) / std; minmax: (x - min) / (max - min); fitted on the training rows",
-     0, 0},
+     "standard: (x - mean) / std; minmax: (x - min) / (max - min); fitted on the training rows", 0,
+     0},
 };
 static const ns_port_def norm_in[] = {
     {"train_dataset", NS_VALUE_DATASET, false, "the rows the normalisation is fitted on"},
@@ -270,15 +322,16 @@ static ns_status norm_run(ns_card_call *c)
 }
 
 const ns_card_def ns__data_cards[] = {
-    {"data_load", "Data Load: reads a built-in dataset, a CSV, IDX images or a saved dataset",
-     NULL, 0, load_out, N(load_out), load_settings, N(load_settings), load_run, load_check,
-     false, false},
-    {"data_split", "Data Split: divides rows into train, validation and test parts (seeded, "
-                   "stratified for classes)",
+    {"data_load", "Data Load: reads a built-in dataset, a CSV, IDX images or a saved dataset", NULL,
+     0, load_out, N(load_out), load_settings, N(load_settings), load_run, load_check, false, false},
+    {"data_split",
+     "Data Split: divides rows into train, validation and test parts (seeded, "
+     "stratified for classes)",
      split_in, N(split_in), split_out, N(split_out), split_settings, N(split_settings), split_run,
      NULL, false, false},
-    {"normalize", "Normalize: fits a normalisation on the training rows and applies it to every "
-                  "part",
+    {"normalize",
+     "Normalize: fits a normalisation on the training rows and applies it to every "
+     "part",
      norm_in, N(norm_in), norm_out, N(norm_out), norm_settings, N(norm_settings), norm_run, NULL,
      false, false},
 };

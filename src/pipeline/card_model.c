@@ -306,10 +306,11 @@ static ns_status infer_run(ns_card_call *c)
 /* ---- load_model ----------------------------------------------------------------------------- */
 
 static const ns_setting_def load_settings[] = {
-    {"path", NS_SETTING_STRING, NULL, NULL,
-     "the model file to read (safetensors, as netsmith writes it or PyTorch with nn.Sequential "
-     "names and netsmith's metadata), relative to the pipeline file",
+    {"path", NS_SETTING_STRING, "null", NULL,
+     "the model file to read (safetensors, as netsmith writes it), relative to the pipeline file",
      0, 0},
+    {"model", NS_SETTING_STRING, "null", NULL,
+     "or a model in the store: NAME, NAME@VERSION or NAME@ALIAS (netsmith run --store)", 0, 0},
     {"max_batch", NS_SETTING_INT, "256", NULL,
      "the largest batch the model will see (memory is planned for it)", 1, 1e7},
 };
@@ -318,10 +319,34 @@ static const ns_port_def load_out[] = {
      "the model with its weights and its normalisation (train on from it, evaluate, predict)"},
 };
 
+static ns_status load_model_check(ns_card_call *c)
+{
+    if (ns_card_has(c, "path") == ns_card_has(c, "model"))
+        return ns_errorf(ns_card_ctx(c), NS_ERR_INVALID,
+                         "give exactly one of 'path' (a model file) and 'model' (a model in the "
+                         "store, NAME[@VERSION])");
+    return NS_OK;
+}
+
 static ns_status load_run(ns_card_call *c)
 {
     ns_ctx *ctx = ns_card_ctx(c);
-    const char *path = ns_card_input_path(c, ns_card_string(c, "path"));
+    char from_store[4096];
+    const char *path = NULL;
+    if (ns_card_has(c, "model")) {
+        if (c->host == NULL || c->host->model_file == NULL)
+            return ns_errorf(ctx, NS_ERR_UNSUPPORTED,
+                             "model '%s' is a model in the store: run the pipeline with a store "
+                             "(netsmith run --store URL), or give path, a model file",
+                             ns_card_string(c, "model"));
+        ns_status st = c->host->model_file(c->host->ud, ctx, ns_card_string(c, "model"), from_store,
+                                           sizeof from_store);
+        if (st != NS_OK)
+            return st;
+        path = from_store;
+    } else {
+        path = ns_card_input_path(c, ns_card_string(c, "path"));
+    }
     if (path == NULL)
         return NS_ERR_NOMEM;
     ns_model *m = NULL;
@@ -428,8 +453,9 @@ const ns_card_def ns__model_cards[] = {
      eval_out, N(eval_out), eval_settings, N(eval_settings), eval_run, NULL, false, false},
     {"inference", "Inference: the model's outputs for every row of a dataset", eval_in, N(eval_in),
      infer_out, N(infer_out), infer_settings, N(infer_settings), infer_run, NULL, false, false},
-    {"load_model", "Load Model: reads a model file (weights, normalisation) into the pipeline",
-     NULL, 0, load_out, N(load_out), load_settings, N(load_settings), load_run, NULL, false, false},
+    {"load_model", "Load Model: reads a model file, or a model of the store, into the pipeline",
+     NULL, 0, load_out, N(load_out), load_settings, N(load_settings), load_run, load_model_check,
+     false, false},
     {"save_model", "Save Model: writes the model (and its data description) as safetensors",
      save_in, N(save_in), save_out, N(save_out), save_settings, N(save_settings), save_run, NULL,
      false, false},

@@ -19,8 +19,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const char *const event_names[] = {"started", "finished", "failed", "skipped",
-                                          "iteration"};
+static const char *const event_names[] = {"started", "finished", "failed", "skipped", "iteration"};
 
 const char *ns_card_event_kind_name(ns_card_event_kind k)
 {
@@ -34,8 +33,8 @@ typedef struct runner {
     const ns_run_options *o;
 } runner;
 
-static void emit(const runner *r, ns_card_event_kind kind, const ns__node *n, int depth,
-                 int64_t it, int64_t its, double seconds, const char *msg)
+static void emit(const runner *r, ns_card_event_kind kind, const ns__node *n, int depth, int64_t it,
+                 int64_t its, double seconds, const char *msg)
 {
     if (r->o == NULL || r->o->on_event == NULL)
         return;
@@ -48,8 +47,7 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
 void ns_card_report_iteration(ns_card_call *c, int64_t done, int64_t total)
 {
     if (c->runner != NULL)
-        emit(c->runner, NS_CARD_ITERATION, c->node, c->depth, done, total, now_s() - c->t0,
-             NULL);
+        emit(c->runner, NS_CARD_ITERATION, c->node, c->depth, done, total, now_s() - c->t0, NULL);
 }
 
 /* The loop card: epochs, and batches of a dataset within each. */
@@ -74,8 +72,8 @@ static ns_status run_loop(runner *r, ns__node *n, int depth)
             return ns_errorf(ctx, NS_ERR_INVALID,
                              "a loop over batches needs a dataset wired to its input 'dataset'");
         int64_t rows = ns_dataset_rows(ds);
-        pos.batches = pos.drop_last ? rows / pos.batch_size
-                                    : (rows + pos.batch_size - 1) / pos.batch_size;
+        pos.batches =
+            pos.drop_last ? rows / pos.batch_size : (rows + pos.batch_size - 1) / pos.batch_size;
         if (pos.batches < 1)
             return ns_errorf(ctx, NS_ERR_INVALID,
                              "'%s' has %" PRId64 " rows, too few for one batch of %d; lower "
@@ -106,8 +104,8 @@ static ns_status run_loop(runner *r, ns__node *n, int depth)
                     return st;
             }
             if (r->o != NULL && r->o->progress != NULL) {
-                st = ns_progress_report(ctx, r->o->progress, n->id,
-                                        (double)(e * inner + b + 1), (double)(epochs * inner));
+                st = ns_progress_report(ctx, r->o->progress, n->id, (double)(e * inner + b + 1),
+                                        (double)(epochs * inner));
                 if (st != NS_OK)
                     return st;
             }
@@ -142,7 +140,8 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
                                  .seed = p->seed,
                                  .runner = r,
                                  .depth = depth,
-                                 .t0 = t0};
+                                 .t0 = t0,
+                                 .host = &p->host};
             st = n->def->run(&call);
             for (int i = 0; i < n->def->n_outputs && st == NS_OK; i++)
                 if (n->out[i] == NULL && !n->def->outputs[i].optional)
@@ -156,8 +155,8 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
         snprintf(why, sizeof why, "%s", ns_errmsg(ctx));
         /* the innermost failing card names itself; outer loops keep its message */
         if (strncmp(why, p->source, strlen(p->source)) != 0)
-            st = ns_errorf(ctx, st, "%s:%d: %s '%s' failed: %s", p->source, n->line,
-                           n->def->name, n->id, why);
+            st = ns_errorf(ctx, st, "%s:%d: %s '%s' failed: %s", p->source, n->line, n->def->name,
+                           n->id, why);
         emit(r, NS_CARD_FAILED, n, depth, it, its, secs, ns_errmsg(ctx));
         return st;
     }
@@ -166,7 +165,8 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
     return NS_OK;
 }
 
-/* ---- the state directory ------------------------------------------------------------------------ */
+/* ---- the state directory ------------------------------------------------------------------------
+ */
 
 /* The values a top-level card leaves: its outputs, or for a loop what it passes on. */
 static int node_values(const ns__node *n, const char **names, ns_value **values, int cap)
@@ -260,7 +260,8 @@ static ns_status restore(runner *r, int upto)
                 json_t *ent = json_object_get(man, names[i]);
                 if (ent == NULL)
                     continue;
-                ns_value_kind kind = ns_value_kind_parse(json_string_value(json_object_get(ent, "kind")));
+                ns_value_kind kind =
+                    ns_value_kind_parse(json_string_value(json_object_get(ent, "kind")));
                 const char *file = json_string_value(json_object_get(ent, "file"));
                 const char *obj = json_string_value(json_object_get(ent, "object"));
                 bool is_obj = kind == NS_VALUE_MODEL || kind == NS_VALUE_OPTIMIZER;
@@ -392,7 +393,8 @@ int ns_pipeline_outputs(ns_pipeline *p, const char *card, const char **names, ns
     return -1;
 }
 
-/* ---- one card alone --------------------------------------------------------------------------- */
+/* ---- one card alone ---------------------------------------------------------------------------
+ */
 
 /* A batch_index read from a file next to a dataset: its batches per epoch, counted from the
  * dataset when the file leaves them out, and checked against it when it gives them. */
@@ -453,8 +455,7 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
     }
     if (def->is_loop)
         return ns_errorf(ctx, NS_ERR_INVALID,
-                         "a %s card repeats other cards, so it runs only inside a pipeline",
-                         card);
+                         "a %s card repeats other cards, so it runs only inside a pipeline", card);
     json_error_t e;
     json_t *with = settings_json ? json_loads(settings_json, 0, &e) : json_object();
     if (!json_is_object(with)) {
@@ -487,8 +488,7 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
                 if (!strcmp(def->inputs[j].name, in_names[i]))
                     pd = &def->inputs[j];
             if (pd == NULL) {
-                st = ns_errorf(ctx, NS_ERR_INVALID, "card %s has no input '%s'", card,
-                               in_names[i]);
+                st = ns_errorf(ctx, NS_ERR_INVALID, "card %s has no input '%s'", card, in_names[i]);
                 break;
             }
             if ((pass == 0) != (pd->kind == NS_VALUE_MODEL))
@@ -535,4 +535,12 @@ ns_status ns_card_run_files(ns_cards *cards, const char *card, const char *const
     ns_dir_lock_close(lock);
     ns_pipeline_free(p);
     return st;
+}
+
+void ns_pipeline_set_host(ns_pipeline *p, const ns_pipeline_host *host)
+{
+    if (host != NULL)
+        p->host = *host;
+    else
+        memset(&p->host, 0, sizeof p->host);
 }

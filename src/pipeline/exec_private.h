@@ -16,6 +16,7 @@ struct ns_pipeline {
     int n_top;
     bool ran;
     bool standalone; /* one card run alone: inputs come from files */
+    ns_pipeline_host host; /* the application's registry (functions NULL: none) */
 };
 
 ns_ctx *ns__cards_ctx(const ns_cards *cards);

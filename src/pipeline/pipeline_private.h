@@ -92,6 +92,7 @@ struct ns_card_call {
     const void *runner; /* the run's executor, for ns_card_report_iteration (NULL: none) */
     int depth;
     double t0;          /* when the card started (monotonic seconds) */
+    const ns_pipeline_host *host; /* the application's registry, or NULL */
 };
 
 /* Gives a model value the normalisation its training fitted (a copy). */

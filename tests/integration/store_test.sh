@@ -160,6 +160,32 @@ for workers in 1 2; do
     fi
 done
 
+# ---- a pipeline over the store's models and datasets -------------------------------------------
+
+cat >store-pipe.yaml <<'EOF'
+pipeline: from-the-store
+cards:
+  - id: data
+    card: data_load
+    with: {dataset: boston}
+  - id: model
+    card: load_model
+    with: {model: house@production}
+  - id: eval
+    card: evaluate
+    in: {model: model.model, dataset: data.dataset}
+EOF
+run 0 run store-pipe.yaml --store "$NETSMITH_STORE" --show eval
+got=$(sed -n 's/^  loss *\([0-9.]*\)$/\1/p' out | tail -1)
+run 0 eval job.safetensors --data boston_housing --json
+want=$(sed -n 's/.*"loss": \([0-9.e+-]*\).*/\1/p' out)
+expect_eq "load_model and data_load from the store score as netsmith eval" "$got" "$(printf '%.4f' "$want")"
+run 1 run store-pipe.yaml
+expect_match "a store's model without --store" err 'run the pipeline with a store'
+sed 's/house@production/house@staging/' store-pipe.yaml >store-pipe2.yaml
+run 1 run store-pipe2.yaml --store "$NETSMITH_STORE"
+expect_match "an unknown alias in a pipeline" err "no version or alias 'staging'"
+
 # ---- declarative objects ---------------------------------------------------------------------
 
 mkdir -p objs

@@ -785,6 +785,7 @@ int cmd_worker(int argc, char **argv)
     o.once = cli_has(&a, "--once");
     o.name = cli_get(&a, "--name");
     o.work_dir = cli_get(&a, "--work-dir");
+    o.devices = cli_get(&a, "--device");
     if (!cli_has(&a, "--quiet"))
         o.on_event = on_worker_event;
     session s;

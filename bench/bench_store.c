@@ -43,7 +43,7 @@ static void submit(ns_ctx *ctx, ns_store *s, int n)
     for (int i = 0; i < n; i++) {
         int64_t id = 0;
         check(ctx, ns__job_insert(s, NULL, NS_JOB_TRAIN, "{\"model\": \"m\", \"data\": \"d\"}", 0,
-                                  &id),
+                                  NULL, &id),
               "submit");
     }
 }

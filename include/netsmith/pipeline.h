@@ -322,6 +322,15 @@ typedef struct ns_pipeline_host {
      * object of the run config's data settings (data: a local file or a built-in name, target,
      * ...) (data_load's dataset setting). Errors with a message. */
     ns_status (*dataset)(void *ud, ns_ctx *ctx, const char *name, char **settings_json);
+    /* Runs card elsewhere (a card with execution: remote): its inputs are the files in_paths[n]
+     * (ns_value_save's, with whatever it wrote beside them) for the ports in_names[n], its
+     * settings settings_json; device the device it needs ("cpu", "cuda"). Returns once it has
+     * ended, with out_dir holding what ns_card_run_files writes (outputs.json and the files).
+     * progress's cancel flag stops it. Errors with a message (the remote card's own). */
+    ns_status (*run_card)(void *ud, ns_ctx *ctx, const char *card, const char *settings_json,
+                          const char *device, const char *const *in_names,
+                          const char *const *in_paths, int n, const char *out_dir,
+                          const ns_progress *progress);
     void *ud;
 } ns_pipeline_host;
 

@@ -147,7 +147,8 @@ NS_API void ns_store_pipeline_host_free(ns_store *store, void *state);
 #define NS_JOB_KIND_MAP(X)                                                                         \
     X(TRAIN, train)                                                                                \
     X(FINETUNE, finetune)                                                                          \
-    X(EVALUATE, evaluate)
+    X(EVALUATE, evaluate)                                                                          \
+    X(CARD, card)
 
 typedef enum ns_job_kind {
 #define NS__JOB_KIND_ENUM(E, n) NS_JOB_##E,
@@ -181,6 +182,8 @@ NS_API ns_status ns_job_state_parse(const char *name, ns_job_state *out);
  *   finetune: {"from": "NAME[@V]", "to": NAME, "data": DATASET, "freeze": [0, 2],
  *              "new_head": false, "refit_normalization": false, "config": {...}}
  *   evaluate: {"model": "NAME[@V]", "data": DATASET}
+ *   card:     {"card": NAME, "settings": {...}, "device": "cpu" | "cuda", "files": {FILE: sha256
+ *              of a blob}, "inputs": {PORT: FILE}} (a pipeline's remote card)
  * The objects named must exist (a finetune's destination is created, an instance of the
  * source's architecture, when missing) and the run settings are checked now, so a bad job is
  * refused at submission rather than failing on a worker. *id gets the job's number. Errors:
@@ -247,6 +250,11 @@ typedef struct ns_lease {
  * LOCKED at READ COMMITTED on PostgreSQL). Errors: NS_ERR_IO, NS_ERR_BUSY. */
 NS_API ns_status ns_job_claim(ns_store *store, const char *worker, double lease_seconds,
                               ns_job *job, ns_lease *lease, bool *claimed);
+/* ns_job_claim for a worker that offers the devices of a comma-separated list ("cpu,cuda"):
+ * a job that needs cuda goes only to a worker offering it; every worker offers cpu. Errors:
+ * those of ns_job_claim. */
+NS_API ns_status ns_job_claim_on(ns_store *store, const char *worker, double lease_seconds,
+                                 const char *devices, ns_job *job, ns_lease *lease, bool *claimed);
 /* Extends the lease by lease_seconds from now; *cancel (may be NULL) says whether the job was
  * asked to stop. Errors: NS_ERR_STATE when the lease is no longer this one's (taken over, or
  * the job ended): the worker must stop and write nothing more; NS_ERR_IO. */
@@ -287,6 +295,7 @@ typedef struct ns_worker_options {
     double poll_seconds;      /* how long to wait between empty claims (0.5) */
     const char *work_dir;     /* where jobs run (default: a temporary directory) */
     int64_t checkpoint_steps; /* also checkpoint every this many batches (0: every epoch) */
+    const char *devices;    /* what it offers, comma-separated ("cpu,cuda"; NULL: "cpu") */
     const ns_progress *stop;  /* its cancel flag stops the worker (may be NULL) */
     /* Each job's events, for a face that shows them (may be NULL). */
     void (*on_event)(void *ud, const ns_job *job, const ns_run_event *ev);

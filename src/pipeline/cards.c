@@ -28,9 +28,14 @@ struct ns_cards {
 };
 
 const ns_setting_def ns__common_settings[] = {
-    {"execution", NS_SETTING_STRING, "\"local\"", "local",
-     "where the card runs: in this process (remote execution will add choices)", 0, 0},
-    {"device", NS_SETTING_STRING, "\"cpu\"", "cpu", "the device its math runs on", 0, 0},
+    {"execution", NS_SETTING_STRING, "\"local\"", "local|remote",
+     "where the card runs: in this process, or remote: as a job of the store on whichever "
+     "worker claims it, its inputs and outputs passing through the store (netsmith run --store)",
+     0, 0},
+    {"device", NS_SETTING_STRING, "\"cpu\"", "cpu|cuda",
+     "the device its math needs: a remote card with cuda goes only to workers that offer it "
+     "(netsmith worker --device cuda)",
+     0, 0},
 };
 const int ns__common_setting_count = 2;
 

@@ -12,6 +12,8 @@
 #include "netsmith/io.h"
 #include "pipeline/exec_private.h"
 
+static ns_status run_remote(ns_pipeline *p, ns__node *n, ns_card_call *call);
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -142,7 +144,8 @@ static ns_status run_node(runner *r, ns__node *n, int depth, int64_t it, int64_t
                                  .depth = depth,
                                  .t0 = t0,
                                  .host = &p->host};
-            st = n->def->run(&call);
+            st = strcmp(ns_card_string(&call, "execution"), "remote") == 0 ? run_remote(p, n, &call)
+                                                                           : n->def->run(&call);
             for (int i = 0; i < n->def->n_outputs && st == NS_OK; i++)
                 if (n->out[i] == NULL && !n->def->outputs[i].optional)
                     st = ns_errorf(ctx, NS_ERR_STATE, "made no '%s' output",
@@ -225,6 +228,102 @@ static ns_status save_node(ns_pipeline *p, const ns__node *n, const char *state_
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", state_dir, n->id);
     return save_values(p->ctx, names, values, k, dir);
+}
+
+/* A card with execution: remote, run by the host (a worker of the store): its inputs saved as
+ * files, its outputs read back from the files the remote run wrote. The objects it outputs
+ * (models, optimizers) come back as new objects. */
+static ns_status run_remote(ns_pipeline *p, ns__node *n, ns_card_call *call)
+{
+    ns_ctx *ctx = p->ctx;
+    if (p->host.run_card == NULL)
+        return ns_errorf(ctx, NS_ERR_UNSUPPORTED,
+                         "execution: remote runs the card as a job of a store: run the pipeline "
+                         "with --store URL (and a worker: netsmith worker), or set execution: "
+                         "local");
+    char dir[] = "/tmp/netsmith-remote-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return ns_errorf(ctx, NS_ERR_IO, "cannot make a directory for a remote card: %s",
+                         strerror(errno));
+    char in_dir[64], out_dir[64];
+    snprintf(in_dir, sizeof in_dir, "%s/in", dir);
+    snprintf(out_dir, sizeof out_dir, "%s/out", dir);
+    const char *names[64], *paths[64];
+    char *owned[64];
+    int k = 0;
+    ns_status st = ns_make_dirs(ctx, in_dir);
+    for (int i = 0; st == NS_OK && i < n->n_in && k < 64; i++) {
+        ns_value *v = ns__input_value(&n->in[i]);
+        if (v == NULL)
+            continue;
+        st = ns_value_save(ctx, v, in_dir, n->in[i].port, &owned[k]);
+        if (st == NS_OK) {
+            names[k] = n->in[i].port;
+            paths[k] = owned[k];
+            k++;
+        }
+    }
+    /* the settings as given, to run there in that worker's process */
+    json_t *set = json_deep_copy(n->settings);
+    json_object_set_new(set, "execution", json_string("local"));
+    /* a seed left to the pipeline's is the pipeline's there too */
+    static const char *const seeds[] = {"seed", "random_seed"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(set, seeds[i]);
+        if (v != NULL && json_is_null(v))
+            json_object_set_new(set, seeds[i], json_integer((json_int_t)p->seed));
+    }
+    char *settings = set != NULL ? json_dumps(set, JSON_COMPACT) : NULL;
+    json_decref(set);
+    if (st == NS_OK && settings == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    if (st == NS_OK)
+        st = p->host.run_card(p->host.ud, ctx, n->def->name, settings,
+                              ns_card_string(call, "device"), names, paths, k, out_dir,
+                              call->progress);
+    free(settings);
+    for (int i = 0; i < k; i++)
+        ns_dealloc(ctx, owned[i]);
+    /* the outputs, by the manifest the remote run wrote; an optimizer binds to the model that
+     * came back with it */
+    char man_path[128];
+    snprintf(man_path, sizeof man_path, "%s/outputs.json", out_dir);
+    json_error_t e;
+    json_t *man = st == NS_OK ? json_load_file(man_path, 0, &e) : NULL;
+    if (st == NS_OK && man == NULL)
+        st = ns_errorf(ctx, NS_ERR_FORMAT, "the remote card wrote no outputs.json (%s)", e.text);
+    ns_value *model_out = NULL;
+    for (int pass = 0; pass < 2 && st == NS_OK; pass++) {
+        for (int i = 0; i < n->def->n_outputs && st == NS_OK; i++) {
+            json_t *ent = json_object_get(man, n->def->outputs[i].name);
+            if (ent == NULL)
+                continue;
+            ns_value_kind kind =
+                ns_value_kind_parse(json_string_value(json_object_get(ent, "kind")));
+            if ((pass == 0) != (kind != NS_VALUE_OPTIMIZER))
+                continue;
+            const char *file = json_string_value(json_object_get(ent, "file"));
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", out_dir, file != NULL ? file : "");
+            ns_value *v = NULL;
+            st = ns_value_load(ctx, kind, path, kind == NS_VALUE_OPTIMIZER ? model_out : NULL, &v);
+            if (st == NS_OK) {
+                if (kind == NS_VALUE_MODEL)
+                    snprintf(v->object, sizeof v->object, "%s", n->id);
+                ns_value_release(n->out[i]);
+                n->out[i] = v;
+                if (kind == NS_VALUE_MODEL && model_out == NULL)
+                    model_out = v;
+            }
+        }
+    }
+    json_decref(man);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        /* a leftover temporary directory is only disk space */
+    }
+    return st;
 }
 
 /* Restores the top-level cards before `from` from the state directory. Objects (models and

@@ -102,7 +102,7 @@ ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
     static const char *const finetune_keys[] = {
         "from", "to", "data", "freeze", "new_head", "refit_normalization", "config"};
     static const char *const evaluate_keys[] = {"model", "data"};
-    const char *model = NULL, *data = NULL;
+    const char *model = NULL, *data = NULL, *device = NULL;
     if (!json_is_object(o)) {
         st = ns__jr_fail(&r, "", "expected a JSON object of the job's parameters");
     } else if (kind == NS_JOB_TRAIN) {
@@ -112,6 +112,19 @@ ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
             (st = id_exists(s, "models", "model", model, "netsmith model list")) == NS_OK &&
             (st = id_exists(s, "datasets", "dataset", data, "netsmith data list")) == NS_OK)
             st = check_config(s, &r, json_object_get(o, "config"));
+    } else if (kind == NS_JOB_CARD) {
+        static const char *const card_keys[] = {"card", "settings", "device", "files", "inputs"};
+        st = ns__jr_keys(&r, "", o, card_keys, 5);
+        const char *card = NULL;
+        if (st == NS_OK && (st = need_string(&r, o, "card", &card)) == NS_OK) {
+            json_t *files = json_object_get(o, "files"), *inputs = json_object_get(o, "inputs");
+            device = json_string_value(json_object_get(o, "device"));
+            if (device != NULL && strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0)
+                st = ns__jr_fail(&r, "device", "expected \"cpu\" or \"cuda\", got \"%s\"", device);
+            if (st == NS_OK && ((files != NULL && !json_is_object(files)) ||
+                                (inputs != NULL && !json_is_object(inputs))))
+                st = ns__jr_fail(&r, "", "files and inputs must be objects");
+        }
     } else if (kind == NS_JOB_EVALUATE) {
         st = ns__jr_keys(&r, "", o, evaluate_keys, 2);
         ns_store_version v;
@@ -153,7 +166,7 @@ ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
     if (st == NS_OK && text == NULL)
         st = NS_ERR_NOMEM;
     if (st == NS_OK)
-        st = ns__job_insert(s, name, kind, text, priority, id);
+        st = ns__job_insert(s, name, kind, text, priority, device, id);
     free(text);
     json_decref(o);
     return st;
@@ -166,7 +179,7 @@ ns_status ns_job_retrain(ns_store *s, int64_t id, bool from_weights, int64_t *ne
     if (st != NS_OK)
         return st;
     if (!from_weights) {
-        st = ns__job_insert(s, NULL, job.kind, job.params, job.priority, new_id);
+        st = ns__job_insert(s, NULL, job.kind, job.params, job.priority, NULL, new_id);
         ns_job_clear(&job);
         return st;
     }
@@ -198,4 +211,3 @@ ns_status ns_job_retrain(ns_store *s, int64_t id, bool from_weights, int64_t *ne
     ns_job_clear(&job);
     return st;
 }
-

@@ -1,8 +1,11 @@
 /* The store as a pipeline's host: load_model's model (NAME[@VERSION]) exported from the store
  * into a file, data_load's dataset (a registered name) with its file brought out of the store. */
+#include <dirent.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -81,6 +84,95 @@ static ns_status dataset(void *ud, ns_ctx *ctx, const char *name, char **setting
     return st;
 }
 
+/* A pipeline's remote card: its input files into the store, a card job, and once a worker has
+ * run it, its output files out of the store into out_dir. */
+static ns_status run_card(void *ud, ns_ctx *ctx, const char *card, const char *settings_json,
+                          const char *device, const char *const *in_names,
+                          const char *const *in_paths, int n, const char *out_dir,
+                          const ns_progress *progress)
+{
+    host_state *h = ud;
+    ns_store *s = h->store;
+    json_t *files = json_object(), *inputs = json_object();
+    ns_status st = NS_OK;
+    /* every file of the inputs' directory: a value's file and what it wrote beside it */
+    char dir[1024] = "";
+    if (n > 0) {
+        const char *slash = strrchr(in_paths[0], '/');
+        snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - in_paths[0]) : 0,
+                 in_paths[0]);
+    }
+    DIR *d = dir[0] != '\0' ? opendir(dir) : NULL;
+    for (struct dirent *e = d != NULL ? readdir(d) : NULL; e != NULL && st == NS_OK;
+         e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1400], sha[65];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
+        st = ns_store_blob_put_file(s, path, sha);
+        json_object_set_new(files, e->d_name, json_string(sha));
+    }
+    if (d != NULL)
+        closedir(d);
+    for (int i = 0; i < n; i++) {
+        const char *slash = strrchr(in_paths[i], '/');
+        json_object_set_new(inputs, in_names[i],
+                            json_string(slash != NULL ? slash + 1 : in_paths[i]));
+    }
+    json_error_t e;
+    json_t *settings = settings_json != NULL ? json_loads(settings_json, 0, &e) : json_object();
+    json_t *params = json_pack("{s:s, s:o, s:s, s:o, s:o}", "card", card, "settings",
+                               settings != NULL ? settings : json_object(), "device",
+                               device != NULL ? device : "cpu", "files", files, "inputs", inputs);
+    char *text = params != NULL ? json_dumps(params, JSON_COMPACT) : NULL;
+    json_decref(params);
+    int64_t id = 0;
+    if (st == NS_OK)
+        st = text != NULL ? ns_job_submit(s, NS_JOB_CARD, text, 0, &id)
+                          : ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    free(text);
+    /* until a worker has run it */
+    ns_job job;
+    memset(&job, 0, sizeof job);
+    bool asked = false;
+    while (st == NS_OK) {
+        ns_job_clear(&job);
+        if ((st = ns_job_get(s, id, &job)) != NS_OK)
+            break;
+        if (job.state == NS_JOB_SUCCEEDED || job.state == NS_JOB_FAILED ||
+            job.state == NS_JOB_CANCELLED)
+            break;
+        if (!asked && progress != NULL && progress->cancel != NULL &&
+            atomic_load(progress->cancel)) {
+            asked = true;
+            ns_job_cancel(s, id);
+        }
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    if (st == NS_OK && job.state != NS_JOB_SUCCEEDED)
+        st = ns_errorf(ctx, job.state == NS_JOB_CANCELLED ? NS_ERR_CANCELLED : NS_ERR_IO,
+                       "the remote card (job %lld) %s: %s", (long long)id,
+                       ns_job_state_name(job.state), job.error != NULL ? job.error : "");
+    json_t *result = st == NS_OK ? json_loads(job.result, 0, &e) : NULL;
+    if (st == NS_OK)
+        st = ns_make_dirs(ns_store_ctx(s), out_dir);
+    const char *name;
+    json_t *sha;
+    json_object_foreach(json_object_get(result, "files"), name, sha)
+    {
+        char path[1400];
+        if (st != NS_OK || strchr(name, '/') != NULL || !json_is_string(sha))
+            break;
+        snprintf(path, sizeof path, "%s/%s", out_dir, name);
+        st = ns_store_blob_get_file(s, json_string_value(sha), path);
+    }
+    json_decref(result);
+    ns_job_clear(&job);
+    return st;
+}
+
 ns_status ns_store_pipeline_host(ns_store *s, const char *dir, ns_pipeline_host *host, void **state)
 {
     *state = NULL;
@@ -100,6 +192,7 @@ ns_status ns_store_pipeline_host(ns_store *s, const char *dir, ns_pipeline_host 
     }
     host->model_file = model_file;
     host->dataset = dataset;
+    host->run_card = run_card;
     host->ud = h;
     *state = h;
     return NS_OK;

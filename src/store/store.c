@@ -203,7 +203,8 @@ static const char *const schema_v1[] = {
     "INTEGER NOT NULL DEFAULT 0, params TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
     "lease_token BIGINT NOT NULL DEFAULT 0, lease_expires {real} NOT NULL DEFAULT 0, worker TEXT "
     "NOT NULL DEFAULT '', epoch BIGINT NOT NULL DEFAULT 0, epochs BIGINT NOT NULL DEFAULT 0, "
-    "cancel_requested INTEGER NOT NULL DEFAULT 0, metrics TEXT, error TEXT, checkpoint TEXT, "
+    "cancel_requested INTEGER NOT NULL DEFAULT 0, device TEXT NOT NULL DEFAULT 'cpu', metrics "
+    "TEXT, error TEXT, checkpoint TEXT, "
     "result TEXT, created {real} NOT NULL, started {real} NOT NULL DEFAULT 0, finished {real} "
     "NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (state, priority, id)",
@@ -1145,15 +1146,15 @@ ns_status ns_job_retry(ns_store *s, int64_t id)
 }
 
 ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const char *params,
-                         int priority, int64_t *id)
+                         int priority, const char *device, int64_t *id)
 {
     ns__sql_value a[] = {NS__SQL_T(name), NS__SQL_T(ns_job_kind_name(kind)), NS__SQL_I(priority),
-                         NS__SQL_T(params)};
+                         NS__SQL_T(params), NS__SQL_T(device != NULL ? device : "cpu")};
     ns__sql_result *row = NULL;
     ns_status st = query_row(s,
-                             "INSERT INTO jobs (name, kind, state, priority, params, created) "
-                             "VALUES (?, ?, 'queued', ?, ?, {now}) RETURNING id",
-                             a, 4, &row);
+                             "INSERT INTO jobs (name, kind, state, priority, params, device, "
+                             "created) VALUES (?, ?, 'queued', ?, ?, ?, {now}) RETURNING id",
+                             a, 5, &row);
     if (st == NS_OK && row != NULL)
         *id = int_at(row, 0, 0);
     ns__sql_result_free(s->ctx, row);
@@ -1165,15 +1166,23 @@ ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const 
 ns_status ns_job_claim(ns_store *s, const char *worker, double lease_seconds, ns_job *job,
                        ns_lease *lease, bool *claimed)
 {
+    return ns_job_claim_on(s, worker, lease_seconds, "cpu", job, lease, claimed);
+}
+
+ns_status ns_job_claim_on(ns_store *s, const char *worker, double lease_seconds,
+                          const char *devices, ns_job *job, ns_lease *lease, bool *claimed)
+{
     *claimed = false;
     memset(job, 0, sizeof *job);
+    ns__sql_value offer[] = {NS__SQL_I(devices != NULL && strstr(devices, "cuda") != NULL)};
     ns_status st = begin(s);
     ns__sql_result *row = NULL;
     if (st == NS_OK)
         st = query_row(s,
-                       "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND "
-                       "lease_expires < {now}) ORDER BY priority DESC, id LIMIT 1{skip_locked}",
-                       NULL, 0, &row);
+                       "SELECT id FROM jobs WHERE (state = 'queued' OR (state = 'running' AND "
+                       "lease_expires < {now})) AND (device = 'cpu' OR ? = 1) ORDER BY "
+                       "priority DESC, id LIMIT 1{skip_locked}",
+                       offer, 1, &row);
     int64_t id = row != NULL ? int_at(row, 0, 0) : 0;
     ns__sql_result_free(s->ctx, row);
     row = NULL;

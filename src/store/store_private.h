@@ -20,9 +20,9 @@ ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args
 /* The sha256 of data[n] as 64 hex digits (sha: 65 bytes). */
 void ns__sha256_hex(const void *data, size_t n, char sha[65]);
 /* Inserts a queued job of kind with params (JSON, already checked), named name (NULL: no name;
- * names are unique); *id its number. */
+ * names are unique), for device (NULL: "cpu"); *id its number. */
 ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const char *params,
-                         int priority, int64_t *id);
+                         int priority, const char *device, int64_t *id);
 /* The job named name, or *id 0 when there is none. */
 ns_status ns__job_named(ns_store *s, const char *name, int64_t *id);
 /* Submits a job as ns_job_submit does, named name (NULL: none). */

@@ -7,6 +7,7 @@
  * weights are the same bytes as an uninterrupted run's. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 
 #include "netsmith/format.h"
 #include "netsmith/metrics.h"
+#include "netsmith/pipeline.h"
 #include "netsmith/run.h"
 #include "store/store_private.h"
 
@@ -420,6 +422,85 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path) == 0 || errno == ENOENT ? 0 : 0; /* go on: leftovers are only disk */
 }
 
+/* Runs a card job: a pipeline's remote card, over the files it brought (ns_card_run_files), its
+ * outputs put into the store. */
+static ns_status run_card_job(job_run *j, json_t *params)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    char in_dir[1200], out_dir[1200];
+    snprintf(in_dir, sizeof in_dir, "%s/in", j->dir);
+    snprintf(out_dir, sizeof out_dir, "%s/out", j->dir);
+    ns_status st = ns_make_dirs(ctx, in_dir);
+    const char *file;
+    json_t *sha;
+    json_object_foreach(json_object_get(params, "files"), file, sha)
+    {
+        char path[1400];
+        if (st != NS_OK || strchr(file, '/') != NULL || !json_is_string(sha))
+            break;
+        snprintf(path, sizeof path, "%s/%s", in_dir, file);
+        st = ns_store_blob_get_file(s, json_string_value(sha), path);
+    }
+    const char *names[64], *paths[64];
+    char pathbuf[64][1400];
+    int n = 0;
+    const char *port;
+    json_t *f;
+    json_object_foreach(json_object_get(params, "inputs"), port, f)
+    {
+        if (n == 64 || !json_is_string(f))
+            break;
+        snprintf(pathbuf[n], sizeof pathbuf[n], "%s/%s", in_dir, json_string_value(f));
+        names[n] = port;
+        paths[n] = pathbuf[n];
+        n++;
+    }
+    char *settings = json_dumps(json_object_get(params, "settings"), JSON_COMPACT);
+    ns_cards *cards = NULL;
+    if (st == NS_OK)
+        st = ns_cards_new(ctx, &cards);
+    ns_progress progress = {NULL, NULL, &j->hb.cancel};
+    if (st == NS_OK)
+        st = ns_card_run_files(cards, json_string_value(json_object_get(params, "card")), names,
+                               paths, n, settings, out_dir, &progress);
+    free(settings);
+    ns_cards_free(cards);
+    /* every file the card wrote into the store */
+    json_t *files = json_object();
+    DIR *d = st == NS_OK ? opendir(out_dir) : NULL;
+    for (struct dirent *e = d != NULL ? readdir(d) : NULL; e != NULL && st == NS_OK;
+         e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1400], hash[65];
+        if (snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name) >= (int)sizeof path)
+            continue;
+        st = ns_store_blob_put_file(s, path, hash);
+        json_object_set_new(files, e->d_name, json_string(hash));
+    }
+    if (d != NULL)
+        closedir(d);
+    json_t *result = json_pack("{s:o}", "files", files);
+    char *text = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
+    json_decref(result);
+    if (atomic_load(&j->hb.lost)) {
+        /* another worker has it now */
+    } else if (st == NS_OK) {
+        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, text, NULL);
+    } else if (st == NS_ERR_CANCELLED && !atomic_load(&j->hb.requested)) {
+        st = ns_job_release(s, &j->lease);
+    } else {
+        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
+        st = ns_job_finish(s, &j->lease,
+                           atomic_load(&j->hb.requested) ? NS_JOB_CANCELLED : NS_JOB_FAILED, NULL,
+                           msg);
+        ns_dealloc(ctx, msg);
+    }
+    free(text);
+    return st;
+}
+
 /* Removes the job's directory and all it holds (never following a link). */
 static void remove_tree(const char *dir)
 {
@@ -458,6 +539,8 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
         st = ns_job_finish(s, lease, NS_JOB_FAILED, NULL, "the job's parameters are not JSON");
     else if (job->kind == NS_JOB_EVALUATE)
         st = run_evaluation(&j, params);
+    else if (job->kind == NS_JOB_CARD)
+        st = run_card_job(&j, params);
     else
         st = run_training(&j, params);
     json_decref(params);
@@ -514,7 +597,8 @@ ns_status ns_worker_run(ns_store *s, const ns_worker_options *opts, int *done)
         ns_job job;
         ns_lease lease;
         bool claimed = false;
-        st = ns_job_claim(s, o.name, o.lease_seconds, &job, &lease, &claimed);
+        st = ns_job_claim_on(s, o.name, o.lease_seconds, o.devices != NULL ? o.devices : "cpu",
+                             &job, &lease, &claimed);
         if (st == NS_ERR_BUSY) {
             st = NS_OK; /* another worker holds the store for a moment */
             sleep_seconds(o.poll_seconds);

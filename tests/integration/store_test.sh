@@ -186,6 +186,52 @@ sed 's/house@production/house@staging/' store-pipe.yaml >store-pipe2.yaml
 run 1 run store-pipe2.yaml --store "$NETSMITH_STORE"
 expect_match "an unknown alias in a pipeline" err "no version or alias 'staging'"
 
+# ---- a remote card: run as a job on a worker, its inputs and outputs through the store -------
+
+cat >remote.yaml <<'EOF'
+pipeline: remote-train
+seed: 3
+cards:
+  - id: load
+    card: data_load
+    with: {name: wine}
+  - id: split
+    card: data_split
+    in: {dataset: load.dataset}
+    with: {train_ratio: 0.7, val_ratio: 0.15, test_ratio: 0.15}
+  - id: define
+    card: model_define
+    with: {hidden_layers: [16], activation: relu}
+  - id: build
+    card: build_model
+    in: {model_spec: define.model_spec, input_size: split.input_size}
+  - id: train
+    card: train
+    in: {model: build.model, dataset: split.train_dataset, val_dataset: split.val_dataset}
+    with: {epochs: 8, batch_size: 16, execution: remote}
+  - id: eval
+    card: evaluate
+    in: {model: train.model, dataset: split.test_dataset}
+EOF
+run 0 run remote.yaml --set train.execution=local --show eval
+sed -n 's/^  \(loss\|accuracy\) *\([0-9.]*\)$/\1 \2/p' out >local.txt
+"$NS" worker --quiet --lease 2 >remote-worker.log 2>&1 &
+rw=$!
+run 0 run remote.yaml --store "$NETSMITH_STORE" --show eval
+kill "$rw" 2>/dev/null
+wait "$rw" 2>/dev/null
+sed -n 's/^  \(loss\|accuracy\) *\([0-9.]*\)$/\1 \2/p' out >remote.txt
+expect_ne "the remote run printed metrics" "$(cat remote.txt)" ""
+expect_eq "a remote card gives what it gives locally" "$(cat remote.txt)" "$(cat local.txt)"
+run 0 job list --json
+expect_match "the remote card ran as a job" out '"kind": "card"'
+run 1 run remote.yaml
+expect_match "execution: remote without a store" err 'run the pipeline with --store'
+sed 's/execution: remote}/execution: remote, device: cuda}/' remote.yaml >remote-cuda.yaml
+"$NS" worker --quiet --once >/dev/null 2>&1 # a cpu worker leaves a cuda card alone
+run 0 job list --state queued --json
+expect_no_match "no cuda card is queued yet" out '"kind": "card"'
+
 # ---- declarative objects ---------------------------------------------------------------------
 
 mkdir -p objs

@@ -96,10 +96,10 @@ static void test_setting_outside_choices(void **state)
                    "choose one of sgd|adam|adamw|rmsprop");
     /* the common settings have choices too */
     t = replace(f, small_pipeline, "      activation: relu\n",
-                "      activation: relu\n      device: cuda\n");
+                "      activation: relu\n      device: tpu\n");
     EXPECT_ERROR(f, t, NS_ERR_INVALID,
-                 "pipe.yaml:20: model_define 'define' setting 'device' is 'cuda'; choose one of "
-                 "cpu");
+                 "pipe.yaml:20: model_define 'define' setting 'device' is 'tpu'; choose one of "
+                 "cpu|cuda");
 }
 
 static void test_number_out_of_range(void **state)

@@ -464,15 +464,20 @@ static bool job_id(const cli_args *a, int i, int64_t *id)
 /* job submit KIND ...: the parameters from the flags, the run settings as for train. */
 static int job_submit(session *s, cli_args *a, cli_run_flags *t)
 {
-    static const char *const kinds[] = {"train", "finetune", "evaluate"};
+    static const char *const kinds[] = {"train", "finetune", "evaluate", "pipeline"};
     if (a->n_pos != 2) {
-        cli_error("job", "expected job submit train|finetune|evaluate [options]");
+        cli_error("job", "expected job submit train|finetune|evaluate|pipeline [options]");
         return CLI_USAGE;
     }
     ns_job_kind kind;
     if (ns_job_kind_parse(a->pos[1], &kind) != NS_OK) {
-        cli_error("job", "unknown kind of job '%s'; use %s, %s or %s", a->pos[1], kinds[0],
-                  kinds[1], kinds[2]);
+        cli_error("job", "unknown kind of job '%s'; use %s, %s, %s or %s", a->pos[1], kinds[0],
+                  kinds[1], kinds[2], kinds[3]);
+        return CLI_USAGE;
+    }
+    if (kind == NS_JOB_CARD) {
+        cli_error("job", "card jobs are made by a pipeline's remote cards (execution: remote); "
+                         "submit the pipeline instead (job submit pipeline --file P.yaml)");
         return CLI_USAGE;
     }
     ns_run_config *cfg = NULL;
@@ -516,8 +521,24 @@ static int job_submit(session *s, cli_args *a, cli_run_flags *t)
             }
             json_object_set_new(p, "freeze", list);
         }
-        if (kind == NS_JOB_EVALUATE)
+        if (kind == NS_JOB_EVALUATE || kind == NS_JOB_PIPELINE)
             json_object_del(p, "config");
+        if (kind == NS_JOB_PIPELINE) {
+            char *text = NULL;
+            size_t len = 0;
+            if (!cli_has(a, "--file")) {
+                cli_error("job", "job submit pipeline needs --file PIPELINE.yaml");
+                rc = CLI_USAGE;
+            } else if (ns_read_file(s->ctx, cli_get(a, "--file"), &text, &len) != NS_OK) {
+                rc = cli_fail("job", s->ctx);
+            } else {
+                json_object_set_new(p, "pipeline", json_stringn(text, len));
+                json_object_set_new(p, "source", json_string(cli_get(a, "--file")));
+                if (cli_has(a, "--set"))
+                    json_object_set_new(p, "set", json_pack("[s]", cli_get(a, "--set")));
+            }
+            ns_dealloc(s->ctx, text);
+        }
     }
     long long priority = 0;
     if (rc == CLI_OK && cli_has(a, "--priority") &&
@@ -592,6 +613,7 @@ int cmd_job(int argc, char **argv)
         "       netsmith job submit finetune --from NAME[@V] --to NAME --data NAME [--freeze "
         "0,2] [--new-head] [-c run.yaml]\n"
         "       netsmith job submit evaluate --model NAME[@V] --data NAME\n"
+        "       netsmith job submit pipeline --file PIPELINE.yaml [--set CARD.SETTING=VALUE]\n"
         "       netsmith job list [--state S] | show ID | cancel ID | retry ID | retrain ID "
         "[--from-weights] | wait ID";
     static const char job_about[] =
@@ -620,7 +642,9 @@ int cmd_job(int argc, char **argv)
          NULL},
         {"--priority", NULL, "N", "higher runs first (default 0)", NULL},
         {"--state", NULL, "STATE", "list only jobs in this state", NULL},
-        {"--from-weights", NULL, NULL, "retrain from the job's trained version", NULL}};
+        {"--from-weights", NULL, NULL, "retrain from the job's trained version", NULL},
+        {"--file", NULL, "PIPELINE.yaml", "the pipeline a pipeline job runs", NULL},
+        {"--set", NULL, "CARD.SETTING=VALUE", "change a setting of the pipeline (pipeline)", NULL}};
     for (size_t i = 0; i < sizeof own / sizeof own[0] && t->n < CLI_RUN_MAX_FLAGS; i++)
         t->flags[t->n++] = own[i];
     cli_args a = {"job", t->flags, t->n, {0}, 0};

@@ -148,7 +148,8 @@ NS_API void ns_store_pipeline_host_free(ns_store *store, void *state);
     X(TRAIN, train)                                                                                \
     X(FINETUNE, finetune)                                                                          \
     X(EVALUATE, evaluate)                                                                          \
-    X(CARD, card)
+    X(CARD, card)                                                                                  \
+    X(PIPELINE, pipeline)
 
 typedef enum ns_job_kind {
 #define NS__JOB_KIND_ENUM(E, n) NS_JOB_##E,
@@ -184,6 +185,10 @@ NS_API ns_status ns_job_state_parse(const char *name, ns_job_state *out);
  *   evaluate: {"model": "NAME[@V]", "data": DATASET}
  *   card:     {"card": NAME, "settings": {...}, "device": "cpu" | "cuda", "files": {FILE: sha256
  *              of a blob}, "inputs": {PORT: FILE}} (a pipeline's remote card)
+ *   pipeline: {"pipeline": TEXT (a pipeline file's YAML or JSON), "source": NAME (for
+ *              messages), "set": ["CARD.SETTING=VALUE", ...]}: run on a worker with the store
+ *              as its host (its models and datasets by name), every top-level card's outputs
+ *              put into the store (result: {"outputs": {"CARD/FILE": sha256}})
  * The objects named must exist (a finetune's destination is created, an instance of the
  * source's architecture, when missing) and the run settings are checked now, so a bad job is
  * refused at submission rather than failing on a worker. *id gets the job's number. Errors:

@@ -11,6 +11,7 @@
 #include "netsmith/format.h"
 #include "netsmith/io.h"
 #include "netsmith/model.h"
+#include "netsmith/pipeline.h"
 #include "store/store_private.h"
 
 /* The run settings a job's worker sets itself. */
@@ -125,6 +126,32 @@ ns_status ns__job_submit_named(ns_store *s, const char *name, ns_job_kind kind,
                                 (inputs != NULL && !json_is_object(inputs))))
                 st = ns__jr_fail(&r, "", "files and inputs must be objects");
         }
+    } else if (kind == NS_JOB_PIPELINE) {
+        static const char *const pipe_keys[] = {"pipeline", "source", "set"};
+        st = ns__jr_keys(&r, "", o, pipe_keys, 3);
+        const char *text = NULL;
+        if (st == NS_OK)
+            st = ns__jr_member_string(&r, "", o, "pipeline", "a pipeline file's text", &text);
+        json_t *set = json_object_get(o, "set");
+        const char *over[64];
+        int n_over = 0;
+        for (size_t i = 0; st == NS_OK && set != NULL && i < json_array_size(set) && n_over < 64;
+             i++)
+            over[n_over++] = json_string_value(json_array_get(set, i));
+        for (int i = 0; i < n_over && st == NS_OK; i++)
+            if (over[i] == NULL)
+                st = ns__jr_fail(&r, "set", "expected CARD.SETTING=VALUE strings");
+        /* checked now, as netsmith run --check does */
+        ns_cards *cards = NULL;
+        ns_pipeline *p = NULL;
+        const char *src = json_string_value(json_object_get(o, "source"));
+        if (st == NS_OK)
+            st = ns_cards_new(s->ctx, &cards);
+        if (st == NS_OK)
+            st = ns_pipeline_parse(cards, text, strlen(text), src != NULL ? src : "pipeline", over,
+                                   n_over, &p);
+        ns_pipeline_free(p);
+        ns_cards_free(cards);
     } else if (kind == NS_JOB_EVALUATE) {
         st = ns__jr_keys(&r, "", o, evaluate_keys, 2);
         ns_store_version v;

@@ -501,6 +501,94 @@ static ns_status run_card_job(job_run *j, json_t *params)
     return st;
 }
 
+static void on_card_event(void *ud, const ns_card_event *ev)
+{
+    (void)ud, (void)ev;
+}
+
+/* Runs a pipeline job: the pipeline with the store as its host, every top-level card's outputs
+ * (its state directory's files) put into the store. */
+static ns_status run_pipeline_job(job_run *j, json_t *params)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    const char *text = json_string_value(json_object_get(params, "pipeline"));
+    const char *src = json_string_value(json_object_get(params, "source"));
+    json_t *set = json_object_get(params, "set");
+    const char *over[64];
+    int n_over = 0;
+    for (size_t i = 0; set != NULL && i < json_array_size(set) && n_over < 64; i++)
+        if (json_is_string(json_array_get(set, i)))
+            over[n_over++] = json_string_value(json_array_get(set, i));
+    char state[1200], files[1200];
+    snprintf(state, sizeof state, "%s/state", j->dir);
+    snprintf(files, sizeof files, "%s/store-files", j->dir);
+    ns_cards *cards = NULL;
+    ns_pipeline *p = NULL;
+    void *host_state = NULL;
+    ns_pipeline_host host;
+    ns_status st = text != NULL ? ns_cards_new(ctx, &cards)
+                                : ns_errorf(ctx, NS_ERR_INVALID, "the job has no pipeline");
+    if (st == NS_OK)
+        st = ns_pipeline_parse(cards, text, strlen(text), src != NULL ? src : "pipeline", over,
+                               n_over, &p);
+    if (st == NS_OK)
+        st = ns_store_pipeline_host(s, files, &host, &host_state);
+    if (st == NS_OK) {
+        ns_pipeline_set_host(p, &host);
+        ns_progress progress = {NULL, NULL, &j->hb.cancel};
+        ns_run_options o = {.state_dir = state, .on_event = on_card_event, .progress = &progress};
+        st = ns_pipeline_run(p, &o);
+    }
+    /* the outputs into the store: state/CARD/FILE */
+    json_t *outputs = json_object();
+    DIR *d = st == NS_OK ? opendir(state) : NULL;
+    for (struct dirent *e = d != NULL ? readdir(d) : NULL; e != NULL && st == NS_OK;
+         e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[1400];
+        if (snprintf(sub, sizeof sub, "%s/%s", state, e->d_name) >= (int)sizeof sub)
+            continue;
+        DIR *cd = opendir(sub);
+        for (struct dirent *f = cd != NULL ? readdir(cd) : NULL; f != NULL && st == NS_OK;
+             f = readdir(cd)) {
+            char path[1700], key[600], sha[65];
+            if (f->d_name[0] == '.' ||
+                snprintf(path, sizeof path, "%s/%s", sub, f->d_name) >= (int)sizeof path)
+                continue;
+            snprintf(key, sizeof key, "%s/%s", e->d_name, f->d_name);
+            st = ns_store_blob_put_file(s, path, sha);
+            json_object_set_new(outputs, key, json_string(sha));
+        }
+        if (cd != NULL)
+            closedir(cd);
+    }
+    if (d != NULL)
+        closedir(d);
+    json_t *result = json_pack("{s:o}", "outputs", outputs);
+    char *out = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
+    json_decref(result);
+    if (atomic_load(&j->hb.lost)) {
+        /* another worker has it now */
+    } else if (st == NS_OK) {
+        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, out, NULL);
+    } else if (st == NS_ERR_CANCELLED && !atomic_load(&j->hb.requested)) {
+        st = ns_job_release(s, &j->lease);
+    } else {
+        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
+        st = ns_job_finish(s, &j->lease,
+                           atomic_load(&j->hb.requested) ? NS_JOB_CANCELLED : NS_JOB_FAILED, NULL,
+                           msg);
+        ns_dealloc(ctx, msg);
+    }
+    free(out);
+    ns_store_pipeline_host_free(s, host_state);
+    ns_pipeline_free(p);
+    ns_cards_free(cards);
+    return st;
+}
+
 /* Removes the job's directory and all it holds (never following a link). */
 static void remove_tree(const char *dir)
 {
@@ -541,6 +629,8 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
         st = run_evaluation(&j, params);
     else if (job->kind == NS_JOB_CARD)
         st = run_card_job(&j, params);
+    else if (job->kind == NS_JOB_PIPELINE)
+        st = run_pipeline_job(&j, params);
     else
         st = run_training(&j, params);
     json_decref(params);

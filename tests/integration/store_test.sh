@@ -186,6 +186,16 @@ sed 's/house@production/house@staging/' store-pipe.yaml >store-pipe2.yaml
 run 1 run store-pipe2.yaml --store "$NETSMITH_STORE"
 expect_match "an unknown alias in a pipeline" err "no version or alias 'staging'"
 
+# a pipeline as a job
+run 0 job submit pipeline --file store-pipe.yaml --json
+pj=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+run 0 worker --once --quiet
+run 0 job wait "$pj" --json
+expect_match "a pipeline job puts its outputs into the store" out '"eval/metrics[^"]*": "[0-9a-f]{64}"'
+printf 'pipeline: bad\ncards:\n  - id: a\n    card: data_lod\n' >bad-pipe.yaml
+run 1 job submit pipeline --file bad-pipe.yaml
+expect_match "a bad pipeline is refused at submission" err "did you mean 'data_load'"
+
 # ---- a remote card: run as a job on a worker, its inputs and outputs through the store -------
 
 cat >remote.yaml <<'EOF'

@@ -128,6 +128,11 @@ wait "$wpid"
 run 1 job wait "$long"
 expect_match "a cancelled job" out "job $long: train, cancelled"
 expect_match "a cancelled job keeps its checkpoint" out 'checkpoint .*"sha256"'
+run 0 job retry "$long"
+run 0 worker --once
+expect_match "a retried job resumes from its checkpoint" err "job $long: resumed from"
+run 0 job wait "$long"
+expect_match "a retried job succeeds" out "job $long: train, succeeded, epoch 400/400"
 
 # ---- workers killed at random moments ------------------------------------------------------
 

@@ -221,6 +221,9 @@ int cmd_data(int argc, char **argv)
         {"--labels", NULL, "FILE", "an IDX images file's labels", NULL},
         {"--no-header", NULL, NULL, "the CSV's first row is data", NULL},
         {"--max-classes", NULL, "N", "task auto: integer values as classes", NULL},
+        {"--pipeline", NULL, "FILE.yaml", "or a pipeline that makes the data, with --output", NULL},
+        {"--output", NULL, "CARD.PORT", "the pipeline's dataset output, e.g. split.train_dataset",
+         NULL},
         CLI_DATA_FLAGS};
     int nf = (int)(sizeof flags / sizeof flags[0]);
     cli_data_help(flags, nf);
@@ -235,15 +238,35 @@ int cmd_data(int argc, char **argv)
     int sub = parse_sub(&a, "data", subs, npos, forms, 3);
     if (sub < 0)
         return CLI_USAGE;
-    if (sub == 0 && !cli_has(&a, "--data")) {
-        cli_error("data", "data add needs --data DATA (a built-in name, a CSV or an IDX file)");
+    if (sub == 0 && cli_has(&a, "--data") == cli_has(&a, "--pipeline")) {
+        cli_error("data", "data add needs --data DATA (a built-in name, a CSV or an IDX file) or "
+                          "--pipeline FILE.yaml --output CARD.PORT");
+        return CLI_USAGE;
+    }
+    if (sub == 0 && cli_has(&a, "--pipeline") != cli_has(&a, "--output")) {
+        cli_error("data", "--pipeline and --output go together: the pipeline and its dataset "
+                          "output (e.g. split.train_dataset)");
         return CLI_USAGE;
     }
     session s;
     if ((rc = open_session(&s, &a, "data")) != CLI_OK)
         return rc;
     char *text = NULL;
-    if (sub == 0) {
+    if (sub == 0 && cli_has(&a, "--pipeline")) {
+        size_t n = 0;
+        json_t *src = NULL;
+        if (ns_read_file(s.ctx, cli_get(&a, "--pipeline"), &text, &n) == NS_OK)
+            src = json_pack("{s:s%, s:s}", "pipeline", text, n, "output", cli_get(&a, "--output"));
+        char *j = src != NULL ? json_dumps(src, JSON_COMPACT) : NULL;
+        if (j == NULL || ns_store_data_add(s.store, a.pos[1], j) != NS_OK)
+            rc = cli_fail("data", s.ctx);
+        else
+            printf("dataset %s added (made by %s)\n", a.pos[1], cli_get(&a, "--pipeline"));
+        free(j);
+        json_decref(src);
+        ns_dealloc(s.ctx, text);
+        text = NULL;
+    } else if (sub == 0) {
         /* the read options by their run setting names */
         json_t *src = json_object();
         static const char *const keys[][2] = {

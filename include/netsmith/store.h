@@ -74,7 +74,8 @@ NS_API ns_status ns_store_arch_list(ns_store *store, char **json);
 /* Registers a data source as dataset name. data_json holds the data settings of a run config
  * (data, target, labels, delimiter, ...: ns_run_settings' names); a "data" that names a file
  * (not a built-in dataset) is stored as a blob with its hash, so that a worker elsewhere reads
- * the same bytes. The same name with the same source again is a no-op. Errors: NS_ERR_INVALID
+ * the same bytes. Or it is {"pipeline": TEXT, "output": "CARD.PORT"}: a pipeline (checked now)
+ * whose dataset output is the data, made where the dataset is used. The same name with the same source again is a no-op. Errors: NS_ERR_INVALID
  * for an unknown setting or bad name; NS_ERR_STATE when the name holds another source;
  * NS_ERR_IO for a file that cannot be read. */
 NS_API ns_status ns_store_data_add(ns_store *store, const char *name, const char *data_json);
@@ -83,6 +84,14 @@ NS_API ns_status ns_store_data_add(ns_store *store, const char *name, const char
  * NS_ERR_NOTFOUND (with a did-you-mean), NS_ERR_IO, NS_ERR_NOMEM. */
 NS_API ns_status ns_store_data_get(ns_store *store, const char *name, char **json);
 NS_API ns_status ns_store_data_list(ns_store *store, char **json);
+
+/* Dataset name made ready to read: its data settings as a run config's (a JSON object into
+ * *settings_json, on the store's context: ns_dealloc), with the files it keeps in the store
+ * written into dir (made when missing), or, for a dataset a pipeline makes, that pipeline run
+ * (with the store as its host) and its dataset saved into dir. Errors: those of
+ * ns_store_data_get, of writing the files, and of the pipeline's run. */
+NS_API ns_status ns_store_data_settings(ns_store *store, const char *name, const char *dir,
+                                        char **settings_json);
 
 /* Creates model name, an instance of architecture arch ("Convert To Model"). The same again
  * is a no-op. Errors: NS_ERR_NOTFOUND for an unknown architecture; NS_ERR_STATE when the name

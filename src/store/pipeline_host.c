@@ -1,5 +1,6 @@
-/* The store as a pipeline's host: load_model's model (NAME[@VERSION]) exported from the store
- * into a file, data_load's dataset (a registered name) with its file brought out of the store. */
+/* The store as a pipeline's host (load_model's model, data_load's dataset, remote cards), and
+ * a registered dataset made ready to read (its files written out of the store, or the pipeline
+ * that makes it run): the two use each other, a dataset's pipeline having the store as host. */
 #include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,106 @@ static void file_name(char *out, size_t cap, const char *name)
             *p = '_';
 }
 
+/* Runs the pipeline of a dataset's source and saves its output dataset into dir; *path gets the
+ * file (a saved dataset that ns_data_open reads). */
+static ns_status from_pipeline(ns_store *s, const char *name, json_t *src, const char *dir,
+                               char *path, size_t cap)
+{
+    ns_ctx *ctx = s->ctx;
+    const char *text = json_string_value(json_object_get(src, "pipeline"));
+    const char *ref = json_string_value(json_object_get(src, "output"));
+    ns_cards *cards = NULL;
+    ns_pipeline *p = NULL;
+    ns_pipeline_host host;
+    void *hs = NULL;
+    char files[1100], state[1100];
+    snprintf(files, sizeof files, "%s/pipeline-%s-files", dir, name);
+    snprintf(state, sizeof state, "%s/pipeline-%s-state", dir, name);
+    ns_status st =
+        text != NULL && ref != NULL
+            ? ns_cards_new(ctx, &cards)
+            : ns_errorf(ctx, NS_ERR_FORMAT,
+                        "dataset '%s': its pipeline source has no pipeline or output", name);
+    if (st == NS_OK)
+        st = ns_pipeline_parse(cards, text, strlen(text), name, NULL, 0, &p);
+    if (st == NS_OK)
+        st = ns_store_pipeline_host(s, files, &host, &hs);
+    if (st == NS_OK) {
+        ns_pipeline_set_host(p, &host);
+        ns_run_options o = {.state_dir = state};
+        st = ns_pipeline_run(p, &o);
+    }
+    ns_value *v = st == NS_OK ? ns_pipeline_output(p, ref) : NULL;
+    if (st == NS_OK && (v == NULL || ns_value_get_kind(v) != NS_VALUE_DATASET))
+        st = ns_errorf(ctx, NS_ERR_INVALID,
+                       "dataset '%s': the pipeline made no dataset '%s'; name a card's dataset "
+                       "output, e.g. load.dataset",
+                       name, ref);
+    char *saved = NULL;
+    char port[96];
+    file_name(port, sizeof port, name);
+    if (st == NS_OK)
+        st = ns_value_save(ctx, v, dir, port, &saved);
+    if (st == NS_OK && snprintf(path, cap, "%s", saved) >= (int)cap)
+        st = ns_errorf(ctx, NS_ERR_INVALID, "%s: the path is too long", saved);
+    ns_dealloc(ctx, saved);
+    ns_store_pipeline_host_free(s, hs);
+    ns_pipeline_free(p);
+    ns_cards_free(cards);
+    return st;
+}
+
+ns_status ns_store_data_settings(ns_store *s, const char *name, const char *dir,
+                                 char **settings_json)
+{
+    ns_ctx *ctx = s->ctx;
+    *settings_json = NULL;
+    char *text = NULL;
+    ns_status st = ns_store_data_get(s, name, &text);
+    json_error_t e;
+    json_t *d = st == NS_OK ? json_loads(text, 0, &e) : NULL;
+    ns_dealloc(ctx, text);
+    if (st != NS_OK)
+        return st;
+    if (d == NULL)
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    if ((st = ns_make_dirs(ctx, dir)) != NS_OK) {
+        json_decref(d);
+        return st;
+    }
+    json_t *src = json_deep_copy(json_object_get(d, "source"));
+    const char *blob = json_string_value(json_object_get(d, "blob"));
+    char path[1400], safe[200];
+    if (json_object_get(src, "pipeline") != NULL) {
+        st = from_pipeline(s, name, src, dir, path, sizeof path);
+        json_decref(src);
+        src = st == NS_OK ? json_pack("{s:s}", "data", path) : NULL;
+    } else if (blob != NULL) {
+        file_name(safe, sizeof safe, json_string_value(json_object_get(src, "data")));
+        snprintf(path, sizeof path, "%s/data-%s-%s", dir, name, safe);
+        st = ns_store_blob_get_file(s, blob, path);
+        if (st == NS_OK)
+            json_object_set_new(src, "data", json_string(path));
+    }
+    const char *labels_blob = json_string_value(json_object_get(src, "labels_blob"));
+    if (st == NS_OK && labels_blob != NULL) {
+        file_name(safe, sizeof safe, json_string_value(json_object_get(src, "labels")));
+        snprintf(path, sizeof path, "%s/labels-%s-%s", dir, name, safe);
+        st = ns_store_blob_get_file(s, labels_blob, path);
+        json_object_set_new(src, "labels", json_string(path));
+    }
+    json_object_del(src, "labels_blob");
+    char *out = st == NS_OK && src != NULL ? json_dumps(src, JSON_COMPACT) : NULL;
+    if (st == NS_OK)
+        *settings_json = out != NULL ? ns_strdup(ctx, out) : NULL;
+    if (st == NS_OK && *settings_json == NULL)
+        st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+    free(out);
+    json_decref(src);
+    json_decref(d);
+    return st;
+}
+
 static ns_status model_file(void *ud, ns_ctx *ctx, const char *ref, char *path, size_t cap)
 {
     host_state *h = ud;
@@ -47,40 +148,12 @@ static ns_status model_file(void *ud, ns_ctx *ctx, const char *ref, char *path, 
 static ns_status dataset(void *ud, ns_ctx *ctx, const char *name, char **settings_json)
 {
     host_state *h = ud;
-    *settings_json = NULL;
     char *text = NULL;
-    ns_status st = ns_store_data_get(h->store, name, &text);
-    json_error_t e;
-    json_t *d = st == NS_OK ? json_loads(text, 0, &e) : NULL;
-    ns_dealloc(ns_store_ctx(h->store), text);
-    if (st != NS_OK)
-        return st;
-    json_t *src = json_deep_copy(json_object_get(d, "source"));
-    const char *blob = json_string_value(json_object_get(d, "blob"));
-    char path[1400], safe[200];
-    if (blob != NULL) {
-        file_name(safe, sizeof safe, json_string_value(json_object_get(src, "data")));
-        snprintf(path, sizeof path, "%s/data-%s-%s", h->dir, name, safe);
-        st = ns_store_blob_get_file(h->store, blob, path);
-        if (st == NS_OK)
-            json_object_set_new(src, "data", json_string(path));
-    }
-    const char *labels_blob = json_string_value(json_object_get(src, "labels_blob"));
-    if (st == NS_OK && labels_blob != NULL) {
-        file_name(safe, sizeof safe, json_string_value(json_object_get(src, "labels")));
-        snprintf(path, sizeof path, "%s/labels-%s-%s", h->dir, name, safe);
-        st = ns_store_blob_get_file(h->store, labels_blob, path);
-        json_object_set_new(src, "labels", json_string(path));
-    }
-    json_object_del(src, "labels_blob");
-    char *out = st == NS_OK ? json_dumps(src, JSON_COMPACT) : NULL;
-    if (st == NS_OK)
-        *settings_json = out != NULL ? ns_strdup(ctx, out) : NULL;
+    ns_status st = ns_store_data_settings(h->store, name, h->dir, &text);
+    *settings_json = st == NS_OK ? ns_strdup(ctx, text) : NULL;
     if (st == NS_OK && *settings_json == NULL)
         st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
-    free(out);
-    json_decref(src);
-    json_decref(d);
+    ns_dealloc(ns_store_ctx(h->store), text);
     return st;
 }
 

@@ -15,6 +15,7 @@
 #include "netsmith/data.h"
 #include "netsmith/format.h"
 #include "netsmith/model.h"
+#include "netsmith/pipeline.h"
 #include "netsmith/store.h"
 #include "store/store_private.h"
 
@@ -549,11 +550,54 @@ ns_status ns_store_arch_list(ns_store *s, char **json)
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
+/* A dataset a pipeline makes: the pipeline checked, its text and output kept. */
+static ns_status add_pipeline_dataset(ns_store *s, const char *name, json_t *src)
+{
+    const char *text = json_string_value(json_object_get(src, "pipeline"));
+    const char *ref = json_string_value(json_object_get(src, "output"));
+    if (text == NULL || ref == NULL || strchr(ref, '.') == NULL || json_object_size(src) != 2)
+        return ns_errorf(s->ctx, NS_ERR_INVALID,
+                         "dataset '%s': a pipeline source is {\"pipeline\": TEXT, \"output\": "
+                         "\"CARD.PORT\"} (its dataset output, e.g. load.dataset)",
+                         name);
+    ns_cards *cards = NULL;
+    ns_pipeline *p = NULL;
+    ns_status st = ns_cards_new(s->ctx, &cards);
+    if (st == NS_OK)
+        st = ns_pipeline_parse(cards, text, strlen(text), name, NULL, 0, &p);
+    ns_pipeline_free(p);
+    ns_cards_free(cards);
+    char *canon = st == NS_OK ? json_dumps(src, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char hash[65];
+    if (st == NS_OK && canon == NULL)
+        st = NS_ERR_NOMEM;
+    if (st == NS_OK) {
+        ns__sha256_hex(canon, strlen(canon), hash);
+        ns__sql_value a[] = {NS__SQL_T(name), NS__SQL_T(canon), NS__SQL_T(hash), NS__SQL_N};
+        st = add_named(s, "datasets", "dataset", name, hash,
+                       "INSERT INTO datasets (name, source, hash, blob, created) VALUES (?, ?, "
+                       "?, ?, {now})",
+                       a, 4);
+    }
+    free(canon);
+    return st;
+}
+
 ns_status ns_store_data_add(ns_store *s, const char *name, const char *data_json)
 {
     ns_status st = check_name(s, "dataset", name);
     if (st != NS_OK)
         return st;
+    {
+        json_error_t pe;
+        json_t *pj = json_loads(data_json, 0, &pe);
+        if (json_is_object(pj) && json_object_get(pj, "pipeline") != NULL) {
+            st = add_pipeline_dataset(s, name, pj);
+            json_decref(pj);
+            return st;
+        }
+        json_decref(pj);
+    }
     /* The settings are a run config's: checked by its table. */
     ns_run_config *cfg = NULL;
     st = ns_run_config_new(s->ctx, &cfg);

@@ -173,38 +173,11 @@ static ns_status set_string(ns_run_config *cfg, const char *name, const char *te
 static ns_status use_dataset(job_run *j, ns_run_config *cfg, const char *name, const char *source)
 {
     ns_ctx *ctx = ns_store_ctx(j->store);
-    char *text = NULL;
-    ns_status st = ns_store_data_get(j->store, name, &text);
-    json_error_t e;
-    json_t *d = st == NS_OK ? json_loads(text, 0, &e) : NULL;
-    ns_dealloc(ctx, text);
-    if (st != NS_OK)
-        return st;
-    json_t *src = json_deep_copy(json_object_get(d, "source"));
-    const char *blob = json_string_value(json_object_get(d, "blob"));
-    char path[1200];
-    if (blob != NULL) {
-        snprintf(path, sizeof path, "%s/data-%s", j->dir,
-                 json_string_value(json_object_get(src, "data")));
-        st = ns_store_blob_get_file(j->store, blob, path);
-        if (st == NS_OK)
-            json_object_set_new(src, "data", json_string(path));
-    }
-    const char *labels_blob = json_string_value(json_object_get(src, "labels_blob"));
-    if (st == NS_OK && labels_blob != NULL) {
-        char lpath[1200];
-        snprintf(lpath, sizeof lpath, "%s/labels-%s", j->dir,
-                 json_string_value(json_object_get(src, "labels")));
-        st = ns_store_blob_get_file(j->store, labels_blob, lpath);
-        json_object_set_new(src, "labels", json_string(lpath));
-    }
-    json_object_del(src, "labels_blob");
-    char *settings = st == NS_OK ? json_dumps(src, JSON_COMPACT) : NULL;
+    char *settings = NULL;
+    ns_status st = ns_store_data_settings(j->store, name, j->dir, &settings);
     if (st == NS_OK)
-        st = settings != NULL ? ns_run_config_merge(cfg, settings, source) : NS_ERR_NOMEM;
-    free(settings);
-    json_decref(src);
-    json_decref(d);
+        st = ns_run_config_merge(cfg, settings, source);
+    ns_dealloc(ctx, settings);
     return st;
 }
 

@@ -201,6 +201,31 @@ printf 'pipeline: bad\ncards:\n  - id: a\n    card: data_lod\n' >bad-pipe.yaml
 run 1 job submit pipeline --file bad-pipe.yaml
 expect_match "a bad pipeline is refused at submission" err "did you mean 'data_load'"
 
+# a dataset a pipeline makes
+cat >data-pipe.yaml <<'EOF'
+pipeline: wine-train-part
+seed: 2
+cards:
+  - id: load
+    card: data_load
+    with: {name: wine}
+  - id: split
+    card: data_split
+    in: {dataset: load.dataset}
+    with: {train_ratio: 0.8, test_ratio: 0.2, normalize: none}
+EOF
+printf '{"hidden_layers": [8], "epochs": 2}\n' >wine-spec2.json
+run 0 data add wine-part --pipeline data-pipe.yaml --output split.train_dataset
+run 0 arch add wine-mlp2 wine-spec2.json
+run 0 model create vines --arch wine-mlp2
+run 0 job submit train --model vines --data wine-part --epochs 2 --json
+wj=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
+run 0 worker --once --quiet
+run 0 job wait "$wj" --json
+expect_match "a job on a dataset a pipeline makes" out '"state": "succeeded"'
+run 1 data add wine-bad --pipeline data-pipe.yaml --output split
+expect_match "a pipeline dataset needs CARD.PORT" err 'CARD.PORT'
+
 # ---- a remote card: run as a job on a worker, its inputs and outputs through the store -------
 
 cat >remote.yaml <<'EOF'

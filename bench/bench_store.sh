@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The store's queue on both backends (bench/bench_store.c): claim + complete per job, 1,000 empty
 # jobs through 2 workers, and what per-epoch progress writes cost a real training, each against
-# the store's own floor (an empty write transaction) or the same training without the store,
+# the store's own floor (a write transaction of one row) or the same training without the store,
 # measured in the same run. PostgreSQL runs on a throwaway server (tests/store/pg_harness.sh).
 # Prints a table and writes it to bench/RESULTS.md (section "Store").
 #
@@ -30,8 +30,8 @@ def read(path):
 rows = [read(sys.argv[1]), read(sys.argv[2])]
 lines = ["## Store", "",
          "The queue of `netsmith_store` (bench/bench_store.sh), one machine, both backends. The "
-         "floor is one empty write transaction of the same store, measured in the same run "
-         "(a write transaction of one row; SQLite with synchronous=FULL: one fsync of the log).", "",
+         "floor is a write transaction of one row in the same store, measured in the same run "
+         "(SQLite with synchronous=FULL: one fsync of the log).", "",
          "| backend | floor (ms) | claim + complete (ms/job) | ratio to floor | "
          "1,000 jobs, 2 workers (s) | one progress write (ms) | training (s) | with per-epoch "
          "progress (s) | measured difference | writes / training time |",

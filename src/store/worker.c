@@ -611,8 +611,9 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
     if (j.hb.running)
         pthread_join(j.hb.thread, NULL);
     remove_tree(j.dir);
-    /* a lost lease is the other worker's job now, not this worker's failure */
-    return st == NS_ERR_STATE && atomic_load(&j.hb.lost) ? NS_OK : st;
+    /* A lost lease is the other worker's job now, not this worker's failure: the job's fenced
+     * writes (progress, checkpoint, completion) fail with NS_ERR_STATE only for that. */
+    return st == NS_ERR_STATE ? NS_OK : st;
 }
 
 ns_status ns_worker_run(ns_store *s, const ns_worker_options *opts, int *done)

@@ -273,6 +273,27 @@ static ns_status job_config(job_run *j, json_t *params, ns_run_config *cfg, cons
     return st;
 }
 
+/* Ends a job by how its work went (st): succeeded with result, given back to the queue when
+ * the worker stops, cancelled when asked, else failed with the message; nothing at all when
+ * the lease was lost (the job is another worker's now). */
+static ns_status end_job(job_run *j, ns_status st, const char *result)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    if (atomic_load(&j->hb.lost))
+        return NS_OK;
+    if (st == NS_OK)
+        return ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, result, NULL);
+    if (st == NS_ERR_CANCELLED && !atomic_load(&j->hb.requested))
+        return ns_job_release(s, &j->lease);
+    const char *why = ns_errmsg(ctx);
+    char *msg = ns_strdup(ctx, why[0] != '\0' ? why : ns_status_str(st));
+    ns_status fin = ns_job_finish(
+        s, &j->lease, atomic_load(&j->hb.requested) ? NS_JOB_CANCELLED : NS_JOB_FAILED, NULL, msg);
+    ns_dealloc(ctx, msg);
+    return fin;
+}
+
 /* Runs a train or fine-tune job to its end; the job's state is written here. */
 static ns_status run_training(job_run *j, json_t *params)
 {
@@ -308,17 +329,10 @@ static ns_status run_training(job_run *j, json_t *params)
             st = ns_job_succeed(s, &j->lease, model, weights, record, parent, metrics, NULL);
         ns_dealloc(ctx, rec_json);
         ns_dealloc(ctx, metrics);
-    } else if (st == NS_ERR_CANCELLED && atomic_load(&j->hb.requested)) {
-        st = ns_job_finish(s, &j->lease, NS_JOB_CANCELLED, NULL, "cancelled");
-    } else if (st == NS_ERR_CANCELLED) {
-        /* the worker is stopping: the next one resumes the job from its last checkpoint */
-        st = ns_job_release(s, &j->lease);
     } else {
-        const char *why = st != NS_OK ? ns_errmsg(ctx) : "the run trained no model";
-        char *msg = ns_strdup(ctx, why[0] != '\0' ? why : ns_status_str(st));
-        ns_status fin = ns_job_finish(s, &j->lease, NS_JOB_FAILED, NULL, msg);
-        ns_dealloc(ctx, msg);
-        st = fin;
+        if (st == NS_OK)
+            st = ns_errorf(ctx, NS_ERR_STATE, "the run trained no model");
+        st = end_job(j, st, NULL);
     }
     ns_run_record_free(rec);
     ns_run_config_free(cfg);
@@ -372,13 +386,7 @@ static ns_status run_evaluation(job_run *j, json_t *params)
         free(t);
         json_decref(r);
     }
-    if (st == NS_OK)
-        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, result, NULL);
-    else if (!atomic_load(&j->hb.lost)) {
-        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
-        st = ns_job_finish(s, &j->lease, NS_JOB_FAILED, NULL, msg);
-        ns_dealloc(ctx, msg);
-    }
+    st = end_job(j, st, result);
     ns_dealloc(ctx, result);
     ns_dealloc(ctx, metrics);
     ns_metrics_free(acc);
@@ -457,19 +465,7 @@ static ns_status run_card_job(job_run *j, json_t *params)
     json_t *result = json_pack("{s:o}", "files", files);
     char *text = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);
-    if (atomic_load(&j->hb.lost)) {
-        /* another worker has it now */
-    } else if (st == NS_OK) {
-        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, text, NULL);
-    } else if (st == NS_ERR_CANCELLED && !atomic_load(&j->hb.requested)) {
-        st = ns_job_release(s, &j->lease);
-    } else {
-        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
-        st = ns_job_finish(s, &j->lease,
-                           atomic_load(&j->hb.requested) ? NS_JOB_CANCELLED : NS_JOB_FAILED, NULL,
-                           msg);
-        ns_dealloc(ctx, msg);
-    }
+    st = end_job(j, st, text);
     free(text);
     return st;
 }
@@ -542,19 +538,7 @@ static ns_status run_pipeline_job(job_run *j, json_t *params)
     json_t *result = json_pack("{s:o}", "outputs", outputs);
     char *out = result != NULL ? json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);
-    if (atomic_load(&j->hb.lost)) {
-        /* another worker has it now */
-    } else if (st == NS_OK) {
-        st = ns_job_finish(s, &j->lease, NS_JOB_SUCCEEDED, out, NULL);
-    } else if (st == NS_ERR_CANCELLED && !atomic_load(&j->hb.requested)) {
-        st = ns_job_release(s, &j->lease);
-    } else {
-        char *msg = ns_strdup(ctx, ns_errmsg(ctx));
-        st = ns_job_finish(s, &j->lease,
-                           atomic_load(&j->hb.requested) ? NS_JOB_CANCELLED : NS_JOB_FAILED, NULL,
-                           msg);
-        ns_dealloc(ctx, msg);
-    }
+    st = end_job(j, st, out);
     free(out);
     ns_store_pipeline_host_free(s, host_state);
     ns_pipeline_free(p);

@@ -23,6 +23,12 @@ ns_status ns_make_dirs(ns_ctx *ctx, const char *path)
     }
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
         return ns_errorf(ctx, NS_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ns_errorf(ctx, NS_ERR_IO,
+                         "cannot create directory %s: a file of that name is in the way; remove "
+                         "it or choose another path",
+                         buf);
     return NS_OK;
 }
 
@@ -32,6 +38,7 @@ ns_status ns_make_parent_dirs(ns_ctx *ctx, const char *file_path)
     if (slash == NULL || slash == file_path)
         return NS_OK;
     char buf[4096];
-    snprintf(buf, sizeof buf, "%.*s", (int)(slash - file_path), file_path);
+    if (snprintf(buf, sizeof buf, "%.*s", (int)(slash - file_path), file_path) >= (int)sizeof buf)
+        return ns_errorf(ctx, NS_ERR_IO, "the path %.64s... is too long", file_path);
     return ns_make_dirs(ctx, buf);
 }

@@ -237,6 +237,35 @@ static void test_permissions_follow_umask(void **state)
     ns_ctx_free(ctx);
 }
 
+/* Making directories: a file in the way is an error, not a directory made; a path too long
+ * for the buffer is refused, never cut short. */
+static void test_make_dirs(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = new_ctx();
+    const char *dir = fresh_dir("dirs");
+    char path[512], file[512];
+    snprintf(path, sizeof path, "%s/a/b/c", dir);
+    NS_ASSERT_OK(ctx, ns_make_dirs(ctx, path));
+    NS_ASSERT_OK(ctx, ns_make_dirs(ctx, path)); /* there already: fine */
+    snprintf(file, sizeof file, "%s/a/f", dir);
+    put(file, "x");
+    NS_ASSERT_STATUS(ctx, ns_make_dirs(ctx, file), NS_ERR_IO);
+    NS_ASSERT_MSG_HAS(ctx, "a file of that name is in the way");
+    snprintf(path, sizeof path, "%s/a/f/g", dir);
+    NS_ASSERT_STATUS(ctx, ns_make_dirs(ctx, path), NS_ERR_IO);
+    char *longer = malloc(6000);
+    assert_non_null(longer);
+    memset(longer, 'd', 5999);
+    longer[0] = '/';
+    longer[5998] = '/';
+    longer[5999] = '\0';
+    NS_ASSERT_STATUS(ctx, ns_make_parent_dirs(ctx, longer), NS_ERR_IO);
+    NS_ASSERT_MSG_HAS(ctx, "is too long");
+    free(longer);
+    ns_ctx_free(ctx);
+}
+
 static void test_abandon_and_bad_paths(void **state)
 {
     (void)state;
@@ -574,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_lock_of_a_killed_holder_is_free),
         cmocka_unit_test(test_lock_file_link_refused),
         cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_make_dirs),
     };
     return cmocka_run_group_tests(tests, ns_test_tmpdir_setup, ns_test_tmpdir_teardown);
 }

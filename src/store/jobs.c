@@ -57,27 +57,12 @@ static ns_status need_string(const ns__json_reader *r, json_t *o, const char *ke
     return ns__jr_member_string(r, "", o, key, "a name", out);
 }
 
+/* NS_OK when table holds a row called name, else not-found with a did-you-mean. */
 static ns_status id_exists(ns_store *s, const char *table, const char *what, const char *name,
                            const char *list_cmd)
 {
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE name = ?", table);
-    ns__sql_value a[] = {NS__SQL_T(name)};
-    ns__sql_result *r = NULL;
-    ns_status st = ns__store_exec(s, sql, a, 1, &r, NULL);
-    bool found = st == NS_OK && r != NULL && r->rows > 0;
-    ns__sql_result_free(s->ctx, r);
-    if (st != NS_OK || found)
-        return st;
-    /* the message with its did-you-mean comes from the getter of the object itself */
-    char *json = NULL;
-    if (strcmp(table, "models") == 0)
-        st = ns_store_model_get(s, name, &json);
-    else
-        st = ns_store_data_get(s, name, &json);
-    ns_dealloc(s->ctx, json);
-    (void)what, (void)list_cmd;
-    return st != NS_OK ? st : NS_ERR_NOTFOUND;
+    int64_t id = 0;
+    return ns__store_id_of(s, table, what, name, list_cmd, &id);
 }
 
 ns_status ns_job_submit(ns_store *s, ns_job_kind kind, const char *params_json, int priority,

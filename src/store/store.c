@@ -421,8 +421,8 @@ static ns_status not_found(ns_store *s, const char *table, const char *what, con
 }
 
 /* The id of table's row called name, or a not_found error. */
-static ns_status id_of(ns_store *s, const char *table, const char *what, const char *name,
-                       const char *list_cmd, int64_t *id)
+ns_status ns__store_id_of(ns_store *s, const char *table, const char *what, const char *name,
+                          const char *list_cmd, int64_t *id)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE name = ?", table);
@@ -695,7 +695,7 @@ ns_status ns_store_model_create(ns_store *s, const char *name, const char *arch)
     ns_status st = check_name(s, "model", name);
     int64_t arch_id = 0;
     if (st == NS_OK)
-        st = id_of(s, "archs", "architecture", arch, "netsmith arch list", &arch_id);
+        st = ns__store_id_of(s, "archs", "architecture", arch, "netsmith arch list", &arch_id);
     if (st != NS_OK)
         return st;
     /* models have no hash: the architecture's id stands in for it */
@@ -843,7 +843,7 @@ ns_status ns_store_version_get(ns_store *s, const char *ref, ns_store_version *o
     memcpy(name, ref, n);
     name[n] = '\0';
     int64_t model_id = 0;
-    ns_status st = id_of(s, "models", "model", name, "netsmith model list", &model_id);
+    ns_status st = ns__store_id_of(s, "models", "model", name, "netsmith model list", &model_id);
     if (st != NS_OK)
         return st;
     const char *sel = "SELECT v.id, v.version, v.weights, v.record, v.job_id, v.parent_id, "
@@ -927,7 +927,7 @@ static ns_status insert_version(ns_store *s, int64_t model_id, const char *weigh
 ns_status ns_store_model_import(ns_store *s, const char *model, const char *path, int *version)
 {
     int64_t model_id = 0;
-    ns_status st = id_of(s, "models", "model", model, "netsmith model list", &model_id);
+    ns_status st = ns__store_id_of(s, "models", "model", model, "netsmith model list", &model_id);
     ns__sql_value q[] = {NS__SQL_I(model_id)};
     ns__sql_result *row = NULL;
     if (st == NS_OK)
@@ -954,7 +954,7 @@ ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_
 {
     int64_t model_id = 0, id = 0;
     int v = 0;
-    ns_status st = id_of(s, "models", "model", model, "netsmith model list", &model_id);
+    ns_status st = ns__store_id_of(s, "models", "model", model, "netsmith model list", &model_id);
     if (st == NS_OK && (st = begin(s)) == NS_OK)
         st = end(s, insert_version(s, model_id, from->weights, from->record, 0, from->id, NULL, &v,
                                    &id));
@@ -977,7 +977,7 @@ ns_status ns_store_alias_set(ns_store *s, const char *ref, const char *alias)
     if (st != NS_OK)
         return st;
     int64_t model_id = 0;
-    st = id_of(s, "models", "model", v.model, "netsmith model list", &model_id);
+    st = ns__store_id_of(s, "models", "model", v.model, "netsmith model list", &model_id);
     if (st == NS_OK && (st = begin(s)) == NS_OK) {
         ns__sql_value d[] = {NS__SQL_I(model_id), NS__SQL_T(alias)};
         st = ns__store_exec(s, "DELETE FROM aliases WHERE model_id = ? AND alias = ?", d, 2, NULL,
@@ -1329,7 +1329,7 @@ ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,
                          const char *metrics_json, int *version)
 {
     int64_t model_id = 0;
-    ns_status st = id_of(s, "models", "model", model, "netsmith model list", &model_id);
+    ns_status st = ns__store_id_of(s, "models", "model", model, "netsmith model list", &model_id);
     if (st != NS_OK)
         return st;
     st = begin(s);

@@ -17,6 +17,10 @@ struct ns_store {
  * otherwise the backend's exec. */
 ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args, int n,
                          ns__sql_result **result, int64_t *changes);
+/* The id of table's row called name ("models", "model", NAME, "netsmith model list"); an
+ * NS_ERR_NOTFOUND naming it, with a did-you-mean and the command that lists them, otherwise. */
+ns_status ns__store_id_of(ns_store *s, const char *table, const char *what, const char *name,
+                          const char *list_cmd, int64_t *id);
 /* The sha256 of data[n] as 64 hex digits (sha: 65 bytes). */
 void ns__sha256_hex(const void *data, size_t n, char sha[65]);
 /* Inserts a queued job of kind with params (JSON, already checked), named name (NULL: no name;

@@ -2,11 +2,11 @@
 # the Debian packages they need first.
 
 DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
-                libyaml-dev libsqlite3-dev libpq-dev libssl-dev
+                libyaml-dev libsqlite3-dev libpq-dev libssl-dev libmicrohttpd-dev
 # The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package; the
 # locale test compiles de_DE.UTF-8 with the locales package's localedef.
 TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev \
-                 locales postgresql
+                 locales postgresql curl
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -139,6 +139,7 @@ int cmd_data(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_job(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const struct {
     {"job", cmd_job, "jobs in the queue: submit, list, show, wait, cancel, retry, retrain"},
     {"worker", cmd_worker, "claim and run jobs from the store"},
     {"apply", cmd_apply, "make the objects of a file exist in the store"},
+    {"serve", cmd_serve, "serve the JSON API, live events and the web UI, with workers"},
 };
 
 static void usage(FILE *f)

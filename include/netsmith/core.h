@@ -134,6 +134,10 @@ NS_API int ns_ctx_default_threads(void);
 /* The message of the last failed call on this context (or a handle made from it),
  * "" if none. Valid until the next failing call. Never NULL. */
 NS_API const char *ns_errmsg(const ns_ctx *ctx);
+/* Where in a JSON text the last error is, when it is about one: the path inside the text the
+ * message names ("layers[2].units"; "" for the whole text, or an error about no JSON text).
+ * A message built around the previous one keeps its path. Borrowed from ctx. */
+NS_API const char *ns_error_path(const ns_ctx *ctx);
 /* Clears the message. */
 NS_API void ns_errclear(ns_ctx *ctx);
 

@@ -224,6 +224,7 @@ typedef struct ns_job {
     char *error;      /* a failed job's message, or NULL */
     char *checkpoint; /* the last checkpoint: {"file": sha256, ...} (JSON) or NULL */
     char *result;     /* a finished job's result: {"model": NAME, "version": V, ...} */
+    char *history;    /* the epochs' metrics: one {"epoch", "metrics"} JSON object a line, or NULL */
     double created, started, finished; /* seconds since the epoch; 0 when not yet */
 } ns_job;
 
@@ -231,7 +232,8 @@ typedef struct ns_job {
 NS_API void ns_job_clear(ns_job *job);
 /* Reads job id. Errors: NS_ERR_NOTFOUND, NS_ERR_IO. */
 NS_API ns_status ns_job_get(ns_store *store, int64_t id, ns_job *out);
-/* The job as JSON (every field above, by name), *json on ctx (ns_dealloc). Errors:
+/* The job as JSON (every field above, by name; "history" an array of {"epoch", "metrics"} by
+ * epoch, an epoch run again after a resume given once), *json on ctx (ns_dealloc). Errors:
  * NS_ERR_NOMEM. */
 NS_API ns_status ns_job_to_json(ns_ctx *ctx, const ns_job *job, char **json);
 /* The jobs (newest first), those in state `state` only when it is not NS_JOB_STATE_COUNT, as a
@@ -298,6 +300,33 @@ NS_API ns_status ns_job_release(ns_store *store, const ns_lease *lease);
 NS_API ns_status ns_job_succeed(ns_store *store, const ns_lease *lease, const char *model,
                                 const char *weights_sha, const char *record_sha, int64_t parent,
                                 const char *metrics_json, int *version);
+
+/* ---- events --------------------------------------------------------------------------- */
+
+/* The store keeps a log of what happens to jobs, for the faces that show it live: "job" (a
+ * state change: {"state", "kind", and "worker", "attempt" when running, "result", "error" when
+ * ended}), "cancel_requested", "epoch" ({"epoch", "epochs", "metrics"}), "checkpoint"
+ * ({"epoch"}) and "card" (a pipeline job's card event: {"event", "id", "card", "depth",
+ * "iteration", "iterations", "seconds", "message"}). Each is written in the transaction of the
+ * change it tells, with an id that only grows (ids commit in order, also on PostgreSQL), so a
+ * reader that asks for the ids after the last it saw misses none. The log keeps the newest
+ * NS_STORE_EVENTS_KEEP events ($NETSMITH_STORE_EVENTS_KEEP overrides). */
+#define NS_STORE_EVENTS_KEEP 10000
+
+/* The events after id `after` (0: from the oldest kept), of job `job` only when job > 0, at
+ * most limit (1 to 100000; others mean 100000), oldest first, as a JSON array on the store's
+ * context (ns_dealloc): [{"id", "job" (or null), "type", "data", "time"}]. *first (may be
+ * NULL) gets the oldest id the log still keeps (0 when it is empty): a reader whose `after` is
+ * below first - 1 has missed events that are gone. Errors: NS_ERR_IO, NS_ERR_NOMEM. */
+NS_API ns_status ns_store_events(ns_store *store, int64_t after, int64_t job, int limit,
+                                 char **json, int64_t *first);
+/* The newest event's id into *id (0 when the log is empty). Errors: NS_ERR_IO. */
+NS_API ns_status ns_store_event_last(ns_store *store, int64_t *id);
+/* Adds an event of type with data (a JSON object, or NULL for {}) about a running job, from
+ * its worker (a pipeline job's card events). Errors: NS_ERR_STATE for a lost lease;
+ * NS_ERR_INVALID for data that is not a JSON object; NS_ERR_IO. */
+NS_API ns_status ns_job_event(ns_store *store, const ns_lease *lease, const char *type,
+                              const char *data_json);
 
 /* ---- workers -------------------------------------------------------------------------- */
 

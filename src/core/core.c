@@ -33,8 +33,19 @@ void ns__assert_fail(const char *expr, const char *file, int line)
 /* ---- the context's error message and allocation ---------------------------------- */
 
 const char *ns_errmsg(const ns_ctx *ctx) { return ctx ? ctx->msg : "no context"; }
+const char *ns_error_path(const ns_ctx *ctx) { return ctx ? ctx->path : ""; }
 
-void ns_errclear(ns_ctx *ctx) { ctx->msg[0] = '\0'; }
+void ns__error_set_path(ns_ctx *ctx, const char *path)
+{
+    if (ctx != NULL)
+        snprintf(ctx->path, sizeof ctx->path, "%s", path != NULL ? path : "");
+}
+
+void ns_errclear(ns_ctx *ctx)
+{
+    ctx->msg[0] = '\0';
+    ctx->path[0] = '\0';
+}
 
 ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
 {
@@ -42,6 +53,9 @@ ns_status ns_verrorf(ns_ctx *ctx, ns_status status, const char *fmt, va_list ap)
         /* The message may be built from the previous one ("%s", ns_errmsg(ctx)). */
         char tmp[NS__ERRMSG_CAP];
         vsnprintf(tmp, sizeof tmp, fmt, ap);
+        /* a message around the previous one is still about its place */
+        if (ctx->path[0] != '\0' && (ctx->msg[0] == '\0' || strstr(tmp, ctx->msg) == NULL))
+            ctx->path[0] = '\0';
         memcpy(ctx->msg, tmp, sizeof tmp);
     }
     return status;

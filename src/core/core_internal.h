@@ -12,6 +12,9 @@
 /* The size of a context's message buffer (ns_last_error). */
 #define NS__ERRMSG_CAP 1024
 
+/* Records where in a JSON text the error just reported is (ns_error_path). */
+void ns__error_set_path(ns_ctx *ctx, const char *path);
+
 /* Hot loops get a second copy compiled for x86-64-v3 CPUs (AVX2, FMA), picked at load time (ifunc), so
  * one binary runs everywhere and vectorises where it can. Results do not change: the loops use
  * no reassociation, and fmaf / sqrtf are exactly rounded either way. */

@@ -11,6 +11,7 @@ typedef struct ns__pool ns__pool;
 struct ns_ctx {
     ns_allocator alloc;
     char msg[NS__ERRMSG_CAP];
+    char path[256]; /* the JSON path of the error in msg, or "" (ns_error_path) */
     int threads;      /* ns_ctx_set_threads: 1 = the calling thread only */
     ns__pool *pool;   /* threads - 1 workers, made on first use; NULL until then */
     bool pool_failed; /* the pool could not be made (memory, threads): run on the caller */

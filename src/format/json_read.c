@@ -34,9 +34,12 @@ jr_vfail(const ns__json_reader *r, const char *path, bool with_fix, const char *
     vsnprintf(what, sizeof what, fmt, ap);
     bool fix = with_fix && r->fix != NULL;
     const char *sep = fix ? "; " : "", *how = fix ? r->fix : "";
-    if (path[0] == '\0')
-        return ns_errorf(r->ctx, ns__jr_status(r), "%s: %s%s%s", r->source, what, sep, how);
-    return ns_errorf(r->ctx, ns__jr_status(r), "%s: %s: %s%s%s", r->source, path, what, sep, how);
+    ns_status st =
+        path[0] == '\0'
+            ? ns_errorf(r->ctx, ns__jr_status(r), "%s: %s%s%s", r->source, what, sep, how)
+            : ns_errorf(r->ctx, ns__jr_status(r), "%s: %s: %s%s%s", r->source, path, what, sep, how);
+    ns__error_set_path(r->ctx, path);
+    return st;
 }
 
 /* Records "SOURCE: PATH: what" (or "SOURCE: what" for an empty path) and returns the

@@ -113,9 +113,8 @@ ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args
     return s->backend->exec(s->conn, dialect(s, text, sizeof text, sql), args, n, result, changes);
 }
 
-/* Runs a statement that returns at most one row; *row gets it or NULL. */
-static ns_status query_row(ns_store *s, const char *sql, const ns__sql_value *args, int n,
-                           ns__sql_result **row)
+ns_status ns__store_query_row(ns_store *s, const char *sql, const ns__sql_value *args, int n,
+                              ns__sql_result **row)
 {
     *row = NULL;
     ns__sql_result *r = NULL;
@@ -128,6 +127,12 @@ static ns_status query_row(ns_store *s, const char *sql, const ns__sql_value *ar
     }
     *row = r;
     return NS_OK;
+}
+
+static ns_status query_row(ns_store *s, const char *sql, const ns__sql_value *args, int n,
+                           ns__sql_result **row)
+{
+    return ns__store_query_row(s, sql, args, n, row);
 }
 
 static int64_t int_at(const ns__sql_result *r, int row, int col)
@@ -148,18 +153,38 @@ static const char *text_at(const ns__sql_result *r, int row, int col)
     return v->type == NS__SQL_TEXT ? v->s : NULL;
 }
 
+ns_status ns__store_begin(ns_store *s)
+{
+    if (s->tx_depth > 0) {
+        s->tx_depth++;
+        return NS_OK;
+    }
+    ns_status st = s->backend->begin(s->conn);
+    if (st == NS_OK)
+        s->tx_depth = 1;
+    return st;
+}
+
+ns_status ns__store_end(ns_store *s, ns_status st)
+{
+    NS_ASSERT(s->tx_depth > 0);
+    if (--s->tx_depth > 0)
+        return st;
+    if (st == NS_OK)
+        return s->backend->commit(s->conn);
+    s->backend->rollback(s->conn);
+    return st;
+}
+
 static ns_status begin(ns_store *s)
 {
-    return s->backend->begin(s->conn);
+    return ns__store_begin(s);
 }
 
 /* Commits when st is NS_OK, else rolls back; returns the first failure. */
 static ns_status end(ns_store *s, ns_status st)
 {
-    if (st == NS_OK)
-        return s->backend->commit(s->conn);
-    s->backend->rollback(s->conn);
-    return st;
+    return ns__store_end(s, st);
 }
 
 /* A JSON value as a string on the store's context (NULL when out of memory). */
@@ -212,7 +237,18 @@ static const char *const schema_v1[] = {
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_name ON jobs (name) WHERE name IS NOT NULL",
     NULL,
 };
-static const char *const *const schema_versions[] = {schema_v1};
+/* Version 2: the event log (events), saved pipelines, and each job's per-epoch history (one
+ * JSON object per line, {"epoch", "metrics"}: a resumed job's epochs again replace theirs). */
+static const char *const schema_v2[] = {
+    "CREATE TABLE IF NOT EXISTS events (id {id}, job_id BIGINT, type TEXT NOT NULL, data TEXT "
+    "NOT NULL, created {real} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS events_job ON events (job_id, id)",
+    "ALTER TABLE jobs ADD COLUMN history TEXT",
+    "CREATE TABLE IF NOT EXISTS pipelines (id {id}, name TEXT NOT NULL UNIQUE, text TEXT NOT "
+    "NULL, hash TEXT NOT NULL, created {real} NOT NULL, updated {real} NOT NULL)",
+    NULL,
+};
+static const char *const *const schema_versions[] = {schema_v1, schema_v2};
 #define SCHEMA_VERSION ((int)(sizeof schema_versions / sizeof schema_versions[0]))
 
 static ns_status migrate(ns_store *s)
@@ -288,6 +324,8 @@ ns_status ns_store_open(ns_ctx *ctx, const char *url, ns_store **out)
     s->ctx = ctx;
     s->backend = b;
     s->url = ns_strdup(ctx, url);
+    const char *keep = getenv("NETSMITH_STORE_EVENTS_KEEP");
+    s->events_keep = keep != NULL && atoll(keep) > 0 ? atoll(keep) : NS_STORE_EVENTS_KEEP;
     ns_status st = s->url != NULL ? b->open(ctx, where, &s->conn) : NS_ERR_NOMEM;
     if (st == NS_OK)
         st = migrate(s);
@@ -994,9 +1032,13 @@ ns_status ns_store_alias_set(ns_store *s, const char *ref, const char *alias)
 
 /* ---- jobs --------------------------------------------------------------------------------- */
 
+static ns_status state_event(ns_store *s, int64_t id, ns_job_kind kind, ns_job_state state,
+                             json_t *extra);
+
 #define JOB_COLUMNS                                                                                \
     "id, kind, state, priority, attempts, lease_token, lease_expires, worker, epoch, epochs, "     \
-    "cancel_requested, params, metrics, error, checkpoint, result, created, started, finished"
+    "cancel_requested, params, metrics, error, checkpoint, result, created, started, finished, "   \
+    "history"
 
 /* A copy of a text column (NULL for NULL); *failed is set when the copy could not be made. */
 static char *dup_text(ns_store *s, const ns__sql_result *r, int i, int col, bool *failed)
@@ -1034,6 +1076,7 @@ static ns_status job_from(ns_store *s, const ns__sql_result *r, int i, ns_job *j
     job->created = real_at(r, i, 16);
     job->started = real_at(r, i, 17);
     job->finished = real_at(r, i, 18);
+    job->history = dup_text(s, r, i, 19, &failed);
     if (failed || job->params == NULL) {
         ns_job_clear(job);
         return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory reading job %lld",
@@ -1052,6 +1095,7 @@ void ns_job_clear(ns_job *job)
     ns_dealloc(ctx, job->error);
     ns_dealloc(ctx, job->checkpoint);
     ns_dealloc(ctx, job->result);
+    ns_dealloc(ctx, job->history);
     memset(job, 0, sizeof *job);
 }
 
@@ -1079,9 +1123,32 @@ static json_t *parse_or_null(const char *text)
     return j != NULL ? j : json_null();
 }
 
+/* A job's history lines as an array by epoch: a later line of an epoch (run again after a
+ * resume from an earlier checkpoint) replaces the earlier one, and drops the epochs after it. */
+static json_t *history_json(const char *text)
+{
+    json_t *list = json_array();
+    for (const char *p = text; list != NULL && p != NULL && *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        json_error_t e;
+        json_t *line = json_loadb(p, n, 0, &e);
+        json_int_t epoch = json_integer_value(json_object_get(line, "epoch"));
+        if (line != NULL && epoch >= 1) {
+            while ((json_int_t)json_array_size(list) >= epoch)
+                json_array_remove(list, json_array_size(list) - 1);
+            if ((json_int_t)json_array_size(list) == epoch - 1)
+                json_array_append(list, line);
+        }
+        json_decref(line);
+        p = nl != NULL ? nl + 1 : NULL;
+    }
+    return list;
+}
+
 static json_t *job_json(const ns_job *j)
 {
-    return json_pack("{s:I, s:s, s:s, s:i, s:i, s:I, s:f, s:s, s:I, s:I, s:b, s:o, s:o, s:s?, "
+    json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:i, s:I, s:f, s:s, s:I, s:I, s:b, s:o, s:o, s:s?, "
                      "s:o, s:o, s:f, s:f, s:f}",
                      "id", (json_int_t)j->id, "kind", ns_job_kind_name(j->kind), "state",
                      ns_job_state_name(j->state), "priority", j->priority, "attempts", j->attempts,
@@ -1092,6 +1159,9 @@ static json_t *job_json(const ns_job *j)
                      j->error, "checkpoint", parse_or_null(j->checkpoint), "result",
                      parse_or_null(j->result), "created", j->created, "started", j->started,
                      "finished", j->finished);
+    if (o != NULL)
+        json_object_set_new(o, "history", history_json(j->history));
+    return o;
 }
 
 ns_status ns_job_to_json(ns_ctx *ctx, const ns_job *job, char **json)
@@ -1139,14 +1209,18 @@ ns_status ns_job_cancel(ns_store *s, int64_t id)
         st = ns_job_get(s, id, &job);
     if (st == NS_OK) {
         ns__sql_value a[] = {NS__SQL_I(id)};
-        if (job.state == NS_JOB_QUEUED)
+        if (job.state == NS_JOB_QUEUED) {
             st = ns__store_exec(
                 s, "UPDATE jobs SET state = 'cancelled', finished = {now} WHERE id = ?", a, 1, NULL,
                 NULL);
-        else if (job.state == NS_JOB_RUNNING)
+            if (st == NS_OK)
+                st = state_event(s, id, job.kind, NS_JOB_CANCELLED, NULL);
+        } else if (job.state == NS_JOB_RUNNING) {
             st = ns__store_exec(s, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", a, 1, NULL,
                                 NULL);
-        else
+            if (st == NS_OK)
+                st = ns__store_event(s, id, "cancel_requested", NULL);
+        } else
             st = ns_errorf(s->ctx, NS_ERR_STATE, "job %lld has ended (%s); nothing to cancel",
                            (long long)id, ns_job_state_name(job.state));
         ns_job_clear(&job);
@@ -1184,6 +1258,8 @@ ns_status ns_job_retry(ns_store *s, int64_t id)
                                 "UPDATE jobs SET state = 'queued', cancel_requested = 0, error = "
                                 "NULL, finished = 0, lease_expires = 0 WHERE id = ?",
                                 a, 1, NULL, NULL);
+        if (st == NS_OK)
+            st = state_event(s, id, job.kind, NS_JOB_QUEUED, NULL);
         ns_job_clear(&job);
     }
     return end(s, st);
@@ -1202,6 +1278,8 @@ ns_status ns__job_insert(ns_store *s, const char *name, ns_job_kind kind, const 
     if (st == NS_OK && row != NULL)
         *id = int_at(row, 0, 0);
     ns__sql_result_free(s->ctx, row);
+    if (st == NS_OK)
+        st = state_event(s, *id, kind, NS_JOB_QUEUED, NULL);
     return st;
 }
 
@@ -1242,6 +1320,8 @@ ns_status ns_job_claim_on(ns_store *s, const char *worker, double lease_seconds,
             lease->job = job->id;
             lease->token = job->lease_token;
             *claimed = true;
+            json_t *d = json_pack("{s:s, s:i}", "worker", worker, "attempt", job->attempts);
+            st = state_event(s, job->id, job->kind, NS_JOB_RUNNING, d);
         }
     }
     ns__sql_result_free(s->ctx, row);
@@ -1253,8 +1333,7 @@ ns_status ns_job_claim_on(ns_store *s, const char *worker, double lease_seconds,
     return st;
 }
 
-/* NS_ERR_STATE: the lease of job `lease` is not this one's any more. */
-static ns_status lost(ns_store *s, const ns_lease *lease)
+ns_status ns__store_lost(ns_store *s, const ns_lease *lease)
 {
     return ns_errorf(s->ctx, NS_ERR_STATE,
                      "job %lld: this worker's lease (token %lld) was taken over or the job ended; "
@@ -1277,7 +1356,7 @@ static ns_status fenced(ns_store *s, const ns_lease *lease, const char *set,
     all[n + 1] = NS__SQL_I(lease->token);
     int64_t changed = 0;
     ns_status st = ns__store_exec(s, sql, all, n + 2, NULL, &changed);
-    return st != NS_OK ? st : changed == 1 ? NS_OK : lost(s, lease);
+    return st != NS_OK ? st : changed == 1 ? NS_OK : ns__store_lost(s, lease);
 }
 
 ns_status ns_job_heartbeat(ns_store *s, const ns_lease *lease, double lease_seconds, bool *cancel)
@@ -1289,7 +1368,7 @@ ns_status ns_job_heartbeat(ns_store *s, const ns_lease *lease, double lease_seco
                              "lease_token = ? AND state = 'running' RETURNING cancel_requested",
                              a, 3, &row);
     if (st == NS_OK && row == NULL)
-        st = lost(s, lease);
+        st = ns__store_lost(s, lease);
     if (st == NS_OK && cancel != NULL)
         *cancel = int_at(row, 0, 0) != 0;
     ns__sql_result_free(s->ctx, row);
@@ -1299,14 +1378,83 @@ ns_status ns_job_heartbeat(ns_store *s, const ns_lease *lease, double lease_seco
 ns_status ns_job_progress(ns_store *s, const ns_lease *lease, int64_t epoch, int64_t epochs,
                           const char *metrics_json)
 {
-    ns__sql_value a[] = {NS__SQL_I(epoch), NS__SQL_I(epochs), NS__SQL_T(metrics_json)};
-    return fenced(s, lease, "epoch = ?, epochs = ?, metrics = COALESCE(?, metrics)", a, 3);
+    json_error_t e;
+    json_t *metrics = metrics_json != NULL ? json_loads(metrics_json, 0, &e) : NULL;
+    if (metrics_json != NULL && metrics == NULL)
+        return ns_errorf(s->ctx, NS_ERR_INVALID, "job %lld: epoch %lld's metrics are not JSON: %s",
+                         (long long)lease->job, (long long)epoch, e.text);
+    /* the history line: {"epoch", "metrics"} */
+    json_t *line = json_pack("{s:I, s:O?}", "epoch", (json_int_t)epoch, "metrics", metrics);
+    char *text = line != NULL ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(line);
+    size_t n = text != NULL ? strlen(text) : 0;
+    char *lf = text != NULL ? realloc(text, n + 2) : NULL;
+    if (lf == NULL) {
+        free(text);
+        json_decref(metrics);
+        return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory recording job progress");
+    }
+    text = lf;
+    memcpy(text + n, "\n", 2);
+    ns__sql_value a[] = {NS__SQL_I(epoch), NS__SQL_I(epochs), NS__SQL_T(metrics_json),
+                         NS__SQL_T(metrics_json != NULL ? text : "")};
+    ns_status st = begin(s);
+    if (st == NS_OK)
+        st = fenced(s, lease,
+                    "epoch = ?, epochs = ?, metrics = COALESCE(?, metrics), history = "
+                    "COALESCE(history, '') || ?",
+                    a, 4);
+    free(text);
+    if (st == NS_OK)
+        st = ns__store_event(s, lease->job, "epoch",
+                             json_pack("{s:I, s:I, s:o?}", "epoch", (json_int_t)epoch, "epochs",
+                                       (json_int_t)epochs, "metrics", metrics));
+    else
+        json_decref(metrics);
+    return end(s, st);
 }
 
 ns_status ns_job_checkpoint(ns_store *s, const ns_lease *lease, const char *checkpoint_json)
 {
     ns__sql_value a[] = {NS__SQL_T(checkpoint_json)};
-    return fenced(s, lease, "checkpoint = ?", a, 1);
+    ns_status st = begin(s);
+    if (st == NS_OK)
+        st = fenced(s, lease, "checkpoint = ?", a, 1);
+    ns__sql_value q[] = {NS__SQL_I(lease->job)};
+    ns__sql_result *row = NULL;
+    if (st == NS_OK)
+        st = query_row(s, "SELECT epoch FROM jobs WHERE id = ?", q, 1, &row);
+    if (st == NS_OK)
+        st = ns__store_event(s, lease->job, "checkpoint",
+                             json_pack("{s:I}", "epoch", (json_int_t)(row ? int_at(row, 0, 0) : 0)));
+    ns__sql_result_free(s->ctx, row);
+    return end(s, st);
+}
+
+/* A job's state change into the log: {"state", "kind", ...extra} (extra consumed; may be
+ * NULL). */
+static ns_status state_event(ns_store *s, int64_t id, ns_job_kind kind, ns_job_state state,
+                             json_t *extra)
+{
+    json_t *d = extra != NULL ? extra : json_object();
+    if (d != NULL) {
+        json_object_set_new(d, "state", json_string(ns_job_state_name(state)));
+        json_object_set_new(d, "kind", json_string(ns_job_kind_name(kind)));
+    }
+    return ns__store_event(s, id, "job", d);
+}
+
+/* The kind of job id (for its events). */
+static ns_job_kind kind_of(ns_store *s, int64_t id)
+{
+    ns__sql_value q[] = {NS__SQL_I(id)};
+    ns__sql_result *row = NULL;
+    ns_job_kind kind = NS_JOB_TRAIN;
+    if (query_row(s, "SELECT kind FROM jobs WHERE id = ?", q, 1, &row) == NS_OK && row != NULL &&
+        text_at(row, 0, 0) != NULL)
+        ns_job_kind_parse(text_at(row, 0, 0), &kind);
+    ns__sql_result_free(s->ctx, row);
+    return kind;
 }
 
 ns_status ns_job_finish(ns_store *s, const ns_lease *lease, ns_job_state state,
@@ -1315,13 +1463,27 @@ ns_status ns_job_finish(ns_store *s, const ns_lease *lease, ns_job_state state,
     NS_ASSERT(state == NS_JOB_SUCCEEDED || state == NS_JOB_FAILED || state == NS_JOB_CANCELLED);
     ns__sql_value a[] = {NS__SQL_T(ns_job_state_name(state)), NS__SQL_T(result_json),
                          NS__SQL_T(error)};
-    return fenced(s, lease, "state = ?, result = ?, error = ?, finished = {now}, lease_expires = 0",
-                  a, 3);
+    ns_status st = begin(s);
+    if (st == NS_OK)
+        st = fenced(s, lease,
+                    "state = ?, result = ?, error = ?, finished = {now}, lease_expires = 0", a, 3);
+    if (st == NS_OK) {
+        json_error_t e;
+        json_t *result = result_json != NULL ? json_loads(result_json, 0, &e) : NULL;
+        st = state_event(s, lease->job, kind_of(s, lease->job), state,
+                         json_pack("{s:o?, s:s?}", "result", result, "error", error));
+    }
+    return end(s, st);
 }
 
 ns_status ns_job_release(ns_store *s, const ns_lease *lease)
 {
-    return fenced(s, lease, "state = 'queued', lease_expires = 0", NULL, 0);
+    ns_status st = begin(s);
+    if (st == NS_OK)
+        st = fenced(s, lease, "state = 'queued', lease_expires = 0", NULL, 0);
+    if (st == NS_OK)
+        st = state_event(s, lease->job, kind_of(s, lease->job), NS_JOB_QUEUED, NULL);
+    return end(s, st);
 }
 
 ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,
@@ -1342,7 +1504,7 @@ ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,
                        "'running'",
                        q, 2, &row);
     if (st == NS_OK && row == NULL)
-        st = lost(s, lease);
+        st = ns__store_lost(s, lease);
     ns__sql_result_free(s->ctx, row);
     int v = 0;
     int64_t vid = 0;

@@ -5,18 +5,37 @@
 #include "netsmith/store.h"
 #include "store/sql.h"
 
+#include <jansson.h>
+
 struct ns_store {
     ns_ctx *ctx;
     const ns__sql_backend *backend;
     ns__sql_conn *conn;
     char *url;
     int schema; /* the schema version in use */
+    int tx_depth; /* open ns__store_begin calls: only the outermost begins and commits */
+    int64_t events_keep; /* how many events the log keeps */
 };
 
 /* Runs sql with the dialect's words put in ({now}, {id}, {blob}, {real}, {skip_locked});
  * otherwise the backend's exec. */
 ns_status ns__store_exec(ns_store *s, const char *sql, const ns__sql_value *args, int n,
                          ns__sql_result **result, int64_t *changes);
+/* Starts a transaction, or joins the one already open (the outermost commits). */
+ns_status ns__store_begin(ns_store *s);
+/* Ends what ns__store_begin started: the outermost commits when st is NS_OK, else rolls back;
+ * an inner one only passes st on. Returns the first failure. */
+ns_status ns__store_end(ns_store *s, ns_status st);
+/* Runs a statement that returns at most one row; *row gets it or NULL. */
+ns_status ns__store_query_row(ns_store *s, const char *sql, const ns__sql_value *args, int n,
+                              ns__sql_result **row);
+/* Adds an event of type about job (0: none) with data (a JSON object, consumed; NULL: {}) to
+ * the log, in the transaction open (events.c). */
+ns_status ns__store_event(ns_store *s, int64_t job, const char *type, json_t *data);
+
+/* NS_ERR_STATE: the lease of job `lease` is not this one's any more. */
+ns_status ns__store_lost(ns_store *s, const ns_lease *lease);
+
 /* The id of table's row called name ("models", "model", NAME, "netsmith model list"); an
  * NS_ERR_NOTFOUND naming it, with a did-you-mean and the command that lists them, otherwise. */
 ns_status ns__store_id_of(ns_store *s, const char *table, const char *what, const char *name,

@@ -470,9 +470,23 @@ static ns_status run_card_job(job_run *j, json_t *params)
     return st;
 }
 
+/* A pipeline card's event into the store's log (for the faces that show it live). Iterations
+ * of inner loops (batches) are left out: epochs and cards are what a viewer follows. */
 static void on_card_event(void *ud, const ns_card_event *ev)
 {
-    (void)ud, (void)ev;
+    job_run *j = ud;
+    if (atomic_load(&j->hb.lost) || (ev->kind == NS_CARD_ITERATION && ev->depth > 0))
+        return;
+    json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s?}", "event",
+                          ns_card_event_kind_name(ev->kind), "id", ev->id, "card", ev->card,
+                          "depth", ev->depth, "iteration", (json_int_t)ev->iteration,
+                          "iterations", (json_int_t)ev->iterations, "seconds", ev->seconds,
+                          "message", ev->message);
+    char *text = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (text != NULL)
+        note_write(j, ns_job_event(j->store, &j->lease, "card", text));
+    free(text);
 }
 
 /* Runs a pipeline job: the pipeline with the store as its host, every top-level card's outputs
@@ -506,7 +520,8 @@ static ns_status run_pipeline_job(job_run *j, json_t *params)
     if (st == NS_OK) {
         ns_pipeline_set_host(p, &host);
         ns_progress progress = {NULL, NULL, &j->hb.cancel};
-        ns_run_options o = {.state_dir = state, .on_event = on_card_event, .progress = &progress};
+        ns_run_options o = {
+            .state_dir = state, .on_event = on_card_event, .ud = j, .progress = &progress};
         st = ns_pipeline_run(p, &o);
     }
     /* the outputs into the store: state/CARD/FILE */

@@ -1,0 +1,6 @@
+/* jobs routes. */
+#include "server/server_private.h"
+
+const ns__route ns__routes_jobs[] = {
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
+};

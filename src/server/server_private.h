@@ -139,6 +139,10 @@ void ns__reply_blob(ns__req *rq, ns_store *store, const char *sha, const char *t
 /* Answers the library's JSON text (an ns_dealloc string on ctx, freed here). */
 void ns__reply_text_json(ns__req *rq, int status, ns_ctx *ctx, char *json);
 
+/* Submits a pipeline job from a POST /api/v1/jobs body of kind "pipeline" (api_pipelines.c):
+ * answers 201 with the job, or the error. */
+void ns__submit_pipeline_job(ns__req *rq, json_t *body);
+
 /* ---- paths under the data dirs (paths.c) ------------------------------------------------ */
 
 /* Resolves a path a request names into out[cap]: relative, under one of the server's data

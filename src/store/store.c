@@ -1030,6 +1030,48 @@ ns_status ns_store_alias_set(ns_store *s, const char *ref, const char *alias)
     return st;
 }
 
+/* ---- the event log ------------------------------------------------------------------------ */
+
+/* What happens to jobs (state changes, epoch ends, checkpoints, a pipeline job's card events)
+ * is written in the transaction of the change it tells, so a face that shows them live (the
+ * server's event stream) misses none, and one that reconnects reads what it missed (events.c
+ * reads them). Ids only grow; the log keeps the newest events_keep.
+ *
+ * PostgreSQL hands out ids from a sequence when a row is inserted, not when it commits: two
+ * transactions may commit ids 11 and 10 in that order, and a reader that saw 11 would skip 10.
+ * Inserting events under one transaction-scoped advisory lock makes them commit in id order.
+ * (SQLite has one writer at a time already.) */
+#define EVENT_LOCK_KEY "7316417"
+
+ns_status ns__store_event(ns_store *s, int64_t job, const char *type, json_t *data)
+{
+    if (data == NULL)
+        data = json_object();
+    char *text = data != NULL ? json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(data);
+    if (text == NULL)
+        return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory writing an event");
+    ns_status st = ns__store_begin(s);
+    if (st == NS_OK && strcmp(s->backend->name, "postgresql") == 0)
+        st = ns__store_exec(s, "SELECT pg_advisory_xact_lock(" EVENT_LOCK_KEY ")", NULL, 0, NULL,
+                            NULL);
+    ns__sql_value a[] = {job > 0 ? NS__SQL_I(job) : NS__SQL_N, NS__SQL_T(type), NS__SQL_T(text)};
+    ns__sql_result *row = NULL;
+    if (st == NS_OK)
+        st = ns__store_query_row(
+            s, "INSERT INTO events (job_id, type, data, created) VALUES (?, ?, ?, {now}) RETURNING id",
+            a, 3, &row);
+    int64_t id = row != NULL ? ns__sql_at(row, 0, 0)->i : 0;
+    ns__sql_result_free(s->ctx, row);
+    free(text);
+    /* the window: every 64th event drops those that fell out of it */
+    if (st == NS_OK && id % 64 == 0 && id > s->events_keep) {
+        ns__sql_value d[] = {NS__SQL_I(id - s->events_keep)};
+        st = ns__store_exec(s, "DELETE FROM events WHERE id <= ?", d, 1, NULL, NULL);
+    }
+    return ns__store_end(s, st);
+}
+
 /* ---- jobs --------------------------------------------------------------------------------- */
 
 static ns_status state_event(ns_store *s, int64_t id, ns_job_kind kind, ns_job_state state,

@@ -14,12 +14,13 @@ if [ -n "$internal" ]; then
     failed=1
 fi
 # every function a public header of the core declares is exported (static inline ones and the
-# assertion helper behind NS_ASSERT apart); store.h is the store library's (netsmith_store), whose
-# functions the core must not hold
-core_headers=$(ls "$src"/include/netsmith/*.h | grep -v '/store\.h$')
+# assertion helper behind NS_ASSERT apart); store.h and server.h are the store's and the
+# server's libraries' (netsmith_store, netsmith_server), whose functions the core must not hold
+core_headers=$(ls "$src"/include/netsmith/*.h | grep -vE '/(store|server)\.h$')
 declared=$(grep -hoE '^NS_API [^(]*\b(ns_[a-z0-9_]+)\(' $core_headers |
     grep -oE 'ns_[a-z0-9_]+\($' | tr -d '(' | sort -u)
-store_fns=$(grep -hoE '^NS_API [^(]*\b(ns_[a-z0-9_]+)\(' "$src"/include/netsmith/store.h |
+store_fns=$(grep -hoE '^NS_API [^(]*\b(ns_[a-z0-9_]+)\(' "$src"/include/netsmith/store.h \
+    "$src"/include/netsmith/server.h |
     grep -oE 'ns_[a-z0-9_]+\($' | tr -d '(' | sort -u)
 in_core=$(comm -12 <(printf '%s\n' "$store_fns") <(printf '%s\n' "$exported"))
 if [ -n "$in_core" ]; then

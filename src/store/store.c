@@ -1486,17 +1486,17 @@ static ns_status state_event(ns_store *s, int64_t id, ns_job_kind kind, ns_job_s
     return ns__store_event(s, id, "job", d);
 }
 
-/* The kind of job id (for its events). */
-static ns_job_kind kind_of(ns_store *s, int64_t id)
+/* The kind of job id (for its events) into *kind. */
+static ns_status kind_of(ns_store *s, int64_t id, ns_job_kind *kind)
 {
     ns__sql_value q[] = {NS__SQL_I(id)};
     ns__sql_result *row = NULL;
-    ns_job_kind kind = NS_JOB_TRAIN;
-    if (query_row(s, "SELECT kind FROM jobs WHERE id = ?", q, 1, &row) == NS_OK && row != NULL &&
-        text_at(row, 0, 0) != NULL)
-        ns_job_kind_parse(text_at(row, 0, 0), &kind);
+    *kind = NS_JOB_TRAIN;
+    ns_status st = query_row(s, "SELECT kind FROM jobs WHERE id = ?", q, 1, &row);
+    if (st == NS_OK && row != NULL && text_at(row, 0, 0) != NULL)
+        ns_job_kind_parse(text_at(row, 0, 0), kind);
     ns__sql_result_free(s->ctx, row);
-    return kind;
+    return st;
 }
 
 ns_status ns_job_finish(ns_store *s, const ns_lease *lease, ns_job_state state,
@@ -1509,10 +1509,13 @@ ns_status ns_job_finish(ns_store *s, const ns_lease *lease, ns_job_state state,
     if (st == NS_OK)
         st = fenced(s, lease,
                     "state = ?, result = ?, error = ?, finished = {now}, lease_expires = 0", a, 3);
+    ns_job_kind kind;
+    if (st == NS_OK)
+        st = kind_of(s, lease->job, &kind);
     if (st == NS_OK) {
         json_error_t e;
         json_t *result = result_json != NULL ? json_loads(result_json, 0, &e) : NULL;
-        st = state_event(s, lease->job, kind_of(s, lease->job), state,
+        st = state_event(s, lease->job, kind, state,
                          json_pack("{s:o?, s:s?}", "result", result, "error", error));
     }
     return end(s, st);
@@ -1523,8 +1526,11 @@ ns_status ns_job_release(ns_store *s, const ns_lease *lease)
     ns_status st = begin(s);
     if (st == NS_OK)
         st = fenced(s, lease, "state = 'queued', lease_expires = 0", NULL, 0);
+    ns_job_kind kind;
     if (st == NS_OK)
-        st = state_event(s, lease->job, kind_of(s, lease->job), NS_JOB_QUEUED, NULL);
+        st = kind_of(s, lease->job, &kind);
+    if (st == NS_OK)
+        st = state_event(s, lease->job, kind, NS_JOB_QUEUED, NULL);
     return end(s, st);
 }
 

@@ -32,7 +32,8 @@ static ns_store *open_fresh(ns_ctx *ctx)
         ns_store_close(s);
         char cmd[1024];
         snprintf(cmd, sizeof cmd,
-                 "psql -q -d '%s' -c 'DROP TABLE IF EXISTS aliases, versions, models, datasets, "
+                 "psql -q -d '%s' -c 'DROP TABLE IF EXISTS events, pipelines, aliases, versions, models, "
+                 "datasets, "
                  "archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1",
                  env);
         assert_int_equal(system(cmd), 0);
@@ -66,11 +67,11 @@ static void test_open_and_schema(void **state)
     ns_ctx *ctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     ns_store *s = open_fresh(ctx);
-    assert_int_equal(ns_store_schema_version(s), 1);
+    assert_int_equal(ns_store_schema_version(s), 2);
     ns_store_close(s);
     /* opened again: the schema is there and stays */
     NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    assert_int_equal(ns_store_schema_version(s), 1);
+    assert_int_equal(ns_store_schema_version(s), 2);
     ns_store_close(s);
     /* bad URLs */
     NS_ASSERT_STATUS(ctx, ns_store_open(ctx, "mysql://x", &s), NS_ERR_INVALID);

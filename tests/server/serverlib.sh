@@ -49,8 +49,15 @@ start_server() {
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
     kill -TERM "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
+    local rc=0
+    wait "$SERVER_PID" 2>/dev/null || rc=$?
     SERVER_PID=""
+    # a clean stop: exit status 0, and no sanitizer's report in its output
+    if [ "$rc" -eq 0 ] && ! grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$WORK/serve.out"; then
+        pass
+    else
+        fail "the server did not stop cleanly (exit status $rc)" "$(grep -A12 -E 'Sanitizer|runtime error' "$WORK/serve.out" | head -40)"
+    fi
 }
 
 kill9_server() {
@@ -60,7 +67,7 @@ kill9_server() {
     SERVER_PID=""
 }
 
-trap 'stop_server; rm -rf "$WORK"' EXIT
+trap '[ -z "$SERVER_PID" ] || kill -KILL "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # api METHOD PATH [BODY [CONTENT_TYPE]]
 api() {

@@ -138,7 +138,8 @@ static bool check_settings(ns__req *rq, json_t *settings)
             char path[512];
             if (lib[0] == '\0')
                 snprintf(path, sizeof path, "settings.%s", key);
-            else if (strncmp(lib, key, kl) == 0 && (lib[kl] == '\0' || lib[kl] == '.' || lib[kl] == '['))
+            else if (strncmp(lib, key, kl) == 0 &&
+                     (lib[kl] == '\0' || lib[kl] == '.' || lib[kl] == '['))
                 snprintf(path, sizeof path, "settings.%s", lib);
             else
                 snprintf(path, sizeof path, "settings.%s.%s", key, lib);
@@ -200,11 +201,10 @@ static void submit_job(ns__req *rq)
         return;
     }
     if (ns_job_kind_parse(kind_name, &kind) != NS_OK || kind == NS_JOB_CARD) {
-        ns__reply_error(rq, 400, "kind",
-                        "'kind' must be train, finetune, evaluate or pipeline, got '%.40s'%s",
-                        kind_name,
-                        kind == NS_JOB_CARD ? " (card jobs are made by a pipeline's remote cards)"
-                                            : "");
+        ns__reply_error(
+            rq, 400, "kind", "'kind' must be train, finetune, evaluate or pipeline, got '%.40s'%s",
+            kind_name,
+            kind == NS_JOB_CARD ? " (card jobs are made by a pipeline's remote cards)" : "");
         json_decref(body);
         return;
     }
@@ -214,9 +214,9 @@ static void submit_job(ns__req *rq)
         return;
     }
     static const char *const train_keys[] = {"kind", "model", "dataset", "settings", "priority"};
-    static const char *const finetune_keys[] = {"kind",     "from",     "to",
-                                                "dataset",  "freeze",   "new_head",
-                                                "refit_normalization", "settings", "priority"};
+    static const char *const finetune_keys[] = {
+        "kind",     "from",    "to", "dataset", "freeze", "new_head", "refit_normalization",
+        "settings", "priority"};
     static const char *const evaluate_keys[] = {"kind", "model", "dataset", "priority"};
     bool ok = kind == NS_JOB_TRAIN      ? body_keys(rq, body, train_keys, 5)
               : kind == NS_JOB_FINETUNE ? body_keys(rq, body, finetune_keys, 9)
@@ -355,28 +355,28 @@ static void retrain_job(ns__req *rq)
 }
 
 #define JOB_SCHEMA                                                                                 \
-    "{\"type\":\"object\",\"required\":[\"id\",\"kind\",\"state\"],\"properties\":{\"id\":{"      \
-    "\"type\":\"integer\"},\"kind\":{\"type\":\"string\",\"enum\":[\"train\",\"finetune\","       \
-    "\"evaluate\",\"card\",\"pipeline\"]},\"state\":{\"type\":\"string\",\"enum\":[\"queued\","   \
-    "\"running\",\"succeeded\",\"failed\",\"cancelled\"]},\"priority\":{\"type\":\"integer\"},"  \
-    "\"epoch\":{\"type\":\"integer\"},\"epochs\":{\"type\":\"integer\"},\"progress\":{\"type\":" \
-    "\"number\"},\"params\":{},\"metrics\":{},\"history\":{\"type\":\"array\"},\"result\":{},"    \
+    "{\"type\":\"object\",\"required\":[\"id\",\"kind\",\"state\"],\"properties\":{\"id\":{"       \
+    "\"type\":\"integer\"},\"kind\":{\"type\":\"string\",\"enum\":[\"train\",\"finetune\","        \
+    "\"evaluate\",\"card\",\"pipeline\"]},\"state\":{\"type\":\"string\",\"enum\":[\"queued\","    \
+    "\"running\",\"succeeded\",\"failed\",\"cancelled\"]},\"priority\":{\"type\":\"integer\"},"    \
+    "\"epoch\":{\"type\":\"integer\"},\"epochs\":{\"type\":\"integer\"},\"progress\":{\"type\":"   \
+    "\"number\"},\"params\":{},\"metrics\":{},\"history\":{\"type\":\"array\"},\"result\":{},"     \
     "\"error\":{\"type\":[\"string\",\"null\"]}}}"
 
 #define JOB_BODY                                                                                   \
-    "{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\"," \
-    "\"enum\":[\"train\",\"finetune\",\"evaluate\",\"pipeline\"]},\"model\":{\"type\":"           \
-    "\"string\",\"description\":\"train: the model; evaluate: NAME[@V]\"},\"dataset\":{\"type\":" \
-    "\"string\"},\"from\":{\"type\":\"string\",\"description\":\"finetune: NAME[@V]\"},\"to\":{"  \
-    "\"type\":\"string\"},\"freeze\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"      \
-    "\"new_head\":{\"type\":\"boolean\"},\"refit_normalization\":{\"type\":\"boolean\"},"         \
-    "\"settings\":{\"type\":\"object\",\"description\":\"run settings (epochs, batch_size, "      \
+    "{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\","  \
+    "\"enum\":[\"train\",\"finetune\",\"evaluate\",\"pipeline\"]},\"model\":{\"type\":"            \
+    "\"string\",\"description\":\"train: the model; evaluate: NAME[@V]\"},\"dataset\":{\"type\":"  \
+    "\"string\"},\"from\":{\"type\":\"string\",\"description\":\"finetune: NAME[@V]\"},\"to\":{"   \
+    "\"type\":\"string\"},\"freeze\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"       \
+    "\"new_head\":{\"type\":\"boolean\"},\"refit_normalization\":{\"type\":\"boolean\"},"          \
+    "\"settings\":{\"type\":\"object\",\"description\":\"run settings (epochs, batch_size, "       \
     "...)\"},\"priority\":{\"type\":\"integer\"}}}"
 
 const ns__route ns__routes_jobs[] = {
     {"GET", "/api/v1/jobs", list_jobs,
-     "The jobs, newest first (filter with ?state=running, ?kind=train, ...).", "200 400 503",
-     NULL, LIST_OF(JOB_SCHEMA), false},
+     "The jobs, newest first (filter with ?state=running, ?kind=train, ...).", "200 400 503", NULL,
+     LIST_OF(JOB_SCHEMA), false},
     {"POST", "/api/v1/jobs", submit_job,
      "Submits a job (train, finetune, evaluate or pipeline), checked now: its objects and "
      "run settings.",
@@ -385,15 +385,15 @@ const ns__route ns__routes_jobs[] = {
      "One job: its state, epoch of epochs and progress, per-epoch history, result or error.",
      "200 400 404 503", NULL, JOB_SCHEMA, false},
     {"POST", "/api/v1/jobs/{id}/cancel", cancel_job,
-     "Cancels a queued job at once, or asks a running one to stop.", "200 400 404 409 503",
-     NULL, JOB_SCHEMA, false},
+     "Cancels a queued job at once, or asks a running one to stop.", "200 400 404 409 503", NULL,
+     JOB_SCHEMA, false},
     {"POST", "/api/v1/jobs/{id}/retry", retry_job,
      "Queues a failed or cancelled job again (it resumes from its last checkpoint).",
      "200 400 404 409 503", NULL, JOB_SCHEMA, false},
     {"POST", "/api/v1/jobs/{id}/retrain", retrain_job,
      "A new job with a finished job's parameters; from_weights fine-tunes the version it made.",
      "201 400 404 409 415 503",
-     "{\"type\":\"object\",\"properties\":{\"from_weights\":{\"type\":\"boolean\"}}}",
-     JOB_SCHEMA, false},
+     "{\"type\":\"object\",\"properties\":{\"from_weights\":{\"type\":\"boolean\"}}}", JOB_SCHEMA,
+     false},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
 };

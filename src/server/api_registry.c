@@ -1,9 +1,11 @@
 /* Registry routes: architectures, datasets, models and their versions. Bodies mirror the
  * command line's objects; every check is the store's own. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "netsmith/data.h"
@@ -89,7 +91,8 @@ static void add_arch(ns__req *rq)
     static const char *const known[] = {"name", "spec"};
     const char *name = NULL;
     json_t *spec = json_object_get(body, "spec");
-    if (!ns__req_keys(rq, body, known, 2) || (name = ns__req_string(rq, body, "name", false)) == NULL) {
+    if (!ns__req_keys(rq, body, known, 2) ||
+        (name = ns__req_string(rq, body, "name", false)) == NULL) {
         json_decref(body);
         return;
     }
@@ -128,8 +131,9 @@ static bool shape_query(ns__req *rq, ns_build_opts *bo, bool *have)
         char *end;
         long v = strtol(size, &end, 10);
         if (end == size || *end != '\0' || v < 1 || v > (1 << 24)) {
-            ns__reply_error(rq, 400, "input_size", "input_size must be a whole number from 1 to "
-                                                   "16777216, got '%.40s'",
+            ns__reply_error(rq, 400, "input_size",
+                            "input_size must be a whole number from 1 to "
+                            "16777216, got '%.40s'",
                             size);
             return false;
         }
@@ -210,10 +214,10 @@ static void get_arch(ns__req *rq)
         json_t *shape = json_array();
         for (int d = 0; d < shapes[i].ndim; d++)
             json_array_append_new(shape, json_integer(shapes[i].shape[d]));
-        json_array_append_new(layers, json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
-                                                ns_layer_kind_name(shapes[i].kind), "shape", shape,
-                                                "size", shapes[i].size, "params",
-                                                (json_int_t)shapes[i].params));
+        json_array_append_new(layers,
+                              json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
+                                        ns_layer_kind_name(shapes[i].kind), "shape", shape, "size",
+                                        shapes[i].size, "params", (json_int_t)shapes[i].params));
         total += shapes[i].params;
     }
     json_t *input = json_array();
@@ -226,7 +230,6 @@ static void get_arch(ns__req *rq)
     ns_spec_free(spec);
     ns__reply_json(rq, 200, arch);
 }
-
 
 /* ---- datasets ---------------------------------------------------------------------------- */
 
@@ -242,8 +245,8 @@ static void list_datasets(ns__req *rq)
 }
 
 /* The data settings a dataset takes, as `netsmith data add` passes them (run setting names). */
-static const char *const data_keys[] = {"name",     "data",      "target",  "task",
-                                        "labels",   "features",  "exclude", "one_hot",
+static const char *const data_keys[] = {"name",      "data",      "target",  "task",
+                                        "labels",    "features",  "exclude", "one_hot",
                                         "delimiter", "no_header", "missing", "max_classes"};
 #define N_DATA_KEYS ((int)(sizeof data_keys / sizeof data_keys[0]))
 
@@ -254,9 +257,42 @@ static bool resolve_file(ns__req *rq, json_t *settings, const char *key)
     json_t *v = json_object_get(settings, key);
     if (!json_is_string(v))
         return true; /* a wrong type is the run config's to say */
-    char where[PATH_MAX];
-    if (!ns__req_path(rq, key, json_string_value(v), true, where, sizeof where))
+    /* a path sent %-encoded by mistake names a file of that literal name, but one that would
+     * climb out once decoded ("%2e%2e/x.csv") is refused as the plain one is */
+    const char *path = json_string_value(v);
+    char decoded[PATH_MAX];
+    size_t n = 0;
+    for (const char *p = path; *p != '\0' && n + 1 < sizeof decoded; n++) {
+        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], '\0'};
+            decoded[n] = (char)strtol(hex, NULL, 16);
+            p += 3;
+        } else {
+            decoded[n] = *p++;
+        }
+    }
+    decoded[n] = '\0';
+    bool climbs = decoded[0] == '/' || decoded[0] == '\\';
+    for (const char *p = decoded; !climbs && p != NULL; p = strpbrk(p, "/\\")) {
+        p += *p == '/' || *p == '\\';
+        climbs = strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\\' || p[2] == '\0');
+    }
+    if (climbs && strcmp(decoded, path) != 0) {
+        ns__reply_error(rq, 403, key,
+                        "%s: '%.80s' leads outside the data dirs once its %%-escapes are "
+                        "decoded; give a plain path inside a data dir",
+                        key, path);
         return false;
+    }
+    char where[PATH_MAX];
+    if (!ns__req_path(rq, key, path, true, where, sizeof where))
+        return false;
+    /* a directory or a device is no data file (and a FIFO would hold the request) */
+    struct stat sb;
+    if (lstat(where, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ns__reply_error(rq, 400, key, "%s: '%.80s' is not a regular file", key, path);
+        return false;
+    }
     json_object_set_new(settings, key, json_string(where));
     return true;
 }
@@ -291,6 +327,8 @@ static void add_dataset(ns__req *rq)
             char *json = NULL;
             if (st == NS_OK)
                 st = ns_store_data_get(store, name, &json);
+            if (st == NS_OK)
+                snprintf(rq->location, sizeof rq->location, "/api/v1/datasets/%s", name);
             answer(rq, st, 201, json, NULL);
         } else if (text == NULL) {
             ns__reply_error(rq, 500, NULL, "out of memory reading the settings");
@@ -382,8 +420,8 @@ static void decorate_model(ns_store *store, json_t *m)
     json_array_foreach(json_object_get(m, "versions"), i, ver)
     {
         json_int_t v = json_integer_value(json_object_get(ver, "version"));
-        json_object_set_new(ver, "ref", json_sprintf("%s@%lld", name != NULL ? name : "",
-                                                     (long long)v));
+        json_object_set_new(ver, "ref",
+                            json_sprintf("%s@%lld", name != NULL ? name : "", (long long)v));
         json_object_set_new(ver, "lineage", lineage(store, cache, ver));
         json_t *names = json_array();
         const char *alias;
@@ -439,16 +477,17 @@ static void create_model(ns__req *rq)
         return;
     static const char *const known[] = {"name", "architecture"};
     const char *name = NULL, *arch = NULL;
-    if (body_keys(rq, body, known, 2) &&
-        (name = ns__req_string(rq, body, "name", false)) != NULL &&
+    if (body_keys(rq, body, known, 2) && (name = ns__req_string(rq, body, "name", false)) != NULL &&
         (arch = ns__req_string(rq, body, "architecture", false)) != NULL) {
         ns_store *store = ns__req_store(rq);
         if (store != NULL) {
             ns_status st = ns_store_model_create(store, name, arch);
-            if (st != NS_OK)
+            if (st != NS_OK) {
                 ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
-            else
+            } else {
+                snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s", name);
                 answer_model(rq, store, name, 201);
+            }
         }
     }
     json_decref(body);
@@ -541,9 +580,9 @@ static void import_version(ns__req *rq)
         return;
     const char *tmp = getenv("TMPDIR");
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/netsmith-import-XXXXXX.safetensors",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    int fd = mkstemps(path, 12);
+    int len = snprintf(path, sizeof path, "%s/netsmith-import-XXXXXX.safetensors",
+                       tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    int fd = len > 0 && (size_t)len < sizeof path ? mkstemps(path, 12) : -1;
     if (fd < 0) {
         ns__reply_error(rq, 500, NULL, "cannot make a temporary file for the upload");
         return;
@@ -570,8 +609,11 @@ static void import_version(ns__req *rq)
     snprintf(rq->params[1], sizeof rq->params[1], "%d", version);
     rq->n_params = 2;
     get_version(rq);
-    if (rq->status == 200)
+    if (rq->status == 200) {
         rq->status = 201;
+        snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s/versions/%d", param(rq, 0),
+                 version);
+    }
 }
 
 /* POST /api/v1/models/{name}/aliases {"alias", "version"} (version: a number, or an alias) */
@@ -590,13 +632,11 @@ static void set_alias(ns__req *rq)
         return;
     }
     if (json_is_integer(version)) {
-        snprintf(ref, sizeof ref, "%s@%lld", param(rq, 0),
-                 (long long)json_integer_value(version));
+        snprintf(ref, sizeof ref, "%s@%lld", param(rq, 0), (long long)json_integer_value(version));
     } else if (json_is_string(version)) {
         snprintf(ref, sizeof ref, "%s@%s", param(rq, 0), json_string_value(version));
     } else {
-        ns__reply_error(rq, 400, "version",
-                        "'version' must be a version number (or an alias), %s",
+        ns__reply_error(rq, 400, "version", "'version' must be a version number (or an alias), %s",
                         version == NULL ? "but it is missing" : "but it is not one");
         json_decref(body);
         return;
@@ -614,34 +654,36 @@ static void set_alias(ns__req *rq)
 
 #define ARCH_SCHEMA                                                                                \
     "{\"type\":\"object\",\"required\":[\"name\",\"hash\",\"spec\",\"created\"],\"properties\":{"  \
-    "\"name\":{\"type\":\"string\"},\"hash\":{\"type\":\"string\"},\"spec\":{\"type\":\"object\"}," \
+    "\"name\":{\"type\":\"string\"},\"hash\":{\"type\":\"string\"},\"spec\":{\"type\":\"object\"}" \
+    ","                                                                                            \
     "\"created\":{\"type\":\"number\"},\"layers\":{\"type\":\"array\"}}}"
 
 #define DATASET_SCHEMA                                                                             \
-    "{\"type\":\"object\",\"required\":[\"name\",\"source\",\"hash\",\"created\"],\"properties\":{" \
-    "\"name\":{\"type\":\"string\"},\"source\":{\"type\":\"object\"},\"hash\":{\"type\":"         \
+    "{\"type\":\"object\",\"required\":[\"name\",\"source\",\"hash\",\"created\"],\"properties\":" \
+    "{"                                                                                            \
+    "\"name\":{\"type\":\"string\"},\"source\":{\"type\":\"object\"},\"hash\":{\"type\":"          \
     "\"string\"},\"blob\":{\"type\":[\"string\",\"null\"]},\"created\":{\"type\":\"number\"}}}"
 
 #define VERSION_SCHEMA                                                                             \
-    "{\"type\":\"object\",\"required\":[\"version\",\"weights\"],\"properties\":{\"version\":{"   \
-    "\"type\":\"integer\"},\"ref\":{\"type\":\"string\"},\"weights\":{\"type\":\"string\"},"      \
-    "\"record\":{\"type\":[\"string\",\"null\"]},\"job\":{\"type\":[\"integer\",\"null\"]},"      \
-    "\"parent\":{\"type\":[\"string\",\"null\"]},\"lineage\":{\"type\":\"array\",\"items\":{"     \
-    "\"type\":\"string\"}},\"aliases\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"     \
+    "{\"type\":\"object\",\"required\":[\"version\",\"weights\"],\"properties\":{\"version\":{"    \
+    "\"type\":\"integer\"},\"ref\":{\"type\":\"string\"},\"weights\":{\"type\":\"string\"},"       \
+    "\"record\":{\"type\":[\"string\",\"null\"]},\"job\":{\"type\":[\"integer\",\"null\"]},"       \
+    "\"parent\":{\"type\":[\"string\",\"null\"]},\"lineage\":{\"type\":\"array\",\"items\":{"      \
+    "\"type\":\"string\"}},\"aliases\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"      \
     "\"metrics\":{},\"created\":{\"type\":\"number\"}}}"
 
 #define MODEL_SCHEMA                                                                               \
     "{\"type\":\"object\",\"required\":[\"name\",\"arch\",\"created\",\"versions\",\"aliases\"],"  \
-    "\"properties\":{\"name\":{\"type\":\"string\"},\"arch\":{\"type\":\"string\"},\"created\":{" \
-    "\"type\":\"number\"},\"versions\":{\"type\":\"array\",\"items\":" VERSION_SCHEMA "},"        \
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"arch\":{\"type\":\"string\"},\"created\":{"  \
+    "\"type\":\"number\"},\"versions\":{\"type\":\"array\",\"items\":" VERSION_SCHEMA "},"         \
     "\"aliases\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}}}"
 
 #define DATASET_BODY                                                                               \
-    "{\"type\":\"object\",\"required\":[\"name\",\"data\"],\"properties\":{\"name\":{\"type\":"   \
+    "{\"type\":\"object\",\"required\":[\"name\",\"data\"],\"properties\":{\"name\":{\"type\":"    \
     "\"string\"},\"data\":{\"type\":\"string\",\"description\":\"a built-in dataset's name, or a " \
-    "CSV or IDX file under a --data-dir root\"},\"labels\":{\"type\":\"string\"},\"target\":{},"  \
-    "\"task\":{\"type\":\"string\"},\"features\":{},\"exclude\":{},\"one_hot\":{\"type\":"        \
-    "\"boolean\"},\"delimiter\":{\"type\":\"string\"},\"no_header\":{\"type\":\"boolean\"},"      \
+    "CSV or IDX file under a --data-dir root\"},\"labels\":{\"type\":\"string\"},\"target\":{},"   \
+    "\"task\":{\"type\":\"string\"},\"features\":{},\"exclude\":{},\"one_hot\":{\"type\":"         \
+    "\"boolean\"},\"delimiter\":{\"type\":\"string\"},\"no_header\":{\"type\":\"boolean\"},"       \
     "\"missing\":{\"type\":\"string\"},\"max_classes\":{\"type\":\"integer\"}}}"
 
 const ns__route ns__routes_registry[] = {
@@ -657,8 +699,8 @@ const ns__route ns__routes_registry[] = {
      "One architecture; with ?input_size=N or ?input_shape=C,H,W (and ?output_size=K) each "
      "layer's output shape and parameters.",
      "200 400 404 503", NULL, ARCH_SCHEMA, false},
-    {"GET", "/api/v1/datasets", list_datasets, "The datasets (named data sources).",
-     "200 400 503", NULL, LIST_OF(DATASET_SCHEMA), false},
+    {"GET", "/api/v1/datasets", list_datasets, "The datasets (named data sources).", "200 400 503",
+     NULL, LIST_OF(DATASET_SCHEMA), false},
     {"POST", "/api/v1/datasets", add_dataset,
      "Registers a data source as a dataset: a built-in, or a file under a data dir (its bytes "
      "go into the store), with its read settings; the same again changes nothing.",
@@ -682,8 +724,8 @@ const ns__route ns__routes_registry[] = {
      "against the model's architecture.",
      "201 400 404 415 503", NULL, VERSION_SCHEMA, false},
     {"GET", "/api/v1/models/{name}/versions/{v}", get_version,
-     "One version of a model, by its number or an alias.", "200 400 404 503", NULL,
-     VERSION_SCHEMA, false},
+     "One version of a model, by its number or an alias.", "200 400 404 503", NULL, VERSION_SCHEMA,
+     false},
     {"GET", "/api/v1/models/{name}/versions/{v}/file", get_version_file,
      "A version's weights (safetensors).", "200 400 404 503", NULL, "application/octet-stream",
      false},

@@ -1,9 +1,15 @@
 /* Registry routes: architectures, datasets, models and their versions. Bodies mirror the
  * command line's objects; every check is the store's own. */
+#include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "netsmith/data.h"
+#include "format/json_read.h"
 #include "server/server_private.h"
 
 /* ---- shared -------------------------------------------------------------------------- */
@@ -35,6 +41,28 @@ static void answer_list(ns__req *rq, ns_status st, char *json)
     ns__reply_list(rq, list);
 }
 
+/* Checks that body has only the keys known[n] (the library's message, with its did-you-mean);
+ * the answer's path names the key at fault. false after answering 400. */
+static bool body_keys(ns__req *rq, json_t *body, const char *const *known, int n)
+{
+    ns_ctx *ctx = ns__req_ctx(rq);
+    ns__json_reader r = {ctx, "body", NS_ERR_INVALID, NULL};
+    if (ns__jr_keys(&r, "", body, known, n) == NS_OK)
+        return true;
+    const char *key, *bad = NULL;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        bool found = false;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(known[i], key) == 0;
+        if (!found && bad == NULL)
+            bad = key;
+    }
+    ns__reply_error(rq, 400, bad, "%s", ns_errmsg(ctx));
+    return false;
+}
+
 /* A name from the path or body as the store takes it. */
 static const char *param(ns__req *rq, int i)
 {
@@ -63,7 +91,8 @@ static void add_arch(ns__req *rq)
     static const char *const known[] = {"name", "spec"};
     const char *name = NULL;
     json_t *spec = json_object_get(body, "spec");
-    if (!ns__req_keys(rq, body, known, 2) || (name = ns__req_string(rq, body, "name", false)) == NULL) {
+    if (!ns__req_keys(rq, body, known, 2) ||
+        (name = ns__req_string(rq, body, "name", false)) == NULL) {
         json_decref(body);
         return;
     }
@@ -102,8 +131,9 @@ static bool shape_query(ns__req *rq, ns_build_opts *bo, bool *have)
         char *end;
         long v = strtol(size, &end, 10);
         if (end == size || *end != '\0' || v < 1 || v > (1 << 24)) {
-            ns__reply_error(rq, 400, "input_size", "input_size must be a whole number from 1 to "
-                                                   "16777216, got '%.40s'",
+            ns__reply_error(rq, 400, "input_size",
+                            "input_size must be a whole number from 1 to "
+                            "16777216, got '%.40s'",
                             size);
             return false;
         }
@@ -184,10 +214,10 @@ static void get_arch(ns__req *rq)
         json_t *shape = json_array();
         for (int d = 0; d < shapes[i].ndim; d++)
             json_array_append_new(shape, json_integer(shapes[i].shape[d]));
-        json_array_append_new(layers, json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
-                                                ns_layer_kind_name(shapes[i].kind), "shape", shape,
-                                                "size", shapes[i].size, "params",
-                                                (json_int_t)shapes[i].params));
+        json_array_append_new(layers,
+                              json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
+                                        ns_layer_kind_name(shapes[i].kind), "shape", shape, "size",
+                                        shapes[i].size, "params", (json_int_t)shapes[i].params));
         total += shapes[i].params;
     }
     json_t *input = json_array();
@@ -201,10 +231,460 @@ static void get_arch(ns__req *rq)
     ns__reply_json(rq, 200, arch);
 }
 
+/* ---- datasets ---------------------------------------------------------------------------- */
+
+/* GET /api/v1/datasets */
+static void list_datasets(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    if (store == NULL)
+        return;
+    char *json = NULL;
+    ns_status st = ns_store_data_list(store, &json);
+    answer_list(rq, st, json);
+}
+
+/* The data settings a dataset takes, as `netsmith data add` passes them (run setting names). */
+static const char *const data_keys[] = {"name",      "data",      "target",  "task",
+                                        "labels",    "features",  "exclude", "one_hot",
+                                        "delimiter", "no_header", "missing", "max_classes"};
+#define N_DATA_KEYS ((int)(sizeof data_keys / sizeof data_keys[0]))
+
+/* Replaces settings' member key (a path the request names) with its place under a data dir;
+ * false after answering (400, 403, 404). */
+static bool resolve_file(ns__req *rq, json_t *settings, const char *key)
+{
+    json_t *v = json_object_get(settings, key);
+    if (!json_is_string(v))
+        return true; /* a wrong type is the run config's to say */
+    /* a path sent %-encoded by mistake names a file of that literal name, but one that would
+     * climb out once decoded ("%2e%2e/x.csv") is refused as the plain one is */
+    const char *path = json_string_value(v);
+    char decoded[PATH_MAX];
+    size_t n = 0;
+    for (const char *p = path; *p != '\0' && n + 1 < sizeof decoded; n++) {
+        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], '\0'};
+            decoded[n] = (char)strtol(hex, NULL, 16);
+            p += 3;
+        } else {
+            decoded[n] = *p++;
+        }
+    }
+    decoded[n] = '\0';
+    bool climbs = decoded[0] == '/' || decoded[0] == '\\';
+    for (const char *p = decoded; !climbs && p != NULL; p = strpbrk(p, "/\\")) {
+        p += *p == '/' || *p == '\\';
+        climbs = strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\\' || p[2] == '\0');
+    }
+    if (climbs && strcmp(decoded, path) != 0) {
+        ns__reply_error(rq, 403, key,
+                        "%s: '%.80s' leads outside the data dirs once its %%-escapes are "
+                        "decoded; give a plain path inside a data dir",
+                        key, path);
+        return false;
+    }
+    char where[PATH_MAX];
+    if (!ns__req_path(rq, key, path, true, where, sizeof where))
+        return false;
+    /* a directory or a device is no data file (and a FIFO would hold the request) */
+    struct stat sb;
+    if (lstat(where, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ns__reply_error(rq, 400, key, "%s: '%.80s' is not a regular file", key, path);
+        return false;
+    }
+    json_object_set_new(settings, key, json_string(where));
+    return true;
+}
+
+/* POST /api/v1/datasets {"name", "data", "target", ...}: data a built-in dataset's name or a
+ * file under a data dir (its bytes go into the store); labels a file likewise. */
+static void add_dataset(ns__req *rq)
+{
+    json_t *body = ns__req_json(rq);
+    if (body == NULL)
+        return;
+    const char *name = NULL;
+    if (!body_keys(rq, body, data_keys, N_DATA_KEYS) ||
+        (name = ns__req_string(rq, body, "name", false)) == NULL) {
+        json_decref(body);
+        return;
+    }
+    json_t *settings = json_deep_copy(body);
+    json_object_del(settings, "name");
+    json_t *data = json_object_get(settings, "data");
+    if (data == NULL) {
+        ns__reply_error(rq, 400, "data",
+                        "'data' is missing: give a built-in dataset's name (iris, ...) or a file "
+                        "under a data dir");
+    } else if ((!json_is_string(data) || ns_data_builtin_find(json_string_value(data)) != NULL ||
+                resolve_file(rq, settings, "data")) &&
+               resolve_file(rq, settings, "labels")) {
+        char *text = json_dumps(settings, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        ns_store *store = text != NULL ? ns__req_store(rq) : NULL;
+        if (store != NULL) {
+            ns_status st = ns_store_data_add(store, name, text);
+            char *json = NULL;
+            if (st == NS_OK)
+                st = ns_store_data_get(store, name, &json);
+            if (st == NS_OK)
+                snprintf(rq->location, sizeof rq->location, "/api/v1/datasets/%s", name);
+            answer(rq, st, 201, json, NULL);
+        } else if (text == NULL) {
+            ns__reply_error(rq, 500, NULL, "out of memory reading the settings");
+        }
+        free(text);
+    }
+    json_decref(settings);
+    json_decref(body);
+}
+
+/* GET /api/v1/datasets/{name} */
+static void get_dataset(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    if (store == NULL)
+        return;
+    char *json = NULL;
+    ns_status st = ns_store_data_get(store, param(rq, 0), &json);
+    answer(rq, st, 200, json, NULL);
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+/* Model name's JSON (as the store gives it) from cache (an object by name), read once; NULL
+ * when the store has none. */
+static json_t *cached_model(ns_store *store, json_t *cache, const char *name)
+{
+    json_t *m = json_object_get(cache, name);
+    if (m != NULL)
+        return json_is_object(m) ? m : NULL;
+    char *text = NULL;
+    json_t *got = NULL;
+    if (ns_store_model_get(store, name, &text) == NS_OK) {
+        json_error_t e;
+        got = json_loads(text, 0, &e);
+    }
+    ns_dealloc(ns_store_ctx(store), text);
+    json_object_set_new(cache, name, got != NULL ? got : json_null());
+    return json_is_object(got) ? got : NULL;
+}
+
+/* The version numbered v of model m, or NULL. */
+static json_t *version_of(json_t *m, json_int_t v)
+{
+    size_t i;
+    json_t *ver;
+    json_array_foreach(json_object_get(m, "versions"), i, ver)
+    {
+        if (json_integer_value(json_object_get(ver, "version")) == v)
+            return ver;
+    }
+    return NULL;
+}
+
+/* The parents of a version, nearest first: "NAME@V" each, following "parent" through the
+ * models it names (at most 64 steps). */
+static json_t *lineage(ns_store *store, json_t *cache, json_t *version)
+{
+    json_t *chain = json_array();
+    json_t *parent = json_object_get(version, "parent");
+    for (int depth = 0; json_is_string(parent) && depth < 64; depth++) {
+        const char *ref = json_string_value(parent);
+        json_array_append_new(chain, json_string(ref));
+        const char *at = strrchr(ref, '@');
+        if (at == NULL || (size_t)(at - ref) >= 128)
+            break;
+        char model[128];
+        memcpy(model, ref, (size_t)(at - ref));
+        model[at - ref] = '\0';
+        char *end;
+        long long v = strtoll(at + 1, &end, 10);
+        json_t *m = *end == '\0' ? cached_model(store, cache, model) : NULL;
+        json_t *pv = m != NULL ? version_of(m, (json_int_t)v) : NULL;
+        parent = pv != NULL ? json_object_get(pv, "parent") : NULL;
+    }
+    return chain;
+}
+
+/* Gives each version of model m its "ref" ("NAME@V"), "lineage" and "aliases" (the names
+ * pointing at it). */
+static void decorate_model(ns_store *store, json_t *m)
+{
+    json_t *cache = json_object();
+    const char *name = json_string_value(json_object_get(m, "name"));
+    json_object_set(cache, name != NULL ? name : "", m);
+    json_t *aliases = json_object_get(m, "aliases");
+    size_t i;
+    json_t *ver;
+    json_array_foreach(json_object_get(m, "versions"), i, ver)
+    {
+        json_int_t v = json_integer_value(json_object_get(ver, "version"));
+        json_object_set_new(ver, "ref",
+                            json_sprintf("%s@%lld", name != NULL ? name : "", (long long)v));
+        json_object_set_new(ver, "lineage", lineage(store, cache, ver));
+        json_t *names = json_array();
+        const char *alias;
+        json_t *num;
+        json_object_foreach(aliases, alias, num)
+        {
+            if (json_integer_value(num) == v)
+                json_array_append_new(names, json_string(alias));
+        }
+        json_object_set_new(ver, "aliases", names);
+    }
+    json_decref(cache);
+}
+
+/* Answers model name with its versions' lineage and aliases (status on success). */
+static void answer_model(ns__req *rq, ns_store *store, const char *name, int status)
+{
+    ns_ctx *ctx = ns__req_ctx(rq);
+    char *text = NULL;
+    ns_status st = ns_store_model_get(store, name, &text);
+    if (st != NS_OK) {
+        ns_dealloc(ctx, text);
+        ns__reply_status(rq, ctx, st, NULL);
+        return;
+    }
+    json_error_t e;
+    json_t *m = json_loads(text, 0, &e);
+    ns_dealloc(ctx, text);
+    if (m == NULL) {
+        ns__reply_error(rq, 500, NULL, "the store's model is not JSON");
+        return;
+    }
+    decorate_model(store, m);
+    ns__reply_json(rq, status, m);
+}
+
+/* GET /api/v1/models */
+static void list_models(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    if (store == NULL)
+        return;
+    char *json = NULL;
+    ns_status st = ns_store_model_list(store, &json);
+    answer_list(rq, st, json);
+}
+
+/* POST /api/v1/models {"name", "architecture"} */
+static void create_model(ns__req *rq)
+{
+    json_t *body = ns__req_json(rq);
+    if (body == NULL)
+        return;
+    static const char *const known[] = {"name", "architecture"};
+    const char *name = NULL, *arch = NULL;
+    if (body_keys(rq, body, known, 2) && (name = ns__req_string(rq, body, "name", false)) != NULL &&
+        (arch = ns__req_string(rq, body, "architecture", false)) != NULL) {
+        ns_store *store = ns__req_store(rq);
+        if (store != NULL) {
+            ns_status st = ns_store_model_create(store, name, arch);
+            if (st != NS_OK) {
+                ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
+            } else {
+                snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s", name);
+                answer_model(rq, store, name, 201);
+            }
+        }
+    }
+    json_decref(body);
+}
+
+/* GET /api/v1/models/{name}: its versions, each with its lineage and aliases */
+static void get_model(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    if (store != NULL)
+        answer_model(rq, store, param(rq, 0), 200);
+}
+
+/* The version {v} (a number or an alias) of model {name} into *v; false after answering. */
+static bool find_version(ns__req *rq, ns_store *store, ns_store_version *v)
+{
+    char ref[520];
+    snprintf(ref, sizeof ref, "%s@%s", param(rq, 0), param(rq, 1));
+    ns_status st = ns_store_version_get(store, ref, v);
+    if (st != NS_OK) {
+        ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
+        return false;
+    }
+    return true;
+}
+
+/* GET /api/v1/models/{name}/versions/{v} */
+static void get_version(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    ns_store_version v;
+    if (store == NULL || !find_version(rq, store, &v))
+        return;
+    ns_ctx *ctx = ns__req_ctx(rq);
+    char *text = NULL;
+    ns_status st = ns_store_model_get(store, v.model, &text);
+    if (st != NS_OK) {
+        ns_dealloc(ctx, text);
+        ns__reply_status(rq, ctx, st, NULL);
+        return;
+    }
+    json_error_t e;
+    json_t *m = json_loads(text, 0, &e);
+    ns_dealloc(ctx, text);
+    decorate_model(store, m);
+    json_t *ver = version_of(m, v.version);
+    if (ver == NULL) {
+        json_decref(m);
+        ns__reply_error(rq, 500, NULL, "%s@%d is missing from the model's versions", v.model,
+                        v.version);
+        return;
+    }
+    json_incref(ver);
+    json_object_set_new(ver, "model", json_string(v.model));
+    json_object_set_new(ver, "arch", json_string(v.arch));
+    json_decref(m);
+    ns__reply_json(rq, 200, ver);
+}
+
+/* GET /api/v1/models/{name}/versions/{v}/file: the weights (safetensors) */
+static void get_version_file(ns__req *rq)
+{
+    ns_store *store = ns__req_store(rq);
+    ns_store_version v;
+    if (store == NULL || !find_version(rq, store, &v))
+        return;
+    char filename[96];
+    snprintf(filename, sizeof filename, "%s-v%d.safetensors", v.model, v.version);
+    ns__reply_blob(rq, store, v.weights, "application/octet-stream", filename);
+}
+
+/* POST /api/v1/models/{name}/versions: a safetensors body (application/octet-stream) as a new
+ * version, checked against the model's architecture. */
+static void import_version(ns__req *rq)
+{
+    const char *type = ns__req_header(rq, "Content-Type");
+    if (type == NULL || strncmp(type, "application/octet-stream", 24) != 0) {
+        ns__reply_error(rq, 415, NULL,
+                        "send the weights as a safetensors file with 'Content-Type: "
+                        "application/octet-stream' (got %s)",
+                        type != NULL ? type : "no Content-Type");
+        return;
+    }
+    if (rq->body == NULL || rq->body_len == 0) {
+        ns__reply_error(rq, 400, NULL, "the request has no body; send a safetensors file");
+        return;
+    }
+    ns_store *store = ns__req_store(rq);
+    if (store == NULL)
+        return;
+    const char *tmp = getenv("TMPDIR");
+    char path[PATH_MAX];
+    int len = snprintf(path, sizeof path, "%s/netsmith-import-XXXXXX.safetensors",
+                       tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    int fd = len > 0 && (size_t)len < sizeof path ? mkstemps(path, 12) : -1;
+    if (fd < 0) {
+        ns__reply_error(rq, 500, NULL, "cannot make a temporary file for the upload");
+        return;
+    }
+    size_t done = 0;
+    while (done < rq->body_len) {
+        ssize_t k = write(fd, rq->body + done, rq->body_len - done);
+        if (k <= 0)
+            break;
+        done += (size_t)k;
+    }
+    bool ok = close(fd) == 0 && done == rq->body_len;
+    int version = 0;
+    ns_status st = ok ? ns_store_model_import(store, param(rq, 0), path, &version) : NS_OK;
+    unlink(path);
+    if (!ok) {
+        ns__reply_error(rq, 500, NULL, "cannot write the upload into a temporary file");
+        return;
+    }
+    if (st != NS_OK) {
+        ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
+        return;
+    }
+    snprintf(rq->params[1], sizeof rq->params[1], "%d", version);
+    rq->n_params = 2;
+    get_version(rq);
+    if (rq->status == 200) {
+        rq->status = 201;
+        snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s/versions/%d", param(rq, 0),
+                 version);
+    }
+}
+
+/* POST /api/v1/models/{name}/aliases {"alias", "version"} (version: a number, or an alias) */
+static void set_alias(ns__req *rq)
+{
+    json_t *body = ns__req_json(rq);
+    if (body == NULL)
+        return;
+    static const char *const known[] = {"alias", "version"};
+    const char *alias = NULL;
+    json_t *version = json_object_get(body, "version");
+    char ref[520];
+    if (!body_keys(rq, body, known, 2) ||
+        (alias = ns__req_string(rq, body, "alias", false)) == NULL) {
+        json_decref(body);
+        return;
+    }
+    if (json_is_integer(version)) {
+        snprintf(ref, sizeof ref, "%s@%lld", param(rq, 0), (long long)json_integer_value(version));
+    } else if (json_is_string(version)) {
+        snprintf(ref, sizeof ref, "%s@%s", param(rq, 0), json_string_value(version));
+    } else {
+        ns__reply_error(rq, 400, "version", "'version' must be a version number (or an alias), %s",
+                        version == NULL ? "but it is missing" : "but it is not one");
+        json_decref(body);
+        return;
+    }
+    ns_store *store = ns__req_store(rq);
+    if (store != NULL) {
+        ns_status st = ns_store_alias_set(store, ref, alias);
+        if (st != NS_OK)
+            ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
+        else
+            answer_model(rq, store, param(rq, 0), 200);
+    }
+    json_decref(body);
+}
+
 #define ARCH_SCHEMA                                                                                \
     "{\"type\":\"object\",\"required\":[\"name\",\"hash\",\"spec\",\"created\"],\"properties\":{"  \
-    "\"name\":{\"type\":\"string\"},\"hash\":{\"type\":\"string\"},\"spec\":{\"type\":\"object\"}," \
+    "\"name\":{\"type\":\"string\"},\"hash\":{\"type\":\"string\"},\"spec\":{\"type\":\"object\"}" \
+    ","                                                                                            \
     "\"created\":{\"type\":\"number\"},\"layers\":{\"type\":\"array\"}}}"
+
+#define DATASET_SCHEMA                                                                             \
+    "{\"type\":\"object\",\"required\":[\"name\",\"source\",\"hash\",\"created\"],\"properties\":" \
+    "{"                                                                                            \
+    "\"name\":{\"type\":\"string\"},\"source\":{\"type\":\"object\"},\"hash\":{\"type\":"          \
+    "\"string\"},\"blob\":{\"type\":[\"string\",\"null\"]},\"created\":{\"type\":\"number\"}}}"
+
+#define VERSION_SCHEMA                                                                             \
+    "{\"type\":\"object\",\"required\":[\"version\",\"weights\"],\"properties\":{\"version\":{"    \
+    "\"type\":\"integer\"},\"ref\":{\"type\":\"string\"},\"weights\":{\"type\":\"string\"},"       \
+    "\"record\":{\"type\":[\"string\",\"null\"]},\"job\":{\"type\":[\"integer\",\"null\"]},"       \
+    "\"parent\":{\"type\":[\"string\",\"null\"]},\"lineage\":{\"type\":\"array\",\"items\":{"      \
+    "\"type\":\"string\"}},\"aliases\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"      \
+    "\"metrics\":{},\"created\":{\"type\":\"number\"}}}"
+
+#define MODEL_SCHEMA                                                                               \
+    "{\"type\":\"object\",\"required\":[\"name\",\"arch\",\"created\",\"versions\",\"aliases\"],"  \
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"arch\":{\"type\":\"string\"},\"created\":{"  \
+    "\"type\":\"number\"},\"versions\":{\"type\":\"array\",\"items\":" VERSION_SCHEMA "},"         \
+    "\"aliases\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}}}}"
+
+#define DATASET_BODY                                                                               \
+    "{\"type\":\"object\",\"required\":[\"name\",\"data\"],\"properties\":{\"name\":{\"type\":"    \
+    "\"string\"},\"data\":{\"type\":\"string\",\"description\":\"a built-in dataset's name, or a " \
+    "CSV or IDX file under a --data-dir root\"},\"labels\":{\"type\":\"string\"},\"target\":{},"   \
+    "\"task\":{\"type\":\"string\"},\"features\":{},\"exclude\":{},\"one_hot\":{\"type\":"         \
+    "\"boolean\"},\"delimiter\":{\"type\":\"string\"},\"no_header\":{\"type\":\"boolean\"},"       \
+    "\"missing\":{\"type\":\"string\"},\"max_classes\":{\"type\":\"integer\"}}}"
 
 const ns__route ns__routes_registry[] = {
     {"GET", "/api/v1/architectures", list_archs, "The architectures (named model specs).",
@@ -219,5 +699,40 @@ const ns__route ns__routes_registry[] = {
      "One architecture; with ?input_size=N or ?input_shape=C,H,W (and ?output_size=K) each "
      "layer's output shape and parameters.",
      "200 400 404 503", NULL, ARCH_SCHEMA, false},
+    {"GET", "/api/v1/datasets", list_datasets, "The datasets (named data sources).", "200 400 503",
+     NULL, LIST_OF(DATASET_SCHEMA), false},
+    {"POST", "/api/v1/datasets", add_dataset,
+     "Registers a data source as a dataset: a built-in, or a file under a data dir (its bytes "
+     "go into the store), with its read settings; the same again changes nothing.",
+     "201 400 404 409 415 503", DATASET_BODY, DATASET_SCHEMA, false},
+    {"GET", "/api/v1/datasets/{name}", get_dataset, "One dataset.", "200 400 404 503", NULL,
+     DATASET_SCHEMA, false},
+    {"GET", "/api/v1/models", list_models, "The models (named instances of an architecture).",
+     "200 400 503", NULL, LIST_OF(MODEL_SCHEMA), false},
+    {"POST", "/api/v1/models", create_model,
+     "Creates a model of an architecture; the same again changes nothing.",
+     "201 400 404 409 415 503",
+     "{\"type\":\"object\",\"required\":[\"name\",\"architecture\"],\"properties\":{\"name\":{"
+     "\"type\":\"string\"},\"architecture\":{\"type\":\"string\"}}}",
+     MODEL_SCHEMA, false},
+    {"GET", "/api/v1/models/{name}", get_model,
+     "One model: its versions, each with its lineage (the versions it was fine-tuned from) "
+     "and aliases.",
+     "200 400 404 503", NULL, MODEL_SCHEMA, false},
+    {"POST", "/api/v1/models/{name}/versions", import_version,
+     "Adds a version from a safetensors file (the body, application/octet-stream), checked "
+     "against the model's architecture.",
+     "201 400 404 415 503", NULL, VERSION_SCHEMA, false},
+    {"GET", "/api/v1/models/{name}/versions/{v}", get_version,
+     "One version of a model, by its number or an alias.", "200 400 404 503", NULL, VERSION_SCHEMA,
+     false},
+    {"GET", "/api/v1/models/{name}/versions/{v}/file", get_version_file,
+     "A version's weights (safetensors).", "200 400 404 503", NULL, "application/octet-stream",
+     false},
+    {"POST", "/api/v1/models/{name}/aliases", set_alias,
+     "Points an alias of the model at one of its versions.", "200 400 404 415 503",
+     "{\"type\":\"object\",\"required\":[\"alias\",\"version\"],\"properties\":{\"alias\":{"
+     "\"type\":\"string\"},\"version\":{\"type\":[\"integer\",\"string\"]}}}",
+     MODEL_SCHEMA, false},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
 };

@@ -342,6 +342,13 @@ NS_API const char *ns_pipeline_name(const ns_pipeline *p);
 /* Top-level cards in run order. */
 NS_API int ns_pipeline_card_count(const ns_pipeline *p);
 NS_API const char *ns_pipeline_card_id(const ns_pipeline *p, int i);
+/* Every card of a checked pipeline, those inside loops too, in file order, as a JSON array
+ * [{"id", "card" (its card name), "line", "depth" (0 at the top), "settings" (every setting by
+ * its own name, defaults filled in, null where unset), "keys" ({NAME: the key the file or an
+ * override wrote it under, which may be another of its names})}] (for an application that
+ * checks what a pipeline reads and writes). *json on the registry's context (ns_dealloc); NULL
+ * on failure. Errors: NS_ERR_NOMEM. */
+NS_API ns_status ns_pipeline_cards_json(const ns_pipeline *p, char **json);
 
 typedef enum ns_card_event_kind {
     NS_CARD_STARTED = 0,

@@ -793,3 +793,38 @@ const char *ns_pipeline_card_id(const ns_pipeline *p, int i)
 {
     return i >= 0 && i < p->n_top ? p->top[i]->id : NULL;
 }
+
+ns_status ns_pipeline_cards_json(const ns_pipeline *p, char **json)
+{
+    *json = NULL;
+    json_t *all = json_array();
+    for (int i = 0; all != NULL && i < p->n_nodes; i++) {
+        const ns__node *n = p->nodes[i];
+        json_t *keys = json_object();
+        json_t *with = json_object_get(n->json, "with");
+        const char *key;
+        json_t *v;
+        if (json_is_object(with)) {
+            json_object_foreach(with, key, v)
+            {
+                const ns_setting_def *s = find_setting(n->def, key);
+                const ns_setting_def *rs =
+                    s == NULL && strchr(key, '.') == NULL ? ns_run_setting_find(key) : NULL;
+                if (rs != NULL)
+                    s = find_setting(n->def, rs->name);
+                json_object_set_new(keys, s != NULL ? s->name : key, json_string(key));
+            }
+        }
+        int depth = 0;
+        for (const ns__node *q = n->parent; q != NULL; q = q->parent)
+            depth++;
+        json_array_append_new(all, json_pack("{s:s, s:s, s:i, s:i, s:O?, s:o}", "id", n->id, "card",
+                                             n->def->name, "line", n->line, "depth", depth,
+                                             "settings", n->settings, "keys", keys));
+    }
+    char *text = all != NULL ? json_dumps(all, JSON_COMPACT) : NULL;
+    json_decref(all);
+    *json = text != NULL ? ns_strdup(p->ctx, text) : NULL;
+    free(text);
+    return *json != NULL ? NS_OK : ns_errorf(p->ctx, NS_ERR_NOMEM, "out of memory");
+}

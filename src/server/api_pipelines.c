@@ -159,8 +159,8 @@ static bool confine(ns__req *rq, ns_pipeline *p, json_t *sets)
                                 id, card, name);
                 ok = false;
             } else if (path == NULL) {
-                ns__reply_error(rq, 400, what, "card '%s' (%s): setting '%s' must be a path",
-                                id, card, name);
+                ns__reply_error(rq, 400, what, "card '%s' (%s): setting '%s' must be a path", id,
+                                card, name);
                 ok = false;
             } else if (has_encoded(path)) {
                 ns__reply_error(rq, 403, what,
@@ -307,13 +307,13 @@ static bool parse_pipeline(ns__req *rq, const char *text, const char *source, js
         return true;
     const char *msg = ns_errmsg(ctx);
     int status = st == NS_ERR_NOMEM ? 500 : 400;
-    json_t *err = json_pack("{s:i, s:s, s:s, s:s}", "status", status, "code",
-                            status == 400 ? "bad_request" : "internal", "message", msg, "path",
-                            "pipeline");
+    json_t *err =
+        json_pack("{s:i, s:s, s:s, s:s}", "status", status, "code",
+                  status == 400 ? "bad_request" : "internal", "message", msg, "path", "pipeline");
     json_t *problems = json_array();
     json_array_append_new(problems, problem_of(*cards, msg, source));
-    ns__reply_json(rq, status, json_pack("{s:o, s:b, s:o}", "error", err, "ok", 0, "problems",
-                                         problems));
+    ns__reply_json(rq, status,
+                   json_pack("{s:o, s:b, s:o}", "error", err, "ok", 0, "problems", problems));
     ns_cards_free(*cards);
     *cards = NULL;
     return false;
@@ -396,8 +396,9 @@ static void check_pipeline(ns__req *rq)
         json_t *order = json_array();
         for (int i = 0; i < ns_pipeline_card_count(p); i++)
             json_array_append_new(order, json_string(ns_pipeline_card_id(p, i)));
-        ns__reply_json(rq, 200, json_pack("{s:b, s:s, s:o}", "ok", 1, "name",
-                                          ns_pipeline_name(p), "cards", order));
+        ns__reply_json(
+            rq, 200,
+            json_pack("{s:b, s:s, s:o}", "ok", 1, "name", ns_pipeline_name(p), "cards", order));
     }
     ns_pipeline_free(p);
     ns_cards_free(cards);
@@ -463,8 +464,9 @@ void ns__submit_pipeline_job(ns__req *rq, json_t *body)
     if (prio != NULL && !json_is_null(prio) &&
         (!json_is_integer(prio) || json_integer_value(prio) < -1000000 ||
          json_integer_value(prio) > 1000000)) {
-        ns__reply_error(rq, 400, "priority", "'priority' must be a whole number (higher runs "
-                                             "first)");
+        ns__reply_error(rq, 400, "priority",
+                        "'priority' must be a whole number (higher runs "
+                        "first)");
         return;
     }
     const char *source = NULL;
@@ -483,8 +485,8 @@ void ns__submit_pipeline_job(ns__req *rq, json_t *body)
     ns_store *store = ns__req_store(rq);
     ns_ctx *ctx = ns__req_ctx(rq);
     char *json = NULL;
-    ns_status st = store != NULL ? ns_store_pipeline_get(store, json_string_value(name), &json)
-                                 : NS_OK;
+    ns_status st =
+        store != NULL ? ns_store_pipeline_get(store, json_string_value(name), &json) : NS_OK;
     if (store == NULL) {
         json_decref(sets);
         return;
@@ -658,9 +660,8 @@ static json_t *job_outputs(ns__req *rq, ns_store *store)
     }
     json_t *outputs = NULL;
     if (job.kind != NS_JOB_PIPELINE) {
-        ns__reply_error(rq, 400, "id",
-                        "job %lld is a %s job; only pipeline jobs have card outputs", id,
-                        ns_job_kind_name(job.kind));
+        ns__reply_error(rq, 400, "id", "job %lld is a %s job; only pipeline jobs have card outputs",
+                        id, ns_job_kind_name(job.kind));
     } else if (job.state != NS_JOB_SUCCEEDED) {
         ns__reply_error(rq, 409, "id",
                         "job %lld is %s; its card outputs are there once it has succeeded", id,
@@ -728,7 +729,8 @@ static void list_outputs(ns__req *rq)
     json_t *files;
     json_object_foreach(cards, card, files)
     {
-        json_t *manifest = blob_json(store, json_string_value(json_object_get(files, "outputs.json")));
+        json_t *manifest =
+            blob_json(store, json_string_value(json_object_get(files, "outputs.json")));
         json_t *ports = json_array();
         const char *port;
         json_t *e;
@@ -739,13 +741,14 @@ static void list_outputs(ns__req *rq)
                                                    json_object_get(e, "file")));
         }
         json_decref(manifest);
-        json_array_append_new(list, json_pack("{s:s, s:o, s:O}", "card", card, "outputs", ports,
-                                              "files", files));
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:O}", "card", card, "outputs", ports, "files", files));
     }
     json_decref(cards);
     json_decref(outputs);
-    ns__reply_json(rq, 200, json_pack("{s:I, s:o}", "job", (json_int_t)strtoll(param(rq, 0), NULL, 10),
-                                      "cards", list));
+    ns__reply_json(
+        rq, 200,
+        json_pack("{s:I, s:o}", "job", (json_int_t)strtoll(param(rq, 0), NULL, 10), "cards", list));
 }
 
 /* A temporary directory for a card's files (removed with rm_dir). */
@@ -907,8 +910,9 @@ static json_t *card_files(ns__req *rq, json_t *outputs, const char *card)
                 break;
             used += (size_t)n;
         }
-        ns__reply_error(rq, 404, "card", "the job has no outputs of a card '%.64s'; its cards are %s",
-                        card, used ? names : "none");
+        ns__reply_error(rq, 404, "card",
+                        "the job has no outputs of a card '%.64s'; its cards are %s", card,
+                        used ? names : "none");
     }
     json_decref(cards);
     return files;
@@ -938,8 +942,9 @@ static void card_outputs(ns__req *rq)
             json_array_append_new(ports, port_summary(rq, store, dir, port, e, files));
         }
         rm_dir(dir, files);
-        ns__reply_json(rq, 200, json_pack("{s:s, s:o, s:O}", "card", param(rq, 1), "outputs",
-                                          ports, "files", files));
+        ns__reply_json(
+            rq, 200,
+            json_pack("{s:s, s:o, s:O}", "card", param(rq, 1), "outputs", ports, "files", files));
     }
     json_decref(manifest);
     json_decref(files);
@@ -980,8 +985,8 @@ static void output_file(ns__req *rq)
 
 const ns__route ns__routes_pipelines[] = {
     {"GET", "/api/v1/cards", list_cards,
-     "The card palette: every card with its inputs, outputs and settings as JSON schemas.",
-     "200", NULL, NULL, false},
+     "The card palette: every card with its inputs, outputs and settings as JSON schemas.", "200",
+     NULL, NULL, false},
     {"POST", "/api/v1/pipelines/check", check_pipeline,
      "Checks a pipeline (YAML or JSON text) as a job would run it: 200 with its cards in run "
      "order, or 400 with the problem by line and card; files it names must lie under the data "

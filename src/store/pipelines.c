@@ -30,8 +30,7 @@ static ns_status check_name(ns_store *s, const char *name)
     return ns_errorf(s->ctx, NS_ERR_INVALID,
                      "'%s' is not a valid pipeline name: use 1 to %d letters, digits, '-', '_' or "
                      "'.', starting with a letter or digit",
-                     name != NULL ? ns__jr_show(shown, sizeof shown, name) : "",
-                     PIPELINE_NAME_MAX);
+                     name != NULL ? ns__jr_show(shown, sizeof shown, name) : "", PIPELINE_NAME_MAX);
 }
 
 static const char *text_at(const ns__sql_result *r, int row, int col)
@@ -70,9 +69,8 @@ ns_status ns_store_pipeline_save(ns_store *s, const char *name, const char *text
     if (text == NULL || text[0] == '\0')
         return ns_errorf(s->ctx, NS_ERR_INVALID, "pipeline '%s': the text is empty", name);
     if (strlen(text) > PIPELINE_TEXT_MAX)
-        return ns_errorf(s->ctx, NS_ERR_INVALID,
-                         "pipeline '%s': the text is longer than %d bytes", name,
-                         PIPELINE_TEXT_MAX);
+        return ns_errorf(s->ctx, NS_ERR_INVALID, "pipeline '%s': the text is longer than %d bytes",
+                         name, PIPELINE_TEXT_MAX);
     st = check_text(s, text, source != NULL ? source : name);
     if (st != NS_OK)
         return st;
@@ -91,9 +89,9 @@ ns_status ns_store_pipeline_save(ns_store *s, const char *name, const char *text
                             b, 3, NULL, NULL);
     } else if (st == NS_OK && (text_at(row, 0, 0) == NULL || strcmp(text_at(row, 0, 0), hash))) {
         ns__sql_value b[] = {NS__SQL_T(text), NS__SQL_T(hash), NS__SQL_T(name)};
-        st = ns__store_exec(s,
-                            "UPDATE pipelines SET text = ?, hash = ?, updated = {now} WHERE name = ?",
-                            b, 3, NULL, NULL);
+        st = ns__store_exec(
+            s, "UPDATE pipelines SET text = ?, hash = ?, updated = {now} WHERE name = ?", b, 3,
+            NULL, NULL);
     }
     ns__sql_result_free(s->ctx, row);
     return ns__store_end(s, st);
@@ -140,9 +138,9 @@ ns_status ns_store_pipeline_list(ns_store *s, char **json)
 {
     *json = NULL;
     ns__sql_result *r = NULL;
-    ns_status st = ns__store_exec(
-        s, "SELECT name, text, hash, created, updated FROM pipelines ORDER BY name", NULL, 0, &r,
-        NULL);
+    ns_status st =
+        ns__store_exec(s, "SELECT name, text, hash, created, updated FROM pipelines ORDER BY name",
+                       NULL, 0, &r, NULL);
     json_t *all = json_array();
     for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
         json_array_append_new(all, row_json(r, i));

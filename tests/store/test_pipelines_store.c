@@ -184,8 +184,7 @@ static void test_errors(void **state)
     NS_ASSERT_STATUS(ctx, ns_store_pipeline_save(s, "bad", bad_card, NULL), NS_ERR_INVALID);
     NS_ASSERT_MSG_HAS(ctx, "bad:4:");
     /* not YAML */
-    NS_ASSERT_STATUS(ctx, ns_store_pipeline_save(s, "bad", "cards: [\n  - {", NULL),
-                     NS_ERR_PARSE);
+    NS_ASSERT_STATUS(ctx, ns_store_pipeline_save(s, "bad", "cards: [\n  - {", NULL), NS_ERR_PARSE);
     /* the cards' own checks (which may read files) are the run's: a spec file that is not
      * there is no error at saving */
     static const char spec_file[] = "cards:\n"

@@ -307,6 +307,14 @@ NS_API ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len
                                    const char *const *overrides, int n_overrides, ns_pipeline **out);
 NS_API ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
                                   int n_overrides, ns_pipeline **out);
+/* ns_pipeline_parse without the cards' own check functions, which may read the files that
+ * settings name (model_define reads its spec file): for an application that confines what a
+ * pipeline reads and writes (ns_pipeline_cards_json) before anything is read, and then parses
+ * it again with ns_pipeline_parse. The pipeline is not for running. Errors: those of
+ * ns_pipeline_parse but a card's own check's. */
+NS_API ns_status ns_pipeline_parse_unchecked(ns_cards *cards, const char *text, size_t len,
+                                             const char *source, const char *const *overrides,
+                                             int n_overrides, ns_pipeline **out);
 /* Frees the pipeline with the values its cards made (ns_pipeline_output's pointers go with
  * it). NULL is a no-op. */
 NS_API void ns_pipeline_free(ns_pipeline *p);
@@ -342,6 +350,13 @@ NS_API const char *ns_pipeline_name(const ns_pipeline *p);
 /* Top-level cards in run order. */
 NS_API int ns_pipeline_card_count(const ns_pipeline *p);
 NS_API const char *ns_pipeline_card_id(const ns_pipeline *p, int i);
+/* Every card of a checked pipeline, those inside loops too, in file order, as a JSON array
+ * [{"id", "card" (its card name), "line", "depth" (0 at the top), "settings" (every setting by
+ * its own name, defaults filled in, null where unset), "keys" ({NAME: the key the file or an
+ * override wrote it under, which may be another of its names})}] (for an application that
+ * checks what a pipeline reads and writes). *json on the registry's context (ns_dealloc); NULL
+ * on failure. Errors: NS_ERR_NOMEM. */
+NS_API ns_status ns_pipeline_cards_json(const ns_pipeline *p, char **json);
 
 typedef enum ns_card_event_kind {
     NS_CARD_STARTED = 0,

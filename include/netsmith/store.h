@@ -328,6 +328,28 @@ NS_API ns_status ns_store_event_last(ns_store *store, int64_t *id);
 NS_API ns_status ns_job_event(ns_store *store, const ns_lease *lease, const char *type,
                               const char *data_json);
 
+/* ---- saved pipelines ------------------------------------------------------------------ */
+
+/* Keeps a pipeline file's text (YAML or JSON) as pipeline name, checked first over the
+ * built-in cards (ns_cards_new) as ns_pipeline_parse_unchecked checks it: everything but the
+ * cards' own checks, which may read the files its settings name and run with the pipeline
+ * (messages naming source, or name when source is NULL). The same name with the same text
+ * again is a no-op; a new text for a name replaces the old one and its "updated" time.
+ * Errors: NS_ERR_INVALID for a bad name (letters, digits, '-', '_', '.'; 1 to 64, starting
+ * with a letter or digit), an empty text or one over 1 MiB, and every failed check of the
+ * pipeline (the message names source, line and card); NS_ERR_PARSE for text that is not YAML
+ * (naming source, line and column); NS_ERR_IO, NS_ERR_BUSY, NS_ERR_NOMEM. */
+NS_API ns_status ns_store_pipeline_save(ns_store *store, const char *name, const char *text,
+                                        const char *source);
+/* {"name", "text", "hash" (the text's sha256), "created", "updated"}; the list is an array of
+ * them by name. *json on the store's context (ns_dealloc). Errors: NS_ERR_NOTFOUND (with a
+ * did-you-mean), NS_ERR_IO, NS_ERR_NOMEM. */
+NS_API ns_status ns_store_pipeline_get(ns_store *store, const char *name, char **json);
+NS_API ns_status ns_store_pipeline_list(ns_store *store, char **json);
+/* Forgets pipeline name (jobs that ran it keep their own copy of the text). Errors:
+ * NS_ERR_NOTFOUND (with a did-you-mean), NS_ERR_IO, NS_ERR_BUSY. */
+NS_API ns_status ns_store_pipeline_delete(ns_store *store, const char *name);
+
 /* ---- workers -------------------------------------------------------------------------- */
 
 typedef struct ns_worker_options {

@@ -215,7 +215,7 @@ static ns_status check_setting(ns_pipeline *p, ns__node *n, const ns_setting_def
     return bad == NULL ? NS_OK : fail(p, line, n, "setting '%s' %s", key, bad);
 }
 
-static ns_status check_settings(ns_pipeline *p, ns__node *n)
+static ns_status check_settings(ns_pipeline *p, ns__node *n, bool card_checks)
 {
     json_t *with = json_object_get(n->json, "with");
     n->settings = json_object();
@@ -278,7 +278,7 @@ static ns_status check_settings(ns_pipeline *p, ns__node *n)
                                 json_loads(ss[i].default_json, JSON_DECODE_ANY, &e));
         }
     }
-    if (n->def->check != NULL) {
+    if (n->def->check != NULL && card_checks) {
         ns_card_call call = {.ctx = p->ctx, .node = n, .base_dir = p->base_dir, .seed = p->seed};
         ns_status st = n->def->check(&call);
         if (st == NS_ERR_NOMEM)
@@ -664,7 +664,7 @@ void ns_pipeline_free(ns_pipeline *p)
         ns__cards_release(cards);
 }
 
-static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
+static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov, bool card_checks)
 {
     json_t *root = p->doc.root;
     if (!json_is_object(root))
@@ -699,7 +699,7 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
     for (int i = 0; i < n_ov && st == NS_OK; i++)
         st = apply_override(p, ov[i]);
     for (int i = 0; i < p->n_nodes && st == NS_OK; i++)
-        st = check_settings(p, p->nodes[i]);
+        st = check_settings(p, p->nodes[i], card_checks);
     for (int i = 0; i < p->n_nodes && st == NS_OK; i++)
         st = p->standalone ? NS_OK : read_inputs(p, p->nodes[i]);
     for (int i = 0; i < p->n_nodes && st == NS_OK; i++)
@@ -724,7 +724,8 @@ static ns_status parse_doc(ns_pipeline *p, const char *const *ov, int n_ov)
 }
 
 static ns_status parse(ns_cards *cards, const char *text, size_t len, const char *source,
-                       const char *const *overrides, int n_overrides, bool alone, ns_pipeline **out)
+                       const char *const *overrides, int n_overrides, bool alone, bool card_checks,
+                       ns_pipeline **out)
 {
     *out = NULL;
     ns_ctx *ctx = ns__cards_ctx(cards);
@@ -746,7 +747,7 @@ static ns_status parse(ns_cards *cards, const char *text, size_t len, const char
         snprintf(p->base_dir, (size_t)(slash - source) + 1, "%s", source);
     ns_status st = ns__yaml_load(ctx, text, len, p->source, &p->doc);
     if (st == NS_OK)
-        st = parse_doc(p, overrides, n_overrides);
+        st = parse_doc(p, overrides, n_overrides, card_checks);
     if (st != NS_OK) {
         ns_pipeline_free(p);
         return st;
@@ -758,12 +759,19 @@ static ns_status parse(ns_cards *cards, const char *text, size_t len, const char
 ns_status ns_pipeline_parse(ns_cards *cards, const char *text, size_t len, const char *source,
                             const char *const *overrides, int n_overrides, ns_pipeline **out)
 {
-    return parse(cards, text, len, source, overrides, n_overrides, false, out);
+    return parse(cards, text, len, source, overrides, n_overrides, false, true, out);
+}
+
+ns_status ns_pipeline_parse_unchecked(ns_cards *cards, const char *text, size_t len,
+                                      const char *source, const char *const *overrides,
+                                      int n_overrides, ns_pipeline **out)
+{
+    return parse(cards, text, len, source, overrides, n_overrides, false, false, out);
 }
 
 ns_status ns__pipeline_parse_alone(ns_cards *cards, const char *text, size_t len, ns_pipeline **out)
 {
-    return parse(cards, text, len, "card", NULL, 0, true, out);
+    return parse(cards, text, len, "card", NULL, 0, true, true, out);
 }
 
 ns_status ns_pipeline_load(ns_cards *cards, const char *path, const char *const *overrides,
@@ -792,4 +800,39 @@ int ns_pipeline_card_count(const ns_pipeline *p)
 const char *ns_pipeline_card_id(const ns_pipeline *p, int i)
 {
     return i >= 0 && i < p->n_top ? p->top[i]->id : NULL;
+}
+
+ns_status ns_pipeline_cards_json(const ns_pipeline *p, char **json)
+{
+    *json = NULL;
+    json_t *all = json_array();
+    for (int i = 0; all != NULL && i < p->n_nodes; i++) {
+        const ns__node *n = p->nodes[i];
+        json_t *keys = json_object();
+        json_t *with = json_object_get(n->json, "with");
+        const char *key;
+        json_t *v;
+        if (json_is_object(with)) {
+            json_object_foreach(with, key, v)
+            {
+                const ns_setting_def *s = find_setting(n->def, key);
+                const ns_setting_def *rs =
+                    s == NULL && strchr(key, '.') == NULL ? ns_run_setting_find(key) : NULL;
+                if (rs != NULL)
+                    s = find_setting(n->def, rs->name);
+                json_object_set_new(keys, s != NULL ? s->name : key, json_string(key));
+            }
+        }
+        int depth = 0;
+        for (const ns__node *q = n->parent; q != NULL; q = q->parent)
+            depth++;
+        json_array_append_new(all, json_pack("{s:s, s:s, s:i, s:i, s:O?, s:o}", "id", n->id, "card",
+                                             n->def->name, "line", n->line, "depth", depth,
+                                             "settings", n->settings, "keys", keys));
+    }
+    char *text = all != NULL ? json_dumps(all, JSON_COMPACT) : NULL;
+    json_decref(all);
+    *json = text != NULL ? ns_strdup(p->ctx, text) : NULL;
+    free(text);
+    return *json != NULL ? NS_OK : ns_errorf(p->ctx, NS_ERR_NOMEM, "out of memory");
 }

@@ -405,6 +405,13 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 /* Runs a card job: a pipeline's remote card, over the files it brought (ns_card_run_files), its
  * outputs put into the store. */
+/* Whether name is one file's name in a directory: not empty, no '/', not "." or "..". */
+static bool plain_name(const char *name)
+{
+    return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL &&
+           strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
 static ns_status run_card_job(job_run *j, json_t *params)
 {
     ns_store *s = j->store;
@@ -418,8 +425,15 @@ static ns_status run_card_job(job_run *j, json_t *params)
     json_object_foreach(json_object_get(params, "files"), file, sha)
     {
         char path[1400];
-        if (st != NS_OK || strchr(file, '/') != NULL || !json_is_string(sha))
+        if (st != NS_OK)
             break;
+        if (!plain_name(file) || !json_is_string(sha)) {
+            st = ns_errorf(ctx, NS_ERR_INVALID,
+                           "card job: \"files\" must map plain file names (no '/', not '..') to "
+                           "blobs' sha256, got '%.64s'",
+                           file);
+            break;
+        }
         snprintf(path, sizeof path, "%s/%s", in_dir, file);
         st = ns_store_blob_get_file(s, json_string_value(sha), path);
     }
@@ -430,8 +444,15 @@ static ns_status run_card_job(job_run *j, json_t *params)
     json_t *f;
     json_object_foreach(json_object_get(params, "inputs"), port, f)
     {
-        if (n == 64 || !json_is_string(f))
+        if (st != NS_OK || n == 64)
             break;
+        if (!plain_name(json_string_value(f))) {
+            st = ns_errorf(ctx, NS_ERR_INVALID,
+                           "card job: input %s must name one of the job's files (a plain name, no "
+                           "'/', not '..')",
+                           port);
+            break;
+        }
         snprintf(pathbuf[n], sizeof pathbuf[n], "%s/%s", in_dir, json_string_value(f));
         names[n] = port;
         paths[n] = pathbuf[n];

@@ -61,7 +61,8 @@ typedef struct namer {
 
 static const char *name_of(const namer *n, int c, char *buf, size_t cap)
 {
-    return n->fixed != NULL ? n->fixed[c] : output_name(n->names, n->count, n->ds, n->cls, c, buf, cap);
+    return n->fixed != NULL ? n->fixed[c]
+                            : output_name(n->names, n->count, n->ds, n->cls, c, buf, cap);
 }
 
 /* The CSV of predictions: "row,label,p_<class>,..." or "row,<target>,...". */
@@ -120,12 +121,11 @@ void ns_predictions_free(ns_ctx *ctx, ns_predictions *p)
 }
 
 ns_status ns_fit_predictions(ns_ctx *ctx, ns_model *model, const ns_model_info *info,
-                             const ns_dataset *data, const ns_progress *progress,
-                             ns_predictions *p)
+                             const ns_dataset *data, const ns_progress *progress, ns_predictions *p)
 {
     memset(p, 0, sizeof *p);
     int k = ns_model_output_size(model);
-    ns_model_info use = *info; /* borrowed fields; only the task's counts may differ */
+    ns_model_info use = *info;      /* borrowed fields; only the task's counts may differ */
     if (use.task == NS_TASK_AUTO) { /* a built model never trained: the data's task */
         use.task = ns_dataset_task(data) == NS_TASK_CLASSIFICATION ? NS_TASK_CLASSIFICATION
                                                                    : NS_TASK_REGRESSION;
@@ -145,10 +145,10 @@ ns_status ns_fit_predictions(ns_ctx *ctx, ns_model *model, const ns_model_info *
         p->probs = ns_alloc(ctx, n * (size_t)p->width * sizeof *p->probs);
         p->labels = ns_alloc(ctx, n * sizeof *p->labels);
     }
-    ns_status st = p->out == NULL || p->names == NULL || (cls && (p->probs == NULL || p->labels == NULL))
-                       ? ns_errorf(ctx, NS_ERR_NOMEM, "out of memory for %lld predictions",
-                                   (long long)rows)
-                       : NS_OK;
+    ns_status st =
+        p->out == NULL || p->names == NULL || (cls && (p->probs == NULL || p->labels == NULL))
+            ? ns_errorf(ctx, NS_ERR_NOMEM, "out of memory for %lld predictions", (long long)rows)
+            : NS_OK;
     char **names = cls ? use.class_names : use.target_names;
     int count = cls ? use.classes : use.targets;
     for (int c = 0; st == NS_OK && c < p->width; c++) {
@@ -234,40 +234,36 @@ ns_status ns_predictions_to_json(ns_ctx *ctx, const ns_predictions *p, char **js
 {
     *json = NULL;
     bool cls = p->task == NS_TASK_CLASSIFICATION;
-    json_t *names = json_array(), *preds = json_array();
-    json_t *root = json_object();
-    bool ok = names != NULL && preds != NULL && root != NULL;
+    /* every value goes into its parent as soon as it is made (a _new call takes it also when
+     * it fails), so freeing root frees all */
+    json_t *root = json_object(), *names = json_array(), *preds = json_array();
+    if (root == NULL) {
+        json_decref(names);
+        json_decref(preds);
+        return ns_errorf(ctx, NS_ERR_NOMEM, "out of memory writing JSON");
+    }
+    const char *task = cls ? "classification" : "regression";
+    bool ok = json_object_set_new(root, "task", json_string(task)) == 0;
+    ok = json_object_set_new(root, cls ? "classes" : "targets", names) == 0 && ok;
+    ok = json_object_set_new(root, "predictions", preds) == 0 && ok;
     for (int c = 0; ok && c < p->width; c++)
         ok = json_array_append_new(names, json_string(p->names[c])) == 0;
     for (int64_t r = 0; ok && r < p->rows; r++) {
-        json_t *row = json_object(), *vals = cls ? json_object() : row;
-        ok = row != NULL && vals != NULL;
+        json_t *row = json_object(), *vals = row;
+        ok = json_array_append_new(preds, row) == 0;
+        if (ok && cls) {
+            vals = json_object();
+            ok = json_object_set_new(row, "label", json_string(p->names[p->labels[r]])) == 0 &&
+                 json_object_set_new(row, "probabilities", vals) == 0;
+        }
         for (int c = 0; ok && c < p->width; c++) {
             float x = cls ? p->probs[(size_t)r * (size_t)p->width + (size_t)c]
                           : p->out[(size_t)r * (size_t)p->outputs + (size_t)c];
             ok = json_object_set_new(vals, p->names[c], number(x)) == 0;
         }
-        if (ok && cls) {
-            ok = json_object_set_new(row, "label", json_string(p->names[p->labels[r]])) == 0 &&
-                 json_object_set_new(row, "probabilities", vals) == 0;
-            vals = NULL;
-        }
-        if (cls && vals != NULL)
-            json_decref(vals);
-        ok = ok && json_array_append_new(preds, row) == 0;
     }
-    ok = ok &&
-         json_object_set_new(root, "task", json_string(cls ? "classification" : "regression")) == 0 &&
-         json_object_set_new(root, cls ? "classes" : "targets", names) == 0;
-    if (ok)
-        names = NULL;
-    ok = ok && json_object_set_new(root, "predictions", preds) == 0;
-    if (ok)
-        preds = NULL;
-    char *text = ok ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
-                    : NULL;
-    json_decref(names);
-    json_decref(preds);
+    char *text =
+        ok ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(root);
     if (text != NULL)
         *json = ns_strdup(ctx, text);

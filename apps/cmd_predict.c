@@ -22,38 +22,6 @@ static const char about[] =
     "without feature names (older files) the columns are taken by position and a CSV needs a\n"
     "target column (--target COL, default the last).";
 
-/* Whether the target the loader took could have been a numeric feature column: a regression
- * target, or classes that are all numbers (not text labels). */
-static bool numeric_target(const ns_dataset *ds)
-{
-    for (int c = 0; ns_dataset_task(ds) == NS_TASK_CLASSIFICATION && c < ns_dataset_class_count(ds);
-         c++) {
-        const char *name = ns_dataset_class_name(ds, c);
-        char *end;
-        strtod(name, &end);
-        if (end == name || *end != '\0')
-            return false;
-    }
-    return true;
-}
-
-/* Says clearly why data with just the model's input columns (no target) cannot be read yet:
- * the loader always takes a target column out of the inputs, leaving one column too few.
- * Returns whether that is the case (and the message was printed). */
-static bool no_target_column(const ns_model *model, const ns_dataset *ds, const char *source)
-{
-    int features = ns_dataset_feature_count(ds), targets = ns_dataset_target_count(ds);
-    if (features == ns_model_input_size(model) ||
-        features + targets != ns_model_input_size(model) || !numeric_target(ds))
-        return false;
-    cli_error("predict",
-              "%s has %d columns, as many as the model's inputs, so it seems to have no target "
-              "column; the data loader always takes one (the last, or --target COL) out of "
-              "the inputs: add a placeholder target column",
-              source, features + targets);
-    return true;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -84,8 +52,8 @@ int cmd_predict(int argc, char **argv)
     ns_model *model = NULL;
     ns_model_info info;
     memset(&info, 0, sizeof info);
-    ns_dataset *data = NULL, *test = NULL;
-    float *out = NULL, *probs = NULL;
+    ns_predictions pred;
+    memset(&pred, 0, sizeof pred);
     ns_file_writer *w = NULL;
     if (ns_ctx_new(NULL, &ctx) != NS_OK) {
         cli_error("predict", "out of memory");
@@ -94,32 +62,10 @@ int cmd_predict(int argc, char **argv)
     if ((rc = cli_threads(&a, 0, ctx)) != CLI_OK)
         goto out;
     rc = CLI_ERROR;
-    /* read as the model was trained: its columns, categories and target (none needed) */
     ns_data_options dopts;
     if (ns_fit_load(ctx, a.pos[0], 0, &model, &info) != NS_OK ||
         cli_data_options(ctx, &a, source, &dopts) != NS_OK ||
-        ns_data_open_for_model(ctx, &dopts, &info, false, NULL, &data, &test) != NS_OK) {
-        rc = cli_fail("predict", ctx);
-        goto out;
-    }
-    const ns_dataset *ds = test ? test : data;
-    if (info.features == 0 && no_target_column(model, ds, source))
-        goto out;
-    int k = ns_model_output_size(model);
-    if (info.task == NS_TASK_AUTO) { /* a built model never trained: the data's task */
-        info.task = ns_dataset_task(ds) == NS_TASK_CLASSIFICATION ? NS_TASK_CLASSIFICATION
-                                                                  : NS_TASK_REGRESSION;
-        info.classes = info.task == NS_TASK_CLASSIFICATION ? (k == 1 ? 2 : k) : 0;
-        info.targets = info.task == NS_TASK_CLASSIFICATION ? 0 : k;
-    }
-    int64_t rows = ns_dataset_rows(ds);
-    size_t n = (size_t)(rows > 0 ? rows : 1);
-    out = ns_alloc(ctx, n * (size_t)k * sizeof *out);
-    int width = k == 1 ? 2 : k; /* probabilities per row: one logit is a binary classifier */
-    if (info.task == NS_TASK_CLASSIFICATION)
-        probs = ns_alloc(ctx, n * (size_t)width * sizeof *probs);
-    if (out == NULL || (info.task == NS_TASK_CLASSIFICATION && probs == NULL) ||
-        ns_fit_predict(model, &info, ds, out, probs, NULL) != NS_OK) {
+        ns_fit_predictions_open(ctx, model, &info, &dopts, NULL, &pred) != NS_OK) {
         rc = cli_fail("predict", ctx);
         goto out;
     }
@@ -130,27 +76,24 @@ int cmd_predict(int argc, char **argv)
             rc = cli_fail("predict", ctx);
             goto out;
         }
-        ns_fit_write_predictions(ns_file_writer_stream(w), &info, ds, rows, k, out, probs);
+        ns_predictions_write_csv(ns_file_writer_stream(w), &pred);
         if (ns_file_writer_commit(w) != NS_OK) {
             rc = cli_fail("predict", ctx);
             goto out;
         }
     } else {
-        ns_fit_write_predictions(stdout, &info, ds, rows, k, out, probs);
+        ns_predictions_write_csv(stdout, &pred);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             cli_error("predict", "standard output: cannot write: %s", strerror(errno));
             goto out;
         }
     }
     if (path != NULL && !cli_has(&a, "--quiet"))
-        fprintf(stderr, "wrote %lld predictions to %s\n", (long long)rows, path);
+        fprintf(stderr, "wrote %lld predictions to %s\n", (long long)pred.rows, path);
     rc = CLI_OK;
 out:
     ns_file_writer_close(w);
-    ns_dealloc(ctx, out);
-    ns_dealloc(ctx, probs);
-    ns_dataset_free(data);
-    ns_dataset_free(test);
+    ns_predictions_free(ctx, &pred);
     ns_model_info_deinit(ctx, &info);
     ns_model_free(model);
     ns_ctx_free(ctx);

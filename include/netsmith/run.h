@@ -337,6 +337,55 @@ NS_API ns_status ns_fit_predict(ns_model *model, const ns_model_info *info, cons
 NS_API void ns_fit_write_predictions(FILE *f, const ns_model_info *info, const ns_dataset *ds,
                                      int64_t rows, int k, const float *out, const float *probs);
 
+/* The Inference card's answer for every face (netsmith predict, the server's predict route):
+ * the predictions of a model over a dataset with the names to show them by. */
+typedef struct ns_predictions {
+    ns_task task;     /* NS_TASK_CLASSIFICATION or NS_TASK_REGRESSION */
+    int64_t rows;
+    int outputs;      /* the model's outputs per row */
+    int width;        /* classification: classes per row of probs (outputs, or 2 for one
+                         logit); regression: outputs */
+    float *out;       /* [rows, outputs] the model's outputs */
+    float *probs;     /* classification: [rows, width] probabilities; else NULL */
+    int32_t *labels;  /* classification: [rows] the predicted class (most probable); else NULL */
+    char **names;     /* [width] the class names, or the target names: the model's, else the
+                         data's, else numbers ("0", "1", ... for classes, "y0", ... for targets) */
+} ns_predictions;
+
+/* Predictions of model (with info, as ns_fit_load gives them) for every row of data, read
+ * raw: info's normalisation is applied. A model built but never trained (info->task AUTO)
+ * takes the data's task (its classes then the model's outputs, 2 for one logit). info is
+ * not changed, so one loaded model serves many calls (but one at a time: prediction uses the
+ * model's buffers). *p is on ctx, the caller's: ns_predictions_free (zeroed on failure).
+ * Errors on ctx (also those reported on the model's context): NS_ERR_SHAPE when data's
+ * feature count is not the model's input size; those of ns_fit_predict; NS_ERR_NOMEM. */
+NS_API ns_status ns_fit_predictions(ns_ctx *ctx, ns_model *model, const ns_model_info *info,
+                                    const ns_dataset *data, const ns_progress *progress,
+                                    ns_predictions *p);
+
+/* Frees what p holds and zeroes it; p may be zeroed already. */
+NS_API void ns_predictions_free(ns_ctx *ctx, ns_predictions *p);
+
+/* Writes p as CSV to f, as ns_fit_write_predictions does: "row,label,p_<class>,..." for a
+ * classifier, "row,<target>,..." for a regression. Check ferror(f) afterwards. */
+NS_API void ns_predictions_write_csv(FILE *f, const ns_predictions *p);
+
+/* p as JSON (numbers to 9 significant digits, a float's full precision; a non-finite value as
+ * null):
+ *   classification: {"task": "classification", "classes": [names], "predictions":
+ *                    [{"label": "setosa", "probabilities": {"setosa": 0.9, ...}}, ...]}
+ *   regression:     {"task": "regression", "targets": [names], "predictions":
+ *                    [{"MEDV": 21.3, ...}, ...]}
+ * one prediction per row, in the data's order. *json on ctx (ns_dealloc); NULL on failure.
+ * Errors: NS_ERR_NOMEM. */
+NS_API ns_status ns_predictions_to_json(ns_ctx *ctx, const ns_predictions *p, char **json);
+
+/* The columns a CSV for the model has (by info's feature names): a plain feature by its
+ * name, a one-hot group once by its text column, in input order. Up to cap names
+ * (borrowed from info) into names; returns how many there are (0 for a model without
+ * feature names). */
+NS_API int ns_model_info_input_columns(const ns_model_info *info, const char **names, int cap);
+
 /* ==== data for a run ============================================================================
  * How every face reads data: the Data Load card (settings target, task, labels, features,
  * exclude, one_hot, delimiter, missing, max_classes), netsmith eval, predict and train (the
@@ -391,6 +440,18 @@ NS_API ns_status ns_data_open_for_model(ns_ctx *ctx, const ns_data_options *opts
                                         const ns_model_info *info, bool need_target,
                                         const ns_progress *progress, ns_dataset **data,
                                         ns_dataset **test);
+
+/* ns_fit_predictions over data read by opts as the model was trained (ns_data_open_for_model without
+ * a target: its columns, categories and target, which may be left out), on a built-in's
+ * official test split when it has one: what `netsmith predict` does. Errors: those of
+ * ns_data_open_for_model (NS_ERR_NOTFOUND naming a column the model takes that the data
+ * lacks, NS_ERR_INVALID for an unseen category, ...); NS_ERR_INVALID, saying to add a
+ * placeholder target column, for a model file without feature names (older files) whose CSV
+ * has only the model's input columns (the loader takes one of them as the target); then
+ * those of ns_fit_predictions. */
+NS_API ns_status ns_fit_predictions_open(ns_ctx *ctx, ns_model *model, const ns_model_info *info,
+                                         const ns_data_options *opts, const ns_progress *progress,
+                                         ns_predictions *p);
 
 /* The data settings of a run config (data, target, features, exclude, labels, task, one_hot,
  * delimiter, no_header, missing, max_classes) as read options; strings are borrowed from cfg

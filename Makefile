@@ -119,6 +119,7 @@ bench: build
 	bash bench/bench_kernels.sh
 	bash bench/bench_run.sh
 	bash bench/bench_store.sh
+	bash bench/bench_server.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch): every
 # tools/fixtures_*.py (the integration.fixtures_listed test fails when one is missing here).

@@ -121,6 +121,15 @@ void ns__reply_error(ns__req *rq, int status, const char *path, const char *fmt,
     ns__reply_json(rq, status, json_pack("{s:o}", "error", e));
 }
 
+/* Whether a store handle still reaches its store: a query for PostgreSQL (a server that can
+ * go away), always for a SQLite file. */
+static bool store_answers(ns_store *store)
+{
+    int64_t last = 0;
+    return strcmp(ns_store_backend(store), "postgresql") != 0 ||
+           ns_store_event_last(store, &last) == NS_OK;
+}
+
 void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix)
 {
     int status;
@@ -138,12 +147,18 @@ void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix
     case NS_ERR_CANCELLED: status = 409; break;
     default: status = 500; break;
     }
-    /* a store that went away: reopened for the next request */
+    /* the failure's own message and path (the check below may set others) */
+    char msg[NS__ERRMSG_CAP], where[256];
+    snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
+    snprintf(where, sizeof where, "%s", ns_error_path(ctx));
+    /* a store that went away: said so; reopened for the next request */
+    const char *gone = "";
     if (status == 503 && rq->slot != NULL && rq->slot->store != NULL) {
+        if (st == NS_ERR_IO && !store_answers(rq->slot->store))
+            gone = "the store is not answering: ";
         ns_store_close(rq->slot->store);
         rq->slot->store = NULL;
     }
-    const char *where = ns_error_path(ctx);
     char path[512];
     if (prefix != NULL && where[0] != '\0')
         snprintf(path, sizeof path, "%s.%s", prefix, where);
@@ -151,7 +166,9 @@ void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix
         snprintf(path, sizeof path, "%s", prefix);
     else
         snprintf(path, sizeof path, "%s", where);
-    ns__reply_error(rq, status, path, "%s", ns_errmsg(ctx));
+    ns__reply_error(rq, status, path, "%s%s%s", gone, msg,
+                    gone[0] != '\0' ? "; the server goes on and uses it again once it is back"
+                                     : "");
 }
 
 /* ---- lists and downloads ------------------------------------------------------------------ */
@@ -332,6 +349,14 @@ ns_store *ns__req_store(ns__req *rq)
 {
     ns_ctx *ctx = ns__req_ctx(rq);
     ns__slot *slot = rq->slot;
+    /* a server's connection may have gone away since the last request (the server restarted,
+     * or is down): asked first, so that every route answers 503 while it is down and none
+     * fails on a stale connection once it is back */
+    if (slot->store != NULL && !store_answers(slot->store)) {
+        ns_store_close(slot->store);
+        slot->store = NULL;
+    }
+    ns_errclear(ctx);
     if (slot->store == NULL) {
         ns_status st = ns_store_open(ctx, rq->srv->opts.store_url, &slot->store);
         if (st != NS_OK) {

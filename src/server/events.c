@@ -56,6 +56,7 @@ struct ns__hub {
     ns_ctx *ctx;
     ns_store *store;
     bool store_down; /* said once until it answers again */
+    bool ended_all;  /* ns__hub_stop's first call: every stream ends, new ones at once */
 };
 
 /* ---- one stream's bytes ------------------------------------------------------------------ */
@@ -274,17 +275,29 @@ ns_status ns__hub_start(ns__server *srv)
     return st;
 }
 
+/* Called twice: before the daemon stops, it stops the poller and ends every stream (and any
+ * opened later, by a request still in flight); once the daemon has stopped, and so no request
+ * or stream can reach the hub any more, it frees the hub. */
 void ns__hub_stop(ns__server *srv)
 {
     ns__hub *h = srv->hub;
     if (h == NULL)
         return;
+    if (h->ended_all) {
+        for (int i = 0; i < h->ring_n; i++)
+            free(h->ring[(h->ring_start + i) % RING].text);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        srv->hub = NULL;
+        return;
+    }
     atomic_store(&h->stop, 1);
     if (h->poller_started)
         pthread_join(h->poller, NULL);
     /* every stream ends; wait (a little) until the daemon has let them go */
     for (int tries = 0; tries < 200; tries++) {
         pthread_mutex_lock(&h->lock);
+        h->ended_all = true;
         for (stream *s = h->streams; s != NULL; s = s->next) {
             s->ended = true;
             wake(s);
@@ -296,22 +309,10 @@ void ns__hub_stop(ns__server *srv)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    /* streams the daemon still holds are freed by it (their hub pointer stays valid: the hub
-     * is kept when any are left) */
-    pthread_mutex_lock(&h->lock);
-    int left = h->n_streams;
-    pthread_mutex_unlock(&h->lock);
     ns_store_close(h->store);
     ns_ctx_free(h->ctx);
     h->store = NULL;
     h->ctx = NULL;
-    if (left > 0)
-        return;
-    for (int i = 0; i < h->ring_n; i++)
-        free(h->ring[(h->ring_start + i) % RING].text);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
-    srv->hub = NULL;
 }
 
 /* ---- the stream as an HTTP answer ------------------------------------------------------- */
@@ -512,6 +513,8 @@ static void get_events(ns__req *rq)
         s->ended = true; /* after what it holds */
     if (!cut && s->last_id < h->last_id)
         s->last_id = h->last_id;
+    if (h->ended_all)
+        s->ended = true; /* the server stops */
     s->next = h->streams;
     h->streams = s;
     h->n_streams++;

@@ -1148,6 +1148,9 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
     make_session(srv);
     new_login_code(srv);
 
+    /* the hub before the daemon: a request may come as soon as it listens */
+    if (st == NS_OK)
+        st = ns__hub_start(srv);
     watch_list watch = {.head = NULL, .seconds = srv->opts.timeout_seconds};
     pthread_mutex_init(&watch.lock, NULL);
     struct MHD_Daemon *d = NULL;
@@ -1173,10 +1176,8 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         srv->port = info != NULL ? info->port : 0;
     }
-    if (st == NS_OK) {
+    if (st == NS_OK)
         snprintf(srv->url, sizeof srv->url, "http://%s:%d", srv->host, srv->port);
-        st = ns__hub_start(srv);
-    }
     worker_thread *workers = NULL;
     if (st == NS_OK && srv->opts.workers > 0) {
         workers = calloc((size_t)srv->opts.workers, sizeof *workers);
@@ -1217,6 +1218,7 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
     ns__hub_stop(srv); /* resumes the event streams, which end */
     if (d != NULL)
         MHD_stop_daemon(d); /* every connection's watch is freed by now */
+    ns__hub_stop(srv); /* no request can reach the hub now: freed */
     pthread_mutex_destroy(&watch.lock);
     for (int i = 0; srv->slots != NULL && i < srv->n_slots; i++) {
         ns_store_close(srv->slots[i].store);

@@ -238,6 +238,15 @@ submit >/dev/null
 sleep 0.5
 api GET /api/v1/system >/dev/null
 expect_status "the server answers with streams open and dropped" 200
+# streams still being opened (replays being read) while the server stops
+for i in 1 2 3; do
+    (for _ in $(seq 1 200); do
+        curl -s -N --max-time 1 -H "Authorization: Bearer $TOKEN" \
+            "$URL/api/v1/events?last_event_id=0" >/dev/null 2>&1 || break
+    done) &
+    pids+=($!)
+done
+sleep 0.3
 t0=$(date +%s.%N)
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID"
@@ -247,7 +256,7 @@ t1=$(date +%s.%N)
 expect_eq "the server stops cleanly with streams open" "$rc" 0
 if python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 5 else 1)"; then pass; else
     fail "stopping with streams open took $(python3 -c "print(round($t1 - $t0, 1))") s"; fi
-for i in 1 3 5 7 9 11; do wait "${pids[$i]}" 2>/dev/null; done
+for i in 1 3 5 7 9 11 12 13 14; do wait "${pids[$i]}" 2>/dev/null; done
 expect_match "open streams end when the server stops" "$WORK/many.2" '^event: hello'
 expect_no_match "no sanitizer report" "$WORK/serve.out" 'AddressSanitizer|LeakSanitizer|runtime error'
 finish

@@ -143,7 +143,7 @@ stop_server
 # ---- workers again: everything runs, the long job from its checkpoint ------------------------
 serve_again --workers 1 --checkpoint-steps 5
 deadline=$((SECONDS + 100))
-while [ $SECONDS -lt $deadline ]; do
+while [ $SECONDS -lt $deadline ] && kill -0 "$SERVER_PID" 2>/dev/null; do
     done_n=0
     for j in $all_ids; do
         [ "$(job_field "$j" "['state']")" = succeeded ] && done_n=$((done_n + 1))

@@ -5,6 +5,7 @@
  * first gets what it missed: from the store's log, then from the hub's ring of what was sent
  * since. Each stream has an id: PUT /api/v1/events/streams/{id} changes which jobs and types
  * it carries, so one stream carries all of a browser tab's subscriptions. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define RING 4096
 #define MAX_JOBS 64
 #define MAX_PENDING ((size_t)4 << 20) /* a client this far behind is dropped (it reconnects) */
+#define REPLAY_MAX 100000              /* events read from the store for one replay */
 
 typedef struct stream {
     ns__hub *hub;
@@ -54,6 +56,7 @@ struct ns__hub {
     ns_ctx *ctx;
     ns_store *store;
     bool store_down; /* said once until it answers again */
+    bool ended_all;  /* ns__hub_stop's first call: every stream ends, new ones at once */
 };
 
 /* ---- one stream's bytes ------------------------------------------------------------------ */
@@ -272,17 +275,29 @@ ns_status ns__hub_start(ns__server *srv)
     return st;
 }
 
+/* Called twice: before the daemon stops, it stops the poller and ends every stream (and any
+ * opened later, by a request still in flight); once the daemon has stopped, and so no request
+ * or stream can reach the hub any more, it frees the hub. */
 void ns__hub_stop(ns__server *srv)
 {
     ns__hub *h = srv->hub;
     if (h == NULL)
         return;
+    if (h->ended_all) {
+        for (int i = 0; i < h->ring_n; i++)
+            free(h->ring[(h->ring_start + i) % RING].text);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        srv->hub = NULL;
+        return;
+    }
     atomic_store(&h->stop, 1);
     if (h->poller_started)
         pthread_join(h->poller, NULL);
     /* every stream ends; wait (a little) until the daemon has let them go */
     for (int tries = 0; tries < 200; tries++) {
         pthread_mutex_lock(&h->lock);
+        h->ended_all = true;
         for (stream *s = h->streams; s != NULL; s = s->next) {
             s->ended = true;
             wake(s);
@@ -294,22 +309,10 @@ void ns__hub_stop(ns__server *srv)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    /* streams the daemon still holds are freed by it (their hub pointer stays valid: the hub
-     * is kept when any are left) */
-    pthread_mutex_lock(&h->lock);
-    int left = h->n_streams;
-    pthread_mutex_unlock(&h->lock);
     ns_store_close(h->store);
     ns_ctx_free(h->ctx);
     h->store = NULL;
     h->ctx = NULL;
-    if (left > 0)
-        return;
-    for (int i = 0; i < h->ring_n; i++)
-        free(h->ring[(h->ring_start + i) % RING].text);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
-    srv->hub = NULL;
 }
 
 /* ---- the stream as an HTTP answer ------------------------------------------------------- */
@@ -428,8 +431,10 @@ static void get_events(ns__req *rq)
     int64_t after = -1;
     if (last != NULL) {
         char *end;
+        errno = 0;
         long long v = strtoll(last, &end, 10);
-        if (end == last || *end != '\0' || v < 0) {
+        if (end == last || *end != '\0' || v < 0 || errno == ERANGE ||
+            strspn(last, "0123456789") != strlen(last)) {
             free(s);
             ns__reply_error(rq, 400, "Last-Event-ID",
                             "Last-Event-ID must be an event's id (a number), got '%.40s'", last);
@@ -439,7 +444,7 @@ static void get_events(ns__req *rq)
     }
     /* what it missed, from the store's log */
     json_t *missed = NULL;
-    int64_t first = 0;
+    int64_t first = 0, newest = 0;
     if (after >= 0) {
         ns_store *store = ns__req_store(rq);
         if (store == NULL) {
@@ -447,8 +452,11 @@ static void get_events(ns__req *rq)
             return;
         }
         char *json = NULL;
-        ns_status st = ns_store_events(store, after, 0, 100000, &json, &first);
+        ns_status st = ns_store_events(store, after, 0, REPLAY_MAX, &json, &first);
+        if (st == NS_OK)
+            st = ns_store_event_last(store, &newest);
         if (st != NS_OK) {
+            ns_dealloc(ns__req_ctx(rq), json);
             free(s);
             ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
             return;
@@ -456,34 +464,57 @@ static void get_events(ns__req *rq)
         json_error_t e;
         missed = json_loads(json, 0, &e);
         ns_dealloc(ns__req_ctx(rq), json);
+        if (missed == NULL) {
+            free(s);
+            ns__reply_error(rq, 500, NULL, "the store's event log did not read as JSON: %s",
+                            e.text);
+            return;
+        }
     }
     char hello[256];
     pthread_mutex_lock(&h->lock);
     snprintf(hello, sizeof hello, "retry: 2000\n\nevent: hello\ndata: {\"stream\":\"%s\",\"last_id\":%lld}\n\n",
              s->id, (long long)h->last_id);
     push(s, hello, strlen(hello));
-    if (after >= 0 && first > after + 1) {
+    /* an id beyond the log's newest names another log (a store made anew): the client
+     * hears of a gap and is served from now */
+    bool beyond = after > newest && after > h->last_id;
+    if (after >= 0 && (first > after + 1 || beyond)) {
         char gap[160];
         snprintf(gap, sizeof gap,
                  "event: gap\ndata: {\"after\":%lld,\"oldest_kept\":%lld}\n\n", (long long)after,
                  (long long)first);
         push(s, gap, strlen(gap));
     }
-    s->last_id = after >= 0 ? after : h->last_id;
-    for (size_t i = 0; i < json_array_size(missed); i++) {
+    s->last_id = after >= 0 && !beyond ? after : h->last_id;
+    /* a replay larger than a stream may hold is sent in parts: what fits, then the stream
+     * ends and the client reconnects from the last id it got */
+    bool cut = false;
+    for (size_t i = 0; i < json_array_size(missed) && !cut; i++) {
         int64_t id, job;
         const char *type;
         char *text = format_event(json_array_get(missed, i), &id, &job, &type);
-        if (text != NULL)
+        if (text != NULL && s->len - s->sent + strlen(text) > MAX_PENDING / 2)
+            cut = true;
+        else if (text != NULL)
             offer(s, id, job, type, text);
         free(text);
     }
-    for (int i = 0; i < h->ring_n; i++) {
+    if (json_array_size(missed) >= (size_t)REPLAY_MAX)
+        cut = true; /* the store holds more than one read gave */
+    for (int i = 0; i < h->ring_n && !cut; i++) {
         const ring_event *ev = &h->ring[(h->ring_start + i) % RING];
-        offer(s, ev->id, ev->job, ev->type, ev->text);
+        if (ev->id > s->last_id && s->len - s->sent + strlen(ev->text) > MAX_PENDING / 2)
+            cut = true;
+        else
+            offer(s, ev->id, ev->job, ev->type, ev->text);
     }
-    if (s->last_id < h->last_id)
+    if (cut)
+        s->ended = true; /* after what it holds */
+    if (!cut && s->last_id < h->last_id)
         s->last_id = h->last_id;
+    if (h->ended_all)
+        s->ended = true; /* the server stops */
     s->next = h->streams;
     h->streams = s;
     h->n_streams++;

@@ -121,6 +121,15 @@ void ns__reply_error(ns__req *rq, int status, const char *path, const char *fmt,
     ns__reply_json(rq, status, json_pack("{s:o}", "error", e));
 }
 
+/* Whether a store handle still reaches its store: a query for PostgreSQL (a server that can
+ * go away), always for a SQLite file. */
+static bool store_answers(ns_store *store)
+{
+    int64_t last = 0;
+    return strcmp(ns_store_backend(store), "postgresql") != 0 ||
+           ns_store_event_last(store, &last) == NS_OK;
+}
+
 void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix)
 {
     int status;
@@ -138,12 +147,18 @@ void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix
     case NS_ERR_CANCELLED: status = 409; break;
     default: status = 500; break;
     }
-    /* a store that went away: reopened for the next request */
+    /* the failure's own message and path (the check below may set others) */
+    char msg[NS__ERRMSG_CAP], where[256];
+    snprintf(msg, sizeof msg, "%s", ns_errmsg(ctx));
+    snprintf(where, sizeof where, "%s", ns_error_path(ctx));
+    /* a store that went away: said so; reopened for the next request */
+    const char *gone = "";
     if (status == 503 && rq->slot != NULL && rq->slot->store != NULL) {
+        if (st == NS_ERR_IO && !store_answers(rq->slot->store))
+            gone = "the store is not answering: ";
         ns_store_close(rq->slot->store);
         rq->slot->store = NULL;
     }
-    const char *where = ns_error_path(ctx);
     char path[512];
     if (prefix != NULL && where[0] != '\0')
         snprintf(path, sizeof path, "%s.%s", prefix, where);
@@ -151,7 +166,9 @@ void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix
         snprintf(path, sizeof path, "%s", prefix);
     else
         snprintf(path, sizeof path, "%s", where);
-    ns__reply_error(rq, status, path, "%s", ns_errmsg(ctx));
+    ns__reply_error(rq, status, path, "%s%s%s", gone, msg,
+                    gone[0] != '\0' ? "; the server goes on and uses it again once it is back"
+                                     : "");
 }
 
 /* ---- lists and downloads ------------------------------------------------------------------ */
@@ -332,6 +349,14 @@ ns_store *ns__req_store(ns__req *rq)
 {
     ns_ctx *ctx = ns__req_ctx(rq);
     ns__slot *slot = rq->slot;
+    /* a server's connection may have gone away since the last request (the server restarted,
+     * or is down): asked first, so that every route answers 503 while it is down and none
+     * fails on a stale connection once it is back */
+    if (slot->store != NULL && !store_answers(slot->store)) {
+        ns_store_close(slot->store);
+        slot->store = NULL;
+    }
+    ns_errclear(ctx);
     if (slot->store == NULL) {
         ns_status st = ns_store_open(ctx, rq->srv->opts.store_url, &slot->store);
         if (st != NS_OK) {
@@ -359,7 +384,12 @@ const char *ns__req_header(ns__req *rq, const char *key)
 json_t *ns__req_json(ns__req *rq)
 {
     const char *type = ns__req_header(rq, "Content-Type");
-    if (type == NULL || strncmp(type, "application/json", 16) != 0) {
+    /* the media type itself (case-insensitive), then only its parameters
+     * ("application/json; charset=utf-8"): not "application/jsonp" */
+    size_t skip = type != NULL ? strspn(type, " \t") : 0;
+    if (type == NULL || strncasecmp(type + skip, "application/json", 16) != 0 ||
+        (type[skip + 16] != '\0' && type[skip + 16] != ';' && type[skip + 16] != ' ' &&
+         type[skip + 16] != '\t')) {
         ns__reply_error(rq, 415, NULL,
                         "the body must be JSON, sent with 'Content-Type: application/json' "
                         "(got %s)",
@@ -537,6 +567,111 @@ static void make_login_link(ns__req *rq)
     ns__reply_json(rq, 201, json_pack("{s:s}", "link", link));
 }
 
+/* ---- slow clients ------------------------------------------------------------------------ */
+
+/* libmicrohttpd's timeout closes a connection only when nothing arrives for that long, so a
+ * client that trickles a request's headers a byte at a time would keep its connection for
+ * ever (slowloris). Each connection is watched from when it opens, and again from the end of
+ * each request: one whose next request's headers are not complete within the timeout is shut
+ * down (the daemon then closes it). A request being served (its body, its answer, an event
+ * stream) is not watched. */
+typedef struct conn_watch conn_watch;
+typedef struct watch_list {
+    pthread_mutex_t lock;
+    conn_watch *head;
+    int seconds;
+} watch_list;
+struct conn_watch {
+    watch_list *list;
+    int fd;
+    bool in_request;
+    bool cut;
+    double since; /* CLOCK_MONOTONIC seconds: opened, or its last request ended */
+    conn_watch *prev, *next;
+};
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    watch_list *list = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_watch *w = calloc(1, sizeof *w);
+        if (w == NULL || info == NULL) {
+            free(w);
+            *socket_context = NULL;
+            return;
+        }
+        w->list = list;
+        w->fd = info->connect_fd;
+        w->since = mono_seconds();
+        pthread_mutex_lock(&list->lock);
+        w->next = list->head;
+        if (list->head != NULL)
+            list->head->prev = w;
+        list->head = w;
+        pthread_mutex_unlock(&list->lock);
+        *socket_context = w;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_watch *w = *socket_context;
+        *socket_context = NULL;
+        if (w == NULL)
+            return;
+        /* called before the daemon closes the socket: once w is off the list, no shutdown
+         * can reach a later connection that gets the same descriptor */
+        pthread_mutex_lock(&list->lock);
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            list->head = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&list->lock);
+        free(w);
+    }
+}
+
+static conn_watch *watch_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* Marks c's connection as serving a request (true: its headers are complete) or waiting for
+ * the next (false). */
+static void watch_mark(struct MHD_Connection *c, bool in_request)
+{
+    conn_watch *w = watch_of(c);
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->list->lock);
+    w->in_request = in_request;
+    w->since = mono_seconds();
+    pthread_mutex_unlock(&w->list->lock);
+}
+
+/* Shuts down the connections whose next request's headers are late. */
+static void watch_sweep(watch_list *list)
+{
+    double now = mono_seconds();
+    pthread_mutex_lock(&list->lock);
+    for (conn_watch *w = list->head; w != NULL; w = w->next)
+        if (!w->in_request && !w->cut && now - w->since > (double)list->seconds) {
+            shutdown(w->fd, SHUT_RDWR);
+            w->cut = true;
+        }
+    pthread_mutex_unlock(&list->lock);
+}
+
 /* ---- the daemon's callbacks ------------------------------------------------------------- */
 
 static void log_request(ns__req *rq)
@@ -553,6 +688,23 @@ static void log_request(ns__req *rq)
             rq->route != NULL ? rq->route->pattern : "-", rq->url, rq->status, ms);
     fflush(srv->access_log);
     pthread_mutex_unlock(&srv->log_lock);
+}
+
+static enum MHD_Result count_hosts(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind, (void)value;
+    if (strcasecmp(key, "Host") == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
+/* Whether the request comes from the configured CORS origin. */
+static bool cors_allowed(const ns__server *srv, struct MHD_Connection *c)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    return srv->opts.cors_origin != NULL && origin != NULL &&
+           strcmp(origin, srv->opts.cors_origin) == 0;
 }
 
 static enum MHD_Result send_answer(ns__req *rq)
@@ -585,9 +737,8 @@ static enum MHD_Result send_answer(ns__req *rq)
         MHD_add_response_header(r, "Location", rq->location);
     if (rq->cookie[0] != '\0')
         MHD_add_response_header(r, "Set-Cookie", rq->cookie);
-    const char *origin = ns__req_header(rq, "Origin");
-    if (rq->srv->opts.cors_origin != NULL && origin != NULL &&
-        strcmp(origin, rq->srv->opts.cors_origin) == 0) {
+    if (cors_allowed(rq->srv, rq->conn)) {
+        const char *origin = ns__req_header(rq, "Origin");
         MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
         MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE");
@@ -667,14 +818,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->method = method;
         rq->url = url;
         clock_gettime(CLOCK_MONOTONIC, &rq->began);
+        watch_mark(c, true);
         /* the gate, before any body is read */
         const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (!host_ok(srv, host)) {
+        int hosts = 0;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_hosts, &hosts);
+        if (hosts > 1) {
+            ns__reply_error(rq, 400, NULL,
+                            "the request has %d Host headers; HTTP allows one", hosts);
+        } else if (!host_ok(srv, host)) {
             ns__reply_error(rq, 403, NULL,
                             "the Host header (%s) does not name this server (%s:%d); a page "
                             "elsewhere cannot reach it through another name",
                             host != NULL ? host : "none", srv->host, srv->port);
+        } else if (strcmp(method, "OPTIONS") == 0 && cors_allowed(srv, c)) {
+            /* a browser's preflight carries no token; the answer only names what the real
+             * request may send, which then needs the token like any other */
+            ns__reply_bytes(rq, 204, "text/plain", "", 0);
         } else if (needs_token(method, url) && !authorized(srv, c)) {
             ns__reply_error(rq, 401, NULL,
                             "this needs the server's token: send 'Authorization: Bearer TOKEN' "
@@ -693,11 +854,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (rq->status != 0)
-            return MHD_YES; /* answered (too large): the rest is dropped */
+        if (rq->status != 0) {
+            /* answered (too large): the rest is dropped, but a chunked body without end
+             * would hold the connection for ever; past twice the limit it is closed */
+            rq->body_len += n; /* the body was let go: this counts what was dropped */
+            return rq->body_len > srv->opts.max_body ? MHD_NO : MHD_YES;
+        }
         if (rq->body_len + n > srv->opts.max_body) {
             ns__reply_error(rq, 413, NULL, "the body is larger than the %zu bytes allowed",
                             srv->opts.max_body);
+            free(rq->body);
+            rq->body = NULL;
+            rq->body_len = n;
             return MHD_YES;
         }
         char *grown = realloc(rq->body, rq->body_len + n + 1);
@@ -717,9 +885,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)c, (void)why;
+    (void)why;
     ns__server *srv = cls;
     ns__req *rq = *con_cls;
+    watch_mark(c, false);
     if (rq == NULL)
         return;
     if (rq->slot != NULL)
@@ -795,11 +964,16 @@ static ns_status load_token(ns__server *srv, bool *made)
             return ns_errorf(srv->ctx, NS_ERR_INVALID,
                              "no HOME to keep the server's token in; pass --token-file FILE");
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in its place must not hang the start */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd >= 0) {
         struct stat sb;
         char buf[128];
-        ssize_t n = fstat(fd, &sb) == 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            close(fd);
+            return ns_errorf(srv->ctx, NS_ERR_IO, "token file %s is not a regular file", path);
+        }
+        ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
         if (n < 0)
             return ns_errorf(srv->ctx, NS_ERR_IO, "token file %s: cannot read: %s", path,
@@ -974,6 +1148,11 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
     make_session(srv);
     new_login_code(srv);
 
+    /* the hub before the daemon: a request may come as soon as it listens */
+    if (st == NS_OK)
+        st = ns__hub_start(srv);
+    watch_list watch = {.head = NULL, .seconds = srv->opts.timeout_seconds};
+    pthread_mutex_init(&watch.lock, NULL);
     struct MHD_Daemon *d = NULL;
     if (st == NS_OK) {
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -986,7 +1165,8 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->opts.max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opts.timeout_seconds,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->opts.max_header,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, &watch, MHD_OPTION_LISTEN_BACKLOG_SIZE,
             (unsigned)1024, MHD_OPTION_END);
         if (d == NULL)
             st = ns_errorf(ctx, NS_ERR_IO, "cannot listen on %s: %s (is the port taken?)",
@@ -996,10 +1176,8 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         srv->port = info != NULL ? info->port : 0;
     }
-    if (st == NS_OK) {
+    if (st == NS_OK)
         snprintf(srv->url, sizeof srv->url, "http://%s:%d", srv->host, srv->port);
-        st = ns__hub_start(srv);
-    }
     worker_thread *workers = NULL;
     if (st == NS_OK && srv->opts.workers > 0) {
         workers = calloc((size_t)srv->opts.workers, sizeof *workers);
@@ -1028,6 +1206,7 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         while (!stop_asked(srv)) {
             struct timespec ts = {0, 50 * 1000 * 1000};
             nanosleep(&ts, NULL);
+            watch_sweep(&watch);
         }
     }
     atomic_store(&srv->stopping, 1);
@@ -1038,7 +1217,9 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
     free(workers);
     ns__hub_stop(srv); /* resumes the event streams, which end */
     if (d != NULL)
-        MHD_stop_daemon(d);
+        MHD_stop_daemon(d); /* every connection's watch is freed by now */
+    ns__hub_stop(srv); /* no request can reach the hub now: freed */
+    pthread_mutex_destroy(&watch.lock);
     for (int i = 0; srv->slots != NULL && i < srv->n_slots; i++) {
         ns_store_close(srv->slots[i].store);
         ns_ctx_free(srv->slots[i].ctx);

@@ -57,8 +57,9 @@ int cmd_serve(int argc, char **argv)
         {"--workers", NULL, "N", "in-process workers (default 1; 0: none)", NULL},
         {"--token-file", NULL, "FILE", "the API token's file (made when missing)", NULL},
         {"--data-dir", NULL, "DIRS", "roots for the files requests name, ':'-separated", NULL},
-        {"--allow-host", NULL, "NAMES", "Host names accepted besides the listen address "
-                                        "(a proxy's), ','-separated",
+        {"--allow-host", NULL, "NAMES",
+         "Host names accepted besides the listen address "
+         "(a proxy's), ','-separated",
          NULL},
         {"--cors-origin", NULL, "ORIGIN", "an origin allowed cross-site calls (default: none)",
          NULL},
@@ -66,8 +67,7 @@ int cmd_serve(int argc, char **argv)
         {"--max-connections", NULL, "N", "open connections at once (default 2048)", NULL},
         {"--timeout", NULL, "SECONDS", "close idle or slow clients after this (default 30)", NULL},
         {"--http-threads", NULL, "N", "threads serving requests (default 4)", NULL},
-        {"--keepalive", NULL, "SECONDS", "keep-alive interval of event streams (default 15)",
-         NULL},
+        {"--keepalive", NULL, "SECONDS", "keep-alive interval of event streams (default 15)", NULL},
         {"--work-dir", NULL, "DIR", "where the workers run jobs (default: a temporary dir)", NULL},
         {"--checkpoint-steps", NULL, "N", "also checkpoint every N batches (default: every epoch)",
          NULL},

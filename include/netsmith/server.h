@@ -33,20 +33,20 @@ typedef struct ns_server_options {
     const char *allow_hosts[NS_SERVER_MAX_HOSTS]; /* Host names accepted besides the listen
                                                    * address's (a proxy's name) */
     int n_allow_hosts;
-    const char *cors_origin;   /* an origin allowed cross-site requests (NULL: none) */
-    size_t max_body;           /* bytes (16 MiB); a larger body is a 413 */
-    size_t max_header;         /* bytes of a request's headers (32 KiB); more is a 431/413 */
-    int max_connections;       /* open connections at once (2048) */
-    int timeout_seconds;       /* an idle or slow client is closed after this (30) */
-    int threads;               /* HTTP threads (4) */
-    double keepalive_seconds;  /* a comment line down each quiet event stream (15) */
-    double poll_seconds;       /* how often the event log is read (0.1) */
-    const char *work_dir;      /* the in-process workers' (default: temporary) */
-    int64_t checkpoint_steps;  /* the workers' (0: every epoch) */
-    const char *devices;       /* the workers' devices ("cpu") */
-    const char *access_log;    /* a file to append one line per request to (NULL: none) */
-    const ns_progress *stop;   /* its cancel flag stops the server (may be NULL) */
-    FILE *out;                 /* where the addresses, the token and warnings go (stderr) */
+    const char *cors_origin;  /* an origin allowed cross-site requests (NULL: none) */
+    size_t max_body;          /* bytes (16 MiB); a larger body is a 413 */
+    size_t max_header;        /* bytes of a request's headers (32 KiB); more is a 431/413 */
+    int max_connections;      /* open connections at once (2048) */
+    int timeout_seconds;      /* an idle or slow client is closed after this (30) */
+    int threads;              /* HTTP threads (4) */
+    double keepalive_seconds; /* a comment line down each quiet event stream (15) */
+    double poll_seconds;      /* how often the event log is read (0.1) */
+    const char *work_dir;     /* the in-process workers' (default: temporary) */
+    int64_t checkpoint_steps; /* the workers' (0: every epoch) */
+    const char *devices;      /* the workers' devices ("cpu") */
+    const char *access_log;   /* a file to append one line per request to (NULL: none) */
+    const ns_progress *stop;  /* its cancel flag stops the server (may be NULL) */
+    FILE *out;                /* where the addresses, the token and warnings go (stderr) */
 } ns_server_options;
 
 /* The defaults above, everything else zero or NULL. */

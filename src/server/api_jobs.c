@@ -11,28 +11,6 @@
 
 /* ---- shared -------------------------------------------------------------------------- */
 
-/* Checks that body has only the keys known[n] (the library's message, with its did-you-mean);
- * the answer's path names the key at fault. false after answering 400. */
-static bool body_keys(ns__req *rq, json_t *body, const char *const *known, int n)
-{
-    ns_ctx *ctx = ns__req_ctx(rq);
-    ns__json_reader r = {ctx, "body", NS_ERR_INVALID, NULL};
-    if (ns__jr_keys(&r, "", body, known, n) == NS_OK)
-        return true;
-    const char *key, *bad = NULL;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        bool found = false;
-        for (int i = 0; i < n && !found; i++)
-            found = strcmp(known[i], key) == 0;
-        if (!found && bad == NULL)
-            bad = key;
-    }
-    ns__reply_error(rq, 400, bad, "%s", ns_errmsg(ctx));
-    return false;
-}
-
 /* The job {id} of the path into *id; false after answering 400. */
 static bool path_id(ns__req *rq, int64_t *id)
 {
@@ -218,9 +196,9 @@ static void submit_job(ns__req *rq)
         "kind",     "from",    "to", "dataset", "freeze", "new_head", "refit_normalization",
         "settings", "priority"};
     static const char *const evaluate_keys[] = {"kind", "model", "dataset", "priority"};
-    bool ok = kind == NS_JOB_TRAIN      ? body_keys(rq, body, train_keys, 5)
-              : kind == NS_JOB_FINETUNE ? body_keys(rq, body, finetune_keys, 9)
-                                        : body_keys(rq, body, evaluate_keys, 4);
+    bool ok = kind == NS_JOB_TRAIN      ? ns__req_keys(rq, body, train_keys, 5)
+              : kind == NS_JOB_FINETUNE ? ns__req_keys(rq, body, finetune_keys, 9)
+                                        : ns__req_keys(rq, body, evaluate_keys, 4);
     /* the names the store needs, said in the body's own words when missing */
     if (ok && kind == NS_JOB_FINETUNE)
         ok = ns__req_string(rq, body, "from", false) != NULL &&
@@ -333,7 +311,7 @@ static void retrain_job(ns__req *rq)
             return;
         static const char *const known[] = {"from_weights"};
         json_t *fw = json_object_get(body, "from_weights");
-        bool ok = body_keys(rq, body, known, 1);
+        bool ok = ns__req_keys(rq, body, known, 1);
         if (ok && fw != NULL && !json_is_boolean(fw)) {
             ns__reply_error(rq, 400, "from_weights", "'from_weights' must be true or false");
             ok = false;

@@ -766,8 +766,8 @@ static void rm_dir(const char *dir, json_t *files)
     json_object_foreach(files, file, sha)
     {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, file);
-        unlink(path);
+        if (snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path)
+            unlink(path);
     }
     rmdir(dir);
 }
@@ -871,7 +871,8 @@ static json_t *port_summary(ns__req *rq, ns_store *store, const char *dir, const
         return out;
     /* the file (and a model's normalisation beside it) into dir, read as its kind */
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+        return out;
     ns_status st = ns_store_blob_get_file(store, sha, path);
     char norm[PATH_MAX + 16];
     snprintf(norm, sizeof norm, "%s.norm.json", file);

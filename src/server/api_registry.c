@@ -41,28 +41,6 @@ static void answer_list(ns__req *rq, ns_status st, char *json)
     ns__reply_list(rq, list);
 }
 
-/* Checks that body has only the keys known[n] (the library's message, with its did-you-mean);
- * the answer's path names the key at fault. false after answering 400. */
-static bool body_keys(ns__req *rq, json_t *body, const char *const *known, int n)
-{
-    ns_ctx *ctx = ns__req_ctx(rq);
-    ns__json_reader r = {ctx, "body", NS_ERR_INVALID, NULL};
-    if (ns__jr_keys(&r, "", body, known, n) == NS_OK)
-        return true;
-    const char *key, *bad = NULL;
-    json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        bool found = false;
-        for (int i = 0; i < n && !found; i++)
-            found = strcmp(known[i], key) == 0;
-        if (!found && bad == NULL)
-            bad = key;
-    }
-    ns__reply_error(rq, 400, bad, "%s", ns_errmsg(ctx));
-    return false;
-}
-
 /* A name from the path or body as the store takes it. */
 static const char *param(ns__req *rq, int i)
 {
@@ -305,7 +283,7 @@ static void add_dataset(ns__req *rq)
     if (body == NULL)
         return;
     const char *name = NULL;
-    if (!body_keys(rq, body, data_keys, N_DATA_KEYS) ||
+    if (!ns__req_keys(rq, body, data_keys, N_DATA_KEYS) ||
         (name = ns__req_string(rq, body, "name", false)) == NULL) {
         json_decref(body);
         return;
@@ -477,7 +455,8 @@ static void create_model(ns__req *rq)
         return;
     static const char *const known[] = {"name", "architecture"};
     const char *name = NULL, *arch = NULL;
-    if (body_keys(rq, body, known, 2) && (name = ns__req_string(rq, body, "name", false)) != NULL &&
+    if (ns__req_keys(rq, body, known, 2) &&
+        (name = ns__req_string(rq, body, "name", false)) != NULL &&
         (arch = ns__req_string(rq, body, "architecture", false)) != NULL) {
         ns_store *store = ns__req_store(rq);
         if (store != NULL) {
@@ -626,7 +605,7 @@ static void set_alias(ns__req *rq)
     const char *alias = NULL;
     json_t *version = json_object_get(body, "version");
     char ref[520];
-    if (!body_keys(rq, body, known, 2) ||
+    if (!ns__req_keys(rq, body, known, 2) ||
         (alias = ns__req_string(rq, body, "alias", false)) == NULL) {
         json_decref(body);
         return;

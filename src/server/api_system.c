@@ -14,7 +14,11 @@ static void get_system(ns__req *rq)
         return;
     ns__server *srv = rq->srv;
     int64_t last = 0;
-    ns_store_event_last(store, &last);
+    ns_status st = ns_store_event_last(store, &last);
+    if (st != NS_OK) {
+        ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
+        return;
+    }
     json_t *dirs = json_array();
     for (int i = 0; i < srv->opts.n_data_dirs; i++)
         json_array_append_new(dirs, json_string(srv->opts.data_dirs[i]));
@@ -24,10 +28,10 @@ static void get_system(ns__req *rq)
         json_pack("{s:s, s:s, s:i, s:i, s:{s:s, s:i, s:I}, s:{s:i, s:s}, s:o, s:s, s:[s]}",
                   "version", ns_version(), "kernel_path", ns_kernel_path(), "threads",
                   ns_ctx_threads(ns__req_ctx(rq)), "cpus", (int)cpus, "store", "backend",
-                  ns_store_backend(store), "schema", ns_store_schema_version(store),
-                  "last_event", (json_int_t)last, "workers", "in_process", srv->opts.workers,
-                  "devices", srv->opts.devices != NULL ? srv->opts.devices : "cpu",
-                  "data_dirs", dirs, "url", srv->url, "devices_built", "cpu"));
+                  ns_store_backend(store), "schema", ns_store_schema_version(store), "last_event",
+                  (json_int_t)last, "workers", "in_process", srv->opts.workers, "devices",
+                  srv->opts.devices != NULL ? srv->opts.devices : "cpu", "data_dirs", dirs, "url",
+                  srv->url, "devices_built", "cpu"));
 }
 
 /* GET /api/v1/openapi.json */

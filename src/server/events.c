@@ -19,7 +19,7 @@
 #define RING 4096
 #define MAX_JOBS 64
 #define MAX_PENDING ((size_t)4 << 20) /* a client this far behind is dropped (it reconnects) */
-#define REPLAY_MAX 100000              /* events read from the store for one replay */
+#define REPLAY_MAX 100000             /* events read from the store for one replay */
 
 typedef struct stream {
     ns__hub *hub;
@@ -390,8 +390,8 @@ static bool set_types(stream *s, const char *list)
     s->types[0] = '\0';
     if (list == NULL || list[0] == '\0')
         return true;
-    if (strlen(list) + 3 > sizeof s->types || strspn(list, "abcdefghijklmnopqrstuvwxyz_,") !=
-                                                  strlen(list))
+    if (strlen(list) + 3 > sizeof s->types ||
+        strspn(list, "abcdefghijklmnopqrstuvwxyz_,") != strlen(list))
         return false;
     snprintf(s->types, sizeof s->types, ",%s,", list);
     return true;
@@ -401,6 +401,20 @@ static bool set_types(stream *s, const char *list)
 static void get_events(ns__req *rq)
 {
     ns__hub *h = rq->srv->hub;
+    /* streams stay open: some connections are kept for the API and the UI */
+    int cap = rq->srv->opts.max_connections;
+    int most = cap - (cap / 16 > 8 ? cap / 16 : 8);
+    pthread_mutex_lock(&h->lock);
+    int open = h->n_streams;
+    pthread_mutex_unlock(&h->lock);
+    if (open >= most) {
+        ns__reply_error(rq, 503, NULL,
+                        "%d event streams are open, the most this server keeps (it keeps the "
+                        "rest of its %d connections for the API); close one, or start the server "
+                        "with a larger --max-connections",
+                        open, cap);
+        return;
+    }
     stream *s = calloc(1, sizeof *s);
     if (s == NULL) {
         ns__reply_error(rq, 500, NULL, "out of memory opening an event stream");
@@ -473,17 +487,17 @@ static void get_events(ns__req *rq)
     }
     char hello[256];
     pthread_mutex_lock(&h->lock);
-    snprintf(hello, sizeof hello, "retry: 2000\n\nevent: hello\ndata: {\"stream\":\"%s\",\"last_id\":%lld}\n\n",
-             s->id, (long long)h->last_id);
+    snprintf(hello, sizeof hello,
+             "retry: 2000\n\nevent: hello\ndata: {\"stream\":\"%s\",\"last_id\":%lld}\n\n", s->id,
+             (long long)h->last_id);
     push(s, hello, strlen(hello));
     /* an id beyond the log's newest names another log (a store made anew): the client
      * hears of a gap and is served from now */
     bool beyond = after > newest && after > h->last_id;
     if (after >= 0 && (first > after + 1 || beyond)) {
         char gap[160];
-        snprintf(gap, sizeof gap,
-                 "event: gap\ndata: {\"after\":%lld,\"oldest_kept\":%lld}\n\n", (long long)after,
-                 (long long)first);
+        snprintf(gap, sizeof gap, "event: gap\ndata: {\"after\":%lld,\"oldest_kept\":%lld}\n\n",
+                 (long long)after, (long long)first);
         push(s, gap, strlen(gap));
     }
     s->last_id = after >= 0 && !beyond ? after : h->last_id;
@@ -581,8 +595,9 @@ static void put_stream(ns__req *rq)
                         "no open event stream %s (it ended); open GET /api/v1/events again",
                         rq->params[0]);
     else
-        ns__reply_json(rq, 200, json_pack("{s:s, s:s, s:s}", "stream", rq->params[0], "jobs",
-                                          jobs, "types", types));
+        ns__reply_json(
+            rq, 200,
+            json_pack("{s:s, s:s, s:s}", "stream", rq->params[0], "jobs", jobs, "types", types));
 }
 
 const ns__route ns__routes_events[] = {

@@ -27,22 +27,37 @@ static json_t *schema(const char *text)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No content";
-    case 303: return "See other";
-    case 400: return "Bad request: the error says what, where (path) and how to fix it";
-    case 401: return "No token, or a wrong one";
-    case 403: return "Forbidden: a Host header that does not name the server, or a path "
-                     "outside the data dirs";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 409: return "Conflict with the object's state";
-    case 413: return "Body too large";
-    case 415: return "Not JSON (or CSV where taken)";
-    case 503: return "The store is not answering";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No content";
+    case 303:
+        return "See other";
+    case 400:
+        return "Bad request: the error says what, where (path) and how to fix it";
+    case 401:
+        return "No token, or a wrong one";
+    case 403:
+        return "Forbidden: a Host header that does not name the server, or a path "
+               "outside the data dirs";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 409:
+        return "Conflict with the object's state";
+    case 413:
+        return "Body too large";
+    case 415:
+        return "Not JSON (or CSV where taken)";
+    case 503:
+        return "The store is not answering";
+    default:
+        return "Error";
     }
 }
 
@@ -57,8 +72,8 @@ static json_t *operation(const ns__route *r)
     for (const char *p = strchr(r->pattern, '{'); p != NULL; p = strchr(p + 1, '{')) {
         const char *e = strchr(p, '}');
         json_array_append_new(params, json_pack("{s:s%, s:s, s:b, s:{s:s}}", "name", p + 1,
-                                                (size_t)(e - p - 1), "in", "path", "required",
-                                                1, "schema", "type", "string"));
+                                                (size_t)(e - p - 1), "in", "path", "required", 1,
+                                                "schema", "type", "string"));
     }
     if (json_array_size(params) > 0)
         json_object_set_new(op, "parameters", params);
@@ -78,9 +93,9 @@ static json_t *operation(const ns__route *r)
         int status = atoi(tok);
         json_t *resp = json_pack("{s:s}", "description", reason(status));
         if (status >= 400) {
-            json_object_set_new(resp, "content",
-                                json_pack("{s:{s:o}}", "application/json", "schema",
-                                          error_schema()));
+            json_object_set_new(
+                resp, "content",
+                json_pack("{s:{s:o}}", "application/json", "schema", error_schema()));
         } else if (status < 300 && status != 204 && r->answer != NULL) {
             const char *type = r->answer[0] == '{' ? "application/json" : r->answer;
             json_object_set_new(resp, "content",
@@ -96,10 +111,9 @@ static json_t *operation(const ns__route *r)
 
 json_t *ns__openapi(const ns__server *srv)
 {
-    (void)srv;
     json_t *paths = json_object();
-    for (int t = 0; ns__route_tables[t] != NULL; t++)
-        for (const ns__route *r = ns__route_tables[t]; r->method != NULL; r++) {
+    for (int t = 0; srv->routes[t] != NULL; t++)
+        for (const ns__route *r = srv->routes[t]; r->method != NULL; r++) {
             json_t *item = json_object_get(paths, r->pattern);
             if (item == NULL) {
                 item = json_object();

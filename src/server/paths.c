@@ -92,16 +92,16 @@ bool ns__req_path(ns__req *rq, const char *what, const char *path, bool must_exi
     }
     if (path[0] == '/' || path[0] == '~') {
         ns__reply_error(rq, 403, what,
-                        "%s: '%.80s' is an absolute path; give a path relative to a data dir",
-                        what, path);
+                        "%s: '%.80s' is an absolute path; give a path relative to a data dir", what,
+                        path);
         return false;
     }
     for (const char *p = path; p != NULL; p = strchr(p, '/')) {
         p += *p == '/';
         if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0')) {
             ns__reply_error(rq, 403, what,
-                            "%s: '%.80s' climbs out with '..'; give a path inside a data dir",
-                            what, path);
+                            "%s: '%.80s' climbs out with '..'; give a path inside a data dir", what,
+                            path);
             return false;
         }
     }
@@ -119,7 +119,8 @@ bool ns__req_path(ns__req *rq, const char *what, const char *path, bool must_exi
     if (why == 0 && snprintf(out, cap, "%s/%s", o->data_dirs[root], norm) >= (int)cap)
         why = ENAMETOOLONG;
     switch (why) {
-    case 0: return true;
+    case 0:
+        return true;
     case ELOOP:
         ns__reply_error(rq, 403, what,
                         "%s: '%.80s' goes through a symbolic link, which could lead outside the "

@@ -6,8 +6,13 @@
 #include "server/server_private.h"
 
 const ns__route *const ns__route_tables[] = {
-    ns__routes_system, ns__routes_registry, ns__routes_jobs, ns__routes_pipelines,
-    ns__routes_predict, ns__routes_events, NULL,
+    ns__routes_system,
+    ns__routes_registry,
+    ns__routes_jobs,
+    ns__routes_pipelines,
+    ns__routes_predict,
+    ns__routes_events,
+    NULL,
 };
 
 /* Whether path matches pattern segment by segment, a "{name}" taking one segment (not empty);
@@ -41,8 +46,8 @@ static bool match(const char *pattern, const char *path, ns__req *rq)
     return true;
 }
 
-const ns__route *ns__route_find(ns__req *rq, const char *method, const char *path,
-                                char *allowed, size_t cap)
+const ns__route *ns__route_find(ns__req *rq, const char *method, const char *path, char *allowed,
+                                size_t cap)
 {
     allowed[0] = '\0';
     size_t used = 0;
@@ -56,8 +61,8 @@ const ns__route *ns__route_find(ns__req *rq, const char *method, const char *pat
                 return r;
             }
             if (strstr(allowed, r->method) == NULL) {
-                int k = snprintf(allowed + used, cap - used, "%s%s", used > 0 ? ", " : "",
-                                 r->method);
+                int k =
+                    snprintf(allowed + used, cap - used, "%s%s", used > 0 ? ", " : "", r->method);
                 if (k > 0 && (size_t)k < cap - used)
                     used += (size_t)k;
             }

@@ -34,7 +34,7 @@ typedef struct ns__req {
     ns__server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;              /* the path, percent-decoded by the HTTP library */
+    const char *url; /* the path, percent-decoded by the HTTP library */
     const struct ns__route *route;
     char params[NS__MAX_PARAMS][256]; /* the route's {name} segments, in order */
     int n_params;
@@ -58,8 +58,8 @@ typedef struct ns__req {
 typedef void (*ns__route_fn)(ns__req *rq);
 
 typedef struct ns__route {
-    const char *method;   /* "GET", "POST", "PUT", "DELETE" */
-    const char *pattern;  /* "/api/v1/models/{name}/versions/{v}/file" */
+    const char *method;  /* "GET", "POST", "PUT", "DELETE" */
+    const char *pattern; /* "/api/v1/models/{name}/versions/{v}/file" */
     ns__route_fn handler;
     const char *summary;  /* one line for the API's description */
     const char *statuses; /* the statuses it answers besides 401/403 ("200 400 404") */
@@ -88,10 +88,10 @@ extern const ns__route *const ns__route_tables[];
 
 /* The route for method and path: *route and its {name} values into rq; NULL route with
  * *allowed set to the methods that path does have ("GET, POST"), or "" for an unknown path. */
-const ns__route *ns__route_find(ns__req *rq, const char *method, const char *path,
-                                char *allowed, size_t cap);
+const ns__route *ns__route_find(ns__req *rq, const char *method, const char *path, char *allowed,
+                                size_t cap);
 
-/* The API's OpenAPI 3.1 description, made from the route table (openapi.c). */
+/* The API's OpenAPI 3.1 description, made from srv's route tables (openapi.c). */
 json_t *ns__openapi(const ns__server *srv);
 
 /* ---- what handlers use ------------------------------------------------------------------ */
@@ -99,6 +99,8 @@ json_t *ns__openapi(const ns__server *srv);
 /* The store handle for this request (its context is ns__req_ctx's); NULL after answering 503
  * when the store cannot be reached. */
 ns_store *ns__req_store(ns__req *rq);
+/* Gives the request's slot back (after its answer; a no-op without one). */
+void ns__req_release(ns__req *rq);
 /* A context for messages (the slot's). */
 ns_ctx *ns__req_ctx(ns__req *rq);
 /* A query parameter, or NULL. */
@@ -111,8 +113,8 @@ json_t *ns__req_json(ns__req *rq);
 /* A string member of the body: NULL after answering 400 naming it (missing, not a string)
  * unless optional (then NULL without an answer when missing). */
 const char *ns__req_string(ns__req *rq, json_t *body, const char *key, bool optional);
-/* Checks that body has only the keys known[n]: false after answering 400 with a
- * did-you-mean. */
+/* Checks that body has only the keys known[n]: false after answering 400 with the library's
+ * did-you-mean, the answer's path naming the key at fault. */
 bool ns__req_keys(ns__req *rq, json_t *body, const char *const *known, int n);
 
 /* Answers status with j (consumed) as JSON. */
@@ -156,15 +158,16 @@ bool ns__req_path(ns__req *rq, const char *what, const char *path, bool must_exi
 
 struct ns__server {
     ns_server_options opts;
-    ns_ctx *ctx;              /* the server's own (start-up, the hub's poller) */
-    char url[128];            /* "http://127.0.0.1:8321" */
-    char host[96];            /* the listen host as the Host header names it */
+    const ns__route *const *routes; /* the route tables (ns__route_tables), ending with NULL */
+    ns_ctx *ctx;                    /* the server's own (start-up, the hub's poller) */
+    char url[128];                  /* "http://127.0.0.1:8321" */
+    char host[96];                  /* the listen host as the Host header names it */
     int port;
     bool loopback;
-    char token[65];           /* the bearer token */
-    char session[65];         /* the session cookie's value (HMAC of the token) */
-    char login_code[33];      /* the one-time login code, "" once used */
-    pthread_mutex_t lock;     /* slots, login_code */
+    char token[65];       /* the bearer token */
+    char session[65];     /* the session cookie's value (HMAC of the token) */
+    char login_code[33];  /* the one-time login code, "" once used */
+    pthread_mutex_t lock; /* slots, login_code */
     pthread_cond_t slot_free;
     ns__slot *slots;
     int n_slots;
@@ -176,7 +179,8 @@ struct ns__server {
     ns_progress worker_stop;
 };
 
-/* The event hub (events.c): started after the daemon, stopped before it. */
+/* The event hub (events.c): started before the daemon listens; ns__hub_stop ends the streams before
+ * the daemon stops and, called again after it has stopped, frees the hub. */
 ns_status ns__hub_start(ns__server *srv);
 void ns__hub_stop(ns__server *srv);
 /* Makes the answer of GET /api/v1/events (events.c). */

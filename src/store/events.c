@@ -27,11 +27,11 @@ ns_status ns_store_events(ns_store *s, int64_t after, int64_t job, int limit, ch
         const ns__sql_value *job_id = ns__sql_at(r, i, 1);
         json_error_t e;
         json_t *data = json_loads(ns__sql_at(r, i, 3)->s, 0, &e);
-        json_t *ev = json_pack("{s:I, s:o, s:s, s:o, s:f}", "id", (json_int_t)ns__sql_at(r, i, 0)->i,
-                               "job",
-                               job_id->type == NS__SQL_INT ? json_integer(job_id->i) : json_null(),
-                               "type", ns__sql_at(r, i, 2)->s, "data",
-                               data != NULL ? data : json_object(), "time", ns__sql_at(r, i, 4)->r);
+        json_t *ev =
+            json_pack("{s:I, s:o, s:s, s:o, s:f}", "id", (json_int_t)ns__sql_at(r, i, 0)->i, "job",
+                      job_id->type == NS__SQL_INT ? json_integer(job_id->i) : json_null(), "type",
+                      ns__sql_at(r, i, 2)->s, "data", data != NULL ? data : json_object(), "time",
+                      ns__sql_at(r, i, 4)->r);
         if (ev == NULL || json_array_append_new(list, ev) != 0)
             st = ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory reading the event log");
     }

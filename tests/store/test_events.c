@@ -67,9 +67,9 @@ static int64_t one_job(ns_ctx *ctx, ns_store *s)
     NS_ASSERT_OK(ctx, ns_store_model_create(s, "m", "a"));
     NS_ASSERT_OK(ctx, ns_store_data_add(s, "iris", "{\"data\": \"iris\"}"));
     int64_t id = 0;
-    NS_ASSERT_OK(ctx, ns_job_submit(s, NS_JOB_TRAIN,
-                                    "{\"model\": \"m\", \"data\": \"iris\", \"config\": {}}", 0,
-                                    &id));
+    NS_ASSERT_OK(ctx,
+                 ns_job_submit(s, NS_JOB_TRAIN,
+                               "{\"model\": \"m\", \"data\": \"iris\", \"config\": {}}", 0, &id));
     return id;
 }
 
@@ -120,9 +120,9 @@ static void test_every_change_is_an_event(void **state)
     NS_ASSERT_OK(ctx, ns_job_retry(s, id));
 
     json_t *all = events(ctx, s, 0, 0, NULL);
-    static const char *const types[] = {"job",  "job",  "epoch", "checkpoint",
-                                        "card", "cancel_requested", "job", "job"};
-    static const char *const states[] = {"queued", "running", NULL, NULL,
+    static const char *const types[] = {
+        "job", "job", "epoch", "checkpoint", "card", "cancel_requested", "job", "job"};
+    static const char *const states[] = {"queued", "running", NULL,        NULL,
                                          NULL,     NULL,      "cancelled", "queued"};
     assert_int_equal(json_array_size(all), 8);
     int64_t prev = 0;
@@ -207,8 +207,7 @@ static void test_history_across_a_resume(void **state)
     for (size_t i = 0; i < 4; i++) {
         json_t *h = json_array_get(history, i);
         assert_int_equal(json_integer_value(json_object_get(h, "epoch")), (json_int_t)i + 1);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "metrics"),
-                                                            "loss")),
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "metrics"), "loss")),
                          losses[i]);
     }
     json_decref(j);

@@ -72,6 +72,7 @@ int cmd_serve(int argc, char **argv)
         {"--checkpoint-steps", NULL, "N", "also checkpoint every N batches (default: every epoch)",
          NULL},
         {"--device", NULL, "LIST", "the workers' devices (cpu, or cpu,cuda)", NULL},
+        {"--lease", NULL, "SECONDS", "the workers' lease on a job (default 30)", NULL},
         {"--access-log", NULL, "FILE", "append one line per request to FILE", NULL},
     };
     cli_args a = {"serve", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
@@ -91,6 +92,7 @@ int cmd_serve(int argc, char **argv)
         (cli_has(&a, "--http-threads") && !cli_int(&a, "--http-threads", 1, 64, &threads)) ||
         (cli_has(&a, "--keepalive") &&
          !cli_double(&a, "--keepalive", 0.05, 3600, &o.keepalive_seconds)) ||
+        (cli_has(&a, "--lease") && !cli_double(&a, "--lease", 0.5, 86400, &o.lease_seconds)) ||
         (cli_has(&a, "--checkpoint-steps") &&
          !cli_int(&a, "--checkpoint-steps", 1, 1000000000000LL, &steps)))
         return CLI_USAGE;

@@ -43,6 +43,7 @@ typedef struct ns_server_options {
     double poll_seconds;      /* how often the event log is read (0.1) */
     const char *work_dir;     /* the in-process workers' (default: temporary) */
     int64_t checkpoint_steps; /* the workers' (0: every epoch) */
+    double lease_seconds;     /* the workers' lease on a job (0: the worker's default, 30) */
     const char *devices;      /* the workers' devices ("cpu") */
     const char *access_log;   /* a file to append one line per request to (NULL: none) */
     const ns_progress *stop;  /* its cancel flag stops the server (may be NULL) */

@@ -689,6 +689,8 @@ static void *worker_main(void *arg)
             o.name = name;
             o.work_dir = srv->opts.work_dir;
             o.checkpoint_steps = srv->opts.checkpoint_steps;
+            if (srv->opts.lease_seconds > 0)
+                o.lease_seconds = srv->opts.lease_seconds;
             o.devices = srv->opts.devices;
             o.stop = &srv->worker_stop;
             ns_status st = ns_worker_run(s, &o, NULL);

@@ -86,7 +86,7 @@ serve_again() {
 }
 
 # ---- load: jobs, an event client, API requests ------------------------------------------------
-serve_again --workers 1 --checkpoint-steps 5
+serve_again --workers 1 --checkpoint-steps 5 --lease 10
 "$NS" job submit train --model house --data boston --seed 7 --epochs $LONG_EPOCHS --json >out
 long=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
 queued=()
@@ -141,7 +141,7 @@ done
 stop_server
 
 # ---- workers again: everything runs, the long job from its checkpoint ------------------------
-serve_again --workers 1 --checkpoint-steps 5
+serve_again --workers 1 --checkpoint-steps 5 --lease 10
 deadline=$((SECONDS + 100))
 while [ $SECONDS -lt $deadline ] && kill -0 "$SERVER_PID" 2>/dev/null; do
     done_n=0

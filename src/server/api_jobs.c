@@ -143,18 +143,9 @@ static void list_jobs(ns__req *rq)
     ns_store *store = ns__req_store(rq);
     if (store == NULL)
         return;
-    ns_ctx *ctx = ns__req_ctx(rq);
     char *json = NULL;
     ns_status st = ns_job_list(store, NS_JOB_STATE_COUNT, &json);
-    if (st != NS_OK) {
-        ns_dealloc(ctx, json);
-        ns__reply_status(rq, ctx, st, NULL);
-        return;
-    }
-    json_error_t e;
-    json_t *list = json_loads(json, 0, &e);
-    ns_dealloc(ctx, json);
-    ns__reply_list(rq, list);
+    ns__reply_store_list(rq, st, json);
 }
 
 /* Copies body's member from (when there) into params as to. */
@@ -266,8 +257,9 @@ static void get_job(ns__req *rq)
         answer_job(rq, store, id, 200);
 }
 
-/* POST /api/v1/jobs/{id}/cancel: a queued job at once, a running one at its next heartbeat */
-static void cancel_job(ns__req *rq)
+/* Runs a store action on the job of the path (ns_job_cancel, ns_job_retry) and answers the
+ * job. */
+static void job_action(ns__req *rq, ns_status (*action)(ns_store *, int64_t))
 {
     int64_t id;
     if (!path_id(rq, &id))
@@ -275,27 +267,23 @@ static void cancel_job(ns__req *rq)
     ns_store *store = ns__req_store(rq);
     if (store == NULL)
         return;
-    ns_status st = ns_job_cancel(store, id);
+    ns_status st = action(store, id);
     if (st != NS_OK)
         ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
     else
         answer_job(rq, store, id, 200);
 }
 
+/* POST /api/v1/jobs/{id}/cancel: a queued job at once, a running one at its next heartbeat */
+static void cancel_job(ns__req *rq)
+{
+    job_action(rq, ns_job_cancel);
+}
+
 /* POST /api/v1/jobs/{id}/retry: a failed or cancelled job queued again */
 static void retry_job(ns__req *rq)
 {
-    int64_t id;
-    if (!path_id(rq, &id))
-        return;
-    ns_store *store = ns__req_store(rq);
-    if (store == NULL)
-        return;
-    ns_status st = ns_job_retry(store, id);
-    if (st != NS_OK)
-        ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
-    else
-        answer_job(rq, store, id, 200);
+    job_action(rq, ns_job_retry);
 }
 
 /* POST /api/v1/jobs/{id}/retrain [{"from_weights": bool}]: a new job with its parameters */

@@ -24,23 +24,6 @@
 
 /* ---- shared -------------------------------------------------------------------------- */
 
-/* Answers a store call's result: its JSON (status on success) or its failure. */
-static void answer(ns__req *rq, ns_status st, int status, char *json, const char *prefix)
-{
-    ns_ctx *ctx = ns__req_ctx(rq);
-    if (st != NS_OK) {
-        ns_dealloc(ctx, json);
-        ns__reply_status(rq, ctx, st, prefix);
-        return;
-    }
-    ns__reply_text_json(rq, status, ctx, json);
-}
-
-static const char *param(ns__req *rq, int i)
-{
-    return i < rq->n_params ? rq->params[i] : "";
-}
-
 /* JSON text (ns_dealloc'd on ctx) as a json_t, or NULL. */
 static json_t *take_json(ns_ctx *ctx, char *text)
 {
@@ -373,7 +356,7 @@ static void list_cards(ns__req *rq)
     if (st == NS_OK)
         st = ns_cards_to_json(cards, &json);
     ns_cards_free(cards);
-    answer(rq, st, 200, json, NULL);
+    ns__reply_store_json(rq, st, 200, json, NULL);
 }
 
 /* POST /api/v1/pipelines/check {"pipeline": TEXT, "source": NAME?, "set": [...]?} */
@@ -444,7 +427,7 @@ static void submit(ns__req *rq, const char *text, const char *source, json_t *us
     ns_job_clear(&job);
     if (st == NS_OK)
         snprintf(rq->location, sizeof rq->location, "/api/v1/jobs/%lld", (long long)id);
-    answer(rq, st, 201, json, "pipeline");
+    ns__reply_store_json(rq, st, 201, json, "pipeline");
 }
 
 void ns__submit_pipeline_job(ns__req *rq, json_t *body)
@@ -516,7 +499,7 @@ static void run_saved(ns__req *rq)
     static const char *const known[] = {"set", "priority"};
     if (ns__req_keys(rq, body, known, 2)) {
         json_object_set_new(body, "kind", json_string("pipeline"));
-        json_object_set_new(body, "name", json_string(param(rq, 0)));
+        json_object_set_new(body, "name", json_string(ns__req_param(rq, 0)));
         ns__submit_pipeline_job(rq, body);
     }
     json_decref(body);
@@ -548,8 +531,8 @@ static void get_pipeline(ns__req *rq)
     if (store == NULL)
         return;
     char *json = NULL;
-    ns_status st = ns_store_pipeline_get(store, param(rq, 0), &json);
-    answer(rq, st, 200, json, NULL);
+    ns_status st = ns_store_pipeline_get(store, ns__req_param(rq, 0), &json);
+    ns__reply_store_json(rq, st, 200, json, NULL);
 }
 
 /* Saves text as pipeline name after the checks (its files under the data dirs), creating it
@@ -593,7 +576,8 @@ static void save(ns__req *rq, const char *name, const char *text, bool create)
         st = ns_store_pipeline_get(store, name, &json);
     if (st == NS_OK && create)
         snprintf(rq->location, sizeof rq->location, "/api/v1/pipelines/%s", name);
-    answer(rq, st, create ? 201 : 200, json, st == NS_ERR_INVALID ? "pipeline" : NULL);
+    ns__reply_store_json(rq, st, create ? 201 : 200, json,
+                         st == NS_ERR_INVALID ? "pipeline" : NULL);
 }
 
 /* POST /api/v1/pipelines {"name", "pipeline"} */
@@ -621,7 +605,7 @@ static void put_pipeline(ns__req *rq)
     const char *text = NULL;
     if (ns__req_keys(rq, body, known, 1) &&
         (text = ns__req_string(rq, body, "pipeline", false)) != NULL)
-        save(rq, param(rq, 0), text, false);
+        save(rq, ns__req_param(rq, 0), text, false);
     json_decref(body);
 }
 
@@ -631,7 +615,7 @@ static void delete_pipeline(ns__req *rq)
     ns_store *store = ns__req_store(rq);
     if (store == NULL)
         return;
-    ns_status st = ns_store_pipeline_delete(store, param(rq, 0));
+    ns_status st = ns_store_pipeline_delete(store, ns__req_param(rq, 0));
     if (st != NS_OK)
         ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
     else
@@ -644,7 +628,7 @@ static void delete_pipeline(ns__req *rq)
  * answering (400 for a bad id or a job of another kind, 404, 409 for a job not succeeded). */
 static json_t *job_outputs(ns__req *rq, ns_store *store)
 {
-    const char *ids = param(rq, 0);
+    const char *ids = ns__req_param(rq, 0);
     char *end;
     long long id = strtoll(ids, &end, 10);
     if (end == ids || *end != '\0' || id < 1) {
@@ -746,9 +730,9 @@ static void list_outputs(ns__req *rq)
     }
     json_decref(cards);
     json_decref(outputs);
-    ns__reply_json(
-        rq, 200,
-        json_pack("{s:I, s:o}", "job", (json_int_t)strtoll(param(rq, 0), NULL, 10), "cards", list));
+    ns__reply_json(rq, 200,
+                   json_pack("{s:I, s:o}", "job",
+                             (json_int_t)strtoll(ns__req_param(rq, 0), NULL, 10), "cards", list));
 }
 
 /* A temporary directory for a card's files (removed with rm_dir). */
@@ -924,14 +908,15 @@ static void card_outputs(ns__req *rq)
 {
     ns_store *store = ns__req_store(rq);
     json_t *outputs = store != NULL ? job_outputs(rq, store) : NULL;
-    json_t *files = outputs != NULL ? card_files(rq, outputs, param(rq, 1)) : NULL;
+    json_t *files = outputs != NULL ? card_files(rq, outputs, ns__req_param(rq, 1)) : NULL;
     json_decref(outputs);
     if (files == NULL)
         return;
     json_t *manifest = blob_json(store, json_string_value(json_object_get(files, "outputs.json")));
     char dir[PATH_MAX];
     if (!json_is_object(manifest)) {
-        ns__reply_error(rq, 500, NULL, "card '%s' kept no readable outputs.json", param(rq, 1));
+        ns__reply_error(rq, 500, NULL, "card '%s' kept no readable outputs.json",
+                        ns__req_param(rq, 1));
     } else if (!temp_dir(dir, sizeof dir)) {
         ns__reply_error(rq, 500, NULL, "cannot make a temporary directory: %s", strerror(errno));
     } else {
@@ -943,9 +928,9 @@ static void card_outputs(ns__req *rq)
             json_array_append_new(ports, port_summary(rq, store, dir, port, e, files));
         }
         rm_dir(dir, files);
-        ns__reply_json(
-            rq, 200,
-            json_pack("{s:s, s:o, s:O}", "card", param(rq, 1), "outputs", ports, "files", files));
+        ns__reply_json(rq, 200,
+                       json_pack("{s:s, s:o, s:O}", "card", ns__req_param(rq, 1), "outputs", ports,
+                                 "files", files));
     }
     json_decref(manifest);
     json_decref(files);
@@ -956,15 +941,15 @@ static void output_file(ns__req *rq)
 {
     ns_store *store = ns__req_store(rq);
     json_t *outputs = store != NULL ? job_outputs(rq, store) : NULL;
-    json_t *files = outputs != NULL ? card_files(rq, outputs, param(rq, 1)) : NULL;
+    json_t *files = outputs != NULL ? card_files(rq, outputs, ns__req_param(rq, 1)) : NULL;
     json_decref(outputs);
     if (files == NULL)
         return;
-    const char *file = param(rq, 2);
+    const char *file = ns__req_param(rq, 2);
     const char *sha = json_string_value(json_object_get(files, file));
     if (sha == NULL) {
-        ns__reply_error(rq, 404, "file", "card '%s' of the job has no file '%.64s'", param(rq, 1),
-                        file);
+        ns__reply_error(rq, 404, "file", "card '%s' of the job has no file '%.64s'",
+                        ns__req_param(rq, 1), file);
     } else {
         size_t n = strlen(file);
         bool js = n > 5 && !strcmp(file + n - 5, ".json");

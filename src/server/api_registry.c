@@ -14,39 +14,6 @@
 
 /* ---- shared -------------------------------------------------------------------------- */
 
-/* Answers a store call's result: its JSON (status on success) or its failure. */
-static void answer(ns__req *rq, ns_status st, int status, char *json, const char *prefix)
-{
-    ns_ctx *ctx = ns__req_ctx(rq);
-    if (st != NS_OK) {
-        ns_dealloc(ctx, json);
-        ns__reply_status(rq, ctx, st, prefix);
-        return;
-    }
-    ns__reply_text_json(rq, status, ctx, json);
-}
-
-/* Answers a store list's result a page at a time (ns__reply_list), or its failure. */
-static void answer_list(ns__req *rq, ns_status st, char *json)
-{
-    ns_ctx *ctx = ns__req_ctx(rq);
-    if (st != NS_OK) {
-        ns_dealloc(ctx, json);
-        ns__reply_status(rq, ctx, st, NULL);
-        return;
-    }
-    json_error_t e;
-    json_t *list = json_loads(json, 0, &e);
-    ns_dealloc(ctx, json);
-    ns__reply_list(rq, list);
-}
-
-/* A name from the path or body as the store takes it. */
-static const char *param(ns__req *rq, int i)
-{
-    return i < rq->n_params ? rq->params[i] : "";
-}
-
 /* ---- architectures ----------------------------------------------------------------------- */
 
 /* GET /api/v1/architectures */
@@ -57,7 +24,7 @@ static void list_archs(ns__req *rq)
         return;
     char *json = NULL;
     ns_status st = ns_store_arch_list(store, &json);
-    answer_list(rq, st, json);
+    ns__reply_store_list(rq, st, json);
 }
 
 /* POST /api/v1/architectures {"name", "spec"} (spec: an object, or its text) */
@@ -90,7 +57,7 @@ static void add_arch(ns__req *rq)
         char *json = NULL;
         if (st == NS_OK)
             st = ns_store_arch_get(store, name, &json);
-        answer(rq, st, 201, json, "spec");
+        ns__reply_store_json(rq, st, 201, json, "spec");
     } else if (text == NULL) {
         ns__reply_error(rq, 500, NULL, "out of memory reading the spec");
     }
@@ -163,9 +130,9 @@ static void get_arch(ns__req *rq)
         return;
     ns_ctx *ctx = ns__req_ctx(rq);
     char *json = NULL;
-    ns_status st = ns_store_arch_get(store, param(rq, 0), &json);
+    ns_status st = ns_store_arch_get(store, ns__req_param(rq, 0), &json);
     if (st != NS_OK || !have) {
-        answer(rq, st, 200, json, NULL);
+        ns__reply_store_json(rq, st, 200, json, NULL);
         return;
     }
     json_error_t e;
@@ -175,8 +142,9 @@ static void get_arch(ns__req *rq)
     ns_spec *spec = NULL;
     ns_layer_shape *shapes = NULL;
     int count = 0;
-    st = spec_text != NULL ? ns_spec_parse(ctx, spec_text, strlen(spec_text), param(rq, 0), &spec)
-                           : NS_ERR_NOMEM;
+    st = spec_text != NULL
+             ? ns_spec_parse(ctx, spec_text, strlen(spec_text), ns__req_param(rq, 0), &spec)
+             : NS_ERR_NOMEM;
     if (st == NS_OK)
         st = ns_spec_layer_shapes(ctx, spec, &bo, &shapes, &count);
     free(spec_text);
@@ -219,7 +187,7 @@ static void list_datasets(ns__req *rq)
         return;
     char *json = NULL;
     ns_status st = ns_store_data_list(store, &json);
-    answer_list(rq, st, json);
+    ns__reply_store_list(rq, st, json);
 }
 
 /* The data settings a dataset takes, as `netsmith data add` passes them (run setting names). */
@@ -307,7 +275,7 @@ static void add_dataset(ns__req *rq)
                 st = ns_store_data_get(store, name, &json);
             if (st == NS_OK)
                 snprintf(rq->location, sizeof rq->location, "/api/v1/datasets/%s", name);
-            answer(rq, st, 201, json, NULL);
+            ns__reply_store_json(rq, st, 201, json, NULL);
         } else if (text == NULL) {
             ns__reply_error(rq, 500, NULL, "out of memory reading the settings");
         }
@@ -324,8 +292,8 @@ static void get_dataset(ns__req *rq)
     if (store == NULL)
         return;
     char *json = NULL;
-    ns_status st = ns_store_data_get(store, param(rq, 0), &json);
-    answer(rq, st, 200, json, NULL);
+    ns_status st = ns_store_data_get(store, ns__req_param(rq, 0), &json);
+    ns__reply_store_json(rq, st, 200, json, NULL);
 }
 
 /* ---- models ------------------------------------------------------------------------------ */
@@ -444,7 +412,7 @@ static void list_models(ns__req *rq)
         return;
     char *json = NULL;
     ns_status st = ns_store_model_list(store, &json);
-    answer_list(rq, st, json);
+    ns__reply_store_list(rq, st, json);
 }
 
 /* POST /api/v1/models {"name", "architecture"} */
@@ -477,14 +445,14 @@ static void get_model(ns__req *rq)
 {
     ns_store *store = ns__req_store(rq);
     if (store != NULL)
-        answer_model(rq, store, param(rq, 0), 200);
+        answer_model(rq, store, ns__req_param(rq, 0), 200);
 }
 
 /* The version {v} (a number or an alias) of model {name} into *v; false after answering. */
 static bool find_version(ns__req *rq, ns_store *store, ns_store_version *v)
 {
     char ref[520];
-    snprintf(ref, sizeof ref, "%s@%s", param(rq, 0), param(rq, 1));
+    snprintf(ref, sizeof ref, "%s@%s", ns__req_param(rq, 0), ns__req_param(rq, 1));
     ns_status st = ns_store_version_get(store, ref, v);
     if (st != NS_OK) {
         ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
@@ -575,7 +543,7 @@ static void import_version(ns__req *rq)
     }
     bool ok = close(fd) == 0 && done == rq->body_len;
     int version = 0;
-    ns_status st = ok ? ns_store_model_import(store, param(rq, 0), path, &version) : NS_OK;
+    ns_status st = ok ? ns_store_model_import(store, ns__req_param(rq, 0), path, &version) : NS_OK;
     unlink(path);
     if (!ok) {
         ns__reply_error(rq, 500, NULL, "cannot write the upload into a temporary file");
@@ -590,8 +558,8 @@ static void import_version(ns__req *rq)
     get_version(rq);
     if (rq->status == 200) {
         rq->status = 201;
-        snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s/versions/%d", param(rq, 0),
-                 version);
+        snprintf(rq->location, sizeof rq->location, "/api/v1/models/%s/versions/%d",
+                 ns__req_param(rq, 0), version);
     }
 }
 
@@ -611,9 +579,10 @@ static void set_alias(ns__req *rq)
         return;
     }
     if (json_is_integer(version)) {
-        snprintf(ref, sizeof ref, "%s@%lld", param(rq, 0), (long long)json_integer_value(version));
+        snprintf(ref, sizeof ref, "%s@%lld", ns__req_param(rq, 0),
+                 (long long)json_integer_value(version));
     } else if (json_is_string(version)) {
-        snprintf(ref, sizeof ref, "%s@%s", param(rq, 0), json_string_value(version));
+        snprintf(ref, sizeof ref, "%s@%s", ns__req_param(rq, 0), json_string_value(version));
     } else {
         ns__reply_error(rq, 400, "version", "'version' must be a version number (or an alias), %s",
                         version == NULL ? "but it is missing" : "but it is not one");
@@ -626,7 +595,7 @@ static void set_alias(ns__req *rq)
         if (st != NS_OK)
             ns__reply_status(rq, ns__req_ctx(rq), st, NULL);
         else
-            answer_model(rq, store, param(rq, 0), 200);
+            answer_model(rq, store, ns__req_param(rq, 0), 200);
     }
     json_decref(body);
 }

@@ -454,3 +454,33 @@ bool ns__req_keys(ns__req *rq, json_t *body, const char *const *known, int n)
     ns__reply_error(rq, 400, bad, "%s", ns_errmsg(ctx));
     return false;
 }
+
+void ns__reply_store_list(ns__req *rq, ns_status st, char *json)
+{
+    ns_ctx *ctx = ns__req_ctx(rq);
+    if (st != NS_OK) {
+        ns_dealloc(ctx, json);
+        ns__reply_status(rq, ctx, st, NULL);
+        return;
+    }
+    json_error_t e;
+    json_t *list = json_loads(json, 0, &e);
+    ns_dealloc(ctx, json);
+    ns__reply_list(rq, list);
+}
+
+void ns__reply_store_json(ns__req *rq, ns_status st, int status, char *json, const char *prefix)
+{
+    ns_ctx *ctx = ns__req_ctx(rq);
+    if (st != NS_OK) {
+        ns_dealloc(ctx, json);
+        ns__reply_status(rq, ctx, st, prefix);
+        return;
+    }
+    ns__reply_text_json(rq, status, ctx, json);
+}
+
+const char *ns__req_param(const ns__req *rq, int i)
+{
+    return i < rq->n_params ? rq->params[i] : "";
+}

@@ -135,6 +135,14 @@ void ns__reply_status(ns__req *rq, ns_ctx *ctx, ns_status st, const char *prefix
  * {"items": [...], "total": N (after filtering), "offset", "limit"}; a bad offset or limit is
  * a 400, a filter on a key the items lack too (naming the keys they have). */
 void ns__reply_list(ns__req *rq, json_t *array);
+/* Answers a store call's result: its JSON text (on the request's context, freed here) with
+ * status, or its failure st (the JSON path after prefix, as ns__reply_status). */
+void ns__reply_store_json(ns__req *rq, ns_status st, int status, char *json, const char *prefix);
+/* The route's i-th {name} value ("" past the last). */
+const char *ns__req_param(const ns__req *rq, int i);
+/* Answers a store list's result (its JSON array text on the request's context, freed here) a
+ * page at a time (ns__reply_list), or its failure st. */
+void ns__reply_store_list(ns__req *rq, ns_status st, char *json);
 /* Answers the blob sha from the store as a download named filename (type its media type). */
 void ns__reply_blob(ns__req *rq, ns_store *store, const char *sha, const char *type,
                     const char *filename);

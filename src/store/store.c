@@ -64,10 +64,10 @@ ns_status ns_job_state_parse(const char *name, ns_job_state *out)
 
 /* NS_ERR_INVALID unless name is 1 to 64 of letters, digits, '-', '_', '.', not starting with
  * '.' or '-' (what: "model", "architecture"). */
-static ns_status check_name(ns_store *s, const char *what, const char *name)
+ns_status ns__store_check_name(ns_store *s, const char *what, const char *name)
 {
     size_t n = name != NULL ? strlen(name) : 0;
-    bool ok = n >= 1 && n <= NAME_MAX_LEN && name[0] != '.' && name[0] != '-';
+    bool ok = n >= 1 && n <= NAME_MAX_LEN && isalnum((unsigned char)name[0]);
     for (size_t i = 0; ok && i < n; i++)
         ok = isalnum((unsigned char)name[i]) || strchr("-_.", name[i]) != NULL;
     if (ok)
@@ -141,13 +141,13 @@ static int64_t int_at(const ns__sql_result *r, int row, int col)
     return v->type == NS__SQL_INT ? v->i : v->type == NS__SQL_REAL ? (int64_t)v->r : 0;
 }
 
-static double real_at(const ns__sql_result *r, int row, int col)
+double ns__store_real_at(const ns__sql_result *r, int row, int col)
 {
     const ns__sql_value *v = ns__sql_at(r, row, col);
     return v->type == NS__SQL_REAL ? v->r : v->type == NS__SQL_INT ? (double)v->i : 0.0;
 }
 
-static const char *text_at(const ns__sql_result *r, int row, int col)
+const char *ns__store_text_at(const ns__sql_result *r, int row, int col)
 {
     const ns__sql_value *v = ns__sql_at(r, row, col);
     return v->type == NS__SQL_TEXT ? v->s : NULL;
@@ -197,7 +197,7 @@ static char *dump(ns_store *s, const json_t *j)
 }
 
 /* Gives j (consumed) to the caller as text in *json. */
-static ns_status give_json(ns_store *s, json_t *j, char **json)
+ns_status ns__store_give_json(ns_store *s, json_t *j, char **json)
 {
     *json = dump(s, j);
     json_decref(j);
@@ -263,7 +263,9 @@ static ns_status migrate(ns_store *s)
     ns__sql_result *row = NULL;
     if (st == NS_OK)
         st = query_row(s, "SELECT value FROM meta WHERE key = 'schema_version'", NULL, 0, &row);
-    int at = row != NULL && text_at(row, 0, 0) != NULL ? atoi(text_at(row, 0, 0)) : 0;
+    int at = row != NULL && ns__store_text_at(row, 0, 0) != NULL
+                 ? atoi(ns__store_text_at(row, 0, 0))
+                 : 0;
     ns__sql_result_free(s->ctx, row);
     if (st == NS_OK && at > SCHEMA_VERSION)
         st = ns_errorf(s->ctx, NS_ERR_FORMAT,
@@ -448,7 +450,7 @@ static ns_status not_found(ns_store *s, const char *table, const char *what, con
         const char **names = ns_calloc(s->ctx, (size_t)r->rows, sizeof *names);
         if (names != NULL) {
             for (int i = 0; i < r->rows; i++)
-                names[i] = text_at(r, i, 0) != NULL ? text_at(r, i, 0) : "";
+                names[i] = ns__store_text_at(r, i, 0) != NULL ? ns__store_text_at(r, i, 0) : "";
             ns__jr_hint(h, sizeof h, name, names, r->rows);
             ns_dealloc(s->ctx, names);
         }
@@ -488,7 +490,7 @@ static ns_status add_named(ns_store *s, const char *table, const char *what, con
     if (st == NS_OK)
         st = query_row(s, sql, a, 1, &row);
     if (st == NS_OK && row != NULL) {
-        const char *had = text_at(row, 0, 0);
+        const char *had = ns__store_text_at(row, 0, 0);
         if (had == NULL || strcmp(had, hash) != 0)
             st = ns_errorf(s->ctx, NS_ERR_STATE,
                            "%s '%s' is already in the store with other contents (hash %.12s, "
@@ -503,10 +505,8 @@ static ns_status add_named(ns_store *s, const char *table, const char *what, con
 
 /* ---- listing and showing named objects ------------------------------------------------------ */
 
-typedef json_t *(*row_json_fn)(const ns__sql_result *r, int i);
-
 /* Every row sql selects, each as row_json makes it, as a JSON array in *json. */
-static ns_status list_rows(ns_store *s, const char *sql, row_json_fn row_json, char **json)
+ns_status ns__store_list_rows(ns_store *s, const char *sql, ns__row_json_fn row_json, char **json)
 {
     *json = NULL;
     ns__sql_result *r = NULL;
@@ -519,13 +519,14 @@ static ns_status list_rows(ns_store *s, const char *sql, row_json_fn row_json, c
         json_decref(all);
         return st;
     }
-    return give_json(s, all, json);
+    return ns__store_give_json(s, all, json);
 }
 
 /* The row sql selects for name, as row_json makes it, in *json; not_found's message when there
  * is none. */
 static ns_status get_row(ns_store *s, const char *sql, const char *name, const char *table,
-                         const char *what, const char *list_cmd, row_json_fn row_json, char **json)
+                         const char *what, const char *list_cmd, ns__row_json_fn row_json,
+                         char **json)
 {
     *json = NULL;
     ns__sql_value a[] = {NS__SQL_T(name)};
@@ -534,7 +535,7 @@ static ns_status get_row(ns_store *s, const char *sql, const char *name, const c
     if (st == NS_OK && row == NULL)
         st = not_found(s, table, what, name, list_cmd);
     if (st == NS_OK)
-        st = give_json(s, row_json(row, 0), json);
+        st = ns__store_give_json(s, row_json(row, 0), json);
     ns__sql_result_free(s->ctx, row);
     return st;
 }
@@ -544,7 +545,7 @@ static ns_status get_row(ns_store *s, const char *sql, const char *name, const c
 ns_status ns_store_arch_add(ns_store *s, const char *name, const char *spec_json,
                             const char *source)
 {
-    ns_status st = check_name(s, "architecture", name);
+    ns_status st = ns__store_check_name(s, "architecture", name);
     if (st != NS_OK)
         return st;
     ns_spec *spec = NULL;
@@ -569,9 +570,11 @@ static json_t *arch_json(const ns__sql_result *r, int i)
 {
     json_error_t e;
     json_t *spec =
-        json_loads(text_at(r, i, 2) != NULL ? text_at(r, i, 2) : "null", JSON_DECODE_ANY, &e);
-    return json_pack("{s:s?, s:s?, s:o?, s:f}", "name", text_at(r, i, 0), "hash", text_at(r, i, 1),
-                     "spec", spec, "created", real_at(r, i, 3));
+        json_loads(ns__store_text_at(r, i, 2) != NULL ? ns__store_text_at(r, i, 2) : "null",
+                   JSON_DECODE_ANY, &e);
+    return json_pack("{s:s?, s:s?, s:o?, s:f}", "name", ns__store_text_at(r, i, 0), "hash",
+                     ns__store_text_at(r, i, 1), "spec", spec, "created",
+                     ns__store_real_at(r, i, 3));
 }
 
 ns_status ns_store_arch_get(ns_store *s, const char *name, char **json)
@@ -582,8 +585,8 @@ ns_status ns_store_arch_get(ns_store *s, const char *name, char **json)
 
 ns_status ns_store_arch_list(ns_store *s, char **json)
 {
-    return list_rows(s, "SELECT name, hash, spec, created FROM archs ORDER BY name", arch_json,
-                     json);
+    return ns__store_list_rows(s, "SELECT name, hash, spec, created FROM archs ORDER BY name",
+                               arch_json, json);
 }
 
 /* ---- datasets ------------------------------------------------------------------------------ */
@@ -623,7 +626,7 @@ static ns_status add_pipeline_dataset(ns_store *s, const char *name, json_t *src
 
 ns_status ns_store_data_add(ns_store *s, const char *name, const char *data_json)
 {
-    ns_status st = check_name(s, "dataset", name);
+    ns_status st = ns__store_check_name(s, "dataset", name);
     if (st != NS_OK)
         return st;
     {
@@ -638,16 +641,15 @@ ns_status ns_store_data_add(ns_store *s, const char *name, const char *data_json
     }
     /* Only the data settings of a run config (a dataset must not carry a job's model, output
      * or training settings), checked then by the run config's table. */
-    static const char *const data_keys[] = {"data",     "target",    "task",    "labels",
-                                            "features", "exclude",   "one_hot", "delimiter",
-                                            "no_header", "missing",  "max_classes"};
+    static const char *const data_keys[] = {"data",      "target",  "task",       "labels",
+                                            "features",  "exclude", "one_hot",    "delimiter",
+                                            "no_header", "missing", "max_classes"};
     {
         json_error_t ke;
         json_t *kj = json_loads(data_json, 0, &ke);
         ns__json_reader r = {s->ctx, name, NS_ERR_INVALID, NULL};
         if (json_is_object(kj))
-            st = ns__jr_keys(&r, "", kj, data_keys,
-                             (int)(sizeof data_keys / sizeof data_keys[0]));
+            st = ns__jr_keys(&r, "", kj, data_keys, (int)(sizeof data_keys / sizeof data_keys[0]));
         json_decref(kj);
         if (st != NS_OK)
             return st;
@@ -723,10 +725,11 @@ ns_status ns_store_data_add(ns_store *s, const char *name, const char *data_json
 static json_t *data_json_row(const ns__sql_result *r, int i)
 {
     json_error_t e;
-    json_t *src = json_loads(text_at(r, i, 1) != NULL ? text_at(r, i, 1) : "{}", 0, &e);
-    return json_pack("{s:s?, s:o?, s:s?, s:s?, s:f}", "name", text_at(r, i, 0), "source", src,
-                     "hash", text_at(r, i, 2), "blob", text_at(r, i, 3), "created",
-                     real_at(r, i, 4));
+    json_t *src =
+        json_loads(ns__store_text_at(r, i, 1) != NULL ? ns__store_text_at(r, i, 1) : "{}", 0, &e);
+    return json_pack("{s:s?, s:o?, s:s?, s:s?, s:f}", "name", ns__store_text_at(r, i, 0), "source",
+                     src, "hash", ns__store_text_at(r, i, 2), "blob", ns__store_text_at(r, i, 3),
+                     "created", ns__store_real_at(r, i, 4));
 }
 
 ns_status ns_store_data_get(ns_store *s, const char *name, char **json)
@@ -737,15 +740,16 @@ ns_status ns_store_data_get(ns_store *s, const char *name, char **json)
 
 ns_status ns_store_data_list(ns_store *s, char **json)
 {
-    return list_rows(s, "SELECT name, source, hash, blob, created FROM datasets ORDER BY name",
-                     data_json_row, json);
+    return ns__store_list_rows(
+        s, "SELECT name, source, hash, blob, created FROM datasets ORDER BY name", data_json_row,
+        json);
 }
 
 /* ---- models, versions, aliases --------------------------------------------------------------- */
 
 ns_status ns_store_model_create(ns_store *s, const char *name, const char *arch)
 {
-    ns_status st = check_name(s, "model", name);
+    ns_status st = ns__store_check_name(s, "model", name);
     int64_t arch_id = 0;
     if (st == NS_OK)
         st = ns__store_id_of(s, "archs", "architecture", arch, "netsmith arch list", &arch_id);
@@ -764,7 +768,8 @@ ns_status ns_store_model_create(ns_store *s, const char *name, const char *arch)
         st = ns_errorf(s->ctx, NS_ERR_STATE,
                        "model '%s' is already in the store, an instance of architecture '%s'; "
                        "give the new one another name",
-                       name, text_at(row, 0, 1) != NULL ? text_at(row, 0, 1) : "?");
+                       name,
+                       ns__store_text_at(row, 0, 1) != NULL ? ns__store_text_at(row, 0, 1) : "?");
     if (st == NS_OK && row == NULL) {
         ns__sql_value a[] = {NS__SQL_T(name), NS__SQL_I(arch_id)};
         st = ns__store_exec(s, "INSERT INTO models (name, arch_id, created) VALUES (?, ?, {now})",
@@ -787,7 +792,7 @@ static ns_status version_ref(ns_store *s, int64_t id, char *buf, size_t cap)
                              "v.model_id WHERE v.id = ?",
                              a, 1, &row);
     if (st == NS_OK && row != NULL)
-        snprintf(buf, cap, "%s@%lld", text_at(row, 0, 0), (long long)int_at(row, 0, 1));
+        snprintf(buf, cap, "%s@%lld", ns__store_text_at(row, 0, 0), (long long)int_at(row, 0, 1));
     ns__sql_result_free(s->ctx, row);
     return st;
 }
@@ -807,16 +812,18 @@ static ns_status model_json(ns_store *s, const char *name, const char *arch, dou
     for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++) {
         char parent[96];
         json_error_t e;
-        json_t *metrics =
-            text_at(r, i, 5) != NULL ? json_loads(text_at(r, i, 5), 0, &e) : json_null();
+        json_t *metrics = ns__store_text_at(r, i, 5) != NULL
+                              ? json_loads(ns__store_text_at(r, i, 5), 0, &e)
+                              : json_null();
         st = version_ref(s, int_at(r, i, 4), parent, sizeof parent);
         json_array_append_new(
             versions,
-            json_pack(
-                "{s:I, s:s?, s:s?, s:o, s:s?, s:o?, s:f}", "version", (json_int_t)int_at(r, i, 0),
-                "weights", text_at(r, i, 1), "record", text_at(r, i, 2), "job",
-                int_at(r, i, 3) ? json_integer((json_int_t)int_at(r, i, 3)) : json_null(), "parent",
-                parent[0] ? parent : NULL, "metrics", metrics, "created", real_at(r, i, 6)));
+            json_pack("{s:I, s:s?, s:s?, s:o, s:s?, s:o?, s:f}", "version",
+                      (json_int_t)int_at(r, i, 0), "weights", ns__store_text_at(r, i, 1), "record",
+                      ns__store_text_at(r, i, 2), "job",
+                      int_at(r, i, 3) ? json_integer((json_int_t)int_at(r, i, 3)) : json_null(),
+                      "parent", parent[0] ? parent : NULL, "metrics", metrics, "created",
+                      ns__store_real_at(r, i, 6)));
     }
     ns__sql_result_free(s->ctx, r);
     r = NULL;
@@ -826,7 +833,7 @@ static ns_status model_json(ns_store *s, const char *name, const char *arch, dou
                             "l.version_id WHERE l.model_id = ? ORDER BY l.alias",
                             a, 1, &r, NULL);
     for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++)
-        json_object_set_new(aliases, text_at(r, i, 0), json_integer(int_at(r, i, 1)));
+        json_object_set_new(aliases, ns__store_text_at(r, i, 0), json_integer(int_at(r, i, 1)));
     ns__sql_result_free(s->ctx, r);
     if (st != NS_OK) {
         json_decref(versions);
@@ -851,10 +858,10 @@ ns_status ns_store_model_get(ns_store *s, const char *name, char **json)
         st = not_found(s, "models", "model", name, "netsmith model list");
     json_t *m = NULL;
     if (st == NS_OK)
-        st = model_json(s, text_at(row, 0, 0), text_at(row, 0, 1), real_at(row, 0, 2),
-                        int_at(row, 0, 3), &m);
+        st = model_json(s, ns__store_text_at(row, 0, 0), ns__store_text_at(row, 0, 1),
+                        ns__store_real_at(row, 0, 2), int_at(row, 0, 3), &m);
     if (st == NS_OK)
-        st = give_json(s, m, json);
+        st = ns__store_give_json(s, m, json);
     ns__sql_result_free(s->ctx, row);
     return st;
 }
@@ -870,8 +877,8 @@ ns_status ns_store_model_list(ns_store *s, char **json)
     json_t *all = json_array();
     for (int i = 0; st == NS_OK && r != NULL && i < r->rows; i++) {
         json_t *m = NULL;
-        st = model_json(s, text_at(r, i, 0), text_at(r, i, 1), real_at(r, i, 2), int_at(r, i, 3),
-                        &m);
+        st = model_json(s, ns__store_text_at(r, i, 0), ns__store_text_at(r, i, 1),
+                        ns__store_real_at(r, i, 2), int_at(r, i, 3), &m);
         if (st == NS_OK)
             json_array_append_new(all, m);
     }
@@ -880,7 +887,7 @@ ns_status ns_store_model_list(ns_store *s, char **json)
         json_decref(all);
         return st;
     }
-    return give_json(s, all, json);
+    return ns__store_give_json(s, all, json);
 }
 
 ns_status ns_store_version_get(ns_store *s, const char *ref, ns_store_version *out)
@@ -930,12 +937,12 @@ ns_status ns_store_version_get(ns_store *s, const char *ref, ns_store_version *o
     if (st == NS_OK) {
         out->id = int_at(row, 0, 0);
         snprintf(out->model, sizeof out->model, "%s", name);
-        snprintf(out->arch, sizeof out->arch, "%s", text_at(row, 0, 6));
+        snprintf(out->arch, sizeof out->arch, "%s", ns__store_text_at(row, 0, 6));
         out->version = (int)int_at(row, 0, 1);
         snprintf(out->weights, sizeof out->weights, "%s",
-                 text_at(row, 0, 2) != NULL ? text_at(row, 0, 2) : "");
+                 ns__store_text_at(row, 0, 2) != NULL ? ns__store_text_at(row, 0, 2) : "");
         snprintf(out->record, sizeof out->record, "%s",
-                 text_at(row, 0, 3) != NULL ? text_at(row, 0, 3) : "");
+                 ns__store_text_at(row, 0, 3) != NULL ? ns__store_text_at(row, 0, 3) : "");
         out->job = int_at(row, 0, 4);
         out->parent = int_at(row, 0, 5);
     }
@@ -989,7 +996,8 @@ ns_status ns_store_model_import(ns_store *s, const char *model, const char *path
                        "WHERE m.id = ?",
                        q, 1, &row);
     if (st == NS_OK && row != NULL)
-        st = ns__check_weights(s->ctx, text_at(row, 0, 0), text_at(row, 0, 1), path);
+        st = ns__check_weights(s->ctx, ns__store_text_at(row, 0, 0), ns__store_text_at(row, 0, 1),
+                               path);
     ns__sql_result_free(s->ctx, row);
     char sha[65];
     if (st == NS_OK)
@@ -1074,7 +1082,8 @@ ns_status ns__store_event(ns_store *s, int64_t job, const char *type, json_t *da
     ns__sql_result *row = NULL;
     if (st == NS_OK)
         st = ns__store_query_row(
-            s, "INSERT INTO events (job_id, type, data, created) VALUES (?, ?, ?, {now}) RETURNING id",
+            s,
+            "INSERT INTO events (job_id, type, data, created) VALUES (?, ?, ?, {now}) RETURNING id",
             a, 3, &row);
     int64_t id = row != NULL ? ns__sql_at(row, 0, 0)->i : 0;
     ns__sql_result_free(s->ctx, row);
@@ -1100,7 +1109,7 @@ static ns_status state_event(ns_store *s, int64_t id, ns_job_kind kind, ns_job_s
 /* A copy of a text column (NULL for NULL); *failed is set when the copy could not be made. */
 static char *dup_text(ns_store *s, const ns__sql_result *r, int i, int col, bool *failed)
 {
-    const char *t = text_at(r, i, col);
+    const char *t = ns__store_text_at(r, i, col);
     char *c = t != NULL ? ns_strdup(s->ctx, t) : NULL;
     *failed |= t != NULL && c == NULL;
     return c;
@@ -1112,15 +1121,16 @@ static ns_status job_from(ns_store *s, const ns__sql_result *r, int i, ns_job *j
     memset(job, 0, sizeof *job);
     job->ctx = s->ctx;
     job->id = int_at(r, i, 0);
-    if (ns_job_kind_parse(text_at(r, i, 1), &job->kind) != NS_OK ||
-        ns_job_state_parse(text_at(r, i, 2), &job->state) != NS_OK)
+    if (ns_job_kind_parse(ns__store_text_at(r, i, 1), &job->kind) != NS_OK ||
+        ns_job_state_parse(ns__store_text_at(r, i, 2), &job->state) != NS_OK)
         return ns_errorf(s->ctx, NS_ERR_FORMAT,
                          "job %lld in the store has an unknown kind or state", (long long)job->id);
     job->priority = (int)int_at(r, i, 3);
     job->attempts = (int)int_at(r, i, 4);
     job->lease_token = int_at(r, i, 5);
-    job->lease_expires = real_at(r, i, 6);
-    snprintf(job->worker, sizeof job->worker, "%s", text_at(r, i, 7) ? text_at(r, i, 7) : "");
+    job->lease_expires = ns__store_real_at(r, i, 6);
+    snprintf(job->worker, sizeof job->worker, "%s",
+             ns__store_text_at(r, i, 7) ? ns__store_text_at(r, i, 7) : "");
     job->epoch = int_at(r, i, 8);
     job->epochs = int_at(r, i, 9);
     job->cancel_requested = int_at(r, i, 10) != 0;
@@ -1130,9 +1140,9 @@ static ns_status job_from(ns_store *s, const ns__sql_result *r, int i, ns_job *j
     job->error = dup_text(s, r, i, 13, &failed);
     job->checkpoint = dup_text(s, r, i, 14, &failed);
     job->result = dup_text(s, r, i, 15, &failed);
-    job->created = real_at(r, i, 16);
-    job->started = real_at(r, i, 17);
-    job->finished = real_at(r, i, 18);
+    job->created = ns__store_real_at(r, i, 16);
+    job->started = ns__store_real_at(r, i, 17);
+    job->finished = ns__store_real_at(r, i, 18);
     job->history = dup_text(s, r, i, 19, &failed);
     if (failed || job->params == NULL) {
         ns_job_clear(job);
@@ -1205,17 +1215,17 @@ static json_t *history_json(const char *text)
 
 static json_t *job_json(const ns_job *j)
 {
-    json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:i, s:I, s:f, s:s, s:I, s:I, s:b, s:o, s:o, s:s?, "
-                     "s:o, s:o, s:f, s:f, s:f}",
-                     "id", (json_int_t)j->id, "kind", ns_job_kind_name(j->kind), "state",
-                     ns_job_state_name(j->state), "priority", j->priority, "attempts", j->attempts,
-                     "lease_token", (json_int_t)j->lease_token, "lease_expires", j->lease_expires,
-                     "worker", j->worker, "epoch", (json_int_t)j->epoch, "epochs",
-                     (json_int_t)j->epochs, "cancel_requested", j->cancel_requested, "params",
-                     parse_or_null(j->params), "metrics", parse_or_null(j->metrics), "error",
-                     j->error, "checkpoint", parse_or_null(j->checkpoint), "result",
-                     parse_or_null(j->result), "created", j->created, "started", j->started,
-                     "finished", j->finished);
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:i, s:i, s:I, s:f, s:s, s:I, s:I, s:b, s:o, s:o, s:s?, "
+                  "s:o, s:o, s:f, s:f, s:f}",
+                  "id", (json_int_t)j->id, "kind", ns_job_kind_name(j->kind), "state",
+                  ns_job_state_name(j->state), "priority", j->priority, "attempts", j->attempts,
+                  "lease_token", (json_int_t)j->lease_token, "lease_expires", j->lease_expires,
+                  "worker", j->worker, "epoch", (json_int_t)j->epoch, "epochs",
+                  (json_int_t)j->epochs, "cancel_requested", j->cancel_requested, "params",
+                  parse_or_null(j->params), "metrics", parse_or_null(j->metrics), "error", j->error,
+                  "checkpoint", parse_or_null(j->checkpoint), "result", parse_or_null(j->result),
+                  "created", j->created, "started", j->started, "finished", j->finished);
     if (o != NULL)
         json_object_set_new(o, "history", history_json(j->history));
     return o;
@@ -1255,7 +1265,7 @@ ns_status ns_job_list(ns_store *s, ns_job_state state, char **json)
         json_decref(list);
         return st;
     }
-    return give_json(s, list, json);
+    return ns__store_give_json(s, list, json);
 }
 
 ns_status ns_job_cancel(ns_store *s, int64_t id)
@@ -1482,8 +1492,9 @@ ns_status ns_job_checkpoint(ns_store *s, const ns_lease *lease, const char *chec
     if (st == NS_OK)
         st = query_row(s, "SELECT epoch FROM jobs WHERE id = ?", q, 1, &row);
     if (st == NS_OK)
-        st = ns__store_event(s, lease->job, "checkpoint",
-                             json_pack("{s:I}", "epoch", (json_int_t)(row ? int_at(row, 0, 0) : 0)));
+        st =
+            ns__store_event(s, lease->job, "checkpoint",
+                            json_pack("{s:I}", "epoch", (json_int_t)(row ? int_at(row, 0, 0) : 0)));
     ns__sql_result_free(s->ctx, row);
     return end(s, st);
 }
@@ -1508,8 +1519,8 @@ static ns_status kind_of(ns_store *s, int64_t id, ns_job_kind *kind)
     ns__sql_result *row = NULL;
     *kind = NS_JOB_TRAIN;
     ns_status st = query_row(s, "SELECT kind FROM jobs WHERE id = ?", q, 1, &row);
-    if (st == NS_OK && row != NULL && text_at(row, 0, 0) != NULL)
-        ns_job_kind_parse(text_at(row, 0, 0), kind);
+    if (st == NS_OK && row != NULL && ns__store_text_at(row, 0, 0) != NULL)
+        ns_job_kind_parse(ns__store_text_at(row, 0, 0), kind);
     ns__sql_result_free(s->ctx, row);
     return st;
 }

@@ -12,8 +12,8 @@ struct ns_store {
     const ns__sql_backend *backend;
     ns__sql_conn *conn;
     char *url;
-    int schema; /* the schema version in use */
-    int tx_depth; /* open ns__store_begin calls: only the outermost begins and commits */
+    int schema;          /* the schema version in use */
+    int tx_depth;        /* open ns__store_begin calls: only the outermost begins and commits */
     int64_t events_keep; /* how many events the log keeps */
 };
 
@@ -32,6 +32,20 @@ ns_status ns__store_query_row(ns_store *s, const char *sql, const ns__sql_value 
 /* Adds an event of type about job (0: none) with data (a JSON object, consumed; NULL: {}) to
  * the log, in the transaction open (events.c). */
 ns_status ns__store_event(ns_store *s, int64_t job, const char *type, json_t *data);
+
+/* NS_ERR_INVALID unless name (of a what: "architecture") is 1 to 64 letters, digits, '-', '_'
+ * or '.', starting with a letter or digit: the rule of every name in the store. */
+ns_status ns__store_check_name(ns_store *s, const char *what, const char *name);
+/* A result's text at (row, col), or NULL when it is not text; a number there as a double (0
+ * when it is neither). */
+const char *ns__store_text_at(const ns__sql_result *r, int row, int col);
+double ns__store_real_at(const ns__sql_result *r, int row, int col);
+/* Gives j (consumed) to the caller as text in *json, on the store's context. */
+ns_status ns__store_give_json(ns_store *s, json_t *j, char **json);
+/* One row of a result as a JSON object. */
+typedef json_t *(*ns__row_json_fn)(const ns__sql_result *r, int i);
+/* Every row sql selects, each as row_json makes it, as a JSON array in *json. */
+ns_status ns__store_list_rows(ns_store *s, const char *sql, ns__row_json_fn row_json, char **json);
 
 /* NS_ERR_STATE: the lease of job `lease` is not this one's any more. */
 ns_status ns__store_lost(ns_store *s, const ns_lease *lease);

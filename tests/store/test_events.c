@@ -13,50 +13,7 @@
 #include <jansson.h>
 
 #include "netsmith/store.h"
-#include "testutil.h"
-
-static char dir[256];
-static char url[512];
-
-static bool on_postgres(void)
-{
-    const char *env = getenv("NETSMITH_TEST_STORE");
-    return env != NULL && strncmp(env, "postgres", 8) == 0;
-}
-
-static ns_store *open_fresh(ns_ctx *ctx)
-{
-    static int n;
-    if (on_postgres()) {
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "psql -q -d '%s' -c 'DROP TABLE IF EXISTS events, pipelines, aliases, versions, "
-                 "models, datasets, archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1",
-                 getenv("NETSMITH_TEST_STORE"));
-        assert_int_equal(system(cmd), 0);
-        snprintf(url, sizeof url, "%s", getenv("NETSMITH_TEST_STORE"));
-    } else {
-        snprintf(url, sizeof url, "sqlite:%s/events-%d.db", dir, n++);
-    }
-    ns_store *s = NULL;
-    NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    return s;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/netsmith-events-test-XXXXXX");
-    return mkdtemp(dir) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "store/store_fixture.h"
 
 static const char spec_json[] = "{\"layers\": [{\"type\": \"linear\", \"units\": 3}]}";
 

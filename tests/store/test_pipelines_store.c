@@ -10,55 +10,12 @@
 #include <jansson.h>
 
 #include "netsmith/store.h"
-#include "testutil.h"
-
-static char dir[256];
-static char url[512];
-
-/* A store of its own per test: a new SQLite file, or the PostgreSQL database emptied. */
-static ns_store *open_fresh(ns_ctx *ctx)
-{
-    static int n;
-    const char *env = getenv("NETSMITH_TEST_STORE");
-    bool pg = env != NULL && strncmp(env, "postgres", 8) == 0;
-    if (pg)
-        snprintf(url, sizeof url, "%s", env);
-    else
-        snprintf(url, sizeof url, "sqlite:%s/store-%d.db", dir, n++);
-    ns_store *s = NULL;
-    NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    if (pg) {
-        ns_store_close(s);
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "psql -q -d '%s' -c 'DROP TABLE IF EXISTS events, pipelines, aliases, versions, "
-                 "models, datasets, archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1",
-                 env);
-        assert_int_equal(system(cmd), 0);
-        NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    }
-    return s;
-}
+#include "store/store_fixture.h"
 
 static void pause_ms(long ms)
 {
     struct timespec t = {0, ms * 1000000L};
     nanosleep(&t, NULL);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/netsmith-pipelines-test-XXXXXX");
-    return mkdtemp(dir) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static const char iris_text[] = "pipeline: iris\n"

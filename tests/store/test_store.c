@@ -10,56 +10,11 @@
 #include <unistd.h>
 
 #include "netsmith/store.h"
-#include "testutil.h"
-
-static char dir[256];
-static char url[512];
-
-/* A store of its own per test: a new SQLite file, or the PostgreSQL database emptied. */
-static ns_store *open_fresh(ns_ctx *ctx)
-{
-    static int n;
-    const char *env = getenv("NETSMITH_TEST_STORE");
-    if (env != NULL && strncmp(env, "postgres", 8) == 0) {
-        snprintf(url, sizeof url, "%s", env);
-    } else {
-        snprintf(url, sizeof url, "sqlite:%s/store-%d.db", dir, n++);
-    }
-    ns_store *s = NULL;
-    NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    if (env != NULL && strncmp(env, "postgres", 8) == 0) {
-        /* the tables emptied: each test starts from nothing */
-        ns_store_close(s);
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "psql -q -d '%s' -c 'DROP TABLE IF EXISTS events, pipelines, aliases, versions, models, "
-                 "datasets, "
-                 "archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1",
-                 env);
-        assert_int_equal(system(cmd), 0);
-        NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    }
-    return s;
-}
+#include "store/store_fixture.h"
 
 static const char spec_json[] =
     "{\"layers\": [{\"type\": \"linear\", \"units\": 8}, {\"type\": \"relu\"}, "
     "{\"type\": \"linear\", \"units\": 3}], \"training\": {\"epochs\": 3, \"batch_size\": 16}}";
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/netsmith-store-test-XXXXXX");
-    return mkdtemp(dir) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static void test_open_and_schema(void **state)
 {

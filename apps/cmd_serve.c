@@ -74,6 +74,8 @@ int cmd_serve(int argc, char **argv)
         {"--device", NULL, "LIST", "the workers' devices (cpu, or cpu,cuda)", NULL},
         {"--lease", NULL, "SECONDS", "the workers' lease on a job (default 30)", NULL},
         {"--access-log", NULL, "FILE", "append one line per request to FILE", NULL},
+        {"--ui-dir", NULL, "DIR",
+         "serve the web UI from DIR (a `npm run build` output) instead of the built-in one", NULL},
     };
     cli_args a = {"serve", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     bool done;
@@ -110,6 +112,7 @@ int cmd_serve(int argc, char **argv)
     o.work_dir = cli_get(&a, "--work-dir");
     o.devices = cli_get(&a, "--device");
     o.access_log = cli_get(&a, "--access-log");
+    o.ui_dir = cli_get(&a, "--ui-dir");
     char *dirs = cli_has(&a, "--data-dir") ? strdup(cli_get(&a, "--data-dir")) : NULL;
     char *hosts = cli_has(&a, "--allow-host") ? strdup(cli_get(&a, "--allow-host")) : NULL;
     char *real[NS_SERVER_MAX_DATA_DIRS] = {0};

@@ -11,14 +11,12 @@
 extern "C" {
 #endif
 
-
 /* ---- specs -------------------------------------------------------------------------- */
 
 typedef enum ns_spec_form {
     NS_SPEC_SHORT = 0, /* {"model_type": "deep_neural_network", "hidden_layers": [...]} */
     NS_SPEC_LAYERS = 1 /* {"layers": [{"type": ...}, ...], "training": {...}} */
 } ns_spec_form;
-
 
 /* Training settings carried by a spec. Strings are short names ("adam", "mse");
  * "" means "not given, choose from the task". */
@@ -93,6 +91,14 @@ NS_API ns_ctx *ns_spec_ctx(const ns_spec *spec);
  * free it with ns_dealloc(ns_spec_ctx(spec), *out). NS_ERR_NOMEM on failure. */
 NS_API ns_status ns_spec_to_json(const ns_spec *spec, char **out);
 
+/* The spec in the layer-list form, printed as ns_spec_to_json prints one: a short-form spec
+ * expanded as ns_spec_expand_input does for samples of input_ndim dimensions and output_size
+ * outputs, with its training settings; a layer-list spec as it is. For an editor that shows
+ * every spec as a layer stack. *out as ns_spec_to_json's. Errors: ns_spec_expand_input's,
+ * NS_ERR_NOMEM. */
+NS_API ns_status ns_spec_layer_form_json(const ns_spec *spec, int input_ndim, int output_size,
+                                         char **out);
+
 /* The spec's form (short or layer list) and its training settings (borrowed: valid while the
  * spec lives; defaults for what it does not say). */
 NS_API ns_spec_form ns_spec_get_form(const ns_spec *spec);
@@ -124,13 +130,13 @@ NS_API ns_status ns_spec_expand_input(const ns_spec *spec, int input_ndim, int o
 typedef struct ns_model ns_model;
 
 typedef struct ns_build_opts {
-    int input_ndim;                  /* 1 for feature vectors */
+    int input_ndim;                   /* 1 for feature vectors */
     int input_shape[NS_MAX_DIMS - 1]; /* per-sample shape, e.g. {13}; {C, H, W} = {1, 28, 28}
                                        * for images (NCHW, as the 2-D layers expect) */
-    int output_size;                 /* 0: from the spec (error if the spec has none) */
-    int max_batch;                   /* largest batch the arena is planned for (default 256) */
-    uint64_t seed;                   /* initialisation and dropout streams */
-    bool keep_input_grad;            /* keep d loss / d input (ns_model_input_grad) */
+    int output_size;                  /* 0: from the spec (error if the spec has none) */
+    int max_batch;                    /* largest batch the arena is planned for (default 256) */
+    uint64_t seed;                    /* initialisation and dropout streams */
+    bool keep_input_grad;             /* keep d loss / d input (ns_model_input_grad) */
 } ns_build_opts;
 
 /* Fills build options for a flat input of input_size features. */
@@ -202,7 +208,7 @@ NS_API size_t ns_model_buffer_count(const ns_model *model);
  * reported with is_count set and data NULL). */
 typedef struct ns_named_tensor {
     char name[48];
-    float *data;   /* view into the model; NULL for counters */
+    float *data;    /* view into the model; NULL for counters */
     int64_t *count; /* for num_batches_tracked */
     int ndim;
     int64_t shape[NS_MAX_DIMS];

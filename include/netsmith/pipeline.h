@@ -285,8 +285,9 @@ NS_API const ns_card_def *ns_cards_find(const ns_cards *cards, const char *name)
  * card name (or such a name) within a typo or two. The result is the card's own name (owned
  * by its definition). */
 NS_API const char *ns_cards_suggest(const ns_cards *cards, const char *name);
-/* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas.
- * *json allocated on the registry's context (ns_dealloc); NULL on failure. Errors:
+/* The palette as JSON: every card with its inputs, outputs and settings as JSON schemas,
+ * the value kinds, and "wire_hints": {WANT: {GOT: "add a build_model card between them"}}, how
+ * the message for a wire of kind GOT into an input of kind WANT ends. *json allocated on the registry's context (ns_dealloc); NULL on failure. Errors:
  * NS_ERR_NOMEM. */
 NS_API ns_status ns_cards_to_json(const ns_cards *cards, char **json);
 

@@ -46,6 +46,8 @@ typedef struct ns_server_options {
     double lease_seconds;     /* the workers' lease on a job (0: the worker's default, 30) */
     const char *devices;      /* the workers' devices ("cpu") */
     const char *access_log;   /* a file to append one line per request to (NULL: none) */
+    const char *ui_dir;       /* serve the web UI's files from this directory instead of the
+                               * ones built into the binary (for working on the UI; NULL) */
     const ns_progress *stop;  /* its cancel flag stops the server (may be NULL) */
     FILE *out;                /* where the addresses, the token and warnings go (stderr) */
 } ns_server_options;

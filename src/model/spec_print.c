@@ -242,3 +242,31 @@ ns_status ns_spec_to_json(const ns_spec *spec, char **out)
     *out = b.data;
     return NS_OK;
 }
+
+ns_status ns_spec_layer_form_json(const ns_spec *spec, int input_ndim, int output_size, char **out)
+{
+    NS_ASSERT(spec != NULL && out != NULL);
+    *out = NULL;
+    if (spec->form != NS_SPEC_SHORT)
+        return ns_spec_to_json(spec, out);
+    ns_layer_spec *layers = NULL;
+    int n = 0;
+    ns_status st = ns_spec_expand_input(spec, input_ndim, output_size, &layers, &n);
+    if (st != NS_OK)
+        return st;
+    ns_spec as_layers = *spec;
+    as_layers.form = NS_SPEC_LAYERS;
+    as_layers.input_ndim = 0;
+    as_layers.n_layers = n;
+    as_layers.layers = layers;
+    sbuf b = {.ctx = spec->ctx};
+    put_layer_form(&b, &as_layers);
+    sb_puts(&b, "\n");
+    ns_dealloc(spec->ctx, layers);
+    if (b.failed) {
+        ns_dealloc(spec->ctx, b.data);
+        return ns_errorf(spec->ctx, NS_ERR_NOMEM, "out of memory writing the spec");
+    }
+    *out = b.data;
+    return NS_OK;
+}

@@ -136,16 +136,15 @@ void ns__cards_release(ns_cards *c)
 ns_status ns_cards_load_plugin(ns_cards *c, const char *path)
 {
     ns_ctx *ctx = c->ctx;
-    const char *fix = "build it as a shared object (add_library(NAME MODULE ...)) that defines "
-                      NS_CARDS_PLUGIN_SYMBOL;
+    const char *fix = "build it as a shared object (add_library(NAME MODULE ...)) that "
+                      "defines " NS_CARDS_PLUGIN_SYMBOL;
     if (path == NULL || *path == '\0')
         return ns_errorf(ctx, NS_ERR_INVALID, "plugin: give the path of a shared object (.so)");
     if (access(path, R_OK) != 0)
-        return ns_errorf(ctx, NS_ERR_IO, "plugin %s: cannot read it (%s); check the path",
-                         path, strerror(errno));
+        return ns_errorf(ctx, NS_ERR_IO, "plugin %s: cannot read it (%s); check the path", path,
+                         strerror(errno));
     if (c->n_plugins == MAX_PLUGINS)
-        return ns_errorf(ctx, NS_ERR_INVALID, "plugin %s: at most %d plugins", path,
-                         MAX_PLUGINS);
+        return ns_errorf(ctx, NS_ERR_INVALID, "plugin %s: at most %d plugins", path, MAX_PLUGINS);
     /* dlopen searches the library path for a name without '/': a plugin is a file */
     char local[4096];
     if (strchr(path, '/') == NULL) {
@@ -202,8 +201,7 @@ ns_status ns_cards_load_plugin(ns_cards *c, const char *path)
         snprintf(why, sizeof why, "%s", ns_errmsg(ctx)[0] ? ns_errmsg(ctx) : ns_status_str(st));
         c->n = before; /* its cards point into the object about to be closed */
         dlclose(h);
-        return ns_errorf(ctx, st,
-                         "plugin %s: " NS_CARDS_PLUGIN_SYMBOL " failed: %s", path, why);
+        return ns_errorf(ctx, st, "plugin %s: " NS_CARDS_PLUGIN_SYMBOL " failed: %s", path, why);
     }
     if (c->n == before) {
         dlclose(h);
@@ -239,7 +237,10 @@ ns_status ns_cards_load_plugins(ns_cards *c, const char *paths)
     return NS_OK;
 }
 
-int ns_cards_count(const ns_cards *c) { return c->n; }
+int ns_cards_count(const ns_cards *c)
+{
+    return c->n;
+}
 const ns_card_def *ns_cards_get(const ns_cards *c, int i)
 {
     return i >= 0 && i < c->n ? c->defs[i] : NULL;
@@ -253,7 +254,10 @@ const ns_card_def *ns_cards_find(const ns_cards *c, const char *name)
     return NULL;
 }
 
-ns_ctx *ns__cards_ctx(const ns_cards *c) { return c->ctx; }
+ns_ctx *ns__cards_ctx(const ns_cards *c)
+{
+    return c->ctx;
+}
 
 /* Names other card-based tools (and people) give the built-in cards, written as
  * ns_cards_suggest compares them: lowercase, words joined by '_'. Edit distance alone cannot
@@ -261,50 +265,94 @@ ns_ctx *ns__cards_ctx(const ns_cards *c) { return c->ctx; }
 static const struct {
     const char *alias, *card;
 } card_aliases[] = {
-    {"load_data", "data_load"},           {"data_loader", "data_load"},
-    {"load_dataset", "data_load"},        {"dataset_loader", "data_load"},
-    {"read_csv", "data_load"},            {"load_csv", "data_load"},
-    {"dataset", "data_load"},             {"split_data", "data_split"},
-    {"data_splitter", "data_split"},      {"train_test_split", "data_split"},
-    {"split", "data_split"},              {"split_dataset", "data_split"},
-    {"normalise", "normalize"},           {"normalization", "normalize"},
-    {"normalisation", "normalize"},       {"standardize", "normalize"},
-    {"standardise", "normalize"},         {"standard_scaler", "normalize"},
-    {"scaler", "normalize"},              {"define_model", "model_define"},
-    {"model_definition", "model_define"}, {"blueprint", "model_define"},
-    {"build", "build_model"},             {"create_model", "build_model"},
-    {"model_build", "build_model"},       {"make_model", "build_model"},
-    {"optimizer", "init_optimizer"},      {"initialize_optimizer", "init_optimizer"},
-    {"initialise_optimizer", "init_optimizer"}, {"create_optimizer", "init_optimizer"},
-    {"make_optimizer", "init_optimizer"}, {"optimizer_init", "init_optimizer"},
-    {"init_optim", "init_optimizer"},     {"optim", "init_optimizer"},
-    {"zero_gradients", "zero_grad"},      {"zero_grads", "zero_grad"},
-    {"zerograd", "zero_grad"},            {"clear_gradients", "zero_grad"},
-    {"clear_grads", "zero_grad"},         {"optimizer_zero_grad", "zero_grad"},
-    {"reset_gradients", "zero_grad"},     {"forward_pass", "forward"},
-    {"model_forward", "forward"},         {"forward_propagation", "forward"},
-    {"backward_pass", "backward"},        {"loss_backward", "backward"},
-    {"backprop", "backward"},             {"backpropagation", "backward"},
-    {"backward_propagation", "backward"}, {"compute_gradients", "backward"},
-    {"loss", "calculate_loss"},           {"compute_loss", "calculate_loss"},
-    {"calc_loss", "calculate_loss"},      {"loss_function", "calculate_loss"},
-    {"criterion", "calculate_loss"},      {"get_loss", "calculate_loss"},
-    {"step", "optimizer_step"},           {"optim_step", "optimizer_step"},
-    {"update_weights", "optimizer_step"}, {"optimizer_update", "optimizer_step"},
-    {"batch", "prepare_batch"},           {"get_batch", "prepare_batch"},
-    {"next_batch", "prepare_batch"},      {"make_batch", "prepare_batch"},
-    {"batcher", "prepare_batch"},         {"evaluate_model", "evaluate"},
-    {"eval", "evaluate"},                 {"evaluation", "evaluate"},
-    {"test_model", "evaluate"},           {"metrics", "evaluate"},
-    {"predict", "inference"},             {"prediction", "inference"},
-    {"predictions", "inference"},         {"run_inference", "inference"},
-    {"model_predict", "inference"},       {"infer", "inference"},
-    {"save", "save_model"},               {"export", "save_model"},
-    {"export_model", "save_model"},       {"model_save", "save_model"},
-    {"save_weights", "save_model"},       {"fit", "train"},
-    {"train_model", "train"},             {"training", "train"},
-    {"fit_model", "train"},               {"repeat", "loop"},
-    {"for_each", "loop"},                 {"epoch_loop", "loop"},
+    {"load_data", "data_load"},
+    {"data_loader", "data_load"},
+    {"load_dataset", "data_load"},
+    {"dataset_loader", "data_load"},
+    {"read_csv", "data_load"},
+    {"load_csv", "data_load"},
+    {"dataset", "data_load"},
+    {"split_data", "data_split"},
+    {"data_splitter", "data_split"},
+    {"train_test_split", "data_split"},
+    {"split", "data_split"},
+    {"split_dataset", "data_split"},
+    {"normalise", "normalize"},
+    {"normalization", "normalize"},
+    {"normalisation", "normalize"},
+    {"standardize", "normalize"},
+    {"standardise", "normalize"},
+    {"standard_scaler", "normalize"},
+    {"scaler", "normalize"},
+    {"define_model", "model_define"},
+    {"model_definition", "model_define"},
+    {"blueprint", "model_define"},
+    {"build", "build_model"},
+    {"create_model", "build_model"},
+    {"model_build", "build_model"},
+    {"make_model", "build_model"},
+    {"optimizer", "init_optimizer"},
+    {"initialize_optimizer", "init_optimizer"},
+    {"initialise_optimizer", "init_optimizer"},
+    {"create_optimizer", "init_optimizer"},
+    {"make_optimizer", "init_optimizer"},
+    {"optimizer_init", "init_optimizer"},
+    {"init_optim", "init_optimizer"},
+    {"optim", "init_optimizer"},
+    {"zero_gradients", "zero_grad"},
+    {"zero_grads", "zero_grad"},
+    {"zerograd", "zero_grad"},
+    {"clear_gradients", "zero_grad"},
+    {"clear_grads", "zero_grad"},
+    {"optimizer_zero_grad", "zero_grad"},
+    {"reset_gradients", "zero_grad"},
+    {"forward_pass", "forward"},
+    {"model_forward", "forward"},
+    {"forward_propagation", "forward"},
+    {"backward_pass", "backward"},
+    {"loss_backward", "backward"},
+    {"backprop", "backward"},
+    {"backpropagation", "backward"},
+    {"backward_propagation", "backward"},
+    {"compute_gradients", "backward"},
+    {"loss", "calculate_loss"},
+    {"compute_loss", "calculate_loss"},
+    {"calc_loss", "calculate_loss"},
+    {"loss_function", "calculate_loss"},
+    {"criterion", "calculate_loss"},
+    {"get_loss", "calculate_loss"},
+    {"step", "optimizer_step"},
+    {"optim_step", "optimizer_step"},
+    {"update_weights", "optimizer_step"},
+    {"optimizer_update", "optimizer_step"},
+    {"batch", "prepare_batch"},
+    {"get_batch", "prepare_batch"},
+    {"next_batch", "prepare_batch"},
+    {"make_batch", "prepare_batch"},
+    {"batcher", "prepare_batch"},
+    {"evaluate_model", "evaluate"},
+    {"eval", "evaluate"},
+    {"evaluation", "evaluate"},
+    {"test_model", "evaluate"},
+    {"metrics", "evaluate"},
+    {"predict", "inference"},
+    {"prediction", "inference"},
+    {"predictions", "inference"},
+    {"run_inference", "inference"},
+    {"model_predict", "inference"},
+    {"infer", "inference"},
+    {"save", "save_model"},
+    {"export", "save_model"},
+    {"export_model", "save_model"},
+    {"model_save", "save_model"},
+    {"save_weights", "save_model"},
+    {"fit", "train"},
+    {"train_model", "train"},
+    {"training", "train"},
+    {"fit_model", "train"},
+    {"repeat", "loop"},
+    {"for_each", "loop"},
+    {"epoch_loop", "loop"},
     {"for_loop", "loop"},
 };
 
@@ -373,10 +421,10 @@ static json_t *ports_json(const ns_port_def *p, int n)
 {
     json_t *a = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:s}", "name", p[i].name, "kind",
-                                           ns_value_kind_name(p[i].kind), "required",
-                                           !p[i].optional, "description",
-                                           p[i].doc ? p[i].doc : ""));
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s, s:b, s:s}", "name", p[i].name, "kind",
+                                        ns_value_kind_name(p[i].kind), "required", !p[i].optional,
+                                        "description", p[i].doc ? p[i].doc : ""));
     return a;
 }
 
@@ -393,12 +441,51 @@ static json_t *card_json(const ns_card_def *d)
         }
     }
     json_t *settings = json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props,
-                                 "required", req, "additionalProperties",
-                                 d->open_settings ? 1 : 0);
+                                 "required", req, "additionalProperties", d->open_settings ? 1 : 0);
     return json_pack("{s:s, s:s, s:b, s:o, s:o, s:o}", "card", d->name, "description",
                      d->doc ? d->doc : "", "loop", d->is_loop, "inputs",
                      ports_json(d->inputs, d->n_inputs), "outputs",
                      ports_json(d->outputs, d->n_outputs), "settings", settings);
+}
+
+/* How to turn what is wired into what is wanted (the end of a wrong wire's message). */
+const char *ns__wire_hint(const ns_cards *cards, ns_value_kind want, ns_value_kind got, char *buf,
+                          size_t cap)
+{
+    static const struct {
+        ns_value_kind want, got;
+        const char *card;
+    } bridges[] = {
+        {NS_VALUE_MODEL, NS_VALUE_MODEL_SPEC, "build_model"},
+        {NS_VALUE_OPTIMIZER, NS_VALUE_MODEL, "init_optimizer"},
+        {NS_VALUE_OPTIMIZER, NS_VALUE_MODEL_SPEC, "build_model and an init_optimizer"},
+        {NS_VALUE_BATCH_DATA, NS_VALUE_DATASET, "prepare_batch (inside a loop over batches)"},
+        {NS_VALUE_PREDICTIONS, NS_VALUE_MODEL, "forward"},
+        {NS_VALUE_LOSS, NS_VALUE_PREDICTIONS, "calculate_loss"},
+        {NS_VALUE_DATA_SHAPE, NS_VALUE_DATASET, "data_split"},
+        {NS_VALUE_DATASET, NS_VALUE_FILE, "data_load"},
+    };
+    for (size_t i = 0; i < sizeof bridges / sizeof bridges[0]; i++)
+        if (bridges[i].want == want && bridges[i].got == got) {
+            snprintf(buf, cap, "add a %s card between them", bridges[i].card);
+            return buf;
+        }
+    /* otherwise: the cards that make one */
+    size_t used =
+        (size_t)snprintf(buf, cap, "wire an output of kind %s (made by", ns_value_kind_name(want));
+    int found = 0;
+    for (int i = 0; i < ns_cards_count(cards) && used < cap - 40; i++) {
+        const ns_card_def *d = ns_cards_get(cards, i);
+        for (int j = 0; j < d->n_outputs; j++)
+            if (d->outputs[j].kind == want) {
+                used += (size_t)snprintf(buf + used, cap - used, "%s %s.%s", found ? "," : "",
+                                         d->name, d->outputs[j].name);
+                found++;
+                break;
+            }
+    }
+    snprintf(buf + used, cap - used, "%s)", found ? "" : " no card");
+    return buf;
 }
 
 ns_status ns_cards_to_json(const ns_cards *c, char **json)
@@ -411,7 +498,22 @@ ns_status ns_cards_to_json(const ns_cards *c, char **json)
     json_t *cards = json_array();
     for (int i = 0; i < c->n; i++)
         json_array_append_new(cards, card_json(c->defs[i]));
-    json_t *root = json_pack("{s:o, s:o}", "kinds", kinds, "cards", cards);
+    /* what a wire of kind got into an input of kind want is told: {want: {got: hint}} */
+    json_t *hints = json_object();
+    for (int want = 1; want < NS_VALUE_KIND_COUNT; want++) {
+        json_t *row = json_object();
+        for (int got = 1; got < NS_VALUE_KIND_COUNT; got++) {
+            char hint[256];
+            if (got != want)
+                json_object_set_new(
+                    row, ns_value_kind_name((ns_value_kind)got),
+                    json_string(ns__wire_hint(c, (ns_value_kind)want, (ns_value_kind)got, hint,
+                                              sizeof hint)));
+        }
+        json_object_set_new(hints, ns_value_kind_name((ns_value_kind)want), row);
+    }
+    json_t *root =
+        json_pack("{s:o, s:o, s:o}", "kinds", kinds, "cards", cards, "wire_hints", hints);
     char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     if (text != NULL)
@@ -422,9 +524,18 @@ ns_status ns_cards_to_json(const ns_cards *c, char **json)
 
 /* ---- inside a card ------------------------------------------------------------------------- */
 
-ns_ctx *ns_card_ctx(ns_card_call *c) { return c->ctx; }
-const char *ns_card_id(ns_card_call *c) { return c->node->id; }
-const ns_progress *ns_card_progress(ns_card_call *c) { return c->progress; }
+ns_ctx *ns_card_ctx(ns_card_call *c)
+{
+    return c->ctx;
+}
+const char *ns_card_id(ns_card_call *c)
+{
+    return c->node->id;
+}
+const ns_progress *ns_card_progress(ns_card_call *c)
+{
+    return c->progress;
+}
 
 ns_value *ns_card_in(ns_card_call *c, const char *port)
 {
@@ -440,7 +551,10 @@ json_t *ns__card_setting(ns_card_call *c, const char *name)
     return json_is_null(v) ? NULL : v;
 }
 
-bool ns_card_has(ns_card_call *c, const char *name) { return ns__card_setting(c, name) != NULL; }
+bool ns_card_has(ns_card_call *c, const char *name)
+{
+    return ns__card_setting(c, name) != NULL;
+}
 
 int64_t ns_card_int(ns_card_call *c, const char *name)
 {
@@ -453,7 +567,10 @@ double ns_card_number(ns_card_call *c, const char *name)
     return json_number_value(ns__card_setting(c, name));
 }
 
-bool ns_card_bool(ns_card_call *c, const char *name) { return json_is_true(ns__card_setting(c, name)); }
+bool ns_card_bool(ns_card_call *c, const char *name)
+{
+    return json_is_true(ns__card_setting(c, name));
+}
 
 const char *ns_card_string(ns_card_call *c, const char *name)
 {
@@ -503,7 +620,8 @@ void **ns_card_scratch(ns_card_call *c, void (*free_fn)(void *))
     return &c->node->scratch;
 }
 
-/* ---- outputs ------------------------------------------------------------------------------------ */
+/* ---- outputs ------------------------------------------------------------------------------------
+ */
 
 static int out_index(ns_card_call *c, const char *port)
 {
@@ -649,8 +767,8 @@ ns_status ns_card_out_loss(ns_card_call *c, const char *port, double value, cons
 }
 
 ns_status ns_card_out_metrics(ns_card_call *c, const char *port, ns_task task,
-                              const ns_metric_values *values, int classes,
-                              const int64_t *confusion, const char *const *class_names)
+                              const ns_metric_values *values, int classes, const int64_t *confusion,
+                              const char *const *class_names)
 {
     ns_value *v;
     if (make(c, NS_VALUE_METRICS, &v) != NS_OK)

@@ -340,46 +340,6 @@ static ns_value_kind ref_kind(const ns__input *in, int depth)
     return loop_kind(in->src, in->src_name, depth);
 }
 
-/* How to turn what is wired into what is wanted. */
-static const char *kind_hint(const ns_cards *cards, ns_value_kind want, ns_value_kind got,
-                             char *buf, size_t cap)
-{
-    static const struct {
-        ns_value_kind want, got;
-        const char *card;
-    } bridges[] = {
-        {NS_VALUE_MODEL, NS_VALUE_MODEL_SPEC, "build_model"},
-        {NS_VALUE_OPTIMIZER, NS_VALUE_MODEL, "init_optimizer"},
-        {NS_VALUE_OPTIMIZER, NS_VALUE_MODEL_SPEC, "build_model and an init_optimizer"},
-        {NS_VALUE_BATCH_DATA, NS_VALUE_DATASET, "prepare_batch (inside a loop over batches)"},
-        {NS_VALUE_PREDICTIONS, NS_VALUE_MODEL, "forward"},
-        {NS_VALUE_LOSS, NS_VALUE_PREDICTIONS, "calculate_loss"},
-        {NS_VALUE_DATA_SHAPE, NS_VALUE_DATASET, "data_split"},
-        {NS_VALUE_DATASET, NS_VALUE_FILE, "data_load"},
-    };
-    for (size_t i = 0; i < sizeof bridges / sizeof bridges[0]; i++)
-        if (bridges[i].want == want && bridges[i].got == got) {
-            snprintf(buf, cap, "add a %s card between them", bridges[i].card);
-            return buf;
-        }
-    /* otherwise: the cards that make one */
-    size_t used =
-        (size_t)snprintf(buf, cap, "wire an output of kind %s (made by", ns_value_kind_name(want));
-    int found = 0;
-    for (int i = 0; i < ns_cards_count(cards) && used < cap - 40; i++) {
-        const ns_card_def *d = ns_cards_get(cards, i);
-        for (int j = 0; j < d->n_outputs; j++)
-            if (d->outputs[j].kind == want) {
-                used += (size_t)snprintf(buf + used, cap - used, "%s %s.%s", found ? "," : "",
-                                         d->name, d->outputs[j].name);
-                found++;
-                break;
-            }
-    }
-    snprintf(buf + used, cap - used, "%s)", found ? "" : " no card");
-    return buf;
-}
-
 static ns_status read_inputs(ns_pipeline *p, ns__node *n)
 {
     json_t *in = json_object_get(n->json, "in");
@@ -501,7 +461,7 @@ static ns_status check_wire(ns_pipeline *p, ns__node *n, ns__input *w)
         return fail(p, w->line, n, "needs %s %s on '%s', but '%s' is %s %s: %s",
                     article(ns_value_kind_name(want->kind)), ns_value_kind_name(want->kind),
                     w->port, w->ref, article(ns_value_kind_name(got)), ns_value_kind_name(got),
-                    kind_hint(p->cards, want->kind, got, hint, sizeof hint));
+                    ns__wire_hint(p->cards, want->kind, got, hint, sizeof hint));
     }
     return NS_OK;
 }

@@ -13,8 +13,8 @@ struct ns_value {
     ns_value_kind kind;
     int refs;
     ns_ctx *ctx;
-    char object[64];  /* models and optimizers: the id of the card that made the object */
-    ns_value *model;  /* optimizer: the model value it updates (one reference) */
+    char object[64]; /* models and optimizers: the id of the card that made the object */
+    ns_value *model; /* optimizer: the model value it updates (one reference) */
     union {
         ns_dataset *dataset;
         ns_spec *spec;
@@ -30,18 +30,18 @@ struct ns_value {
         int64_t integer;
         char *file;
     } u;
-    ns_norm norm;           /* model: the normalisation its Train card fitted (kind NONE when
-                               none); evaluate, inference and save_model apply and keep it */
-    void *owned;            /* memory behind a batch read from a file */
-    int features, targets;  /* a batch's widths */
+    ns_norm norm;          /* model: the normalisation its Train card fitted (kind NONE when
+                              none); evaluate, inference and save_model apply and keep it */
+    void *owned;           /* memory behind a batch read from a file */
+    int features, targets; /* a batch's widths */
 };
 
 /* The format of a batch_index file (ns_value_kind_file_doc). */
 #define NS__BATCH_POS_FILE_DOC                                                                     \
-    "JSON: {\"epoch\": 0, \"index\": 3, \"batch_size\": 32} and optionally \"batches\" "       \
-    "(batches per epoch; left out, netsmith card counts them from the dataset input), "           \
-    "\"shuffle\" (true: a new row order every epoch, from the seed), \"drop_last\" (false), "   \
-    "\"seed\" (0; an integer or its digits as a string). epoch and index count from 0. A "       \
+    "JSON: {\"epoch\": 0, \"index\": 3, \"batch_size\": 32} and optionally \"batches\" "           \
+    "(batches per epoch; left out, netsmith card counts them from the dataset input), "            \
+    "\"shuffle\" (true: a new row order every epoch, from the seed), \"drop_last\" (false), "      \
+    "\"seed\" (0; an integer or its digits as a string). epoch and index count from 0. A "         \
     "loop over batches writes such a file per batch (netsmith run --state)"
 
 ns_status ns__value_new(ns_ctx *ctx, ns_value_kind kind, ns_value **out);
@@ -51,13 +51,13 @@ ns_value *ns__value_ref(ns_value *v);
 typedef struct ns__node ns__node;
 
 typedef struct ns__input {
-    const char *port;  /* the input's name (a port of the card, or any name on a loop) */
-    char *ref;         /* "card.port" as written */
+    const char *port; /* the input's name (a port of the card, or any name on a loop) */
+    char *ref;        /* "card.port" as written */
     int line;
-    ns__node *src;     /* the card it names */
-    int src_port;      /* index into src's outputs, or -1 for a loop's exposed value */
-    char *src_name;    /* the port name after the dot */
-    ns_value *value;   /* ns_card_run_files: the value loaded from a file */
+    ns__node *src;   /* the card it names */
+    int src_port;    /* index into src's outputs, or -1 for a loop's exposed value */
+    char *src_name;  /* the port name after the dot */
+    ns_value *value; /* ns_card_run_files: the value loaded from a file */
 } ns__input;
 
 struct ns__node {
@@ -70,15 +70,15 @@ struct ns__node {
     char *settings_json;
     ns__input *in;
     int n_in;
-    ns__node *parent;  /* the enclosing loop, or NULL */
-    ns__node **body;   /* a loop's cards in run order */
+    ns__node *parent; /* the enclosing loop, or NULL */
+    ns__node **body;  /* a loop's cards in run order */
     int n_body;
-    ns_value **out;    /* [def->n_outputs] */
+    ns_value **out; /* [def->n_outputs] */
     /* a loop: the values it exposes inside (its inputs by name, epoch, batch_index) */
     ns_value *loop_epoch, *loop_pos;
     void *scratch;
     void (*scratch_free)(void *);
-    int order;         /* position in the run order of its scope */
+    int order; /* position in the run order of its scope */
     bool ran;
 };
 
@@ -87,11 +87,11 @@ struct ns_card_call {
     ns__node *node;
     const char *base_dir;
     const ns_progress *progress;
-    uint64_t seed; /* the pipeline's seed (for settings left at null) */
-    char path[4096]; /* ns_card_input_path's result */
+    uint64_t seed;      /* the pipeline's seed (for settings left at null) */
+    char path[4096];    /* ns_card_input_path's result */
     const void *runner; /* the run's executor, for ns_card_report_iteration (NULL: none) */
     int depth;
-    double t0;          /* when the card started (monotonic seconds) */
+    double t0;                    /* when the card started (monotonic seconds) */
     const ns_pipeline_host *host; /* the application's registry, or NULL */
 };
 
@@ -126,6 +126,10 @@ ns_value *ns__input_value(const ns__input *in);
 const ns__input *ns__loop_input(const ns__node *loop, const char *name);
 
 /* Settings shared by every card (execution place). */
+/* The end of the message for a wire of kind got into an input of kind want ("add a
+ * build_model card between them"), written into buf[cap] (cards.c). */
+const char *ns__wire_hint(const ns_cards *cards, ns_value_kind want, ns_value_kind got, char *buf,
+                          size_t cap);
 extern const ns_setting_def ns__common_settings[];
 extern const int ns__common_setting_count;
 

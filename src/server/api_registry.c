@@ -117,6 +117,51 @@ static bool shape_query(ns__req *rq, ns_build_opts *bo, bool *have)
     return true;
 }
 
+/* The spec's layers for the build options: {"input_shape", "layers": [{index, kind, shape,
+ * size, params}], "params", "layer_form": the spec as a layer list} set on out. The library's
+ * status (its message on ctx). */
+static ns_status layer_table(ns_ctx *ctx, const char *spec_text, const char *source,
+                             const ns_build_opts *bo, json_t *out)
+{
+    ns_spec *spec = NULL;
+    ns_layer_shape *shapes = NULL;
+    int count = 0;
+    char *as_layers = NULL;
+    ns_status st = ns_spec_parse(ctx, spec_text, strlen(spec_text), source, &spec);
+    if (st == NS_OK)
+        st = ns_spec_layer_shapes(ctx, spec, bo, &shapes, &count);
+    if (st == NS_OK)
+        st = ns_spec_layer_form_json(spec, bo->input_ndim, bo->output_size, &as_layers);
+    if (st != NS_OK) {
+        ns_spec_free(spec);
+        return st;
+    }
+    json_error_t e;
+    json_object_set_new(out, "layer_form", json_loads(as_layers, 0, &e));
+    ns_dealloc(ns_spec_ctx(spec), as_layers);
+    json_t *layers = json_array();
+    size_t total = 0;
+    for (int i = 0; i < count; i++) {
+        json_t *shape = json_array();
+        for (int d = 0; d < shapes[i].ndim; d++)
+            json_array_append_new(shape, json_integer(shapes[i].shape[d]));
+        json_array_append_new(layers,
+                              json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
+                                        ns_layer_kind_name(shapes[i].kind), "shape", shape, "size",
+                                        shapes[i].size, "params", (json_int_t)shapes[i].params));
+        total += shapes[i].params;
+    }
+    json_t *input = json_array();
+    for (int d = 0; d < bo->input_ndim; d++)
+        json_array_append_new(input, json_integer(bo->input_shape[d]));
+    json_object_set_new(out, "input_shape", input);
+    json_object_set_new(out, "layers", layers);
+    json_object_set_new(out, "params", json_integer((json_int_t)total));
+    ns_dealloc(ctx, shapes);
+    ns_spec_free(spec);
+    return NS_OK;
+}
+
 /* GET /api/v1/architectures/{name}[?input_size=N | ?input_shape=C,H,W][&output_size=K]: with
  * a shape, "layers" gives each layer's output shape and parameters. */
 static void get_arch(ns__req *rq)
@@ -139,42 +184,79 @@ static void get_arch(ns__req *rq)
     json_t *arch = json_loads(json, 0, &e);
     ns_dealloc(ctx, json);
     char *spec_text = json_dumps(json_object_get(arch, "spec"), JSON_COMPACT);
-    ns_spec *spec = NULL;
-    ns_layer_shape *shapes = NULL;
-    int count = 0;
-    st = spec_text != NULL
-             ? ns_spec_parse(ctx, spec_text, strlen(spec_text), ns__req_param(rq, 0), &spec)
-             : NS_ERR_NOMEM;
-    if (st == NS_OK)
-        st = ns_spec_layer_shapes(ctx, spec, &bo, &shapes, &count);
+    st = spec_text != NULL ? layer_table(ctx, spec_text, ns__req_param(rq, 0), &bo, arch)
+                           : NS_ERR_NOMEM;
     free(spec_text);
     if (st != NS_OK) {
         json_decref(arch);
-        ns_spec_free(spec);
         ns__reply_status(rq, ctx, st, NULL);
         return;
     }
-    json_t *layers = json_array();
-    size_t total = 0;
-    for (int i = 0; i < count; i++) {
-        json_t *shape = json_array();
-        for (int d = 0; d < shapes[i].ndim; d++)
-            json_array_append_new(shape, json_integer(shapes[i].shape[d]));
-        json_array_append_new(layers,
-                              json_pack("{s:i, s:s, s:o, s:i, s:I}", "index", i, "kind",
-                                        ns_layer_kind_name(shapes[i].kind), "shape", shape, "size",
-                                        shapes[i].size, "params", (json_int_t)shapes[i].params));
-        total += shapes[i].params;
-    }
-    json_t *input = json_array();
-    for (int d = 0; d < bo.input_ndim; d++)
-        json_array_append_new(input, json_integer(bo.input_shape[d]));
-    json_object_set_new(arch, "input_shape", input);
-    json_object_set_new(arch, "layers", layers);
-    json_object_set_new(arch, "params", json_integer((json_int_t)total));
-    ns_dealloc(ctx, shapes);
-    ns_spec_free(spec);
     ns__reply_json(rq, 200, arch);
+}
+
+/* POST /api/v1/architectures/check[?input_size=N | ?input_shape=C,H,W][&output_size=K]
+ * {"spec"}: a spec checked as registering it would, without registering it; with a shape,
+ * each layer's output shape and parameters. 200 {"ok": true, ...}, or 400 with the library's
+ * message, its JSON path, and {"ok": false, "problems": [{message, path}]}. */
+static void check_arch(ns__req *rq)
+{
+    ns_build_opts bo;
+    bool have = false;
+    if (!shape_query(rq, &bo, &have))
+        return;
+    json_t *body = ns__req_json(rq);
+    if (body == NULL)
+        return;
+    static const char *const known[] = {"spec"};
+    json_t *spec = json_object_get(body, "spec");
+    if (!ns__req_keys(rq, body, known, 1)) {
+        json_decref(body);
+        return;
+    }
+    if (spec == NULL || !(json_is_object(spec) || json_is_array(spec) || json_is_string(spec))) {
+        ns__reply_error(rq, 400, "spec",
+                        "'spec' must be a model spec (a JSON object, its layer list, or its "
+                        "text), %s",
+                        spec == NULL ? "but it is missing" : "but it is not one");
+        json_decref(body);
+        return;
+    }
+    char *text = json_is_string(spec) ? strdup(json_string_value(spec))
+                                      : json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(body);
+    if (text == NULL) {
+        ns__reply_error(rq, 500, NULL, "out of memory reading the spec");
+        return;
+    }
+    ns_ctx *ctx = ns__req_ctx(rq);
+    json_t *out = json_object();
+    ns_status st;
+    if (have) {
+        st = layer_table(ctx, text, "spec", &bo, out);
+    } else {
+        ns_spec *parsed = NULL;
+        st = ns_spec_parse(ctx, text, strlen(text), "spec", &parsed);
+        ns_spec_free(parsed);
+    }
+    free(text);
+    if (st == NS_OK) {
+        json_object_set_new(out, "ok", json_true());
+        ns__reply_json(rq, 200, out);
+        return;
+    }
+    json_decref(out);
+    if (st == NS_ERR_NOMEM) {
+        ns__reply_status(rq, ctx, st, NULL);
+        return;
+    }
+    const char *path = ns_error_path(ctx);
+    json_t *where = path != NULL && path[0] != '\0' ? json_sprintf("spec.%s", path) : json_null();
+    json_t *err = json_pack("{s:i, s:s, s:s, s:O}", "status", 400, "code", "bad_request", "message",
+                            ns_errmsg(ctx), "path", where);
+    json_t *problems = json_pack("[{s:s, s:o}]", "message", ns_errmsg(ctx), "path", where);
+    ns__reply_json(rq, 400,
+                   json_pack("{s:o, s:b, s:o}", "error", err, "ok", 0, "problems", problems));
 }
 
 /* ---- datasets ---------------------------------------------------------------------------- */
@@ -643,6 +725,11 @@ const ns__route ns__routes_registry[] = {
      "{\"type\":\"object\",\"required\":[\"name\",\"spec\"],\"properties\":{\"name\":{\"type\":"
      "\"string\"},\"spec\":{}}}",
      ARCH_SCHEMA, false},
+    {"POST", "/api/v1/architectures/check", check_arch,
+     "Checks a spec as registering it would, without registering it; with ?input_size=N or "
+     "?input_shape=C,H,W (and ?output_size=K) each layer's output shape and parameters.",
+     "200 400 415", "{\"type\":\"object\",\"required\":[\"spec\"],\"properties\":{\"spec\":{}}}",
+     "{\"type\":\"object\",\"required\":[\"ok\"]}", false},
     {"GET", "/api/v1/architectures/{name}", get_arch,
      "One architecture; with ?input_size=N or ?input_shape=C,H,W (and ?output_size=K) each "
      "layer's output shape and parameters.",

@@ -34,6 +34,31 @@ static void get_system(ns__req *rq)
                   srv->url, "devices_built", "cpu"));
 }
 
+/* A schema the library writes (ns_run_config_schema, ns_layer_schema) as the answer. */
+static void reply_schema(ns__req *rq, ns_status (*write)(ns_ctx *, char **))
+{
+    ns_ctx *ctx = ns__req_ctx(rq);
+    char *json = NULL;
+    ns_status st = write(ctx, &json);
+    if (st != NS_OK) {
+        ns__reply_status(rq, ctx, st, NULL);
+        return;
+    }
+    ns__reply_text_json(rq, 200, ctx, json);
+}
+
+/* GET /api/v1/schemas/run-config: every run setting, for forms built from it. */
+static void get_run_schema(ns__req *rq)
+{
+    reply_schema(rq, ns_run_config_schema);
+}
+
+/* GET /api/v1/schemas/layers: every layer kind's spec object. */
+static void get_layer_schema(ns__req *rq)
+{
+    reply_schema(rq, ns_layer_schema);
+}
+
 /* GET /api/v1/openapi.json */
 static void get_openapi(ns__req *rq)
 {
@@ -47,6 +72,13 @@ const ns__route ns__routes_system[] = {
      "200 503", NULL,
      "{\"type\":\"object\",\"required\":[\"version\",\"kernel_path\",\"threads\",\"store\"]}",
      false},
+    {"GET", "/api/v1/schemas/run-config", get_run_schema,
+     "The run config's JSON schema: every setting with its type, range, default, description "
+     "and aliases (the names run configs, flags, job settings and forms share).",
+     "200", NULL, "{\"type\":\"object\",\"required\":[\"properties\"]}", false},
+    {"GET", "/api/v1/schemas/layers", get_layer_schema,
+     "Every layer kind's spec object as a JSON schema, keyed by the kind's name.", "200", NULL,
+     "{\"type\":\"object\"}", false},
     {"GET", "/api/v1/openapi.json", get_openapi, "This description of the API (OpenAPI 3.1).",
      "200", NULL, "{\"type\":\"object\"}", true},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},

@@ -106,23 +106,89 @@ static const char *media_type(const char *name)
     return "application/octet-stream";
 }
 
-/* GET of a path outside /api: a file of the embedded table, else (a page of the UI's own
- * routing: no dot in its last part) index.html. Nothing is read from the disk. */
+/* Whether the binary holds the web UI (a build without Node.js and npm holds none). */
+static bool ui_built(void)
+{
+    size_t len;
+    return ns__www_file("index.html", &len) != NULL;
+}
+
+/* A file of the UI directory (--ui-dir) by its path under it: only plain names of letters,
+ * digits and "._-" between slashes, none starting with a dot, and only regular files. *len
+ * and a malloc'd copy; NULL when there is no such file. */
+static unsigned char *ui_dir_file(const char *dir, const char *name, size_t *len)
+{
+    if (strlen(name) > 200)
+        return NULL;
+    for (const char *p = name; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || *p == '/';
+        if (!ok || (*p == '.' && (p == name || p[-1] == '/')) || (*p == '/' && p[1] == '/'))
+            return NULL;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    if (fd < 0)
+        return NULL;
+    unsigned char *data = NULL;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size < (64 << 20)) {
+        data = malloc((size_t)sb.st_size + 1);
+        size_t got = 0;
+        while (data != NULL && got < (size_t)sb.st_size) {
+            ssize_t r = read(fd, data + got, (size_t)sb.st_size - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (data != NULL && got != (size_t)sb.st_size) {
+            free(data);
+            data = NULL;
+        }
+        *len = got;
+    }
+    close(fd);
+    return data;
+}
+
+static const unsigned char *ui_file(ns__server *srv, const char *name, size_t *len,
+                                    unsigned char **owned)
+{
+    *owned = NULL;
+    if (srv->opts.ui_dir == NULL)
+        return ns__www_file(name, len);
+    return *owned = ui_dir_file(srv->opts.ui_dir, name, len);
+}
+
+/* GET of a path outside /api: a file of the UI (built into the binary, or --ui-dir's), else
+ * (a page of the UI's own routing: no dot in its last part) index.html. */
 static void serve_file(ns__req *rq)
 {
     const char *name = rq->url[0] == '/' ? rq->url + 1 : rq->url;
     size_t len = 0;
-    const unsigned char *data = name[0] != '\0' ? ns__www_file(name, &len) : NULL;
+    unsigned char *owned = NULL;
+    const unsigned char *data = name[0] != '\0' ? ui_file(rq->srv, name, &len, &owned) : NULL;
     const char *last = strrchr(rq->url, '/');
     if (data == NULL && (last == NULL || strchr(last, '.') == NULL)) {
         name = "index.html";
-        data = ns__www_file(name, &len);
+        data = ui_file(rq->srv, name, &len, &owned);
+        if (data == NULL && rq->srv->opts.ui_dir == NULL) {
+            static const char page[] =
+                "<!doctype html><meta charset=utf-8><title>netsmith</title><p>This netsmith was "
+                "built without its web UI: Node.js and npm were not found when it was built. "
+                "Install them (Node.js 20.19 or later) and build again; the API is under "
+                "<code>/api/v1/</code>.</p>";
+            ns__reply_bytes(rq, 404, "text/html; charset=utf-8", page, sizeof page - 1);
+            return;
+        }
     }
     if (data == NULL) {
         ns__reply_error(rq, 404, NULL, "no file %s; the API is under /api/v1/", rq->url);
         return;
     }
     ns__reply_bytes(rq, 200, media_type(name), data, len);
+    free(owned);
 }
 
 /* GET /login?code=CODE: the one-time code the server printed sets the session cookie. */
@@ -831,8 +897,14 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         if (!made)
             fprintf(out, "the API's token is in the token file\n");
         pthread_mutex_lock(&srv->lock);
-        fprintf(out, "open the web UI (this link works once): %s/login?code=%s\n", srv->url,
-                srv->login_code);
+        if (ui_built() || srv->opts.ui_dir != NULL)
+            fprintf(out, "open the web UI (this link works once): %s/login?code=%s\n", srv->url,
+                    srv->login_code);
+        else
+            fprintf(out,
+                    "the web UI is not built (Node.js and npm were not found when netsmith "
+                    "was built); the API is served, and a login link is at %s/login?code=%s\n",
+                    srv->url, srv->login_code);
         pthread_mutex_unlock(&srv->lock);
         fflush(out);
         while (!stop_asked(srv)) {

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "netsmith/layers.h"
+#include "netsmith/run.h"
 #include "netsmith/server.h"
 
 typedef struct ns__server ns__server;

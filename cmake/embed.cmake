@@ -10,8 +10,18 @@
 # which returns the bytes of the file whose base name is `name` ("iris.csv") and its length,
 # or NULL when no such file was embedded. src/data/builtin.c is its one caller.
 
-if(NOT NS_EMBED_OUT OR NOT NS_EMBED_FILES)
-    message(FATAL_ERROR "embed.cmake: pass -DNS_EMBED_OUT=<file.c> -DNS_EMBED_FILES=<a|b|...>")
+# -DNS_EMBED_DIR=dir embeds every file under dir, named by its path under it (a directory
+# whose files are only known at build time: the web UI's bundle); -DNS_EMBED_EMPTY=ON embeds
+# none (the lookup then always returns NULL).
+if(NS_EMBED_DIR)
+    file(GLOB_RECURSE NS_EMBED_LIST LIST_DIRECTORIES false "${NS_EMBED_DIR}/*")
+    list(SORT NS_EMBED_LIST)
+    list(JOIN NS_EMBED_LIST "|" NS_EMBED_FILES)
+    set(NS_EMBED_BASE "${NS_EMBED_DIR}")
+endif()
+if(NOT NS_EMBED_OUT OR (NOT NS_EMBED_FILES AND NOT NS_EMBED_EMPTY))
+    message(FATAL_ERROR "embed.cmake: pass -DNS_EMBED_OUT=<file.c> and -DNS_EMBED_FILES=<a|b|...>, "
+                        "-DNS_EMBED_DIR=<dir> or -DNS_EMBED_EMPTY=ON")
 endif()
 string(REPLACE "|" ";" files "${NS_EMBED_FILES}")
 # -DNS_EMBED_FUNC=name names the lookup function (default ns__embedded_file); with
@@ -56,11 +66,12 @@ ${arrays}static const struct {
     const unsigned char *data;
     size_t len;
 } files[] = {
-${table}};
+${table}    {NULL, NULL, 0},
+};
 
 const unsigned char *${NS_EMBED_FUNC}(const char *name, size_t *len)
 {
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    for (size_t i = 0; files[i].name != NULL; i++) {
         if (strcmp(files[i].name, name) == 0) {
             *len = files[i].len;
             return files[i].data;

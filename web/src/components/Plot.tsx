@@ -1,0 +1,73 @@
+// A line plot (uPlot): x values and one or more named series, redrawn in place when the data
+// change (a live curve appends points without remaking the chart).
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+export interface Series {
+  label: string;
+  values: (number | null)[];
+  color?: string;
+  dash?: boolean;
+}
+
+const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777"];
+
+export interface PlotProps {
+  title?: string;
+  x: number[];
+  series: Series[];
+  width?: number;
+  height?: number;
+  xLabel?: string;
+  yLabel?: string;
+  log?: boolean;
+  compact?: boolean; // a sparkline: no axes or legend
+  ariaLabel?: string;
+}
+
+export function Plot(props: PlotProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | null>(null);
+  const shape = props.series.map((s) => s.label).join("|") + (props.compact ? "c" : "") + (props.log ? "l" : "");
+  const width = props.width ?? 480, height = props.height ?? 240;
+
+  useEffect(() => {
+    if (!box.current) return;
+    const opts: uPlot.Options = {
+      title: props.compact ? undefined : props.title,
+      width,
+      height,
+      legend: { show: !props.compact },
+      cursor: { show: !props.compact },
+      scales: { x: { time: false }, y: props.log ? { distr: 3 } : {} },
+      axes: props.compact
+        ? [{ show: false }, { show: false }]
+        : [{ label: props.xLabel }, { label: props.yLabel, size: 60 }],
+      series: [
+        { label: props.xLabel ?? "x" },
+        ...props.series.map((s, i) => ({
+          label: s.label,
+          stroke: s.color ?? PALETTE[i % PALETTE.length],
+          width: props.compact ? 1.5 : 2,
+          dash: s.dash ? [6, 4] : undefined,
+          points: { show: !props.compact && props.x.length < 60 },
+          spanGaps: true,
+        })),
+      ],
+    };
+    chart.current = new uPlot(opts, [props.x, ...props.series.map((s) => s.values)] as uPlot.AlignedData, box.current);
+    return () => {
+      chart.current?.destroy();
+      chart.current = null;
+    };
+    // remade only when the series or the size change; data updates go through setData below
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [shape, width, height]);
+
+  useEffect(() => {
+    chart.current?.setData([props.x, ...props.series.map((s) => s.values)] as uPlot.AlignedData);
+  }, [props.x, props.series]);
+
+  return <div className="plot" ref={box} role="img" aria-label={props.ariaLabel ?? props.title ?? "plot"} data-points={props.x.length} />;
+}

@@ -1,0 +1,5 @@
+import type { PageProps } from "../App";
+
+export default function TrainingPage(_props: PageProps) {
+  return <h1>Training</h1>;
+}

@@ -4,9 +4,11 @@
 DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmocka-dev zlib1g-dev \
                 libyaml-dev libsqlite3-dev libpq-dev libssl-dev libmicrohttpd-dev
 # The tests also check parity with PyTorch and load Fashion-MNIST from Debian's package; the
-# locale test compiles de_DE.UTF-8 with the locales package's localedef.
+# locale test compiles de_DE.UTF-8 with the locales package's localedef; the web UI's browser
+# tests drive Debian's Chromium. (The web UI builds with the machine's Node.js and npm, 20.19 or
+# later: Debian 12's own Node.js is older than Vite allows, so it is not installed from here.)
 TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev \
-                 locales postgresql curl
+                 locales postgresql curl chromium fonts-dejavu-core
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get

@@ -33,6 +33,10 @@ api GET /api/v1/cards >/dev/null
 expect_status "the card palette" 200
 expect_body "the palette holds data_load" '"data_load"'
 expect_body "the palette holds train" '"train"'
+expect_eq "the palette's wire hints: the library's words for a wrong wire" \
+    "$(jq_get .wire_hints.model.model_spec)" "add a build_model card between them"
+expect_eq "the palette's wire hints: the cards that make a kind" \
+    "$(jq_get .wire_hints.loss.dataset)" "wire an output of kind loss (made by calculate_loss.loss)"
 
 # ---- checking ----
 cat >"$WORK/iris.yaml" <<'EOF'

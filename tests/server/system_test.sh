@@ -44,6 +44,25 @@ expect_no_match "no file outside the embedded table" "$WORK/body" 'root:'
 raw --path-as-is "$URL/%2e%2e/%2e%2e/etc/passwd"
 expect_no_match "no file outside the embedded table (encoded)" "$WORK/body" 'root:'
 
+raw -D "$WORK/headers" "$URL/assets/index.js"
+expect_status "the UI's script" 200
+expect_match "the UI's script is JavaScript" "$WORK/headers" '^Content-Type: (text|application)/javascript'
+raw "$URL/models/boston-mlp"
+expect_status "a page of the UI's own routing is its index" 200
+expect_body "a page of the UI's own routing is HTML" '<div id="root">'
+raw "$URL/assets/nothing.js"
+expect_status "a missing file of the UI" 404
+
+# the schemas forms are built from
+api GET /api/v1/schemas/run-config >/dev/null
+expect_status "the run config's schema" 200
+expect_eq "a setting's type" "$(jq_get .properties.learning_rate.type)" number
+expect_eq "a setting's choices" "$(jq_get .properties.optimizer.enum)" '["sgd", "adam", "adamw", "rmsprop"]'
+expect_eq "a setting's default" "$(jq_get .properties.betas.default)" '[0.9, 0.999]'
+api GET /api/v1/schemas/layers >/dev/null
+expect_status "the layers' schema" 200
+expect_eq "the layers' schema: a kind's settings" "$(jq_get .linear.required)" '["type", "units"]'
+
 # the login link: once, and then the session cookie opens the API
 raw -c "$WORK/cookies" "$LOGIN"
 expect_status "the login link" 303
@@ -92,6 +111,39 @@ api GET '/api/v1/architectures/mpl' >/dev/null
 expect_status "an unknown architecture" 404
 expect_body "an unknown architecture: did you mean" "did you mean 'mlp'"
 
+# a spec checked without registering it (the architecture editor's live check)
+seed=$(cat "$SRC/examples/specs/seed.json")
+api POST '/api/v1/architectures/check?input_size=13&output_size=1' "{\"spec\": $seed}" >/dev/null
+expect_status "check the seed blueprint" 200
+expect_eq "check: ok" "$(jq_get .ok)" true
+expect_eq "check: the seed's parameters" "$(jq_get .params)" \
+    "$((13 * 128 + 128 + 128 * 64 + 64 + 64 * 32 + 32 + 32 + 1))"
+expect_eq "check: the short form as a layer list" "$(jq_get '.layer_form.layers[2]')" \
+    '{"type": "dropout", "p": 0.2}'
+expect_eq "check: the layer list's length" "$(jq_get '.layers[9].shape')" "[1]"
+expect_eq "check: the training settings go with it" "$(jq_get .layer_form.training.epochs)" 50
+api POST '/api/v1/architectures/check' "{\"spec\": $seed}" >/dev/null
+expect_status "check without sizes: parsed only" 200
+api POST '/api/v1/architectures/check?input_size=13' "{\"spec\": $seed}" >/dev/null
+expect_status "check: a short form with no output size" 400
+expect_body "check: says what is missing" 'no output_size and none was given'
+api POST '/api/v1/architectures/check?input_size=4' '{"spec": {"layers": [{"type": "linear", "units": 8}, {"type": "relu", "slope": 2}]}}' >/dev/null
+expect_status "check: a bad layer" 400
+expect_eq "check: the path at fault" "$(jq_get .error.path)" "spec.layers[1].slope"
+expect_eq "check: the problem's path" "$(jq_get '.problems[0].path')" "spec.layers[1].slope"
+expect_eq "check: not ok" "$(jq_get .ok)" false
+api POST '/api/v1/architectures/check?input_shape=1,28,28' '{"spec": {"layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "flatten"}, {"type": "linear", "units": 10}]}}' >/dev/null
+expect_status "check: an image network" 200
+expect_eq "check: a convolution's output shape" "$(jq_get '.layers[0].shape')" "[4, 26, 26]"
+api POST '/api/v1/architectures/check?input_size=abc' "{\"spec\": $seed}" >/dev/null
+expect_status "check: a bad input size" 400
+api POST '/api/v1/architectures/check' '{"spec": 3}' >/dev/null
+expect_status "check: a spec that is not one" 400
+api POST '/api/v1/architectures/check' 'spec=1' 'application/x-www-form-urlencoded' >/dev/null
+expect_status "check: not JSON" 415
+api GET /api/v1/architectures >/dev/null
+expect_eq "a check registers nothing" "$(jq_get .total)" 1
+
 # a live event stream sees a job submitted from the command line
 curl -s -N -H "Authorization: Bearer $TOKEN" "$URL/api/v1/events" >"$WORK/events" &
 curl_pid=$!
@@ -107,4 +159,26 @@ expect_match "each event has an id" "$WORK/events" '^id: [0-9]+$'
 
 stop_server
 expect_match "the server stops on SIGTERM" "$WORK/serve.out" 'serve: stopped'
+
+# --ui-dir: the UI's files from a directory, but only plain files under it
+mkdir -p "$WORK/ui/assets" "$WORK/outside"
+echo '<!doctype html><title>from disk</title>' >"$WORK/ui/index.html"
+echo 'console.log(1)' >"$WORK/ui/assets/app.js"
+echo 'secret' >"$WORK/ui/.env"
+echo 'outside' >"$WORK/outside/x.txt"
+ln -s "$WORK/outside/x.txt" "$WORK/ui/link.txt"
+start_server --workers 0 --ui-dir "$WORK/ui"
+raw "$URL/"
+expect_body "--ui-dir: its index" 'from disk'
+raw "$URL/assets/app.js"
+expect_body "--ui-dir: a file under it" 'console.log'
+raw "$URL/.env"
+expect_status "--ui-dir: no dot file" 404
+raw "$URL/link.txt"
+expect_status "--ui-dir: no symbolic link" 404
+raw --path-as-is "$URL/assets/../../outside/x.txt"
+expect_no_match "--ui-dir: nothing outside it" "$WORK/body" '^outside$'
+raw --path-as-is "$URL/assets/%2e%2e/%2e%2e/outside/x.txt"
+expect_no_match "--ui-dir: nothing outside it (encoded)" "$WORK/body" '^outside$'
+stop_server
 finish

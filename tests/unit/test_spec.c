@@ -886,6 +886,54 @@ static void test_alloc_failures_other(void **state)
     }
 }
 
+/* The layer-list form of a short-form spec (the architecture editor's stack): the layers
+ * ns_spec_expand gives, the same training settings, and a spec that parses as a layer list and
+ * expands to the same layers; a layer-list spec prints as it is. */
+static void test_layer_form_json(void **state)
+{
+    (void)state;
+    ns_ctx *ctx = new_ctx();
+    ns_spec *seed = parse_ok(ctx, "{\"hidden_layers\": [128, 64, 32], \"activation\": \"gelu\", "
+                                  "\"dropout\": 0.2, \"epochs\": 7, \"learning_rate\": 0.003}");
+    char *text = NULL;
+    NS_ASSERT_OK(ctx, ns_spec_layer_form_json(seed, 1, 3, &text));
+    ns_spec *layers = parse_ok(ctx, text);
+    assert_int_equal(layers->form, NS_SPEC_LAYERS);
+    assert_int_equal(layers->n_layers, 10);
+    ns_layer_spec *want = NULL;
+    int n = 0;
+    NS_ASSERT_OK(ctx, ns_spec_expand(seed, 3, &want, &n));
+    assert_int_equal(n, layers->n_layers);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(layers->layers[i].kind, want[i].kind);
+        assert_int_equal(layers->layers[i].units, want[i].units);
+        assert_true(layers->layers[i].p == want[i].p);
+    }
+    assert_train_equal(&layers->training, &seed->training);
+    assert_int_equal(layers->training.epochs, 7);
+    ns_dealloc(ctx, want);
+    ns_dealloc(ctx, text);
+    /* images: the short form starts with a flatten layer */
+    NS_ASSERT_OK(ctx, ns_spec_layer_form_json(seed, 3, 10, &text));
+    ns_spec *images = parse_ok(ctx, text);
+    assert_int_equal(images->n_layers, 11);
+    assert_int_equal(images->layers[0].kind, NS_LAYER_FLATTEN);
+    ns_dealloc(ctx, text);
+    /* a short form without an output size: the library's message */
+    assert_int_equal(ns_spec_layer_form_json(seed, 1, 0, &text), NS_ERR_INVALID);
+    assert_null(text);
+    /* a layer list as it is */
+    char *again = NULL, *canon = print_ok(ctx, layers);
+    NS_ASSERT_OK(ctx, ns_spec_layer_form_json(layers, 1, 0, &again));
+    assert_string_equal(again, canon);
+    ns_dealloc(ctx, again);
+    ns_dealloc(ctx, canon);
+    ns_spec_free(images);
+    ns_spec_free(layers);
+    ns_spec_free(seed);
+    ns_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -907,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_alloc_failures_parse),
         cmocka_unit_test(test_alloc_failures_other),
+        cmocka_unit_test(test_layer_form_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,6 +122,7 @@ bench: build
 	bash bench/bench_run.sh
 	bash bench/bench_store.sh
 	bash bench/bench_server.sh
+	bash bench/bench_web.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch): every
 # tools/fixtures_*.py (the integration.fixtures_listed test fails when one is missing here).

@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 
 export const [NETSMITH, SRC, SHOTS] = process.argv.slice(2).map((p) => path.resolve(p));
-if (!NETSMITH || !SRC || !SHOTS) {
+if (!NETSMITH || !SRC || (!SHOTS && !process.env.NS_NO_SHOTS)) {
   console.error("usage: node JOURNEY.mjs NETSMITH_BINARY SOURCE_DIR SHOTS_DIR");
   process.exit(2);
 }
@@ -30,7 +30,9 @@ export function netsmith(args, opts = {}) {
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-async function startServer(work, extra) {
+/** Starts `netsmith serve` in work (its store, token, jobs and log there) with extra flags:
+ * {child, url, login, token}. */
+export async function startServer(work, extra) {
   const out = fs.openSync(path.join(work, "serve.out"), "w");
   const args = ["serve", "--store", `sqlite:${path.join(work, "store.db")}`, "--listen", "127.0.0.1:0",
     "--token-file", path.join(work, "token"), "--work-dir", path.join(work, "jobs"),
@@ -49,6 +51,25 @@ async function startServer(work, extra) {
   if (!/open the web UI/.test(text)) throw new Error("this netsmith holds no web UI:\n" + text);
   const token = fs.readFileSync(path.join(work, "token"), "utf8").trim();
   return { child, url, login, token };
+}
+
+/** Debian's Chromium, headless, with the flags a closed network needs. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+}
+
+/** Stops a server from startServer: SIGTERM, then its exit status. */
+export async function stopServer(server) {
+  server.child.kill("SIGTERM");
+  return await new Promise((r) => {
+    if (server.child.exitCode !== null) r(server.child.exitCode);
+    else server.child.on("exit", (c) => r(c));
+  });
 }
 
 export async function journey(name, body, { serveArgs = [] } = {}) {
@@ -97,12 +118,7 @@ export async function journey(name, body, { serveArgs = [] } = {}) {
     server = await startServer(work, serveArgs);
     t.url = server.url;
     t.netsmith = netsmith;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-    });
+    browser = await launchBrowser();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     page = await context.newPage();
     page.setDefaultTimeout(20000);
@@ -123,16 +139,9 @@ export async function journey(name, body, { serveArgs = [] } = {}) {
   } finally {
     await browser?.close().catch(() => {});
     if (server) {
-      server.child.kill("SIGTERM");
-      const code = await new Promise((r) => {
-        if (server.child.exitCode !== null) r(server.child.exitCode);
-        else server.child.on("exit", (c) => r(c));
-      });
+      const code = await stopServer(server);
       const text = fs.readFileSync(path.join(work, "serve.out"), "utf8");
       if (code !== 0 || /Sanitizer|runtime error:/.test(text)) failures.push(`the server did not stop cleanly (${code}):\n${text.slice(-3000)}`);
-      // the access log goes with the server tests' logs, which server.openapi checks
-      if (process.env.NS_SERVER_LOGS && fs.existsSync(path.join(work, "access.log")))
-        fs.copyFileSync(path.join(work, "access.log"), path.join(process.env.NS_SERVER_LOGS, `web-${name}.log`));
     }
     if (failures.length === 0 && ok) fs.rmSync(work, { recursive: true, force: true });
     else console.log(`(the server's files are kept in ${work})`);

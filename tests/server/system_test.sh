@@ -36,22 +36,28 @@ expect_body "an unknown route says where the API is described" 'openapi.json'
 api DELETE /api/v1/system >/dev/null
 expect_status "a method the route lacks" 405
 
-raw "$URL/"
-expect_status "the UI's index" 200
-expect_body "the UI's index is HTML" '<!doctype html>'
+if grep -q 'the web UI is not built' "$WORK/serve.out"; then
+    # a build without Node.js: the API is served, and the UI's address says why there is none
+    raw "$URL/"
+    expect_status "no UI built: its address says so" 404
+    expect_body "no UI built: the reason" 'built without its web UI'
+else
+    raw "$URL/"
+    expect_status "the UI's index" 200
+    expect_body "the UI's index is HTML" '<!doctype html>'
+    raw -D "$WORK/headers" "$URL/assets/index.js"
+    expect_status "the UI's script" 200
+    expect_match "the UI's script is JavaScript" "$WORK/headers" '^Content-Type: (text|application)/javascript'
+    raw "$URL/models/boston-mlp"
+    expect_status "a page of the UI's own routing is its index" 200
+    expect_body "a page of the UI's own routing is HTML" '<div id="root">'
+fi
+raw "$URL/assets/nothing.js"
+expect_status "a missing file of the UI" 404
 raw "$URL/../../etc/passwd"
 expect_no_match "no file outside the embedded table" "$WORK/body" 'root:'
 raw --path-as-is "$URL/%2e%2e/%2e%2e/etc/passwd"
 expect_no_match "no file outside the embedded table (encoded)" "$WORK/body" 'root:'
-
-raw -D "$WORK/headers" "$URL/assets/index.js"
-expect_status "the UI's script" 200
-expect_match "the UI's script is JavaScript" "$WORK/headers" '^Content-Type: (text|application)/javascript'
-raw "$URL/models/boston-mlp"
-expect_status "a page of the UI's own routing is its index" 200
-expect_body "a page of the UI's own routing is HTML" '<div id="root">'
-raw "$URL/assets/nothing.js"
-expect_status "a missing file of the UI" 404
 
 # the schemas forms are built from
 api GET /api/v1/schemas/run-config >/dev/null

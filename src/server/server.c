@@ -176,8 +176,8 @@ static void serve_file(ns__req *rq)
         if (data == NULL && rq->srv->opts.ui_dir == NULL) {
             static const char page[] =
                 "<!doctype html><meta charset=utf-8><title>netsmith</title><p>This netsmith was "
-                "built without its web UI: Node.js and npm were not found when it was built. "
-                "Install them (Node.js 20.19 or later) and build again; the API is under "
+                "built without its web UI, which needs Node.js 20.19 or later and npm when "
+                "netsmith is built. Install them and build again; the API is under "
                 "<code>/api/v1/</code>.</p>";
             ns__reply_bytes(rq, 404, "text/html; charset=utf-8", page, sizeof page - 1);
             return;
@@ -858,13 +858,14 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         if (addr.ss_family == AF_INET6)
             flags |= MHD_USE_IPv6;
         d = MHD_start_daemon(flags, (uint16_t)srv->port, NULL, NULL, on_request, srv,
+                             MHD_OPTION_EXTERNAL_LOGGER, http_log, srv, /* first: see its doc */
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opts.threads,
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->opts.max_connections,
                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opts.timeout_seconds,
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, srv->opts.max_header,
-                             MHD_OPTION_EXTERNAL_LOGGER, http_log, srv, MHD_OPTION_NOTIFY_COMPLETED,
-                             on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, &watch,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, &watch,
                              MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
         if (d == NULL)
             st = ns_errorf(ctx, NS_ERR_IO, "cannot listen on %s: %s (is the port taken?)",
@@ -902,8 +903,9 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
                     srv->login_code);
         else
             fprintf(out,
-                    "the web UI is not built (Node.js and npm were not found when netsmith "
-                    "was built); the API is served, and a login link is at %s/login?code=%s\n",
+                    "the web UI is not built (it needs Node.js 20.19 or later and npm when "
+                    "netsmith is built); the API is served, and a login link is at "
+                    "%s/login?code=%s\n",
                     srv->url, srv->login_code);
         pthread_mutex_unlock(&srv->lock);
         fflush(out);

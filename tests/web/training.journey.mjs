@@ -81,7 +81,14 @@ journey("training", async (t) => {
   await page.waitForURL((u) => /\/training\/\d+$/.test(u.pathname) && !u.pathname.endsWith(`/${first.id}`));
   const second = Number(new URL(page.url()).pathname.split("/").pop());
   t.check(second > first.id, `Retrain opened the new job #${second}`);
-  await page.getByRole("region", { name: `Job ${second}` }).waitFor();
+  // its details grow live while it runs
+  const liveLoss = page.getByRole("region", { name: `Job ${second}` }).getByRole("img", { name: "Loss", exact: true });
+  await liveLoss.waitFor({ timeout: 20000 });
+  const n1 = Number(await liveLoss.getAttribute("data-points"));
+  if (n1 < 40) {
+    await t.until(async () => Number(await liveLoss.getAttribute("data-points")) > n1, 20000, "the details' Loss plot to grow");
+    t.check(true, `the open job's Loss plot grew live from ${n1} points`);
+  } else t.check(false, "the retrained job ran too fast to watch its details grow");
   await rowOf(complete, second).waitFor({ timeout: 60000 });
   const again = await t.api("GET", `/jobs/${second}`);
   const orig = await t.api("GET", `/jobs/${first.id}`);
@@ -137,13 +144,28 @@ journey("training", async (t) => {
   t.check(JSON.stringify(firstRow.map(Number)) === JSON.stringify(cm[0]), `its first row matches the API (${firstRow} vs ${cm[0]})`);
   await t.shot("confusion");
 
+  // ---- a pipeline job: its train card's curves and its evaluate card's confusion matrix ------
+  const yaml = fs.readFileSync(path.join(SRC, "examples/pipelines/wine.yaml"), "utf8")
+    .replace("epochs: 60", "epochs: 4").split("  - id: save")[0]; // this server writes no files
+  await t.api("POST", "/pipelines", { name: "wine-p", pipeline: yaml });
+  const pj = await t.api("POST", "/pipelines/wine-p/run", {});
+  await rowOf(complete, pj.id).waitFor({ timeout: 30000 });
+  await rowOf(complete, pj.id).click();
+  const pDetails = page.getByRole("region", { name: `Job ${pj.id}` });
+  const pMatrix = pDetails.getByRole("table", { name: "Confusion matrix" });
+  await pMatrix.waitFor();
+  t.check((await pMatrix.getByRole("columnheader").count()) === 4, "the pipeline's evaluate card gives a 3-class confusion matrix");
+  t.check(Number(await pDetails.getByRole("img", { name: "Loss", exact: true }).getAttribute("data-points")) === 4, "the pipeline's train card gives a Loss plot of 4 epochs");
+  t.check(/wine-p/.test(await rowOf(complete, pj.id).textContent()), "the pipeline row names its pipeline");
+  await t.shot("pipeline");
+
   // ---- many jobs: a table shows 20, "Show more" adds more ------------------------------------
   for (let i = 0; i < 20; i++) await t.api("POST", "/jobs", { kind: "evaluate", model: "wine-mlp", dataset: "wine" });
-  await t.until(async () => (await t.api("GET", "/jobs?state=succeeded&limit=1")).total >= 24, 60000, "the evaluate jobs to finish");
+  await t.until(async () => (await t.api("GET", "/jobs?state=succeeded&limit=1")).total >= 25, 60000, "the evaluate jobs to finish");
   const more = page.getByRole("button", { name: "Show more complete jobs" });
   await more.waitFor({ timeout: 15000 });
   t.check(await complete.locator("tbody tr").count() === 20, "the Complete table shows 20 rows at first");
   await more.click();
-  await t.until(async () => (await complete.locator("tbody tr").count()) >= 24, 10000, "more rows after Show more");
-  t.check(await complete.locator("tbody tr").count() >= 24, "Show more lists the rest");
+  await t.until(async () => (await complete.locator("tbody tr").count()) >= 25, 10000, "more rows after Show more");
+  t.check(await complete.locator("tbody tr").count() >= 25, "Show more lists the rest");
 });

@@ -100,6 +100,16 @@ describe("live events", () => {
     expect(c.byId.get(1)!.state).toBe("succeeded");
     expect(c.byId.has(2)).toBe(false);
   });
+  it("keeps the opened job when the lists leave it out, without counting an old one", () => {
+    const c = emptyCache();
+    putJob(c, job(2, { state: "succeeded" }), false);
+    expect(c.totals.succeeded).toBe(0);
+    replaceLists(c, [{ state: "succeeded", items: [job(9, { state: "succeeded" })], total: 40 }], 0, 2);
+    expect([...c.byId.keys()].sort()).toEqual([2, 9]);
+    expect(c.totals.succeeded).toBe(40);
+    replaceLists(c, [{ state: "succeeded", items: [job(9, { state: "succeeded" })], total: 40 }], 0, null);
+    expect(c.byId.has(2)).toBe(false);
+  });
   it("handles a thousand jobs and their events by id", () => {
     const c = emptyCache();
     const items = Array.from({ length: 1000 }, (_, i) => job(i + 1, { state: "running", epochs: 50 }));

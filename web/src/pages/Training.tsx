@@ -38,6 +38,8 @@ export default function TrainingPage({ args }: PageProps) {
   limitsRef.current = limits;
   const pending = useRef(new Set<number>());
   const selected = args[0] !== undefined && /^\d+$/.test(args[0]) ? Number(args[0]) : null;
+  const selectedRef = useRef(selected);
+  selectedRef.current = selected;
 
   const loadLists = useCallback(async () => {
     const since = performance.now();
@@ -50,7 +52,7 @@ export default function TrainingPage({ args }: PageProps) {
           return { state, items: page.items, total: page.total };
         }),
       );
-      replaceLists(cache.current, lists, since);
+      replaceLists(cache.current, lists, since, selectedRef.current);
       setError(null);
       setLoaded(true);
       redraw();
@@ -96,8 +98,8 @@ export default function TrainingPage({ args }: PageProps) {
   const job = selected !== null ? cache.current.byId.get(selected) : undefined;
   const open = useCallback((id: number) => navigate(`/training/${id}`), []);
   const onChanged = useCallback(
-    (j: Job) => {
-      putJob(cache.current, j);
+    (j: Job, isNew: boolean) => {
+      putJob(cache.current, j, isNew);
       redraw();
     },
     [redraw],
@@ -202,7 +204,7 @@ const JobRow = memo(function JobRow({ job, group, selected, onOpen }: { job: Job
         <td>{finalMetrics(job).map(([k, v]) => <span key={k} className="metric">{k} <b>{fmt(v)}</b></span>)}</td>
       )}
       {group === "complete" && <td className="num">{job.started && job.finished ? duration(job.finished - job.started) : "–"}</td>}
-      {group === "failed" && <td className="cut error-cell" title={job.error ?? ""}>{job.error ?? (job.state === "cancelled" ? "cancelled" : "–")}</td>}
+      {group === "failed" && <td className={"cut " + (job.state === "failed" ? "error-cell" : "muted")} title={job.error ?? ""}>{job.error ?? (job.state === "cancelled" ? "cancelled" : "–")}</td>}
       {group === "failed" && <td className="time" title={when(job.finished)}>{shortWhen(job.finished)}</td>}
     </tr>
   );

@@ -40,7 +40,7 @@ async function pipelineParts(id: number): Promise<PipelineParts> {
 export function JobDetails({ id, job, onChanged, onClose }: {
   id: number;
   job: Job | undefined;
-  onChanged: (j: Job) => void;
+  onChanged: (j: Job, isNew: boolean) => void;
   onClose: () => void;
 }) {
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -55,12 +55,12 @@ export function JobDetails({ id, job, onChanged, onClose }: {
     setActionError(null);
     if (job) return;
     let live = true;
-    get<Job>(`/jobs/${id}`).then((j) => live && onChanged(j), (e) => live && setLoadError(e));
+    get<Job>(`/jobs/${id}`).then((j) => live && onChanged(j, false), (e) => live && setLoadError(e));
     return () => {
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [id]);
+  }, [id, job === undefined]);
 
   const pipelineDone = job?.kind === "pipeline" && FINISHED.has(job.state);
   useEffect(() => {
@@ -102,7 +102,7 @@ export function JobDetails({ id, job, onChanged, onClose }: {
     setActionError(null);
     try {
       const j = await post<Job>(`/jobs/${job.id}/${what}`, {});
-      onChanged(j);
+      onChanged(j, what === "retrain");
       if (what === "retrain") navigate(`/training/${j.id}`);
     } catch (e) {
       setActionError(e);
@@ -130,6 +130,7 @@ export function JobDetails({ id, job, onChanged, onClose }: {
         {job.cancel_requested && job.state === "running" && <span className="muted">stopping…</span>}
         <button type="button" className="icon close" aria-label="Close the job's details" onClick={onClose}>×</button>
       </div>
+      {(active || RETRAINABLE.has(job.kind) || version) && (
       <div className="row actions">
         {!active && RETRAINABLE.has(job.kind) && (
           <button type="button" className="primary" disabled={busy} onClick={() => void act("retrain")}>Retrain</button>
@@ -144,6 +145,7 @@ export function JobDetails({ id, job, onChanged, onClose }: {
           </a>
         )}
       </div>
+      )}
       <ErrorBox error={actionError} />
 
       <dl className="facts">

@@ -37,11 +37,16 @@ function count(totals: Totals, state: string, by: number): void {
   if (state in totals) totals[state as JobState] = Math.max(0, totals[state as JobState] + by);
 }
 
-/** Puts a job (a fresh answer of GET /jobs/{id}) in the cache, moving its count if its state changed. */
-export function putJob(c: JobCache, job: Job): void {
+/**
+ * Puts a job (a fresh answer of GET /jobs/{id}) in the cache, moving its count if its state
+ * changed; `isNew` says whether a job the cache lacks is new to the store (counted) or an old
+ * one the lists left out.
+ */
+export function putJob(c: JobCache, job: Job, isNew = true): void {
   const old = c.byId.get(job.id);
-  if (!old) count(c.totals, job.state, 1);
-  else if (old.state !== job.state) {
+  if (!old) {
+    if (isNew) count(c.totals, job.state, 1);
+  } else if (old.state !== job.state) {
     count(c.totals, old.state, -1);
     count(c.totals, job.state, 1);
   }
@@ -90,9 +95,9 @@ export function applyEvent(c: JobCache, e: ServerEvent, now = 0): { changed: boo
 
 /**
  * Replaces the cache's jobs by the lists' answers (fetched from `since` on): a job an event
- * changed after that keeps the cache's copy.
+ * changed after that keeps the cache's copy, and so does the job `keep` (the one opened).
  */
-export function replaceLists(c: JobCache, lists: { state: JobState; items: Job[]; total: number }[], since: number): void {
+export function replaceLists(c: JobCache, lists: { state: JobState; items: Job[]; total: number }[], since: number, keep: number | null = null): void {
   const byId = new Map<number, Job>();
   const totals = noTotals();
   for (const l of lists) {
@@ -113,6 +118,8 @@ export function replaceLists(c: JobCache, lists: { state: JobState; items: Job[]
       }
     }
   }
+  const kept = keep !== null ? c.byId.get(keep) : undefined;
+  if (kept && !byId.has(kept.id)) byId.set(kept.id, kept);
   c.byId = byId;
   c.totals = totals;
 }

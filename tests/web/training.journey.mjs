@@ -88,6 +88,7 @@ journey("training", async (t) => {
   if (n1 < 40) {
     await t.until(async () => Number(await liveLoss.getAttribute("data-points")) > n1, 20000, "the details' Loss plot to grow");
     t.check(true, `the open job's Loss plot grew live from ${n1} points`);
+    await t.shot("details-live");
   } else t.check(false, "the retrained job ran too fast to watch its details grow");
   await rowOf(complete, second).waitFor({ timeout: 60000 });
   const again = await t.api("GET", `/jobs/${second}`);

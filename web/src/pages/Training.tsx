@@ -147,7 +147,7 @@ function JobTable({ group, jobs, selected, onOpen }: { group: Group; jobs: Job[]
           {group === "queued" && <th scope="col" className="num">Epochs</th>}
           {group === "running" && <th scope="col">Current Epoch Ratio</th>}
           {group === "running" && <th scope="col">Loss</th>}
-          {group === "running" && <th scope="col">Started</th>}
+          {group === "running" && <th scope="col" className="wide-only">Started</th>}
           {group === "complete" && <th scope="col">Validation</th>}
           {group === "complete" && <th scope="col" className="num">Duration</th>}
           {group === "failed" && <th scope="col">Error</th>}
@@ -199,7 +199,7 @@ const JobRow = memo(function JobRow({ job, group, selected, onOpen }: { job: Job
           <Sparkline job={job} />
         </td>
       )}
-      {group === "running" && <td className="time" title={when(job.started)}>{shortWhen(job.started)}</td>}
+      {group === "running" && <td className="time wide-only" title={when(job.started)}>{shortWhen(job.started)}</td>}
       {group === "complete" && (
         <td>{finalMetrics(job).map(([k, v]) => <span key={k} className="metric">{k} <b>{fmt(v)}</b></span>)}</td>
       )}

@@ -126,6 +126,10 @@ journey("training", async (t) => {
   await page.keyboard.press("Enter");
   await page.waitForURL(`**/training/${first.id}`);
   t.check(await page.getByRole("region", { name: `Job ${first.id}` }).isVisible(), "Enter on a focused row opens its details");
+  await page.getByRole("region", { name: `Job ${first.id}` }).getByRole("button", { name: "Retrain" }).focus();
+  await page.keyboard.press("Escape");
+  await page.waitForURL((u) => u.pathname === "/training");
+  t.check(await page.getByRole("region", { name: `Job ${first.id}` }).count() === 0, "Escape closes the details");
 
   // ---- classification: accuracy curves and the confusion matrix -----------------------------
   const wine = await t.api("POST", "/jobs", { kind: "train", model: "wine-mlp", dataset: "wine", settings: { epochs: 5 } });
@@ -157,7 +161,8 @@ journey("training", async (t) => {
   await pMatrix.waitFor();
   t.check((await pMatrix.getByRole("columnheader").count()) === 4, "the pipeline's evaluate card gives a 3-class confusion matrix");
   t.check(Number(await pDetails.getByRole("img", { name: "Loss", exact: true }).getAttribute("data-points")) === 4, "the pipeline's train card gives a Loss plot of 4 epochs");
-  t.check(/wine-p/.test(await rowOf(complete, pj.id).textContent()), "the pipeline row names its pipeline");
+  const pCells = await rowOf(complete, pj.id).getByRole("cell").allTextContents();
+  t.check(pCells[2] === "wine-p" && pCells[3] === "wine", `the pipeline row names its pipeline and its data (${pCells.join(" | ")})`);
   await t.shot("pipeline");
 
   // ---- many jobs: a table shows 20, "Show more" adds more ------------------------------------

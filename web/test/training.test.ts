@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Job } from "../src/api";
 import type { ServerEvent } from "../src/events";
 import {
-  applyEvent, confusionOf, curves, emptyCache, finalMetrics, groupJobs, groupOf, groupTotal, lossLine, modelOf,
+  applyEvent, confusionOf, curves, datasetOf, emptyCache, finalMetrics, groupJobs, groupOf, groupTotal, lossLine, modelOf,
   putJob, ratioText, replaceLists, settingsRows, shortWhen, versionOf,
 } from "../src/training/jobs";
 
@@ -41,6 +41,12 @@ describe("the four tables", () => {
     expect(modelOf(job(1))).toBe("bh");
     expect(modelOf(job(1, { kind: "finetune", params: { from: "a@1", to: "b" } }))).toBe("b");
     expect(modelOf(job(1, { kind: "pipeline", params: { pipeline: "...", source: "wine-p" } }))).toBe("wine-p");
+  });
+  it("finds a pipeline's data in its Data Load cards", () => {
+    const text = "pipeline: p\ncards:\n  - id: load\n    card: data_load\n    with: {name: wine}\n  - id: split\n    card: data_split\n";
+    expect(datasetOf(job(1, { kind: "pipeline", params: { pipeline: text } }))).toBe("wine");
+    expect(datasetOf(job(1, { kind: "pipeline", params: { pipeline: "::: not yaml [" } }))).toBe("–");
+    expect(datasetOf(job(1))).toBe("boston");
   });
 });
 

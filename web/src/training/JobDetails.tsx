@@ -2,7 +2,7 @@
 // events append epochs), the confusion matrix, the final metrics and the settings used.
 import { useEffect, useMemo, useState } from "react";
 import { ApiError, get, href, post, type EpochMetrics, type Job, type Metrics } from "../api";
-import { navigate } from "../router";
+import { linkProps, navigate } from "../router";
 import { ErrorBox, duration, fmt, when } from "../components/ui";
 import { Plot } from "../components/Plot";
 import { confusionOf, curves, datasetOf, modelOf, ratioText, settingsRows, versionOf, type Confusion } from "./jobs";
@@ -123,7 +123,10 @@ export function JobDetails({ id, job, onChanged, onClose }: {
   const finals = finalTables(job, parts);
 
   return (
-    <section className="job-details panel" aria-label={`Job ${job.id}`}>
+    <section className="job-details panel" aria-label={`Job ${job.id}`}
+      onKeyDown={(e) => {
+        if (e.key === "Escape") onClose();
+      }}>
       <div className="details-head">
         <h2>Job {job.id}</h2>
         <span className={`badge ${job.state}`}>{job.state}</span>
@@ -150,7 +153,7 @@ export function JobDetails({ id, job, onChanged, onClose }: {
 
       <dl className="facts">
         <dt>Kind</dt><dd>{job.kind}</dd>
-        <dt>Model</dt><dd>{modelOf(job)}{version ? <span className="muted"> (made version {version.version})</span> : null}</dd>
+        <dt>Model</dt><dd>{job.kind === "pipeline" ? modelOf(job) : <a {...linkProps(`/models/${encodeURIComponent(modelOf(job).split("@")[0])}`)}>{modelOf(job)}</a>}{version ? <span className="muted"> (made version {version.version})</span> : null}</dd>
         <dt>Dataset</dt><dd>{datasetOf(job)}</dd>
         {(job.kind === "train" || job.kind === "finetune") && (<><dt>Epochs</dt><dd>{ratioText(job)}</dd></>)}
         <dt>Submitted</dt><dd>{when(job.created)}</dd>

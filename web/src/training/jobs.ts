@@ -2,6 +2,7 @@
 // live event updates its job in O(1), grouped into the page's four tables when drawn.
 import type { EpochMetrics, Job, JobState, Metrics } from "../api";
 import type { ServerEvent } from "../events";
+import { parse } from "yaml";
 
 export type Group = "queued" | "running" | "complete" | "failed";
 export const GROUPS: Group[] = ["queued", "running", "complete", "failed"];
@@ -167,9 +168,30 @@ export function modelOf(job: Job): string {
   return str(p.model) ?? str(p.to) ?? str(p.from) ?? (job.kind === "pipeline" ? str(p.source) ?? "pipeline" : null) ?? "–";
 }
 
+const pipelineData = new Map<string, string | null>();
+
+/** The data a pipeline's Data Load cards read (their name or path settings), read once per text. */
+function dataOfPipeline(text: string): string | null {
+  if (pipelineData.has(text)) return pipelineData.get(text) ?? null;
+  let found: string | null = null;
+  try {
+    const doc = parse(text) as { cards?: { card?: string; with?: Record<string, unknown> }[] } | null;
+    const names = (doc?.cards ?? [])
+      .filter((c) => c?.card === "data_load")
+      .map((c) => str(c.with?.name) ?? str(c.with?.path))
+      .filter((n): n is string => n !== null);
+    found = names.length > 0 ? [...new Set(names)].join(", ") : null;
+  } catch {
+    found = null;
+  }
+  if (pipelineData.size > 500) pipelineData.clear();
+  pipelineData.set(text, found);
+  return found;
+}
+
 export function datasetOf(job: Job): string {
   const p = job.params ?? {};
-  return str(p.data) ?? str(p.dataset) ?? "–";
+  return str(p.data) ?? str(p.dataset) ?? (typeof p.pipeline === "string" ? dataOfPipeline(p.pipeline) : null) ?? "–";
 }
 
 /** The version a succeeded train or fine-tune job registered, or null. */

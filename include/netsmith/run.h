@@ -207,6 +207,10 @@ struct ns_run_seed {
     int64_t resumed_epoch, resumed_batch;
     ns_metric_values train, val, test;
     bool has_val, has_test;
+    /* classification: the confusion matrix of the last part evaluated (test, else val, else
+     * train), [classes * classes] counts, row = true class; NULL and 0 for regression */
+    int64_t *confusion;
+    int classes;
     double seconds;
 };
 

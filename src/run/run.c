@@ -60,6 +60,7 @@ void ns_run_record_free(ns_run_record *r)
         ns_dealloc(ctx, r->seeds[i].dir);
         ns_dealloc(ctx, r->seeds[i].model_path);
         ns_dealloc(ctx, r->seeds[i].history);
+        ns_dealloc(ctx, r->seeds[i].confusion);
     }
     ns_dealloc(ctx, r->seeds);
     ns_dealloc(ctx, r->run_dir);
@@ -489,8 +490,10 @@ static ns_status claim_run_dir(ns_ctx *ctx, const ns_run_config *cfg, const char
                      data_name);
 }
 
+/* The metrics of ds into *out, and (a classifier's) its confusion matrix into sr, replacing
+ * the one of the part evaluated before. */
 static ns_status evaluate_part(ns_model *m, const ns_model_info *info, const ns_dataset *ds,
-                               const ns_progress *progress, ns_metric_values *out)
+                               const ns_progress *progress, ns_metric_values *out, ns_run_seed *sr)
 {
     ns_ctx *ctx = ns_model_ctx(m);
     ns_metrics *acc = NULL;
@@ -499,6 +502,20 @@ static ns_status evaluate_part(ns_model *m, const ns_model_info *info, const ns_
         st = ns_fit_evaluate(m, info, ds, 0, acc, progress);
     if (st == NS_OK)
         st = ns_metrics_compute(acc, out);
+    int classes = 0;
+    const int64_t *conf = st == NS_OK ? ns_metrics_confusion(acc, &classes) : NULL;
+    if (conf != NULL && classes > 0) {
+        size_t n = (size_t)classes * (size_t)classes;
+        int64_t *copy = ns_alloc(ctx, n * sizeof *copy);
+        if (copy == NULL) {
+            st = ns_errorf(ctx, NS_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(copy, conf, n * sizeof *copy);
+            ns_dealloc(ctx, sr->confusion);
+            sr->confusion = copy;
+            sr->classes = classes;
+        }
+    }
     ns_metrics_free(acc);
     return st;
 }
@@ -819,11 +836,13 @@ ns_status ns_run(ns_ctx *ctx, const ns_run_config *cfg, const ns_run_hooks *hook
         if (st == NS_OK)
             st = ns_model_info_from(ctx, &res, tr, &info);
         if (st == NS_OK)
-            st = evaluate_part(res.model, &info, tr, hooks ? hooks->progress : NULL, &sr->train);
+            st =
+                evaluate_part(res.model, &info, tr, hooks ? hooks->progress : NULL, &sr->train, sr);
         if (st == NS_OK && va != NULL)
-            st = evaluate_part(res.model, &info, va, hooks ? hooks->progress : NULL, &sr->val);
+            st = evaluate_part(res.model, &info, va, hooks ? hooks->progress : NULL, &sr->val, sr);
         if (st == NS_OK && test != NULL)
-            st = evaluate_part(res.model, &info, test, hooks ? hooks->progress : NULL, &sr->test);
+            st = evaluate_part(res.model, &info, test, hooks ? hooks->progress : NULL, &sr->test,
+                               sr);
         sr->has_val = va != NULL;
         sr->has_test = test != NULL;
         if (st == NS_OK) {

@@ -324,7 +324,7 @@ static ns_status run_training(job_run *j, json_t *params)
                                         : seed->has_val ? &seed->val
                                                         : &seed->train;
         if (st == NS_OK)
-            st = ns_metrics_to_json(ctx, final, NULL, 0, &metrics);
+            st = ns_metrics_to_json(ctx, final, seed->confusion, seed->classes, &metrics);
         if (st == NS_OK)
             st = ns_job_succeed(s, &j->lease, model, weights, record, parent, metrics, NULL);
         ns_dealloc(ctx, rec_json);
@@ -408,8 +408,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 /* Whether name is one file's name in a directory: not empty, no '/', not "." or "..". */
 static bool plain_name(const char *name)
 {
-    return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL &&
-           strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+    return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0;
 }
 
 static ns_status run_card_job(job_run *j, json_t *params)
@@ -498,11 +498,10 @@ static void on_card_event(void *ud, const ns_card_event *ev)
     job_run *j = ud;
     if (atomic_load(&j->hb.lost) || (ev->kind == NS_CARD_ITERATION && ev->depth > 0))
         return;
-    json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s?}", "event",
-                          ns_card_event_kind_name(ev->kind), "id", ev->id, "card", ev->card,
-                          "depth", ev->depth, "iteration", (json_int_t)ev->iteration,
-                          "iterations", (json_int_t)ev->iterations, "seconds", ev->seconds,
-                          "message", ev->message);
+    json_t *d = json_pack(
+        "{s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s?}", "event", ns_card_event_kind_name(ev->kind),
+        "id", ev->id, "card", ev->card, "depth", ev->depth, "iteration", (json_int_t)ev->iteration,
+        "iterations", (json_int_t)ev->iterations, "seconds", ev->seconds, "message", ev->message);
     char *text = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     if (text != NULL)

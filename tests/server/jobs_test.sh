@@ -95,6 +95,8 @@ expect_status "the model" 200
 expect_eq "a version appears" "$(jq_get .versions[0].version)" 1
 expect_eq "made by the job" "$(jq_get .versions[0].job)" "$train"
 expect_eq "no lineage for a trained version" "$(jq_get .versions[0].lineage)" "[]"
+expect_eq "a classifier's version has its test part's confusion matrix, one count per row" \
+    "$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["versions"][0]["metrics"]; c=m["confusion_matrix"]; print(len(c), len(c[0]), sum(map(sum, c)) == m["n"])' "$WORK/body")" "3 3 True"
 api GET /api/v1/models/m/versions/1 >/dev/null
 expect_status "the version" 200
 expect_eq "the version's model" "$(jq_get .model)" m

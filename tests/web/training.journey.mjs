@@ -137,6 +137,15 @@ journey("training", async (t) => {
   await rowOf(complete, wine.id).click();
   const wineDetails = page.getByRole("region", { name: `Job ${wine.id}` });
   t.check(Number(await wineDetails.getByRole("img", { name: "accuracy", exact: true }).getAttribute("data-points")) === 5, "the wine job has an accuracy plot of 5 epochs");
+  // a train job's confusion matrix: its version's, on the held-out test part
+  const trainMatrix = wineDetails.getByRole("table", { name: "Confusion matrix" });
+  await trainMatrix.waitFor();
+  const version = (await t.api("GET", "/models/wine-mlp")).versions.at(-1);
+  const trainRows = [];
+  for (let r = 1; r <= 3; r++) trainRows.push((await trainMatrix.getByRole("row").nth(r).getByRole("cell").allTextContents()).map(Number));
+  t.check(JSON.stringify(trainRows) === JSON.stringify(version.metrics.confusion_matrix),
+    `the train job shows its version's confusion matrix (${JSON.stringify(trainRows)} vs ${JSON.stringify(version.metrics.confusion_matrix)})`);
+  t.check(trainRows.flat().reduce((a, b) => a + b, 0) === version.metrics.n, "the train job's matrix counts the test part's rows");
   const evalJob = await t.api("POST", "/jobs", { kind: "evaluate", model: "wine-mlp", dataset: "wine" });
   await rowOf(complete, evalJob.id).waitFor({ timeout: 30000 });
   await rowOf(complete, evalJob.id).click();

@@ -11,6 +11,9 @@ export interface Series {
   dash?: boolean;
 }
 
+// x is a count (epochs, steps): ticks at whole numbers only
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
+
 const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777"];
 
 export interface PlotProps {
@@ -43,7 +46,7 @@ export function Plot(props: PlotProps) {
       scales: { x: { time: false }, y: props.log ? { distr: 3 } : {} },
       axes: props.compact
         ? [{ show: false }, { show: false }]
-        : [{ label: props.xLabel }, { label: props.yLabel, size: 60 }],
+        : [{ label: props.xLabel, incrs: WHOLE_STEPS }, { label: props.yLabel, size: 60 }],
       series: [
         { label: props.xLabel ?? "x" },
         ...props.series.map((s, i) => ({

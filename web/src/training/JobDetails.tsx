@@ -1,7 +1,7 @@
 // One job's details: its facts, the actions, the per-epoch curves (growing live as the page's
 // events append epochs), the confusion matrix, the final metrics and the settings used.
 import { useEffect, useMemo, useState } from "react";
-import { ApiError, get, href, post, type EpochMetrics, type Job, type Metrics } from "../api";
+import { ApiError, get, href, post, type EpochMetrics, type Job, type Metrics, type Version } from "../api";
 import { linkProps, navigate } from "../router";
 import { ErrorBox, duration, fmt, when } from "../components/ui";
 import { Plot } from "../components/Plot";
@@ -62,6 +62,22 @@ export function JobDetails({ id, job, onChanged, onClose }: {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, job === undefined]);
 
+  // a trained version's metrics: the held-out part's, with a classifier's confusion matrix
+  const made = job ? versionOf(job) : null;
+  const [versionMetrics, setVersionMetrics] = useState<unknown>(null);
+  useEffect(() => {
+    setVersionMetrics(null);
+    if (!made) return;
+    let live = true;
+    get<Version>(`/models/${encodeURIComponent(made.model)}/versions/${made.version}`).then(
+      (v) => live && setVersionMetrics(v.metrics),
+      () => {}, // the version's page says why; the job's own details stand without it
+    );
+    return () => {
+      live = false;
+    };
+  }, [made?.model, made?.version]);
+
   const pipelineDone = job?.kind === "pipeline" && FINISHED.has(job.state);
   useEffect(() => {
     setParts(null);
@@ -114,7 +130,7 @@ export function JobDetails({ id, job, onChanged, onClose }: {
   const version = versionOf(job);
   const active = job.state === "queued" || job.state === "running";
   const confusions: { title: string; m: Confusion }[] = [];
-  const direct = confusionOf(job.metrics?.val) ?? confusionOf(job.result?.metrics);
+  const direct = confusionOf(job.metrics?.val) ?? confusionOf(job.result?.metrics) ?? confusionOf(versionMetrics);
   if (direct) confusions.push({ title: "Confusion matrix", m: direct });
   for (const p of parts?.metrics ?? []) {
     const m = confusionOf(p.values);

@@ -2,6 +2,7 @@
 // shapes are worked out for, the layer stack and its JSON view kept in sync both ways, the
 // library's check as one types, saving, and Convert To Model.
 import { useEffect, useMemo, useRef, useState } from "react";
+import { createPortal } from "react-dom";
 import { ApiError, get, post, type ArchCheck, type Architecture, type JsonSchema, type Model, type Spec } from "../api";
 import { linkProps, navigate } from "../router";
 import { ErrorBox, fmt, when } from "../components/ui";
@@ -18,8 +19,16 @@ export interface EditorProps {
 
 type CheckState = { status: "idle" } | { status: "checking" } | { status: "ok"; result: ArchCheck } | { status: "bad"; error: unknown };
 
+/** JSON with sorted keys, so the same spec in another key order compares equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
+  if (typeof v === "object" && v !== null)
+    return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canonical((v as Record<string, unknown>)[k])).join(",") + "}";
+  return JSON.stringify(v) ?? "null";
+}
+
 function sameSpec(a: Spec, b: Spec): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonical(a) === canonical(b);
 }
 
 function initialSizes(spec: Spec): Sizes {
@@ -229,6 +238,7 @@ function ConvertToModel({ arch, disabled }: { arch: string; disabled: boolean })
   const [busy, setBusy] = useState(false);
   async function create(e: React.FormEvent) {
     e.preventDefault();
+    e.stopPropagation(); // the dialog sits in the editor's form in React's tree
     setError(null);
     setBusy(true);
     try {
@@ -248,7 +258,7 @@ function ConvertToModel({ arch, disabled }: { arch: string; disabled: boolean })
           setError(null);
           ref.current?.showModal();
         }}>Convert To Model</button>
-      <dialog ref={ref} aria-labelledby="convert-h" className="convert-dialog">
+      {createPortal(<dialog ref={ref} aria-labelledby="convert-h" className="convert-dialog">
         <form onSubmit={create}>
           <h2 id="convert-h">Convert To Model</h2>
           <p className="help">A model is a named instance of the architecture <strong>{arch}</strong>: train it to make its versions.</p>
@@ -262,7 +272,7 @@ function ConvertToModel({ arch, disabled }: { arch: string; disabled: boolean })
             <button type="submit" className="primary" disabled={busy || !name.trim()}>Create model</button>
           </div>
         </form>
-      </dialog>
+      </dialog>, document.body)}
     </>
   );
 }

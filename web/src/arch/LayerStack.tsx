@@ -58,7 +58,7 @@ export default function LayerStack({ layers, schemas, onChange, problem, shapes 
                   {schema && Object.keys(settingsSchema(schema).properties ?? {}).length > 0 ? (
                     <SchemaForm schema={settingsSchema(schema)} values={values} labels={LABELS}
                       errors={bad?.key ? { [bad.key]: bad.message } : undefined}
-                      onChange={(v) => set(i, { ...v, type: layer.type } as Layer)} />
+                      onChange={(v) => set(i, { type: layer.type, ...v } as Layer)} />
                   ) : (
                     <span className="muted no-settings">{schema ? "no settings" : ""}</span>
                   )}
@@ -73,7 +73,7 @@ export default function LayerStack({ layers, schemas, onChange, problem, shapes 
                     onClick={() => onChange(removeLayer(layers, i))}>✕</button>
                 </span>
               </div>
-              {bad && !bad.key && <p className="layer-problem">{bad.message}</p>}
+              {bad && <p className="layer-problem" aria-hidden="true">{bad.message}</p>}
             </li>
           );
         })}

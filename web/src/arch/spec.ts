@@ -37,7 +37,7 @@ export function specToStack(spec: Spec): Layer[] | null {
 /** The spec with its layer list replaced by the stack (its other members kept, in order). */
 export function stackToSpec(base: Spec, layers: Layer[]): Spec {
   const out: Spec = {};
-  if ("input" in base && base.input !== null) out.input = base.input;
+  if ("input" in base) out.input = base.input;
   out.layers = layers.map((l) => ({ ...l }));
   for (const [k, v] of Object.entries(base)) if (k !== "input" && k !== "layers") out[k] = v;
   return out;

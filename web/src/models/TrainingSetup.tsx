@@ -177,7 +177,7 @@ export default function TrainingSetup(p: TrainingSetupProps) {
                     }
                   }}>
                   <div className="row flyout-head">
-                    <h3>{optimizer ?? "optimizer"} settings</h3>
+                    <h3>Settings of {optimizer ?? "the optimizer"}</h3>
                     <span className="grow" />
                     <button type="button" className="icon" aria-label="Close optimizer settings" onClick={() => { setFlyout(false); pencil.current?.focus(); }}>✕</button>
                   </div>

@@ -1,6 +1,6 @@
 // The Models page: the registry's models, and a model's page (/models/NAME) with its versions,
 // their lineage, downloads, the fine-tune action and, at the bottom, its training setup.
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { PageProps } from "../App";
 import { get, getAll, href, type Architecture, type Dataset, type Job, type JsonSchema, type Metrics, type Model, type SystemInfo } from "../api";
 import { useServerEvents } from "../events";
@@ -119,6 +119,11 @@ function ModelPage({ name }: { name: string }) {
     if (e.type === "job" && e.data.state === "succeeded") data.reload();
   });
 
+  // a store with one dataset: that one is the data source
+  useEffect(() => {
+    if (!dataset && datasets.data?.length === 1) setDataset(datasets.data[0].name);
+  }, [dataset, datasets.data]);
+
   const spec = data.data?.arch?.spec;
   const shown = useMemo(() => (schema.data ? withBlueprintDefaults(schema.data, spec) : null), [schema.data, spec]);
 
@@ -158,7 +163,7 @@ function ModelPage({ name }: { name: string }) {
                     <td>{v.parent && parentModel ? <a {...linkProps(modelPath(parentModel))}>{v.parent}</a> : <span className="muted">–</span>}</td>
                     <td><MetricsCell m={v.metrics} /></td>
                     <td>{v.aliases?.length ? v.aliases.map((a) => <span key={a} className="badge alias">{a}</span>) : <span className="muted">–</span>}</td>
-                    <td>{when(v.created)}</td>
+                    <td className="when">{when(v.created)}</td>
                     <td>
                       <a className="button" href={href(`/models/${encodeURIComponent(model.name)}/versions/${v.version}/file`)}
                         download={`${model.name}-v${v.version}.safetensors`} aria-label={`Download version ${v.version}`}>

@@ -101,7 +101,8 @@ export default function Lineage({ model, models }: { model: string; models: Mode
             <a key={n.ref} href={link.href} onClick={link.onClick} data-ref={n.ref} className={own ? "lineage-node own" : "lineage-node"}
               aria-label={n.parent ? `${n.ref}, fine-tuned from ${n.parent}` : `${n.ref}, trained from scratch`}>
               <rect x={p.x} y={p.y} width={W} height={H} rx={5} />
-              <text x={p.x + 8} y={p.y + 16} className="lineage-ref">{n.ref}</text>
+              <title>{n.parent ? `${n.ref} (fine-tuned from ${n.parent})` : n.ref}</title>
+              <text x={p.x + 8} y={p.y + 16} className="lineage-ref">{n.ref.length > 19 ? n.ref.slice(0, 18) + "…" : n.ref}</text>
               <text x={p.x + 8} y={p.y + 31} className="lineage-metric">{n.metric}</text>
             </a>
           );

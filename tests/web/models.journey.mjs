@@ -128,9 +128,23 @@ journey("models", async (t) => {
   t.check(/10 layers/.test(await archRow.textContent()), "the list shows seed-mlp with 10 layers and 12,161 params");
   await t.shot("architectures-list");
 
+  // an image input: the shapes for C,H,W
+  await page.getByRole("button", { name: "New architecture" }).click();
+  await page.getByRole("heading", { level: 1, name: "New architecture" }).waitFor();
+  await page.getByLabel("image").check();
+  await page.getByLabel("Input shape").fill("1,28,28");
+  await page.getByLabel("Output size").fill("10");
+  await page.getByLabel("Spec JSON").fill(JSON.stringify({ layers: [{ type: "conv2d", filters: 8, kernel: 3 }, { type: "relu" }, { type: "flatten" }, { type: "linear", units: 10 }] }));
+  await t.until(async () => (await shapes.locator(".total-params").textContent().catch(() => "")) === "54,170", 5000, "the conv net's params");
+  t.check((await shapes.getByRole("row").nth(2).textContent()).includes("8 × 26 × 26"), "a 3x3 conv2d of 8 filters on 1x28x28 gives 8 × 26 × 26");
+  t.check((await layer(1).getByLabel("Filters").inputValue()) === "8", "the JSON's conv layer is in the stack");
+
   // the models list opens the model with the keyboard
   await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Models" }).click();
   const modelRow = page.getByRole("table", { name: "Models" }).getByRole("row", { name: /boston-mlp/ });
+  await modelRow.waitFor();
+  t.check(/seed-mlp/.test(await modelRow.textContent()) && /not trained yet/.test(await modelRow.textContent()), "the models list shows boston-mlp of seed-mlp, not trained yet");
+  await t.shot("models-list");
   await modelRow.focus();
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { level: 1, name: "boston-mlp" }).waitFor();
@@ -241,6 +255,7 @@ journey("models", async (t) => {
   await ft.getByLabel("Destination model").fill("boston-mlp-ft");
   await ft.getByLabel("Dataset").selectOption("boston");
   await ft.getByLabel("Freeze layers").fill("0");
+  await t.shot("finetune-dialog");
   await ft.getByRole("button", { name: "Start fine-tune" }).click();
   const ftNote = page.getByRole("status").filter({ hasText: /queued \(finetune\)/ });
   await ftNote.waitFor();

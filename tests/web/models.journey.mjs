@@ -229,6 +229,12 @@ journey("models", async (t) => {
     return j.state === "succeeded" ? j : null;
   }, 120000, `job ${id} to succeed`);
   t.check(done.result?.version === 1, "the job made version 1");
+  await t.until(async () => /succeeded: version 1/.test(await note.textContent()), 10000, "the queued note to follow the job");
+  t.check(true, "the queued note follows the job to its version");
+  const rows = page.getByRole("table", { name: "Versions" }).getByRole("row");
+  await t.until(async () => /rmse/.test(await rows.nth(1).textContent()), 10000, "the versions table to update by itself");
+  t.check(true, "the versions table shows the new version without a reload");
+  await t.shot("job-succeeded");
 
   // the version with its metrics, downloaded and checked by netsmith eval
   await page.reload();

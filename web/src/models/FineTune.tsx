@@ -1,8 +1,9 @@
 // The fine-tune action: a version trained on (on a dataset) into a model, as a finetune job
 // with the training setup's run settings; freeze, new head and refit come from the run
 // config's schema.
-import { useRef, useState } from "react";
-import { ApiError, post, type Dataset, type Job, type JsonSchema, type Model } from "../api";
+import { useEffect, useRef, useState } from "react";
+import { ApiError, get, post, type Dataset, type Job, type JsonSchema, type Model } from "../api";
+import { useServerEvents } from "../events";
 import { linkProps } from "../router";
 import { ErrorBox } from "../components/ui";
 import { SettingField, type Values } from "../components/SchemaForm";
@@ -106,10 +107,31 @@ export default function FineTune({ model, datasets, dataset, schema, settings, o
   );
 }
 
+/** "Job N queued" with its link, and its state as the server's events tell it. */
 export function QueuedNote({ job }: { job: Job }) {
+  const [state, setState] = useState<{ state: string; version?: number } | null>(null);
+  useServerEvents((e) => {
+    if (e.job !== job.id || e.type !== "job" || typeof e.data.state !== "string") return;
+    const r = e.data.result as { version?: number } | null | undefined;
+    setState({ state: e.data.state, version: r?.version });
+  });
+  // a job may end before the stream carries its events: its state now, unless an event came first
+  useEffect(() => {
+    let live = true;
+    get<Job>("/jobs/" + job.id).then(
+      (j) => live && setState((s) => s ?? { state: j.state, version: (j.result as { version?: number } | null)?.version }),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [job.id]);
   return (
     <span className="ok-note" role="status">
       Job {job.id} queued ({job.kind}): <a {...linkProps("/training/" + job.id)}>follow it on the Training page</a>
+      {state && state.state !== "queued" && (
+        <span className={"badge " + state.state}>{state.state}{state.version !== undefined ? `: version ${state.version}` : ""}</span>
+      )}
     </span>
   );
 }

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "react";
 import { createPortal } from "react-dom";
 import { ApiError, post, type Dataset, type Job, type JsonSchema, type SystemInfo } from "../api";
-import { linkProps } from "../router";
+import { QueuedNote } from "./FineTune";
 import { ErrorBox } from "../components/ui";
 import { firstProblem, SchemaForm, SettingField, type Values } from "../components/SchemaForm";
 import { chosen, settingOfPath, shownFor, trainLayout } from "./settings";
@@ -219,11 +219,7 @@ export default function TrainingSetup(p: TrainingSetupProps) {
         <button type="button" className="icon" aria-label="Advanced Settings" title="Advanced Settings" onClick={() => advanced.current?.showModal()}>⚙ Advanced</button>
         <span className="muted">{summary(values, layout.advanced, devices)}</span>
         <span className="grow" />
-        {queued && (
-          <span className="ok-note" role="status">
-            Job {queued.id} queued: <a {...linkProps("/training/" + queued.id)}>follow it on the Training page</a>
-          </span>
-        )}
+        {queued && <QueuedNote job={queued} />}
         <button type="submit" className="primary" disabled={busy}>Train</button>
       </div>
       {createPortal(

@@ -124,6 +124,7 @@ describe("the layer stack", () => {
     expect(screen.getByRole("button", { name: "Move layer 1 up" })).toHaveProperty("disabled", true);
     fireEvent.click(screen.getByRole("button", { name: "Move layer 1 down" }));
     expect(last.map((l) => l.type)).toEqual(["relu", "linear"]);
+    expect(document.activeElement?.getAttribute("aria-label")).toBe("Move layer 2 up"); // the moved layer's (down is disabled at the end)
     fireEvent.change(screen.getByLabelText("New layer kind"), { target: { value: "dropout" } });
     fireEvent.click(screen.getByRole("button", { name: "Add layer" }));
     expect(last.map((l) => l.type)).toEqual(["relu", "linear", "dropout"]);

@@ -132,6 +132,10 @@ describe("the training setup form", () => {
     expect(within(fly()).queryByLabelText("Beta 1")).toBeNull();
     fireEvent.change(screen.getByLabelText("Optimizer"), { target: { value: "adamw" } });
     expect(within(fly()).queryByLabelText("Nesterov")).toBeNull();
+    fireEvent.mouseDown(screen.getByLabelText("Optimizer"));
+    expect(screen.getByRole("dialog", { name: "Optimizer settings" })).toBeTruthy();
+    fireEvent.mouseDown(screen.getByLabelText("Epochs"));
+    expect(screen.queryByRole("dialog", { name: "Optimizer settings" })).toBeNull();
   });
   it("writes the betas list from the two beta fields", () => {
     let last: Values = {};

@@ -1,6 +1,6 @@
 // The layer stack: one row a layer with its kind and its settings (fields from the layer
 // kind's schema the server serves), moved, removed and added with real buttons.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { JsonSchema } from "../api";
 import { SchemaForm, type Values } from "../components/SchemaForm";
 import { changeKind, moveLayer, newLayer, removeLayer, type Layer } from "./spec";
@@ -35,9 +35,24 @@ export default function LayerStack({ layers, schemas, onChange, problem, shapes 
   const kinds = Object.keys(schemas);
   const [addKind, setAddKind] = useState("linear");
   const set = (i: number, layer: Layer) => onChange(layers.map((l, k) => (k === i ? layer : l)));
+  // a moved layer keeps the keyboard's focus on its button
+  const list = useRef<HTMLOListElement>(null);
+  const [focus, setFocus] = useState<string | null>(null);
+  useEffect(() => {
+    if (!focus) return;
+    // at an end of the stack the button that way is disabled: the other one then
+    const other = focus.endsWith(" up") ? focus.replace(/ up$/, " down") : focus.replace(/ down$/, " up");
+    const pick = (label: string) => list.current?.querySelector<HTMLButtonElement>(`button[aria-label="${label}"]:not(:disabled)`);
+    (pick(focus) ?? pick(other))?.focus();
+    setFocus(null);
+  }, [focus, layers]);
+  const move = (i: number, d: number) => {
+    onChange(moveLayer(layers, i, d));
+    setFocus(`Move layer ${i + d + 1} ${d < 0 ? "up" : "down"}`);
+  };
   return (
     <div className="layer-stack">
-      <ol className="layers">
+      <ol className="layers" ref={list}>
         {layers.map((layer, i) => {
           const n = i + 1;
           const schema = schemas[layer.type];
@@ -66,9 +81,9 @@ export default function LayerStack({ layers, schemas, onChange, problem, shapes 
                 <span className="layer-shape mono" title="output shape">{shape ? "→ " + shape.join("×") : ""}</span>
                 <span className="layer-buttons">
                   <button type="button" className="icon" aria-label={`Move layer ${n} up`} title="Move up" disabled={i === 0}
-                    onClick={() => onChange(moveLayer(layers, i, -1))}>↑</button>
+                    onClick={() => move(i, -1)}>↑</button>
                   <button type="button" className="icon" aria-label={`Move layer ${n} down`} title="Move down" disabled={i === layers.length - 1}
-                    onClick={() => onChange(moveLayer(layers, i, 1))}>↓</button>
+                    onClick={() => move(i, 1)}>↓</button>
                   <button type="button" className="icon danger" aria-label={`Remove layer ${n}`} title="Remove"
                     onClick={() => onChange(removeLayer(layers, i))}>✕</button>
                 </span>

@@ -84,7 +84,15 @@ export default function TrainingSetup(p: TrainingSetupProps) {
   const lossKeys = shownFor(schema, "loss", loss, layout.loss);
 
   useEffect(() => {
-    if (flyout) flyoutRef.current?.querySelector<HTMLElement>("input, select")?.focus();
+    if (!flyout) return;
+    flyoutRef.current?.querySelector<HTMLElement>("input, select")?.focus();
+    // a click away from the optimizer's row closes it, as a flyout does
+    const away = (e: MouseEvent) => {
+      const t = e.target as Node;
+      if (!flyoutRef.current?.closest(".optimizer-row")?.contains(t)) setFlyout(false);
+    };
+    document.addEventListener("mousedown", away);
+    return () => document.removeEventListener("mousedown", away);
   }, [flyout]);
 
   // a problem is shown where its setting is, so the section holding it opens

@@ -99,7 +99,8 @@ describe("stack and spec", () => {
     const sizes = { input: "size" as const, size: "13", shape: "1, 28, 28", output: "1" };
     expect(sizeQuery(sizes, {})).toEqual({ input_size: "13", output_size: "1" });
     expect(sizeQuery({ ...sizes, input: "shape" }, {})).toEqual({ input_shape: "1,28,28", output_size: "1" });
-    expect(sizeQuery(sizes, { input: [3, 32, 32] })).toEqual({ output_size: "1" });
+    expect(sizeQuery(sizes, { input: [3, 32, 32] })).toEqual({ input_shape: "3,32,32", output_size: "1" });
+    expect(sizeQuery({ ...sizes, input: "shape" }, { input: [20] })).toEqual({ input_size: "20", output_size: "1" });
     expect(sizeQuery({ ...sizes, output: "" }, {})).toEqual({ input_size: "13" });
   });
 });

@@ -128,6 +128,7 @@ export default function Editor({ saved, start, schemas }: EditorProps) {
   }
 
   const nameLocked = saved !== null && !dirty;
+  const ownInput = Array.isArray(spec.input);
   return (
     <div className="arch-editor">
       <div className="row arch-head">
@@ -147,18 +148,18 @@ export default function Editor({ saved, start, schemas }: EditorProps) {
                 setName(e.target.value);
               }} />
           </label>
-          <fieldset className="input-kind">
+          <fieldset className="input-kind" disabled={ownInput}>
             <legend className="sr-only">Input kind</legend>
             <label><input type="radio" name="input-kind" checked={sizes.input === "size"} onChange={() => setSizes({ ...sizes, input: "size" })} /> features</label>
             <label><input type="radio" name="input-kind" checked={sizes.input === "shape"} onChange={() => setSizes({ ...sizes, input: "shape" })} /> image</label>
           </fieldset>
           {sizes.input === "size" ? (
             <label>
-              Input size <input className="num" value={sizes.size} inputMode="numeric" onChange={(e) => setSizes({ ...sizes, size: e.target.value })} />
+              Input size <input className="num" value={sizes.size} disabled={ownInput} inputMode="numeric" onChange={(e) => setSizes({ ...sizes, size: e.target.value })} />
             </label>
           ) : (
             <label>
-              Input shape <input className="shape" value={sizes.shape} placeholder="1,28,28" onChange={(e) => setSizes({ ...sizes, shape: e.target.value })} />
+              Input shape <input className="shape" value={sizes.shape} disabled={ownInput} placeholder="1,28,28" onChange={(e) => setSizes({ ...sizes, shape: e.target.value })} />
             </label>
           )}
           <label>
@@ -168,7 +169,7 @@ export default function Editor({ saved, start, schemas }: EditorProps) {
           <button type="submit" className="primary" disabled={saving || !dirty || !name.trim() || parseError !== null}>Save architecture</button>
           {saved && <ConvertToModel arch={saved.name} disabled={dirty} />}
         </div>
-        {Array.isArray(spec.input) && <p className="help">The spec's own input ({(spec.input as number[]).join("×")}) is used for the shapes.</p>}
+        {ownInput && <p className="help">The spec's own input ({(spec.input as number[]).join("×")}) is used for the shapes.</p>}
         {nameLocked && <p className="help">Architectures never change: edit the stack or the JSON, then save it under a new name.</p>}
         <ErrorBox error={saveError} title="Not saved" />
       </form>

@@ -154,7 +154,10 @@ export interface Sizes {
 /** The query of a check for the sizes (the spec's own input wins over the chosen one). */
 export function sizeQuery(sizes: Sizes, spec: Spec): Record<string, string> {
   const q: Record<string, string> = {};
-  if (!Array.isArray(spec.input)) {
+  const own = Array.isArray(spec.input) ? (spec.input as unknown[]) : null;
+  if (own && own.length === 1) q.input_size = String(own[0]);
+  else if (own) q.input_shape = own.join(",");
+  else {
     if (sizes.input === "size" && sizes.size.trim()) q.input_size = sizes.size.trim();
     if (sizes.input === "shape" && sizes.shape.trim()) q.input_shape = sizes.shape.replace(/[\s×x]+/g, ",").replace(/,+/g, ",").replace(/^,|,$/g, "");
   }

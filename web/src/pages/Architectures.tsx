@@ -32,7 +32,7 @@ function ArchitectureList() {
       for (const a of items) {
         const sizes: Sizes = { input: "size", size, shape: "", output };
         post<ArchCheck>("/architectures/check", { spec: a.spec }, { query: sizeQuery(sizes, a.spec), signal: ctl.signal }).then(
-          (r) => setCounts((c) => ({ ...c, [a.name]: { params: r.params ?? 0 } })),
+          (r) => setCounts((c) => ({ ...c, [a.name]: r.params !== undefined ? { params: r.params } : { error: "give an input size" } })),
           (e) => {
             if ((e as Error).name !== "AbortError") setCounts((c) => ({ ...c, [a.name]: { error: (e as Error).message } }));
           },

@@ -36,14 +36,14 @@ export function lineageGraph(model: string, models: Model[]): LineageGraph {
   for (const [ref, v] of all) if (v.parent) children.set(v.parent, [...(children.get(v.parent) ?? []), ref]);
   // the component of the model's versions: walk parents and children
   const seen = new Set<string>();
-  const todo = [...all.keys()].filter((r) => all.get(r)!.model === model);
-  while (todo.length) {
-    const r = todo.pop()!;
+  const queue = [...all.keys()].filter((r) => all.get(r)!.model === model);
+  while (queue.length) {
+    const r = queue.pop()!;
     if (seen.has(r)) continue;
     seen.add(r);
     const p = all.get(r)?.parent;
-    if (p && all.has(p)) todo.push(p);
-    todo.push(...(children.get(r) ?? []));
+    if (p && all.has(p)) queue.push(p);
+    queue.push(...(children.get(r) ?? []));
   }
   const depthOf = (r: string, guard = 0): number => {
     const p = all.get(r)?.parent;

@@ -301,12 +301,13 @@ export function layout(p: Pipeline, sizes: Sizes): Record<string, XY> {
 }
 
 /** A free spot for a new card: the first cell of a grid that overlaps no card of the scope. */
-export function freeSpot(cards: CardSpec[], sizes: Sizes, pos: Record<string, XY>, x0: number, y0: number, columns = 4): XY {
+export function freeSpot(cards: CardSpec[], sizes: Sizes, pos: Record<string, XY>, x0: number, y0: number, columns = 4, size?: { w: number; h: number }): XY {
   const boxes = cards.filter((c) => pos[c.id]).map((c) => ({ ...pos[c.id], ...boxOf(c, sizes, pos) }));
-  const h = cardHeight(4, 4);
+  const cell = cardHeight(4, 4);
+  const w = size?.w ?? CARD_W, h = size?.h ?? cell;
   for (let i = 0; ; i++) {
-    const x = x0 + (i % columns) * (CARD_W + GAP_X), y = y0 + Math.floor(i / columns) * (h + GAP_Y);
-    const hit = boxes.some((b) => x < b.x + b.w && x + CARD_W > b.x && y < b.y + b.h && y + h > b.y);
+    const x = x0 + (i % columns) * (CARD_W + GAP_X), y = y0 + Math.floor(i / columns) * (cell + GAP_Y);
+    const hit = boxes.some((b) => x < b.x + b.w + GAP_X / 2 && x + w + GAP_X / 2 > b.x && y < b.y + b.h + GAP_Y / 2 && y + h + GAP_Y / 2 > b.y);
     if (!hit) return { x, y };
   }
 }

@@ -4,7 +4,7 @@
 // checks and runs the pipeline file.
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
 import {
-  Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow,
+  Background, Controls, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow,
   type Connection, type Edge, type Node, type NodeChange,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
@@ -187,7 +187,9 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
       const r = addCard(pipe, card, loopId);
       const scope = loopId ? findCard(r.pipeline, loopId)!.cards! : r.pipeline.cards;
       const others = scope.filter((c) => c.id !== r.id);
-      const spot = at ?? (loopId ? freeSpot(others, sizes, pos, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, 3) : freeSpot(others, sizes, pos, 0, 0));
+      const made = loopId ? findCard(r.pipeline, loopId)!.cards!.find((c) => c.id === r.id)! : r.pipeline.cards.find((c) => c.id === r.id)!;
+      const size = boxOf(made, sizes, pos);
+      const spot = at ?? (loopId ? freeSpot(others, sizes, pos, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, 3, size) : freeSpot(others, sizes, pos, 0, 0, 4, size));
       setPipe(r.pipeline);
       setPos((p) => ({ ...p, [r.id]: spot }));
       setSelected(r.id);
@@ -477,10 +479,9 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
             onConnect={onConnect} onEdgesDelete={onEdgesDelete} onNodesDelete={onNodesDelete}
             onPaneClick={() => setSelected(null)} deleteKeyCode={["Delete", "Backspace"]}
             minZoom={0.2} maxZoom={2} aria-label="Pipeline canvas" proOptions={{ hideAttribution: true }}
-            defaultEdgeOptions={{ type: "default" }} fitView>
+            defaultEdgeOptions={{ type: "default" }}>
             <Background gap={16} />
             <Controls />
-            <MiniMap pannable zoomable ariaLabel="Overview of the canvas" />
           </ReactFlow>
           {pipe.cards.length === 0 && (
             <p className="canvas-empty muted">Drag cards here from the list on the left (or focus one and press Enter), then wire an output's dot to an input's dot.</p>

@@ -15,6 +15,7 @@ const YAML = require("yaml");
 // the server writes a pipeline job's files (save_model's path) under its data dir
 const dataDir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "ns-web-pipeline-data-"));
 process.on("exit", () => fs.rmSync(dataDir, { recursive: true, force: true }));
+fs.mkdirSync(path.join(dataDir, "out")); // the example saves its model under out/
 
 journey("pipeline", async (t) => {
   const { page } = t;

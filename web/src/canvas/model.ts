@@ -212,7 +212,9 @@ export const GAP_X = 56;
 export const GAP_Y = 28;
 /** a loop's header and its port rail on the left */
 export const LOOP_HEAD = 44;
-export const LOOP_RAIL = 150;
+export const LOOP_RAIL = 170;
+/** room on a loop's right edge for the names of what it passes on */
+export const LOOP_AFTER = 90;
 export const LOOP_PAD = 24;
 
 export interface Sizes {
@@ -229,11 +231,11 @@ export function loopRailRows(c: CardSpec): number {
   const passed = new Set(Object.keys(c.in));
   passed.add("dataset");
   passed.add("epoch");
-  return passed.size + 2;
+  return passed.size + 3;
 }
 
 export function loopMinSize(c: CardSpec): { w: number; h: number } {
-  return { w: LOOP_RAIL + CARD_W + 2 * LOOP_PAD + 60, h: Math.max(LOOP_HEAD + 22 * loopRailRows(c) + 40, 200) };
+  return { w: LOOP_RAIL + CARD_W + 2 * LOOP_PAD + LOOP_AFTER, h: Math.max(LOOP_HEAD + 22 * loopRailRows(c) + 40, 200) };
 }
 
 /** The box a card takes (a loop: with its inner cards at the positions given, relative to it). */
@@ -248,19 +250,20 @@ export function boxOf(c: CardSpec, sizes: Sizes, pos: Record<string, XY>): { w: 
     const at = pos[k.id];
     if (!at) continue;
     const b = boxOf(k, sizes, pos);
-    w = Math.max(w, at.x + b.w + LOOP_PAD);
+    w = Math.max(w, at.x + b.w + LOOP_PAD + LOOP_AFTER);
     h = Math.max(h, at.y + b.h + LOOP_PAD);
   }
   return { w, h };
 }
 
 /** Positions for every card (inner ones relative to their loop): columns by dependency depth
- * within each scope, cards of a column stacked in file order. */
-export function layout(p: Pipeline, sizes: Sizes): Record<string, XY> {
+ * within each scope, cards of a column stacked in file order; columns that would pass the
+ * scope's width go on a band below, so a long pipeline stays readable on one screen. */
+export function layout(p: Pipeline, sizes: Sizes, width = 1400, innerWidth = 3 * (CARD_W + GAP_X)): Record<string, XY> {
   const pos: Record<string, XY> = {};
-  const scope = (cards: CardSpec[], x0: number, y0: number) => {
+  const scope = (cards: CardSpec[], x0: number, y0: number, maxW: number) => {
     // inner loops first, so a loop's box is known
-    for (const c of cards) if (c.cards) scope(c.cards, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12);
+    for (const c of cards) if (c.cards) scope(c.cards, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, innerWidth);
     const here = new Map(cards.map((c) => [c.id, c]));
     // which card of this scope holds an id (itself or a loop around it)
     const owner = new Map<string, string>();
@@ -283,20 +286,24 @@ export function layout(p: Pipeline, sizes: Sizes): Record<string, XY> {
     cards.forEach((c) => depthOf(c.id, new Set()));
     const cols: CardSpec[][] = [];
     for (const c of cards) (cols[depth.get(c.id)!] ??= []).push(c);
-    let x = x0;
+    let x = x0, top = y0, bottom = y0;
     for (const col of cols) {
       if (!col) continue;
-      let y = y0, w = 0;
+      const w = Math.max(...col.map((c) => boxOf(c, sizes, pos).w));
+      if (x > x0 && x + w > x0 + maxW) {
+        x = x0;
+        top = bottom + GAP_Y * 2;
+      }
+      let y = top;
       for (const c of col) {
         pos[c.id] = { x, y };
-        const b = boxOf(c, sizes, pos);
-        y += b.h + GAP_Y;
-        w = Math.max(w, b.w);
+        y += boxOf(c, sizes, pos).h + GAP_Y;
       }
+      bottom = Math.max(bottom, y - GAP_Y);
       x += w + GAP_X;
     }
   };
-  scope(p.cards, 0, 0);
+  scope(p.cards, 0, 0, width);
   return pos;
 }
 

@@ -127,6 +127,7 @@ export function LoopNode({ data, selected }: NodeProps<LoopNodeT>) {
             <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>
           </div>
         ))}
+        <div className="rail-caption">made inside</div>
         {data.outs.map((p) => (
           <div className="rail-row own" key={p.name}>
             <span className="port-name">{p.name}</span>

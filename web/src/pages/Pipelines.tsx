@@ -636,6 +636,17 @@ function CardPanel({ card, pipe, palette, aliases, job, hasOutputs, status, onPi
       <h2 title="Card ID">{card.id}</h2>
       <p className="muted card-type">{card.card}{def ? ": " + def.description.replace(/^[^:]*:\s*/, "") : " (not a card of this server)"}</p>
       {status && <p className={`badge ${status.state === "done" ? "succeeded" : status.state}`} role="status">{statusText(status)}</p>}
+      {hasOutputs && job && (
+        <section aria-label={`Outputs of ${card.id}`}>
+          <h3>Outputs</h3>
+          <ErrorBox error={outputs.error} />
+          {outputs.loading && <p className="muted">Loading…</p>}
+          {outputs.data && <OutputsView job={job.id} data={outputs.data} />}
+        </section>
+      )}
+      {job?.state === "succeeded" && !hasOutputs && allCards(pipe).some((x) => x.card.id === card.id && x.parent) && (
+        <p className="help">A loop's inner cards keep no outputs; the loop passes on what they changed.</p>
+      )}
       <div className="fields">
         <label htmlFor="card-id">Card id</label>
         <div className="field">
@@ -693,17 +704,6 @@ function CardPanel({ card, pipe, palette, aliases, job, hasOutputs, status, onPi
         <p className="help">Also in the file: {other.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ")}</p>
       )}
 
-      {hasOutputs && job && (
-        <section aria-label={`Outputs of ${card.id}`}>
-          <h3>Outputs</h3>
-          <ErrorBox error={outputs.error} />
-          {outputs.loading && <p className="muted">Loading…</p>}
-          {outputs.data && <OutputsView job={job.id} data={outputs.data} />}
-        </section>
-      )}
-      {job?.state === "succeeded" && !hasOutputs && allCards(pipe).some((x) => x.card.id === card.id && x.parent) && (
-        <p className="help">A loop's inner cards keep no outputs; the loop passes on what they changed.</p>
-      )}
       <div className="row remove-row">
         <button type="button" className="danger" onClick={onRemove}>Remove card</button>
       </div>

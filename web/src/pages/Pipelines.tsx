@@ -353,7 +353,6 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
       setJob(j);
       for (const e of early.current ?? []) if (e.job === j.id) apply(e);
       early.current = null;
-      setNote(`Job ${j.id} runs ${n}.`);
     } catch (e) {
       setError(e);
     }
@@ -441,6 +440,8 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
           )}
         </select>
         <button type="button" onClick={openChoice}>Load example</button>
+        <button type="button" onClick={() => { setPos(layout(pipe, sizes)); setTimeout(() => flow.fitView({ padding: 0.08 }), 60); }}
+          disabled={pipe.cards.length === 0} title="Lay the cards out left to right by their wires">Arrange</button>
         <span className="grow" />
         <button type="button" onClick={() => void save().then((n) => n && setNote(`Saved as ${n}.`))}>Save</button>
         <button type="button" onClick={download}>Download YAML</button>

@@ -73,7 +73,7 @@ function Port({ p, side, id, owner, label }: { p: PortDef; side: "in" | "out"; i
       <Handle type={side === "in" ? "target" : "source"} position={side === "in" ? Position.Left : Position.Right} id={id}
         style={{ background: color, borderColor: color }} aria-label={`${owner} ${side === "in" ? "input" : "output"} ${p.name}`} />
       <span className="port-name">{label ?? p.name}{!p.required && side === "in" ? "" : ""}</span>
-      <span className="port-kind" style={{ color }}>{p.kind}</span>
+      {p.kind !== p.name && <span className="port-kind" style={{ color }}>{p.kind}</span>}
     </div>
   );
 }
@@ -116,7 +116,7 @@ export function LoopNode({ data, selected }: NodeProps<LoopNodeT>) {
           <div className="rail-row" key={p.name}>
             <Handle type="target" position={Position.Left} id={`in:${p.name}`} style={{ background: kindColor(p.kind) }} aria-label={`${data.id} input ${p.name}`} />
             <span className="port-name">{p.name}</span>
-            <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>
+            {p.kind !== p.name && <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>}
             <Handle type="source" position={Position.Right} id={`inner:${p.name}`} className="inner-handle" style={{ background: kindColor(p.kind) }} aria-label={`${data.id} inside ${p.name}`} />
           </div>
         ))}
@@ -124,14 +124,14 @@ export function LoopNode({ data, selected }: NodeProps<LoopNodeT>) {
           <div className="rail-row" key={p.name}>
             <Handle type="target" position={Position.Left} id={`in:${p.name}`} style={{ background: kindColor(p.kind) }} aria-label={`${data.id} input ${p.name}`} />
             <span className="port-name muted">{p.name}</span>
-            <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>
+            {p.kind !== p.name && <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>}
           </div>
         ))}
         <div className="rail-caption">made inside</div>
         {data.outs.map((p) => (
           <div className="rail-row own" key={p.name}>
             <span className="port-name">{p.name}</span>
-            <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>
+            {p.kind !== p.name && <span className="port-kind" style={{ color: kindColor(p.kind) }}>{p.kind}</span>}
             <Handle type="source" position={Position.Right} id={`inner:${p.name}`} className="inner-handle" style={{ background: kindColor(p.kind) }} aria-label={`${data.id} inside ${p.name}`} />
           </div>
         ))}

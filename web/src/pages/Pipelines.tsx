@@ -421,7 +421,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
       <div className="toolbar row" role="toolbar" aria-label="Pipeline">
         <label className="inline">
           Pipeline name
-          <input value={pipe.pipeline} onChange={(e) => setPipe({ ...pipe, pipeline: e.target.value })} spellCheck={false} size={18} />
+          <input value={pipe.pipeline} onChange={(e) => setPipe({ ...pipe, pipeline: e.target.value })} spellCheck={false} size={14} />
         </label>
         <button type="button" onClick={() => { load(toYaml(EMPTY)); navigate("/pipelines", true); }}>New</button>
         <label className="button file-button">

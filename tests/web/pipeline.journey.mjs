@@ -148,7 +148,22 @@ journey("pipeline", async (t) => {
   await selectCard("batch");
   t.check((await wired("batch", "dataset")) === "epochs.dataset" && (await wired("batch", "batch_index")) === "epochs.batch_index",
     "the loop's own ports wired inside it on the canvas");
-  for (const c of ["zero_grad", "forward", "calculate_loss", "backward", "optimizer_step"]) await enter(c);
+  // a card made at the top, then dragged into the loop, becomes one of its cards
+  await selectCard("optim");
+  await enter("zero_grad");
+  await node("zero").waitFor();
+  await fit();
+  const zb = await node("zero").locator(".node-head").boundingBox();
+  const lb2 = await node("epochs").boundingBox();
+  await page.mouse.move(zb.x + 20, zb.y + zb.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(lb2.x + lb2.width * 0.55, lb2.y + lb2.height * 0.7, { steps: 12 });
+  await page.mouse.up();
+  await page.getByRole("status").filter({ hasText: "zero is now a card of loop epochs" }).waitFor();
+  await selectCard("zero");
+  t.check((await side.getByLabel("Input: optimizer").locator("option", { hasText: "epochs.optimizer" }).count()) === 1,
+    "a card dragged into the loop sees what the loop passes on");
+  for (const c of ["forward", "calculate_loss", "backward", "optimizer_step"]) await enter(c);
   await selectCard("zero");
   await input("optimizer", "epochs.optimizer");
   await selectCard("fwd");

@@ -156,6 +156,17 @@ export function addCard(p: Pipeline, card: string, loopId: string | null): { pip
   return { pipeline, id };
 }
 
+/** Moves a top-level card into a loop (its wires stay; the check says if one no longer fits). */
+export function moveIntoLoop(p: Pipeline, id: string, loopId: string): Pipeline {
+  return edit(p, (q) => {
+    const i = q.cards.findIndex((c) => c.id === id);
+    const loop = findCard(q, loopId);
+    if (i < 0 || !loop?.cards || id === loopId) return;
+    const [c] = q.cards.splice(i, 1);
+    loop.cards.push(c);
+  });
+}
+
 /** Removes a card (a loop with its inner cards) and every wire from it. */
 export function removeCard(p: Pipeline, id: string): Pipeline {
   return edit(p, (q) => {
@@ -305,6 +316,16 @@ export function layout(p: Pipeline, sizes: Sizes, width = 1400, innerWidth = 3 *
   };
   scope(p.cards, 0, 0, width);
   return pos;
+}
+
+/** Does a box at `at` overlap a card of the scope (other than `self`)? */
+export function overlaps(cards: CardSpec[], sizes: Sizes, pos: Record<string, XY>, at: XY, size: { w: number; h: number }, self?: string): boolean {
+  return cards.some((c) => {
+    const p = pos[c.id];
+    if (!p || c.id === self) return false;
+    const b = boxOf(c, sizes, pos);
+    return at.x < p.x + b.w && at.x + size.w > p.x && at.y < p.y + b.h && at.y + size.h > p.y;
+  });
 }
 
 /** A free spot for a new card: the first cell of a grid that overlaps no card of the scope. */

@@ -16,7 +16,7 @@ import { navigate } from "../router";
 import { ErrorBox, useLoad } from "../components/ui";
 import { SchemaForm, type Values } from "../components/SchemaForm";
 import {
-  addCard, allCards, boxOf, CARD_W, findCard, freeSpot, idProblem, layout, LOOP_HEAD, LOOP_PAD, LOOP_RAIL,
+  addCard, allCards, moveIntoLoop, overlaps, boxOf, CARD_W, findCard, freeSpot, idProblem, layout, LOOP_HEAD, LOOP_PAD, LOOP_RAIL,
   parentOf, parsePipeline, removeCard, renameCard, setWire, splitRef, toYaml, type CardSpec, type Pipeline, type Sizes, type XY,
 } from "../canvas/model";
 import { candidates, checkWire, defOf, LOOP_OWN, loopPassed, refKind, type Palette, type PortDef } from "../canvas/wires";
@@ -189,7 +189,9 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
       const others = scope.filter((c) => c.id !== r.id);
       const made = loopId ? findCard(r.pipeline, loopId)!.cards!.find((c) => c.id === r.id)! : r.pipeline.cards.find((c) => c.id === r.id)!;
       const size = boxOf(made, sizes, pos);
-      const spot = at ?? (loopId ? freeSpot(others, sizes, pos, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, 3, size) : freeSpot(others, sizes, pos, 0, 0, 4, size));
+      // a drop on another card goes to the scope's next free spot instead
+      const free = () => (loopId ? freeSpot(others, sizes, pos, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, 3, size) : freeSpot(others, sizes, pos, 0, 0, 4, size));
+      const spot = at && !overlaps(others, sizes, pos, at, size) ? at : free();
       setPipe(r.pipeline);
       setPos((p) => ({ ...p, [r.id]: spot }));
       setSelected(r.id);
@@ -237,6 +239,26 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
     let port = c.targetHandle.replace(/^in:/, "");
     if (port === "+") port = out; // a loop passes a new input on under its own name
     wire(c.source, out, c.target, port);
+  };
+
+  // a top-level card let go over a loop becomes one of its cards
+  const onNodeDragStop = (_: unknown, n: Node) => {
+    const c = findCard(pipe, n.id);
+    if (!c || c.cards || parentOf(pipe, n.id)) return;
+    const b = boxOf(c, sizes, pos);
+    const mid = { x: n.position.x + b.w / 2, y: n.position.y + 20 };
+    const loop = pipe.cards.find((l) => {
+      if (!l.cards || l.id === n.id) return false;
+      const a = pos[l.id], lb = boxOf(l, sizes, pos);
+      return a && mid.x >= a.x && mid.x <= a.x + lb.w && mid.y >= a.y && mid.y <= a.y + lb.h;
+    });
+    if (!loop) return;
+    const a = pos[loop.id];
+    let at = { x: Math.max(LOOP_RAIL + LOOP_PAD, n.position.x - a.x), y: Math.max(LOOP_HEAD + 8, n.position.y - a.y) };
+    if (overlaps(loop.cards!, sizes, pos, at, b)) at = freeSpot(loop.cards!, sizes, pos, LOOP_RAIL + LOOP_PAD, LOOP_HEAD + 12, 3, b);
+    setPipe(moveIntoLoop(pipe, n.id, loop.id));
+    setPos((p) => ({ ...p, [n.id]: at }));
+    setNote(`${n.id} is now a card of loop ${loop.id}.`);
   };
 
   const onEdgesDelete = (es: Edge[]) => {
@@ -477,7 +499,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
         }} />
         <div className="canvas" onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }} onDrop={onDrop}>
           <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
-            onConnect={onConnect} onEdgesDelete={onEdgesDelete} onNodesDelete={onNodesDelete}
+            onConnect={onConnect} onNodeDragStop={onNodeDragStop} onEdgesDelete={onEdgesDelete} onNodesDelete={onNodesDelete}
             onPaneClick={() => setSelected(null)} deleteKeyCode={["Delete", "Backspace"]}
             minZoom={0.2} maxZoom={2} aria-label="Pipeline canvas" proOptions={{ hideAttribution: true }}
             defaultEdgeOptions={{ type: "default" }}>

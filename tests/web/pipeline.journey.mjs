@@ -282,4 +282,24 @@ journey("pipeline", async (t) => {
   await page.getByRole("status").filter({ hasText: "Saved as boston-steps" }).waitFor();
   const back = await t.api("GET", "/pipelines/boston-steps");
   t.check(isDeepStrictEqual(YAML.parse(back.text), example), "the opened file saved back parses to the same structure");
+
+  // the server's check names the card at fault, and the canvas marks it
+  await page.getByRole("button", { name: "New", exact: true }).click();
+  await enter("build_model");
+  await node("build").waitFor();
+  await page.getByRole("button", { name: "Check" }).click();
+  const problem = page.getByRole("alert").filter({ hasText: "The check found" });
+  await problem.waitFor();
+  t.check((await problem.textContent()).includes("needs its input 'model_spec'"), `the check's problem is the server's (${await problem.textContent()})`);
+  t.check(await node("build").locator(".card-node.problem").count() === 1, "the card the check names is marked on the canvas");
+
+  // the YAML view reads an edited text back into the canvas
+  await page.getByRole("button", { name: "YAML", exact: true }).click();
+  const yamlBox = page.getByLabel("Pipeline YAML");
+  await yamlBox.fill("pipeline: edited\nseed: 3\ncards:\n  - {id: d, card: model_define, with: {hidden_layers: [8]}}\n");
+  await page.getByRole("button", { name: "Apply to the canvas" }).click();
+  await node("d").waitFor();
+  t.check((await page.getByLabel("Pipeline name").inputValue()) === "edited" && (await page.locator(".react-flow__node").count()) === 1,
+    "the edited YAML is the canvas");
+  await t.shot("check-and-yaml");
 }, { serveArgs: ["--data-dir", dataDir] });

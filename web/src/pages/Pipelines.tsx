@@ -105,7 +105,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
       setStatuses({});
       setJob(null);
       setOutCards(new Set());
-      if (fit) setTimeout(() => flow.fitView({ padding: 0.08 }), 60);
+      if (fit) setTimeout(() => flow.fitView({ padding: 0.08, maxZoom: 1 }), 60);
       return p;
     },
     [sizes, flow],
@@ -462,7 +462,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
           )}
         </select>
         <button type="button" onClick={openChoice}>Load example</button>
-        <button type="button" onClick={() => { setPos(layout(pipe, sizes)); setTimeout(() => flow.fitView({ padding: 0.08 }), 60); }}
+        <button type="button" onClick={() => { setPos(layout(pipe, sizes)); setTimeout(() => flow.fitView({ padding: 0.08, maxZoom: 1 }), 60); }}
           disabled={pipe.cards.length === 0} title="Lay the cards out left to right by their wires">Arrange</button>
         <span className="grow" />
         <button type="button" onClick={() => void save().then((n) => n && setNote(`Saved as ${n}.`))}>Save</button>
@@ -504,7 +504,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
             minZoom={0.2} maxZoom={2} aria-label="Pipeline canvas" proOptions={{ hideAttribution: true }}
             defaultEdgeOptions={{ type: "default" }}>
             <Background gap={16} />
-            <Controls />
+            <Controls fitViewOptions={{ padding: 0.08, maxZoom: 1 }} />
           </ReactFlow>
           {pipe.cards.length === 0 && (
             <p className="canvas-empty muted">Drag cards here from the list on the left (or focus one and press Enter), then wire an output's dot to an input's dot.</p>

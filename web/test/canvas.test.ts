@@ -7,6 +7,7 @@ import path from "node:path";
 import YAML from "yaml";
 import { addCard, allCards, boxOf, layout, parsePipeline, renameCard, setWire, toPlain, toYaml, type Sizes } from "../src/canvas/model";
 import { candidates, checkWire, defOf, refKind, type Palette } from "../src/canvas/wires";
+import { statusText } from "../src/canvas/nodes";
 
 const pal = JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures/cards.json"), "utf8")) as Palette;
 const exampleText = fs.readFileSync(path.join(__dirname, "../../examples/pipelines/boston_steps.yaml"), "utf8");
@@ -115,5 +116,16 @@ describe("the layout of a loaded file", () => {
       expect(pos[c.id].y + 60).toBeLessThanOrEqual(box.h);
       expect(pos[c.id].y).toBeGreaterThan(0);
     }
+  });
+});
+
+describe("a card's status on the canvas", () => {
+  it("says running, done with its duration, or failed with its message", () => {
+    expect(statusText({ state: "running" })).toBe("running");
+    expect(statusText({ state: "running", iteration: 3, iterations: 5 })).toBe("running 3/5");
+    expect(statusText({ state: "done", seconds: 0.00024 })).toBe("done 240 µs");
+    expect(statusText({ state: "done", seconds: 0.0125 })).toBe("done 13 ms");
+    expect(statusText({ state: "done", seconds: 4.24 })).toBe("done 4.2 s");
+    expect(statusText({ state: "failed", message: "no such file" })).toBe("failed: no such file");
   });
 });

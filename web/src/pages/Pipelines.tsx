@@ -546,19 +546,21 @@ function CardPalette({ palette, onAdd }: { palette: Palette; onAdd: (card: strin
     <nav className="palette panel" aria-labelledby="palette-heading">
       <h2 id="palette-heading">Cards</h2>
       <input type="search" placeholder="Filter" aria-label="Filter cards" value={filter} onChange={(e) => setFilter(e.target.value)} />
-      <ul role="list">
+      <ul>
         {shown.map((c) => (
-          <li key={c.card} draggable tabIndex={0} role="button" aria-label={c.card} title={c.description}
-            aria-describedby={`card-doc-${c.card}`} className={c.loop ? "palette-card loop" : "palette-card"}
-            onDragStart={(e) => { e.dataTransfer.setData("application/x-netsmith-card", c.card); e.dataTransfer.effectAllowed = "move"; }}
-            onKeyDown={(e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onAdd(c.card); } }}>
-            <span className="palette-name">{c.card}</span>
-            <span className="palette-ports">
-              {c.inputs.map((p) => <i key={"i" + p.name} style={{ background: kindColor(p.kind) }} title={`in ${p.name}: ${p.kind}`} />)}
-              <span className="arrow">→</span>
-              {c.outputs.map((p) => <i key={"o" + p.name} style={{ background: kindColor(p.kind) }} title={`out ${p.name}: ${p.kind}`} />)}
-            </span>
-            <span id={`card-doc-${c.card}`} className="visually-hidden">{c.description}</span>
+          <li key={c.card}>
+            <div draggable tabIndex={0} role="button" aria-label={c.card} title={c.description}
+              aria-describedby={`card-doc-${c.card}`} className={c.loop ? "palette-card loop" : "palette-card"}
+              onDragStart={(e) => { e.dataTransfer.setData("application/x-netsmith-card", c.card); e.dataTransfer.effectAllowed = "move"; }}
+              onKeyDown={(e: KeyboardEvent) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onAdd(c.card); } }}>
+              <span className="palette-name">{c.card}</span>
+              <span className="palette-ports" aria-hidden="true">
+                {c.inputs.map((p) => <i key={"i" + p.name} style={{ background: kindColor(p.kind) }} title={`in ${p.name}: ${p.kind}`} />)}
+                <span className="arrow">→</span>
+                {c.outputs.map((p) => <i key={"o" + p.name} style={{ background: kindColor(p.kind) }} title={`out ${p.name}: ${p.kind}`} />)}
+              </span>
+              <span id={`card-doc-${c.card}`} className="visually-hidden">{c.description}</span>
+            </div>
           </li>
         ))}
       </ul>

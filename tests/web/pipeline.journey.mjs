@@ -302,4 +302,19 @@ journey("pipeline", async (t) => {
   t.check((await page.getByLabel("Pipeline name").inputValue()) === "edited" && (await page.locator(".react-flow__node").count()) === 1,
     "the edited YAML is the canvas");
   await t.shot("check-and-yaml");
+
+  // a card that fails at run time shows the library's message on the canvas
+  fs.writeFileSync(path.join(dataDir, "gaps.csv"), "a,b\n1,2\n3,\n");
+  await yamlBox.fill("pipeline: gaps\nseed: 0\ncards:\n  - {id: load, card: data_load, with: {path: gaps.csv}}\n  - {id: split, card: data_split, in: {dataset: load.dataset}}\n");
+  await page.getByRole("button", { name: "Apply to the canvas" }).click();
+  await node("split").waitFor();
+  await page.getByRole("button", { name: "Run", exact: true }).click();
+  await jobLine.filter({ hasText: /succeeded|failed/ }).waitFor({ timeout: 60000 });
+  t.check((await jobLine.textContent()).includes("failed"), `a job whose card fails has failed (${await jobLine.textContent()})`);
+  const failedText = await t.until(async () => {
+    const x = await node("load").locator(".node-status").textContent().catch(() => "");
+    return /^failed: /.test(x) ? x : null;
+  }, 10000, "the failed card's status");
+  t.check(failedText.includes("missing value"), `the failed card shows the library's message (${failedText})`);
+  await t.shot("failed-card");
 }, { serveArgs: ["--data-dir", dataDir] });

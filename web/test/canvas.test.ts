@@ -127,5 +127,6 @@ describe("a card's status on the canvas", () => {
     expect(statusText({ state: "done", seconds: 0.0125 })).toBe("done 13 ms");
     expect(statusText({ state: "done", seconds: 4.24 })).toBe("done 4.2 s");
     expect(statusText({ state: "failed", message: "no such file" })).toBe("failed: no such file");
+    expect(statusText({ state: "failed", message: "gaps:4: data_load 'load' failed: gaps.csv: line 3: missing value" })).toBe("failed: gaps.csv: line 3: missing value");
   });
 });

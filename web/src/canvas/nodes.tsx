@@ -52,7 +52,8 @@ export function statusText(s: CardStatus | undefined): string {
   if (!s) return "";
   if (s.state === "running") return s.iterations && s.iteration && s.iterations > 1 && s.iteration <= s.iterations ? `running ${s.iteration}/${s.iterations}` : "running";
   if (s.state === "done") return `done ${seconds(s.seconds ?? 0)}`;
-  if (s.state === "failed") return `failed: ${s.message ?? "no message"}`;
+  // the file, line and card are on the canvas already: the node keeps the library's reason
+  if (s.state === "failed") return `failed: ${(s.message ?? "no message").replace(/^[^:\s]*:\d+: \S+ '[^']*' failed: /, "")}`;
   return "skipped";
 }
 

@@ -512,7 +512,7 @@ function Editor({ palette, aliases, name }: { palette: Palette; aliases: Record<
         </div>
         <aside className="side panel" aria-label="Card">
           {showYaml ? (
-            <YamlPanel text={text} onApply={(t) => { try { load(t, false); setNote("The YAML was read into the canvas."); return null; } catch (e) { return (e as Error).message; } }} />
+            <YamlPanel text={text} onApply={(t) => { try { load(t); setNote("The YAML was read into the canvas."); return null; } catch (e) { return (e as Error).message; } }} />
           ) : sel ? (
             <CardPanel key={sel.id} card={sel} pipe={pipe} palette={palette} aliases={aliases} job={job} hasOutputs={outCards.has(sel.id)}
               status={statuses[sel.id]}
@@ -660,7 +660,11 @@ function CardPanel({ card, pipe, palette, aliases, job, hasOutputs, status, onPi
     <>
       <h2 title="Card ID">{card.id}</h2>
       <p className="muted card-type">{card.card}{def ? ": " + def.description.replace(/^[^:]*:\s*/, "") : " (not a card of this server)"}</p>
-      {status && <p className={`badge ${status.state === "done" ? "succeeded" : status.state}`} role="status">{statusText(status)}</p>}
+      {status && status.state === "failed" ? (
+        <div className="error" role="status"><strong>Failed: </strong>{status.message ?? "no message"}</div>
+      ) : status ? (
+        <p className={`badge ${status.state === "done" ? "succeeded" : status.state}`} role="status">{statusText(status)}</p>
+      ) : null}
       {hasOutputs && job && (
         <section aria-label={`Outputs of ${card.id}`}>
           <h3>Outputs</h3>

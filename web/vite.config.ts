@@ -13,6 +13,10 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 1024,
     rollupOptions: {
+      // React Flow marks its modules "use client" (for server rendering, which this UI has none of)
+      onwarn(warning, warn) {
+        if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning);
+      },
       output: {
         entryFileNames: "assets/[name].js",
         chunkFileNames: "assets/[name].js",

@@ -27,6 +27,25 @@ static void list_archs(ns__req *rq)
     ns__reply_store_list(rq, st, json);
 }
 
+/* The text of body's "spec" (an object, its layer list, or its text; malloc'd), or NULL after
+ * answering 400 (no spec, or not one) or 500. */
+static char *spec_text(ns__req *rq, json_t *body)
+{
+    json_t *spec = json_object_get(body, "spec");
+    if (spec == NULL || !(json_is_object(spec) || json_is_array(spec) || json_is_string(spec))) {
+        ns__reply_error(rq, 400, "spec",
+                        "'spec' must be a model spec (a JSON object, its layer list, or its "
+                        "text), %s",
+                        spec == NULL ? "but it is missing" : "but it is not one");
+        return NULL;
+    }
+    char *text = json_is_string(spec) ? strdup(json_string_value(spec))
+                                      : json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    if (text == NULL)
+        ns__reply_error(rq, 500, NULL, "out of memory reading the spec");
+    return text;
+}
+
 /* POST /api/v1/architectures {"name", "spec"} (spec: an object, or its text) */
 static void add_arch(ns__req *rq)
 {
@@ -35,31 +54,18 @@ static void add_arch(ns__req *rq)
         return;
     static const char *const known[] = {"name", "spec"};
     const char *name = NULL;
-    json_t *spec = json_object_get(body, "spec");
-    if (!ns__req_keys(rq, body, known, 2) ||
-        (name = ns__req_string(rq, body, "name", false)) == NULL) {
-        json_decref(body);
-        return;
-    }
-    if (spec == NULL || !(json_is_object(spec) || json_is_array(spec) || json_is_string(spec))) {
-        ns__reply_error(rq, 400, "spec",
-                        "'spec' must be a model spec (a JSON object, its layer list, or its "
-                        "text), %s",
-                        spec == NULL ? "but it is missing" : "but it is not one");
-        json_decref(body);
-        return;
-    }
-    char *text = json_is_string(spec) ? strdup(json_string_value(spec))
-                                      : json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    ns_store *store = text != NULL ? ns__req_store(rq) : NULL;
-    if (store != NULL) {
-        ns_status st = ns_store_arch_add(store, name, text, "spec");
-        char *json = NULL;
-        if (st == NS_OK)
-            st = ns_store_arch_get(store, name, &json);
-        ns__reply_store_json(rq, st, 201, json, "spec");
-    } else if (text == NULL) {
-        ns__reply_error(rq, 500, NULL, "out of memory reading the spec");
+    char *text = NULL;
+    if (ns__req_keys(rq, body, known, 2) &&
+        (name = ns__req_string(rq, body, "name", false)) != NULL &&
+        (text = spec_text(rq, body)) != NULL) {
+        ns_store *store = ns__req_store(rq);
+        if (store != NULL) {
+            ns_status st = ns_store_arch_add(store, name, text, "spec");
+            char *json = NULL;
+            if (st == NS_OK)
+                st = ns_store_arch_get(store, name, &json);
+            ns__reply_store_json(rq, st, 201, json, "spec");
+        }
     }
     free(text);
     json_decref(body);
@@ -209,26 +215,10 @@ static void check_arch(ns__req *rq)
     if (body == NULL)
         return;
     static const char *const known[] = {"spec"};
-    json_t *spec = json_object_get(body, "spec");
-    if (!ns__req_keys(rq, body, known, 1)) {
-        json_decref(body);
-        return;
-    }
-    if (spec == NULL || !(json_is_object(spec) || json_is_array(spec) || json_is_string(spec))) {
-        ns__reply_error(rq, 400, "spec",
-                        "'spec' must be a model spec (a JSON object, its layer list, or its "
-                        "text), %s",
-                        spec == NULL ? "but it is missing" : "but it is not one");
-        json_decref(body);
-        return;
-    }
-    char *text = json_is_string(spec) ? strdup(json_string_value(spec))
-                                      : json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = ns__req_keys(rq, body, known, 1) ? spec_text(rq, body) : NULL;
     json_decref(body);
-    if (text == NULL) {
-        ns__reply_error(rq, 500, NULL, "out of memory reading the spec");
+    if (text == NULL)
         return;
-    }
     ns_ctx *ctx = ns__req_ctx(rq);
     json_t *out = json_object();
     ns_status st;

@@ -33,8 +33,8 @@ if head not in text:
              "(headless, 1280x800, a cold browser context each load) against `netsmith serve` on loopback. First load: the "
              "login link followed until the Architectures list is drawn, over the load of the server's smallest static page in "
              "the same browser (median of 5). Epoch to plot: the time a point appears on the job page's Loss plot (a "
-             "MutationObserver on its point count) minus the epoch event's time in the store's log, for a 400-epoch Boston "
-             "training (p50 / p95 / max). Training page: the page opened until the newest queued job's row is drawn, with "
+             "MutationObserver on its point count) minus the epoch event's time in the store's log, for a Boston training of "
+             "BENCH_EPOCHS (150) epochs of a 512-512-256 MLP at batch 8 (p50 / p95 / max). Training page: the page opened until the newest queued job's row is drawn, with "
              "1,000 jobs over 10 (median of 3), and the time for a job submitted through the API to appear.\n\n"
              "| date | CPU | bundle, gzipped (target < 500 kB) | first load: UI ready / bare page | epoch to plot p50 / p95 / max (target < 500 ms) | Training page, 1,000 jobs / 10 |\n"
              "|---|---|---|---|---|---|\n")

@@ -20,6 +20,7 @@ const { startServer, stopServer, launchBrowser } = await import(path.join(src, "
 
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 const pct = (a, q) => { const s = [...a].sort((x, y) => x - y); return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN; };
+const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 150);
 const results = { date: new Date().toISOString().slice(0, 10), cpu: os.cpus()[0]?.model ?? "?" };
 
 // ---- the bundle ----
@@ -91,7 +92,10 @@ await withServer(["--workers", "1"], async (server) => {
   const { context, page } = await freshPage();
   await page.goto((await api(server, "POST", "/login-links", {})).link);
   await page.waitForSelector("header.top nav");
-  const job = await api(server, "POST", "/jobs", { kind: "train", model: "boston-mlp", dataset: "boston", settings: { epochs: 400, batch_size: 16 } });
+  // a wider network, so that an epoch takes tens of milliseconds, as a real one at least does
+  await api(server, "POST", "/architectures", { name: "wide", spec: { ...seed, hidden_layers: [512, 512, 256] } });
+  await api(server, "POST", "/models", { name: "wide-mlp", architecture: "wide" });
+  const job = await api(server, "POST", "/jobs", { kind: "train", model: "wide-mlp", dataset: "boston", settings: { epochs: EPOCHS, batch_size: 8 } });
   await page.goto(`${server.url}/training/${job.id}`);
   const plot = page.getByRole("img", { name: "Loss" }).first();
   await plot.waitFor();
@@ -114,7 +118,7 @@ await withServer(["--workers", "1"], async (server) => {
   let text = "";
   const dec = new TextDecoder();
   const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && (text.match(/event: epoch/g) ?? []).length < 400) {
+  while (Date.now() < deadline && (text.match(/event: epoch/g) ?? []).length < EPOCHS) {
     const { value, done } = await Promise.race([reader.read(), new Promise((r) => setTimeout(() => r({ done: true }), 1000))]);
     if (done) break;
     text += dec.decode(value);

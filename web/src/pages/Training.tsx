@@ -30,7 +30,18 @@ const MORE: Record<Group, string> = {
 export default function TrainingPage({ args }: PageProps) {
   const cache = useRef(emptyCache());
   const [, setTick] = useState(0);
-  const redraw = useCallback(() => setTick((t) => t + 1), []);
+  // one redraw a frame however many events arrive in it (a fast training sends hundreds a second)
+  const frame = useRef<number | null>(null);
+  const redraw = useCallback(() => {
+    if (frame.current !== null) return;
+    frame.current = requestAnimationFrame(() => {
+      frame.current = null;
+      setTick((t) => t + 1);
+    });
+  }, []);
+  useEffect(() => () => {
+    if (frame.current !== null) cancelAnimationFrame(frame.current);
+  }, []);
   const [limits, setLimits] = useState<Record<Group, number>>({ queued: PAGE, running: PAGE, complete: PAGE, failed: PAGE });
   const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState<unknown>(null);

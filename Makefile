@@ -75,9 +75,9 @@ test-kernels: test-release
 	    -L 'golden|integration'
 
 # Every test: in a debug build, under the address and undefined-behaviour sanitizers, in the
-# optimised build (whose hot loops also have AVX2/FMA copies picked at run time), the golden
-# and integration tests on the generic kernels, the threaded tests under the thread sanitizer,
-# and the fuzz targets' short runs.
+# optimised build (whose hot loops also have AVX2/FMA copies picked at run time; the web UI's
+# browser journeys run there), the golden and integration tests on the generic kernels, the
+# threaded tests under the thread sanitizer, and the fuzz targets' short runs.
 test: test-dev test-asan test-release test-kernels test-tsan test-fuzz
 
 # Fuzzing: each target (FUZZ_TARGETS, default all) for FUZZ_SECONDS, one after the other, into

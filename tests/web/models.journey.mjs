@@ -253,11 +253,40 @@ journey("models", async (t) => {
   const ev = t.netsmith(["eval", file, "--data", "boston_housing"]);
   t.check(ev.status === 0 && /rmse\s+[0-9.]+/.test(ev.stdout), `netsmith eval reads the download (${ev.status}: ${ev.stdout.trim().split("\n").slice(0, 3).join(" / ")} ${ev.stderr})`);
 
+  // the job on the Training page: its plots, its settings, Retrain (the live epoch ratio of a
+  // running job is watched in training.journey.mjs, on a network slow enough to read twice)
+  await page.goto(`${t.url}/models/boston-mlp`);
+  await page.goto(`${t.url}/training`);
+  const complete = page.getByRole("table", { name: "Complete" });
+  await complete.getByRole("row").filter({ hasText: `#${id}` }).click();
+  const details = page.getByRole("region", { name: `Job ${id}` });
+  const loss = details.getByRole("img", { name: "Loss" });
+  await loss.waitFor();
+  t.check(Number(await loss.getAttribute("data-points")) === done.epoch, `the job's Loss plot has a point per epoch run (${await loss.getAttribute("data-points")} of ${done.epoch})`);
+  const used = details.getByRole("table", { name: "Settings used" });
+  t.check(/learning_rate\s*0\.003/.test(await used.textContent()), "the job's settings show learning_rate 0.003");
+  await t.shot("job-plots");
+  await details.getByRole("button", { name: "Retrain" }).click();
+  await page.waitForURL(/\/training\/\d+$/);
+  const again = Number(new URL(page.url()).pathname.split("/").pop());
+  t.check(again !== id, `Retrain opens the new job (${again})`);
+  const redone = await t.until(async () => {
+    const j = await t.api("GET", `/jobs/${again}`);
+    if (j.state === "failed" || j.state === "cancelled") throw new Error(`job ${again} ${j.state}: ${j.error}`);
+    return j.state === "succeeded" ? j : null;
+  }, 120000, `the retrained job ${again} to succeed`);
+  t.check(JSON.stringify(redone.params) === JSON.stringify(job.params), "the retrained job has the first one's settings");
+  await complete.getByRole("row").filter({ hasText: `#${again}` }).waitFor();
+  t.check(redone.result?.version === 2, "the retrained job made version 2");
+  await page.goto(`${t.url}/models/boston-mlp`);
+  await page.getByRole("table", { name: "Versions" }).getByRole("row").nth(2).waitFor();
+
   // a fine-tune from the model's page, shown in the lineage
   await setup.getByLabel("Epochs").fill("5");
   await page.getByRole("button", { name: "Fine-tune" }).click();
   const ft = page.getByRole("dialog", { name: /Fine-tune boston-mlp/ });
-  t.check((await ft.getByLabel("From version").inputValue()) === "1", "the fine-tune starts from the latest version");
+  t.check((await ft.getByLabel("From version").inputValue()) === "2", "the fine-tune starts from the latest version");
+  await ft.getByLabel("From version").selectOption("1"); // the first one, to see its lineage
   await ft.getByLabel("Destination model").fill("boston-mlp-ft");
   await ft.getByLabel("Dataset").selectOption("boston");
   await ft.getByLabel("Freeze layers").fill("0");

@@ -267,7 +267,7 @@ journey("models", async (t) => {
   t.check(/learning_rate\s*0\.003/.test(await used.textContent()), "the job's settings show learning_rate 0.003");
   await t.shot("job-plots");
   await details.getByRole("button", { name: "Retrain" }).click();
-  await page.waitForURL(/\/training\/\d+$/);
+  await page.waitForURL((u) => /^\/training\/\d+$/.test(u.pathname) && u.pathname !== `/training/${id}`);
   const again = Number(new URL(page.url()).pathname.split("/").pop());
   t.check(again !== id, `Retrain opens the new job (${again})`);
   const redone = await t.until(async () => {

@@ -290,13 +290,9 @@ static bool parse_pipeline(ns__req *rq, const char *text, const char *source, js
         return true;
     const char *msg = ns_errmsg(ctx);
     int status = st == NS_ERR_NOMEM ? 500 : 400;
-    json_t *err =
-        json_pack("{s:i, s:s, s:s, s:s}", "status", status, "code",
-                  status == 400 ? "bad_request" : "internal", "message", msg, "path", "pipeline");
     json_t *problems = json_array();
     json_array_append_new(problems, problem_of(*cards, msg, source));
-    ns__reply_json(rq, status,
-                   json_pack("{s:o, s:b, s:o}", "error", err, "ok", 0, "problems", problems));
+    ns__reply_problems(rq, status, "pipeline", msg, problems);
     ns_cards_free(*cards);
     *cards = NULL;
     return false;

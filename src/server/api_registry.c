@@ -189,10 +189,9 @@ static void get_arch(ns__req *rq)
     json_error_t e;
     json_t *arch = json_loads(json, 0, &e);
     ns_dealloc(ctx, json);
-    char *spec_text = json_dumps(json_object_get(arch, "spec"), JSON_COMPACT);
-    st = spec_text != NULL ? layer_table(ctx, spec_text, ns__req_param(rq, 0), &bo, arch)
-                           : NS_ERR_NOMEM;
-    free(spec_text);
+    char *text = json_dumps(json_object_get(arch, "spec"), JSON_COMPACT);
+    st = text != NULL ? layer_table(ctx, text, ns__req_param(rq, 0), &bo, arch) : NS_ERR_NOMEM;
+    free(text);
     if (st != NS_OK) {
         json_decref(arch);
         ns__reply_status(rq, ctx, st, NULL);
@@ -240,13 +239,13 @@ static void check_arch(ns__req *rq)
         ns__reply_status(rq, ctx, st, NULL);
         return;
     }
-    const char *path = ns_error_path(ctx);
-    json_t *where = path != NULL && path[0] != '\0' ? json_sprintf("spec.%s", path) : json_null();
-    json_t *err = json_pack("{s:i, s:s, s:s, s:O}", "status", 400, "code", "bad_request", "message",
-                            ns_errmsg(ctx), "path", where);
-    json_t *problems = json_pack("[{s:s, s:o}]", "message", ns_errmsg(ctx), "path", where);
-    ns__reply_json(rq, 400,
-                   json_pack("{s:o, s:b, s:o}", "error", err, "ok", 0, "problems", problems));
+    const char *lib_path = ns_error_path(ctx);
+    char path[1024] = "";
+    if (lib_path != NULL && lib_path[0] != '\0')
+        snprintf(path, sizeof path, "spec.%s", lib_path);
+    ns__reply_problems(rq, 400, path, ns_errmsg(ctx),
+                       json_pack("[{s:s, s:s?}]", "message", ns_errmsg(ctx), "path",
+                                 path[0] != '\0' ? path : NULL));
 }
 
 /* ---- datasets ---------------------------------------------------------------------------- */

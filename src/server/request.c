@@ -87,6 +87,16 @@ void ns__reply_text_json(ns__req *rq, int status, ns_ctx *ctx, char *json)
     ns_dealloc(ctx, json);
 }
 
+/* {"status", "code", "message", "path" (null when none)}: an answer's error object. */
+static json_t *error_object(int status, const char *path, const char *msg)
+{
+    json_t *e = json_pack("{s:i, s:s, s:s, s:s?}", "status", status, "code", status_code(status),
+                          "message", msg, "path", path != NULL && path[0] != '\0' ? path : NULL);
+    if (e != NULL && json_object_get(e, "path") == NULL)
+        json_object_set_new(e, "path", json_null());
+    return e;
+}
+
 void ns__reply_error(ns__req *rq, int status, const char *path, const char *fmt, ...)
 {
     char msg[NS__ERRMSG_CAP + 256];
@@ -94,11 +104,15 @@ void ns__reply_error(ns__req *rq, int status, const char *path, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:i, s:s, s:s, s:s?}", "status", status, "code", status_code(status),
-                          "message", msg, "path", path != NULL && path[0] != '\0' ? path : NULL);
-    if (e != NULL && json_object_get(e, "path") == NULL)
-        json_object_set_new(e, "path", json_null());
-    ns__reply_json(rq, status, json_pack("{s:o}", "error", e));
+    ns__reply_json(rq, status, json_pack("{s:o}", "error", error_object(status, path, msg)));
+}
+
+void ns__reply_problems(ns__req *rq, int status, const char *path, const char *msg,
+                        json_t *problems)
+{
+    ns__reply_json(rq, status,
+                   json_pack("{s:o, s:b, s:o}", "error", error_object(status, path, msg), "ok", 0,
+                             "problems", problems));
 }
 
 /* Whether a store handle still reaches its store: a query for PostgreSQL (a server that can

@@ -127,6 +127,10 @@ void ns__reply_bytes(ns__req *rq, int status, const char *type, const void *data
  * JSON path or null}}. */
 void ns__reply_error(ns__req *rq, int status, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Answers a failed check: ns__reply_error's error with message msg, and "ok": false and
+ * "problems" (an array, consumed) beside it. */
+void ns__reply_problems(ns__req *rq, int status, const char *path, const char *msg,
+                        json_t *problems);
 /* Answers the failure st of a library call on ctx: its message and JSON path (prefix, when
  * not NULL, before it: the body member the text came from, "spec"), with the status that
  * fits (400 for a bad input, 404, 409 for a state, 503 for the store, 500 otherwise). */

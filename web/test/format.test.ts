@@ -10,9 +10,12 @@ describe("number and time formats", () => {
     expect(fmt(null)).toBe("–");
     expect(fmt(Number.NaN)).toBe("NaN");
   });
-  it("writes durations in seconds, then minutes", () => {
+  it("writes durations in µs or ms under a second, seconds, then minutes", () => {
     expect(duration(4.24)).toBe("4.2 s");
     expect(duration(42.4)).toBe("42 s");
     expect(duration(185)).toBe("3 min 5 s");
+    expect(duration(0.0351)).toBe("35 ms");
+    expect(duration(0.000373)).toBe("373 µs");
+    expect(duration(-1)).toBe("–");
   });
 });

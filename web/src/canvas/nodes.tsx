@@ -41,17 +41,10 @@ const KIND_COLORS: Record<string, string> = {
 };
 export const kindColor = (k: string) => KIND_COLORS[k] ?? "#6b7280";
 
-/** A card's duration: short ones in ms or µs, so a fast card still shows its time. */
-export function seconds(s: number): string {
-  if (s >= 1) return duration(s);
-  if (s >= 0.001) return `${Number((s * 1000).toPrecision(2))} ms`;
-  return `${Math.max(1, Math.round(s * 1e6))} µs`;
-}
-
 export function statusText(s: CardStatus | undefined): string {
   if (!s) return "";
   if (s.state === "running") return s.iterations && s.iteration && s.iterations > 1 && s.iteration <= s.iterations ? `running ${s.iteration}/${s.iterations}` : "running";
-  if (s.state === "done") return `done ${seconds(s.seconds ?? 0)}`;
+  if (s.state === "done") return `done ${duration(s.seconds ?? 0)}`;
   // the file, line and card are on the canvas already: the node keeps the library's reason
   if (s.state === "failed") return `failed: ${(s.message ?? "no message").replace(/^[^:\s]*:\d+: \S+ '[^']*' failed: /, "")}`;
   return "skipped";

@@ -76,9 +76,12 @@ export function when(t: number | null | undefined): string {
   return d.toLocaleString("en-GB", { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-/** Seconds as "4.2 s", "3 min 5 s". */
+/** Seconds as "4.2 s", "3 min 5 s"; under a second in ms or µs ("35 ms", "373 µs"), so a
+ * fast step still shows its time. */
 export function duration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return "–";
+  if (s < 0.001) return `${Math.max(1, Math.round(s * 1e6))} µs`;
+  if (s < 1) return `${Number((s * 1000).toPrecision(2))} ms`;
   if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
   const m = Math.floor(s / 60);
   return `${m} min ${Math.round(s - 60 * m)} s`;

@@ -495,7 +495,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         int hosts = 0;
         MHD_get_connection_values(c, MHD_HEADER_KIND, count_hosts, &hosts);
-        if (hosts > 1) {
+        if (!atomic_load_explicit(&srv->ready, memory_order_acquire)) {
+            /* before the address is printed, no client was told it */
+            ns__reply_error(rq, 503, NULL, "the server is starting; try again in a moment");
+        } else if (hosts > 1) {
             ns__reply_error(rq, 400, NULL, "the request has %d Host headers; HTTP allows one",
                             hosts);
         } else if (!host_ok(srv, host)) {
@@ -875,8 +878,11 @@ ns_status ns_server_run(ns_ctx *ctx, const ns_server_options *opts)
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         srv->port = info != NULL ? info->port : 0;
     }
-    if (st == NS_OK)
+    if (st == NS_OK) {
         snprintf(srv->url, sizeof srv->url, "http://%s:%d", srv->host, srv->port);
+        /* the daemon's threads already run: what they read of port and url is published here */
+        atomic_store_explicit(&srv->ready, true, memory_order_release);
+    }
     worker_thread *workers = NULL;
     if (st == NS_OK && srv->opts.workers > 0) {
         workers = calloc((size_t)srv->opts.workers, sizeof *workers);

@@ -188,6 +188,8 @@ struct ns__server {
     ns__hub *hub;
     FILE *access_log;
     pthread_mutex_t log_lock;
+    atomic_bool ready; /* set (release) once port and url are known: the HTTP threads read
+                        * them only after seeing it (acquire) */
     atomic_int stopping;
     atomic_int worker_cancel; /* stops the in-process workers (worker_stop's flag) */
     ns_progress worker_stop;

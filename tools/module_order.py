@@ -20,7 +20,7 @@ import sys
 # Bottom to top (DESIGN.md). format: the generic file formats below everything that reads
 # files; io: model files and training state, above train.
 ORDER = ["core", "format", "kernels", "layers", "model", "train", "data", "io", "run",
-         "pipeline", "store", "server"]
+         "pipeline", "tune", "store", "server"]
 RANK = {m: i for i, m in enumerate(ORDER)}
 
 # Public headers by module.
@@ -31,7 +31,7 @@ HEADER_MODULE = {
     "netsmith/format.h": "format", "netsmith/data.h": "data", "netsmith/io.h": "io",
     "netsmith/run.h": "run",
     "netsmith/pipeline.h": "pipeline", "netsmith/netsmith.h": "pipeline",
-    "netsmith/store.h": "store", "netsmith/server.h": "server",
+    "netsmith/tune.h": "tune", "netsmith/store.h": "store", "netsmith/server.h": "server",
 }
 
 

@@ -35,6 +35,12 @@ NS_API const ns_setting_def *ns_run_settings(int *count);
 NS_API const ns_setting_def *ns_run_setting_find(const char *name);
 /* A setting's other names, '|'-separated ("lr|optimizer_config.lr"); NULL when none. */
 NS_API const char *ns_run_setting_aliases(const char *name);
+/* Whether a setting (canonical name) says what data a run reads and how (data, target,
+ * features, exclude, labels, task, one_hot, delimiter, no_header, missing, max_classes): the
+ * settings a registered dataset holds. */
+NS_API bool ns_run_setting_is_data(const char *name);
+/* Those settings' names, "data" first; *count gets how many. */
+NS_API const char *const *ns_run_data_settings(int *count);
 
 /* The settings given for a run, by their canonical names; a setting not given reads as its
  * default. A config belongs to one thread at a time. */

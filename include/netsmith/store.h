@@ -16,6 +16,7 @@
 #include "netsmith/core.h"
 #include "netsmith/pipeline.h"
 #include "netsmith/run.h"
+#include "netsmith/tune.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -158,7 +159,8 @@ NS_API void ns_store_pipeline_host_free(ns_store *store, void *state);
     X(FINETUNE, finetune)                                                                          \
     X(EVALUATE, evaluate)                                                                          \
     X(CARD, card)                                                                                  \
-    X(PIPELINE, pipeline)
+    X(PIPELINE, pipeline)                                                                          \
+    X(TRIAL, trial)
 
 typedef enum ns_job_kind {
 #define NS__JOB_KIND_ENUM(E, n) NS_JOB_##E,
@@ -198,6 +200,10 @@ NS_API ns_status ns_job_state_parse(const char *name, ns_job_state *out);
  *              messages), "set": ["CARD.SETTING=VALUE", ...]}: run on a worker with the store
  *              as its host (its models and datasets by name), every top-level card's outputs
  *              put into the store (result: {"outputs": {"CARD/FILE": sha256}})
+ *   trial:    made by the tuner only (ns_tune), never submitted: {"study": NAME, "trial": N,
+ *              "data": DATASET, "config": {run settings}}; its result is {"trial", "state":
+ *              "complete" | "pruned" | "paused", "value", "epoch", "weights", "record",
+ *              "metrics"}
  * The objects named must exist (a finetune's destination is created, an instance of the
  * source's architecture, when missing) and the run settings are checked now, so a bad job is
  * refused at submission rather than failing on a worker. *id gets the job's number. Errors:
@@ -349,6 +355,95 @@ NS_API ns_status ns_store_pipeline_list(ns_store *store, char **json);
 /* Forgets pipeline name (jobs that ran it keep their own copy of the text). Errors:
  * NS_ERR_NOTFOUND (with a did-you-mean), NS_ERR_IO, NS_ERR_BUSY. */
 NS_API ns_status ns_store_pipeline_delete(ns_store *store, const char *name);
+
+/* ---- studies (the tuner) --------------------------------------------------------------- */
+
+/* A study in the store: its definition (ns_study_def_to_json: the sampler's and pruner's
+ * settings, the space, the base run config), and its trials, each a row (number, settings)
+ * and a trial job on the queue. A trial's state, step values and value are its job's: running
+ * while the job is queued or running, then the job's result ("complete" with the objective's
+ * value, "pruned", or "paused" at a rung until the tuner promotes it, when the job is queued
+ * again and resumes from its checkpoint), failed with the job. Everything a trial changes is
+ * written in its job's own fenced transactions, so a kill -9 anywhere loses nothing and
+ * repeats nothing. */
+
+/* Creates study def, with its data registered as dataset "study-NAME" (so a worker elsewhere
+ * reads the same bytes). Errors: NS_ERR_STATE when a study of that name exists (the message
+ * says to resume it); those of ns_store_data_add; NS_ERR_IO, NS_ERR_BUSY. */
+NS_API ns_status ns_store_study_create(ns_store *store, const ns_study_def *def);
+/* Study name's definition. *def is the caller's (ns_study_def_free). Errors: NS_ERR_NOTFOUND
+ * (with a did-you-mean); NS_ERR_IO. */
+NS_API ns_status ns_store_study_def(ns_store *store, const char *name, ns_study_def **def);
+/* Study name with every trial as the store holds it now. *study is the caller's
+ * (ns_study_free); *jobs (may be NULL) gets the trials' job ids, [ns_study_size] on the
+ * store's context (ns_dealloc). Errors: those of ns_store_study_def; NS_ERR_IO. */
+NS_API ns_status ns_store_study_load(ns_store *store, const char *name, ns_study **study,
+                                     int64_t **jobs);
+/* The studies, newest first: [{"name", "state", "trials", "complete", "pruned", "running",
+ * "failed", "best_value", "metric", "direction", "sampler", "pruner", "created", "updated"}].
+ * *json on the store's context (ns_dealloc). Errors: NS_ERR_IO, NS_ERR_NOMEM. */
+NS_API ns_status ns_store_study_list(ns_store *store, char **json);
+/* One study in full: the list's fields, "definition", "trials": [{"number", "state",
+ * "params", "value", "job", "steps": [values by epoch, null where none], "epoch" (of a
+ * paused or pruned trial), "attempts"}], "best": {"number", "value", "params", "job"} or
+ * null, "model": {"name", "version"} (the best trial's, once registered) or null, and
+ * "importance" (ns_study_importance's). Errors: NS_ERR_NOTFOUND; NS_ERR_IO; NS_ERR_NOMEM. */
+NS_API ns_status ns_store_study_get(ns_store *store, const char *name, char **json);
+
+/* What ns_tune tells a face as the study goes. */
+typedef enum ns_tune_event_kind {
+    NS_TUNE_TRIAL_STARTED = 0, /* a trial was asked for and queued (trial, params) */
+    NS_TUNE_TRIAL_PROMOTED,    /* a paused trial was queued again (trial) */
+    NS_TUNE_TRIAL_ENDED,       /* a trial ended (trial, state, value) */
+    NS_TUNE_FINISHED           /* every trial ended (best, best_value) */
+} ns_tune_event_kind;
+
+typedef struct ns_tune_event {
+    ns_tune_event_kind kind;
+    int trial;
+    ns_trial_state state;
+    double value;
+    const char *params; /* TRIAL_STARTED: {SETTING: value} */
+    int done, total;    /* trials ended so far, and the study's budget */
+    int best;           /* the best complete trial so far, or -1 */
+    double best_value;
+} ns_tune_event;
+
+typedef struct ns_tune_options {
+    bool resume;        /* go on with the stored study of that name */
+    bool remote;        /* only queue trials: workers elsewhere run them */
+    int trials;         /* overrides the study's budget (0: keep) */
+    int parallel;       /* overrides the trials running at once (0: keep) */
+    double poll_seconds; /* 0.2 */
+    double lease_seconds; /* the local workers' leases (30) */
+    const char *work_dir; /* the local workers' directory (default: a temporary one) */
+    const ns_progress *stop; /* its cancel flag stops the tuner (trials stay queued) */
+    void (*on_event)(void *ud, const ns_tune_event *ev);
+    void *ud;
+} ns_tune_options;
+
+/* The defaults above, everything else zero or NULL. */
+NS_API void ns_tune_options_default(ns_tune_options *opts);
+/* Runs a study to its end: creates it (def; or with opts->resume and def NULL, the stored
+ * study `name`), keeps `parallel` trials queued or running, each trial's settings asked of the
+ * sampler when a slot frees, paused trials promoted before new ones are started, and runs
+ * `parallel` local workers itself unless opts->remote. A resumed study first frees the jobs of
+ * workers on this machine whose process is gone (their leases expired at once), then goes on:
+ * no trial is lost or run twice, and the budget is exact. At the end paused trials that were
+ * never promoted count as pruned and the best trial's model is registered as a version of the
+ * model named after the study (or NAME-trial-N when that model has another architecture).
+ * *summary (may be NULL; ns_dealloc) gets ns_store_study_get's JSON. Errors: NS_ERR_STATE for
+ * a study that exists without resume, or resume of another definition's name;
+ * NS_ERR_NOTFOUND for resume of an unknown study; NS_ERR_CANCELLED when opts->stop stopped
+ * it (resume goes on); those of the store. */
+NS_API ns_status ns_tune(ns_store *store, const ns_study_def *def, const char *name,
+                         const ns_tune_options *opts, char **summary);
+
+/* Jobs running under workers of this machine whose process has exited (a kill -9): their
+ * leases expire now, so the next claim resumes them from their checkpoints. *count (may be
+ * NULL) gets how many. Workers are recognised by their default names (host:pid). Errors:
+ * NS_ERR_IO. */
+NS_API ns_status ns_job_reclaim_local(ns_store *store, int *count);
 
 /* ---- workers -------------------------------------------------------------------------- */
 

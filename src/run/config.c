@@ -283,6 +283,24 @@ const char *ns_run_setting_aliases(const char *name)
     return NULL;
 }
 
+static const char *const data_settings[] = {"data",     "target",    "task",      "labels",
+                                            "features", "exclude",   "one_hot",   "delimiter",
+                                            "no_header", "missing",  "max_classes"};
+
+const char *const *ns_run_data_settings(int *count)
+{
+    *count = (int)(sizeof data_settings / sizeof data_settings[0]);
+    return data_settings;
+}
+
+bool ns_run_setting_is_data(const char *name)
+{
+    for (size_t i = 0; i < sizeof data_settings / sizeof data_settings[0]; i++)
+        if (strcmp(data_settings[i], name) == 0)
+            return true;
+    return false;
+}
+
 const ns_setting_def *ns_run_settings(int *count)
 {
     *count = N_SETTINGS;

@@ -641,15 +641,14 @@ ns_status ns_store_data_add(ns_store *s, const char *name, const char *data_json
     }
     /* Only the data settings of a run config (a dataset must not carry a job's model, output
      * or training settings), checked then by the run config's table. */
-    static const char *const data_keys[] = {"data",      "target",  "task",       "labels",
-                                            "features",  "exclude", "one_hot",    "delimiter",
-                                            "no_header", "missing", "max_classes"};
+    int n_data_keys = 0;
+    const char *const *data_keys = ns_run_data_settings(&n_data_keys);
     {
         json_error_t ke;
         json_t *kj = json_loads(data_json, 0, &ke);
         ns__json_reader r = {s->ctx, name, NS_ERR_INVALID, NULL};
         if (json_is_object(kj))
-            st = ns__jr_keys(&r, "", kj, data_keys, (int)(sizeof data_keys / sizeof data_keys[0]));
+            st = ns__jr_keys(&r, "", kj, data_keys, n_data_keys);
         json_decref(kj);
         if (st != NS_OK)
             return st;

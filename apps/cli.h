@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "netsmith/netsmith.h"
+#include "netsmith/store.h"
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
 
@@ -138,7 +139,32 @@ int cmd_arch(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_job(int argc, char **argv);
+/* ---- the store's commands (cmd_store.c) ---- */
+#define STORE_FLAG                                                                                 \
+    {                                                                                              \
+        "--store", NULL, "URL",                                                                    \
+            "the store: sqlite:PATH or postgresql://... (default: $NETSMITH_STORE, else "          \
+            "sqlite:netsmith.db)",                                                                 \
+            NULL                                                                                   \
+    }
+#define JSON_FLAG                                                                                  \
+    {                                                                                              \
+        "--json", NULL, NULL, "print the store's JSON", NULL                                       \
+    }
+
+/* A command's context and store, opened from --store. */
+typedef struct session {
+    const char *cmd;
+    ns_ctx *ctx;
+    ns_store *store;
+} session;
+
+int open_session(session *s, const cli_args *a, const char *cmd);
+void close_session(session *s);
+
 int cmd_worker(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 

@@ -11,26 +11,7 @@
 #include "cli.h"
 #include "netsmith/store.h"
 
-#define STORE_FLAG                                                                                 \
-    {                                                                                              \
-        "--store", NULL, "URL",                                                                    \
-            "the store: sqlite:PATH or postgresql://... (default: $NETSMITH_STORE, else "          \
-            "sqlite:netsmith.db)",                                                                 \
-            NULL                                                                                   \
-    }
-#define JSON_FLAG                                                                                  \
-    {                                                                                              \
-        "--json", NULL, NULL, "print the store's JSON", NULL                                       \
-    }
-
-/* A command's context and store, opened from --store. */
-typedef struct session {
-    const char *cmd;
-    ns_ctx *ctx;
-    ns_store *store;
-} session;
-
-static int open_session(session *s, const cli_args *a, const char *cmd)
+int open_session(session *s, const cli_args *a, const char *cmd)
 {
     s->cmd = cmd;
     s->store = NULL;
@@ -47,7 +28,7 @@ static int open_session(session *s, const cli_args *a, const char *cmd)
     return CLI_OK;
 }
 
-static void close_session(session *s)
+void close_session(session *s)
 {
     ns_store_close(s->store);
     ns_ctx_free(s->ctx);

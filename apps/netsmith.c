@@ -25,6 +25,8 @@ static const struct {
     {"model", cmd_model, "models in the store: create, import, export, versions, aliases"},
     {"job", cmd_job, "jobs in the queue: submit, list, show, wait, cancel, retry, retrain"},
     {"worker", cmd_worker, "claim and run jobs from the store"},
+    {"tune", cmd_tune, "run a study: trials from a search space, sampled and pruned"},
+    {"study", cmd_study, "studies in the store: list, show, best"},
     {"apply", cmd_apply, "make the objects of a file exist in the store"},
     {"serve", cmd_serve, "serve the JSON API, live events and the web UI, with workers"},
 };

@@ -56,6 +56,8 @@ NS_API void ns_study_def_free(ns_study_def *def);
  * context (ns_dealloc). Errors: NS_ERR_NOMEM. */
 NS_API ns_status ns_study_def_to_json(const ns_study_def *def, char **json);
 NS_API const char *ns_study_def_name(const ns_study_def *def);
+/* The context the definition was made on (its strings are allocated there). */
+NS_API ns_ctx *ns_study_def_ctx(const ns_study_def *def);
 /* The base run config as a JSON object (borrowed). */
 NS_API const char *ns_study_def_base(const ns_study_def *def);
 NS_API int ns_study_def_trials(const ns_study_def *def);

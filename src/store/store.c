@@ -248,7 +248,20 @@ static const char *const schema_v2[] = {
     "NULL, hash TEXT NOT NULL, created {real} NOT NULL, updated {real} NOT NULL)",
     NULL,
 };
-static const char *const *const schema_versions[] = {schema_v1, schema_v2};
+/* Version 3: studies (the tuner's definitions) and their trials, each a row of settings and a
+ * trial job (state: 'pruned' for a trial paused at a rung and never promoted before its study
+ * ended; NULL: the job's state tells). */
+static const char *const schema_v3[] = {
+    "CREATE TABLE IF NOT EXISTS studies (id {id}, name TEXT NOT NULL UNIQUE, definition TEXT NOT "
+    "NULL, state TEXT NOT NULL DEFAULT 'running', model TEXT, model_version INTEGER, created "
+    "{real} NOT NULL, updated {real} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS trials (id {id}, study_id BIGINT NOT NULL REFERENCES "
+    "studies(id), number INTEGER NOT NULL, job_id BIGINT NOT NULL, params TEXT NOT NULL, state "
+    "TEXT, created {real} NOT NULL, UNIQUE (study_id, number))",
+    NULL,
+};
+
+static const char *const *const schema_versions[] = {schema_v1, schema_v2, schema_v3};
 #define SCHEMA_VERSION ((int)(sizeof schema_versions / sizeof schema_versions[0]))
 
 static ns_status migrate(ns_store *s)
@@ -951,9 +964,9 @@ ns_status ns_store_version_get(ns_store *s, const char *ref, ns_store_version *o
 
 /* Adds version (max + 1) of model_id inside the open transaction; *version its number, *id
  * its row. */
-static ns_status insert_version(ns_store *s, int64_t model_id, const char *weights,
-                                const char *record, int64_t job, int64_t parent,
-                                const char *metrics, int *version, int64_t *id)
+ns_status ns__store_insert_version(ns_store *s, int64_t model_id, const char *weights,
+                                   const char *record, int64_t job, int64_t parent,
+                                   const char *metrics, int *version, int64_t *id)
 {
     ns__sql_value q[] = {NS__SQL_I(model_id)};
     ns__sql_result *row = NULL;
@@ -1004,7 +1017,7 @@ ns_status ns_store_model_import(ns_store *s, const char *model, const char *path
     int v = 0;
     int64_t id = 0;
     if (st == NS_OK && (st = begin(s)) == NS_OK)
-        st = end(s, insert_version(s, model_id, sha, NULL, 0, 0, NULL, &v, &id));
+        st = end(s, ns__store_insert_version(s, model_id, sha, NULL, 0, 0, NULL, &v, &id));
     if (st == NS_OK && version != NULL)
         *version = v;
     return st;
@@ -1016,7 +1029,7 @@ ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_
     int v = 0;
     ns_status st = ns__store_id_of(s, "models", "model", model, "netsmith model list", &model_id);
     if (st == NS_OK && (st = begin(s)) == NS_OK)
-        st = end(s, insert_version(s, model_id, from->weights, from->record, 0, from->id, NULL, &v,
+        st = end(s, ns__store_insert_version(s, model_id, from->weights, from->record, 0, from->id, NULL, &v,
                                    &id));
     return st;
 }
@@ -1582,7 +1595,7 @@ ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,
     int v = 0;
     int64_t vid = 0;
     if (st == NS_OK)
-        st = insert_version(s, model_id, weights_sha, record_sha, lease->job, parent, metrics_json,
+        st = ns__store_insert_version(s, model_id, weights_sha, record_sha, lease->job, parent, metrics_json,
                             &v, &vid);
     char result[160];
     snprintf(result, sizeof result, "{\"model\": \"%s\", \"version\": %d}", model, v);

@@ -74,4 +74,11 @@ ns_status ns__check_weights(ns_ctx *ctx, const char *spec_json, const char *arch
  * sourced from it (its parent). */
 ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_version *from);
 
+/* Adds version (max + 1) of model model_id (in the transaction open): weights and record
+ * blobs' sha256 (record may be NULL or ""), the job that made it and the parent version (0:
+ * none); *version its number, *id its row. */
+ns_status ns__store_insert_version(ns_store *s, int64_t model_id, const char *weights,
+                                   const char *record, int64_t job, int64_t parent,
+                                   const char *metrics, int *version, int64_t *id);
+
 #endif

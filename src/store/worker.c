@@ -7,6 +7,7 @@
  * weights are the same bytes as an uninterrupted run's. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
+#include <math.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -104,6 +105,11 @@ typedef struct job_run {
     char dir[1024];      /* the job's directory */
     char ckpt_dir[1100]; /* its checkpoints */
     ns_status write_st;  /* the first failed store write, if any */
+    /* a trial job: its study, number, and what the pruner said (the epoch it said it at) */
+    const char *study;
+    int trial;
+    ns_prune_decision decision;
+    int64_t decision_epoch;
 } job_run;
 
 /* A store write of the running job: a lost lease (or any failure) cancels the run. */
@@ -116,6 +122,22 @@ static void note_write(job_run *j, ns_status st)
     if (st == NS_ERR_STATE)
         atomic_store(&j->hb.lost, 1);
     atomic_store(&j->hb.cancel, 1);
+}
+
+/* A trial job after its epoch `step` was recorded: the pruner reads the study as the store
+ * holds it now (every trial's step values) and may stop the run here, pruned or paused. */
+static void judge_trial(job_run *j, int64_t step)
+{
+    ns_study *study = NULL;
+    if (ns_store_study_load(j->store, j->study, &study, NULL) != NS_OK)
+        return; /* no decision without the study: the trial trains on */
+    ns_prune_decision d = ns_study_judge(study, j->trial, step);
+    ns_study_free(study);
+    if (d != NS_PRUNE_CONTINUE) {
+        j->decision = d;
+        j->decision_epoch = step;
+        atomic_store(&j->hb.cancel, 1); /* the run stops within a batch, checkpointing first */
+    }
 }
 
 static void on_event(void *ud, const ns_run_event *ev)
@@ -138,6 +160,8 @@ static void on_event(void *ud, const ns_run_event *ev)
         ns_dealloc(ctx, metrics);
         ns_dealloc(ctx, train);
         ns_dealloc(ctx, val);
+        if (j->study != NULL && !atomic_load(&j->hb.cancel))
+            judge_trial(j, ev->report->epoch + 1);
     } else if (ev->kind == NS_RUN_CHECKPOINT && ev->path != NULL) {
         /* the checkpoint file into the store, then the job points at it */
         char sha[65];
@@ -197,7 +221,9 @@ static ns_status job_config(job_run *j, json_t *params, ns_run_config *cfg, cons
         free(text);
     }
     *parent = 0;
-    if (st == NS_OK && j->job->kind == NS_JOB_TRAIN) {
+    if (st == NS_OK && j->job->kind == NS_JOB_TRIAL) {
+        *model = NULL; /* the trial's config holds its model */
+    } else if (st == NS_OK && j->job->kind == NS_JOB_TRAIN) {
         /* the model's architecture as the blueprint */
         *model = json_string_value(json_object_get(params, "model"));
         char *mj = NULL, *aj = NULL;
@@ -336,6 +362,141 @@ static ns_status run_training(job_run *j, json_t *params)
     }
     ns_run_record_free(rec);
     ns_run_config_free(cfg);
+    return st;
+}
+
+/* The objective's value in a seed's results: the part's metric (NAN when the run has no such
+ * part or metric). */
+static double objective_of(const ns_study_def *def, const ns_run_seed *seed)
+{
+    const char *part = ns_study_def_part(def);
+    const ns_metric_values *v = strcmp(part, "train") == 0               ? &seed->train
+                                : strcmp(part, "val") == 0 && seed->has_val ? &seed->val
+                                : strcmp(part, "test") == 0 && seed->has_test ? &seed->test
+                                                                             : NULL;
+    ns_metric_id id;
+    if (v == NULL || ns_metric_find(ns_study_def_metric_name(def), &id) != NS_OK)
+        return NAN;
+    return ns_metric_value(v, id);
+}
+
+/* A trial job's end: {"trial", "state", ...} as the study reads it. */
+static ns_status end_trial(job_run *j, ns_job_state state, json_t *result, const char *error)
+{
+    json_object_set_new(result, "trial", json_integer(j->trial));
+    char *text = json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(result);
+    ns_status st = text != NULL ? ns_job_finish(j->store, &j->lease, state, text, error)
+                                : ns_errorf(ns_store_ctx(j->store), NS_ERR_NOMEM, "out of memory");
+    free(text);
+    return st;
+}
+
+/* What the pruner said ends the trial: pruned (a finished job), or paused (a cancelled job
+ * whose checkpoint the tuner's promotion resumes). */
+static ns_status end_judged(job_run *j, const char *pruner)
+{
+    json_int_t epoch = (json_int_t)j->decision_epoch;
+    if (j->decision == NS_PRUNE_STOP)
+        return end_trial(j, NS_JOB_SUCCEEDED,
+                         json_pack("{s:s, s:I}", "state", "pruned", "epoch", epoch), NULL);
+    char why[200];
+    snprintf(why, sizeof why,
+             "paused at epoch %lld by the %s pruner; it resumes from its checkpoint when "
+             "promoted",
+             (long long)epoch, pruner);
+    return end_trial(j, NS_JOB_CANCELLED,
+                     json_pack("{s:s, s:I}", "state", "paused", "epoch", epoch), why);
+}
+
+/* Runs a trial job: one run of its study's base with the trial's settings, its step values
+ * recorded each epoch and judged by the study's pruner. */
+static ns_status run_trial(job_run *j, json_t *params)
+{
+    ns_store *s = j->store;
+    ns_ctx *ctx = ns_store_ctx(s);
+    j->study = json_string_value(json_object_get(params, "study"));
+    j->trial = (int)json_integer_value(json_object_get(params, "trial"));
+    ns_study_def *def = NULL;
+    ns_status st = j->study != NULL ? ns_store_study_def(s, j->study, &def)
+                                    : ns_errorf(ctx, NS_ERR_INVALID, "the trial job names no study");
+    /* A trial claimed again after its worker died may have been judged at its last epoch
+     * already: judge it there again (the same decision) before training on. */
+    if (st == NS_OK && j->job->history != NULL) {
+        int64_t last = 0;
+        for (const char *h = j->job->history; h != NULL && *h != '\0';) {
+            const char *lf = strchr(h, '\n');
+            json_error_t e;
+            json_t *line = json_loadb(h, lf != NULL ? (size_t)(lf - h) : strlen(h), 0, &e);
+            json_int_t ep = json_integer_value(json_object_get(line, "epoch"));
+            last = ep > last ? ep : last;
+            json_decref(line);
+            h = lf != NULL ? lf + 1 : NULL;
+        }
+        if (last > 0)
+            judge_trial(j, last);
+        if (j->decision != NS_PRUNE_CONTINUE) {
+            st = end_judged(j, ns_study_def_pruner(def));
+            ns_study_def_free(def);
+            return st;
+        }
+    }
+    ns_run_config *cfg = NULL;
+    const char *model = NULL;
+    int64_t parent = 0;
+    if (st == NS_OK)
+        st = ns_run_config_new(ctx, &cfg);
+    if (st == NS_OK)
+        st = job_config(j, params, cfg, &model, &parent);
+    ns_run_record *rec = NULL;
+    if (st == NS_OK) {
+        ns_progress progress = {NULL, NULL, &j->hb.cancel};
+        ns_run_hooks hooks = {on_event, j, &progress};
+        st = ns_run(ctx, cfg, &hooks, &rec);
+    }
+    if (atomic_load(&j->hb.lost)) {
+        /* another worker has the trial now */
+    } else if (j->decision != NS_PRUNE_CONTINUE && (st == NS_ERR_CANCELLED || st == NS_OK)) {
+        st = end_judged(j, ns_study_def_pruner(def));
+    } else if (st == NS_OK && rec != NULL && rec->n_seeds > 0) {
+        const ns_run_seed *seed = &rec->seeds[0];
+        double value = objective_of(def, seed);
+        char weights[65], record[65];
+        char *rec_json = NULL, *metrics = NULL;
+        st = ns_store_blob_put_file(s, seed->model_path, weights);
+        if (st == NS_OK && (st = ns_run_record_to_json(ctx, rec, &rec_json)) == NS_OK)
+            st = ns_store_blob_put(s, rec_json, strlen(rec_json), record);
+        const ns_metric_values *final = seed->has_test  ? &seed->test
+                                        : seed->has_val ? &seed->val
+                                                        : &seed->train;
+        if (st == NS_OK)
+            st = ns_metrics_to_json(ctx, final, seed->confusion, seed->classes, &metrics);
+        json_error_t e;
+        json_t *m = st == NS_OK ? json_loads(metrics, 0, &e) : NULL;
+        if (st == NS_OK && !isfinite(value))
+            st = end_trial(j, NS_JOB_FAILED, json_pack("{s:s, s:o?}", "state", "failed", "metrics", m),
+                           "the objective is not a finite number: the run has no such metric, or "
+                           "it diverged");
+        else if (st == NS_OK)
+            st = end_trial(j, NS_JOB_SUCCEEDED,
+                           json_pack("{s:s, s:f, s:I, s:s, s:s, s:o?}", "state", "complete",
+                                     "value", value, "epoch", (json_int_t)seed->epochs_run,
+                                     "weights", weights, "record", record, "metrics", m),
+                           NULL);
+        else
+            json_decref(m);
+        ns_dealloc(ctx, rec_json);
+        ns_dealloc(ctx, metrics);
+        if (st != NS_OK && !atomic_load(&j->hb.lost))
+            st = end_job(j, st, NULL);
+    } else {
+        if (st == NS_OK)
+            st = ns_errorf(ctx, NS_ERR_STATE, "the run trained no model");
+        st = end_job(j, st, NULL);
+    }
+    ns_run_record_free(rec);
+    ns_run_config_free(cfg);
+    ns_study_def_free(def);
     return st;
 }
 
@@ -623,6 +784,8 @@ static ns_status run_job(ns_store *s, const ns_worker_options *o, const char *wo
         st = run_card_job(&j, params);
     else if (job->kind == NS_JOB_PIPELINE)
         st = run_pipeline_job(&j, params);
+    else if (job->kind == NS_JOB_TRIAL)
+        st = run_trial(&j, params);
     else
         st = run_training(&j, params);
     json_decref(params);

@@ -894,6 +894,7 @@ ns_status ns_study_def_to_json(const ns_study_def *d, char **json)
 }
 
 const char *ns_study_def_name(const ns_study_def *d) { return d->name; }
+ns_ctx *ns_study_def_ctx(const ns_study_def *d) { return d->ctx; }
 const char *ns_study_def_base(const ns_study_def *d) { return d->base_json; }
 int ns_study_def_trials(const ns_study_def *d) { return d->trials; }
 int ns_study_def_parallel(const ns_study_def *d) { return d->parallel; }

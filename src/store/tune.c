@@ -134,7 +134,7 @@ static ns_status finish(ns_store *s, ns_study *study, const int64_t *jobs)
         st = ns_store_blob_get(s, record, &rb, &rn);
         json_t *rj = st == NS_OK ? json_loadb(rb, rn, 0, &e) : NULL;
         ns_dealloc(s->ctx, rb);
-        json_t *spec = json_object_get(rj, "spec");
+        json_t *spec = json_object_get(rj, "model"); /* the record's blueprint */
         char *spec_text = spec != NULL ? json_dumps(spec, JSON_COMPACT) : NULL;
         snprintf(arch, sizeof arch, "%.60s-trial-%d", name, best);
         if (st == NS_OK && spec_text == NULL)

@@ -61,7 +61,8 @@ int cmd_tune(int argc, char **argv)
                                 "N] [--parallel N] [--remote]";
     static const char about[] =
         "Runs a study: trials of the study file's base run config with settings from its search\n"
-        "space, chosen by its sampler (tpe, random, grid) and stopped early by its pruner (median,\n"
+        "space, chosen by its sampler (tpe, random, grid) and stopped early by its pruner "
+        "(median,\n"
         "asha, hyperband). Trials are jobs on the store's queue: --parallel N run at once, on N\n"
         "local workers this command runs, or with --remote on workers elsewhere ('netsmith\n"
         "worker'). A paused trial that successive halving promotes goes on from its checkpoint.\n"
@@ -255,7 +256,7 @@ static void print_show(const json_t *study)
                 best = x;
             printf("  %5zu: %12.6g  %12.6g\n", i, x, best);
         } else {
-            printf("  %5zu: %12s  %12s  (%s)\n", i, "-", isnan(best) ? "-" : "", 
+            printf("  %5zu: %12s  %12s  (%s)\n", i, "-", isnan(best) ? "-" : "",
                    json_string_value(json_object_get(t, "state")));
         }
     }

@@ -283,9 +283,9 @@ const char *ns_run_setting_aliases(const char *name)
     return NULL;
 }
 
-static const char *const data_settings[] = {"data",     "target",    "task",      "labels",
-                                            "features", "exclude",   "one_hot",   "delimiter",
-                                            "no_header", "missing",  "max_classes"};
+static const char *const data_settings[] = {"data",      "target",  "task",       "labels",
+                                            "features",  "exclude", "one_hot",    "delimiter",
+                                            "no_header", "missing", "max_classes"};
 
 const char *const *ns_run_data_settings(int *count)
 {

@@ -1029,8 +1029,8 @@ ns_status ns__store_version_copy(ns_store *s, const char *model, const ns_store_
     int v = 0;
     ns_status st = ns__store_id_of(s, "models", "model", model, "netsmith model list", &model_id);
     if (st == NS_OK && (st = begin(s)) == NS_OK)
-        st = end(s, ns__store_insert_version(s, model_id, from->weights, from->record, 0, from->id, NULL, &v,
-                                   &id));
+        st = end(s, ns__store_insert_version(s, model_id, from->weights, from->record, 0, from->id,
+                                             NULL, &v, &id));
     return st;
 }
 
@@ -1595,8 +1595,8 @@ ns_status ns_job_succeed(ns_store *s, const ns_lease *lease, const char *model,
     int v = 0;
     int64_t vid = 0;
     if (st == NS_OK)
-        st = ns__store_insert_version(s, model_id, weights_sha, record_sha, lease->job, parent, metrics_json,
-                            &v, &vid);
+        st = ns__store_insert_version(s, model_id, weights_sha, record_sha, lease->job, parent,
+                                      metrics_json, &v, &vid);
     char result[160];
     snprintf(result, sizeof result, "{\"model\": \"%s\", \"version\": %d}", model, v);
     if (st == NS_OK)

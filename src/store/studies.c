@@ -107,7 +107,7 @@ ns_status ns__study_set_def(ns_store *s, const ns_study_def *def)
 /* The trials' columns: number, params, the row's state, the job's id, state, result, history,
  * attempts. */
 #define TRIAL_SQL                                                                                  \
-    "SELECT t.number, t.params, t.state, j.id, j.state, j.result, j.history, j.attempts FROM "   \
+    "SELECT t.number, t.params, t.state, j.id, j.state, j.result, j.history, j.attempts FROM "     \
     "trials t JOIN jobs j ON j.id = t.job_id WHERE t.study_id = ? ORDER BY t.number"
 
 ns_status ns__trial_from_row(const ns_study_def *def, const ns__sql_result *r, int i,
@@ -310,9 +310,9 @@ static ns_status study_summary(ns_store *s, const ns__sql_result *r, int i, json
     ns_study_def *def = NULL;
     char source[96];
     snprintf(source, sizeof source, "study %s (in the store)", name);
-    ns_status st = text != NULL ? ns_study_def_parse(s->ctx, text, strlen(text), source, NULL, &def)
-                                : ns_errorf(s->ctx, NS_ERR_FORMAT, "study %s has no definition",
-                                            name);
+    ns_status st = text != NULL
+                       ? ns_study_def_parse(s->ctx, text, strlen(text), source, NULL, &def)
+                       : ns_errorf(s->ctx, NS_ERR_FORMAT, "study %s has no definition", name);
     ns__sql_result *rows = NULL;
     if (st == NS_OK)
         st = ns__study_rows(s, id, &rows);
@@ -385,8 +385,8 @@ ns_status ns_store_study_list(ns_store *s, char **json)
 {
     *json = NULL;
     ns__sql_result *rows = NULL;
-    ns_status st = ns__store_exec(s, "SELECT " STUDY_COLUMNS " FROM studies ORDER BY id DESC",
-                                  NULL, 0, &rows, NULL);
+    ns_status st = ns__store_exec(s, "SELECT " STUDY_COLUMNS " FROM studies ORDER BY id DESC", NULL,
+                                  0, &rows, NULL);
     json_t *list = json_array();
     for (int i = 0; st == NS_OK && rows != NULL && i < rows->rows; i++) {
         json_t *one = NULL;

@@ -46,8 +46,8 @@ ns_status ns_job_reclaim_local(ns_store *s, int *count)
     gethostname(host, sizeof host - 1);
     ns__sql_value a[] = {NS__SQL_T(host)};
     ns__sql_result *rows = NULL;
-    ns_status st = ns__store_exec(s, "SELECT id, worker FROM jobs WHERE state = 'running'", a, 0,
-                                  &rows, NULL);
+    ns_status st =
+        ns__store_exec(s, "SELECT id, worker FROM jobs WHERE state = 'running'", a, 0, &rows, NULL);
     size_t hl = strlen(host);
     for (int i = 0; st == NS_OK && rows != NULL && i < rows->rows; i++) {
         const char *w = ns__store_text_at(rows, i, 1);
@@ -203,8 +203,9 @@ static ns_status open_study(ns_store *s, const ns_study_def *def, const char *na
 {
     const char *n = def != NULL ? ns_study_def_name(def) : name;
     if (n == NULL)
-        return ns_errorf(s->ctx, NS_ERR_INVALID, "tune: give a study file, or a study's name to "
-                                                 "resume");
+        return ns_errorf(s->ctx, NS_ERR_INVALID,
+                         "tune: give a study file, or a study's name to "
+                         "resume");
     int64_t id = 0;
     ns__sql_value q[] = {NS__SQL_T(n)};
     ns__sql_result *row = NULL;
@@ -338,8 +339,8 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
                 double bv = NAN;
                 if (best >= 0)
                     ns_study_trial(study, best, NULL, &bv, NULL);
-                ns_tune_event ev = {NS_TUNE_TRIAL_ENDED, i, state, value, NULL, ended, budget,
-                                    best, bv};
+                ns_tune_event ev = {
+                    NS_TUNE_TRIAL_ENDED, i, state, value, NULL, ended, budget, best, bv};
                 tell(&o, &ev);
             }
             seen[i] = state;
@@ -353,8 +354,9 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             if (st == NS_OK) {
                 active++;
                 seen[promote[i]] = NS_TRIAL_RUNNING;
-                ns_tune_event ev = {NS_TUNE_TRIAL_PROMOTED, promote[i], NS_TRIAL_RUNNING, NAN,
-                                    NULL, ended, budget, ns_study_best(study), NAN};
+                ns_tune_event ev = {
+                    NS_TUNE_TRIAL_PROMOTED, promote[i], NS_TRIAL_RUNNING, NAN, NULL, ended, budget,
+                    ns_study_best(study),   NAN};
                 tell(&o, &ev);
             }
         }
@@ -375,8 +377,9 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             if (st == NS_OK) {
                 active++;
                 queued = true;
-                ns_tune_event ev = {NS_TUNE_TRIAL_STARTED, number, NS_TRIAL_RUNNING, NAN, params,
-                                    ended, budget, ns_study_best(study), NAN};
+                ns_tune_event ev = {
+                    NS_TUNE_TRIAL_STARTED, number, NS_TRIAL_RUNNING, NAN, params, ended, budget,
+                    ns_study_best(study),  NAN};
                 tell(&o, &ev);
             }
             ns_dealloc(s->ctx, params);
@@ -395,8 +398,8 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
                 double bv = NAN;
                 if (best >= 0)
                     ns_study_trial(study, best, NULL, &bv, NULL);
-                ns_tune_event ev = {NS_TUNE_FINISHED, best, NS_TRIAL_COMPLETE, bv, NULL, ended,
-                                    budget, best, bv};
+                ns_tune_event ev = {
+                    NS_TUNE_FINISHED, best, NS_TRIAL_COMPLETE, bv, NULL, ended, budget, best, bv};
                 tell(&o, &ev);
             }
             break;

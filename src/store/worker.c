@@ -370,10 +370,10 @@ static ns_status run_training(job_run *j, json_t *params)
 static double objective_of(const ns_study_def *def, const ns_run_seed *seed)
 {
     const char *part = ns_study_def_part(def);
-    const ns_metric_values *v = strcmp(part, "train") == 0               ? &seed->train
-                                : strcmp(part, "val") == 0 && seed->has_val ? &seed->val
+    const ns_metric_values *v = strcmp(part, "train") == 0                    ? &seed->train
+                                : strcmp(part, "val") == 0 && seed->has_val   ? &seed->val
                                 : strcmp(part, "test") == 0 && seed->has_test ? &seed->test
-                                                                             : NULL;
+                                                                              : NULL;
     ns_metric_id id;
     if (v == NULL || ns_metric_find(ns_study_def_metric_name(def), &id) != NS_OK)
         return NAN;
@@ -418,8 +418,9 @@ static ns_status run_trial(job_run *j, json_t *params)
     j->study = json_string_value(json_object_get(params, "study"));
     j->trial = (int)json_integer_value(json_object_get(params, "trial"));
     ns_study_def *def = NULL;
-    ns_status st = j->study != NULL ? ns_store_study_def(s, j->study, &def)
-                                    : ns_errorf(ctx, NS_ERR_INVALID, "the trial job names no study");
+    ns_status st = j->study != NULL
+                       ? ns_store_study_def(s, j->study, &def)
+                       : ns_errorf(ctx, NS_ERR_INVALID, "the trial job names no study");
     /* A trial claimed again after its worker died may have been judged at its last epoch
      * already: judge it there again (the same decision) before training on. */
     if (st == NS_OK && j->job->history != NULL) {
@@ -474,7 +475,8 @@ static ns_status run_trial(job_run *j, json_t *params)
         json_error_t e;
         json_t *m = st == NS_OK ? json_loads(metrics, 0, &e) : NULL;
         if (st == NS_OK && !isfinite(value))
-            st = end_trial(j, NS_JOB_FAILED, json_pack("{s:s, s:o?}", "state", "failed", "metrics", m),
+            st = end_trial(j, NS_JOB_FAILED,
+                           json_pack("{s:s, s:o?}", "state", "failed", "metrics", m),
                            "the objective is not a finite number: the run has no such metric, or "
                            "it diverged");
         else if (st == NS_OK)

@@ -99,8 +99,14 @@ void ns_study_free(ns_study *s)
     ns_dealloc(s->ctx, s);
 }
 
-const ns_study_def *ns_study_get_def(const ns_study *s) { return s->def; }
-int ns_study_size(const ns_study *s) { return s->n; }
+const ns_study_def *ns_study_get_def(const ns_study *s)
+{
+    return s->def;
+}
+int ns_study_size(const ns_study *s)
+{
+    return s->n;
+}
 
 int ns_study_capacity(const ns_study *s)
 {
@@ -268,8 +274,8 @@ ns_status ns_study_add(ns_study *s, const char *params_json, ns_trial_state stat
     if ((unsigned)state >= NS_TRIAL_STATE_COUNT)
         return ns_errorf(s->ctx, NS_ERR_INVALID, "trial state %d is not a state", (int)state);
     if (state == NS_TRIAL_COMPLETE && !isfinite(value))
-        return ns_errorf(s->ctx, NS_ERR_INVALID,
-                         "a complete trial needs a finite value, got %g", value);
+        return ns_errorf(s->ctx, NS_ERR_INVALID, "a complete trial needs a finite value, got %g",
+                         value);
     double *x = new_x(s);
     if (x == NULL)
         return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory");
@@ -295,8 +301,7 @@ ns_status ns_study_report(ns_study *s, int number, int64_t step, double value)
 {
     ns__trial *t = trial_at(s, number);
     if (t == NULL)
-        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name,
-                         number);
+        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name, number);
     if (step < 1 || step > 10000000)
         return ns_errorf(s->ctx, NS_ERR_INVALID, "step %lld is outside [1, 10000000]",
                          (long long)step);
@@ -322,8 +327,7 @@ ns_status ns_study_tell(ns_study *s, int number, ns_trial_state state, double va
 {
     ns__trial *t = trial_at(s, number);
     if (t == NULL)
-        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name,
-                         number);
+        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name, number);
     if ((unsigned)state >= NS_TRIAL_STATE_COUNT)
         return ns_errorf(s->ctx, NS_ERR_INVALID, "trial state %d is not a state", (int)state);
     if (state == NS_TRIAL_COMPLETE && !isfinite(value))
@@ -352,8 +356,7 @@ ns_status ns_study_trial(const ns_study *s, int number, ns_trial_state *state, d
 {
     const ns__trial *t = trial_at(s, number);
     if (t == NULL)
-        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name,
-                         number);
+        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name, number);
     if (state != NULL)
         *state = t->state;
     if (value != NULL)
@@ -382,8 +385,7 @@ ns_status ns_study_trial_config(const ns_study *s, int number, char **config_jso
     *config_json = NULL;
     const ns__trial *t = trial_at(s, number);
     if (t == NULL)
-        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name,
-                         number);
+        return ns_errorf(s->ctx, NS_ERR_NOTFOUND, "study %s has no trial %d", s->def->name, number);
     json_error_t e;
     json_t *base = json_loads(s->def->base_json, 0, &e);
     json_t *params = params_of(&s->def->space, t->x);
@@ -453,11 +455,11 @@ ns_status ns_study_importance(const ns_study *s, char **json)
     for (int i = 0; st == NS_OK && i < n; i++)
         sum += imp[i];
     for (int i = 0; st == NS_OK && sum > 0 && i < n; i++)
-        json_array_append_new(list, json_pack("{s:s, s:f}", "setting",
-                                              s->def->space.p[order[i]].name, "importance",
-                                              imp[order[i]]));
-    json_t *o = json_pack("{s:s, s:i, s:o}", "method", "fanova", "trials", complete,
-                          "importances", list);
+        json_array_append_new(list,
+                              json_pack("{s:s, s:f}", "setting", s->def->space.p[order[i]].name,
+                                        "importance", imp[order[i]]));
+    json_t *o =
+        json_pack("{s:s, s:i, s:o}", "method", "fanova", "trials", complete, "importances", list);
     if (st == NS_OK) {
         *json = dump(s->ctx, o);
         if (*json == NULL)

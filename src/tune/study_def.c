@@ -36,8 +36,8 @@ __attribute__((format(printf, 5, 6))) static ns_status fail_at(const reader *r, 
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     int line = ns__yaml_line(&r->doc, node, key);
-    return ns_errorf(r->ctx, NS_ERR_INVALID, "%s:%d: %s: %s", r->source, line > 0 ? line : 1,
-                     path, what);
+    return ns_errorf(r->ctx, NS_ERR_INVALID, "%s:%d: %s: %s", r->source, line > 0 ? line : 1, path,
+                     what);
 }
 
 static ns_status check_keys(const reader *r, const json_t *o, const char *path,
@@ -51,7 +51,8 @@ static ns_status check_keys(const reader *r, const json_t *o, const char *path,
             continue;
         char list[400], h[NS__JR_HINT_CAP], shown[NS__JR_SHOW_CAP];
         return fail_at(r, o, key, path, "unknown key '%s'%s; known keys: %s",
-                       ns__jr_show(shown, sizeof shown, key), ns__jr_hint(h, sizeof h, key, known, n),
+                       ns__jr_show(shown, sizeof shown, key),
+                       ns__jr_hint(h, sizeof h, key, known, n),
                        ns__jr_list(list, sizeof list, known, n));
     }
     return NS_OK;
@@ -119,10 +120,10 @@ static ns_status name_member(const reader *r, const json_t *o, const char *key, 
     int k = json_is_string(v) ? ns__jr_find(names, n, json_string_value(v)) : -1;
     if (k < 0) {
         char list[200], got[NS__JR_GOT_CAP], h[NS__JR_HINT_CAP];
-        return fail_at(r, o, key, path, "%s must be one of %s, got %s%s", key,
-                       ns__jr_list(list, sizeof list, names, n), ns__jr_describe(got, sizeof got, v),
-                       json_is_string(v) ? ns__jr_hint(h, sizeof h, json_string_value(v), names, n)
-                                         : "");
+        return fail_at(
+            r, o, key, path, "%s must be one of %s, got %s%s", key,
+            ns__jr_list(list, sizeof list, names, n), ns__jr_describe(got, sizeof got, v),
+            json_is_string(v) ? ns__jr_hint(h, sizeof h, json_string_value(v), names, n) : "");
     }
     *out = k;
     return NS_OK;
@@ -187,8 +188,8 @@ static ns_status base_inline(const reader *r, json_t *base, const char *dir, con
             st = ns__jr_load(&jr, text, n, &spec);
         }
         if (st == NS_OK && !json_is_object(spec))
-            st = ns_errorf(r->ctx, NS_ERR_INVALID, "%s: %s: the spec must be a JSON object",
-                           where, abs);
+            st = ns_errorf(r->ctx, NS_ERR_INVALID, "%s: %s: the spec must be a JSON object", where,
+                           abs);
         if (st == NS_OK)
             json_object_set(base, "model", spec);
         json_decref(spec);
@@ -201,7 +202,7 @@ static ns_status base_inline(const reader *r, json_t *base, const char *dir, con
 }
 
 /* Settings a trial's runner owns: the search may not set them. */
-static const char *const runner_owned[] = {"model",  "data",  "run_dir", "checkpoint_dir",
+static const char *const runner_owned[] = {"model",  "data",   "run_dir", "checkpoint_dir",
                                            "output", "resume", "seeds"};
 
 static ns_status read_base(reader *r, json_t *root)
@@ -355,10 +356,11 @@ static ns_status read_sampler(reader *r, json_t *root)
         c->seed = (uint64_t)json_integer_value(seed);
     }
     int n;
-    if (st == NS_OK && (st = int_member(r, o, "startup_trials", "sampler", 0, 100000, 10, &n)) ==
-                           NS_OK)
+    if (st == NS_OK &&
+        (st = int_member(r, o, "startup_trials", "sampler", 0, 100000, 10, &n)) == NS_OK)
         c->startup_trials = n;
-    if (st == NS_OK && (st = int_member(r, o, "ei_candidates", "sampler", 1, 10000, 24, &n)) == NS_OK)
+    if (st == NS_OK &&
+        (st = int_member(r, o, "ei_candidates", "sampler", 1, 10000, 24, &n)) == NS_OK)
         c->ei_candidates = n;
     if (st == NS_OK && (st = int_member(r, o, "gamma_max", "sampler", 1, 100000, 25, &n)) == NS_OK)
         c->gamma_max = n;
@@ -526,7 +528,8 @@ static ns_status read_param(reader *r, json_t *space, const char *key, json_t *s
                            "unknown setting '%s'%s; a space searches the run config's settings "
                            "(netsmith train --help) and the short-form model's hidden_layers, "
                            "activation and dropout",
-                           ns__jr_show(shown, sizeof shown, key), ns__jr_hint(h, sizeof h, key, names, k));
+                           ns__jr_show(shown, sizeof shown, key),
+                           ns__jr_hint(h, sizeof h, key, names, k));
         }
         if (ns__jr_find(runner_owned, COUNT_OF(runner_owned), set->name) >= 0 ||
             ns_run_setting_is_data(set->name))
@@ -543,7 +546,8 @@ static ns_status read_param(reader *r, json_t *space, const char *key, json_t *s
                        "must be a mapping: {uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int: "
                        "[lo, hi]}, {int_log: [lo, hi]} or {choice: [a, b, ...]}, with an optional "
                        "when: {SETTING: value}");
-    static const char *const keys[] = {"uniform", "log_uniform", "int", "int_log", "choice", "when"};
+    static const char *const keys[] = {"uniform", "log_uniform", "int",
+                                       "int_log", "choice",      "when"};
     ns_status st = check_keys(r, spec, path, keys, COUNT_OF(keys));
     if (st != NS_OK)
         return st;
@@ -584,8 +588,8 @@ static ns_status read_param(reader *r, json_t *space, const char *key, json_t *s
     } else {
         bool is_int = p->kind == NS__P_INT || p->kind == NS__P_INT_LOG;
         bool is_log = p->kind == NS__P_LOG_UNIFORM || p->kind == NS__P_INT_LOG;
-        if (!json_is_array(v) || json_array_size(v) != 2 ||
-            !json_is_number(json_array_get(v, 0)) || !json_is_number(json_array_get(v, 1)))
+        if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_number(json_array_get(v, 0)) ||
+            !json_is_number(json_array_get(v, 1)))
             return fail_at(r, spec, kinds[kind], path, "%s must be [low, high], two numbers",
                            kinds[kind]);
         p->low = json_number_value(json_array_get(v, 0));
@@ -701,8 +705,8 @@ static ns_status read_space(reader *r, json_t *root)
         for (int i = 0; i < sp->n - 1; i++)
             if (strcmp(sp->p[i].name, p->name) == 0) {
                 st = fail_at(r, space, key, "space",
-                             "%s is searched twice (as '%s' and '%s'); give it once", p->name,
-                             key, sp->p[i].name);
+                             "%s is searched twice (as '%s' and '%s'); give it once", p->name, key,
+                             sp->p[i].name);
                 break;
             }
         if (st == NS_OK)
@@ -737,7 +741,7 @@ static ns_status read_root(reader *r, json_t *root)
         return fail_at(r, root, NULL, "study file",
                        "must be a mapping with study, base, objective, trials, sampler, pruner "
                        "and space");
-    static const char *const keys[] = {"study",   "base",    "objective", "trials",
+    static const char *const keys[] = {"study",    "base",    "objective", "trials",
                                        "parallel", "sampler", "pruner",    "space"};
     ns_status st = check_keys(r, root, "study file", keys, COUNT_OF(keys));
     if (st != NS_OK)
@@ -817,7 +821,8 @@ ns_status ns_study_def_load(ns_ctx *ctx, const char *path, ns_study_def **out)
     return st;
 }
 
-/* ---- back to JSON ------------------------------------------------------------------------------ */
+/* ---- back to JSON ------------------------------------------------------------------------------
+ */
 
 /* Adds the members of add (a new reference) to o. */
 static void update_new(json_t *o, json_t *add)
@@ -859,33 +864,31 @@ ns_status ns_study_def_to_json(const ns_study_def *d, char **json)
     json_t *base = json_loads(d->base_json, 0, &e);
     const ns__sampler_cfg *s = &d->sampler;
     const ns__pruner_cfg *p = &d->pruner;
-    json_t *sampler = json_pack("{s:s, s:I}", "type", sampler_names[s->type], "seed",
-                                (json_int_t)s->seed);
+    json_t *sampler =
+        json_pack("{s:s, s:I}", "type", sampler_names[s->type], "seed", (json_int_t)s->seed);
     if (s->type == NS__SAMPLER_TPE)
         update_new(sampler,
-                           json_pack("{s:i, s:i, s:f, s:i, s:f, s:b, s:b}", "startup_trials",
-                                     s->startup_trials, "ei_candidates", s->ei_candidates, "gamma",
-                                     s->gamma, "gamma_max", s->gamma_max, "prior_weight",
-                                     s->prior_weight, "multivariate", s->multivariate,
-                                     "constant_liar", s->constant_liar));
+                   json_pack("{s:i, s:i, s:f, s:i, s:f, s:b, s:b}", "startup_trials",
+                             s->startup_trials, "ei_candidates", s->ei_candidates, "gamma",
+                             s->gamma, "gamma_max", s->gamma_max, "prior_weight", s->prior_weight,
+                             "multivariate", s->multivariate, "constant_liar", s->constant_liar));
     if (s->type == NS__SAMPLER_GRID)
         json_object_set_new(sampler, "points", json_integer(s->points));
     json_t *pruner = json_pack("{s:s}", "type", pruner_names[p->type]);
     if (p->type == NS__PRUNER_MEDIAN)
-        update_new(pruner, json_pack("{s:i, s:i, s:i}", "startup_trials",
-                                             p->startup_trials, "warmup_steps", p->warmup_steps,
-                                             "interval_steps", p->interval_steps));
+        update_new(pruner,
+                   json_pack("{s:i, s:i, s:i}", "startup_trials", p->startup_trials, "warmup_steps",
+                             p->warmup_steps, "interval_steps", p->interval_steps));
     if (p->type == NS__PRUNER_ASHA || p->type == NS__PRUNER_HYPERBAND)
-        update_new(pruner, json_pack("{s:i, s:i}", "min_epochs", p->min_epochs,
-                                             "reduction_factor", p->reduction_factor));
+        update_new(pruner, json_pack("{s:i, s:i}", "min_epochs", p->min_epochs, "reduction_factor",
+                                     p->reduction_factor));
     json_t *space = json_object();
     for (int i = 0; i < d->space.n; i++)
         json_object_set_new(space, d->space.p[i].name, param_json(&d->space, &d->space.p[i]));
     json_t *root = json_pack("{s:s, s:o, s:{s:s, s:s}, s:i, s:i, s:o, s:o, s:o}", "study", d->name,
                              "base", base, "objective", "metric", d->metric, "direction",
-                             d->maximize ? "maximize" : "minimize", "trials", d->trials,
-                             "parallel", d->parallel, "sampler", sampler, "pruner", pruner,
-                             "space", space);
+                             d->maximize ? "maximize" : "minimize", "trials", d->trials, "parallel",
+                             d->parallel, "sampler", sampler, "pruner", pruner, "space", space);
     char *text = root != NULL ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(root);
     *json = text != NULL ? ns_strdup(d->ctx, text) : NULL;
@@ -893,15 +896,42 @@ ns_status ns_study_def_to_json(const ns_study_def *d, char **json)
     return *json != NULL ? NS_OK : ns_errorf(d->ctx, NS_ERR_NOMEM, "out of memory");
 }
 
-const char *ns_study_def_name(const ns_study_def *d) { return d->name; }
-ns_ctx *ns_study_def_ctx(const ns_study_def *d) { return d->ctx; }
-const char *ns_study_def_base(const ns_study_def *d) { return d->base_json; }
-int ns_study_def_trials(const ns_study_def *d) { return d->trials; }
-int ns_study_def_parallel(const ns_study_def *d) { return d->parallel; }
-const char *ns_study_def_metric(const ns_study_def *d) { return d->metric; }
-bool ns_study_def_maximize(const ns_study_def *d) { return d->maximize; }
-const char *ns_study_def_part(const ns_study_def *d) { return d->part; }
-const char *ns_study_def_metric_name(const ns_study_def *d) { return d->metric_name; }
+const char *ns_study_def_name(const ns_study_def *d)
+{
+    return d->name;
+}
+ns_ctx *ns_study_def_ctx(const ns_study_def *d)
+{
+    return d->ctx;
+}
+const char *ns_study_def_base(const ns_study_def *d)
+{
+    return d->base_json;
+}
+int ns_study_def_trials(const ns_study_def *d)
+{
+    return d->trials;
+}
+int ns_study_def_parallel(const ns_study_def *d)
+{
+    return d->parallel;
+}
+const char *ns_study_def_metric(const ns_study_def *d)
+{
+    return d->metric;
+}
+bool ns_study_def_maximize(const ns_study_def *d)
+{
+    return d->maximize;
+}
+const char *ns_study_def_part(const ns_study_def *d)
+{
+    return d->part;
+}
+const char *ns_study_def_metric_name(const ns_study_def *d)
+{
+    return d->metric_name;
+}
 
 const char *ns_study_def_sampler(const ns_study_def *d)
 {

@@ -226,7 +226,7 @@ static void test_migration_from_1(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    assert_int_equal(ns_store_schema_version(s), 2);
+    assert_int_equal(ns_store_schema_version(s), 3);
     ns_job job;
     NS_ASSERT_OK(ctx, ns_job_get(s, id, &job));
     assert_int_equal(job.state, NS_JOB_QUEUED);

@@ -22,11 +22,11 @@ static void test_open_and_schema(void **state)
     ns_ctx *ctx = NULL;
     assert_int_equal(ns_ctx_new(NULL, &ctx), NS_OK);
     ns_store *s = open_fresh(ctx);
-    assert_int_equal(ns_store_schema_version(s), 2);
+    assert_int_equal(ns_store_schema_version(s), 3);
     ns_store_close(s);
     /* opened again: the schema is there and stays */
     NS_ASSERT_OK(ctx, ns_store_open(ctx, url, &s));
-    assert_int_equal(ns_store_schema_version(s), 2);
+    assert_int_equal(ns_store_schema_version(s), 3);
     ns_store_close(s);
     /* bad URLs */
     NS_ASSERT_STATUS(ctx, ns_store_open(ctx, "mysql://x", &s), NS_ERR_INVALID);

@@ -160,7 +160,9 @@ static void on_event(void *ud, const ns_run_event *ev)
         ns_dealloc(ctx, metrics);
         ns_dealloc(ctx, train);
         ns_dealloc(ctx, val);
-        if (j->study != NULL && !atomic_load(&j->hb.cancel))
+        /* the last epoch ends the trial: it is complete, whatever a rung there would say */
+        if (j->study != NULL && !atomic_load(&j->hb.cancel) &&
+            ev->report->epoch + 1 < ev->report->epochs)
             judge_trial(j, ev->report->epoch + 1);
     } else if (ev->kind == NS_RUN_CHECKPOINT && ev->path != NULL) {
         /* the checkpoint file into the store, then the job points at it */
@@ -434,7 +436,7 @@ static ns_status run_trial(job_run *j, json_t *params)
             json_decref(line);
             h = lf != NULL ? lf + 1 : NULL;
         }
-        if (last > 0)
+        if (last > 0 && last < j->job->epochs)
             judge_trial(j, last);
         if (j->decision != NS_PRUNE_CONTINUE) {
             st = end_judged(j, ns_study_def_pruner(def));

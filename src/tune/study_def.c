@@ -251,6 +251,16 @@ static ns_status read_base(reader *r, json_t *root)
     }
     if (st == NS_OK)
         st = base_inline(r, base, dir, r->source);
+    /* where a run writes is each trial's runner's: a run config's own run_dir, output and
+     * checkpoints are not the trials' */
+    static const char *const writes[] = {"run_dir", "output", "checkpoint_dir", "resume"};
+    for (int i = 0; st == NS_OK && i < COUNT_OF(writes); i++)
+        json_object_del(base, writes[i]);
+    json_t *seeds = st == NS_OK ? json_object_get(base, "seeds") : NULL;
+    if (seeds != NULL && !json_is_null(seeds))
+        st = fail_at(r, root, "base", "base.seeds",
+                     "a trial is one run of one seed; give base.seed instead (or search seed in "
+                     "the space)");
     /* the base must be a run config a run accepts */
     ns_run_config *cfg = NULL;
     char *text = st == NS_OK ? json_dumps(base, JSON_COMPACT) : NULL;

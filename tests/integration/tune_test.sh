@@ -124,6 +124,19 @@ python3 -c "
 import json; s=json.load(open('out')); assert s['trial_count']==10, s['trial_count']" ||
     fail "resume of a finished study runs nothing more"
 
+# ---- the examples: the issue's study, and one whose base is a run config file -------------------
+
+for ex in boston-mlp wine-mlp; do
+    run 0 tune "$SRC/examples/studies/$ex.yaml" --trials 3 --parallel 1 --quiet
+    expect_match "examples/studies/$ex.yaml runs" out "^study $ex: complete, 3 trials"
+done
+run 0 study show wine-mlp --json
+python3 -c "
+import json; s=json.load(open('out')); b=s['definition']['base']
+assert s['direction']=='maximize', s['direction']
+assert b['model']=='mlp' and 'run_dir' not in b and 'output' not in b, b" ||
+    fail "a run config file as the base: read in, its run_dir and output left to the trials"
+
 # ---- --remote: trials on a separate worker ----------------------------------------------------
 
 study remote 3 1 '{type: none}' >remote.yaml
@@ -146,13 +159,27 @@ NETSMITH_STORE=$(other calm) run 0 study show calm --json
 cp out calm.json
 sed 's/^study: calm/study: storm/' calm.yaml >storm.yaml
 kills=0
-for round in 1 2 3 4 5 6; do
+# Odd rounds run the trials on the tuner's own workers, even ones on a worker process beside a
+# --remote tuner; both are killed. A dead worker's lease is long (30 s): the resumed tuner
+# frees the jobs of this machine's dead workers at once.
+for round in 1 2 3 4 5 6 7 8; do
     resume=$([ "$round" = 1 ] || echo --resume)
-    NETSMITH_STORE=$(other storm) "$NS" tune storm.yaml $resume --quiet --lease 30 >/dev/null 2>&1 &
-    pid=$!
-    sleep "0.$((RANDOM % 6 + 2))"
-    if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
-    wait $pid 2>/dev/null
+    pids=()
+    if [ $((round % 2)) = 1 ]; then
+        NETSMITH_STORE=$(other storm) "$NS" tune storm.yaml $resume --quiet --lease 30 \
+            >/dev/null 2>&1 &
+        pids+=($!)
+    else
+        NETSMITH_STORE=$(other storm) "$NS" tune storm.yaml $resume --remote --quiet \
+            >/dev/null 2>&1 &
+        pids+=($!)
+        sleep 0.1
+        NETSMITH_STORE=$(other storm) "$NS" worker --quiet --lease 30 >/dev/null 2>&1 &
+        pids+=($!)
+    fi
+    sleep "0.$((RANDOM % 7 + 2))"
+    if kill -9 "${pids[@]}" 2>/dev/null; then kills=$((kills + 1)); fi
+    wait "${pids[@]}" 2>/dev/null
 done
 expect_ne "the tuner was killed at least once" "$kills" 0
 NETSMITH_STORE=$(other storm) run 0 tune storm.yaml --resume --quiet

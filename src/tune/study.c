@@ -110,7 +110,10 @@ int ns_study_size(const ns_study *s)
 
 int ns_study_capacity(const ns_study *s)
 {
-    return s->def->sampler.type == NS__SAMPLER_GRID ? ns__grid_size(s) : INT_MAX;
+    if (s->def->sampler.type != NS__SAMPLER_GRID)
+        return INT_MAX;
+    int n = ns__grid_size(s);
+    return n >= 0 ? n : INT_MAX; /* out of memory: the sampler itself says so when asked */
 }
 
 /* A new trial slot (number s->n) holding x (taken over). */

@@ -57,7 +57,7 @@ typedef struct ns__sampler_cfg {
     ns__sampler_type type;
     uint64_t seed;
     /* TPE (Optuna 3.1's defaults) */
-    int startup_trials;   /* 10: random until this many trials are complete or pruned */
+    int startup_trials;   /* 10: random until this many trials are complete, pruned or paused */
     int ei_candidates;    /* 24 */
     double gamma;         /* 0.1: the good group is min(ceil(gamma * n), gamma_max) trials */
     int gamma_max;        /* 25 */

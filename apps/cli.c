@@ -49,8 +49,7 @@ static cli_flag *find_flag(cli_args *a, const char *name)
     return NULL;
 }
 
-int cli_parse(cli_args *a, int argc, char **argv, const char *usage, const char *about,
-              bool *done)
+int cli_parse(cli_args *a, int argc, char **argv, const char *usage, const char *about, bool *done)
 {
     *done = false;
     a->n_pos = 0;
@@ -105,7 +104,10 @@ const char *cli_get(const cli_args *a, const char *name)
     return NULL;
 }
 
-bool cli_has(const cli_args *a, const char *name) { return cli_get(a, name) != NULL; }
+bool cli_has(const cli_args *a, const char *name)
+{
+    return cli_get(a, name) != NULL;
+}
 
 bool cli_int(const cli_args *a, const char *name, long long lo, long long hi, long long *out)
 {
@@ -220,15 +222,14 @@ int cli_model_and_data(const cli_args *a, const char **source)
 /* Each read option's flag is the Data Load (and run config) setting of the same name, with
  * dashes. */
 static const char *const data_flags[][2] = {
-    {"--target", "target"},       {"--features", "features"}, {"--exclude", "exclude"},
-    {"--labels", "labels"},       {"--task", "task"},         {"--one-hot", "one_hot"},
-    {"--delimiter", "delimiter"}, {"--missing", "missing"},   {"--no-header", "no_header"},
+    {"--target", "target"},           {"--features", "features"}, {"--exclude", "exclude"},
+    {"--labels", "labels"},           {"--task", "task"},         {"--one-hot", "one_hot"},
+    {"--delimiter", "delimiter"},     {"--missing", "missing"},   {"--no-header", "no_header"},
     {"--max-classes", "max_classes"},
 };
 #define N_DATA_FLAGS (sizeof data_flags / sizeof data_flags[0])
 
-ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
-                           ns_data_options *o)
+ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source, ns_data_options *o)
 {
     ns_data_options_default(o);
     o->source = source;
@@ -241,10 +242,9 @@ ns_status cli_data_options(ns_ctx *ctx, const cli_args *a, const char *source,
             continue;
         /* checked as the run config's setting (the message names the flag), then set */
         const ns_setting_def *d = ns_run_setting_find(flags[i][1]);
-        st = ns_run_config_set_text(cfg, flags[i][1],
-                                    d && d->type == NS_SETTING_BOOL && strcmp(v, "1") == 0 ? "true"
-                                                                                           : v,
-                                    flags[i][0]);
+        st = ns_run_config_set_text(
+            cfg, flags[i][1], d && d->type == NS_SETTING_BOOL && strcmp(v, "1") == 0 ? "true" : v,
+            flags[i][0]);
         if (st == NS_OK)
             st = ns_data_options_set(ctx, o, flags[i][1],
                                      d && d->type == NS_SETTING_BOOL ? "true" : v);
@@ -279,8 +279,8 @@ void cli_print_metrics(FILE *f, const char *title, const ns_metric_values *v)
     fprintf(f, "%s (n = %lld)\n", title, (long long)v->n);
     for (int id = 0; id < NS_METRIC_COUNT; id++) {
         if (id == NS_METRIC_N ||
-            !ns_metric_applies((ns_metric_id)id, v->is_classification ? NS_TASK_CLASSIFICATION
-                                                                       : NS_TASK_REGRESSION))
+            !ns_metric_applies((ns_metric_id)id,
+                               v->is_classification ? NS_TASK_CLASSIFICATION : NS_TASK_REGRESSION))
             continue;
         fprintf(f, "  %-16s %10.4f\n", ns_metric_name((ns_metric_id)id),
                 ns_metric_value(v, (ns_metric_id)id));

@@ -117,4 +117,3 @@ int cli_run_flags_into(ns_ctx *ctx, const cli_run_flags *t, ns_run_config *cfg)
     }
     return CLI_OK;
 }
-

@@ -433,7 +433,7 @@ int cmd_model(int argc, char **argv)
 
 static void print_job(const ns_job *j)
 {
-    char a[32], b[32];
+    char a[32], b[32], c[32];
     printf("job %lld: %s, %s", (long long)j->id, ns_job_kind_name(j->kind),
            ns_job_state_name(j->state));
     if (j->epochs > 0)
@@ -442,7 +442,7 @@ static void print_job(const ns_job *j)
     printf("  attempts  %d (lease token %lld%s%s)\n", j->attempts, (long long)j->lease_token,
            j->worker[0] ? ", worker " : "", j->worker);
     printf("  created   %s, started %s, finished %s\n", when(j->created, a, sizeof a),
-           when(j->started, b, sizeof b), when(j->finished, a, sizeof a));
+           when(j->started, b, sizeof b), when(j->finished, c, sizeof c));
     if (j->metrics != NULL)
         printf("  metrics   %s\n", j->metrics);
     if (j->checkpoint != NULL)

@@ -111,7 +111,8 @@ static void on_event(void *ud, const ns_run_event *ev)
     }
 }
 
-/* ---- reporting --------------------------------------------------------------------------------------- */
+/* ---- reporting
+ * --------------------------------------------------------------------------------------- */
 
 static void json_part(ns_ctx *ctx, const char *name, const ns_metric_values *v, bool first)
 {
@@ -163,7 +164,8 @@ static void report(ns_ctx *ctx, const view *v, const ns_run_record *r)
         printf("}\n");
 }
 
-/* ---- the command -------------------------------------------------------------------------------------- */
+/* ---- the command
+ * -------------------------------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv)
 {
@@ -228,8 +230,8 @@ int cmd_train(int argc, char **argv)
 
     view v = {.tty = isatty(2) != 0,
               .json = cli_has(&a, "--json"),
-              .output = ns_run_config_has(cfg, "output") ? ns_run_config_string(cfg, "output")
-                                                         : NULL};
+              .output =
+                  ns_run_config_has(cfg, "output") ? ns_run_config_string(cfg, "output") : NULL};
     v.quiet = cli_has(&a, "--quiet") || v.json;
     /* Ctrl-C stops the run at the next batch; it writes a checkpoint and says how to go on. */
     ns_progress progress = {.cancel = &interrupted};
@@ -244,8 +246,9 @@ int cmd_train(int argc, char **argv)
     if (st == NS_ERR_CANCELLED) {
         cli_error("train", "%s", ns_errmsg(ctx));
         if (rec != NULL && rec->resume_dir != NULL)
-            fprintf(stderr, "netsmith train: to go on, run the same command with --run-dir %s "
-                            "--checkpoint-dir %s --resume\n",
+            fprintf(stderr,
+                    "netsmith train: to go on, run the same command with --run-dir %s "
+                    "--checkpoint-dir %s --resume\n",
                     rec->run_dir, rec->resume_dir);
         rc = 130;
         goto out;

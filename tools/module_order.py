@@ -30,7 +30,7 @@ HEADER_MODULE = {
     "netsmith/train.h": "train", "netsmith/trainer.h": "train", "netsmith/metrics.h": "train",
     "netsmith/format.h": "format", "netsmith/data.h": "data", "netsmith/io.h": "io",
     "netsmith/run.h": "run",
-    "netsmith/pipeline.h": "pipeline", "netsmith/netsmith.h": "pipeline",
+    "netsmith/pipeline.h": "pipeline", "netsmith/netsmith.h": "tune",
     "netsmith/tune.h": "tune", "netsmith/store.h": "store", "netsmith/server.h": "server",
 }
 

@@ -13,5 +13,6 @@
 #include "netsmith/trainer.h"
 #include "netsmith/run.h"
 #include "netsmith/pipeline.h"
+#include "netsmith/tune.h"
 
 #endif

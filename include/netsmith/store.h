@@ -277,6 +277,11 @@ NS_API ns_status ns_job_claim(ns_store *store, const char *worker, double lease_
  * those of ns_job_claim. */
 NS_API ns_status ns_job_claim_on(ns_store *store, const char *worker, double lease_seconds,
                                  const char *devices, ns_job *job, ns_lease *lease, bool *claimed);
+/* ns_job_claim_on for the jobs whose name starts with prefix only (NULL or "": any job).
+ * Errors: those of ns_job_claim. */
+NS_API ns_status ns_job_claim_named(ns_store *store, const char *worker, double lease_seconds,
+                                    const char *devices, const char *prefix, ns_job *job,
+                                    ns_lease *lease, bool *claimed);
 /* Extends the lease by lease_seconds from now; *cancel (may be NULL) says whether the job was
  * asked to stop. Errors: NS_ERR_STATE when the lease is no longer this one's (taken over, or
  * the job ended): the worker must stop and write nothing more; NS_ERR_IO. */
@@ -456,6 +461,8 @@ typedef struct ns_worker_options {
     const char *work_dir;     /* where jobs run (default: a temporary directory) */
     int64_t checkpoint_steps; /* also checkpoint every this many batches (0: every epoch) */
     const char *devices;    /* what it offers, comma-separated ("cpu,cuda"; NULL: "cpu") */
+    const char *name_prefix; /* claim only jobs whose name starts with this (a study's trials:
+                                "study:NAME:"); NULL: any job */
     const ns_progress *stop;  /* its cancel flag stops the worker (may be NULL) */
     /* Each job's events, for a face that shows them (may be NULL). */
     void (*on_event)(void *ud, const ns_job *job, const ns_run_event *ev);

@@ -5,9 +5,16 @@
 #include <jansson.h>
 
 #include "core/core_internal.h"
-#include "netsmith/netsmith.h"
 #include "format/yaml_doc.h"
+#include "netsmith/data.h"
+#include "netsmith/format.h"
+#include "netsmith/io.h"
+#include "netsmith/metrics.h"
+#include "netsmith/model.h"
 #include "netsmith/pipeline.h"
+#include "netsmith/run.h"
+#include "netsmith/train.h"
+#include "netsmith/trainer.h"
 
 struct ns_value {
     ns_value_kind kind;

@@ -1373,17 +1373,35 @@ ns_status ns_job_claim(ns_store *s, const char *worker, double lease_seconds, ns
 ns_status ns_job_claim_on(ns_store *s, const char *worker, double lease_seconds,
                           const char *devices, ns_job *job, ns_lease *lease, bool *claimed)
 {
+    return ns_job_claim_named(s, worker, lease_seconds, devices, NULL, job, lease, claimed);
+}
+
+ns_status ns_job_claim_named(ns_store *s, const char *worker, double lease_seconds,
+                             const char *devices, const char *prefix, ns_job *job, ns_lease *lease,
+                             bool *claimed)
+{
     *claimed = false;
     memset(job, 0, sizeof *job);
-    ns__sql_value offer[] = {NS__SQL_I(devices != NULL && strstr(devices, "cuda") != NULL)};
+    /* the prefix as a LIKE pattern: its '_', '%' and '\' taken as themselves */
+    char like[200];
+    size_t k = 0;
+    for (const char *c = prefix != NULL ? prefix : ""; *c != '\0' && k + 3 < sizeof like; c++) {
+        if (*c == '_' || *c == '%' || *c == '\\')
+            like[k++] = '\\';
+        like[k++] = *c;
+    }
+    like[k++] = '%';
+    like[k] = '\0';
+    ns__sql_value offer[] = {NS__SQL_I(devices != NULL && strstr(devices, "cuda") != NULL),
+                             NS__SQL_I(prefix == NULL || prefix[0] == '\0'), NS__SQL_T(like)};
     ns_status st = begin(s);
     ns__sql_result *row = NULL;
     if (st == NS_OK)
         st = query_row(s,
                        "SELECT id FROM jobs WHERE (state = 'queued' OR (state = 'running' AND "
-                       "lease_expires < {now})) AND (device = 'cpu' OR ? = 1) ORDER BY "
-                       "priority DESC, id LIMIT 1{skip_locked}",
-                       offer, 1, &row);
+                       "lease_expires < {now})) AND (device = 'cpu' OR ? = 1) AND (? = 1 OR name "
+                       "LIKE ? ESCAPE '\\') ORDER BY priority DESC, id LIMIT 1{skip_locked}",
+                       offer, 3, &row);
     int64_t id = row != NULL ? int_at(row, 0, 0) : 0;
     ns__sql_result_free(s->ctx, row);
     row = NULL;

@@ -270,7 +270,10 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
     int parallel = ns_study_def_parallel(stored);
     int budget = ns_study_def_trials(stored);
     ns_study_def_free(stored);
-    /* the local workers: threads of their own, each with its own store handle */
+    /* the local workers: threads of their own, each with its own store handle, running this
+     * study's trials (named study:NAME:N) and nothing else */
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "study:%s:", sname);
     atomic_int stop_workers = 0;
     ns_progress worker_stop = {NULL, NULL, &stop_workers};
     local_worker *workers = NULL;
@@ -289,6 +292,7 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
         w->opts.poll_seconds = o.poll_seconds;
         w->opts.work_dir = o.work_dir;
         w->opts.stop = &worker_stop;
+        w->opts.name_prefix = prefix; /* this study's trials only */
         w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
     }
     /* the rounds: read the study, promote, queue, until every trial has ended */

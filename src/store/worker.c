@@ -847,8 +847,8 @@ ns_status ns_worker_run(ns_store *s, const ns_worker_options *opts, int *done)
         ns_job job;
         ns_lease lease;
         bool claimed = false;
-        st = ns_job_claim_on(s, o.name, o.lease_seconds, o.devices != NULL ? o.devices : "cpu",
-                             &job, &lease, &claimed);
+        st = ns_job_claim_named(s, o.name, o.lease_seconds, o.devices != NULL ? o.devices : "cpu",
+                                o.name_prefix, &job, &lease, &claimed);
         if (st == NS_ERR_BUSY) {
             st = NS_OK; /* another worker holds the store for a moment */
             sleep_seconds(o.poll_seconds);

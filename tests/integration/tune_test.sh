@@ -74,10 +74,23 @@ expect_eq "a refused study leaves nothing in the store" "$(wc -l <out)" 1
 
 # ---- a study with local workers -----------------------------------------------------------
 
+# a job of someone else's, queued before the study: the tuner's workers leave it alone
+echo '{"layers": [{"type": "linear", "units": 4}, {"type": "relu"}, {"type": "linear", "units": 3}]}' >other.json
+run 0 arch add other other.json
+run 0 data add iris-data --data iris
+run 0 model create other --arch other
+run 0 job submit train --model other --data iris-data --epochs 2 --json
+other_job=$(sed -n 's/{"id": \([0-9]*\)}/\1/p' out)
 study iris 8 2 '{type: asha, min_epochs: 1, reduction_factor: 3}' >iris.yaml
 run 0 tune iris.yaml --quiet
 expect_match "tune prints the best trial" out '^best: trial [0-9]+, val.loss [0-9.e-]+'
 expect_match "the best trial's model is registered" out '^model: iris(-trial-[0-9]+)?@1$'
+run 0 job show "$other_job"
+expect_match "the tuner's workers run only its trials" out "^job $other_job: train, queued$"
+expect_match "job show: a queued job has not finished" out 'finished -$'
+run 0 worker --once --quiet
+run 0 job show "$other_job"
+expect_match "a worker of its own runs it" out "^job $other_job: train, succeeded"
 run 1 tune iris.yaml
 expect_match "a study that exists needs --resume" err "study iris exists in the store already; continue it with --resume"
 run 0 study list
@@ -112,7 +125,6 @@ run 0 study best iris
 expect_match "study best: the settings" out '"learning_rate": '
 run 1 study show irs
 expect_match "study show, a typo" err "did you mean 'iris'"
-model=$(sed -n 's/^model: \(.*\)@1$/\1/p' out)
 run 0 tune iris.yaml --resume --trials 10 --quiet
 run 0 study show iris --json
 python3 -c "

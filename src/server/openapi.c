@@ -131,9 +131,9 @@ json_t *ns__openapi(const ns__server *srv)
         "{s:[]}]}",
         "openapi", "3.1.0", "info", "title", "netsmith", "version", "1", "description",
         "The netsmith server's API: the registry (architectures, datasets, models and their "
-        "versions), the job queue, pipelines, inference and live events. Every route but this "
-        "description needs the token, as 'Authorization: Bearer TOKEN', or the session cookie "
-        "the login link sets.",
+        "versions), the job queue, pipelines, inference, the tuner's studies and live events. "
+        "Every route but this description needs the token, as 'Authorization: Bearer TOKEN', "
+        "or the session cookie the login link sets.",
         "paths", paths, "components", "securitySchemes", "bearer", "type", "http", "scheme",
         "bearer", "cookie", "type", "apiKey", "in", "cookie", "name", "netsmith_session",
         "security", "bearer", "cookie");

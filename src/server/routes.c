@@ -6,12 +6,13 @@
 #include "server/server_private.h"
 
 const ns__route *const ns__route_tables[] = {
-    ns__routes_system,
-    ns__routes_registry,
-    ns__routes_jobs,
-    ns__routes_pipelines,
-    ns__routes_predict,
-    ns__routes_events,
+    ns__routes_system,    /* the server itself, the description, logins */
+    ns__routes_registry,  /* architectures, datasets, models */
+    ns__routes_jobs,      /* the job queue */
+    ns__routes_pipelines, /* saved pipelines and their runs */
+    ns__routes_predict,   /* inference */
+    ns__routes_studies,   /* the tuner's studies */
+    ns__routes_events,    /* the live event stream */
     NULL,
 };
 

@@ -83,6 +83,7 @@ extern const ns__route ns__routes_registry[];
 extern const ns__route ns__routes_jobs[];
 extern const ns__route ns__routes_pipelines[];
 extern const ns__route ns__routes_predict[];
+extern const ns__route ns__routes_studies[];
 extern const ns__route ns__routes_events[];
 
 /* The tables in order (routes.c), ending with NULL. */

@@ -40,7 +40,7 @@ journey("smoke", async (t) => {
   t.check((await unnamed(page)).length === 1, "the accessible-name check finds a nameless button");
   await page.evaluate(() => document.getElementById("nameless")?.remove());
 
-  for (const name of ["Architectures", "Models", "Training", "Pipelines"]) {
+  for (const name of ["Architectures", "Models", "Training", "Pipelines", "Tuning"]) {
     await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name }).click();
     await page.getByRole("heading", { level: 1, name: new RegExp(name) }).waitFor();
     t.check(new URL(page.url()).pathname === "/" + name.toLowerCase(), `${name} has its own address`);

@@ -8,6 +8,7 @@ import ArchitecturesPage from "./pages/Architectures";
 import ModelsPage from "./pages/Models";
 import TrainingPage from "./pages/Training";
 import PipelinesPage from "./pages/Pipelines";
+import TuningPage from "./pages/Tuning";
 
 export interface PageProps {
   /** the address's parts after the page's own ("/models/a" -> ["a"]) */
@@ -19,6 +20,7 @@ const PAGES: { path: string; title: string; page: ComponentType<PageProps> }[] =
   { path: "models", title: "Models", page: ModelsPage },
   { path: "training", title: "Training", page: TrainingPage },
   { path: "pipelines", title: "Pipelines", page: PipelinesPage },
+  { path: "tuning", title: "Tuning", page: TuningPage },
 ];
 
 function Login({ onDone }: { onDone: () => void }) {

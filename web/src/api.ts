@@ -220,3 +220,72 @@ export interface SystemInfo {
   url: string;
   devices_built: string[];
 }
+
+// ---- the tuner's studies ---------------------------------------------------------------
+
+export type TrialState = "running" | "paused" | "complete" | "pruned" | "failed";
+
+/** A trial's settings, as the study's space chose them (absent when a `when` left one out). */
+export type TrialParams = Record<string, unknown>;
+
+/** A study as GET /api/v1/studies lists it ("trials" is the count so far). */
+export interface StudySummary {
+  name: string;
+  state: "running" | "complete" | string;
+  trials: number;
+  budget: number;
+  complete: number;
+  pruned: number;
+  paused: number;
+  running: number;
+  failed: number;
+  best_value: number | null;
+  best_trial: number | null;
+  metric: string;
+  direction: "minimize" | "maximize";
+  sampler: string;
+  pruner: string;
+  created: number;
+  updated: number;
+  model: { name: string; version: number } | null;
+}
+
+export interface Trial {
+  number: number;
+  state: TrialState | string;
+  params: TrialParams;
+  value: number | null;
+  job: number;
+  /** the objective's value after each epoch (index 0: epoch 1), null where none */
+  steps: (number | null)[];
+  epoch: number;
+  attempts: number;
+}
+
+export interface StudyImportance {
+  method: string;
+  /** the complete trials it was computed from */
+  trials: number;
+  importances: { setting: string; importance: number }[];
+}
+
+/** A study's definition (the study file as JSON). */
+export interface StudyDefinition {
+  study: string;
+  base: Record<string, unknown>;
+  objective: { metric: string; direction: "minimize" | "maximize" };
+  trials: number;
+  parallel: number;
+  sampler: { type: string; [k: string]: unknown };
+  pruner: { type: string; [k: string]: unknown };
+  space: Record<string, Record<string, unknown>>;
+}
+
+/** One study in full (GET /api/v1/studies/{name}): "trials" is the trials themselves. */
+export interface Study extends Omit<StudySummary, "trials"> {
+  trial_count: number;
+  definition: StudyDefinition;
+  trials: Trial[];
+  best: { number: number; value: number; params: TrialParams; job: number } | null;
+  importance: StudyImportance;
+}

@@ -9,6 +9,13 @@ export interface Series {
   values: (number | null)[];
   color?: string;
   dash?: boolean;
+  /** points only, no line (a scatter of values) */
+  pointsOnly?: boolean;
+  /** a step line (a running best): flat until the next value */
+  stepped?: boolean;
+  /** points on this line (default: the plot's) */
+  points?: boolean;
+  width?: number;
 }
 
 // x is a count (epochs, steps): ticks at whole numbers only
@@ -26,13 +33,16 @@ export interface PlotProps {
   yLabel?: string;
   log?: boolean;
   compact?: boolean; // a sparkline: no axes or legend
+  legend?: boolean; // uPlot's legend (default: shown unless compact)
+  points?: boolean; // points on the lines (default: when there are under 60 x values)
   ariaLabel?: string;
 }
 
 export function Plot(props: PlotProps) {
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<uPlot | null>(null);
-  const shape = props.series.map((s) => s.label).join("|") + (props.compact ? "c" : "") + (props.log ? "l" : "");
+  const shape = props.series.map((s) => [s.label, s.pointsOnly, s.stepped, s.points, s.dash, s.color, s.width].join(",")).join("|") +
+    (props.compact ? "c" : "") + (props.log ? "l" : "") + (props.legend === false ? "n" : "") + String(props.points ?? "");
   const width = props.width ?? 480, height = props.height ?? 240;
 
   useEffect(() => {
@@ -41,7 +51,7 @@ export function Plot(props: PlotProps) {
       title: props.compact ? undefined : props.title,
       width,
       height,
-      legend: { show: !props.compact },
+      legend: { show: !props.compact && props.legend !== false },
       cursor: { show: !props.compact },
       scales: { x: { time: false }, y: props.log ? { distr: 3 } : {} },
       axes: props.compact
@@ -52,10 +62,13 @@ export function Plot(props: PlotProps) {
         ...props.series.map((s, i) => ({
           label: s.label,
           stroke: s.color ?? PALETTE[i % PALETTE.length],
-          width: props.compact ? 1.5 : 2,
+          width: s.width ?? (props.compact ? 1.5 : 2),
           dash: s.dash ? [6, 4] : undefined,
-          points: { show: !props.compact && props.x.length < 60 },
-          spanGaps: true,
+          points: s.pointsOnly
+            ? { show: true, size: 7, fill: s.color ?? PALETTE[i % PALETTE.length] }
+            : { show: !props.compact && (s.points ?? props.points ?? props.x.length < 60) },
+          paths: s.pointsOnly ? () => null : s.stepped ? uPlot.paths.stepped?.({ align: 1 }) : undefined,
+          spanGaps: !s.pointsOnly,
         })),
       ],
     };

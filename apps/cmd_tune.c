@@ -325,7 +325,7 @@ int cmd_study(int argc, char **argv)
             printf("%-24s %-9s %7lld %9lld %7lld %-14s %-10s ",
                    json_string_value(json_object_get(o, "name")),
                    json_string_value(json_object_get(o, "state")),
-                   (long long)json_integer_value(json_object_get(o, "trials")),
+                   (long long)json_integer_value(json_object_get(o, "trial_count")),
                    (long long)json_integer_value(json_object_get(o, "complete")),
                    (long long)json_integer_value(json_object_get(o, "pruned")),
                    json_string_value(json_object_get(o, "metric")),

@@ -352,7 +352,7 @@ static ns_status study_summary(ns_store *s, const ns__sql_result *r, int i, json
         *out = json_pack(
             "{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:s, s:s, s:s, s:s, s:f, "
             "s:f, s:o}",
-            "name", name, "state", ns__store_text_at(r, i, 2), "trials", ns_study_size(study),
+            "name", name, "state", ns__store_text_at(r, i, 2), "trial_count", ns_study_size(study),
             "budget", ns_study_def_trials(def), "complete", counts[NS_TRIAL_COMPLETE], "pruned",
             counts[NS_TRIAL_PRUNED], "paused", counts[NS_TRIAL_PAUSED], "running",
             counts[NS_TRIAL_RUNNING], "failed", counts[NS_TRIAL_FAILED], "best_value",
@@ -434,8 +434,6 @@ ns_status ns_store_study_get(ns_store *s, const char *name, char **json)
                                                   json_object_get(b, "params"), "job",
                                                   json_object_get(b, "job"))
                                       : json_null());
-        /* "trials" is the count in the list; in full, the trials themselves */
-        json_object_set_new(one, "trial_count", json_integer(ns_study_size(study)));
         json_object_set(one, "trials", list);
         json_object_del(one, "trials_list");
     }

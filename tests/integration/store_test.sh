@@ -8,7 +8,7 @@
 
 if [ -n "${NETSMITH_TEST_STORE-}" ]; then
     export NETSMITH_STORE=$NETSMITH_TEST_STORE
-    psql -q -d "$NETSMITH_STORE" -c 'DROP TABLE IF EXISTS events, pipelines, aliases, versions, models, datasets,
+    psql -q -d "$NETSMITH_STORE" -c 'DROP TABLE IF EXISTS trials, studies, events, pipelines, aliases, versions, models, datasets,
         archs, jobs, blobs, meta CASCADE' >/dev/null 2>&1
 else
     export NETSMITH_STORE=sqlite:$WORK/store.db

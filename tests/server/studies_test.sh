@@ -34,7 +34,7 @@ expect_status "list the studies" 200
 expect_eq "one study" "$(jq_get .total)" 1
 expect_eq "its name" "$(jq_get .items[0].name)" iris-small
 expect_eq "its state" "$(jq_get .items[0].state)" complete
-expect_eq "its trials" "$(jq_get .items[0].trials)" 4
+expect_eq "its trials" "$(jq_get .items[0].trial_count)" 4
 expect_eq "its budget" "$(jq_get .items[0].budget)" 4
 expect_eq "its objective" "$(jq_get .items[0].metric) $(jq_get .items[0].direction)" "val.loss minimize"
 expect_eq "its sampler and pruner" "$(jq_get .items[0].sampler) $(jq_get .items[0].pruner)" "tpe none"
@@ -42,7 +42,7 @@ python3 - "$WORK/body" >"$WORK/check" 2>&1 <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["items"][0]
 total = sum(s[k] for k in ("complete", "pruned", "paused", "running", "failed"))
-assert total == s["trials"], (total, s)
+assert total == s["trial_count"], (total, s)
 assert s["complete"] >= 1, s
 assert isinstance(s["best_value"], float) and isinstance(s["best_trial"], int), s
 print("ok")

@@ -228,11 +228,12 @@ export type TrialState = "running" | "paused" | "complete" | "pruned" | "failed"
 /** A trial's settings, as the study's space chose them (absent when a `when` left one out). */
 export type TrialParams = Record<string, unknown>;
 
-/** A study as GET /api/v1/studies lists it ("trials" is the count so far). */
+/** A study as GET /api/v1/studies lists it. */
 export interface StudySummary {
   name: string;
   state: "running" | "complete" | string;
-  trials: number;
+  /** the trials so far */
+  trial_count: number;
   budget: number;
   complete: number;
   pruned: number;
@@ -281,9 +282,8 @@ export interface StudyDefinition {
   space: Record<string, Record<string, unknown>>;
 }
 
-/** One study in full (GET /api/v1/studies/{name}): "trials" is the trials themselves. */
-export interface Study extends Omit<StudySummary, "trials"> {
-  trial_count: number;
+/** One study in full (GET /api/v1/studies/{name}): the list's fields and the trials. */
+export interface Study extends StudySummary {
   definition: StudyDefinition;
   trials: Trial[];
   best: { number: number; value: number; params: TrialParams; job: number } | null;

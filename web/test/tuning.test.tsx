@@ -22,9 +22,9 @@ import { curvesData, historyData, importanceBars, sortTrials } from "../src/tuni
 
 const study = fixture as unknown as Study;
 const summary: StudySummary = (() => {
-  const { trials, definition, best, importance, trial_count, ...rest } = study;
+  const { trials, definition, best, importance, ...rest } = study;
   void definition, void best, void importance, void trials;
-  return { ...rest, trials: trial_count };
+  return rest;
 })();
 
 type SeriesData = { label: string; values: (number | null)[]; dash?: boolean; pointsOnly?: boolean; color?: string };

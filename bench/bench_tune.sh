@@ -36,6 +36,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 py=(/usr/bin/python3 "$root/bench/tune_optuna.py")
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== tuner: synthetic functions, $seeds seeds (netsmith, then Optuna)"
 "$bin" --synthetic --seeds "$seeds" >"$work/syn.jsonl"
 "${py[@]}" synthetic --seeds "$seeds" >>"$work/syn.jsonl"
@@ -46,16 +47,18 @@ echo "== tuner: tabular replay, $tab_trials trials, $seeds seeds"
 "$bin" --tabular "$table" --seeds "$seeds" --trials "$tab_trials" >"$work/tab.jsonl"
 "${py[@]}" tabular "$table" --seeds "$seeds" --trials "$tab_trials" >>"$work/tab.jsonl"
 
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(nproc) cores"
 pending=no
 [ -f "$root/src/tune/pending.c" ] && pending=yes
 optuna_version="$(/usr/bin/python3 -c 'import optuna; print(optuna.__version__)')"
 
 /usr/bin/python3 - "$work" "$table" "$results" "$root/bench" "$cpu" "$(date -u +%Y-%m-%d)" \
-    "$pending" "$optuna_version" "$seeds" "$tab_trials" "$ov_trials" <<'EOF'
+    "$pending" "$optuna_version" "$seeds" "$tab_trials" "$ov_trials" "$load_before" "$load_after" <<'EOF'
 import json, math, os, sys
 work, table_path, results, bench, cpu, day, pending, oversion = sys.argv[1:9]
 seeds, tab_trials, ov_trials = (int(v) for v in sys.argv[9:12])
+load_before, load_after = sys.argv[12:14]
 sys.path.insert(0, bench)
 from results import put_section  # noqa: E402 (bench/results.py)
 
@@ -130,8 +133,9 @@ def no_worse(a, b):
 out = ["## Tuner", ""]
 out.append("`bash bench/bench_tune.sh` (run by `make bench`), %s, %s, both sides in the same "
            "run: netsmith's tuner through its in-memory study API (bench/bench_tune.c, release "
-           "build) and Optuna %s (Debian's python3-optuna, bench/tune_optuna.py)." % (day, cpu,
-                                                                                    oversion))
+           "build) and Optuna %s (Debian's python3-optuna, bench/tune_optuna.py). Load average "
+           "%s at the start and %s at the end (the timings of the overhead table move with it; "
+           "the regrets do not)." % (day, cpu, oversion, load_before, load_after))
 out.append("")
 if pending == "yes":
     out.append("**These netsmith figures are not yet its samplers'**: this tree still builds "

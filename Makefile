@@ -108,21 +108,23 @@ demo: build
 install: build
 	cmake --install build/release
 
-# Benchmarks against the reference (installs Debian's python3-pandas and python3-torch, and
-# BLIS, oneDNN and libxsmm for the kernel comparison, when missing): CSV loading against
-# pandas.read_csv, training steps against PyTorch on five networks (bench/run_bench.sh), the
-# kernel paths (bench/bench_kernels.sh) and netsmith train against the bare training loop
-# (bench/bench_run.sh), the store's queue (bench/bench_store.sh), the server under load
+# Benchmarks against the reference (installs Debian's python3-pandas, python3-torch and
+# python3-optuna, and BLIS, oneDNN and libxsmm for the kernel comparison, when missing): CSV
+# loading against pandas.read_csv, training steps against PyTorch on five networks
+# (bench/run_bench.sh), the kernel paths (bench/bench_kernels.sh) and netsmith train against the
+# bare training loop (bench/bench_run.sh), the store's queue (bench/bench_store.sh), the tuner
+# against Optuna (bench/bench_tune.sh), the server under load
 # (bench/bench_server.sh) and the web UI in Chromium (bench/bench_web.sh); the numbers go to
 # bench/RESULTS.md.
 bench: build
 	@$(MAKE) --no-print-directory install-missing \
-	    PACKAGES="python3-pandas python3-torch libblis-dev libdnnl-dev libxsmm-dev postgresql chromium fonts-dejavu-core"
+	    PACKAGES="python3-pandas python3-torch python3-optuna libblis-dev libdnnl-dev libxsmm-dev postgresql chromium fonts-dejavu-core"
 	bash bench/bench_csv.sh
 	bash bench/run_bench.sh
 	bash bench/bench_kernels.sh
 	bash bench/bench_run.sh
 	bash bench/bench_store.sh
+	bash bench/bench_tune.sh
 	bash bench/bench_server.sh
 	bash bench/bench_web.sh
 

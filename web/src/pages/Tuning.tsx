@@ -76,7 +76,7 @@ export default function TuningPage({ args }: PageProps) {
     <div className="tuning">
       <h1>Tuning</h1>
       <p className="muted intro">
-        A study searches a space of settings for the best value of an objective, one trial (a training job) at a time;
+        A study searches a space of settings for the best value of an objective, each trial a training job on the queue;
         its pruner stops the trials that fall behind. Run one with <code>netsmith tune STUDY.yaml</code> into this server's store.
       </p>
       <ErrorBox error={list.error} title="The studies" />

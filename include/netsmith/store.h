@@ -435,7 +435,8 @@ NS_API void ns_tune_options_default(ns_tune_options *opts);
  * `parallel` local workers itself unless opts->remote. A resumed study first frees the jobs of
  * workers on this machine whose process is gone (their leases expired at once), then goes on:
  * no trial is lost or run twice, and the budget is exact. At the end paused trials that were
- * never promoted count as pruned and the best trial's model is registered as a version of the
+ * never promoted count as pruned (a later resume makes them paused again, for the trials to
+ * come to promote) and the best trial's model is registered as a version of the
  * model named after the study (or NAME-trial-N when that model has another architecture).
  * *summary (may be NULL; ns_dealloc) gets ns_store_study_get's JSON. Errors: NS_ERR_STATE for
  * a study that exists without resume, or resume of another definition's name;

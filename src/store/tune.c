@@ -237,10 +237,19 @@ static ns_status open_study(ns_store *s, const ns_study_def *def, const char *na
             st = ns__study_set_def(s, stored);
         ns_study_def_free(stored);
     }
+    /* the study runs again: its paused trials are paused again (not pruned), so that the
+     * trials to come may promote them */
     ns__sql_value u[] = {NS__SQL_T(n)};
-    if (st == NS_OK)
+    if (st == NS_OK && (st = ns__store_begin(s)) == NS_OK) {
         st = ns__store_exec(s, "UPDATE studies SET state = 'running' WHERE name = ?", u, 1, NULL,
                             NULL);
+        if (st == NS_OK)
+            st = ns__store_exec(s,
+                                "UPDATE trials SET state = NULL WHERE study_id = (SELECT id FROM "
+                                "studies WHERE name = ?)",
+                                u, 1, NULL, NULL);
+        st = ns__store_end(s, st);
+    }
     return st;
 }
 
@@ -296,7 +305,6 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
         w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
     }
     /* the rounds: read the study, promote, queue, until every trial has ended */
-    int reported = -1;
     ns_trial_state *seen = NULL;
     int seen_n = 0;
     ns_study *study = NULL;
@@ -349,7 +357,6 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             }
             seen[i] = state;
         }
-        (void)reported;
         /* promotions first: a paused trial goes on from its checkpoint */
         int promote[64];
         int k = active < parallel ? ns_study_promotable(study, promote, 64) : 0;

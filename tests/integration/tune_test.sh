@@ -193,6 +193,7 @@ for round in 1 2 3 4 5 6 7 8; do
     if kill -9 "${pids[@]}" 2>/dev/null; then kills=$((kills + 1)); fi
     wait "${pids[@]}" 2>/dev/null
 done
+echo "the tuner was killed $kills times"
 expect_ne "the tuner was killed at least once" "$kills" 0
 NETSMITH_STORE=$(other storm) run 0 tune storm.yaml --resume --quiet
 NETSMITH_STORE=$(other storm) run 0 study show storm --json

@@ -19,13 +19,7 @@
 #include "netsmith/netsmith.h"
 #include "netsmith/store.h"
 #include "store/store_private.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static void check(ns_ctx *ctx, ns_status st, const char *what)
 {
@@ -42,8 +36,9 @@ static void submit(ns_ctx *ctx, ns_store *s, int n)
 {
     for (int i = 0; i < n; i++) {
         int64_t id = 0;
-        check(ctx, ns__job_insert(s, NULL, NS_JOB_TRAIN, "{\"model\": \"m\", \"data\": \"d\"}", 0,
-                                  NULL, &id),
+        check(ctx,
+              ns__job_insert(s, NULL, NS_JOB_TRAIN, "{\"model\": \"m\", \"data\": \"d\"}", 0, NULL,
+                             &id),
               "submit");
     }
 }
@@ -104,8 +99,8 @@ static void on_event(void *ud, const ns_run_event *ev)
         return;
     char *metrics = NULL;
     check(p->ctx, ns_metrics_to_json(p->ctx, &ev->report->train, NULL, 0, &metrics), "metrics");
-    check(p->ctx, ns_job_progress(p->s, &p->lease, ev->report->epoch + 1, ev->report->epochs,
-                                  metrics),
+    check(p->ctx,
+          ns_job_progress(p->s, &p->lease, ev->report->epoch + 1, ev->report->epochs, metrics),
           "progress");
     ns_dealloc(p->ctx, metrics);
 }
@@ -150,8 +145,9 @@ int main(int argc, char **argv)
     double t0 = now();
     for (int i = 0; i < n_floor; i++) {
         check(ctx, s->backend->begin(s->conn), "begin");
-        check(ctx, ns__store_exec(s, "UPDATE meta SET value = value WHERE key = 'schema_version'",
-                                  NULL, 0, NULL, NULL),
+        check(ctx,
+              ns__store_exec(s, "UPDATE meta SET value = value WHERE key = 'schema_version'", NULL,
+                             0, NULL, NULL),
               "write");
         check(ctx, s->backend->commit(s->conn), "commit");
     }

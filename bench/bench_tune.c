@@ -32,19 +32,13 @@
 
 #include "netsmith/netsmith.h"
 #include "netsmith/tune.h"
+#include "bench_util.h"
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* The run settings standing in for x1..x6: each takes uniform [0, 1] (src/run/config.c). */
 static const char *const xs[] = {"learning_rate",   "weight_decay", "dampening",
                                  "label_smoothing", "min_delta",    "gradient_clip"};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void check(ns_ctx *ctx, ns_status st, const char *what)
 {

@@ -1,5 +1,7 @@
 /* YAML to JSON through libyaml's event parser, for run configs and pipeline files. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "core/core_internal.h"
 #include "netsmith/format.h"
 #include "format/yaml_doc.h"
+#include "format/json_read.h"
 
 #define MAX_DEPTH 64
 
@@ -278,6 +281,46 @@ int ns__yaml_line(const ns__yaml_doc *doc, const json_t *node, const char *key)
             return p->line;
     }
     return key != NULL ? ns__yaml_line(doc, node, NULL) : 0;
+}
+
+ns_status ns__yaml_vfail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
+                         const json_t *node, const char *key, const char *path, const char *fmt,
+                         va_list ap)
+{
+    char what[900];
+    vsnprintf(what, sizeof what, fmt, ap);
+    int line = ns__yaml_line(doc, node, key);
+    return ns_errorf(ctx, st, "%s:%d: %s: %s", source, line > 0 ? line : 1, path, what);
+}
+
+/* ns__yaml_vfail with its arguments. */
+static ns_status yaml_fail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
+                           const json_t *node, const char *key, const char *path, const char *fmt,
+                           ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    st = ns__yaml_vfail(ctx, st, doc, source, node, key, path, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+ns_status ns__yaml_keys(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
+                        const json_t *o, const char *path, const char *const *known, int n)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        if (ns__jr_find(known, n, key) >= 0)
+            continue;
+        char list[400], h[NS__JR_HINT_CAP], shown[NS__JR_SHOW_CAP];
+        return yaml_fail(ctx, st, doc, source, o, key, path, "unknown key '%s'%s; known keys: %s",
+                         ns__jr_show(shown, sizeof shown, key),
+                         ns__jr_hint(h, sizeof h, key, known, n),
+                         ns__jr_list(list, sizeof list, known, n));
+    }
+    return NS_OK;
 }
 
 ns_status ns_yaml_to_json(ns_ctx *ctx, const char *text, size_t len, const char *source,

@@ -34,32 +34,19 @@ __attribute__((format(printf, 5, 6))) static ns_status fail_at(const applier *a,
                                                                const char *key, const char *path,
                                                                const char *fmt, ...)
 {
-    char what[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    ns_status st = ns__yaml_vfail(ns_store_ctx(a->s), NS_ERR_PARSE, &a->doc, a->source, node, key,
+                                  path, fmt, ap);
     va_end(ap);
-    int line = ns__yaml_line(&a->doc, node, key);
-    return ns_errorf(ns_store_ctx(a->s), NS_ERR_PARSE, "%s:%d: %s: %s", a->source,
-                     line > 0 ? line : 1, path, what);
+    return st;
 }
 
 /* The keys of o (at path) must be among known[n]. */
 static ns_status check_keys(const applier *a, const json_t *o, const char *path,
                             const char *const *known, int n)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
-        if (ns__jr_find(known, n, key) >= 0)
-            continue;
-        char list[256], h[NS__JR_HINT_CAP];
-        return fail_at(a, o, key, path, "unknown key '%s'%s; known keys: %s", key,
-                       ns__jr_hint(h, sizeof h, key, known, n),
-                       ns__jr_list(list, sizeof list, known, n));
-    }
-    return NS_OK;
+    return ns__yaml_keys(ns_store_ctx(a->s), NS_ERR_PARSE, &a->doc, a->source, o, path, known, n);
 }
 
 /* A path in the file, made absolute from the file's directory. */

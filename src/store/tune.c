@@ -103,10 +103,17 @@ static void *worker_main(void *arg)
 
 /* ---- the loop ------------------------------------------------------------------------------- */
 
-static void tell(const ns_tune_options *o, ns_tune_event *ev)
+/* Tells the face what happened to a trial, with the study's best so far. */
+static void tell(const ns_tune_options *o, const ns_study *study, ns_tune_event_kind kind,
+                 int trial, ns_trial_state state, double value, const char *params, int done,
+                 int total)
 {
-    if (o->on_event != NULL)
-        o->on_event(o->ud, ev);
+    if (o->on_event == NULL)
+        return;
+    ns_tune_event ev = {kind, trial, state, value, params, done, total, ns_study_best(study), NAN};
+    if (ev.best >= 0)
+        ns_study_trial(study, ev.best, NULL, &ev.best_value, NULL);
+    o->on_event(o->ud, &ev);
 }
 
 /* Marks the study's paused trials pruned, ends the study and registers its best trial's model
@@ -346,15 +353,8 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             ns_study_trial(study, i, &state, &value, NULL);
             active += state == NS_TRIAL_RUNNING;
             ended += state != NS_TRIAL_RUNNING && state != NS_TRIAL_PAUSED;
-            if (state != seen[i] && state != NS_TRIAL_RUNNING) {
-                int best = ns_study_best(study);
-                double bv = NAN;
-                if (best >= 0)
-                    ns_study_trial(study, best, NULL, &bv, NULL);
-                ns_tune_event ev = {
-                    NS_TUNE_TRIAL_ENDED, i, state, value, NULL, ended, budget, best, bv};
-                tell(&o, &ev);
-            }
+            if (state != seen[i] && state != NS_TRIAL_RUNNING)
+                tell(&o, study, NS_TUNE_TRIAL_ENDED, i, state, value, NULL, ended, budget);
             seen[i] = state;
         }
         /* promotions first: a paused trial goes on from its checkpoint */
@@ -365,10 +365,8 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             if (st == NS_OK) {
                 active++;
                 seen[promote[i]] = NS_TRIAL_RUNNING;
-                ns_tune_event ev = {
-                    NS_TUNE_TRIAL_PROMOTED, promote[i], NS_TRIAL_RUNNING, NAN, NULL, ended, budget,
-                    ns_study_best(study),   NAN};
-                tell(&o, &ev);
+                tell(&o, study, NS_TUNE_TRIAL_PROMOTED, promote[i], NS_TRIAL_RUNNING, NAN, NULL,
+                     ended, budget);
             }
         }
         if (st == NS_ERR_BUSY) {
@@ -388,10 +386,8 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             if (st == NS_OK) {
                 active++;
                 queued = true;
-                ns_tune_event ev = {
-                    NS_TUNE_TRIAL_STARTED, number, NS_TRIAL_RUNNING, NAN, params, ended, budget,
-                    ns_study_best(study),  NAN};
-                tell(&o, &ev);
+                tell(&o, study, NS_TUNE_TRIAL_STARTED, number, NS_TRIAL_RUNNING, NAN, params, ended,
+                     budget);
             }
             ns_dealloc(s->ctx, params);
         }
@@ -404,15 +400,9 @@ ns_status ns_tune(ns_store *s, const ns_study_def *def, const char *name,
             break;
         if (!queued && active == 0 && k == 0 && ns_study_size(study) >= target) {
             st = finish(s, study, jobs);
-            if (st == NS_OK) {
-                int best = ns_study_best(study);
-                double bv = NAN;
-                if (best >= 0)
-                    ns_study_trial(study, best, NULL, &bv, NULL);
-                ns_tune_event ev = {
-                    NS_TUNE_FINISHED, best, NS_TRIAL_COMPLETE, bv, NULL, ended, budget, best, bv};
-                tell(&o, &ev);
-            }
+            if (st == NS_OK)
+                tell(&o, study, NS_TUNE_FINISHED, ns_study_best(study), NS_TRIAL_COMPLETE, NAN,
+                     NULL, ended, budget);
             break;
         }
         /* a local worker that failed leaves trials nobody runs: say so */

@@ -322,6 +322,28 @@ static ns_status end_job(job_run *j, ns_status st, const char *result)
     return fin;
 }
 
+/* A finished run's outputs into the store: its first seed's model file and the run record as
+ * blobs (their sha256 into weights and record), and the metrics of the seed's last part
+ * evaluated (test, else val, else train) as JSON into *metrics (ns_dealloc). */
+static ns_status put_outputs(ns_store *s, const ns_run_record *rec, char weights[65],
+                             char record[65], char **metrics)
+{
+    ns_ctx *ctx = ns_store_ctx(s);
+    const ns_run_seed *seed = &rec->seeds[0];
+    char *rec_json = NULL;
+    *metrics = NULL;
+    ns_status st = ns_store_blob_put_file(s, seed->model_path, weights);
+    if (st == NS_OK && (st = ns_run_record_to_json(ctx, rec, &rec_json)) == NS_OK)
+        st = ns_store_blob_put(s, rec_json, strlen(rec_json), record);
+    const ns_metric_values *final = seed->has_test  ? &seed->test
+                                    : seed->has_val ? &seed->val
+                                                    : &seed->train;
+    if (st == NS_OK)
+        st = ns_metrics_to_json(ctx, final, seed->confusion, seed->classes, metrics);
+    ns_dealloc(ctx, rec_json);
+    return st;
+}
+
 /* Runs a train or fine-tune job to its end; the job's state is written here. */
 static ns_status run_training(job_run *j, json_t *params)
 {
@@ -343,19 +365,10 @@ static ns_status run_training(job_run *j, json_t *params)
         /* another worker has the job now: nothing more is written */
     } else if (st == NS_OK && rec != NULL && rec->n_seeds > 0) {
         char weights[65], record[65] = "";
-        char *rec_json = NULL, *metrics = NULL;
-        const ns_run_seed *seed = &rec->seeds[0];
-        st = ns_store_blob_put_file(s, seed->model_path, weights);
-        if (st == NS_OK && (st = ns_run_record_to_json(ctx, rec, &rec_json)) == NS_OK)
-            st = ns_store_blob_put(s, rec_json, strlen(rec_json), record);
-        const ns_metric_values *final = seed->has_test  ? &seed->test
-                                        : seed->has_val ? &seed->val
-                                                        : &seed->train;
-        if (st == NS_OK)
-            st = ns_metrics_to_json(ctx, final, seed->confusion, seed->classes, &metrics);
+        char *metrics = NULL;
+        st = put_outputs(s, rec, weights, record, &metrics);
         if (st == NS_OK)
             st = ns_job_succeed(s, &j->lease, model, weights, record, parent, metrics, NULL);
-        ns_dealloc(ctx, rec_json);
         ns_dealloc(ctx, metrics);
     } else {
         if (st == NS_OK)
@@ -465,15 +478,8 @@ static ns_status run_trial(job_run *j, json_t *params)
         const ns_run_seed *seed = &rec->seeds[0];
         double value = objective_of(def, seed);
         char weights[65], record[65];
-        char *rec_json = NULL, *metrics = NULL;
-        st = ns_store_blob_put_file(s, seed->model_path, weights);
-        if (st == NS_OK && (st = ns_run_record_to_json(ctx, rec, &rec_json)) == NS_OK)
-            st = ns_store_blob_put(s, rec_json, strlen(rec_json), record);
-        const ns_metric_values *final = seed->has_test  ? &seed->test
-                                        : seed->has_val ? &seed->val
-                                                        : &seed->train;
-        if (st == NS_OK)
-            st = ns_metrics_to_json(ctx, final, seed->confusion, seed->classes, &metrics);
+        char *metrics = NULL;
+        st = put_outputs(s, rec, weights, record, &metrics);
         json_error_t e;
         json_t *m = st == NS_OK ? json_loads(metrics, 0, &e) : NULL;
         if (st == NS_OK && !isfinite(value))
@@ -489,7 +495,6 @@ static ns_status run_trial(job_run *j, json_t *params)
                            NULL);
         else
             json_decref(m);
-        ns_dealloc(ctx, rec_json);
         ns_dealloc(ctx, metrics);
         if (st != NS_OK && !atomic_load(&j->hb.lost))
             st = end_job(j, st, NULL);

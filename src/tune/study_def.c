@@ -30,32 +30,18 @@ __attribute__((format(printf, 5, 6))) static ns_status fail_at(const reader *r, 
                                                                const char *key, const char *path,
                                                                const char *fmt, ...)
 {
-    char what[900];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    ns_status st =
+        ns__yaml_vfail(r->ctx, NS_ERR_INVALID, &r->doc, r->source, node, key, path, fmt, ap);
     va_end(ap);
-    int line = ns__yaml_line(&r->doc, node, key);
-    return ns_errorf(r->ctx, NS_ERR_INVALID, "%s:%d: %s: %s", r->source, line > 0 ? line : 1, path,
-                     what);
+    return st;
 }
 
 static ns_status check_keys(const reader *r, const json_t *o, const char *path,
                             const char *const *known, int n)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
-        if (ns__jr_find(known, n, key) >= 0)
-            continue;
-        char list[400], h[NS__JR_HINT_CAP], shown[NS__JR_SHOW_CAP];
-        return fail_at(r, o, key, path, "unknown key '%s'%s; known keys: %s",
-                       ns__jr_show(shown, sizeof shown, key),
-                       ns__jr_hint(h, sizeof h, key, known, n),
-                       ns__jr_list(list, sizeof list, known, n));
-    }
-    return NS_OK;
+    return ns__yaml_keys(r->ctx, NS_ERR_INVALID, &r->doc, r->source, o, path, known, n);
 }
 
 /* An integer member in [lo, hi], or dflt when absent. */

@@ -149,6 +149,43 @@ assert s['direction']=='maximize', s['direction']
 assert b['model']=='mlp' and 'run_dir' not in b and 'output' not in b, b" ||
     fail "a run config file as the base: read in, its run_dir and output left to the trials"
 
+# ---- a paused trial promoted: it goes on from its checkpoint ------------------------------------
+
+# Six learning rates in the grid's order for seed 3 (0.03, 3e-4, 0.01, 1e-3, 1e-4, 3e-3): after
+# epoch 1, 0.01 is second of three and pauses; once six trials stand at that rung its place is
+# good enough (6 // 3 = 2 may go on), so it is queued again and resumes after epoch 1.
+cat >promote.yaml <<'EOF'
+study: promote
+base: {model: {hidden_layers: [12], activation: relu}, data: iris, epochs: 9, batch_size: 16, seed: 1}
+objective: {metric: val.loss}
+trials: 6
+parallel: 1
+sampler: {type: grid, seed: 3}
+pruner: {type: asha, min_epochs: 1, reduction_factor: 3}
+space:
+  learning_rate: {choice: [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03]}
+EOF
+NETSMITH_STORE=$(other promote) run 0 tune promote.yaml
+expect_match "the paused trial is promoted" err '^trial 2 promoted: it goes on from its checkpoint$'
+NETSMITH_STORE=$(other promote) run 0 study show promote --json
+python3 - out <<'EOF' || fail "a promoted trial resumed from its checkpoint: one claim more, no epoch twice"
+import json, sys
+t = json.load(open(sys.argv[1]))["trials"][2]
+assert t["params"] == {"learning_rate": 0.01}, t
+assert t["attempts"] == 2 and len(t["steps"]) == 3 and t["epoch"] == 3, t
+assert all(v is not None for v in t["steps"]), t
+EOF
+if [ -n "${NETSMITH_TEST_STORE-}" ]; then
+    epochs=$(psql -At -d "$NETSMITH_STORE" -c "SELECT count(*) FROM events WHERE type = 'epoch'
+        AND job_id = (SELECT job_id FROM trials WHERE number = 2 AND study_id = (SELECT id FROM
+        studies WHERE name = 'promote'))")
+else
+    epochs=$(python3 -c "
+import sqlite3; c = sqlite3.connect('$WORK/promote.db')
+print(c.execute('SELECT count(*) FROM events WHERE type = \"epoch\" AND job_id = (SELECT job_id FROM trials WHERE number = 2)').fetchone()[0])")
+fi
+expect_eq "the promoted trial trained each of its 3 epochs once" "$epochs" 3
+
 # ---- --remote: trials on a separate worker ----------------------------------------------------
 
 study remote 3 1 '{type: none}' >remote.yaml

@@ -256,15 +256,20 @@ static void print_show(const json_t *study)
                 best = x;
             printf("  %5zu: %12.6g  %12.6g\n", i, x, best);
         } else {
-            printf("  %5zu: %12s  %12s  (%s)\n", i, "-", isnan(best) ? "-" : "",
-                   json_string_value(json_object_get(t, "state")));
+            const char *state = json_string_value(json_object_get(t, "state"));
+            json_int_t epoch = json_integer_value(json_object_get(t, "epoch"));
+            if (epoch > 0 && (strcmp(state, "pruned") == 0 || strcmp(state, "paused") == 0))
+                printf("  %5zu: %12s  %12s  (%s at epoch %lld)\n", i, "-", "", state,
+                       (long long)epoch);
+            else
+                printf("  %5zu: %12s  %12s  (%s)\n", i, "-", "", state);
         }
     }
     const json_t *imp = json_object_get(study, "importance");
     const json_t *list = json_object_get(imp, "importances");
-    printf("\nsetting importance (%s over %lld complete trials):\n",
-           json_string_value(json_object_get(imp, "method")),
-           (long long)json_integer_value(json_object_get(imp, "trials")));
+    long long n_imp = (long long)json_integer_value(json_object_get(imp, "trials"));
+    printf("\nsetting importance (%s over %lld complete trial%s):\n",
+           json_string_value(json_object_get(imp, "method")), n_imp, n_imp == 1 ? "" : "s");
     if (json_array_size(list) == 0)
         printf("  (needs at least 2 complete trials whose values differ)\n");
     for (size_t i = 0; i < json_array_size(list); i++) {

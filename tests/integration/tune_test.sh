@@ -136,6 +136,21 @@ python3 -c "
 import json; s=json.load(open('out')); assert s['trial_count']==10, s['trial_count']" ||
     fail "resume of a finished study runs nothing more"
 
+# ---- hyperband and random ---------------------------------------------------------------------
+
+study bands 6 2 '{type: hyperband, min_epochs: 1, reduction_factor: 3}' | sed 's/type: tpe, seed: 7, startup_trials: 3/type: random, seed: 2/' >bands.yaml
+run 0 tune bands.yaml --quiet
+expect_match "a hyperband study with the random sampler" out '^study bands: complete, 6 trials'
+run 0 study show bands
+expect_eq "study show: the history has a line per trial" "$(grep -cE '^ +[0-9]+: ' out)" 6
+run 0 study show bands --json
+python3 -c "
+import json; s=json.load(open('out')); st=[t['state'] for t in s['trials']]
+assert set(st) <= {'complete', 'pruned'} and 'complete' in st, st
+assert s['definition']['pruner'] == {'type': 'hyperband', 'min_epochs': 1, 'reduction_factor': 3}
+for t in s['trials']:
+    if t['state'] == 'pruned': assert 1 <= t['epoch'] < 9, t" || fail "a hyperband study's trials"
+
 # ---- the examples: the issue's study, and one whose base is a run config file -------------------
 
 for ex in boston-mlp wine-mlp; do

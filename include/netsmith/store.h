@@ -76,9 +76,9 @@ NS_API ns_status ns_store_arch_list(ns_store *store, char **json);
  * (data, target, labels, delimiter, ...: ns_run_settings' names); a "data" that names a file
  * (not a built-in dataset) is stored as a blob with its hash, so that a worker elsewhere reads
  * the same bytes. Or it is {"pipeline": TEXT, "output": "CARD.PORT"}: a pipeline (checked now)
- * whose dataset output is the data, made where the dataset is used. The same name with the same source again is a no-op. Errors: NS_ERR_INVALID
- * for an unknown setting or bad name; NS_ERR_STATE when the name holds another source;
- * NS_ERR_IO for a file that cannot be read. */
+ * whose dataset output is the data, made where the dataset is used. The same name with the same
+ * source again is a no-op. Errors: NS_ERR_INVALID for an unknown setting or bad name; NS_ERR_STATE
+ * when the name holds another source; NS_ERR_IO for a file that cannot be read. */
 NS_API ns_status ns_store_data_add(ns_store *store, const char *name, const char *data_json);
 /* {"name", "source" (the settings), "hash", "blob" (the file's sha256 or null), "created"};
  * the list is an array of them by name. *json on the store's context (ns_dealloc). Errors:
@@ -230,7 +230,7 @@ typedef struct ns_job {
     char *error;      /* a failed job's message, or NULL */
     char *checkpoint; /* the last checkpoint: {"file": sha256, ...} (JSON) or NULL */
     char *result;     /* a finished job's result: {"model": NAME, "version": V, ...} */
-    char *history;    /* the epochs' metrics: one {"epoch", "metrics"} JSON object a line, or NULL */
+    char *history; /* the epochs' metrics: one {"epoch", "metrics"} JSON object a line, or NULL */
     double created, started, finished; /* seconds since the epoch; 0 when not yet */
 } ns_job;
 
@@ -384,15 +384,18 @@ NS_API ns_status ns_store_study_def(ns_store *store, const char *name, ns_study_
  * store's context (ns_dealloc). Errors: those of ns_store_study_def; NS_ERR_IO. */
 NS_API ns_status ns_store_study_load(ns_store *store, const char *name, ns_study **study,
                                      int64_t **jobs);
-/* The studies, newest first: [{"name", "state", "trials", "complete", "pruned", "running",
- * "failed", "best_value", "metric", "direction", "sampler", "pruner", "created", "updated"}].
- * *json on the store's context (ns_dealloc). Errors: NS_ERR_IO, NS_ERR_NOMEM. */
+/* The studies, newest first: [{"name", "state" ("running" or "complete"), "trial_count",
+ * "budget", "complete", "pruned", "paused", "running", "failed" (trials in each state),
+ * "best_value", "best_trial" (null when none is complete), "metric", "direction", "sampler",
+ * "pruner", "created", "updated", "model": {"name", "version"} (the best trial's, once
+ * registered) or null}]. *json on the store's context (ns_dealloc). Errors: NS_ERR_IO,
+ * NS_ERR_NOMEM. */
 NS_API ns_status ns_store_study_list(ns_store *store, char **json);
 /* One study in full: the list's fields, "definition", "trials": [{"number", "state",
  * "params", "value", "job", "steps": [values by epoch, null where none], "epoch" (of a
- * paused or pruned trial), "attempts"}], "best": {"number", "value", "params", "job"} or
- * null, "model": {"name", "version"} (the best trial's, once registered) or null, and
- * "importance" (ns_study_importance's). Errors: NS_ERR_NOTFOUND; NS_ERR_IO; NS_ERR_NOMEM. */
+ * paused or pruned trial, the epochs of a complete one), "attempts"}], "best": {"number",
+ * "value", "params", "job"} or null, and "importance" (ns_study_importance's). Errors:
+ * NS_ERR_NOTFOUND; NS_ERR_IO; NS_ERR_NOMEM. */
 NS_API ns_status ns_store_study_get(ns_store *store, const char *name, char **json);
 
 /* What ns_tune tells a face as the study goes. */
@@ -415,13 +418,13 @@ typedef struct ns_tune_event {
 } ns_tune_event;
 
 typedef struct ns_tune_options {
-    bool resume;        /* go on with the stored study of that name */
-    bool remote;        /* only queue trials: workers elsewhere run them */
-    int trials;         /* overrides the study's budget (0: keep) */
-    int parallel;       /* overrides the trials running at once (0: keep) */
-    double poll_seconds; /* 0.2 */
-    double lease_seconds; /* the local workers' leases (30) */
-    const char *work_dir; /* the local workers' directory (default: a temporary one) */
+    bool resume;             /* go on with the stored study of that name */
+    bool remote;             /* only queue trials: workers elsewhere run them */
+    int trials;              /* overrides the study's budget (0: keep) */
+    int parallel;            /* overrides the trials running at once (0: keep) */
+    double poll_seconds;     /* 0.2 */
+    double lease_seconds;    /* the local workers' leases (30) */
+    const char *work_dir;    /* the local workers' directory (default: a temporary one) */
     const ns_progress *stop; /* its cancel flag stops the tuner (trials stay queued) */
     void (*on_event)(void *ud, const ns_tune_event *ev);
     void *ud;
@@ -461,9 +464,9 @@ typedef struct ns_worker_options {
     double poll_seconds;      /* how long to wait between empty claims (0.5) */
     const char *work_dir;     /* where jobs run (default: a temporary directory) */
     int64_t checkpoint_steps; /* also checkpoint every this many batches (0: every epoch) */
-    const char *devices;    /* what it offers, comma-separated ("cpu,cuda"; NULL: "cpu") */
-    const char *name_prefix; /* claim only jobs whose name starts with this (a study's trials:
-                                "study:NAME:"); NULL: any job */
+    const char *devices;      /* what it offers, comma-separated ("cpu,cuda"; NULL: "cpu") */
+    const char *name_prefix;  /* claim only jobs whose name starts with this (a study's trials:
+                                 "study:NAME:"); NULL: any job */
     const ns_progress *stop;  /* its cancel flag stops the worker (may be NULL) */
     /* Each job's events, for a face that shows them (may be NULL). */
     void (*on_event)(void *ud, const ns_job *job, const ns_run_event *ev);

@@ -146,8 +146,8 @@ NS_API ns_prune_decision ns_study_judge(const ns_study *s, int number, int64_t s
 NS_API int ns_study_promotable(const ns_study *s, int *out, int cap);
 /* A trial's state, value (NAN unless complete) and the last step it reported (0: none).
  * Errors: NS_ERR_NOTFOUND. */
-NS_API ns_status ns_study_trial(const ns_study *s, int number, ns_trial_state *state,
-                                double *value, int64_t *last_step);
+NS_API ns_status ns_study_trial(const ns_study *s, int number, ns_trial_state *state, double *value,
+                                int64_t *last_step);
 /* The best complete trial's number, or -1 when none is complete. */
 NS_API int ns_study_best(const ns_study *s);
 

@@ -172,10 +172,10 @@ static void print_params(const json_t *params)
 static void print_best(const json_t *study)
 {
     const json_t *best = json_object_get(study, "best");
-    printf("study %s: %s, %lld trials (%lld complete, %lld pruned, %lld failed), %s %s\n",
+    long long count = (long long)json_integer_value(json_object_get(study, "trial_count"));
+    printf("study %s: %s, %lld trial%s (%lld complete, %lld pruned, %lld failed), %s %s\n",
            json_string_value(json_object_get(study, "name")),
-           json_string_value(json_object_get(study, "state")),
-           (long long)json_integer_value(json_object_get(study, "trial_count")),
+           json_string_value(json_object_get(study, "state")), count, count == 1 ? "" : "s",
            (long long)json_integer_value(json_object_get(study, "complete")),
            (long long)json_integer_value(json_object_get(study, "pruned")),
            (long long)json_integer_value(json_object_get(study, "failed")),

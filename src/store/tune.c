@@ -232,14 +232,46 @@ static ns_status open_study(ns_store *s, const ns_study_def *def, const char *na
                          n);
     if (st != NS_OK)
         return st;
+    /* a file given to resume must be the stored study's (but for its budget and parallelism,
+     * which it may change) */
+    int trials = o->trials, parallel = o->parallel;
+    if (id != 0 && def != NULL) {
+        ns_study_def *stored = NULL;
+        char *a = NULL, *b = NULL;
+        st = ns_store_study_def(s, n, &stored);
+        int stored_trials = st == NS_OK ? ns_study_def_trials(stored) : 0;
+        if (st == NS_OK &&
+            (st = ns_study_def_set_trials(stored, ns_study_def_trials(def))) == NS_OK &&
+            (st = ns_study_def_set_parallel(stored, ns_study_def_parallel(def))) == NS_OK &&
+            (st = ns_study_def_to_json(stored, &a)) == NS_OK &&
+            (st = ns_study_def_to_json(def, &b)) == NS_OK && strcmp(a, b) != 0)
+            st = ns_errorf(s->ctx, NS_ERR_STATE,
+                           "study %s in the store was made from another definition (its base, "
+                           "objective, sampler, pruner or space differ from this file's); "
+                           "resume it by name ('netsmith tune --resume %s'), or give this study "
+                           "another name",
+                           n, n);
+        if (stored != NULL) {
+            ns_dealloc(ns_study_def_ctx(stored), a);
+            ns_dealloc(ns_study_def_ctx(def), b);
+        }
+        ns_study_def_free(stored);
+        if (st != NS_OK)
+            return st;
+        /* the file may grow the budget, never shrink it below what the study had */
+        if (trials == 0 && ns_study_def_trials(def) > stored_trials)
+            trials = ns_study_def_trials(def);
+        if (parallel == 0)
+            parallel = ns_study_def_parallel(def);
+    }
     /* overrides go into the stored definition, so a later resume keeps them */
-    if (o->trials > 0 || o->parallel > 0) {
+    if (trials > 0 || parallel > 0) {
         ns_study_def *stored = NULL;
         st = ns_store_study_def(s, n, &stored);
-        if (st == NS_OK && o->trials > 0)
-            st = ns_study_def_set_trials(stored, o->trials);
-        if (st == NS_OK && o->parallel > 0)
-            st = ns_study_def_set_parallel(stored, o->parallel);
+        if (st == NS_OK && trials > 0)
+            st = ns_study_def_set_trials(stored, trials);
+        if (st == NS_OK && parallel > 0)
+            st = ns_study_def_set_parallel(stored, parallel);
         if (st == NS_OK)
             st = ns__study_set_def(s, stored);
         ns_study_def_free(stored);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "format/json_read.h"
 #include "format/yaml_doc.h"
@@ -117,15 +118,20 @@ static ns_status name_member(const reader *r, const json_t *o, const char *key, 
 
 /* ---- the base run config ------------------------------------------------------------------- */
 
-/* path made absolute against dir (a copy on ctx); NULL on NS_ERR_NOMEM. */
+/* path made absolute: against dir, and a relative dir against the current directory (a copy
+ * on ctx), so that the definition reads the same from anywhere; NULL on NS_ERR_NOMEM. */
 static char *resolve(ns_ctx *ctx, const char *dir, const char *path)
 {
-    if (path[0] == '/' || dir == NULL || dir[0] == '\0')
+    if (path[0] == '/')
         return ns_strdup(ctx, path);
-    size_t n = strlen(dir) + strlen(path) + 2;
+    char cwd[4096] = "";
+    if ((dir == NULL || dir[0] != '/') && getcwd(cwd, sizeof cwd) == NULL)
+        cwd[0] = '\0';
+    size_t n = strlen(cwd) + (dir != NULL ? strlen(dir) : 0) + strlen(path) + 3;
     char *out = ns_alloc(ctx, n);
     if (out != NULL)
-        snprintf(out, n, "%s/%s", dir, path);
+        snprintf(out, n, "%s%s%s%s%s", cwd, cwd[0] != '\0' ? "/" : "", dir != NULL ? dir : "",
+                 dir != NULL && dir[0] != '\0' ? "/" : "", path);
     return out;
 }
 

@@ -130,6 +130,11 @@ run 0 study show iris --json
 python3 -c "
 import json,sys; s=json.load(open('out')); assert s['trial_count']==10, s['trial_count']
 assert s['definition']['trials']==10" || fail "resume with --trials 10 runs two more trials"
+sed 's/seed: 7, startup_trials: 3/seed: 8, startup_trials: 3/' iris.yaml >iris-changed.yaml
+run 1 tune iris-changed.yaml --resume
+expect_match "resume with a changed file is refused" err "study iris in the store was made from another definition"
+mkdir -p elsewhere && (cd elsewhere && "$NS" tune ../iris.yaml --resume --quiet >../out 2>../err)
+expect_eq "resume of the same file from another directory" "$?" 0
 run 0 tune --resume iris --quiet
 run 0 study show iris --json
 python3 -c "

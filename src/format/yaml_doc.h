@@ -33,7 +33,7 @@ int ns__yaml_line(const ns__yaml_doc *doc, const json_t *node, const char *key);
  * and returns st. */
 ns_status ns__yaml_vfail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
                          const json_t *node, const char *key, const char *path, const char *fmt,
-                         va_list ap);
+                         va_list ap) __attribute__((format(printf, 8, 0)));
 /* Checks that every key of the mapping o (at path) is one of known[n]; the first that is not
  * fails as ns__yaml_vfail does: "unknown key 'k'; did you mean 'x'?; known keys: a, b". */
 ns_status ns__yaml_keys(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,

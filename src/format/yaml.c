@@ -294,9 +294,9 @@ ns_status ns__yaml_vfail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, con
 }
 
 /* ns__yaml_vfail with its arguments. */
-static ns_status yaml_fail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
-                           const json_t *node, const char *key, const char *path, const char *fmt,
-                           ...)
+__attribute__((format(printf, 8, 9))) static ns_status
+yaml_fail(ns_ctx *ctx, ns_status st, const ns__yaml_doc *doc, const char *source,
+          const json_t *node, const char *key, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -37,7 +37,7 @@ double ns__percentile(double *v, int n, double q)
 
 /* ---- median ---------------------------------------------------------------------------------- */
 
-/* Whether step has a reported value in t (NAN marks none). */
+/* Whether step has a reported value in t ((double)NAN marks none). */
 static bool reported(const ns__trial *t, int64_t step)
 {
     return step >= 1 && step <= t->n_steps && !isnan(t->steps[step - 1]);
@@ -80,7 +80,7 @@ static ns_prune_decision prune_percentile(const ns_study *s, const ns__trial *t,
         return NS_PRUNE_CONTINUE;
 
     /* The trial's best value over the steps it reported (numpy's nanmin or nanmax). */
-    double best = NAN;
+    double best = (double)NAN;
     for (int64_t k = 1; k <= step && k <= t->n_steps; k++) {
         double v = t->steps[k - 1];
         if (!isnan(v) && (isnan(best) || (maximize ? v > best : v < best)))
@@ -187,7 +187,7 @@ static bool in_ladder(const ladder *l, const ns__trial *t)
 /* Optuna's _is_trial_promotable_to_next_rung for a loss at rung `step` against the losses there
  * of every trial of the ladder that reached it (the judged trial among them): promotable when
  * loss <= the sorted losses[max(n / eta - 1, 0)], that is when at most that index many are
- * strictly smaller (no NaN is among them: NAN marks a step never reached). */
+ * strictly smaller (no NaN is among them: (double)NAN marks a step never reached). */
 static bool promotable_at(const ns_study *s, const ladder *l, int64_t step, double loss)
 {
     int64_t total = 0, better = 0;

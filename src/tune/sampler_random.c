@@ -43,14 +43,14 @@ double ns__random_value(const ns_study *s, int number, int i)
     case NS__P_CHOICE:
         return clamp(floor(u * p->n_choices), 0.0, p->n_choices - 1.0);
     }
-    return NAN;
+    return (double)NAN;
 }
 
 ns_status ns__sample_random(const ns_study *s, int number, double *x)
 {
     const ns__space *sp = &s->def->space;
     for (int i = 0; i < sp->n; i++)
-        x[i] = NAN;
+        x[i] = (double)NAN;
     for (int i = 0; i < sp->n; i++)
         if (ns__param_active(sp, i, x))
             x[i] = ns__random_value(s, number, i);
@@ -102,7 +102,7 @@ static int grid_values(const ns__param *p, int points, double *out)
     bool logs = (p->kind == NS__P_LOG_UNIFORM || p->kind == NS__P_INT_LOG) && p->low > 0;
     double lo = logs ? log(p->low) : p->low, hi = logs ? log(p->high) : p->high;
     int n = 0;
-    double last = NAN;
+    double last = (double)NAN;
     for (int k = 0; k < points; k++) {
         double v;
         if (points == 1)
@@ -202,7 +202,7 @@ static ns_status grid_build(const ns_study *s, grid *g)
     return NS_OK;
 }
 
-/* Writes point r of p's subtree (0 <= r < sub[p]) into x (inactive entries stay NAN). */
+/* Writes point r of p's subtree (0 <= r < sub[p]) into x (inactive entries stay (double)NAN). */
 static void grid_unrank(const grid *g, int p, int64_t r, double *x)
 {
     const ns__space *sp = g->sp;
@@ -255,7 +255,7 @@ static int64_t grid_rank(const grid *g, int p, const double *x)
 static void grid_point(const grid *g, int64_t r, double *x)
 {
     for (int i = 0; i < g->sp->n; i++)
-        x[i] = NAN;
+        x[i] = (double)NAN;
     for (int p = 0; p < g->sp->n; p++)
         if (g->sp->p[p].when_param < 0) {
             grid_unrank(g, p, r % g->sub[p], x);
@@ -264,7 +264,7 @@ static void grid_point(const grid *g, int64_t r, double *x)
 }
 
 /* The point x is (its rank), or -1 when x is no point of the grid: every entry equal,
- * NAN equal to NAN. scratch[space.n]. */
+ * (double)NAN equal to (double)NAN. scratch[space.n]. */
 static int64_t grid_index(const grid *g, const double *x, double *scratch)
 {
     int64_t r = 0, radix = 1;

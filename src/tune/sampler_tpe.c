@@ -78,7 +78,7 @@ static double log_add(double x, double y)
         return x + log1p(exp(-d));
     if (d <= 0)
         return y + log1p(exp(d));
-    return d; /* NAN */
+    return d; /* (double)NAN */
 }
 
 double ns__log_gauss_mass(double a, double b)
@@ -144,9 +144,9 @@ static double refine_log_ndtr(double x, double y)
 double ns__ndtri(double p)
 {
     if (!(p > 0))
-        return p == 0 ? -INFINITY : NAN;
+        return p == 0 ? -(double)INFINITY : (double)NAN;
     if (!(p < 1))
-        return p == 1 ? INFINITY : NAN;
+        return p == 1 ? (double)INFINITY : (double)NAN;
     if (p > 0.5)
         return -refine_log_ndtr(-ndtri_acklam(1 - p), log1p(-p));
     return refine_log_ndtr(ndtri_acklam(p), log(p));
@@ -155,7 +155,7 @@ double ns__ndtri(double p)
 double ns__ndtri_exp(double y)
 {
     if (isnan(y) || y >= 0)
-        return y >= 0 ? INFINITY : NAN;
+        return y >= 0 ? (double)INFINITY : (double)NAN;
     if (isinf(y))
         return y;
     double x;
@@ -176,7 +176,7 @@ double ns__ndtri_exp(double y)
 double ns__truncnorm_ppf(double q, double a, double b)
 {
     if (a == b)
-        return NAN;
+        return (double)NAN;
     if (q == 0)
         return a;
     if (q == 1)
@@ -224,7 +224,7 @@ static int split_run(const ns_study *s, int m, split_item *items, bool *below, b
         below[t] = observed[t] = false;
         split_item it = {0, 0, t};
         if (tr->state == NS_TRIAL_COMPLETE) {
-            it.step = -INFINITY;
+            it.step = -(double)INFINITY;
             it.loss = ns__trial_loss(s, tr);
         } else if (tr->state == NS_TRIAL_PRUNED || tr->state == NS_TRIAL_PAUSED) {
             int last = tr->n_steps;
@@ -238,13 +238,13 @@ static int split_run(const ns_study *s, int m, split_item *items, bool *below, b
                 it.loss = 0.0;
             }
         } else if (tr->state == NS_TRIAL_RUNNING && cfg->constant_liar) {
-            it.step = INFINITY;
-            it.loss = INFINITY;
+            it.step = (double)INFINITY;
+            it.loss = (double)INFINITY;
         } else {
             continue;
         }
         if (isnan(it.loss))
-            it.loss = INFINITY;
+            it.loss = (double)INFINITY;
         observed[t] = true;
         if (finished(tr->state))
             n++;
@@ -470,9 +470,9 @@ static double parzen_log_pdf(const parzen *pz, const double *y, double *ub, doub
         const pdim *d = &pz->dim[k];
         if (d->kind == DIM_CAT) {
             if (!(y[k] >= 0 && y[k] < d->p->n_choices))
-                return -INFINITY;
+                return -(double)INFINITY;
         } else if (!(y[k] >= d->low && y[k] <= d->high)) {
-            return -INFINITY;
+            return -(double)INFINITY;
         }
         has_int |= d->kind == DIM_INT;
     }
@@ -481,7 +481,7 @@ static double parzen_log_pdf(const parzen *pz, const double *y, double *ub, doub
         lwidth[k] =
             d->kind == DIM_INT ? log(fmin(y[k] + 0.5, d->high) - fmax(y[k] - 0.5, d->low)) : 0;
     }
-    double max_lb = -INFINITY;
+    double max_lb = -(double)INFINITY;
     for (int j = 0; j < pz->n_comp; j++) {
         double base = pz->logw[j], up = 0, lw = 0;
         for (int k = 0; k < pz->n_dims; k++) {
@@ -513,7 +513,7 @@ static double parzen_log_pdf(const parzen *pz, const double *y, double *ub, doub
     if (has_int) {
         for (int j = 0; j < pz->n_comp; j++) {
             if (ub[j] < max_lb - LOG_PDF_CUTOFF) {
-                ex[j] = -INFINITY;
+                ex[j] = -(double)INFINITY;
                 continue;
             }
             for (int k = 0; k < pz->n_dims; k++) {
@@ -526,7 +526,7 @@ static double parzen_log_pdf(const parzen *pz, const double *y, double *ub, doub
             }
         }
     }
-    double mx = -INFINITY;
+    double mx = -(double)INFINITY;
     for (int j = 0; j < pz->n_comp; j++)
         if (ex[j] > mx)
             mx = ex[j];
@@ -681,7 +681,7 @@ static void tpe_choose(const ns_study *s, work *w, int m, const int *params, int
         parzen_fit(pz, w->rows, w->cols, n, multivariate, cfg->prior_weight, w->sort);
     }
     int cands = cfg->ei_candidates > 0 ? cfg->ei_candidates : 1;
-    double best = -INFINITY;
+    double best = -(double)INFINITY;
     int best_c = 0;
     for (int c = 0; c < cands; c++) {
         double *ext = w->ext + (size_t)c * dims, *y = w->y + (size_t)c * dims;
@@ -744,7 +744,7 @@ ns_status ns__sample_tpe(const ns_study *s, int number, double *x)
         memcpy(w.jvals, w.best, (size_t)n_joint * sizeof *w.jvals);
     }
     for (int i = 0; i < sp->n; i++)
-        x[i] = NAN;
+        x[i] = (double)NAN;
     for (int i = 0; i < sp->n; i++) {
         if (!ns__param_active(sp, i, x))
             continue;

@@ -144,7 +144,7 @@ static double *new_x(ns_study *s)
     int n = s->def->space.n;
     double *x = ns_alloc(s->ctx, sizeof *x * (size_t)(n > 0 ? n : 1));
     for (int i = 0; x != NULL && i < n; i++)
-        x[i] = NAN;
+        x[i] = (double)NAN;
     return x;
 }
 
@@ -210,7 +210,7 @@ ns_status ns_study_ask(ns_study *s, int *number, char **params_json)
         }
     }
     int n = s->n;
-    st = push_trial(s, x, NS_TRIAL_RUNNING, NAN);
+    st = push_trial(s, x, NS_TRIAL_RUNNING, (double)NAN);
     if (st != NS_OK) {
         ns_dealloc(s->ctx, text);
         return st;
@@ -316,7 +316,7 @@ ns_status ns_study_report(ns_study *s, int number, int64_t step, double value)
         if (v == NULL)
             return ns_errorf(s->ctx, NS_ERR_NOMEM, "out of memory");
         for (int k = t->cap_steps; k < cap; k++)
-            v[k] = NAN;
+            v[k] = (double)NAN;
         t->steps = v;
         t->cap_steps = cap;
     }
@@ -372,7 +372,7 @@ ns_status ns_study_trial(const ns_study *s, int number, ns_trial_state *state, d
 int ns_study_best(const ns_study *s)
 {
     int best = -1;
-    double loss = INFINITY;
+    double loss = (double)INFINITY;
     for (int i = 0; i < s->n; i++) {
         double l = ns__trial_loss(s, &s->trials[i]);
         if (l < loss) {

@@ -29,10 +29,10 @@ typedef enum ns__param_kind {
 typedef struct ns__param {
     char name[NS__PARAM_NAME_MAX]; /* the setting's canonical name, or hidden_layers, ... */
     ns__param_kind kind;
-    double low, high;     /* numeric kinds (ints as whole numbers) */
+    double low, high; /* numeric kinds (ints as whole numbers) */
     int n_choices;
-    json_t **choices;     /* NS__P_CHOICE: the values (owned) */
-    bool model_key;       /* a key of the short-form model spec, not a run setting */
+    json_t **choices; /* NS__P_CHOICE: the values (owned) */
+    bool model_key;   /* a key of the short-form model spec, not a run setting */
     /* A condition: active only when param `when_param` (a choice, earlier in the space) took
      * one of the choice indices when_idx[n_when]; when_param -1: always active. */
     int when_param;
@@ -51,21 +51,25 @@ bool ns__param_active(const ns__space *space, int i, const double *x);
 
 /* ---- the sampler and the pruner --------------------------------------------------------- */
 
-typedef enum ns__sampler_type { NS__SAMPLER_TPE = 0, NS__SAMPLER_RANDOM, NS__SAMPLER_GRID } ns__sampler_type;
+typedef enum ns__sampler_type {
+    NS__SAMPLER_TPE = 0,
+    NS__SAMPLER_RANDOM,
+    NS__SAMPLER_GRID
+} ns__sampler_type;
 
 typedef struct ns__sampler_cfg {
     ns__sampler_type type;
     uint64_t seed;
     /* TPE (Optuna 3.1's defaults) */
-    int startup_trials;   /* 10: random until this many trials are complete, pruned or paused */
-    int ei_candidates;    /* 24 */
-    double gamma;         /* 0.1: the good group is min(ceil(gamma * n), gamma_max) trials */
-    int gamma_max;        /* 25 */
-    double prior_weight;  /* 1.0 */
-    bool multivariate;    /* false: one density per setting; true: one joint density */
-    bool constant_liar;   /* false: running trials count as bad ones */
+    int startup_trials;  /* 10: random until this many trials are complete, pruned or paused */
+    int ei_candidates;   /* 24 */
+    double gamma;        /* 0.1: the good group is min(ceil(gamma * n), gamma_max) trials */
+    int gamma_max;       /* 25 */
+    double prior_weight; /* 1.0 */
+    bool multivariate;   /* false: one density per setting; true: one joint density */
+    bool constant_liar;  /* false: running trials count as bad ones */
     /* grid */
-    int points;           /* 5: values per real range (log-spaced for log ranges) */
+    int points; /* 5: values per real range (log-spaced for log ranges) */
 } ns__sampler_cfg;
 
 typedef enum ns__pruner_type {
@@ -92,18 +96,19 @@ typedef struct ns__pruner_cfg {
 typedef struct ns__trial {
     int number;
     ns_trial_state state;
-    double *x;      /* [space.n]: a numeric setting's value, a choice's index; NAN when inactive */
-    double value;   /* the objective as reported (COMPLETE); NAN otherwise */
-    double *steps;  /* [n_steps]: step k's value at k - 1; NAN where none was reported */
+    double
+        *x; /* [space.n]: a numeric setting's value, a choice's index; (double)NAN when inactive */
+    double value;  /* the objective as reported (COMPLETE); (double)NAN otherwise */
+    double *steps; /* [n_steps]: step k's value at k - 1; (double)NAN where none was reported */
     int n_steps, cap_steps;
 } ns__trial;
 
 struct ns_study_def {
     ns_ctx *ctx;
     char *name;
-    char *base_json;  /* the base run config (JSON object) */
-    char metric[64];  /* "val.rmse" */
-    char part[8];     /* "val" */
+    char *base_json; /* the base run config (JSON object) */
+    char metric[64]; /* "val.rmse" */
+    char part[8];    /* "val" */
     char metric_name[48];
     bool maximize;
     int trials, parallel;
@@ -124,11 +129,11 @@ struct ns_study {
 static inline double ns__trial_loss(const ns_study *s, const ns__trial *t)
 {
     if (t->state != NS_TRIAL_COMPLETE || !isfinite(t->value))
-        return INFINITY;
+        return (double)INFINITY;
     return s->def->maximize ? -t->value : t->value;
 }
 
-/* A step value as a loss (negated when maximising; NAN stays NAN). */
+/* A step value as a loss (negated when maximising; (double)NAN stays (double)NAN). */
 static inline double ns__step_loss(const ns_study *s, double v)
 {
     return s->def->maximize ? -v : v;
@@ -139,7 +144,8 @@ static inline double ns__step_loss(const ns_study *s, double v)
 #define NS__RNG_TUNE 5u
 
 /* ---- samplers: each fills x[space.n] for trial `number` from the trials s->trials[0..number)
- * (the new trial is not in s yet); inactive settings get NAN. -------------------------------- */
+ * (the new trial is not in s yet); inactive settings get (double)NAN.
+ * -------------------------------- */
 
 /* Uniform draws: reals uniform (or log-uniform), integers uniform over their values (or
  * log-uniform, rounded), choices uniform. */

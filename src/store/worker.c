@@ -344,6 +344,23 @@ static ns_status put_outputs(ns_store *s, const ns_run_record *rec, char weights
     return st;
 }
 
+/* The job's run config (job_config) and its run, with the job's events and cancel flag; *cfg
+ * and *rec are the caller's to free whatever the status. */
+static ns_status run_job_config(job_run *j, json_t *params, ns_run_config **cfg, const char **model,
+                                int64_t *parent, ns_run_record **rec)
+{
+    ns_ctx *ctx = ns_store_ctx(j->store);
+    ns_status st = ns_run_config_new(ctx, cfg);
+    if (st == NS_OK)
+        st = job_config(j, params, *cfg, model, parent);
+    if (st == NS_OK) {
+        ns_progress progress = {NULL, NULL, &j->hb.cancel};
+        ns_run_hooks hooks = {on_event, j, &progress};
+        st = ns_run(ctx, *cfg, &hooks, rec);
+    }
+    return st;
+}
+
 /* Runs a train or fine-tune job to its end; the job's state is written here. */
 static ns_status run_training(job_run *j, json_t *params)
 {
@@ -352,15 +369,8 @@ static ns_status run_training(job_run *j, json_t *params)
     ns_run_config *cfg = NULL;
     const char *model = NULL;
     int64_t parent = 0;
-    ns_status st = ns_run_config_new(ctx, &cfg);
-    if (st == NS_OK)
-        st = job_config(j, params, cfg, &model, &parent);
     ns_run_record *rec = NULL;
-    if (st == NS_OK) {
-        ns_progress progress = {NULL, NULL, &j->hb.cancel};
-        ns_run_hooks hooks = {on_event, j, &progress};
-        st = ns_run(ctx, cfg, &hooks, &rec);
-    }
+    ns_status st = run_job_config(j, params, &cfg, &model, &parent, &rec);
     if (atomic_load(&j->hb.lost)) {
         /* another worker has the job now: nothing more is written */
     } else if (st == NS_OK && rec != NULL && rec->n_seeds > 0) {
@@ -460,16 +470,9 @@ static ns_status run_trial(job_run *j, json_t *params)
     ns_run_config *cfg = NULL;
     const char *model = NULL;
     int64_t parent = 0;
-    if (st == NS_OK)
-        st = ns_run_config_new(ctx, &cfg);
-    if (st == NS_OK)
-        st = job_config(j, params, cfg, &model, &parent);
     ns_run_record *rec = NULL;
-    if (st == NS_OK) {
-        ns_progress progress = {NULL, NULL, &j->hb.cancel};
-        ns_run_hooks hooks = {on_event, j, &progress};
-        st = ns_run(ctx, cfg, &hooks, &rec);
-    }
+    if (st == NS_OK)
+        st = run_job_config(j, params, &cfg, &model, &parent, &rec);
     if (atomic_load(&j->hb.lost)) {
         /* another worker has the trial now */
     } else if (j->decision != NS_PRUNE_CONTINUE && (st == NS_ERR_CANCELLED || st == NS_OK)) {

@@ -129,6 +129,7 @@ int cmd_build(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_datasets(int argc, char **argv);
@@ -161,6 +162,19 @@ typedef struct session {
 
 int open_session(session *s, const cli_args *a, const char *cmd);
 void close_session(session *s);
+
+/* ---- export (cmd_export.c), for `netsmith export` and `netsmith model export` ---- */
+#define EXPORT_FLAGS                                                                               \
+    {"--format", NULL, "FORMAT", "onnx or c (default: from OUT's extension)", NULL},             \
+        {"--name", NULL, "NAME", "c: the prefix of the C names (default: OUT's base name)",       \
+         NULL},                                                                                    \
+        {"--opset", NULL, "N", "onnx: the opset, 13 to 17 (default 17)", NULL}
+/* The export options from --format (else out's extension), --name and --opset. CLI_OK or,
+ * after a message naming the flag, CLI_USAGE. */
+int cli_export_options(const cli_args *a, const char *cmd, const char *out, ns_ctx *ctx,
+                       ns_export_options *o);
+/* "exported WHAT to A and B" on stderr, from ns_export_write's written paths. */
+void cli_export_report(const char *what, char written[2][4096]);
 
 int cmd_worker(int argc, char **argv);
 int cmd_tune(int argc, char **argv);

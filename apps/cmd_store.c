@@ -344,16 +344,19 @@ int cmd_model(int argc, char **argv)
 {
     static const char model_usage[] =
         "create NAME --arch ARCH | list | show NAME | import NAME FILE.safetensors | export "
-        "NAME[@VERSION|@ALIAS] -o FILE.safetensors | alias NAME@VERSION ALIAS [--store URL] "
-        "[--json]";
+        "NAME[@VERSION|@ALIAS] -o FILE [--format safetensors|onnx|c] | alias NAME@VERSION ALIAS "
+        "[--store URL] [--json]";
     static const char model_about[] =
         "Models: named instances of an architecture, with versions (weights, the run record,\n"
-        "the job that made each and the version it was fine-tuned from) and aliases.";
+        "the job that made each and the version it was fine-tuned from) and aliases.\n"
+        "export writes a version's weights file (.safetensors), or exports it as `netsmith\n"
+        "export` does: --format onnx or c, or FILE named .onnx or .c.";
     cli_flag flags[] = {STORE_FLAG,
                         JSON_FLAG,
                         {"--arch", NULL, "ARCH", "the architecture (create)", NULL},
-                        {"--output", "-o", "FILE", "the file to write (export)", NULL}};
-    cli_args a = {"model", flags, 4, {0}, 0};
+                        {"--output", "-o", "FILE", "the file to write (export)", NULL},
+                        EXPORT_FLAGS};
+    cli_args a = {"model", flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     bool done;
     int rc = cli_parse(&a, argc, argv, model_usage, model_about, &done);
     if (rc != CLI_OK || done)
@@ -412,10 +415,29 @@ int cmd_model(int argc, char **argv)
         break;
     }
     case 4: {
+        const char *out = cli_get(&a, "--output"), *format = cli_get(&a, "--format");
+        ns_export_format f;
         ns_store_version v;
-        if ((st = ns_store_version_get(s.store, a.pos[1], &v)) == NS_OK &&
-            (st = ns_store_blob_get_file(s.store, v.weights, cli_get(&a, "--output"))) == NS_OK)
-            printf("%s@%d written to %s\n", v.model, v.version, cli_get(&a, "--output"));
+        if ((format != NULL && strcmp(format, "safetensors") == 0) ||
+            (format == NULL && !ns_export_format_of_path(out, &f))) {
+            if ((st = ns_store_version_get(s.store, a.pos[1], &v)) == NS_OK &&
+                (st = ns_store_blob_get_file(s.store, v.weights, out)) == NS_OK)
+                printf("%s@%d written to %s\n", v.model, v.version, out);
+            break;
+        }
+        ns_export_options o;
+        if ((rc = cli_export_options(&a, "model", out, s.ctx, &o)) != CLI_OK)
+            break;
+        ns_model *model = NULL;
+        ns_model_info info;
+        char written[2][4096], what[96];
+        if ((st = ns_store_version_load(s.store, a.pos[1], s.ctx, &model, &info, &v)) == NS_OK &&
+            (st = ns_export_write(s.ctx, model, &info, &o, out, written)) == NS_OK) {
+            snprintf(what, sizeof what, "%s@%d", v.model, v.version);
+            cli_export_report(what, written);
+        }
+        ns_model_info_deinit(s.ctx, &info);
+        ns_model_free(model);
         break;
     }
     default:

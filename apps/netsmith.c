@@ -14,6 +14,7 @@ static const struct {
     {"train", cmd_train, "train a spec or model on data (the Train card)"},
     {"eval", cmd_eval, "evaluate a model on data"},
     {"predict", cmd_predict, "predict with a model"},
+    {"export", cmd_export, "export a model as ONNX or as C source"},
     {"inspect", cmd_inspect, "show a spec's or model's layers, shapes and settings"},
     {"layers", cmd_layers, "list the layer kinds and their settings"},
     {"datasets", cmd_datasets, "list the built-in datasets"},

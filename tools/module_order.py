@@ -20,7 +20,7 @@ import sys
 # Bottom to top (DESIGN.md). format: the generic file formats below everything that reads
 # files; io: model files and training state, above train.
 ORDER = ["core", "format", "kernels", "layers", "model", "train", "data", "io", "run",
-         "pipeline", "tune", "store", "server"]
+         "pipeline", "tune", "export", "store", "server"]
 RANK = {m: i for i, m in enumerate(ORDER)}
 
 # Public headers by module.
@@ -30,7 +30,8 @@ HEADER_MODULE = {
     "netsmith/train.h": "train", "netsmith/trainer.h": "train", "netsmith/metrics.h": "train",
     "netsmith/format.h": "format", "netsmith/data.h": "data", "netsmith/io.h": "io",
     "netsmith/run.h": "run",
-    "netsmith/pipeline.h": "pipeline", "netsmith/netsmith.h": "tune",
+    "netsmith/pipeline.h": "pipeline", "netsmith/netsmith.h": "export",
+    "netsmith/export.h": "export",
     "netsmith/tune.h": "tune", "netsmith/store.h": "store", "netsmith/server.h": "server",
 }
 

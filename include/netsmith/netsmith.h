@@ -14,5 +14,6 @@
 #include "netsmith/run.h"
 #include "netsmith/pipeline.h"
 #include "netsmith/tune.h"
+#include "netsmith/export.h"
 
 #endif

@@ -312,6 +312,10 @@ NS_API ns_status ns_fit_save(ns_model *model, const ns_model_info *info, const c
  * ns_model_info_deinit(ctx, info). On failure *model is NULL and *info zeroed. */
 NS_API ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **model,
                              ns_model_info *info);
+/* The same from a model file's bytes in memory (buf[len], copied; a blob from the store),
+ * named name in messages (NULL: "(buffer)"). Errors as ns_fit_load's, less NS_ERR_IO. */
+NS_API ns_status ns_fit_load_buffer(ns_ctx *ctx, const void *buf, size_t len, const char *name,
+                                    int max_batch, ns_model **model, ns_model_info *info);
 /* Frees what info's fields hold and zeroes it. */
 NS_API void ns_model_info_deinit(ns_ctx *ctx, ns_model_info *info);
 /* The info of a training result and its training dataset: copies, the caller's

@@ -120,6 +120,14 @@ typedef struct ns_store_version {
 /* Resolves ref into *out. Errors: NS_ERR_NOTFOUND (the model, version or alias; the message
  * says which and lists what there is); NS_ERR_INVALID for a malformed ref. */
 NS_API ns_status ns_store_version_get(ns_store *store, const char *ref, ns_store_version *out);
+/* Loads the model of the version ref names (ns_fit_load_buffer over its weights blob, named
+ * "NAME@V" in messages) on ctx, with its info; *version (may be NULL) gets what ref resolved
+ * to. Errors: those of ns_store_version_get, ns_store_blob_get and ns_fit_load_buffer, each
+ * message on ctx. *model is the caller's (ns_model_free), info's fields are on ctx
+ * (ns_model_info_deinit); NULL and zeroed on failure. */
+NS_API ns_status ns_store_version_load(ns_store *store, const char *ref, ns_ctx *ctx,
+                                       ns_model **model, ns_model_info *info,
+                                       ns_store_version *version);
 /* Adds a version of model from a safetensors file (a trained netsmith model or one PyTorch
  * wrote with nn.Sequential names), checked against the model's architecture: every tensor's
  * name and shape. *version (may be NULL) gets its number. Errors: NS_ERR_NOTFOUND;

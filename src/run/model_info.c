@@ -341,6 +341,20 @@ ns_status ns__model_info_read(ns_ctx *ctx, const ns_st_file *f, const char *path
     return st;
 }
 
+/* The model and info of an open file (named name in messages); f is the caller's. */
+static ns_status fit_from_file(ns_ctx *ctx, ns_st_file *f, const char *name, int max_batch,
+                               ns_model **model, ns_model_info *info)
+{
+    ns_status st = ns__model_from_file(ctx, f, name, max_batch, model);
+    if (st == NS_OK)
+        st = ns__model_info_read(ctx, f, name, *model, info);
+    if (st != NS_OK) {
+        ns_model_free(*model);
+        *model = NULL;
+    }
+    return st;
+}
+
 ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **model,
                       ns_model_info *info)
 {
@@ -349,13 +363,22 @@ ns_status ns_fit_load(ns_ctx *ctx, const char *path, int max_batch, ns_model **m
     ns_st_file *f = NULL;
     ns_status st = ns_st_open(ctx, path, &f);
     if (st == NS_OK)
-        st = ns__model_from_file(ctx, f, path, max_batch, model);
+        st = fit_from_file(ctx, f, path, max_batch, model, info);
+    ns_st_close(f);
+    return st;
+}
+
+ns_status ns_fit_load_buffer(ns_ctx *ctx, const void *buf, size_t len, const char *name,
+                             int max_batch, ns_model **model, ns_model_info *info)
+{
+    *model = NULL;
+    memset(info, 0, sizeof *info);
+    if (name == NULL)
+        name = "(buffer)";
+    ns_st_file *f = NULL;
+    ns_status st = ns_st_parse(ctx, buf, len, name, &f);
     if (st == NS_OK)
-        st = ns__model_info_read(ctx, f, path, *model, info);
-    if (st != NS_OK) {
-        ns_model_free(*model);
-        *model = NULL;
-    }
+        st = fit_from_file(ctx, f, name, max_batch, model, info);
     ns_st_close(f);
     return st;
 }

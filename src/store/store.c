@@ -449,6 +449,31 @@ ns_status ns_store_blob_get_file(ns_store *s, const char *sha, const char *path)
     return st;
 }
 
+ns_status ns_store_version_load(ns_store *s, const char *ref, ns_ctx *ctx, ns_model **model,
+                                ns_model_info *info, ns_store_version *version)
+{
+    *model = NULL;
+    memset(info, 0, sizeof *info);
+    ns_store_version v;
+    ns_status st = ns_store_version_get(s, ref, &v);
+    void *data = NULL;
+    size_t n = 0;
+    if (st == NS_OK)
+        st = ns_store_blob_get(s, v.weights, &data, &n);
+    if (st != NS_OK) {
+        if (ctx != s->ctx)
+            ns_errorf(ctx, st, "%s", ns_errmsg(s->ctx));
+        return st;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "%s@%d", v.model, v.version);
+    st = ns_fit_load_buffer(ctx, data, n, name, 0, model, info);
+    ns_dealloc(s->ctx, data);
+    if (st == NS_OK && version != NULL)
+        *version = v;
+    return st;
+}
+
 /* ---- finding by name, with a did-you-mean ------------------------------------------------- */
 
 /* NS_ERR_NOTFOUND "no WHAT named 'x' in the store (did you mean 'y'?); 'netsmith LIST' lists

@@ -7,13 +7,14 @@ DEB_PACKAGES := cmake gcc make pkg-config libopenblas-dev libjansson-dev libcmoc
 # locale test compiles de_DE.UTF-8 with the locales package's localedef; the web UI's browser
 # tests drive Debian's Chromium. (The web UI builds with the machine's Node.js and npm, 20.19 or
 # later: Debian 12's own Node.js is older than Vite allows, so it is not installed from here.)
-TEST_PACKAGES := python3-torch python3-numpy dataset-fashion-mnist clang libclang-rt-14-dev \
-                 locales postgresql curl chromium fonts-dejavu-core
+TEST_PACKAGES := python3-torch python3-numpy python3-onnx dataset-fashion-mnist clang \
+                 libclang-rt-14-dev locales postgresql curl chromium fonts-dejavu-core \
+                 $(if $(filter amd64,$(shell dpkg --print-architecture 2>/dev/null)),gcc-multilib)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build deps test-deps install-missing test test-dev test-asan test-release demo install \
+.PHONY: all build deps test-deps export-runtime install-missing test test-dev test-asan test-release demo install \
         format clean fixtures bench
 
 all: build
@@ -24,6 +25,17 @@ deps:
 
 test-deps:
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEB_PACKAGES) $(TEST_PACKAGES)"
+	@$(MAKE) --no-print-directory export-runtime
+
+# The ONNX runtime the export tests run netsmith's ONNX files with (onnxruntime-node, CPU only:
+# its optional CUDA download is skipped), from tests/export/package-lock.json.
+export-runtime:
+	@if [ ! tests/export/node_modules/.package-lock.json -nt tests/export/package-lock.json ]; then \
+	    if command -v npm >/dev/null; then \
+	        cd tests/export && npm_config_onnxruntime_node_install_cuda=skip \
+	            npm ci --no-audit --no-fund --loglevel=error; \
+	    else echo "npm is not installed: the ONNX runtime checks of the export tests will skip"; fi; \
+	fi
 
 install-missing:
 	@missing=""; for p in $(PACKAGES); do \

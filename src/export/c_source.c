@@ -76,10 +76,10 @@ static const char k_dense[] =
     "    int o, i;\n"
     "    for (o = 0; o < out; o++) {\n"
     "        const float *wo = w + o * in;\n"
-    "        float acc = 0.0f;\n"
+    "        k_acc acc = 0;\n"
     "        for (i = 0; i < in; i++)\n"
-    "            acc += wo[i] * x[i];\n"
-    "        y[o] = b ? acc + b[o] : acc;\n"
+    "            acc += (k_acc)wo[i] * (k_acc)x[i];\n"
+    "        y[o] = (float)(b ? acc + (k_acc)b[o] : acc);\n"
     "    }\n"
     "}\n\n";
 
@@ -94,7 +94,7 @@ static const char k_conv2d[] =
     "        const float *wo = w + oc * cpg * g->kh * g->kw;\n"
     "        for (oh = 0; oh < g->oh; oh++)\n"
     "            for (ow = 0; ow < g->ow; ow++) {\n"
-    "                float acc = 0.0f;\n"
+    "                k_acc acc = 0;\n"
     "                for (ic = 0; ic < cpg; ic++)\n"
     "                    for (i = 0; i < g->kh; i++) {\n"
     "                        int ih = oh * g->sh - g->ph + i * g->dh;\n"
@@ -103,11 +103,11 @@ static const char k_conv2d[] =
     "                        for (j = 0; j < g->kw; j++) {\n"
     "                            int iw = ow * g->sw - g->pw + j * g->dw;\n"
     "                            if (iw >= 0 && iw < g->w)\n"
-    "                                acc += wo[(ic * g->kh + i) * g->kw + j] *\n"
-    "                                       xg[(ic * g->h + ih) * g->w + iw];\n"
+    "                                acc += (k_acc)wo[(ic * g->kh + i) * g->kw + j] *\n"
+    "                                       (k_acc)xg[(ic * g->h + ih) * g->w + iw];\n"
     "                        }\n"
     "                    }\n"
-    "                y[(oc * g->oh + oh) * g->ow + ow] = b ? acc + b[oc] : acc;\n"
+    "                y[(oc * g->oh + oh) * g->ow + ow] = (float)(b ? acc + (k_acc)b[oc] : acc);\n"
     "            }\n"
     "    }\n"
     "}\n\n";
@@ -639,7 +639,10 @@ static void write_header(const ns__xplan *plan, const char *name, const char *fi
                     " * %s_SCRATCH_BYTES of static scratch memory in %s.c and a few locals on "
                     "the stack,\n"
                     " * so it is not reentrant: one call at a time (share it between threads "
-                    "under a lock). */\n"
+                    "under a lock).\n"
+                    " * Its sums run in double; compile %s.c with -D%s_ACCUMULATOR=float for a "
+                    "single-precision\n"
+                    " * FPU. */\n"
                     "#ifndef %s_NETSMITH_H\n"
                     "#define %s_NETSMITH_H\n\n"
                     "#ifdef __cplusplus\n"
@@ -649,7 +652,7 @@ static void write_header(const ns__xplan *plan, const char *name, const char *fi
                     "#define %s_OUTPUT_SIZE %d\n"
                     "#define %s_SCRATCH_BYTES %zu\n\n",
                     up, cls ? "each class's probability" : "the predicted values", name, up, file,
-                    up, up, up, plan->in_size, up, plan->width, up, scratch_bytes);
+                    file, up, up, up, up, plan->in_size, up, plan->width, up, scratch_bytes);
     if (has_inputs)
         ns__xbuf_printf(h,
                         "/* The input features' names, in input order. */\n"
@@ -727,6 +730,18 @@ ns_status ns__export_c(ns_ctx *ctx, const ns__xplan *plan, const char *name, con
 
     describe(src, plan, name, file);
     ns__xbuf_printf(src, "#include <math.h>\n\n#include \"%s.h\"\n\n", file);
+    if (any_swap)
+        ns__xbuf_printf(src,
+                        "/* What the long sums of the linear and convolution layers add up in: "
+                        "double, so that\n"
+                        " * a prediction is netsmith's to float rounding; -D%s_ACCUMULATOR=float "
+                        "for a single-\n"
+                        " * precision FPU (predictions then differ by a few 1e-6 relative). */\n"
+                        "#ifndef %s_ACCUMULATOR\n"
+                        "#define %s_ACCUMULATOR double\n"
+                        "#endif\n"
+                        "typedef %s_ACCUMULATOR k_acc;\n\n",
+                        up, up, up, up);
     if (has_inputs) {
         char macro[80];
         snprintf(macro, sizeof macro, "%s_INPUT_SIZE", up);

@@ -2,15 +2,22 @@
  * (whitespace-separated numbers, NS_INPUT_SIZE per sample) from standard input, predicts them
  * with one NS_PREDICT call and prints each sample's outputs as one line of %.9g numbers. Built
  * by tests/export/export_test.sh with -DNS_HEADER='"m.h"' -DNS_PREDICT=m_predict
- * -DNS_INPUT_SIZE=M_INPUT_SIZE -DNS_OUTPUT_SIZE=M_OUTPUT_SIZE, with the same strict flags as
- * the exported file. It also checks the function's refusals of bad arguments. */
+ * -DNS_INPUT_SIZE=M_INPUT_SIZE -DNS_OUTPUT_SIZE=M_OUTPUT_SIZE
+ * -DNS_OUTPUT_NAMES=m_output_names, with the same strict flags as the exported file. It also
+ * checks the function's refusals of bad arguments; with --names it prints the output names. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include NS_HEADER
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--names") == 0) { /* the output names, NUL-separated */
+        for (int c = 0; c < NS_OUTPUT_SIZE; c++)
+            fwrite(NS_OUTPUT_NAMES[c], 1, strlen(NS_OUTPUT_NAMES[c]) + 1, stdout);
+        return 0;
+    }
     size_t cap = 1024, n = 0;
     float *x = malloc(cap * sizeof *x), v;
     while (x != NULL && scanf("%f", &v) == 1) {

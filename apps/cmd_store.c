@@ -420,6 +420,12 @@ int cmd_model(int argc, char **argv)
         ns_store_version v;
         if ((format != NULL && strcmp(format, "safetensors") == 0) ||
             (format == NULL && !ns_export_format_of_path(out, &f))) {
+            if (cli_has(&a, "--opset") || cli_has(&a, "--name")) {
+                cli_error("model", "--opset and --name are export settings; a safetensors "
+                                   "file takes neither (export with --format onnx or c)");
+                rc = CLI_USAGE;
+                break;
+            }
             if ((st = ns_store_version_get(s.store, a.pos[1], &v)) == NS_OK &&
                 (st = ns_store_blob_get_file(s.store, v.weights, out)) == NS_OK)
                 printf("%s@%d written to %s\n", v.model, v.version, out);

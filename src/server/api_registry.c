@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "netsmith/data.h"
+#include "netsmith/export.h"
 #include "format/json_read.h"
 #include "server/server_private.h"
 
@@ -577,6 +578,79 @@ static void get_version_file(ns__req *rq)
     ns__reply_blob(rq, store, v.weights, "application/octet-stream", filename);
 }
 
+/* GET /api/v1/models/{name}/versions/{v}/export/{file}: the version exported for deployment
+ * (netsmith/export.h). The file's extension picks the format (.onnx; .c or .h, the C source's
+ * two files) and its base name names the export; ?opset=13..17 (ONNX) and ?name=IDENT (C). */
+static void export_version(ns__req *rq)
+{
+    const char *file = ns__req_param(rq, 2);
+    ns_export_options o;
+    ns_export_options_default(&o);
+    const char *dot = strrchr(file, '.');
+    if (!ns_export_format_of_path(file, &o.format) || dot == file) {
+        ns__reply_error(rq, 400, NULL,
+                        "'%s' is not a file an export makes; ask for NAME.onnx (ONNX), or NAME.c "
+                        "and NAME.h (C source)",
+                        file);
+        return;
+    }
+    char base[80];
+    if ((size_t)(dot - file) >= sizeof base) {
+        ns__reply_error(rq, 400, NULL, "the file name is longer than %zu characters",
+                        sizeof base - 1);
+        return;
+    }
+    memcpy(base, file, (size_t)(dot - file));
+    base[dot - file] = '\0';
+    o.file = base;
+    const char *opset = ns__req_query(rq, "opset"), *name = ns__req_query(rq, "name");
+    if (opset != NULL) {
+        char *end = NULL;
+        long v = strtol(opset, &end, 10);
+        if (o.format != NS_EXPORT_ONNX || end == opset || *end != '\0' || v < NS_EXPORT_OPSET_MIN ||
+            v > NS_EXPORT_OPSET_MAX) {
+            ns__reply_error(rq, 400, NULL,
+                            "opset '%s': an ONNX download takes an opset from %d to %d", opset,
+                            NS_EXPORT_OPSET_MIN, NS_EXPORT_OPSET_MAX);
+            return;
+        }
+        o.opset = (int)v;
+    }
+    if (name != NULL && o.format != NS_EXPORT_C) {
+        ns__reply_error(rq, 400, NULL, "name names the C functions; an ONNX download takes none");
+        return;
+    }
+    o.name = name;
+    ns_store *store = ns__req_store(rq);
+    ns_store_version v;
+    if (store == NULL || !find_version(rq, store, &v))
+        return;
+    ns_ctx *ctx = ns__req_ctx(rq);
+    char ref[96];
+    snprintf(ref, sizeof ref, "%s@%d", v.model, v.version);
+    ns_model *model = NULL;
+    ns_model_info info;
+    ns_export_result r;
+    memset(&r, 0, sizeof r);
+    ns_status st = ns_store_version_load(store, ref, ctx, &model, &info, NULL);
+    if (st == NS_OK)
+        st = ns_export(ctx, model, &info, &o, &r);
+    if (st != NS_OK) {
+        ns__reply_status(rq, ctx, st, NULL);
+    } else {
+        const ns_export_file *f = &r.files[strcmp(dot, ".h") == 0 ? 1 : 0];
+        ns__reply_bytes(rq, 200,
+                        o.format == NS_EXPORT_ONNX ? "application/octet-stream"
+                                                   : "text/x-c; charset=utf-8",
+                        f->data, f->size);
+        /* the name passed ns_export's check: no quote, backslash, '/' or control character */
+        snprintf(rq->disposition, sizeof rq->disposition, "attachment; filename=\"%s\"", f->name);
+    }
+    ns_export_result_free(ctx, &r);
+    ns_model_info_deinit(ctx, &info);
+    ns_model_free(model);
+}
+
 /* POST /api/v1/models/{name}/versions: a safetensors body (application/octet-stream) as a new
  * version, checked against the model's architecture. */
 static void import_version(ns__req *rq)
@@ -753,6 +827,11 @@ const ns__route ns__routes_registry[] = {
     {"GET", "/api/v1/models/{name}/versions/{v}/file", get_version_file,
      "A version's weights (safetensors).", "200 400 404 503", NULL, "application/octet-stream",
      false},
+    {"GET", "/api/v1/models/{name}/versions/{v}/export/{file}", export_version,
+     "A version exported for deployment: {file} NAME.onnx is an ONNX model (?opset=13..17, "
+     "default 17), NAME.c and NAME.h the C source (?name=IDENT for its functions, default "
+     "NAME). Both take the raw features and give what predict does.",
+     "200 400 404 503", NULL, "application/octet-stream", false},
     {"POST", "/api/v1/models/{name}/aliases", set_alias,
      "Points an alias of the model at one of its versions.", "200 400 404 415 503",
      "{\"type\":\"object\",\"required\":[\"alias\",\"version\"],\"properties\":{\"alias\":{"

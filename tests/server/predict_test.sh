@@ -2,7 +2,8 @@
 # Predictions over HTTP: models trained through the command line into the store, then
 # POST /api/v1/models/{ref}/predict with JSON objects by column, JSON arrays by position and
 # CSV text, against `netsmith predict` on the exported model file for the same rows; @version
-# and @alias refs, a regression, a text column, and every error status.
+# and @alias refs, a regression, a text column, and every error status; and the exports
+# (GET .../export/{file}: ONNX and C source) against `netsmith model export`.
 # usage: predict_test.sh NETSMITH_BINARY SOURCE_DIR
 . "$(dirname "$0")/../integration/testlib.sh"
 . "$SRC/tests/server/serverlib.sh"
@@ -200,6 +201,62 @@ expect_status "a model with no versions yet" 409
 expect_body "no versions yet: said so" 'has no versions yet'
 api POST '/api/v1/models/flowers@/predict' "$(cat rows.json)" >/dev/null
 expect_status "a malformed ref" 400
+
+# ---- exports: downloads, and the same from the command line ---------------------------------
+py=/usr/bin/python3
+curl -s -D export-headers -o dl.onnx -H "Authorization: Bearer $TOKEN" \
+    "$URL/api/v1/models/flowers/versions/1/export/flowers.onnx"
+expect_match "an ONNX download: an attachment" export-headers 'filename="flowers.onnx"'
+run 0 model export flowers@1 -o cli.onnx
+if cmp -s dl.onnx cli.onnx; then pass; else fail "the ONNX download differs from model export's"; fi
+if $py -c 'import onnx' 2>/dev/null; then
+    if $py - dl.onnx >onnx-check 2>&1 <<'PY'
+import json, sys, onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+meta = {p.key: p.value for p in m.metadata_props}
+assert json.loads(meta["classes"]) == ["setosa", "versicolor", "virginica"], meta["classes"]
+assert m.graph.output[0].name == "probabilities"
+PY
+    then pass; else fail "the ONNX download does not check" "$(cat onnx-check)"; fi
+else
+    echo "note: python3-onnx is not installed: the ONNX download is not checked by onnx.checker"
+fi
+api GET '/api/v1/models/flowers/versions/production/export/flowers.onnx?opset=13' >/dev/null
+expect_status "an ONNX download at opset 13, by alias" 200
+curl -s -o edge.c -H "Authorization: Bearer $TOKEN" \
+    "$URL/api/v1/models/flowers/versions/1/export/edge.c?name=edge"
+curl -s -D export-headers -o edge.h -H "Authorization: Bearer $TOKEN" \
+    "$URL/api/v1/models/flowers/versions/1/export/edge.h?name=edge"
+expect_match "a C header download: its type" export-headers 'text/x-c'
+if cc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c edge.c -o edge.o 2>cc-err; then pass; else
+    fail "the C download does not compile" "$(cat cc-err)"; fi
+expect_match "the C download: its function" edge.h 'int edge_predict\(const float \*x, int n, float \*y\);'
+api GET /api/v1/models/flowers/versions/1/export/flowers.txt >/dev/null
+expect_status "a download of no export format" 400
+expect_body "no export format: what to ask for" 'NAME.onnx'
+api GET '/api/v1/models/flowers/versions/1/export/flowers.onnx?opset=9' >/dev/null
+expect_status "an opset out of range" 400
+api GET '/api/v1/models/flowers/versions/1/export/flowers.onnx?name=f' >/dev/null
+expect_status "a C name for an ONNX download" 400
+api GET '/api/v1/models/flowers/versions/1/export/flowers.c?name=9lives' >/dev/null
+expect_status "a name that is no C identifier" 400
+expect_body "no C identifier: said so" 'not a C identifier'
+api GET '/api/v1/models/flowers/versions/1/export/%22q.onnx' >/dev/null
+expect_status "a file name with a quote" 400
+api GET /api/v1/models/flowers/versions/9/export/flowers.onnx >/dev/null
+expect_status "the export of an unknown version" 404
+api GET /api/v1/models/empty/versions/1/export/empty.onnx >/dev/null
+expect_status "the export of a model with no versions" 404
+run 0 model export flowers@1 -o flowers-edge.c
+expect_match "model export -o NAME.c: the header beside it" flowers-edge.h 'FLOWERS_EDGE_INPUT_SIZE 4'
+run 0 model export house --format c -o house-c
+expect_match "model export --format c: the source" house-c.c 'int house_c_predict'
+run 0 model export flowers@1 --format safetensors -o weights.bin
+if cmp -s weights.bin flowers1.safetensors; then pass; else fail "--format safetensors: not the weights"; fi
+run 2 model export flowers@1 --format tflite -o x.tflite
+expect_match "model export --format tflite: the formats" err 'onnx'
+run 2 model export flowers@1 -o model.bin --opset 13
 stop_server
 
 start_server --workers 0 --max-body 2048

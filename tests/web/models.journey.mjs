@@ -4,6 +4,7 @@
 // their metrics, the download checked by `netsmith eval`, and a fine-tune in the lineage.
 import fs from "node:fs";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
 import { journey } from "./harness.mjs";
 
 const SEED_PARAMS = 13 * 128 + 128 + 128 * 64 + 64 + 64 * 32 + 32 + 32 * 1 + 1; // 12161
@@ -252,6 +253,18 @@ journey("models", async (t) => {
   t.check(fs.statSync(file).size > 1000, "the downloaded file has the weights");
   const ev = t.netsmith(["eval", file, "--data", "boston_housing"]);
   t.check(ev.status === 0 && /rmse\s+[0-9.]+/.test(ev.stdout), `netsmith eval reads the download (${ev.status}: ${ev.stdout.trim().split("\n").slice(0, 3).join(" / ")} ${ev.stderr})`);
+  // its exports: the ONNX file and the C source, which compiles as a user's build would
+  const [onnxDl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export version 1 as ONNX" }).click()]);
+  t.check(onnxDl.suggestedFilename() === "boston-mlp-v1.onnx", `the ONNX export is named boston-mlp-v1.onnx (${onnxDl.suggestedFilename()})`);
+  const onnxFile = path.join(t.work, "boston-mlp-v1.onnx");
+  await onnxDl.saveAs(onnxFile);
+  t.check(fs.readFileSync(onnxFile).includes("netsmith"), "the ONNX export is a netsmith ONNX model");
+  for (const ext of ["c", "h"]) {
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: `Export version 1 as .${ext}` }).click()]);
+    await dl.saveAs(path.join(t.work, `boston-mlp-v1.${ext}`));
+  }
+  const cc = spawnSync("cc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", "boston-mlp-v1.c", "-o", "boston-mlp-v1.o"], { cwd: t.work, encoding: "utf8" });
+  t.check(cc.status === 0, `the C export compiles (${cc.stderr})`);
 
   // the job on the Training page: its plots, its settings, Retrain (the live epoch ratio of a
   // running job is watched in training.journey.mjs, on a network slow enough to read twice)

@@ -192,3 +192,19 @@ describe("the lineage graph", () => {
     expect(g.nodes.find((n) => n.ref === "a@2")!.depth).toBe(2);
   });
 });
+
+// A version's exports: ONNX and the C source's two files, from the server's /export/{file}.
+describe("ExportLinks", () => {
+  afterEach(cleanup);
+  it("links each export of the version, named after the model and version", async () => {
+    const { ExportLinks } = await import("../src/pages/Models");
+    render(<ExportLinks model="wine mlp" version={3} />);
+    const onnx = screen.getByRole("link", { name: "Export version 3 as ONNX" });
+    expect(onnx.getAttribute("href")).toBe("/api/v1/models/wine%20mlp/versions/3/export/wine%20mlp-v3.onnx");
+    expect(onnx.getAttribute("download")).toBe("wine mlp-v3.onnx");
+    expect(screen.getByRole("link", { name: "Export version 3 as .c" }).getAttribute("href"))
+      .toBe("/api/v1/models/wine%20mlp/versions/3/export/wine%20mlp-v3.c");
+    expect(screen.getByRole("link", { name: "Export version 3 as .h" }).getAttribute("href"))
+      .toBe("/api/v1/models/wine%20mlp/versions/3/export/wine%20mlp-v3.h");
+  });
+});

@@ -13,6 +13,29 @@ import FineTune, { QueuedNote } from "../models/FineTune";
 import { withBlueprintDefaults } from "../models/settings";
 import "./models.css";
 
+
+/* A version exported for deployment (the server's /export/{file}): ONNX, and the C source's
+ * two files, named after the model and version. */
+export function ExportLinks({ model, version }: { model: string; version: number }) {
+  const base = `${model}-v${version}`;
+  const url = (file: string) =>
+    href(`/models/${encodeURIComponent(model)}/versions/${version}/export/${encodeURIComponent(file)}`);
+  return (
+    <span className="exports" aria-label={`Export version ${version}`}>
+      {[
+        ["onnx", "ONNX", "an ONNX model for any ONNX runtime"],
+        ["c", ".c", "C source: the weights and the predict function"],
+        ["h", ".h", "the C source's header"],
+      ].map(([ext, label, what]) => (
+        <a key={ext} className="button" href={url(`${base}.${ext}`)} download={`${base}.${ext}`}
+          title={`Version ${version} as ${what}`} aria-label={`Export version ${version} as ${label}`}>
+          {label}
+        </a>
+      ))}
+    </span>
+  );
+}
+
 export default function ModelsPage({ args }: PageProps) {
   if (args[0]) return <ModelPage key={args[0]} name={args[0]} />;
   return <ModelList />;
@@ -164,11 +187,12 @@ function ModelPage({ name }: { name: string }) {
                     <td><MetricsCell m={v.metrics} /></td>
                     <td>{v.aliases?.length ? v.aliases.map((a) => <span key={a} className="badge alias">{a}</span>) : <span className="muted">–</span>}</td>
                     <td className="when">{when(v.created)}</td>
-                    <td>
+                    <td className="downloads">
                       <a className="button" href={href(`/models/${encodeURIComponent(model.name)}/versions/${v.version}/file`)}
                         download={`${model.name}-v${v.version}.safetensors`} aria-label={`Download version ${v.version}`}>
                         ⤓ Download
                       </a>
+                      <ExportLinks model={model.name} version={v.version} />
                     </td>
                   </tr>
                 );
